@@ -1,0 +1,3 @@
+//! BPF programs and their loader: backends, attach/detach, events.
+pub mod event;
+pub use event::RawEvent;
