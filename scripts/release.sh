@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the release: one static pwru binary per architecture, each embedding its own arch's BPF object
+# (probes/bpf/obj/pwru-{x86,arm64}.o, chosen by cfg(target_arch) in the probes crate), into dist/ with SHA256SUMS.
+#   scripts/release.sh            both arches (arm64 needs tests/arm64/setup.sh once)
+#   ARCHES=amd64 scripts/release.sh
+# Env: DIST (output dir, default dist), CARGO_TARGET_DIR (shared by both builds; default target).
+# Checks every binary: `file` says statically linked, no PT_INTERP/NEEDED, it embeds its own arch's BPF object and
+# not the other one, and it runs (`--version`; arm64 under qemu-user).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DIST=${DIST:-dist}
+ARCHES=${ARCHES:-"amd64 arm64"}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export CARGO_TERM_COLOR=never
+NICE=${NICE:-nice -n 10}
+die() { echo "release.sh: $*" >&2; exit 1; }
+
+# Host proc-macros and build scripts must stay dynamic (proc-macros are dylibs), so crt-static goes only to the
+# target artifacts: RUSTFLAGS with an explicit --target is not applied to host artifacts. strip=symbols: our own
+# symbols are of no use to a user (--output-stack symbolises the kernel's, from kallsyms).
+build_amd64() {
+  RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" $NICE cargo build --release --locked -p pwru \
+    --target x86_64-unknown-linux-gnu
+  echo "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/pwru"
+}
+# arm64: Debian's rustc-web (tests/arm64/xcargo); crt-static comes from .cargo/config.toml's target section, which
+# a RUSTFLAGS variable would override, hence env -u and CARGO_TARGET_..._RUSTFLAGS instead.
+build_arm64() {
+  [ -x /usr/bin/rustc ] && [ -x /usr/bin/aarch64-linux-gnu-gcc ] ||
+    die "arm64 toolchain missing: run tests/arm64/setup.sh (as root)"
+  env -u RUSTFLAGS \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
+    $NICE tests/arm64/xcargo build --release --locked -p pwru --target aarch64-unknown-linux-gnu
+  echo "$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/pwru"
+}
+
+# Does file $1 contain the bytes of file $2 (include_bytes! embeds them verbatim)?
+contains() { python3 - "$1" "$2" <<'PY'
+import sys
+hay = open(sys.argv[1], 'rb').read(); needle = open(sys.argv[2], 'rb').read()
+sys.exit(0 if needle and hay.find(needle) >= 0 else 1)
+PY
+}
+
+check() { # $1=arch $2=binary
+  local arch=$1 bin=$2 desc own other
+  desc=$(file -b "$bin")
+  case $arch in
+    amd64) [[ $desc == *x86-64* ]] || die "$bin: not x86-64: $desc"; own=x86; other=arm64 ;;
+    arm64) [[ $desc == *aarch64* ]] || die "$bin: not aarch64: $desc"; own=arm64; other=x86 ;;
+  esac
+  [[ $desc == *"statically linked"* ]] || die "$bin: not statically linked: $desc"
+  ! readelf -lW "$bin" | grep -q 'INTERP' || die "$bin: has a program interpreter"
+  ! readelf -dW "$bin" 2>/dev/null | grep -q NEEDED || die "$bin: has NEEDED shared libraries"
+  contains "$bin" "probes/bpf/obj/pwru-$own.o" || die "$bin: does not embed probes/bpf/obj/pwru-$own.o"
+  ! contains "$bin" "probes/bpf/obj/pwru-$other.o" || die "$bin: embeds the other arch's probes/bpf/obj/pwru-$other.o"
+  local run=()
+  [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ] && run=(qemu-aarch64-static)
+  local v; v=$("${run[@]}" "$bin" --version) || die "$bin --version failed"
+  echo "  $arch: $desc"
+  echo "  $arch: --version: $v"
+}
+
+for o in x86 arm64; do
+  [ -s "probes/bpf/obj/pwru-$o.o" ] || die "probes/bpf/obj/pwru-$o.o missing (probes/bpf/build.sh builds it)"
+done
+rm -rf "$DIST"; mkdir -p "$DIST"
+for arch in $ARCHES; do
+  t0=$(date +%s)
+  case $arch in
+    amd64) bin=$(build_amd64 | tail -1) ;;
+    arm64) bin=$(build_arm64 | tail -1) ;;
+    *) die "unknown arch $arch (amd64, arm64)" ;;
+  esac
+  [ -x "$bin" ] || die "build for $arch gave no binary"
+  cp "$bin" "$DIST/pwru-linux-$arch"
+  check "$arch" "$DIST/pwru-linux-$arch"
+  echo "  $arch: built in $(( $(date +%s) - t0 ))s"
+done
+(cd "$DIST" && sha256sum pwru-linux-* > SHA256SUMS)
+echo "release in $DIST/:"
+for f in "$DIST"/pwru-linux-*; do
+  printf '  %-22s %8s bytes (%s)\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(du -h "$f" | cut -f1)"
+done
+sed 's/^/  /' "$DIST/SHA256SUMS"
