@@ -1,0 +1,197 @@
+//! pwru-compatible plain text: the header and one line per event, with fixed column widths.
+//!
+//! Columns and order follow cilium/pwru (`SKB CPU PROCESS [TIMESTAMP] NETNS MARK/x IFACE PROTO MTU LEN TUPLE FUNC`,
+//! `TIME` first with `--timestamp absolute`), so pwru users' greps and habits keep working. Unlike pwru, TUPLE
+//! (and FUNC when a CALLER follows) have fixed widths, so lines stay aligned however the traffic changes; only
+//! IPv6 tuples longer than the column push the rest of their own line right.
+
+use crate::{Event, time::local_millis};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Width of the TUPLE column: the longest IPv4 tuple, `255.255.255.255:65535->255.255.255.255:65535(icmp6)`.
+pub const TUPLE_WIDTH: usize = 51;
+/// Width of FUNC when CALLER follows it.
+pub const FUNC_WIDTH: usize = 40;
+const IFACE_WIDTH: usize = 16;
+
+/// `--timestamp`: what the time column shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimestampMode {
+    /// No time column.
+    #[default]
+    None,
+    /// The event's monotonic kernel time in ns (bpf_ktime_get_ns), in a TIMESTAMP column.
+    Current,
+    /// ns since the same skb's previous event (0 for its first), in a TIMESTAMP column.
+    Relative,
+    /// Local wall-clock time of the event, `2006-01-02T15:04:05.000`, in a TIME column first.
+    Absolute,
+}
+
+/// Which columns and extra lines to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextOptions {
+    pub meta: bool,
+    pub tuple: bool,
+    pub tcp_flags: bool,
+    pub caller: bool,
+    pub stack: bool,
+    pub timestamp: TimestampMode,
+}
+
+impl Default for TextOptions {
+    /// pwru's defaults: metadata and tuple on, everything else off.
+    fn default() -> Self {
+        Self { meta: true, tuple: true, tcp_flags: false, caller: false, stack: false, timestamp: TimestampMode::None }
+    }
+}
+
+/// Formats events as text lines. Holds the little state `--timestamp relative` needs (last time per skb).
+#[derive(Debug, Default)]
+pub struct TextFormatter {
+    pub opts: TextOptions,
+    last_seen: HashMap<u64, u64>,
+}
+
+/// Bounds the per-skb memory of `--timestamp relative` on long runs (skb addresses are recycled anyway).
+const LAST_SEEN_MAX: usize = 1 << 20;
+
+impl TextFormatter {
+    pub fn new(opts: TextOptions) -> Self {
+        Self { opts, last_seen: HashMap::new() }
+    }
+
+    /// The header line, without a newline.
+    pub fn header(&self) -> String {
+        let o = &self.opts;
+        let mut s = String::with_capacity(160);
+        if o.timestamp == TimestampMode::Absolute {
+            let _ = write!(s, "{:<23} ", "TIME");
+        }
+        let _ = write!(s, "{:<18} {:<3} {:<16}", "SKB", "CPU", "PROCESS");
+        if matches!(o.timestamp, TimestampMode::Current | TimestampMode::Relative) {
+            let _ = write!(s, " {:<16}", "TIMESTAMP");
+        }
+        if o.meta {
+            let _ = write!(
+                s,
+                " {:<10} {:<8} {} {:<6} {:<5} {:<5}",
+                "NETNS",
+                "MARK/x",
+                center("IFACE", IFACE_WIDTH),
+                "PROTO",
+                "MTU",
+                "LEN"
+            );
+        }
+        if o.tuple {
+            let _ = write!(s, " {:<TUPLE_WIDTH$}", "TUPLE");
+        }
+        if o.caller {
+            let _ = write!(s, " {:<FUNC_WIDTH$} CALLER", "FUNC");
+        } else {
+            s.push_str(" FUNC");
+        }
+        s
+    }
+
+    /// Appends the event's line, then its stack and annotation lines (indented), each ending in `\n`.
+    pub fn format_into(&mut self, ev: &Event, s: &mut String) {
+        let o = self.opts;
+        if o.timestamp == TimestampMode::Absolute {
+            let _ = write!(s, "{:<23} ", local_millis(ev.wall_ns));
+        }
+        let _ = write!(s, "{:<18} {:<3} {:<16}", format!("{:#x}", ev.skb), ev.cpu, ev.process);
+        match o.timestamp {
+            TimestampMode::Current => {
+                let _ = write!(s, " {:<16}", ev.ktime_ns);
+            }
+            TimestampMode::Relative => {
+                let delta = self.relative(ev);
+                let _ = write!(s, " {delta:<16}");
+            }
+            _ => {}
+        }
+        if o.meta {
+            let _ = write!(
+                s,
+                " {:<10} {:<8} {} 0x{:04x} {:<5} {:<5}",
+                ev.netns,
+                format!("{:x}", ev.mark),
+                center(&fit_iface(ev), IFACE_WIDTH),
+                ev.proto,
+                ev.mtu,
+                ev.len
+            );
+        }
+        if o.tuple {
+            let t = match &ev.tuple {
+                Some(t) => t.display(o.tcp_flags),
+                None => "-".to_string(),
+            };
+            let _ = write!(s, " {t:<TUPLE_WIDTH$}");
+        }
+        let func = ev.func_display();
+        if o.caller {
+            let _ = write!(s, " {func:<FUNC_WIDTH$} {}", ev.caller.as_deref().unwrap_or("?"));
+        } else {
+            s.push(' ');
+            s.push_str(&func);
+        }
+        s.push('\n');
+        if o.stack {
+            for frame in &ev.stack {
+                let _ = writeln!(s, "    {frame}");
+            }
+        }
+        for a in &ev.annotations {
+            for l in &a.lines {
+                let _ = writeln!(s, "    {l}");
+            }
+        }
+    }
+
+    /// The event's text (one or more lines, each ending in `\n`).
+    pub fn format(&mut self, ev: &Event) -> String {
+        let mut s = String::with_capacity(192);
+        self.format_into(ev, &mut s);
+        s
+    }
+
+    /// One JSON line for the event (see [`crate::json`]), sharing the `--timestamp relative` state.
+    pub fn format_json(&mut self, ev: &Event) -> String {
+        let rel = if self.opts.timestamp == TimestampMode::Relative { self.relative(ev) } else { 0 };
+        crate::json::to_json_line(ev, &self.opts, rel)
+    }
+
+    fn relative(&mut self, ev: &Event) -> u64 {
+        if self.last_seen.len() >= LAST_SEEN_MAX {
+            self.last_seen.clear();
+        }
+        match self.last_seen.insert(ev.skb, ev.ktime_ns) {
+            Some(prev) => ev.ktime_ns.saturating_sub(prev),
+            None => 0,
+        }
+    }
+}
+
+/// `name:ifindex` cut to the column: a long name loses its start (marked `~`), the ifindex always stays.
+fn fit_iface(ev: &Event) -> String {
+    let full = ev.iface_display();
+    if full.chars().count() <= IFACE_WIDTH {
+        return full;
+    }
+    let keep = IFACE_WIDTH - 1;
+    let tail: String = full.chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("~{tail}")
+}
+
+fn center(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n >= width {
+        return s.to_string();
+    }
+    let left = (width - n) / 2;
+    format!("{}{s}{}", " ".repeat(left), " ".repeat(width - n - left))
+}

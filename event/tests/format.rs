@@ -1,0 +1,267 @@
+//! Golden lines for the text and JSON formats.
+
+use event::{
+    Annotation, DropReason, Event, FuncKind, JsonEvent, JsonTime, TextFormatter, TextOptions, TimestampMode, Tuple,
+};
+use std::net::IpAddr;
+
+fn ping() -> Event {
+    Event {
+        skb: 0xff3f834f3ffb7a00,
+        cpu: 1,
+        pid: 995,
+        process: "~r/sbin/ping:995".into(),
+        ktime_ns: 1_000_000_123,
+        wall_ns: 1_700_000_000_123_456_789,
+        netns: 4026531840,
+        mark: 0x1a,
+        ifindex: 3,
+        ifname: Some("veth0".into()),
+        proto: 0x0800,
+        mtu: 1500,
+        len: 84,
+        pkt_type: 0,
+        tuple: Some(Tuple {
+            saddr: "10.0.0.1".parse().unwrap(),
+            daddr: "10.0.0.2".parse().unwrap(),
+            sport: 0,
+            dport: 0,
+            proto: 1,
+            tcp_flags: 0,
+        }),
+        func: "net_dev_start_xmit".into(),
+        func_kind: FuncKind::Tracepoint,
+        ..Default::default()
+    }
+}
+
+fn v6() -> Event {
+    Event {
+        tuple: Some(Tuple {
+            saddr: "fd00::1".parse().unwrap(),
+            daddr: "fd00::2".parse().unwrap(),
+            sport: 40000,
+            dport: 443,
+            proto: 6,
+            tcp_flags: 0x12,
+        }),
+        proto: 0x86dd,
+        len: 80,
+        ifname: None,
+        ifindex: 2,
+        mark: 0,
+        netns: 4026532115,
+        func: "ip6_rcv_core".into(),
+        ..ping()
+    }
+}
+
+fn drop_ev() -> Event {
+    Event {
+        func: "kfree_skb".into(),
+        drop_reason: Some(DropReason { code: 2, name: Some("NO_SOCKET".into()) }),
+        tuple: Some(Tuple {
+            saddr: "10.0.0.1".parse().unwrap(),
+            daddr: "10.0.0.2".parse().unwrap(),
+            sport: 51234,
+            dport: 9,
+            proto: 17,
+            tcp_flags: 0,
+        }),
+        ..ping()
+    }
+}
+
+const HEADER: &str = "SKB                CPU PROCESS          NETNS      MARK/x        IFACE       PROTO  MTU   LEN   TUPLE                                               FUNC";
+
+#[test]
+fn header_matches_pwru_columns() {
+    let f = TextFormatter::new(TextOptions::default());
+    assert_eq!(f.header(), HEADER);
+}
+
+#[test]
+fn ping_line() {
+    let mut f = TextFormatter::new(TextOptions::default());
+    assert_eq!(
+        f.format(&ping()),
+        "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 4026531840 1a           veth0:3      0x0800 1500  84    10.0.0.1:0->10.0.0.2:0(icmp)                        net_dev_start_xmit\n"
+    );
+}
+
+#[test]
+fn columns_line_up_with_header_whatever_the_tuple() {
+    let mut f = TextFormatter::new(TextOptions::default());
+    let func_col = HEADER.find("FUNC").unwrap();
+    for ev in [ping(), drop_ev()] {
+        let line = f.format(&ev);
+        assert_eq!(line.find(&ev.func_display()).unwrap(), func_col, "{line}");
+    }
+}
+
+#[test]
+fn ipv6_line_in_brackets_with_tcp_flags() {
+    let mut f = TextFormatter::new(TextOptions { tcp_flags: true, ..Default::default() });
+    assert_eq!(
+        f.format(&v6()),
+        "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 4026532115 0               2         0x86dd 1500  80    [fd00::1]:40000->[fd00::2]:443(tcp:SYN|ACK)         ip6_rcv_core\n"
+    );
+}
+
+#[test]
+fn drop_reason_in_func_column() {
+    let mut f = TextFormatter::new(TextOptions::default());
+    let line = f.format(&drop_ev());
+    assert!(line.ends_with(" 10.0.0.1:51234->10.0.0.2:9(udp)                     kfree_skb(NO_SOCKET)\n"), "{line}");
+    let unnamed = Event { drop_reason: Some(DropReason { code: 77, name: None }), ..drop_ev() };
+    assert!(f.format(&unnamed).ends_with(" kfree_skb(77)\n"));
+}
+
+#[test]
+fn meta_and_tuple_can_be_dropped() {
+    let opts = TextOptions { meta: false, tuple: false, ..Default::default() };
+    let mut f = TextFormatter::new(opts);
+    assert_eq!(f.header(), "SKB                CPU PROCESS          FUNC");
+    assert_eq!(f.format(&ping()), "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 net_dev_start_xmit\n");
+}
+
+#[test]
+fn caller_stack_and_annotations() {
+    let opts = TextOptions { meta: false, tuple: false, caller: true, stack: true, ..Default::default() };
+    let mut f = TextFormatter::new(opts);
+    let ev = Event {
+        caller: Some("ip_finish_output2+0x1a2".into()),
+        stack: vec!["dev_queue_xmit+0x10".into(), "ip_output+0x70".into()],
+        annotations: vec![Annotation {
+            name: "cilium".into(),
+            lines: vec!["cilium: endpoint 42".into()],
+            json: serde_json::json!({"endpoint": 42}),
+        }],
+        ..ping()
+    };
+    assert_eq!(f.header(), format!("SKB                CPU PROCESS          {:<40} CALLER", "FUNC"));
+    assert_eq!(
+        f.format(&ev),
+        format!(
+            "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 {:<40} ip_finish_output2+0x1a2\n    dev_queue_xmit+0x10\n    ip_output+0x70\n    cilium: endpoint 42\n",
+            "net_dev_start_xmit"
+        )
+    );
+}
+
+#[test]
+fn timestamps() {
+    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Relative, ..Default::default() });
+    assert!(f.header().starts_with("SKB                CPU PROCESS          TIMESTAMP        NETNS"));
+    let a = ping();
+    let b = Event { ktime_ns: a.ktime_ns + 2500, ..ping() };
+    assert!(f.format(&a).contains(" ~r/sbin/ping:995 0                4026531840 "));
+    assert!(f.format(&b).contains(" ~r/sbin/ping:995 2500             4026531840 "));
+
+    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Current, ..Default::default() });
+    assert!(f.format(&a).contains(" ~r/sbin/ping:995 1000000123       4026531840 "));
+
+    let f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Absolute, ..Default::default() });
+    assert!(f.header().starts_with("TIME                    SKB "));
+}
+
+#[test]
+fn absolute_time_is_event_time_in_local_zone() {
+    // The only test in this binary that touches TZ; every value it sets is UTC.
+    unsafe {
+        std::env::set_var("TZ", "UTC");
+        libc_tzset();
+    }
+    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Absolute, ..Default::default() });
+    let line = f.format(&ping());
+    assert!(line.starts_with("2023-11-14T22:13:20.123 0xff3f834f3ffb7a00 "), "{line}");
+}
+
+unsafe extern "C" {
+    #[link_name = "tzset"]
+    fn libc_tzset();
+}
+
+#[test]
+fn long_ifname_keeps_ifindex() {
+    let mut f = TextFormatter::new(TextOptions::default());
+    let ev = Event { ifname: Some("lxc1234567890ab".into()), ifindex: 12345, ..ping() };
+    let line = f.format(&ev);
+    assert!(line.contains(" ~4567890ab:12345 0x0800 "), "{line}");
+}
+
+#[test]
+fn non_ip_packet_has_placeholder_tuple() {
+    let mut f = TextFormatter::new(TextOptions::default());
+    let ev = Event { tuple: None, proto: 0x0806, func: "arp_rcv".into(), ..ping() };
+    let line = f.format(&ev);
+    assert!(line.ends_with(&format!(" 0x0806 1500  84    {:<51} arp_rcv\n", "-")), "{line}");
+}
+
+#[test]
+fn json_keeps_zero_values_and_round_trips() {
+    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Current, ..Default::default() });
+    let ev = Event { cpu: 0, mark: 0, proto: 0, ..ping() };
+    let line = f.format_json(&ev);
+    assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["skb"], "0xff3f834f3ffb7a00");
+    assert_eq!(v["cpu"], 0);
+    assert_eq!(v["mark"], 0);
+    assert_eq!(v["proto"], 0);
+    assert_eq!(v["process"], "~r/sbin/ping:995");
+    assert_eq!(v["func"], "net_dev_start_xmit");
+    assert_eq!(v["func_kind"], "tracepoint");
+    assert_eq!(v["netns"], 4026531840u64);
+    assert_eq!(v["iface"], "veth0:3");
+    assert_eq!(v["mtu"], 1500);
+    assert_eq!(v["len"], 84);
+    assert_eq!(v["time"], 1_000_000_123u64);
+    assert_eq!(v["tuple"]["saddr"], "10.0.0.1");
+    assert_eq!(v["tuple"]["daddr"], "10.0.0.2");
+    assert_eq!(v["tuple"]["sport"], 0);
+    assert_eq!(v["tuple"]["proto"], 1);
+    assert_eq!(v["tuple"]["flags"], "");
+    assert!(v.get("caller_func").is_none() && v.get("stack").is_none() && v.get("drop_reason").is_none());
+
+    let back: JsonEvent = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, JsonEvent::new(&ev, &f.opts, 0));
+    assert_eq!(back.time, Some(JsonTime::Ns(1_000_000_123)));
+    assert_eq!(back.meta.as_ref().unwrap().ifname.as_deref(), Some("veth0"));
+}
+
+#[test]
+fn json_drop_ipv6_annotations() {
+    let mut f = TextFormatter::new(TextOptions { caller: true, stack: true, ..Default::default() });
+    let ev = Event {
+        caller: Some("udp_rcv+0x15".into()),
+        stack: vec!["a+0x1".into()],
+        annotations: vec![Annotation { name: "cilium".into(), lines: vec![], json: serde_json::json!({"ep": 7}) }],
+        ..drop_ev()
+    };
+    let line = f.format_json(&ev);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["func"], "kfree_skb");
+    assert_eq!(v["drop_reason"]["name"], "NO_SOCKET");
+    assert_eq!(v["drop_reason"]["code"], 2);
+    assert_eq!(v["caller_func"], "udp_rcv+0x15");
+    assert_eq!(v["stack"][0], "a+0x1");
+    assert_eq!(v["cilium"]["ep"], 7);
+    assert!(v.get("time").is_none());
+    let back: JsonEvent = serde_json::from_str(&line).unwrap();
+    assert_eq!(back.annotations["cilium"]["ep"], 7);
+
+    let line = f.format_json(&v6());
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["tuple"]["saddr"], "fd00::1");
+    assert_eq!(v["tuple"]["flags"], "SYN|ACK");
+    assert_eq!(v["iface"], "2");
+    assert_eq!(v["ifname"], serde_json::Value::Null);
+    let back: JsonEvent = serde_json::from_str(&line).unwrap();
+    assert_eq!(back.tuple.unwrap().unwrap().daddr, "fd00::2".parse::<IpAddr>().unwrap());
+
+    let no_meta = TextOptions { meta: false, tuple: false, ..Default::default() };
+    let mut f = TextFormatter::new(no_meta);
+    let v: serde_json::Value = serde_json::from_str(&f.format_json(&ping())).unwrap();
+    assert!(v.get("netns").is_none() && v.get("tuple").is_none() && v.get("iface").is_none());
+}
