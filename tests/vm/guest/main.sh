@@ -1,6 +1,171 @@
 #!/bin/sh
-# Trivial payload: proves boot, modules, tools and a kprobe work. Replaced by the scenario runner.
-echo "hello from guest"
-/usr/sbin/ip -V; /usr/sbin/nft -v; /usr/sbin/bpftool version | head -1
-echo 'p:vmtest ip_rcv' > /sys/kernel/tracing/kprobe_events && echo KPROBE_OK
-echo > /sys/kernel/tracing/kprobe_events
+# Guest scenario runner: all scenarios in one boot. /guest/plan.env (written by run.sh) sets
+#   BACKEND         backend for the scenarios (kprobe-multi on 6.12 amd64, kprobe elsewhere)
+#   EXTRA_BACKENDS  backends scenario 1 also runs with
+#   AUTO_EXPECT     what --backend auto must pick on this kernel
+#   SCENARIOS       which scenario functions to run (default: all)
+#   PAYLOAD         scenarios | bench | trivial
+. /guest/lib.sh
+. /guest/plan.env
+TRACKED='icmp_rcv|ip_rcv|ip_local_deliver|ip_output|ip_finish_output2|__ip_local_out|__dev_queue_xmit|dev_queue_xmit|dev_hard_start_xmit|__netif_receive_skb_core|__netif_rx|netif_rx|icmp_echo|kfree_skbmem|consume_skb|udp_rcv|__udp4_lib_rcv|nf_hook_slow|kfree_skb_reason|sk_skb_reason_drop|ip_rcv_core|ip_rcv_finish|__ip_finish_output|ip_send_skb|ip_push_pending_frames|ip_finish_output'
+REQ=$(tup '10.0.0.1:0->10.0.0.2:0(icmp)')
+REP=$(tup '10.0.0.2:0->10.0.0.1:0(icmp)')
+
+# 1 + 2 + 5: every skb function attached; a ping, UDP to a closed port and UDP that netfilter drops.
+s_trace_all() {
+  be=$1; SCEN="trace-all[$be]"
+  base=$(footprint)
+  tracer_start "all-$be" --backend "$be" || return
+  expect_attached "$base" "$be"
+  $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+  $UDPSEND 10.0.0.2 9 3 40000 > /dev/null
+  $UDPSEND 10.0.0.2 7777 3 40001 > /dev/null
+  settle
+  SCEN="1-ping[$be]"
+  expect "request received in ns1 (ip_rcv/icmp_rcv, netns $NS_1)" "$(fn 'ip_rcv|icmp_rcv')" "$REQ" "$(ns $NS_1)"
+  expect "request sent from the root netns (dev_queue_xmit, netns $NS_ROOT)" "$(fn '__dev_queue_xmit|dev_queue_xmit')" "$REQ" "$(ns $NS_ROOT)"
+  expect "reply sent from ns1 (dev_queue_xmit, netns $NS_1)" "$(fn '__dev_queue_xmit|dev_queue_xmit')" "$REP" "$(ns $NS_1)"
+  expect "reply received in the root netns (icmp_rcv, netns $NS_ROOT)" "$(fn 'icmp_rcv')" "$REP" "$(ns $NS_ROOT)"
+  expect "echo request answered by icmp_echo in ns1" "$(fn 'icmp_echo')" "$REQ" "$(ns $NS_1)"
+  expect_none "request never shows the wrong netns in ip_rcv" "$(fn 'ip_rcv')" "$REQ" "$(ns $NS_ROOT)"
+  SCEN="2-drop[$be]"
+  expect "UDP to a closed port dropped with NO_SOCKET" \
+    '(kfree_skb_reason|sk_skb_reason_drop)\((SKB_DROP_REASON_)?NO_SOCKET\)' "$(tup '10.0.0.1:40000->10.0.0.2:9(udp)')" "$(ns $NS_1)"
+  expect "UDP dropped by nftables with NETFILTER_DROP" \
+    '(kfree_skb_reason|sk_skb_reason_drop)\((SKB_DROP_REASON_)?NETFILTER_DROP\)' "$(tup '10.0.0.1:40001->10.0.0.2:7777(udp)')" "$(ns $NS_1)"
+  expect_none "the nft-dropped datagram is not reported as NO_SOCKET" 'NO_SOCKET' "$(tup '->10.0.0.2:7777(udp)')"
+  SCEN="5-cleanup[$be]"
+  tracer_stop
+  expect_clean "$base"
+}
+
+# --backend auto must pick kprobe-multi where the kernel has it, kprobe otherwise.
+s_auto() {
+  SCEN="auto-backend"; base=$(footprint)
+  tracer_start auto --filter-func 'ip_rcv|icmp_rcv' || return
+  expect_attached "$base" "$AUTO_EXPECT"
+  tracer_stop; expect_clean "$base"
+}
+
+s_filter_netns() {
+  SCEN="3-filter-netns"
+  tracer_start netns --backend "$BACKEND" --filter-func "$TRACKED" --filter-netns "inode:$NS_1" || return
+  $PING -c2 -W5 10.0.0.2 > /dev/null; settle; tracer_stop
+  expect "ns1 events included" "$(ns $NS_1)" "$REQ"
+  expect_all "every event is in ns1" "$(ns $NS_1)"
+  expect_none "root-netns events excluded" "$(ns $NS_ROOT)"
+}
+s_filter_mark() {
+  SCEN="3-filter-mark"
+  tracer_start mark --backend "$BACKEND" --filter-func "$TRACKED" --filter-mark 0x42 || return
+  $PING -c2 -m 0x42 -W5 10.0.0.2 > /dev/null   # marked
+  $PING -c2 -W5 10.0.0.5 > /dev/null           # unmarked
+  settle; tracer_stop
+  expect "marked ping included" "$REQ"
+  expect_all "every event carries mark 0x42" '[ ](0x)?42[ ]'
+  expect_none "unmarked ping excluded" "$(lit '10.0.0.5')"
+}
+s_filter_ifname() {
+  SCEN="3-filter-ifname"
+  tracer_start ifname --backend "$BACKEND" --filter-func "$TRACKED" --filter-ifname veth0 || return
+  $PING -c2 -W5 10.0.0.2 > /dev/null
+  $PING -c2 -W5 127.0.0.1 > /dev/null
+  settle; tracer_stop
+  expect "veth0 traffic included" "$REQ" 'veth0'
+  expect_none "loopback traffic excluded" "$(lit '127.0.0.1')"
+  expect_all "every event is on veth0" 'veth0|[ ]3[ ]'
+}
+s_filter_func() {
+  SCEN="3-filter-func"
+  tracer_start func --backend "$BACKEND" --filter-func 'icmp_rcv|ip_rcv' || return
+  $PING -c2 -W5 10.0.0.2 > /dev/null; settle; tracer_stop
+  expect "icmp_rcv included" "$(fn icmp_rcv)" "$REQ"
+  expect "ip_rcv included" "$(fn ip_rcv)" "$REQ"
+  expect_all "only icmp_rcv and ip_rcv" "$(fn 'icmp_rcv|ip_rcv')"
+}
+
+# 4: a pcap filter on the pre-DNAT destination plus --filter-track-skb keeps following the skb after the rewrite.
+s_track_skb() {
+  SCEN="4-track-skb"
+  cat > /tmp/dnat.nft <<'NFT'
+table ip vmnat {
+  chain out { type nat hook output priority -100; policy accept; ip daddr 10.0.0.3 dnat to 10.0.0.2; }
+}
+NFT
+  $NFT -f /tmp/dnat.nft || { fail "nft dnat rule"; return; }
+  PRE=$(tup '10.0.0.1:0->10.0.0.3:0(icmp)')
+  if tracer_start track --backend "$BACKEND" --filter-func "$TRACKED" --filter-track-skb 'host 10.0.0.3'; then
+    $PING -c1 -W5 10.0.0.3 > /dev/null || fail "ping 10.0.0.3 (DNAT to 10.0.0.2) failed"
+    settle; tracer_stop
+    expect "events before the rewrite show 10.0.0.3" "$PRE"
+    expect "the same skb is followed after DNAT into ns1 (ip_rcv/icmp_rcv, 10.0.0.2)" "$(fn 'ip_rcv|icmp_rcv')" "$REQ" "$(ns $NS_1)"
+    skb=$(events | grep -E -- "$PRE" | head -1 | cut -d' ' -f1)
+    expect "the post-DNAT events have the pre-DNAT skb address" "^$skb " "$REQ"
+  fi
+  # Control: without tracking, the rewritten packet no longer matches the filter.
+  SCEN="4-track-skb-control"
+  if tracer_start notrack --backend "$BACKEND" --filter-func "$TRACKED" 'host 10.0.0.3'; then
+    $PING -c1 -W5 10.0.0.3 > /dev/null
+    settle; tracer_stop
+    expect "without tracking, pre-DNAT events still shown" "$PRE"
+    expect_none "without tracking, post-DNAT events are filtered out" "$REQ"
+  fi
+  $NFT delete table ip vmnat
+}
+
+# 5: --output-limit-lines makes the tracer exit by itself, cleanly.
+s_limit_lines() {
+  SCEN="5-limit-lines"; base=$(footprint)
+  tracer_start limit --backend "$BACKEND" --filter-func "$TRACKED" --output-limit-lines 5 || return
+  t=$(now)
+  $PING -c3 -i 0.2 -W5 10.0.0.2 > /dev/null
+  i=0; while alive $TPID && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+  if alive $TPID; then fail "still running 30s after the traffic"; tracer_stop; return; fi
+  wait $TPID; rc=$?; TPID=
+  timing limit.exit "$(since $t)"
+  [ $rc -eq 0 ] && pass "exits 0 by itself" || { fail "exit code $rc"; show_err; }
+  n=$(events | wc -l)
+  [ "$n" -eq 5 ] && pass "exactly 5 events written" || { fail "$n events written, expected 5"; show_out; }
+  expect_clean "$base"
+}
+
+# 6: the pcap filter selects exactly the matching packets.
+s_pcap() {
+  SCEN="6-pcap"
+  if tracer_start pcap --backend "$BACKEND" --filter-func "$TRACKED" 'icmp and host 10.0.0.2'; then
+    $PING -c2 -W5 10.0.0.2 > /dev/null; $PING -c2 -W5 10.0.0.5 > /dev/null
+    $UDPSEND 10.0.0.2 9 2 40002 > /dev/null
+    settle; tracer_stop
+    expect "pings to 10.0.0.2 selected" "$REQ"
+    expect "their replies selected" "$REP"
+    expect_all "every event is icmp to/from 10.0.0.2" "$(lit '10.0.0.2:0(icmp)')|$(lit '10.0.0.2:0->')[^ ]*\(icmp\)"
+    expect_none "UDP excluded" '\(udp\)'
+    expect_none "pings to 10.0.0.5 excluded" "$(lit '10.0.0.5')"
+  fi
+  SCEN="6-pcap-nomatch"
+  if tracer_start pcapnone --backend "$BACKEND" --filter-func "$TRACKED" 'icmp and host 10.9.9.9'; then
+    $PING -c2 -W5 10.0.0.2 > /dev/null; $UDPSEND 10.0.0.2 9 2 40003 > /dev/null
+    settle; tracer_stop
+    n=$(events | wc -l)
+    [ "$n" -eq 0 ] && pass "a filter that matches nothing yields no events" || { fail "$n events for a filter matching nothing"; show_out 5; }
+  fi
+}
+
+s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }
+
+case ${PAYLOAD:-scenarios} in
+  bench) . /guest/bench.sh; exit 0 ;;
+  trivial) setup_net; s_trivial ;;
+  scenarios)
+    setup_net
+    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func track_skb limit_lines pcap}; do
+      t=$(now)
+      case $s in
+        trace_all) for be in $BACKEND $EXTRA_BACKENDS; do t=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $t)"; done; continue ;;
+        *) "s_$s" ;;
+      esac
+      timing "scenario.$s" "$(since $t)"
+    done ;;
+esac
+echo "@@SUMMARY checks=$CHECKS failed=$FAILS"
+[ $FAILS -eq 0 ]

@@ -6,7 +6,8 @@ apt_private_setup() {
   mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/parts" "$APT_DIR/prefs"
   local key=/usr/share/keyrings/debian-archive-keyring.gpg
   [ -f $key ] || { echo "apt.sh: $key missing (apt-get install debian-archive-keyring)" >&2; return 1; }
-  cat > "$APT_DIR/sources.list" <<SRC
+  # Files are rewritten only when they change: a newer mtime makes apt rebuild its package cache (seconds).
+  cat > "$APT_DIR/sources.list.new" <<SRC
 deb [signed-by=$key] http://deb.debian.org/debian bookworm main
 deb [signed-by=$key] http://deb.debian.org/debian bookworm-updates main
 deb [signed-by=$key] http://deb.debian.org/debian-security bookworm-security main
@@ -14,15 +15,20 @@ deb [signed-by=$key] http://deb.debian.org/debian bookworm-backports main
 deb [signed-by=$key] http://deb.debian.org/debian trixie main
 deb [signed-by=$key] http://deb.debian.org/debian-security trixie-security main
 SRC
-  : > "$APT_DIR/status"
-  cat > "$APT_DIR/apt.conf" <<CONF
+  [ -f "$APT_DIR/status" ] || : > "$APT_DIR/status"
+  [ -f "$APT_DIR/preferences" ] || : > "$APT_DIR/preferences"
+  cat > "$APT_DIR/apt.conf.new" <<CONF
 Dir::Etc::SourceList "$APT_DIR/sources.list";
 Dir::Etc::SourceParts "$APT_DIR/parts";
+Dir::Etc::Parts "$APT_DIR/parts";
+Dir::Etc::Main "$APT_DIR/none.conf";
 Dir::Etc::Preferences "$APT_DIR/preferences";
 Dir::Etc::PreferencesParts "$APT_DIR/prefs";
 Dir::State::Lists "$APT_DIR/lists";
 Dir::State::status "$APT_DIR/status";
 Dir::Cache "$APT_DIR/cache";
+Dir::Cache::pkgcache "pkgcache.bin";
+Dir::Cache::srcpkgcache "srcpkgcache.bin";
 APT::Architecture "amd64";
 APT::Architectures { "amd64"; "arm64"; };
 Acquire::Languages "none";
@@ -30,7 +36,10 @@ Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
 Acquire::Retries "3";
 APT::Sandbox::User "root";
 CONF
-  : > "$APT_DIR/preferences"
+  local f
+  for f in sources.list apt.conf; do
+    if cmp -s "$APT_DIR/$f.new" "$APT_DIR/$f"; then rm "$APT_DIR/$f.new"; else mv "$APT_DIR/$f.new" "$APT_DIR/$f"; fi
+  done
 }
 apt_private() { # apt_private get|cache ARGS...
   local tool=$1; shift
