@@ -1,1 +1,50 @@
-fn main() {}
+//! pwru: trace the kernel functions a packet passes through.
+
+mod cli;
+mod clock;
+mod decode;
+mod filters;
+mod ifnames;
+mod privileges;
+mod process;
+mod run;
+mod sink;
+
+use clap::Parser;
+
+fn main() {
+    install_panic_hook();
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        Some(cli::Command::Filter(f)) => run::filter_command(&f),
+        Some(cli::Command::Cilium { args }) => run::cilium_command(&args),
+        None => run::trace(cli.trace),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) if sink::is_broken_pipe(&e) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("pwru: {}", one_line(&e));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `outer: inner: root cause` on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+}
+
+/// A bug must still end in one readable line, not a backtrace dump across the user's terminal.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("pwru: internal error: {}{at} (please report this bug)", msg.replace('\n', " "));
+    }));
+}

@@ -1,0 +1,251 @@
+//! Command line, with cilium/pwru's flag names so pwru users' commands work unchanged.
+
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pwru",
+    version,
+    about = "Trace the kernel functions a packet passes through, and where and why it is dropped",
+    after_help = "Examples:\n  pwru 'host 10.0.0.5 and icmp'\n  pwru --output-json --filter-netns /proc/1234/ns/net 'tcp port 80'",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compile, dump or test a pcap filter expression without tracing.
+    Filter(FilterArgs),
+    /// Inspect Cilium's pinned datapath maps.
+    #[command(disable_help_flag = true)]
+    Cilium {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FilterArgs {
+    /// Print the eBPF program the expression compiles to.
+    #[arg(long)]
+    pub dump: bool,
+    /// Run the filter over a pcap/pcapng file and print the matching packet numbers.
+    #[arg(long, value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// The pcap filter expression (words are joined with spaces).
+    #[arg(num_args = 0..)]
+    pub expr: Vec<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// kprobe-multi, else kprobe, else tracepoints.
+    Auto,
+    Kprobe,
+    KprobeMulti,
+    Tracepoint,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Timestamp {
+    None,
+    Current,
+    Relative,
+    Absolute,
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct TraceArgs {
+    /// pcap-filter expression (e.g. 'host 10.0.0.5 and icmp'); the words are joined with spaces.
+    #[arg(value_name = "PCAP-FILTER")]
+    pub filter: Vec<String>,
+
+    /// How to attach: auto picks kprobe-multi, then kprobe, then tracepoints.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "FILE")]
+    pub kernel_btf: Option<PathBuf>,
+    /// Also trace skb functions of these kernel modules.
+    #[arg(long, value_delimiter = ',', value_name = "MODS")]
+    pub kmods: Vec<String>,
+    /// Also trace skb functions of every loaded module with BTF.
+    #[arg(long)]
+    pub all_kmods: bool,
+
+    /// Only functions whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub filter_func: Option<String>,
+    /// Only packets in this netns: /proc/PID/ns/net, /run/netns/NAME or inode:N.
+    #[arg(long, value_name = "NETNS")]
+    pub filter_netns: Option<String>,
+    /// Only packets with this mark: mark[/mask] (decimal or 0x hex).
+    #[arg(long, value_name = "MARK[/MASK]")]
+    pub filter_mark: Option<String>,
+    /// Only packets on this interface (resolved in --filter-netns, else the current netns).
+    #[arg(long, value_name = "NAME")]
+    pub filter_ifname: Option<String>,
+    /// Keep following an skb after its first match (NAT, decapsulation).
+    #[arg(long)]
+    pub filter_track_skb: bool,
+
+    /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_meta: bool,
+    /// Print the L3/L4 tuple.
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_tuple: bool,
+    /// Add TCP flags to the tuple (tcp:SYN|ACK).
+    #[arg(long)]
+    pub output_tcp_flags: bool,
+    /// Print the caller of each function.
+    #[arg(long)]
+    pub output_caller: bool,
+    /// Print the kernel stack of each event.
+    #[arg(long)]
+    pub output_stack: bool,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub output_json: bool,
+    /// Write events to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Stop after this many events (0: no limit).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub output_limit_lines: u64,
+    /// Time column: none, current (kernel ns), relative (ns since the skb's previous event), absolute (wall clock).
+    #[arg(long, value_enum, default_value = "none")]
+    pub timestamp: Timestamp,
+
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub ringbuf_size: u32,
+    /// Create this file once every probe is attached (for scripts).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+impl TraceArgs {
+    /// The pcap expression, or None when no words were given.
+    pub fn filter_expr(&self) -> Option<String> {
+        let s = self.filter.join(" ");
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+
+    pub fn text_options(&self) -> event::TextOptions {
+        event::TextOptions {
+            meta: self.output_meta,
+            tuple: self.output_tuple,
+            tcp_flags: self.output_tcp_flags,
+            caller: self.output_caller,
+            stack: self.output_stack,
+            timestamp: match self.timestamp {
+                Timestamp::None => event::TimestampMode::None,
+                Timestamp::Current => event::TimestampMode::Current,
+                Timestamp::Relative => event::TimestampMode::Relative,
+                Timestamp::Absolute => event::TimestampMode::Absolute,
+            },
+        }
+    }
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::Auto
+    }
+}
+impl Default for Timestamp {
+    fn default() -> Self {
+        Timestamp::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("pwru").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn positional_words_join_into_one_expression() {
+        let c = parse(&["host", "10.0.0.5", "and", "icmp"]);
+        assert_eq!(c.trace.filter_expr().as_deref(), Some("host 10.0.0.5 and icmp"));
+        assert_eq!(parse(&[]).trace.filter_expr(), None);
+    }
+
+    #[test]
+    fn pwru_flag_spellings() {
+        let c = parse(&[
+            "--backend",
+            "kprobe-multi",
+            "--kmods",
+            "veth,bridge",
+            "--filter-func",
+            "^ip_.*",
+            "--filter-netns",
+            "inode:4026531840",
+            "--filter-mark",
+            "0x10/0xff",
+            "--filter-ifname",
+            "eth0",
+            "--filter-track-skb",
+            "--output-meta=false",
+            "--output-tuple",
+            "--output-caller",
+            "--output-json",
+            "--output-limit-lines",
+            "10",
+            "--timestamp",
+            "absolute",
+            "--ready-file",
+            "/tmp/r",
+            "tcp",
+        ]);
+        let t = &c.trace;
+        assert_eq!(t.backend, Backend::KprobeMulti);
+        assert_eq!(t.kmods, vec!["veth", "bridge"]);
+        assert!(!t.output_meta && t.output_tuple && t.output_caller && t.output_json && t.filter_track_skb);
+        assert_eq!(t.output_limit_lines, 10);
+        assert_eq!(t.timestamp, Timestamp::Absolute);
+        assert_eq!(t.filter_expr().as_deref(), Some("tcp"));
+    }
+
+    #[test]
+    fn defaults_are_pwrus() {
+        let t = parse(&[]).trace;
+        assert!(t.output_meta && t.output_tuple && !t.output_json);
+        assert_eq!(t.backend, Backend::Auto);
+        assert_eq!(t.timestamp, Timestamp::None);
+    }
+
+    #[test]
+    fn subcommands() {
+        match parse(&["filter", "--dump", "tcp", "port", "80"]).command {
+            Some(Command::Filter(f)) => {
+                assert!(f.dump);
+                assert_eq!(f.expr.join(" "), "tcp port 80");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["cilium", "maps", "--json"]).command {
+            Some(Command::Cilium { args }) => assert_eq!(args, vec!["maps", "--json"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Cli::try_parse_from(["pwru", "--backend", "fentry"]).is_err());
+        assert!(Cli::try_parse_from(["pwru", "--output-meta=maybe"]).is_err());
+    }
+}

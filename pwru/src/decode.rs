@@ -1,0 +1,231 @@
+//! RawEvent (what the probes send) → event::Event (what sinks print): names for functions, drop reasons,
+//! callers, stacks, processes and interfaces, the tuple from raw addresses, and the wall clock at event time.
+
+use crate::clock::WallClock;
+use crate::ifnames::IfNames;
+use crate::process::{ProcessNames, comm_str};
+use event::{DropReason, Event, FuncKind, Tuple};
+use probes::event::{
+    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT, RawEvent,
+};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// What the decoder needs from the symbol tables and the probes' maps.
+pub trait Lookups {
+    /// Name of the function at exactly (or, failing that, containing) `ip`.
+    fn func_name(&self, ip: u64) -> Option<String>;
+    /// `name+0xoff` for a return address.
+    fn sym_offset(&self, ip: u64) -> Option<String>;
+    /// Display name of tracepoint `probe_id` of the attached table (`netif_receive_skb`).
+    fn tracepoint_name(&self, probe_id: u32) -> Option<String>;
+    /// `NO_SOCKET` for an `enum skb_drop_reason` value.
+    fn drop_reason_name(&self, code: u32) -> Option<String>;
+    /// Return addresses of stack `id`, innermost first.
+    fn stack(&self, _id: i32) -> Vec<u64> {
+        Vec::new()
+    }
+}
+
+/// Which enrichments the output needs (the rest is skipped, it costs syscalls).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    pub ifnames: bool,
+    pub caller: bool,
+    pub stack: bool,
+}
+
+pub struct Decoder<L> {
+    lookups: L,
+    clock: WallClock,
+    procs: ProcessNames,
+    ifnames: Option<IfNames>,
+    want: Want,
+    /// func_ip / probe_id → name: the hot path resolves each function once.
+    funcs: HashMap<(u8, u64), String>,
+}
+
+impl<L: Lookups> Decoder<L> {
+    pub fn new(lookups: L, clock: WallClock, want: Want) -> Self {
+        let ifnames = want.ifnames.then(IfNames::scan_now);
+        Self { lookups, clock, procs: ProcessNames::new(), ifnames, want, funcs: HashMap::new() }
+    }
+
+    /// A decoder with a given interface cache (tests).
+    pub fn with_ifnames(lookups: L, clock: WallClock, want: Want, ifnames: Option<IfNames>) -> Self {
+        Self { lookups, clock, procs: ProcessNames::new(), ifnames, want, funcs: HashMap::new() }
+    }
+
+    pub fn lookups(&self) -> &L {
+        &self.lookups
+    }
+
+    pub fn decode(&mut self, r: &RawEvent) -> Event {
+        let (kind, key) = if r.kind == EV_KIND_TRACEPOINT {
+            (FuncKind::Tracepoint, (r.kind, r.probe_id as u64))
+        } else {
+            (FuncKind::Kprobe, (r.kind, r.func_ip))
+        };
+        let lookups = &self.lookups;
+        let func = self
+            .funcs
+            .entry(key)
+            .or_insert_with(|| match kind {
+                FuncKind::Tracepoint => {
+                    lookups.tracepoint_name(r.probe_id).unwrap_or_else(|| format!("tracepoint#{}", r.probe_id))
+                }
+                FuncKind::Kprobe => lookups.func_name(r.func_ip).unwrap_or_else(|| format!("{:#x}", r.func_ip)),
+            })
+            .clone();
+
+        let drop_reason = (r.flags & EV_HAS_REASON != 0)
+            .then(|| DropReason { code: r.drop_reason, name: self.lookups.drop_reason_name(r.drop_reason) });
+        let caller = (self.want.caller && r.flags & EV_HAS_CALLER != 0)
+            .then(|| self.lookups.sym_offset(r.caller_ip).unwrap_or_else(|| format!("{:#x}", r.caller_ip)));
+        let stack = if self.want.stack && r.flags & EV_HAS_STACK != 0 && r.stack_id >= 0 {
+            self.lookups
+                .stack(r.stack_id)
+                .into_iter()
+                .map(|ip| self.lookups.sym_offset(ip).unwrap_or_else(|| format!("{ip:#x}")))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let ifname = match &mut self.ifnames {
+            Some(c) => c.lookup(r.netns, r.ifindex).map(str::to_string),
+            None => None,
+        };
+
+        Event {
+            skb: r.skb,
+            cpu: r.cpu,
+            pid: r.pid,
+            process: self.procs.name(r.pid, &comm_str(&r.comm)),
+            ktime_ns: r.ts_ns,
+            wall_ns: self.clock.wall_ns(r.ts_ns),
+            netns: r.netns,
+            mark: r.mark,
+            ifindex: r.ifindex,
+            ifname,
+            proto: u16::from_be(r.protocol),
+            mtu: r.mtu,
+            len: r.len,
+            pkt_type: r.pkt_type,
+            tuple: tuple(r),
+            func,
+            func_kind: kind,
+            drop_reason,
+            caller,
+            stack,
+            annotations: Vec::new(),
+        }
+    }
+}
+
+/// The 5-tuple from the raw addresses (IPv4 in the first 4 bytes unless EV_IPV6).
+pub fn tuple(r: &RawEvent) -> Option<Tuple> {
+    if r.flags & EV_HAS_TUPLE == 0 {
+        return None;
+    }
+    let (saddr, daddr) = if r.flags & EV_IPV6 != 0 {
+        (IpAddr::V6(Ipv6Addr::from(r.saddr)), IpAddr::V6(Ipv6Addr::from(r.daddr)))
+    } else {
+        let v4 = |a: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+        (v4(&r.saddr), v4(&r.daddr))
+    };
+    Some(Tuple { saddr, daddr, sport: r.sport, dport: r.dport, proto: r.l4_proto, tcp_flags: r.tcp_flags })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub struct FakeSyms;
+    impl Lookups for FakeSyms {
+        fn func_name(&self, ip: u64) -> Option<String> {
+            (ip == 0xffff_0000_1000).then(|| "ip_rcv".to_string())
+        }
+        fn sym_offset(&self, ip: u64) -> Option<String> {
+            (ip >= 0xffff_0000_2000).then(|| format!("ip_output+{:#x}", ip - 0xffff_0000_2000))
+        }
+        fn tracepoint_name(&self, id: u32) -> Option<String> {
+            ["netif_receive_skb", "kfree_skb"].get(id as usize).map(|s| s.to_string())
+        }
+        fn drop_reason_name(&self, code: u32) -> Option<String> {
+            (code == 2).then(|| "NO_SOCKET".to_string())
+        }
+        fn stack(&self, id: i32) -> Vec<u64> {
+            if id == 5 { vec![0xffff_0000_2010, 0xffff_0000_2020] } else { vec![] }
+        }
+    }
+
+    fn raw() -> RawEvent {
+        let mut r = RawEvent {
+            ts_ns: 5_000,
+            skb: 0xffff_8880_1234_5600,
+            pid: 0,
+            cpu: 1,
+            netns: 4026531840,
+            mark: 7,
+            ifindex: 0,
+            len: 84,
+            mtu: 1500,
+            protocol: 0x0800u16.to_be(),
+            l4_proto: 1,
+            flags: EV_HAS_TUPLE,
+            kind: EV_KIND_TRACEPOINT,
+            ..Default::default()
+        };
+        r.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        r.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        r.comm[..9].copy_from_slice(b"swapper/1");
+        r
+    }
+
+    fn decoder(want: Want) -> Decoder<FakeSyms> {
+        Decoder::with_ifnames(FakeSyms, WallClock::from_offset(1_000_000), want, None)
+    }
+
+    #[test]
+    fn tracepoint_event() {
+        let mut d = decoder(Want::default());
+        let e = d.decode(&raw());
+        assert_eq!(e.func, "netif_receive_skb");
+        assert_eq!(e.func_kind, FuncKind::Tracepoint);
+        assert_eq!(e.proto, 0x0800);
+        assert_eq!(e.process, "swapper/1:0");
+        assert_eq!(e.wall_ns, 1_005_000);
+        let t = e.tuple.unwrap();
+        assert_eq!(t.display(false), "10.0.0.1:0->10.0.0.2:0(icmp)");
+    }
+
+    #[test]
+    fn kprobe_drop_with_caller_and_stack() {
+        let mut d = decoder(Want { caller: true, stack: true, ifnames: false });
+        let r = RawEvent {
+            kind: 0,
+            func_ip: 0xffff_0000_1000,
+            caller_ip: 0xffff_0000_2042,
+            stack_id: 5,
+            drop_reason: 2,
+            flags: EV_HAS_REASON | EV_HAS_CALLER | EV_HAS_STACK,
+            ..raw()
+        };
+        let e = d.decode(&r);
+        assert_eq!(e.func_display(), "ip_rcv(NO_SOCKET)");
+        assert_eq!(e.caller.as_deref(), Some("ip_output+0x42"));
+        assert_eq!(e.stack, vec!["ip_output+0x10", "ip_output+0x20"]);
+        assert!(e.tuple.is_none());
+        let unknown = d.decode(&RawEvent { func_ip: 0xdead, drop_reason: 999, ..r });
+        assert_eq!(unknown.func_display(), "0xdead(999)");
+    }
+
+    #[test]
+    fn ipv6_tuple() {
+        let mut r = RawEvent { flags: EV_HAS_TUPLE | EV_IPV6, l4_proto: 17, sport: 53, dport: 4000, ..raw() };
+        r.saddr = "fd00::1".parse::<Ipv6Addr>().unwrap().octets();
+        r.daddr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+        let t = tuple(&r).unwrap();
+        assert_eq!(t.display(false), "[fd00::1]:53->[fd00::2]:4000(udp)");
+    }
+}
