@@ -1,0 +1,320 @@
+//! Kernel BTF: vmlinux plus the split BTF of selected modules.
+
+pub(crate) mod raw;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, SymbolsError, io_err};
+use raw::{TypeRec, Unit, kind};
+
+pub const DEFAULT_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+pub const DEFAULT_MODULE_DIR: &str = "/sys/kernel/btf";
+
+/// Which modules' split BTF to add (`--kmods a,b` / `--all-kmods`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ModuleSel {
+    #[default]
+    None,
+    Some(Vec<String>),
+    All,
+}
+
+/// Where to read BTF from. `Default` is the running kernel.
+#[derive(Clone, Debug)]
+pub struct BtfOptions {
+    /// `--kernel-btf FILE`: a raw BTF blob or an ELF with a `.BTF` section; `None` is /sys/kernel/btf/vmlinux.
+    pub kernel_btf: Option<PathBuf>,
+    /// Directory holding one split-BTF file per module (raw or ELF, e.g. a `.ko`).
+    pub module_dir: PathBuf,
+    pub kmods: ModuleSel,
+}
+
+impl Default for BtfOptions {
+    fn default() -> Self {
+        BtfOptions { kernel_btf: None, module_dir: PathBuf::from(DEFAULT_MODULE_DIR), kmods: ModuleSel::None }
+    }
+}
+
+/// vmlinux BTF and any number of modules' split BTF on top of it.
+#[derive(Debug)]
+pub struct Btf {
+    /// `units[0]` is vmlinux; the rest are modules, each split on `units[0]`.
+    units: Vec<Unit>,
+}
+
+impl Btf {
+    /// The running kernel's BTF (or `vmlinux`, if given) plus the selected modules from /sys/kernel/btf.
+    pub fn load(vmlinux: Option<&Path>, kmods: &ModuleSel) -> Result<Btf> {
+        Btf::load_with(&BtfOptions {
+            kernel_btf: vmlinux.map(Path::to_path_buf),
+            kmods: kmods.clone(),
+            ..BtfOptions::default()
+        })
+    }
+
+    pub fn load_with(opts: &BtfOptions) -> Result<Btf> {
+        let base_path = opts.kernel_btf.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_VMLINUX));
+        let bytes = std::fs::read(&base_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && opts.kernel_btf.is_none() {
+                SymbolsError::NoKernelBtf(base_path.clone())
+            } else {
+                io_err(&base_path)(e)
+            }
+        })?;
+        let mut btf = Btf::from_bytes_at(bytes, &base_path)?;
+        for name in module_names(&opts.module_dir, &opts.kmods)? {
+            let path = opts.module_dir.join(&name);
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            btf.add_module_at(&name, bytes, &path)?;
+        }
+        Ok(btf)
+    }
+
+    /// Base BTF from bytes: a raw blob or an ELF object with a `.BTF` section.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf> {
+        Btf::from_bytes_at(bytes, Path::new("<memory>"))
+    }
+
+    fn from_bytes_at(bytes: Vec<u8>, path: &Path) -> Result<Btf> {
+        let blob = btf_blob(bytes, path)?;
+        let unit = Unit::parse(blob, None, None).map_err(|msg| bad(path, msg))?;
+        Ok(Btf { units: vec![unit] })
+    }
+
+    /// Adds a module's split BTF (raw, or an ELF such as a `.ko` with a `.BTF` section).
+    pub fn add_module(&mut self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.add_module_at(name, bytes, Path::new(name))
+    }
+
+    fn add_module_at(&mut self, name: &str, bytes: Vec<u8>, path: &Path) -> Result<()> {
+        if self.units.iter().any(|u| u.module.as_deref() == Some(name)) {
+            return Ok(());
+        }
+        let blob = btf_blob(bytes, path)?;
+        let base = &self.units[0];
+        let unit = Unit::parse(blob, Some(name.to_string()), Some((base.next_id(), base.str_end())))
+            .map_err(|msg| bad(path, msg))?;
+        self.units.push(unit);
+        Ok(())
+    }
+
+    /// Names of the modules whose BTF is loaded, in load order.
+    pub fn modules(&self) -> Vec<&str> {
+        self.units.iter().filter_map(|u| u.module.as_deref()).collect()
+    }
+
+    /// The raw vmlinux BTF blob (without any ELF wrapper), e.g. for a BPF loader's CO-RE relocations.
+    pub fn base_bytes(&self) -> &[u8] {
+        &self.units[0].data
+    }
+
+    /// Number of types, vmlinux and modules together (module ids overlap each other, so this is a sum).
+    pub fn type_count(&self) -> usize {
+        self.units.iter().map(|u| u.types.len()).sum()
+    }
+
+    /// One view per unit (vmlinux first): its types and how to resolve ids and names in them.
+    pub(crate) fn views(&self) -> impl Iterator<Item = View<'_>> {
+        self.units.iter().map(|unit| View { base: &self.units[0], unit })
+    }
+}
+
+fn bad(path: &Path, msg: String) -> SymbolsError {
+    SymbolsError::BadBtf { path: path.to_path_buf(), msg }
+}
+
+/// Unwraps the `.BTF` section of an ELF object; anything else is taken as a raw blob.
+fn btf_blob(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    if !bytes.starts_with(b"\x7fELF") {
+        return Ok(bytes);
+    }
+    let file = object::File::parse(&*bytes).map_err(|e| bad(path, format!("bad ELF: {e}")))?;
+    let section = file.section_by_name(".BTF").ok_or_else(|| SymbolsError::NoBtfSection(path.to_path_buf()))?;
+    let data = section.uncompressed_data().map_err(|e| bad(path, format!("cannot read .BTF: {e}")))?;
+    Ok(data.into_owned())
+}
+
+fn module_names(dir: &Path, sel: &ModuleSel) -> Result<Vec<String>> {
+    match sel {
+        ModuleSel::None => Ok(Vec::new()),
+        ModuleSel::Some(names) => {
+            let mut out: Vec<String> = Vec::new();
+            for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty() && *n != "vmlinux") {
+                let path = dir.join(name);
+                if name.contains('/') || !path.is_file() {
+                    return Err(SymbolsError::UnknownModule { name: name.to_string(), path });
+                }
+                if !out.iter().any(|n| n == name) {
+                    out.push(name.to_string());
+                }
+            }
+            Ok(out)
+        }
+        ModuleSel::All => {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+                let entry = entry.map_err(io_err(dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name != "vmlinux" && entry.path().is_file() {
+                    out.push(name);
+                }
+            }
+            out.sort();
+            Ok(out)
+        }
+    }
+}
+
+/// Types of one unit, with ids and string offsets resolved the way that unit sees them (a module sees the base).
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    base: &'a Unit,
+    unit: &'a Unit,
+}
+
+/// A type record together with the unit that holds its tail bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Ty<'a> {
+    pub rec: TypeRec,
+    unit: &'a Unit,
+}
+
+impl<'a> Ty<'a> {
+    pub fn kind(&self) -> u8 {
+        self.rec.kind()
+    }
+    pub fn vlen(&self) -> usize {
+        self.rec.vlen()
+    }
+    /// The `i`-th u32 of the kind-specific tail.
+    pub fn tail_u32(&self, i: usize) -> u32 {
+        self.unit.u32_at(self.rec.tail as usize + 4 * i)
+    }
+}
+
+/// Longest typedef/const/volatile chain we follow; a loop in malformed BTF ends here.
+const MAX_CHAIN: usize = 32;
+
+impl<'a> View<'a> {
+    pub fn module(&self) -> Option<&'a str> {
+        self.unit.module.as_deref()
+    }
+
+    /// The types this unit itself defines, with their ids.
+    pub fn own_types(&self) -> impl Iterator<Item = (u32, Ty<'a>)> + 'a {
+        let unit = self.unit;
+        unit.types.iter().enumerate().map(move |(i, rec)| (unit.first_id + i as u32, Ty { rec: *rec, unit }))
+    }
+
+    pub fn ty(&self, id: u32) -> Option<Ty<'a>> {
+        if id == 0 {
+            return None;
+        }
+        let unit = if id < self.unit.first_id { self.base } else { self.unit };
+        let rec = unit.types.get((id - unit.first_id) as usize)?;
+        Some(Ty { rec: *rec, unit })
+    }
+
+    pub fn str(&self, off: u32) -> &'a str {
+        if off < self.unit.str_base {
+            self.base.local_str(off as usize)
+        } else {
+            self.unit.local_str((off - self.unit.str_base) as usize)
+        }
+    }
+
+    pub fn name(&self, ty: &Ty<'_>) -> &'a str {
+        self.str(ty.rec.name_off)
+    }
+
+    /// Follows typedef/const/volatile/restrict/type-tag links to the underlying type.
+    pub fn resolve(&self, mut id: u32) -> Option<Ty<'a>> {
+        for _ in 0..MAX_CHAIN {
+            let ty = self.ty(id)?;
+            match ty.kind() {
+                kind::TYPEDEF | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => id = ty.rec.size_type,
+                _ => return Some(ty),
+            }
+        }
+        None
+    }
+
+    /// Whether `id` is a pointer to `struct <name>` (through any typedefs and qualifiers on either side).
+    pub fn is_struct_ptr(&self, id: u32, name: &str) -> bool {
+        let Some(ptr) = self.resolve(id) else { return false };
+        if ptr.kind() != kind::PTR {
+            return false;
+        }
+        let Some(target) = self.resolve(ptr.rec.size_type) else { return false };
+        let is_struct = match target.kind() {
+            kind::STRUCT => true,
+            kind::FWD => !target.rec.kind_flag(), // kind_flag set means `union`
+            _ => false,
+        };
+        is_struct && self.name(&target) == name
+    }
+
+    /// Whether `id` is `enum <name>` (through typedefs and qualifiers).
+    pub fn is_enum(&self, id: u32, name: &str) -> bool {
+        match self.resolve(id) {
+            Some(ty) if matches!(ty.kind(), kind::ENUM | kind::ENUM64) => self.name(&ty) == name,
+            _ => false,
+        }
+    }
+
+    /// Parameter type ids of a FUNC (through its FUNC_PROTO), or of a FUNC_PROTO itself.
+    pub fn params(&self, ty: &Ty<'a>) -> Option<Params<'a>> {
+        let proto = match ty.kind() {
+            kind::FUNC => self.ty(ty.rec.size_type)?,
+            kind::FUNC_PROTO => *ty,
+            _ => return None,
+        };
+        if proto.kind() != kind::FUNC_PROTO {
+            return None;
+        }
+        Some(Params { proto, next: 0 })
+    }
+
+    /// Enumerators of an ENUM or ENUM64 as (name, value); ENUM values are sign- or zero-extended per kind_flag.
+    pub fn enumerators(&self, ty: &Ty<'a>) -> Vec<(&'a str, u64)> {
+        let n = ty.vlen();
+        let mut out = Vec::with_capacity(n);
+        match ty.kind() {
+            kind::ENUM => {
+                for i in 0..n {
+                    let raw = ty.tail_u32(2 * i + 1);
+                    let val = if ty.rec.kind_flag() { raw as i32 as i64 as u64 } else { raw as u64 };
+                    out.push((self.str(ty.tail_u32(2 * i)), val));
+                }
+            }
+            kind::ENUM64 => {
+                for i in 0..n {
+                    let lo = ty.tail_u32(3 * i + 1) as u64;
+                    let hi = ty.tail_u32(3 * i + 2) as u64;
+                    out.push((self.str(ty.tail_u32(3 * i)), hi << 32 | lo));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Parameter type ids of a FUNC_PROTO, in order (a trailing `...` shows up as type id 0).
+pub(crate) struct Params<'a> {
+    proto: Ty<'a>,
+    next: usize,
+}
+
+impl Iterator for Params<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        if self.next >= self.proto.vlen() {
+            return None;
+        }
+        let id = self.proto.tail_u32(2 * self.next + 1);
+        self.next += 1;
+        Some(id)
+    }
+}

@@ -1,0 +1,135 @@
+//! Kernel functions that take a `struct sk_buff *`: what pwru attaches kprobes to.
+
+use std::collections::HashSet;
+
+use crate::btf::{Btf, raw::kind};
+use crate::error::{Result, SymbolsError};
+use crate::traceable::{TraceSource, Traceable};
+
+/// kprobe programs read arguments 1..=5 from registers (PT_REGS_PARM1..5).
+pub const MAX_ARG: usize = 5;
+
+/// A probe-able function with an skb argument.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SkbFunc {
+    pub name: String,
+    /// `None` for vmlinux.
+    pub module: Option<String>,
+    /// 1-based position of the first `struct sk_buff *` parameter (1..=5).
+    pub skb_arg: u8,
+    /// 1-based position of an `enum skb_drop_reason` parameter, when within 1..=5.
+    pub reason_arg: Option<u8>,
+}
+
+impl SkbFunc {
+    /// The name as `available_filter_functions` and `/proc/kallsyms` show it: `fn` or `fn [mod]`.
+    pub fn display_name(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{} [{m}]", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// A `--filter-func` regex, always matched against the whole function name.
+#[derive(Clone, Debug)]
+pub struct FuncFilter {
+    regex: regex::Regex,
+    source: String,
+}
+
+impl FuncFilter {
+    pub fn new(expr: &str) -> Result<FuncFilter> {
+        let regex = regex::Regex::new(&format!("^(?:{expr})$"))
+            .map_err(|e| SymbolsError::BadFilterRegex(one_line(&e.to_string())))?;
+        Ok(FuncFilter { regex, source: expr.to_string() })
+    }
+
+    pub fn is_match(&self, name: &str) -> bool {
+        self.regex.is_match(name)
+    }
+
+    /// The expression as the user gave it.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The outcome of function discovery.
+#[derive(Debug)]
+pub struct Discovery {
+    /// Sorted by (module, name); each (name, module) once.
+    pub funcs: Vec<SkbFunc>,
+    /// skb functions in BTF that passed the filter, before the probe-ability check.
+    pub total_btf: usize,
+    /// Of those, how many are not in the probe-able list (inlined, notrace, renamed `.isra`/`.constprop` ...).
+    pub not_traceable: usize,
+    pub source: TraceSource,
+    pub warnings: Vec<String>,
+}
+
+/// Every probe-able function in `btf` with an skb parameter at 1..=5, narrowed by `filter`.
+pub fn skb_functions(btf: &Btf, filter: Option<&FuncFilter>) -> Result<Discovery> {
+    let traceable = Traceable::detect()?;
+    Ok(skb_functions_with(btf, filter, &traceable))
+}
+
+/// Like [`skb_functions`] with an explicit probe-able list.
+pub fn skb_functions_with(btf: &Btf, filter: Option<&FuncFilter>, traceable: &Traceable) -> Discovery {
+    let candidates = skb_functions_in_btf(btf, filter);
+    let total_btf = candidates.len();
+    let funcs: Vec<SkbFunc> =
+        candidates.into_iter().filter(|f| traceable.contains(&f.name, f.module.as_deref())).collect();
+    Discovery {
+        not_traceable: total_btf - funcs.len(),
+        total_btf,
+        funcs,
+        source: traceable.source.clone(),
+        warnings: traceable.warnings.clone(),
+    }
+}
+
+/// Every FUNC in `btf` with an skb parameter at 1..=5 (no probe-ability check), sorted by (module, name).
+pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFunc> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<(Option<&str>, &str)> = HashSet::new();
+    for view in btf.views() {
+        for (_, ty) in view.own_types() {
+            if ty.kind() != kind::FUNC {
+                continue;
+            }
+            let name = view.name(&ty);
+            if filter.is_some_and(|f| !f.is_match(name)) {
+                continue;
+            }
+            let Some(params) = view.params(&ty) else { continue };
+            let mut skb_arg = None;
+            let mut reason_arg = None;
+            for (i, id) in params.take(MAX_ARG).enumerate() {
+                let pos = (i + 1) as u8;
+                // Only the first skb parameter counts; a second one must not shift anything.
+                if skb_arg.is_none() && view.is_struct_ptr(id, "sk_buff") {
+                    skb_arg = Some(pos);
+                } else if reason_arg.is_none() && view.is_enum(id, "skb_drop_reason") {
+                    reason_arg = Some(pos);
+                }
+            }
+            let Some(skb_arg) = skb_arg else { continue };
+            if !seen.insert((view.module(), name)) {
+                continue;
+            }
+            out.push(SkbFunc {
+                name: name.to_string(),
+                module: view.module().map(str::to_string),
+                skb_arg,
+                reason_arg,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
+    out
+}

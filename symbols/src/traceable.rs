@@ -1,0 +1,186 @@
+//! Which kernel functions can really be probed: ftrace's `available_filter_functions` when readable, else the
+//! text symbols of `/proc/kallsyms`.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, SymbolsError};
+
+pub const AVAILABLE_FILTER_FUNCTIONS: [&str; 2] = [
+    "/sys/kernel/tracing/available_filter_functions",
+    "/sys/kernel/debug/tracing/available_filter_functions",
+];
+pub const KALLSYMS: &str = "/proc/kallsyms";
+
+/// Where the list of probe-able functions came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceSource {
+    AvailableFilterFunctions(PathBuf),
+    Kallsyms(PathBuf),
+}
+
+impl std::fmt::Display for TraceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceSource::AvailableFilterFunctions(p) | TraceSource::Kallsyms(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Probe-able (function, module) pairs. Only membership is ever asked, so each pair is kept as a 64-bit hash:
+/// ~120k pairs load in a few ms instead of allocating a string each (a false hit needs a 64-bit collision).
+#[derive(Debug)]
+pub struct Traceable {
+    keys: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
+    modules: HashSet<String>,
+    pub source: TraceSource,
+    /// Things the user should know, e.g. that ftrace was unreadable or kallsyms addresses are hidden.
+    pub warnings: Vec<String>,
+}
+
+impl Traceable {
+    /// Reads the first readable available_filter_functions, else /proc/kallsyms.
+    pub fn detect() -> Result<Traceable> {
+        let mut why = Vec::new();
+        for path in AVAILABLE_FILTER_FUNCTIONS {
+            match std::fs::read_to_string(path) {
+                Ok(text) => return Ok(Traceable::from_available_filter_functions(&text, Path::new(path))),
+                Err(e) => why.push(format!("{path}: {e}")),
+            }
+        }
+        let text = std::fs::read_to_string(KALLSYMS).map_err(|_| SymbolsError::NoTraceableList)?;
+        let mut t = Traceable::from_kallsyms(&text, Path::new(KALLSYMS));
+        t.warnings.insert(
+            0,
+            format!(
+                "available_filter_functions is unreadable ({}); using {KALLSYMS}, which may list functions that cannot be probed",
+                why.join("; ")
+            ),
+        );
+        Ok(t)
+    }
+
+    /// Lines `name` or `name [module]` (newer kernels may add an address column first).
+    pub fn from_available_filter_functions(text: &str, path: &Path) -> Traceable {
+        let mut t = Traceable::empty(TraceSource::AvailableFilterFunctions(path.to_path_buf()));
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let Some(mut name) = it.next() else { continue };
+            let mut rest = it.next();
+            if name.starts_with("ffff") && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let Some(n) = rest else { continue };
+                name = n;
+                rest = it.next();
+            }
+            t.add(name, rest.and_then(module_of));
+        }
+        t
+    }
+
+    /// `/proc/kallsyms` text symbols (types t/T/w/W).
+    pub fn from_kallsyms(text: &str, path: &Path) -> Traceable {
+        let mut t = Traceable::empty(TraceSource::Kallsyms(path.to_path_buf()));
+        let mut all_zero = true;
+        let mut any = false;
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else { continue };
+            if !matches!(ty, "t" | "T" | "w" | "W") {
+                continue;
+            }
+            any = true;
+            all_zero &= addr.bytes().all(|b| b == b'0');
+            t.add(name, it.next().and_then(module_of));
+        }
+        if any && all_zero {
+            t.warnings.push(format!(
+                "{} shows zero addresses (not root, or kernel.kptr_restrict): names are usable, addresses are not",
+                path.display()
+            ));
+        }
+        t
+    }
+
+    fn empty(source: TraceSource) -> Traceable {
+        Traceable { keys: HashSet::default(), modules: HashSet::new(), source, warnings: Vec::new() }
+    }
+
+    fn add(&mut self, name: &str, module: Option<&str>) {
+        self.keys.insert(key(name, module));
+        if let Some(m) = module
+            && !self.modules.contains(m)
+        {
+            self.modules.insert(m.to_string());
+        }
+    }
+
+    /// Whether `name` in `module` (`None` = vmlinux) can be probed.
+    pub fn contains(&self, name: &str, module: Option<&str>) -> bool {
+        self.keys.contains(&key(name, module))
+    }
+
+    /// Number of distinct (name, module) pairs.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Module names that appear in the list.
+    pub fn modules(&self) -> impl Iterator<Item = &str> {
+        self.modules.iter().map(String::as_str)
+    }
+}
+
+/// FNV-1a over `name`, then a separator and the module name.
+pub(crate) fn key(name: &str, module: Option<&str>) -> u64 {
+    let mut h = Fnv::default();
+    h.write(name.as_bytes());
+    if let Some(m) = module {
+        h.write(&[0]);
+        h.write(m.as_bytes());
+    }
+    h.finish()
+}
+
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Keys are already hashes.
+#[derive(Default)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn module_of(tok: &str) -> Option<&str> {
+    tok.strip_prefix('[').and_then(|t| t.strip_suffix(']'))
+}
