@@ -3,7 +3,8 @@
 # (probes/bpf/obj/pwru-{x86,arm64}.o, chosen by cfg(target_arch) in the probes crate), into dist/ with SHA256SUMS.
 #   scripts/release.sh            both arches (arm64 needs tests/arm64/setup.sh once)
 #   ARCHES=amd64 scripts/release.sh
-# Env: DIST (output dir, default dist), CARGO_TARGET_DIR (shared by both builds; default target).
+# Env: DIST (output dir, default dist); CARGO_TARGET_DIR (default target) for amd64; ARM64_TARGET_DIR (default
+#      $CARGO_TARGET_DIR/arm64, as tests/arm64/run.sh, so a tested arm64 build is reused, not rebuilt).
 # Checks every binary: `file` says statically linked, no PT_INTERP/NEEDED, it embeds its own arch's BPF object and
 # not the other one, and it runs (`--version`; arm64 under qemu-user).
 set -euo pipefail
@@ -12,27 +13,26 @@ ROOT=$PWD
 DIST=${DIST:-dist}
 ARCHES=${ARCHES:-"amd64 arm64"}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+ARM64_TARGET_DIR=${ARM64_TARGET_DIR:-$CARGO_TARGET_DIR/arm64}
 export CARGO_TERM_COLOR=never
 NICE=${NICE:-nice -n 10}
 die() { echo "release.sh: $*" >&2; exit 1; }
 
 # Host proc-macros and build scripts must stay dynamic (proc-macros are dylibs), so crt-static goes only to the
-# target artifacts: RUSTFLAGS with an explicit --target is not applied to host artifacts. strip=symbols: our own
-# symbols are of no use to a user (--output-stack symbolises the kernel's, from kallsyms).
+# target artifacts: RUSTFLAGS with an explicit --target is not applied to host artifacts.
 build_amd64() {
-  RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" $NICE cargo build --release --locked -p pwru \
+  RUSTFLAGS="-C target-feature=+crt-static" $NICE cargo build --release --locked -p pwru \
     --target x86_64-unknown-linux-gnu
   echo "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/pwru"
 }
 # arm64: Debian's rustc-web (tests/arm64/xcargo); crt-static comes from .cargo/config.toml's target section, which
-# a RUSTFLAGS variable would override, hence env -u and CARGO_TARGET_..._RUSTFLAGS instead.
+# a RUSTFLAGS variable would replace, hence env -u.
 build_arm64() {
   [ -x /usr/bin/rustc ] && [ -x /usr/bin/aarch64-linux-gnu-gcc ] ||
     die "arm64 toolchain missing: run tests/arm64/setup.sh (as root)"
-  env -u RUSTFLAGS \
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
+  env -u RUSTFLAGS CARGO_TARGET_DIR="$ARM64_TARGET_DIR" \
     $NICE tests/arm64/xcargo build --release --locked -p pwru --target aarch64-unknown-linux-gnu
-  echo "$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/pwru"
+  echo "$ARM64_TARGET_DIR/aarch64-unknown-linux-gnu/release/pwru"
 }
 
 # Does file $1 contain the bytes of file $2 (include_bytes! embeds them verbatim)?
@@ -74,7 +74,10 @@ for arch in $ARCHES; do
     *) die "unknown arch $arch (amd64, arm64)" ;;
   esac
   [ -x "$bin" ] || die "build for $arch gave no binary"
-  cp "$bin" "$DIST/pwru-linux-$arch"
+  # Stripped after the build (not -C strip) so the build shares every artifact with the tested one. Our own
+  # symbols are of no use to a user: --output-stack symbolises the kernel's, from kallsyms.
+  case $arch in amd64) strip=strip ;; arm64) strip=aarch64-linux-gnu-strip ;; esac
+  $strip -o "$DIST/pwru-linux-$arch" "$bin"
   check "$arch" "$DIST/pwru-linux-$arch"
   echo "  $arch: built in $(( $(date +%s) - t0 ))s"
 done
