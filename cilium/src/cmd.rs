@@ -1,0 +1,571 @@
+//! `pwru cilium …`: cilium-dbg-style listings and lookups over the pinned maps.
+
+use crate::bpf::{Map, map_type};
+use crate::clock::Clock;
+use crate::ct::{self, CtEntry, CtTuple};
+use crate::flow;
+use crate::ipcache::IpcacheKey;
+use crate::lb;
+use crate::lookup::{Maps, ServiceHit};
+use crate::names;
+use crate::node::Node;
+use crate::policy::{self, PolicyEntry};
+use crate::table;
+use crate::version::{MapKind, Version};
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Options every `pwru cilium` command takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Common {
+    /// bpf filesystem root; maps are read from DIR/tc/globals [default: first bpf mount in /proc/self/mountinfo]
+    #[arg(long, value_name = "DIR")]
+    pub bpffs: Option<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: Format,
+    /// Cilium release that wrote the maps (1.16, 1.17, 1.18) [default: detected from the maps]
+    #[arg(long, value_name = "VERSION")]
+    pub cilium_version: Option<Version>,
+    /// Clock of CT lifetimes and NAT timestamps: ktime (Cilium's default), jiffies:HZ, or none (print raw values)
+    #[arg(long, default_value = "ktime")]
+    pub clock: String,
+}
+
+impl Common {
+    fn node(&self) -> anyhow::Result<Node> {
+        Ok(Node::open(self.bpffs.as_deref(), self.cilium_version)?)
+    }
+    fn clock(&self) -> anyhow::Result<Option<Clock>> {
+        if self.clock == "none" {
+            return Ok(None);
+        }
+        Ok(Some(self.clock.parse::<Clock>().map_err(anyhow::Error::msg)?))
+    }
+}
+
+/// `pwru cilium <command>`.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Connection tracking table (cilium-dbg bpf ct list global)
+    Ct {
+        /// Show only the entries a packet SRC->DST/PROTO hits, e.g. 10.244.1.5:43210->10.96.0.10:53/udp
+        #[arg(long)]
+        tuple: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// SNAT table (cilium-dbg bpf nat list)
+    Nat {
+        /// Show only the mappings of SRC->DST/PROTO (either direction)
+        #[arg(long)]
+        tuple: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Services and backends (cilium-dbg bpf lb list); with VIP:PORT/PROTO, the datapath's service lookup
+    Lb {
+        /// Service to resolve, e.g. 10.96.0.10:53/udp
+        service: Option<String>,
+        /// List the backends map
+        #[arg(long, conflicts_with_all = ["service", "revnat"])]
+        backends: bool,
+        /// List the reverse-NAT map
+        #[arg(long, conflicts_with = "service")]
+        revnat: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// IP prefix to identity map (cilium-dbg bpf ipcache list); with IP, the longest-prefix match
+    Ipcache {
+        ip: Option<IpAddr>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// An endpoint's policy map (cilium-dbg bpf policy get -n EP); with --identity and --port, the verdict
+    Policy {
+        /// Endpoint ID
+        #[arg(required_unless_present = "all")]
+        endpoint: Option<u16>,
+        /// Every endpoint's policy map
+        #[arg(long, conflicts_with_all = ["endpoint", "identity"])]
+        all: bool,
+        /// Remote security identity of the packet
+        #[arg(long, requires = "port")]
+        identity: Option<u32>,
+        /// Destination port and protocol, e.g. 80/tcp, udp, 8/icmp (ICMP type)
+        #[arg(long, requires = "identity")]
+        port: Option<String>,
+        /// Judge the endpoint's egress (default: ingress)
+        #[arg(long)]
+        egress: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Local endpoints (cilium-dbg bpf endpoint list)
+    Endpoints {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Datapath counters and drop reasons (cilium-dbg bpf metrics list)
+    Metrics {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Detected Cilium version and every pinned map with its type, sizes and entry count
+    Maps {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Runs one `pwru cilium` command, writing its output to `out`.
+pub fn run(cmd: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cmd {
+        Command::Ct { tuple, common } => ct_cmd(common, tuple.as_deref(), out),
+        Command::Nat { tuple, common } => nat_cmd(common, tuple.as_deref(), out),
+        Command::Lb { service, backends, revnat, common } => lb_cmd(common, service.as_deref(), *backends, *revnat, out),
+        Command::Ipcache { ip, common } => ipcache_cmd(common, ip.as_ref(), out),
+        Command::Policy { endpoint, all, identity, port, egress, common } => {
+            policy_cmd(common, *endpoint, *all, *identity, port.as_deref(), *egress, out)
+        }
+        Command::Endpoints { common } => endpoints_cmd(common, out),
+        Command::Metrics { common } => metrics_cmd(common, out),
+        Command::Maps { common } => maps_cmd(common, out),
+    }
+}
+
+fn emit_json(out: &mut dyn Write, v: &Value) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn ct_sort_key(k: &CtTuple) -> (IpAddr, u16, IpAddr, u16, u8, u8) {
+    (k.daddr, k.sport, k.saddr, k.dport, k.nexthdr, k.flags)
+}
+
+fn ct_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let clock = c.clock()?;
+    let v = node.version;
+    let groups: Vec<(String, Vec<(CtTuple, CtEntry)>)> = match tuple {
+        Some(t) => {
+            let flow = flow::parse_tuple(t)?;
+            let maps = Maps::open(&node)?;
+            vec![(flow.to_string(), maps.ct(&flow)?)]
+        }
+        None => node.ct_entries()?.into_iter().map(|(k, e)| (k.pin_name(v).to_string(), e)).collect(),
+    };
+    if c.output == Format::Json {
+        let mut arr = Vec::new();
+        for (map, mut entries) in groups {
+            entries.sort_by_key(|(k, _)| ct_sort_key(k));
+            for (k, e) in entries {
+                arr.push(json!({ "map": map, "key": k.json(), "entry": e.json(v, clock.as_ref()),
+                                 "text": ct::ct_line(&k, &e, v, clock.as_ref()) }));
+            }
+        }
+        return emit_json(out, &Value::Array(arr));
+    }
+    if tuple.is_some() && groups[0].1.is_empty() {
+        writeln!(out, "No conntrack entries for {}", groups[0].0)?;
+        return Ok(());
+    }
+    for (_, mut entries) in groups {
+        entries.sort_by_key(|(k, _)| ct_sort_key(k));
+        for (k, e) in entries {
+            writeln!(out, "{}", ct::ct_line(&k, &e, v, clock.as_ref()))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn nat_sort_key(k: &CtTuple) -> (IpAddr, u16, IpAddr, u16, u8, u8) {
+    (k.saddr, k.sport, k.daddr, k.dport, k.nexthdr, k.flags)
+}
+
+fn nat_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let clock = c.clock()?;
+    let mut entries: Vec<_> = match tuple {
+        Some(t) => Maps::open(&node)?.nat(&flow::parse_tuple(t)?)?,
+        None => node.nat_entries()?.into_iter().flat_map(|(_, e)| e).collect(),
+    };
+    entries.sort_by_key(|(k, _)| nat_sort_key(k));
+    if c.output == Format::Json {
+        let arr = entries.iter().map(|(k, e)| ct::nat_json(k, e, clock.as_ref())).collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if entries.is_empty() {
+        writeln!(out, "No entries found.")?;
+    }
+    for (k, e) in &entries {
+        writeln!(out, "{}", ct::nat_line(k, e, clock.as_ref()))?;
+    }
+    Ok(())
+}
+
+fn svc_sort_key(k: &lb::SvcKey) -> (IpAddr, u16, u8, u8, u16) {
+    (k.addr, k.dport, k.proto, k.scope, k.slot)
+}
+
+fn lb_cmd(c: &Common, service: Option<&str>, backends: bool, revnat: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let v = node.version;
+    if let Some(s) = service {
+        let (ip, port, proto) = flow::parse_service(s)?;
+        let hit = Maps::open(&node)?.service(&ip, port, proto)?;
+        return service_hit_out(c, v, s, hit.as_ref(), out);
+    }
+    if backends {
+        let all = node.backends()?;
+        if c.output == Format::Json {
+            return emit_json(out, &Value::Array(all.iter().map(|((_, id), b)| b.json(*id)).collect()));
+        }
+        let rows: Vec<_> = all.iter().map(|((_, id), b)| (id.to_string(), vec![b.list_text()])).collect();
+        write!(out, "{}", table::key_value_table("ID", "BACKEND ADDRESS", &rows))?;
+        return Ok(());
+    }
+    if revnat {
+        let all = node.revnats()?;
+        if c.output == Format::Json {
+            let arr = all.iter().map(|((_, id), r)| json!({"id": id, "addr": r.addr, "port": r.port})).collect();
+            return emit_json(out, &Value::Array(arr));
+        }
+        let rows: Vec<_> =
+            all.iter().map(|((_, id), r)| (id.to_string(), vec![crate::wire::host_port(&r.addr, r.port)])).collect();
+        write!(out, "{}", table::key_value_table("ID", "FRONTEND ADDRESS", &rows))?;
+        return Ok(());
+    }
+    let mut svcs = node.services()?;
+    svcs.sort_by_key(|(k, _)| svc_sort_key(k));
+    let bes = node.backends()?;
+    let be = |k: &lb::SvcKey, val: &lb::SvcValue| bes.get(&(k.addr.is_ipv6(), val.union)).cloned();
+    if c.output == Format::Json {
+        let arr = svcs
+            .iter()
+            .map(|(k, val)| {
+                let b = if k.slot != 0 { be(k, val) } else { None };
+                json!({ "frontend": { "addr": k.addr, "port": k.dport, "proto": names::proto(k.proto),
+                                      "scope": if k.scope == 1 { "internal" } else { "external" }, "slot": k.slot },
+                        "value": val.json(v),
+                        "backend": b.as_ref().map(|b| b.json(val.union)),
+                        "text": format!("{} {}", k.text(v), lb::service_value_text(k, val, b.as_ref(), v)) })
+            })
+            .collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if svcs.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let rows: Vec<_> = svcs
+        .iter()
+        .map(|(k, val)| {
+            let b = if k.slot != 0 { be(k, val) } else { None };
+            (k.text(v), vec![lb::service_value_text(k, val, b.as_ref(), v)])
+        })
+        .collect();
+    write!(out, "{}", table::key_value_table("SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)", &rows))?;
+    Ok(())
+}
+
+/// Text and JSON of a resolved service, shared with the correlator.
+pub fn service_hit_json(hit: &ServiceHit, v: Version) -> Value {
+    json!({
+        "frontend": { "addr": hit.key.addr, "port": hit.key.dport, "proto": names::proto(hit.key.proto),
+                      "scope": if hit.key.scope == 1 { "internal" } else { "external" } },
+        "rev_nat": hit.value.rev_nat,
+        "flags": hit.value.flags_text(v),
+        "revnat_addr": hit.revnat.as_ref().map(|r| crate::wire::host_port(&r.addr, r.port)),
+        "backends": hit.backends.iter().map(|(slot, id, b)| json!({
+            "slot": slot, "id": id, "backend": b.as_ref().map(|b| b.json(*id)) })).collect::<Vec<_>>(),
+    })
+}
+
+fn service_hit_out(c: &Common, v: Version, s: &str, hit: Option<&ServiceHit>, out: &mut dyn Write) -> anyhow::Result<()> {
+    if c.output == Format::Json {
+        return emit_json(out, &json!({ "service": s, "found": hit.is_some(), "hit": hit.map(|h| service_hit_json(h, v)) }));
+    }
+    let Some(hit) = hit else {
+        writeln!(out, "No service {s}")?;
+        return Ok(());
+    };
+    let mut rows = vec![(hit.key.text(v), vec![lb::service_value_text(&hit.key, &hit.value, None, v)])];
+    for (slot, id, b) in &hit.backends {
+        let key = lb::SvcKey { slot: *slot, ..hit.key.clone() };
+        let val = lb::SvcValue { union: *id, ..hit.value.clone() };
+        rows.push((key.text(v), vec![lb::service_value_text(&key, &val, b.as_ref(), v)]));
+    }
+    write!(out, "{}", table::key_value_table("SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)", &rows))?;
+    if let Some(r) = &hit.revnat {
+        writeln!(out, "RevNAT {} -> {}", hit.value.rev_nat, crate::wire::host_port(&r.addr, r.port))?;
+    }
+    Ok(())
+}
+
+fn ipcache_cmd(c: &Common, ip: Option<&IpAddr>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let v = node.version;
+    let mut all = node.ipcache()?;
+    all.sort_by_key(|(k, _)| (k.addr.is_ipv6(), k.addr, k.prefix, k.cluster_id));
+    if let Some(ip) = ip {
+        let maps = Maps::open(&node)?;
+        let val = maps.ipcache(ip)?;
+        // The kernel returns only the value; find the prefix it came from in the dump.
+        let raw: Vec<(Vec<u8>, usize)> = all
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| {
+                let mut kb = IpcacheKey::lookup_bytes(&k.addr, k.cluster_id);
+                kb[..4].copy_from_slice(&(k.prefix as u32 + crate::ipcache::STATIC_PREFIX).to_le_bytes());
+                (kb, i)
+            })
+            .collect();
+        let prefix = policy::lpm_lookup(&raw, &IpcacheKey::lookup_bytes(ip, 0))
+            .map(|&i| &all[i])
+            .filter(|(_, pv)| Some(pv) == val.as_ref())
+            .map(|(k, _)| k.text());
+        if c.output == Format::Json {
+            return emit_json(out, &json!({ "ip": ip, "prefix": prefix, "value": val.as_ref().map(|x| x.json(v)) }));
+        }
+        match val {
+            None => writeln!(out, "{ip} does not map to any identity")?,
+            Some(val) => {
+                let via = prefix.map(|p| format!(" via {p}")).unwrap_or_default();
+                writeln!(out, "{ip} maps to identity {} ({}){via}", val.text(v), names::identity_label(val.identity))?
+            }
+        }
+        return Ok(());
+    }
+    if c.output == Format::Json {
+        let arr = all.iter().map(|(k, val)| json!({ "prefix": k.text(), "value": val.json(v) })).collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if all.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let rows: Vec<_> = all.iter().map(|(k, val)| (k.text(), vec![val.text(v)])).collect();
+    write!(out, "{}", table::key_value_table("IP PREFIX/ADDRESS", "IDENTITY", &rows))?;
+    Ok(())
+}
+
+fn endpoints_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let v = node.version;
+    let mut all = node.endpoints()?;
+    all.sort_by_key(|(k, _)| (k.addr.is_ipv6(), k.addr, k.cluster_id, k.key));
+    if c.output == Format::Json {
+        let arr = all.iter().map(|(k, e)| json!({ "key": k.text(), "addr": k.addr, "info": e.json(v) })).collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if all.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let rows: Vec<_> = all.iter().map(|(k, e)| (k.text(), vec![e.text(v)])).collect();
+    write!(out, "{}", table::key_value_table("IP ADDRESS", "LOCAL ENDPOINT INFO", &rows))?;
+    Ok(())
+}
+
+fn metrics_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let all = node.metrics()?;
+    if c.output == Format::Json {
+        let mut all = all;
+        all.sort_by_key(|(k, _, _)| *k);
+        return emit_json(out, &Value::Array(all.iter().map(|(k, p, b)| k.json(*p, *b)).collect()));
+    }
+    if all.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let mut rows: Vec<[String; 6]> = all.iter().map(|(k, p, b)| k.cells(*p, *b)).collect();
+    rows.sort();
+    let mut s = String::from("REASON\tDIRECTION\tPACKETS\tBYTES\tLINE\tFILE\n");
+    for r in rows {
+        s.push_str(&r.join("\t"));
+        s.push('\n');
+    }
+    write!(out, "{}", table::layout(&s))?;
+    Ok(())
+}
+
+fn policy_table(node: &Node, ep: u16, stats: Option<&Map>) -> anyhow::Result<(String, Vec<Value>)> {
+    let (_, mut entries) = node.policy(ep)?;
+    entries.sort_by_key(|(k, e)| policy::sort_key(k, e));
+    let mut s = policy::HEADER.iter().map(|h| format!("{h}\t")).collect::<String>();
+    s.push('\n');
+    let mut js = Vec::new();
+    for (k, e) in &entries {
+        let st = node.policy_stats(ep, k, stats)?;
+        for cell in policy::row_cells(k, e, st) {
+            s.push_str(&cell);
+            s.push('\t');
+        }
+        s.push('\n');
+        js.push(policy::entry_json(k, e, st));
+    }
+    if entries.is_empty() {
+        return Ok(("Policy stats empty. Perhaps the policy enforcement is disabled?\n".into(), js));
+    }
+    Ok((table::layout(&s), js))
+}
+
+fn policy_cmd(
+    c: &Common,
+    ep: Option<u16>,
+    all: bool,
+    identity: Option<u32>,
+    port: Option<&str>,
+    egress: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let v = node.version;
+    let stats = node.map(MapKind::PolicyStats)?;
+    if let (Some(ep), Some(id), Some(port)) = (ep, identity, port) {
+        let (dport, proto) = flow::parse_port(port)?;
+        let verdict = policy_verdict(&node, ep, id, egress, proto, dport)?;
+        if c.output == Format::Json {
+            let mut j = verdict.json();
+            j["endpoint"] = ep.into();
+            j["identity"] = names::identity_json(id);
+            j["direction"] = policy::direction(egress).into();
+            j["port"] = dport.into();
+            j["proto"] = names::proto(proto).into();
+            return emit_json(out, &j);
+        }
+        writeln!(
+            out,
+            "Endpoint {ep} {} {} identity {}, {dport}/{}: {}",
+            policy::direction(egress).to_lowercase(),
+            if egress { "to" } else { "from" },
+            names::identity_label(id),
+            names::proto(proto),
+            verdict.text()
+        )?;
+        return Ok(());
+    }
+    let eps = if all { node.policy_endpoints() } else { vec![ep.expect("clap requires EP without --all")] };
+    let mut js = Vec::new();
+    for ep in eps {
+        let (text, entries) = policy_table(&node, ep, stats.as_ref())?;
+        if c.output == Format::Json {
+            js.push(json!({ "endpoint": ep, "path": node.dir.join(node.policy_map_name(ep)), "entries": entries }));
+            continue;
+        }
+        if all {
+            writeln!(out, "Endpoint ID: {ep}")?;
+            writeln!(out, "Path: {}", node.dir.join(node.policy_map_name(ep)).display())?;
+            writeln!(out)?;
+        }
+        write!(out, "{text}")?;
+        if all {
+            writeln!(out)?;
+        }
+    }
+    if c.output == Format::Json {
+        let v_json = if all { Value::Array(js) } else { js.pop().unwrap_or(Value::Null) };
+        return emit_json(out, &v_json);
+    }
+    let _ = v;
+    Ok(())
+}
+
+/// The verdict endpoint `ep`'s policy map gives a packet from/to `remote_id`, with the release's algorithm.
+pub fn policy_verdict(node: &Node, ep: u16, remote_id: u32, egress: bool, proto: u8, dport: u16) -> anyhow::Result<policy::Verdict> {
+    let map = node.policy_map(ep)?;
+    let raw = map.entries()?;
+    let format = node.policy_format(&raw);
+    let v = node.version;
+    let mut err = None;
+    let mut lookup = |key: &[u8]| -> Option<PolicyEntry> {
+        match map.lookup(key) {
+            Ok(Some(val)) => PolicyEntry::parse(&val[0], v, format).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                err = Some(e);
+                None
+            }
+        }
+    };
+    let verdict = policy::verdict(v, &mut lookup, remote_id, egress, proto, dport);
+    if let Some(e) = err {
+        return Err(e).context("policy lookup");
+    }
+    Ok(verdict)
+}
+
+fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let mut rows = Vec::new();
+    for name in &node.names {
+        // Perf event arrays carry the agent's event rings: do not even open them.
+        if name == "cilium_events" || name == "cilium_signals" {
+            rows.push((name.clone(), None));
+            continue;
+        }
+        let path = node.dir.join(name);
+        match Map::open(&path) {
+            Ok(m) => {
+                let count = if m.info.map_type == map_type::PERF_EVENT_ARRAY || m.info.map_type == map_type::PROG_ARRAY {
+                    None
+                } else {
+                    m.entries().ok().map(|e| e.len())
+                };
+                rows.push((name.clone(), Some((m.info.clone(), count))));
+            }
+            Err(_) => continue, // not a map (programs, directories)
+        }
+    }
+    if c.output == Format::Json {
+        let arr: Vec<Value> = rows
+            .iter()
+            .map(|(n, i)| match i {
+                None => json!({ "name": n, "skipped": "event ring" }),
+                Some((i, cnt)) => json!({ "name": n, "type": map_type::name(i.map_type), "key_size": i.key_size,
+                    "value_size": i.value_size, "max_entries": i.max_entries, "flags": i.flags, "entries": cnt }),
+            })
+            .collect();
+        return emit_json(
+            out,
+            &json!({ "version": node.version, "version_source": node.version_source, "dir": node.dir, "maps": arr }),
+        );
+    }
+    let how = match node.version_source {
+        crate::node::VersionSource::Names => "detected from map names and sizes",
+        crate::node::VersionSource::Override => "given with --cilium-version",
+    };
+    writeln!(out, "Cilium version: {} ({how})", node.version)?;
+    writeln!(out, "Maps in {}:", node.dir.display())?;
+    let mut s = String::from("MAP\tTYPE\tKEY\tVALUE\tMAX ENTRIES\tFLAGS\tENTRIES\n");
+    for (n, i) in &rows {
+        match i {
+            None => s.push_str(&format!("{n}\tperf_event_array\t-\t-\t-\t-\t(not opened)\n")),
+            Some((i, cnt)) => s.push_str(&format!(
+                "{n}\t{}\t{}\t{}\t{}\t{:#x}\t{}\n",
+                map_type::name(i.map_type),
+                i.key_size,
+                i.value_size,
+                i.max_entries,
+                i.flags,
+                cnt.map_or("-".to_string(), |c| c.to_string())
+            )),
+        }
+    }
+    write!(out, "{}", table::layout(&s))?;
+    Ok(())
+}

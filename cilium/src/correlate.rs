@@ -1,0 +1,240 @@
+//! Puts Cilium's view of a traced packet beside it: identities, service/backend, conntrack, SNAT, and the drop
+//! reason Cilium counted.
+
+use crate::cmd::service_hit_json;
+use crate::ct;
+use crate::flow::FlowKey;
+use crate::lookup::Maps;
+use crate::metrics::MetricsKey;
+use crate::names;
+use crate::node::Node;
+use crate::version::Version;
+use event::Annotation;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// Flows remembered before the cache is emptied (a trace of a busy node must not grow without bound).
+const CACHE_LIMIT: usize = 65536;
+
+/// Opened once on a node's bpffs; annotates trace events per flow.
+pub struct Correlator {
+    node: Node,
+    maps: Maps,
+    cache: HashMap<(FlowKey, Option<u32>), Option<Annotation>>,
+    clock: Option<crate::clock::Clock>,
+}
+
+/// `cilium_metrics` counters at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub counts: HashMap<MetricsKey, (u64, u64)>,
+}
+
+/// A drop counter that grew between two snapshots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropDelta {
+    /// Cilium drop code (133 …), or 2 for the generic "Invalid packet".
+    pub code: u8,
+    /// Hubble-style name (`POLICY_DENIED`).
+    pub name: Option<&'static str>,
+    /// cilium-dbg wording (`Policy denied`).
+    pub description: String,
+    pub direction: &'static str,
+    pub file: String,
+    pub line: u16,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl DropDelta {
+    pub fn text(&self) -> String {
+        format!(
+            "cilium drop: {} ({}, {}) {} at {}:{} (+{} packets)",
+            self.name.unwrap_or("?"),
+            self.code,
+            self.description,
+            self.direction,
+            self.file,
+            self.line,
+            self.packets
+        )
+    }
+
+    pub fn json(&self) -> Value {
+        json!({ "code": self.code, "name": self.name, "description": self.description, "direction": self.direction,
+                "file": self.file, "line": self.line, "packets": self.packets, "bytes": self.bytes })
+    }
+
+    /// An annotation for a dropped packet's event.
+    pub fn annotation(deltas: &[DropDelta]) -> Option<Annotation> {
+        if deltas.is_empty() {
+            return None;
+        }
+        Some(Annotation {
+            name: "cilium_drop".into(),
+            lines: deltas.iter().map(|d| d.text()).collect(),
+            json: Value::Array(deltas.iter().map(|d| d.json()).collect()),
+        })
+    }
+}
+
+/// The drop counters that increased from `before` to `after`, largest increase first. The trace calls this with
+/// snapshots taken around a drop (or periodically) to name the Cilium reason behind a `kfree_skb`.
+pub fn drop_reason_from_metrics(before: &MetricsSnapshot, after: &MetricsSnapshot) -> Vec<DropDelta> {
+    let mut out: Vec<DropDelta> = after
+        .counts
+        .iter()
+        .filter(|(k, _)| k.is_drop())
+        .filter_map(|(k, &(p, b))| {
+            let (p0, b0) = before.counts.get(k).copied().unwrap_or((0, 0));
+            (p > p0).then(|| DropDelta {
+                code: k.reason,
+                name: names::drop_name(k.reason),
+                description: names::reason_desc(k.reason),
+                direction: names::direction(k.dir),
+                file: names::bpf_file(k.file),
+                line: k.line,
+                packets: p - p0,
+                bytes: b.saturating_sub(b0),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.code.cmp(&b.code)).then(a.line.cmp(&b.line)));
+    out
+}
+
+fn ident_text(addr: &IpAddr, id: Option<u32>, from_mark: bool, ep: Option<u16>) -> String {
+    let mut s = addr.to_string();
+    match id {
+        Some(id) => s.push_str(&format!(" identity {}", names::identity_label(id))),
+        None => s.push_str(" identity ?"),
+    }
+    if from_mark {
+        s.push_str(" [from skb mark]");
+    }
+    if let Some(ep) = ep {
+        s.push_str(&format!(" endpoint {ep}"));
+    }
+    s
+}
+
+impl Correlator {
+    /// Opens the node's maps (`bpffs` = bpffs root, default from `/proc/self/mountinfo`).
+    pub fn open(bpffs: Option<&Path>, version: Option<Version>) -> anyhow::Result<Correlator> {
+        let node = Node::open(bpffs, version)?;
+        let maps = Maps::open(&node)?;
+        Ok(Correlator { node, maps, cache: HashMap::new(), clock: Some(crate::clock::Clock::ktime()) })
+    }
+
+    pub fn version(&self) -> Version {
+        self.node.version
+    }
+
+    /// Shows raw CT/NAT timestamps instead of remaining/elapsed seconds (deterministic output for tests).
+    pub fn set_clock(&mut self, clock: Option<crate::clock::Clock>) {
+        self.clock = clock;
+    }
+
+    pub fn metrics_snapshot(&self) -> anyhow::Result<MetricsSnapshot> {
+        Ok(MetricsSnapshot { counts: self.node.metrics()?.into_iter().map(|(k, p, b)| (k, (p, b))).collect() })
+    }
+
+    /// Cilium's view of the flow a packet belongs to; looked up once per (flow, mark identity).
+    pub fn annotate(&mut self, tuple: &FlowKey, mark: u32) -> Option<Annotation> {
+        let mark_id = names::identity_from_mark(mark);
+        let key = (tuple.clone(), mark_id);
+        if let Some(a) = self.cache.get(&key) {
+            return a.clone();
+        }
+        let a = self.lookup_flow(tuple, mark_id).ok().flatten();
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(key, a.clone());
+        a
+    }
+
+    /// The uncached lookups behind [`annotate`](Self::annotate).
+    pub fn lookup_flow(&self, flow: &FlowKey, mark_id: Option<u32>) -> anyhow::Result<Option<Annotation>> {
+        let v = self.node.version;
+        let m = &self.maps;
+        let mut lines = Vec::new();
+        let mut j = serde_json::Map::new();
+
+        let src_ip = m.ipcache(&flow.saddr)?.map(|x| x.identity);
+        let dst_ip = m.ipcache(&flow.daddr)?.map(|x| x.identity);
+        let src_id = mark_id.or(src_ip);
+        let src_ep = m.endpoint(&flow.saddr)?.filter(|e| !e.is_host()).map(|e| e.lxc_id);
+        let dst_ep = m.endpoint(&flow.daddr)?.filter(|e| !e.is_host()).map(|e| e.lxc_id);
+        lines.push(format!(
+            "cilium src {} -> dst {}",
+            ident_text(&flow.saddr, src_id, mark_id.is_some(), src_ep),
+            ident_text(&flow.daddr, dst_ip, false, dst_ep)
+        ));
+        j.insert(
+            "src".into(),
+            json!({ "addr": flow.saddr, "identity": src_id.map(names::identity_json), "ipcache_identity": src_ip,
+                    "mark_identity": mark_id, "endpoint": src_ep }),
+        );
+        j.insert(
+            "dst".into(),
+            json!({ "addr": flow.daddr, "identity": dst_ip.map(names::identity_json), "endpoint": dst_ep }),
+        );
+
+        let ct_entries = m.ct(flow)?;
+        if let Some(hit) = m.service(&flow.daddr, flow.dport, flow.proto)? {
+            // The SVC conntrack entry remembers which backend this connection was given.
+            let chosen = ct_entries
+                .iter()
+                .find(|(k, _)| k.flags & ct::TUPLE_F_SERVICE != 0)
+                .map(|(_, e)| e.backend_id as u32);
+            let chosen_be = chosen.and_then(|id| hit.backends.iter().find(|(_, bid, _)| *bid == id));
+            let be_text = match (chosen, chosen_be) {
+                (Some(id), Some((slot, _, Some(b)))) => {
+                    format!("backend {id} {} (slot {slot}, {})", crate::wire::host_port(&b.addr, b.port), b.state())
+                }
+                (Some(id), _) => format!("backend {id} (not in the service's slots)"),
+                (None, _) => "no backend selected yet (no SVC conntrack entry)".into(),
+            };
+            lines.push(format!(
+                "cilium service {} [{}] revnat {} -> {be_text}; {} backends",
+                hit.key.text(v),
+                hit.value.flags_text(v),
+                hit.value.rev_nat,
+                hit.backends.len()
+            ));
+            let mut sj = service_hit_json(&hit, v);
+            sj["selected_backend"] = json!(chosen);
+            j.insert("service".into(), sj);
+        }
+        let mut cts = Vec::new();
+        for (k, e) in &ct_entries {
+            lines.push(format!("cilium ct {}", ct::ct_line(k, e, v, self.clock.as_ref()).trim_end()));
+            if e.rev_nat_index != 0 && k.flags & ct::TUPLE_F_SERVICE == 0 {
+                if let Some(r) = m.revnat(k.daddr.is_ipv6(), e.rev_nat_index)? {
+                    lines.push(format!("cilium ct revnat {} -> {}", e.rev_nat_index, crate::wire::host_port(&r.addr, r.port)));
+                }
+            }
+            cts.push(json!({ "key": k.json(), "entry": e.json(v, self.clock.as_ref()) }));
+        }
+        if !cts.is_empty() {
+            j.insert("ct".into(), Value::Array(cts));
+        }
+        let nats = m.nat(flow)?;
+        let mut nj = Vec::new();
+        for (k, e) in &nats {
+            lines.push(format!("cilium nat {}", ct::nat_line(k, e, self.clock.as_ref())));
+            nj.push(ct::nat_json(k, e, self.clock.as_ref()));
+        }
+        if !nj.is_empty() {
+            j.insert("nat".into(), Value::Array(nj));
+        }
+        if src_id.is_none() && dst_ip.is_none() && ct_entries.is_empty() && nats.is_empty() && !j.contains_key("service") {
+            return Ok(None);
+        }
+        Ok(Some(Annotation { name: "cilium".into(), lines, json: Value::Object(j) }))
+    }
+}
+

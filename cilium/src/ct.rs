@@ -1,0 +1,261 @@
+//! Conntrack (`cilium_ct{4,6,_any4,_any6}_global`) and NAT (`cilium_snat_v{4,6}_external`) entries.
+
+use crate::clock::Clock;
+use crate::names;
+use crate::version::Version;
+use crate::wire::*;
+use serde_json::json;
+use std::net::IpAddr;
+
+pub const TUPLE_F_OUT: u8 = 0;
+pub const TUPLE_F_IN: u8 = 1;
+pub const TUPLE_F_RELATED: u8 = 2;
+pub const TUPLE_F_SERVICE: u8 = 4;
+
+/// `ipv4_ct_tuple` / `ipv6_ct_tuple` with the C field names (ports in host order here).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CtTuple {
+    pub daddr: IpAddr,
+    pub saddr: IpAddr,
+    pub dport: u16,
+    pub sport: u16,
+    pub nexthdr: u8,
+    pub flags: u8,
+}
+
+impl CtTuple {
+    pub fn parse(b: &[u8]) -> Result<CtTuple, SizeError> {
+        check("ct tuple", b, &[14, 38])?;
+        let v6 = b.len() == 38;
+        let a = if v6 { 16 } else { 4 };
+        Ok(CtTuple {
+            daddr: ip(b, 0, v6),
+            saddr: ip(b, a, v6),
+            dport: be16(b, 2 * a),
+            sport: be16(b, 2 * a + 2),
+            nexthdr: b[2 * a + 4],
+            flags: b[2 * a + 5],
+        })
+    }
+
+    /// The key bytes, for lookups.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = ip_bytes(&self.daddr);
+        b.extend(ip_bytes(&self.saddr));
+        b.extend(self.dport.to_be_bytes());
+        b.extend(self.sport.to_be_bytes());
+        b.push(self.nexthdr);
+        b.push(self.flags);
+        b
+    }
+
+    fn dir(&self) -> &'static str {
+        if self.flags & TUPLE_F_SERVICE != 0 {
+            "SVC"
+        } else if self.flags & TUPLE_F_IN != 0 {
+            "IN"
+        } else {
+            "OUT"
+        }
+    }
+
+    /// `TCP OUT 10.0.0.1:1234 -> 10.0.0.2:80 [related ]` as `bpf ct list` prints the key.
+    pub fn ct_text(&self) -> String {
+        let (a, pa, b, pb) = if self.flags & TUPLE_F_SERVICE != 0 {
+            (self.saddr, self.dport, self.daddr, self.sport)
+        } else {
+            (self.daddr, self.sport, self.saddr, self.dport)
+        };
+        let mut s = format!("{} {} {a}:{pa} -> {b}:{pb} ", names::proto(self.nexthdr), self.dir());
+        if self.flags & TUPLE_F_RELATED != 0 {
+            s.push_str("related ");
+        }
+        s
+    }
+
+    /// NAT keys are stored in packet orientation: `saddr:sport -> daddr:dport`.
+    pub fn nat_text(&self) -> String {
+        let dir = if self.flags & TUPLE_F_IN != 0 { "IN" } else { "OUT" };
+        let mut s =
+            format!("{} {dir} {}:{} -> {}:{} ", names::proto(self.nexthdr), self.saddr, self.sport, self.daddr, self.dport);
+        if self.flags & TUPLE_F_RELATED != 0 {
+            s.push_str("related ");
+        }
+        if self.flags & TUPLE_F_SERVICE != 0 {
+            s.push_str("service ");
+        }
+        s
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "daddr": self.daddr, "saddr": self.saddr, "dport": self.dport, "sport": self.sport,
+            "proto": names::proto(self.nexthdr), "nexthdr": self.nexthdr, "flags": self.flags,
+        })
+    }
+}
+
+const CT_FLAG_NAMES: [&str; 11] = [
+    "RxClosing",
+    "TxClosing",
+    "Nat64",
+    "LBLoopback",
+    "SeenNonSyn",
+    "NodePort",
+    "ProxyRedirect",
+    "DSRInternal",
+    "FromL7LB",
+    "Reserved1",
+    "FromTunnel",
+];
+
+/// `struct ct_entry` (56 bytes in every supported release).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtEntry {
+    pub backend_id: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub lifetime: u32,
+    pub flags: u16,
+    /// Host order (stored big-endian).
+    pub rev_nat_index: u16,
+    /// 1.16/1.17 only (reserved in 1.18).
+    pub ifindex: u16,
+    pub tx_flags_seen: u8,
+    pub rx_flags_seen: u8,
+    pub src_sec_id: u32,
+    pub last_tx_report: u32,
+    pub last_rx_report: u32,
+}
+
+impl CtEntry {
+    pub fn parse(b: &[u8]) -> Result<CtEntry, SizeError> {
+        check("ct entry", b, &[56])?;
+        Ok(CtEntry {
+            backend_id: u64le(b, 8),
+            packets: u64le(b, 16),
+            bytes: u64le(b, 24),
+            lifetime: u32le(b, 32),
+            flags: u16le(b, 36),
+            rev_nat_index: be16(b, 38),
+            ifindex: u16le(b, 40),
+            tx_flags_seen: b[42],
+            rx_flags_seen: b[43],
+            src_sec_id: u32le(b, 44),
+            last_tx_report: u32le(b, 48),
+            last_rx_report: u32le(b, 52),
+        })
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        (0..CT_FLAG_NAMES.len()).filter(|i| self.flags & (1 << i) != 0).map(|i| CT_FLAG_NAMES[i]).collect()
+    }
+
+    /// `Flags=0x0013 [ RxClosing TxClosing SeenNonSyn ]`
+    pub fn flags_text(&self) -> String {
+        let mut s = format!("Flags={} [ ", go_hex(self.flags as u64, 4));
+        for n in self.flag_names() {
+            s.push_str(n);
+            s.push(' ');
+        }
+        let unknown = self.flags & !((1u16 << CT_FLAG_NAMES.len()) - 1);
+        if unknown != 0 {
+            s.push_str(&format!("Unknown={} ", go_hex(unknown as u64, 4)));
+        }
+        s.push(']');
+        s
+    }
+
+    pub fn text(&self, v: Version, clock: Option<&Clock>) -> String {
+        let remaining = clock.map(|c| format!(" (remaining: {} sec(s))", c.secs_until(self.lifetime))).unwrap_or_default();
+        let ifindex = if v == Version::V1_18 { String::new() } else { format!("IfIndex={} ", self.ifindex) };
+        format!(
+            "expires={}{remaining} Packets={} Bytes={} RxFlagsSeen={} LastRxReport={} TxFlagsSeen={} LastTxReport={} {} RevNAT={} SourceSecurityID={} {ifindex}BackendID={} ",
+            self.lifetime,
+            self.packets,
+            self.bytes,
+            go_hex(self.rx_flags_seen as u64, 2),
+            self.last_rx_report,
+            go_hex(self.tx_flags_seen as u64, 2),
+            self.last_tx_report,
+            self.flags_text(),
+            self.rev_nat_index,
+            self.src_sec_id,
+            self.backend_id,
+        )
+    }
+
+    pub fn json(&self, v: Version, clock: Option<&Clock>) -> serde_json::Value {
+        let mut j = json!({
+            "expires": self.lifetime, "packets": self.packets, "bytes": self.bytes,
+            "rx_flags_seen": self.rx_flags_seen, "tx_flags_seen": self.tx_flags_seen,
+            "last_rx_report": self.last_rx_report, "last_tx_report": self.last_tx_report,
+            "flags": self.flags, "flag_names": self.flag_names(), "rev_nat": self.rev_nat_index,
+            "src_sec_id": self.src_sec_id, "backend_id": self.backend_id,
+        });
+        if v != Version::V1_18 {
+            j["ifindex"] = self.ifindex.into();
+        }
+        if let Some(c) = clock {
+            j["remaining_secs"] = c.secs_until(self.lifetime).into();
+        }
+        j
+    }
+}
+
+/// Go's `%#0Nx`: N zero-padded hex digits after `0x`.
+pub fn go_hex(v: u64, digits: usize) -> String {
+    format!("0x{v:0digits$x}")
+}
+
+/// One `bpf ct list global` line (without the newline).
+pub fn ct_line(key: &CtTuple, e: &CtEntry, v: Version, clock: Option<&Clock>) -> String {
+    format!("{}{}", key.ct_text(), e.text(v, clock))
+}
+
+/// `ipv4_nat_entry` / `ipv6_nat_entry`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatEntry {
+    pub created: u64,
+    pub needs_ct: bool,
+    pub to_addr: IpAddr,
+    pub to_port: u16,
+}
+
+impl NatEntry {
+    pub fn parse(b: &[u8]) -> Result<NatEntry, SizeError> {
+        check("nat entry", b, &[40, 56])?;
+        let v6 = b.len() == 56;
+        let a = if v6 { 16 } else { 4 };
+        Ok(NatEntry {
+            created: u64le(b, 0),
+            needs_ct: u64le(b, 8) & 1 != 0,
+            to_addr: ip(b, 32, v6),
+            to_port: be16(b, 32 + a),
+        })
+    }
+}
+
+/// One `bpf nat list` line: `TCP OUT 10.0.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1`.
+pub fn nat_line(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> String {
+    let which = if key.flags & TUPLE_F_IN != 0 { "XLATE_DST" } else { "XLATE_SRC" };
+    let created = match clock {
+        Some(c) => format!("{}sec ago", c.secs_since(e.created)),
+        None => e.created.to_string(),
+    };
+    format!("{}{which} {}:{} Created={created} NeedsCT={}", key.nat_text(), e.to_addr, e.to_port, e.needs_ct as u8)
+}
+
+pub fn nat_json(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> serde_json::Value {
+    let mut j = key.json();
+    j["direction"] = if key.flags & TUPLE_F_IN != 0 { "IN" } else { "OUT" }.into();
+    j["xlate"] = if key.flags & TUPLE_F_IN != 0 { "dst" } else { "src" }.into();
+    j["to_addr"] = json!(e.to_addr);
+    j["to_port"] = e.to_port.into();
+    j["created"] = e.created.into();
+    j["needs_ct"] = e.needs_ct.into();
+    if let Some(c) = clock {
+        j["created_secs_ago"] = c.secs_since(e.created).into();
+    }
+    j
+}

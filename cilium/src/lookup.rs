@@ -1,0 +1,170 @@
+//! Point lookups the datapath itself performs (hash and LPM lookups in the kernel maps), shared by the
+//! `pwru cilium …` lookups and the trace correlator.
+
+use crate::bpf::Map;
+use crate::ct::{CtEntry, CtTuple, NatEntry, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE};
+use crate::endpoint::{EndpointInfo, EndpointKey};
+use crate::flow::FlowKey;
+use crate::ipcache::{IpcacheKey, IpcacheValue};
+use crate::lb::{Backend, RevNat, SvcKey, SvcValue};
+use crate::node::{Node, Result};
+use crate::version::{MapKind, Version};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// The global maps of a node, opened once.
+pub struct Maps {
+    pub version: Version,
+    maps: HashMap<MapKind, Map>,
+}
+
+/// A service frontend and its backends as the datapath would resolve them.
+#[derive(Clone, Debug)]
+pub struct ServiceHit {
+    pub key: SvcKey,
+    pub value: SvcValue,
+    /// (slot, backend ID, backend if found).
+    pub backends: Vec<(u16, u32, Option<Backend>)>,
+    pub revnat: Option<RevNat>,
+}
+
+impl Maps {
+    pub fn open(node: &Node) -> Result<Maps> {
+        let mut maps = HashMap::new();
+        for kind in MapKind::GLOBAL {
+            if let Some(m) = node.map(kind)? {
+                maps.insert(kind, m);
+            }
+        }
+        Ok(Maps { version: node.version, maps })
+    }
+
+    pub fn get(&self, kind: MapKind) -> Option<&Map> {
+        self.maps.get(&kind)
+    }
+
+    fn lookup(&self, kind: MapKind, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.maps.get(&kind) {
+            None => Ok(None),
+            Some(m) => Ok(m.lookup(key)?.and_then(|mut v| v.drain(..).next())),
+        }
+    }
+
+    /// Longest-prefix identity lookup, as `lookup_ip4_remote_endpoint` does.
+    pub fn ipcache(&self, addr: &IpAddr) -> Result<Option<IpcacheValue>> {
+        let v = self.lookup(MapKind::Ipcache, &IpcacheKey::lookup_bytes(addr, 0))?;
+        Ok(v.and_then(|v| IpcacheValue::parse(&v, self.version).ok()))
+    }
+
+    pub fn endpoint(&self, addr: &IpAddr) -> Result<Option<EndpointInfo>> {
+        let v = self.lookup(MapKind::Lxc, &EndpointKey::lookup_bytes(addr))?;
+        Ok(v.and_then(|v| EndpointInfo::parse(&v, self.version).ok()))
+    }
+
+    fn svc_kinds(addr: &IpAddr) -> (MapKind, MapKind, MapKind) {
+        if addr.is_ipv4() {
+            (MapKind::Lb4Services, MapKind::Lb4Backends, MapKind::Lb4RevNat)
+        } else {
+            (MapKind::Lb6Services, MapKind::Lb6Backends, MapKind::Lb6RevNat)
+        }
+    }
+
+    /// `lb4_lookup_service`: the master entry for VIP:port (protocol-specific first from 1.17, then ANY), then each
+    /// backend slot.
+    pub fn service(&self, addr: &IpAddr, dport: u16, proto: u8) -> Result<Option<ServiceHit>> {
+        let (svc, be, rn) = Self::svc_kinds(addr);
+        let protos: &[u8] = if self.version >= Version::V1_17 { &[proto, 0] } else { &[0] };
+        let mut found = None;
+        'outer: for &p in protos {
+            for scope in [0u8, 1] {
+                let key = SvcKey { addr: *addr, dport, slot: 0, proto: p, scope };
+                if let Some(v) = self.lookup(svc, &key.to_bytes())? {
+                    if let Ok(val) = SvcValue::parse(&v, self.version) {
+                        found = Some((key, val));
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        let Some((key, value)) = found else { return Ok(None) };
+        let mut backends = Vec::new();
+        for slot in 1..=value.count.saturating_add(value.qcount) {
+            let sk = SvcKey { slot, ..key.clone() };
+            let Some(v) = self.lookup(svc, &sk.to_bytes())? else { continue };
+            let Ok(sv) = SvcValue::parse(&v, self.version) else { continue };
+            let b = self.lookup(be, &sv.union.to_le_bytes())?.and_then(|b| Backend::parse(&b).ok());
+            backends.push((slot, sv.union, b));
+        }
+        let revnat = self.lookup(rn, &value.rev_nat.to_be_bytes())?.and_then(|b| RevNat::parse(&b).ok());
+        Ok(Some(ServiceHit { key, value, backends, revnat }))
+    }
+
+    pub fn backend(&self, v6: bool, id: u32) -> Result<Option<Backend>> {
+        let kind = if v6 { MapKind::Lb6Backends } else { MapKind::Lb4Backends };
+        Ok(self.lookup(kind, &id.to_le_bytes())?.and_then(|b| Backend::parse(&b).ok()))
+    }
+
+    pub fn revnat(&self, v6: bool, id: u16) -> Result<Option<RevNat>> {
+        let kind = if v6 { MapKind::Lb6RevNat } else { MapKind::Lb4RevNat };
+        Ok(self.lookup(kind, &id.to_be_bytes())?.and_then(|b| RevNat::parse(&b).ok()))
+    }
+
+    fn ct_kind(flow: &FlowKey) -> MapKind {
+        match (flow.saddr.is_ipv4(), flow.proto == 6) {
+            (true, true) => MapKind::Ct4,
+            (true, false) => MapKind::CtAny4,
+            (false, true) => MapKind::Ct6,
+            (false, false) => MapKind::CtAny6,
+        }
+    }
+
+    /// The connection entries a packet of `flow` can hit, whichever direction it travels: OUT/IN entries for the
+    /// flow and for its reverse, and the service entry when the destination is a VIP.
+    pub fn ct(&self, flow: &FlowKey) -> Result<Vec<(CtTuple, CtEntry)>> {
+        let kind = Self::ct_kind(flow);
+        let mut out = Vec::new();
+        let mut keys = Vec::new();
+        for f in [flow.clone(), flow.reversed()] {
+            for flags in [TUPLE_F_OUT, TUPLE_F_IN] {
+                keys.push(CtTuple { daddr: f.saddr, saddr: f.daddr, dport: f.dport, sport: f.sport, nexthdr: f.proto, flags });
+            }
+        }
+        keys.push(CtTuple {
+            daddr: flow.daddr,
+            saddr: flow.saddr,
+            dport: flow.sport,
+            sport: flow.dport,
+            nexthdr: flow.proto,
+            flags: TUPLE_F_SERVICE,
+        });
+        for k in keys {
+            if out.iter().any(|(o, _)| *o == k) {
+                continue;
+            }
+            if let Some(v) = self.lookup(kind, &k.to_bytes())? {
+                if let Ok(e) = CtEntry::parse(&v) {
+                    out.push((k, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// SNAT entries for the packet: egress mapping of the flow and the ingress (reply) mapping.
+    pub fn nat(&self, flow: &FlowKey) -> Result<Vec<(CtTuple, NatEntry)>> {
+        let kind = if flow.saddr.is_ipv4() { MapKind::Nat4 } else { MapKind::Nat6 };
+        let mut out = Vec::new();
+        for (f, flags) in [(flow, TUPLE_F_OUT), (flow, TUPLE_F_IN), (&flow.reversed(), TUPLE_F_OUT), (&flow.reversed(), TUPLE_F_IN)] {
+            let k = CtTuple { daddr: f.daddr, saddr: f.saddr, dport: f.dport, sport: f.sport, nexthdr: f.proto, flags };
+            if out.iter().any(|(o, _)| *o == k) {
+                continue;
+            }
+            if let Some(v) = self.lookup(kind, &k.to_bytes())? {
+                if let Ok(e) = NatEntry::parse(&v) {
+                    out.push((k, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
