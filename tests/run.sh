@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every pwru test: the one command CI (.ci/run) runs. Needs root: the tests load BPF programs into the
+# running kernel, create network namespaces, and boot Debian kernels in qemu to test kprobes.
+# Each part is timed; a failed part does not stop the others, but makes the whole run fail.
+# PARTS="unit vm-amd64" limits the run to some parts (default: all).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ALL_PARTS="setup bpf-objects fmt clippy cargo-test vm-amd64 arm64"
+PARTS=${PARTS:-$ALL_PARTS}
+export CARGO_TERM_COLOR=never
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+
+part_setup()       { bash tests/setup.sh; }
+part_bpf-objects() { bash probes/bpf/build.sh --check; }
+part_fmt()         { cargo fmt --all -- --check; }
+part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
+part_cargo-test()  { cargo build --release -p pwru -q && cargo test --workspace --no-fail-fast; }
+part_vm-amd64()    { bash tests/vm/run.sh amd64; }
+part_arm64()       { bash tests/arm64/run.sh; }
+
+passed=0; failed=0; failures=(); summary=()
+t_all=$(date +%s)
+for p in $PARTS; do
+  echo "=== [$p] start $(date -u +%H:%M:%S)"
+  t0=$(date +%s)
+  if "part_$p"; then r=ok; passed=$((passed+1)); else r=FAILED; failed=$((failed+1)); failures+=("$p"); fi
+  dt=$(( $(date +%s) - t0 ))
+  summary+=("$(printf '%-12s %-6s %5ss' "$p" "$r" "$dt")")
+  echo "=== [$p] $r in ${dt}s"
+done
+echo
+echo "=== summary (total $(( $(date +%s) - t_all ))s)"
+printf '%s\n' "${summary[@]}"
+[ $failed -eq 0 ] || echo "failed parts: ${failures[*]}"
+echo "parts: $passed passed, $failed failed"
+[ $failed -eq 0 ]
