@@ -11,7 +11,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "tests/arm64/setup.sh: run as root (dpkg, apt-get)" >&2; exit 1; }
 
 pkgs=(rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-      qemu-user-static qemu-system-arm file xz-utils zstd cpio busybox-static)
+      qemu-user-static qemu-system-arm file xz-utils zstd cpio busybox-static python3)
 apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
