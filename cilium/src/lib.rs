@@ -26,3 +26,6 @@ pub use correlate::{Correlator, DropDelta, MetricsSnapshot, drop_reason_from_met
 pub use flow::FlowKey;
 pub use version::Version;
 pub use wire::SizeError;
+
+#[cfg(test)]
+mod golden_tests;
