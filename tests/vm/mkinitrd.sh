@@ -45,10 +45,20 @@ find_in_sysroot() { # relative-or-absolute lib name -> sysroot path
   for d in $LIBDIRS; do [ -e "$SYSROOT/$d/$1" ] && { echo "$SYSROOT/$d/$1"; return 0; }; done
   return 1
 }
+resolve() { # follow symlinks inside the sysroot (absolute link targets are relative to $SYSROOT)
+  local p=$1 t i=0
+  while [ -L "$p" ] && [ $i -lt 20 ]; do
+    t=$(readlink "$p"); i=$((i+1))
+    case $t in /*) p=$SYSROOT$t;; *) p=$(dirname "$p")/$t;; esac
+  done
+  [ -e "$p" ] || { echo "mkinitrd.sh: $1 does not resolve inside $SYSROOT" >&2; return 1; }
+  echo "$p"
+}
 copy_file() { # sysroot path -> same path in the image, symlinks resolved (inside the sysroot)
-  local src=$1 rel=${1#"$SYSROOT"}
+  local src rel=${1#"$SYSROOT"}
+  src=$(resolve "$1") || exit 1
   mkdir -p "$R$(dirname "$rel")"
-  cp -L "$src" "$R$rel" 2>/dev/null || cp "$(readlink -f "$src")" "$R$rel"
+  cp "$src" "$R$rel"
 }
 copy_deps() { # ELF file -> its interpreter and NEEDED libraries, recursively
   local f=$1 interp lib p
@@ -67,7 +77,8 @@ for t in $TOOLS; do
   src=
   for d in usr/sbin usr/bin sbin bin; do [ -e "$SYSROOT/$d/$t" ] && { src=$SYSROOT/$d/$t; break; }; done
   [ -n "$src" ] || { echo "mkinitrd.sh: $t not found in $SYSROOT (install it: see tests/vm/README.md)" >&2; exit 1; }
-  cp -L "$src" "$R/usr/sbin/$t" 2>/dev/null || cp "$(readlink -f "$src")" "$R/usr/sbin/$t"
+  src=$(resolve "$src") || exit 1
+  cp "$src" "$R/usr/sbin/$t"
   rm -f "$R/bin/$t"   # busybox ash would otherwise run its own applet
   copy_deps "$src"
 done

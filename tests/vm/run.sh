@@ -5,6 +5,7 @@
 #                    $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/pwru for arm64)
 #       VM_KERNELS   series to run (default "6.1 6.12")
 #       VM_SCENARIOS scenario subset (see tests/vm/guest/main.sh), VM_PAYLOAD scenarios|bench|trivial
+#       VM_EXTRA_SCENARIOS more scenario functions, defined in tests/vm/guest/scen-*.sh
 #       VM_TIMEOUT   per-boot timeout in seconds (default 1500)
 # Needs root only for nothing in particular, but CI runs it as root; needs qemu-system-x86/arm, busybox-static,
 # iproute2, iputils-ping, nftables, bpftool, gcc, binutils, xz-utils, zstd, cpio (tests/vm/README.md).
@@ -64,6 +65,7 @@ BACKEND=$backend
 EXTRA_BACKENDS="$extra"
 AUTO_EXPECT=$auto
 SCENARIOS="${VM_SCENARIOS:-}"
+EXTRA_SCENARIOS="${VM_EXTRA_SCENARIOS:-}"
 PAYLOAD=${VM_PAYLOAD:-scenarios}
 PLAN
   initrd=$CACHE/initrd-$ARCH-$kver.gz

@@ -4,9 +4,13 @@
 #   EXTRA_BACKENDS  backends scenario 1 also runs with
 #   AUTO_EXPECT     what --backend auto must pick on this kernel
 #   SCENARIOS       which scenario functions to run (default: all)
+#   EXTRA_SCENARIOS more s_<name> functions to run after them (from /guest/scen-*.sh)
 #   PAYLOAD         scenarios | bench | trivial
 . /guest/lib.sh
 . /guest/plan.env
+# Extra scenario files (e.g. scen-arm64.sh from the arm64 engineer) define more s_<name> functions; they run
+# after the default list when named in EXTRA_SCENARIOS.
+for f in /guest/scen-*.sh; do [ -f "$f" ] && . "$f"; done
 TRACKED='icmp_rcv|ip_rcv|ip_local_deliver|ip_output|ip_finish_output2|__ip_local_out|__dev_queue_xmit|dev_queue_xmit|dev_hard_start_xmit|__netif_receive_skb_core|__netif_rx|netif_rx|icmp_echo|kfree_skbmem|consume_skb|udp_rcv|__udp4_lib_rcv|nf_hook_slow|kfree_skb_reason|sk_skb_reason_drop|ip_rcv_core|ip_rcv_finish|__ip_finish_output|ip_send_skb|ip_push_pending_frames|ip_finish_output'
 REQ=$(tup '10.0.0.1:0->10.0.0.2:0(icmp)')
 REP=$(tup '10.0.0.2:0->10.0.0.1:0(icmp)')
@@ -158,7 +162,7 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func track_skb limit_lines pcap}; do
+    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func track_skb limit_lines pcap} $EXTRA_SCENARIOS; do
       t=$(now)
       case $s in
         trace_all) for be in $BACKEND $EXTRA_BACKENDS; do t=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $t)"; done; continue ;;

@@ -43,7 +43,7 @@ CONF
 }
 apt_private() { # apt_private get|cache ARGS...
   local tool=$1; shift
-  APT_CONFIG="$APT_DIR/apt.conf" "apt-$tool" "$@"
+  APT_CONFIG="$APT_DIR/apt.conf" "apt-$tool" ${APT_RELEASE:+-o APT::Default-Release=$APT_RELEASE} "$@"
 }
 # apt-get update at most once per VM_APT_MAX_AGE seconds (default 6 h): the lists are the slow part.
 apt_private_update() {
@@ -56,15 +56,18 @@ apt_private_update() {
   echo "apt.sh: private apt-get update took $(( $(date +%s) - t0 ))s" >&2
 }
 # Downloads one package (name[:arch]) into $CACHE/debs (kept between runs), prints the .deb path.
+# APT_RELEASE (e.g. bookworm) makes apt prefer that release's versions.
 apt_private_download() {
-  local spec=$1 name arch ver file
+  local spec=$1 name arch ver fver file
   name=${spec%%:*}; arch=${spec#*:}; [ "$arch" != "$spec" ] || arch=amd64
   ver=$(apt_private cache show --no-all-versions "$name:$arch" | awk '/^Version:/ {print $2; exit}')
   [ -n "$ver" ] || { echo "apt.sh: no package $name:$arch" >&2; return 1; }
-  file=$(ls "$CACHE/debs/${name}_${ver/*:/}_${arch}.deb" "$CACHE/debs/${name}_${ver/*:/}_all.deb" 2>/dev/null | head -1 || true)
+  fver=${ver//:/%3a}   # apt-get download encodes the epoch colon
+  file=$(ls "$CACHE/debs/${name}_${fver}_${arch}.deb" "$CACHE/debs/${name}_${fver}_all.deb" 2>/dev/null | head -1 || true)
   if [ -z "$file" ]; then
     (cd "$CACHE/debs" && apt_private get download -qq "$name:$arch=$ver" >&2) || { echo "apt.sh: download of $name:$arch failed" >&2; return 1; }
-    file=$(ls "$CACHE/debs/${name}_"*"_${arch}.deb" "$CACHE/debs/${name}_"*"_all.deb" 2>/dev/null | grep -F "_${ver/*:/}_" | head -1)
+    file=$(ls "$CACHE/debs/${name}_${fver}_${arch}.deb" "$CACHE/debs/${name}_${fver}_all.deb" 2>/dev/null | head -1 || true)
+    [ -n "$file" ] || { echo "apt.sh: downloaded $name $ver but cannot find the .deb" >&2; return 1; }
   fi
   echo "$file"
 }
