@@ -1,3 +1,30 @@
-//! BPF programs and their loader: backends, attach/detach, events.
+//! pwru's BPF programs and their loader: backends, attach/detach, events.
+//!
+//! ```text
+//! let mut t = Tracer::load(Config { backend, kprobes, tracepoints, .. })?;  // maps + verified programs
+//! let stats = t.attach(|done, total, ignored| ..)?;                         // links, in parallel
+//! let mut ring = t.take_ring().unwrap();                                    // RawEvents
+//! while ring.poll(timeout)? { while let Some(ev) = ring.next_event() { .. } }
+//! t.lost(); t.produced(); t.stack(ev.stack_id);
+//! t.detach();                                                               // fast, parallel
+//! ```
+mod backend;
+pub mod config;
+pub mod error;
 pub mod event;
+pub mod filter_check;
+mod linked;
+pub mod objects;
+mod parallel;
+pub mod raw;
+pub mod ringbuf;
+pub mod splice;
+pub mod support;
+pub mod tracer;
+
+pub use config::{Backend, Config, FilterCode, Target, TracepointTarget};
+pub use error::ProbeError;
 pub use event::RawEvent;
+pub use ringbuf::RingReader;
+pub use support::{Support, support};
+pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The few kernel structures the probes read, declared by hand instead of a generated vmlinux.h. Every struct is
+ * marked preserve_access_index, so each field access becomes a CO-RE relocation that the loader resolves by name
+ * against the running kernel's BTF: only the names and types matter here, not the offsets or the other members. */
+#ifndef PWRU_KERNEL_H
+#define PWRU_KERNEL_H
+
+#define __core __attribute__((preserve_access_index))
+
+struct ns_common {
+	unsigned int inum;
+} __core;
+
+struct net {
+	struct ns_common ns;
+} __core;
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	int ifindex;
+	unsigned int mtu;
+	possible_net_t nd_net;
+} __core;
+
+struct sock_common {
+	possible_net_t skc_net;
+} __core;
+
+struct sock {
+	struct sock_common __sk_common;
+} __core;
+
+struct sk_buff {
+	struct net_device *dev;
+	struct sock *sk;
+	unsigned int len;
+	__u16 mac_len;
+	__u8 pkt_type : 3;
+	__u32 mark;
+	__be16 protocol;
+	__u16 transport_header;
+	__u16 network_header;
+	__u16 mac_header;
+	unsigned int tail; /* sk_buff_data_t: an offset from head on 64-bit kernels */
+	unsigned char *head;
+	unsigned char *data;
+} __core;
+
+#endif

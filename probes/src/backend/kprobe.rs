@@ -1,0 +1,78 @@
+//! kprobe backend: one perf kprobe per function, opened and attached from many threads at once.
+use super::Progress;
+use crate::error::ProbeError;
+use crate::parallel;
+use crate::raw::KprobePmu;
+use crate::tracer::Ignored;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One probe to create.
+pub(crate) struct Job {
+    /// `func` or `module:func`, as the kprobe PMU resolves it.
+    pub symbol: CString,
+    /// Name for reports.
+    pub display: String,
+    pub prog_fd: RawFd,
+    pub retprobe: bool,
+}
+
+/// Per-function errors that mean "this function cannot be probed here", not "the tracer is broken": the
+/// function is gone (ENOENT), not at a probeable address or blacklisted (EADDRNOTAVAIL, EINVAL, EILSEQ),
+/// already exclusively probed (EBUSY), or out of the kernel's reach (ENXIO, ESRCH).
+fn ignorable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENOENT
+                | libc::EADDRNOTAVAIL
+                | libc::EINVAL
+                | libc::EILSEQ
+                | libc::EBUSY
+                | libc::ENXIO
+                | libc::ESRCH
+        )
+    )
+}
+
+/// Attaches every job; returns the perf fds (closing one removes its probe) and the functions ignored.
+pub(crate) fn attach(
+    pmu: &KprobePmu,
+    jobs: &[Job],
+    progress: Progress<'_>,
+) -> Result<(Vec<OwnedFd>, Vec<Ignored>), ProbeError> {
+    let done = AtomicUsize::new(0);
+    let ignored_n = AtomicUsize::new(0);
+    let total = jobs.len();
+    let results = parallel::try_map(jobs, parallel::threads_for(total), |_, job| {
+        let r = pmu.attach(&job.symbol, job.retprobe, job.prog_fd);
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let out = match r {
+            Ok(fd) => Ok(Ok(fd)),
+            Err(e) if ignorable(&e) => {
+                ignored_n.fetch_add(1, Ordering::Relaxed);
+                Ok(Err(Ignored {
+                    name: job.display.clone(),
+                    reason: e.to_string(),
+                }))
+            }
+            Err(e) => Err(ProbeError::sys(
+                format!("attaching a kprobe to {}", job.display),
+                e,
+            )),
+        };
+        progress(d, total, ignored_n.load(Ordering::Relaxed));
+        out
+    })?;
+    let mut fds = Vec::with_capacity(results.len());
+    let mut ignored = Vec::new();
+    for r in results {
+        match r {
+            Ok(fd) => fds.push(fd),
+            Err(i) => ignored.push(i),
+        }
+    }
+    Ok((fds, ignored))
+}

@@ -1,0 +1,158 @@
+//! Tracepoint backend: the skb tracepoints (net:*, skb:*, ...) through tp_btf, falling back to raw_tp.
+//!
+//! A tp_btf program is bound to its tracepoint when it is loaded (attach_btf_id), so each tracepoint gets its own
+//! load of the same linked instructions, with the tracepoint's index patched into the marker instruction; the
+//! event's `probe_id` then says which tracepoint fired. raw_tp programs get the same per-tracepoint patching.
+//!
+//! `--filter-track-skb` limitation: tracepoints do not see `skb_clone`/`skb_copy`, so clones of a tracked skb are
+//! not followed; tracked skbs are forgotten at `skb:kfree_skb` and `skb:consume_skb`.
+use super::Progress;
+use crate::config::TracepointTarget;
+use crate::error::ProbeError;
+use crate::linked::{self, Linked};
+use crate::parallel;
+use crate::raw::{self, ProgSpec};
+use crate::tracer::Ignored;
+use aya_obj::btf::{Btf, BtfKind};
+use aya_obj::generated::bpf_insn;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const MARKER: i32 = 0x7e7e_7e7e;
+const UNTRACK: u32 = 1 << 31;
+
+/// The program variant (suffix after `tp_btf_` / `raw_tp_`) for a target.
+pub(crate) fn variant(t: &TracepointTarget) -> Result<String, ProbeError> {
+    match (t.skb_arg, t.reason_arg) {
+        (0..=4, None) => Ok(format!("skb_{}", t.skb_arg)),
+        (0, Some(2)) => Ok("skb_0_reason_2".into()),
+        (s, r) => Err(ProbeError::Config(format!(
+            "tracepoint {}: no program for skb argument {s} with reason argument {r:?}",
+            t.name
+        ))),
+    }
+}
+
+/// The bare tracepoint name (`net:netif_receive_skb` -> `netif_receive_skb`).
+pub(crate) fn bare(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
+/// How the tracepoints ended up attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracepointStats {
+    pub tp_btf: usize,
+    pub raw_tp: usize,
+}
+
+enum Outcome {
+    Btf(OwnedFd),
+    Raw(OwnedFd),
+    Ignored(Ignored),
+}
+
+pub(crate) fn attach(
+    linked: &Linked,
+    btf: &Btf,
+    targets: &[TracepointTarget],
+    progress: Progress<'_>,
+) -> Result<(Vec<OwnedFd>, Vec<Ignored>, TracepointStats), ProbeError> {
+    let mut code: HashMap<String, (Vec<bpf_insn>, Vec<bpf_insn>)> = HashMap::new();
+    for t in targets {
+        let v = variant(t)?;
+        if !code.contains_key(&v) {
+            let b = linked.insns(&format!("tp_btf_{v}"))?;
+            let r = linked.insns(&format!("raw_tp_{v}"))?;
+            code.insert(v, (b, r));
+        }
+    }
+    let done = AtomicUsize::new(0);
+    let ignored_n = AtomicUsize::new(0);
+    let total = targets.len();
+    let outcomes = parallel::try_map(targets, parallel::threads_for(total), |i, t| {
+        let name = bare(&t.name);
+        let v = variant(t)?;
+        let (btf_code, raw_code) = &code[&v];
+        let mut id = i as u32;
+        if matches!(name, "kfree_skb" | "consume_skb") {
+            id |= UNTRACK;
+        }
+        let patched = |c: &[bpf_insn]| -> Result<Vec<bpf_insn>, ProbeError> {
+            let mut c = c.to_vec();
+            if raw::patch_mov_imm(&mut c, MARKER, id as i32) == 0 {
+                return Err(ProbeError::Object(
+                    "tracepoint program without its id marker".into(),
+                ));
+            }
+            Ok(c)
+        };
+        let short = format!("pwru_{}", name);
+        let mut why = Vec::new();
+        let mut outcome = None;
+        match btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef) {
+            Ok(btf_id) => {
+                let spec = ProgSpec {
+                    prog_type: raw::BPF_PROG_TYPE_TRACING,
+                    expected_attach_type: raw::BPF_TRACE_RAW_TP,
+                    attach_btf_id: btf_id,
+                    name: short.clone(),
+                };
+                match linked::load(&spec, &patched(btf_code)?) {
+                    Ok(prog) => match raw::raw_tracepoint_open(None, prog.as_raw_fd()) {
+                        Ok(link) => outcome = Some(Outcome::Btf(link)),
+                        Err(e) => why.push(format!("tp_btf attach: {e}")),
+                    },
+                    Err(e @ ProbeError::Permission { .. }) => return Err(e),
+                    Err(e) => why.push(format!("tp_btf: {e}")),
+                }
+            }
+            Err(_) => why.push("tp_btf: no btf_trace_ typedef in vmlinux BTF".into()),
+        }
+        if outcome.is_none() {
+            let spec = ProgSpec {
+                prog_type: raw::BPF_PROG_TYPE_RAW_TRACEPOINT,
+                name: short,
+                ..Default::default()
+            };
+            let cname = CString::new(name)
+                .map_err(|_| ProbeError::Config(format!("bad tracepoint name {name:?}")))?;
+            match linked::load(&spec, &patched(raw_code)?) {
+                Ok(prog) => match raw::raw_tracepoint_open(Some(&cname), prog.as_raw_fd()) {
+                    Ok(link) => outcome = Some(Outcome::Raw(link)),
+                    Err(e) => why.push(format!("raw_tp attach: {e}")),
+                },
+                Err(e @ ProbeError::Permission { .. }) => return Err(e),
+                Err(e) => why.push(format!("raw_tp: {e}")),
+            }
+        }
+        let outcome = outcome.unwrap_or_else(|| {
+            ignored_n.fetch_add(1, Ordering::Relaxed);
+            Outcome::Ignored(Ignored {
+                name: t.name.clone(),
+                reason: why.join("; "),
+            })
+        });
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(d, total, ignored_n.load(Ordering::Relaxed));
+        Ok(outcome)
+    })?;
+    let mut links = Vec::new();
+    let mut ignored = Vec::new();
+    let mut stats = TracepointStats::default();
+    for o in outcomes {
+        match o {
+            Outcome::Btf(l) => {
+                stats.tp_btf += 1;
+                links.push(l)
+            }
+            Outcome::Raw(l) => {
+                stats.raw_tp += 1;
+                links.push(l)
+            }
+            Outcome::Ignored(i) => ignored.push(i),
+        }
+    }
+    Ok((links, ignored, stats))
+}

@@ -1,0 +1,77 @@
+//! The BPF object after aya created its maps: our own parsed copy, relocated against the kernel's BTF and
+//! aya's map fds, from which the loader takes finished instruction streams for the programs it loads itself
+//! (one tp_btf program per tracepoint, kprobe-multi programs, kprobes).
+use crate::error::ProbeError;
+use crate::raw::{self, ProgSpec};
+use aya::maps::Map;
+use aya_obj::btf::Btf;
+use aya_obj::generated::bpf_insn;
+use std::collections::HashSet;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+pub(crate) struct Linked {
+    obj: aya_obj::Object,
+}
+
+fn map_fd(m: &Map) -> Option<RawFd> {
+    use Map::*;
+    let data = match m {
+        Array(d) | HashMap(d) | LruHashMap(d) | PerCpuArray(d) | PerCpuHashMap(d) | RingBuf(d)
+        | StackTraceMap(d) | Queue(d) => d,
+        _ => return None,
+    };
+    Some(data.fd().as_fd().as_raw_fd())
+}
+
+impl Linked {
+    /// `maps` are aya's maps created from the same `elf`.
+    pub(crate) fn new<'a>(
+        elf: &[u8],
+        btf: &Btf,
+        maps: impl Iterator<Item = (&'a str, &'a Map)>,
+    ) -> Result<Self, ProbeError> {
+        let oerr = |e: &dyn std::fmt::Display| ProbeError::Object(e.to_string());
+        let mut obj = aya_obj::Object::parse(elf).map_err(|e| oerr(&e))?;
+        obj.relocate_btf(btf).map_err(|e| oerr(&e))?;
+        let text: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
+        let map_objs = obj.maps.clone();
+        let fds: Vec<(&str, RawFd)> = maps
+            .filter_map(|(n, m)| map_fd(m).map(|fd| (n, fd)))
+            .collect();
+        let mut with_obj = Vec::new();
+        for (name, fd) in fds {
+            if let Some(o) = map_objs.get(name) {
+                with_obj.push((name, fd, o));
+            }
+        }
+        obj.relocate_maps(with_obj.into_iter(), &text)
+            .map_err(|e| oerr(&e))?;
+        obj.relocate_calls(&text).map_err(|e| oerr(&e))?;
+        Ok(Linked { obj })
+    }
+
+    /// The linked instructions of program `name` (its own function plus the subprograms it calls).
+    pub(crate) fn insns(&self, name: &str) -> Result<Vec<bpf_insn>, ProbeError> {
+        let prog =
+            self.obj.programs.get(name).ok_or_else(|| {
+                ProbeError::Object(format!("the BPF object has no program {name}"))
+            })?;
+        Ok(self.obj.functions[&prog.function_key()]
+            .instructions
+            .clone())
+    }
+}
+
+/// Loads `insns` with our raw loader, turning failures into typed errors.
+pub(crate) fn load(spec: &ProgSpec, insns: &[bpf_insn]) -> Result<OwnedFd, ProbeError> {
+    raw::prog_load(spec, insns).map_err(|e| match e.errno.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) if e.log.is_empty() => ProbeError::Permission {
+            what: format!("loading BPF program {}", spec.name),
+        },
+        _ => ProbeError::Verifier {
+            program: spec.name.clone(),
+            errno: e.errno,
+            log: crate::error::log_tail(&e.log, 25),
+        },
+    })
+}

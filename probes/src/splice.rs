@@ -1,0 +1,262 @@
+//! Splicing a compiled pcap filter into the BPF object (docs/filter-abi.md).
+//!
+//! The stub `pcap_filter` sits alone in section `.text.pcap_filter`. We replace that section's bytes with the
+//! generated instructions, fix the section and symbol sizes, and drop the stub's stale `.BTF.ext` line records
+//! (they point into the old body; the kernel refuses line info past a subprogram's end), keeping the one at the
+//! function's first instruction, which the kernel requires. The result is an ordinary ELF for aya.
+use crate::error::ProbeError;
+use object::build::elf::{Builder, SectionData};
+
+/// The section holding the stub.
+pub const STUB_SECTION: &str = ".text.pcap_filter";
+
+const BPF_JMP: u8 = 0x05;
+const BPF_CALL: u8 = 0x80;
+const BPF_LD_IMM64: u8 = 0x18;
+const BPF_EXIT: u8 = 0x95;
+const BPF_JMP32: u8 = 0x06;
+
+/// Checks what the splice cannot carry: relocations. The generated code may call helpers, but not other BPF
+/// functions or kfuncs, and may not reference maps; its last instruction must be an exit or a jump.
+pub fn validate(insns: &[u8]) -> Result<(), ProbeError> {
+    if insns.is_empty() || insns.len() % 8 != 0 {
+        return Err(ProbeError::Splice(format!(
+            "the filter is {} bytes, not a non-empty multiple of 8",
+            insns.len()
+        )));
+    }
+    let n = insns.len() / 8;
+    if n > 1_000_000 {
+        return Err(ProbeError::Splice(format!(
+            "the filter has {n} instructions, more than the kernel allows"
+        )));
+    }
+    let mut i = 0;
+    while i < n {
+        let b = &insns[i * 8..i * 8 + 8];
+        let code = b[0];
+        let src = b[1] >> 4;
+        if code == BPF_JMP | BPF_CALL && src != 0 {
+            return Err(ProbeError::Splice(format!(
+                "instruction {i} calls a BPF function or kfunc (src_reg {src}); only helper calls can be spliced"
+            )));
+        }
+        if code == BPF_LD_IMM64 {
+            if src != 0 {
+                return Err(ProbeError::Splice(format!(
+                    "instruction {i} loads a map or BTF reference (src_reg {src}), which needs a relocation"
+                )));
+            }
+            i += 1; // second half of the 16-byte instruction
+        }
+        i += 1;
+    }
+    let last = insns[(n - 1) * 8];
+    let class = last & 0x07;
+    if last != BPF_EXIT && class != BPF_JMP && class != BPF_JMP32 {
+        return Err(ProbeError::Splice(
+            "the filter does not end with exit or a jump".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Returns `elf` with the body of the `pcap_filter` stub replaced by `insns`.
+pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
+    validate(insns)?;
+    let err = |e: object::build::Error| ProbeError::Splice(e.to_string());
+    let mut b = Builder::read(elf).map_err(err)?;
+
+    let mut stub = None;
+    for s in b.sections.iter_mut() {
+        if s.name.as_slice() == STUB_SECTION.as_bytes() {
+            s.data = SectionData::Data(insns.to_vec().into());
+            s.sh_size = insns.len() as u64;
+            stub = Some(s.id());
+        }
+    }
+    let stub = stub
+        .ok_or_else(|| ProbeError::Splice(format!("the object has no {STUB_SECTION} section")))?;
+    let mut sized = 0;
+    for sym in b.symbols.iter_mut() {
+        if sym.section == Some(stub) && sym.st_size > 0 {
+            sym.st_size = insns.len() as u64;
+            sized += 1;
+        }
+    }
+    if sized != 1 {
+        return Err(ProbeError::Splice(format!(
+            "expected one function in {STUB_SECTION}, found {sized}"
+        )));
+    }
+
+    let btf = b
+        .sections
+        .iter()
+        .find(|s| s.name.as_slice() == b".BTF")
+        .and_then(|s| match &s.data {
+            SectionData::Data(d) => Some(d.to_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| ProbeError::Splice("the object has no .BTF section".into()))?;
+    for s in b.sections.iter_mut() {
+        if s.name.as_slice() == b".BTF.ext" {
+            if let SectionData::Data(d) = &s.data {
+                let fixed = trim_stub_line_info(&btf, d)?;
+                s.sh_size = fixed.len() as u64;
+                s.data = SectionData::Data(fixed.into());
+            }
+        }
+    }
+
+    if !b
+        .sections
+        .iter()
+        .any(|s| matches!(s.data, SectionData::SectionString))
+    {
+        // LLVM shares one .strtab for section and symbol names; the builder writes section names separately.
+        let s = b.sections.add();
+        s.name = b".shstrtab"[..].into();
+        s.sh_type = object::elf::SHT_STRTAB;
+        s.data = SectionData::SectionString;
+    }
+    let mut out = Vec::new();
+    b.write(&mut out).map_err(err)?;
+    Ok(out)
+}
+
+fn u32_at(d: &[u8], off: usize) -> Result<u32, ProbeError> {
+    d.get(off..off + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .ok_or_else(|| ProbeError::Splice(format!("truncated BTF at offset {off}")))
+}
+
+/// The name at `off` in the .BTF string table.
+fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], ProbeError> {
+    let hdr_len = u32_at(btf, 4)? as usize;
+    let str_off = u32_at(btf, 16)? as usize;
+    let start = hdr_len + str_off + off as usize;
+    let tail = btf
+        .get(start..)
+        .ok_or_else(|| ProbeError::Splice("bad BTF string offset".into()))?;
+    let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
+    Ok(&tail[..end])
+}
+
+/// Rewrites the line_info part of a .BTF.ext blob so that the stub's section keeps only the records at
+/// instruction offset 0. Other sections, func_info and CO-RE records are copied unchanged; the header's
+/// offsets are shifted by the bytes removed.
+fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, ProbeError> {
+    if ext.len() < 24 || u16::from_le_bytes([ext[0], ext[1]]) != 0xeb9f {
+        return Err(ProbeError::Splice("malformed .BTF.ext header".into()));
+    }
+    let hdr_len = u32_at(ext, 4)? as usize;
+    let line_off = u32_at(ext, 16)? as usize;
+    let line_len = u32_at(ext, 20)? as usize;
+    let start = hdr_len + line_off;
+    let end = start + line_len;
+    if end > ext.len() || line_len < 4 {
+        return Ok(ext.to_vec());
+    }
+    let rec_size = u32_at(ext, start)? as usize;
+    if rec_size < 4 {
+        return Err(ProbeError::Splice("bad .BTF.ext line record size".into()));
+    }
+    let mut lines = ext[start..start + 4].to_vec();
+    let mut p = start + 4;
+    while p < end {
+        let sec_name = u32_at(ext, p)?;
+        let num = u32_at(ext, p + 4)? as usize;
+        let recs = p + 8;
+        let recs_end = recs + num * rec_size;
+        if recs_end > end {
+            return Err(ProbeError::Splice("truncated .BTF.ext line info".into()));
+        }
+        if btf_string(btf, sec_name)? == STUB_SECTION.as_bytes() {
+            let kept: Vec<&[u8]> = ext[recs..recs_end]
+                .chunks(rec_size)
+                .filter(|r| u32::from_le_bytes(r[..4].try_into().expect("4 bytes")) == 0)
+                .take(1)
+                .collect();
+            lines.extend_from_slice(&sec_name.to_le_bytes());
+            lines.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+            for r in kept {
+                lines.extend_from_slice(r);
+            }
+        } else {
+            lines.extend_from_slice(&ext[p..recs_end]);
+        }
+        p = recs_end;
+    }
+    let removed = line_len - lines.len();
+    let mut out = ext[..start].to_vec();
+    out.extend_from_slice(&lines);
+    out.extend_from_slice(&ext[end..]);
+    out[20..24].copy_from_slice(&(lines.len() as u32).to_le_bytes());
+    // Sections stored after line_info (CO-RE relocations) move back by `removed`.
+    if hdr_len >= 32 {
+        let core_off = u32_at(ext, 24)? as usize;
+        if core_off >= line_off + line_len {
+            out[24..28].copy_from_slice(&((core_off - removed) as u32).to_le_bytes());
+        }
+    }
+    let func_off = u32_at(ext, 8)? as usize;
+    if func_off >= line_off + line_len {
+        out[8..12].copy_from_slice(&((func_off - removed) as u32).to_le_bytes());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_relocated_instructions() {
+        // r0 = 1; exit
+        let ok = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        validate(&ok).unwrap();
+        assert!(validate(&ok[..12]).is_err());
+        assert!(validate(&[]).is_err());
+        // call with src_reg = 1 (BPF-to-BPF call)
+        let call = [0x85, 0x10, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        assert!(validate(&call).is_err());
+        // helper call is fine
+        let helper = [0x85, 0x00, 0, 0, 6, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        validate(&helper).unwrap();
+        // ld_imm64 of a map fd
+        let map = [
+            0x18, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert!(validate(&map).is_err());
+        // does not end in exit
+        let noexit = [0xb7, 0, 0, 0, 1, 0, 0, 0];
+        assert!(validate(&noexit).is_err());
+    }
+
+    #[test]
+    fn splice_resizes_stub_and_trims_its_lines() {
+        let mut code = vec![0xb7, 0, 0, 0, 0, 0, 0, 0];
+        for _ in 0..100 {
+            code.extend_from_slice(&[0x07, 0, 0, 0, 1, 0, 0, 0]);
+        }
+        code.extend_from_slice(&[0x95, 0, 0, 0, 0, 0, 0, 0]);
+        let out = splice(crate::objects::object(), &code).unwrap();
+        let obj = aya_obj::Object::parse(&out).unwrap();
+        let f = obj
+            .functions
+            .values()
+            .find(|f| f.name == "pcap_filter")
+            .expect("stub function");
+        assert_eq!(f.instructions.len(), 102);
+        assert_eq!(
+            f.line_info.line_info.len(),
+            1,
+            "only the first line record of the stub is kept"
+        );
+        assert_eq!(f.line_info.line_info[0].insn_off, 0);
+        // every program is still there
+        assert!(obj.programs.contains_key("kprobe_skb_1"));
+        assert!(obj.programs.contains_key("filter_test"));
+    }
+}

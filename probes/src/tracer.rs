@@ -1,0 +1,404 @@
+//! The tracer: loads the BPF object with the caller's configuration, attaches it with the chosen backend,
+//! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
+//! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
+use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
+use crate::config::{Backend, Config, Target};
+use crate::error::ProbeError;
+use crate::linked::{self, Linked};
+use crate::parallel;
+use crate::raw::{self, KprobePmu, ProgSpec};
+use crate::ringbuf::RingReader;
+use crate::{objects, splice};
+use aya::maps::{PerCpuArray, RingBuf, StackTraceMap};
+use aya::{Ebpf, EbpfLoader};
+use aya_obj::btf::Btf;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+pub use crate::backend::tracepoint::TracepointStats;
+
+/// A probe target the kernel refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ignored {
+    pub name: String,
+    pub reason: String,
+}
+
+/// The outcome of [`Tracer::attach`].
+#[derive(Clone, Debug, Default)]
+pub struct AttachStats {
+    /// Functions and tracepoints that are being traced.
+    pub attached: usize,
+    /// Targets the kernel refused (not fatal).
+    pub ignored: Vec<Ignored>,
+    /// How the tracepoints were attached.
+    pub tracepoints: TracepointStats,
+    pub elapsed: Duration,
+}
+
+/// The outcome of [`Tracer::detach`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DetachStats {
+    /// Links and perf events closed.
+    pub closed: usize,
+    pub elapsed: Duration,
+}
+
+/// Counter slots of the COUNTERS map (bpf/pwru.bpf.c).
+const CNT_PRODUCED: u32 = 0;
+const CNT_LOST: u32 = 1;
+const CNT_TRACK_FULL: u32 = 2;
+
+/// Functions whose clones --filter-track-skb follows (kprobe backends).
+const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
+
+pub struct Tracer {
+    /// Attached links and perf events: dropped first so nothing fires into half-freed state.
+    links: Vec<OwnedFd>,
+    /// Programs we loaded ourselves (kprobe and kprobe-multi variants), by name.
+    progs: BTreeMap<String, OwnedFd>,
+    ring: Option<RingReader>,
+    cfg: Config,
+    btf: Btf,
+    linked: Linked,
+    /// aya's side: the maps (and the object's BTF).
+    ebpf: Ebpf,
+    load_time: Duration,
+}
+
+fn kprobe_variant(t: &Target) -> Result<String, ProbeError> {
+    match (t.skb_arg, t.reason_arg) {
+        (1..=5, None) => Ok(format!("skb_{}", t.skb_arg)),
+        (1, Some(2)) => Ok("skb_1_reason_2".into()),
+        (2, Some(3)) => Ok("skb_2_reason_3".into()),
+        (s, r) => Err(ProbeError::Config(format!(
+            "function {}: no program for skb argument {s} with reason argument {r:?}",
+            t.name
+        ))),
+    }
+}
+
+/// Looks through an error chain for the errno that explains it (EPERM deserves its own message).
+fn errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(n) = io.raw_os_error() {
+                return Some(n);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn round_ring_size(bytes: u32) -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u32;
+    bytes
+        .max(page)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 31)
+}
+
+impl Tracer {
+    /// Creates the maps and loads the programs the backend needs (verifying them), without attaching.
+    /// Tracepoint programs are loaded by [`Tracer::attach`], one per tracepoint.
+    pub fn load(cfg: Config) -> Result<Self, ProbeError> {
+        let t0 = Instant::now();
+        raw::raise_nofile_limit();
+        // No backend support check here: loading (verifying) kprobe programs works on any kernel, and attach()
+        // reports an unsupported backend with its reason.
+        for t in &cfg.kprobes {
+            kprobe_variant(t)?;
+        }
+        for t in &cfg.tracepoints {
+            tracepoint::variant(t)?;
+        }
+        let elf = match &cfg.filter {
+            Some(f) => splice::splice(objects::object(), &f.insns)?,
+            None => objects::object().to_vec(),
+        };
+        let btf = Btf::from_sys_fs()
+            .map_err(|e| ProbeError::Object(format!("reading kernel BTF: {e}")))?;
+
+        let netns = cfg.netns.unwrap_or(0);
+        let (mark_on, mark, mask) = match cfg.mark {
+            Some((v, m)) => (1u32, v, m),
+            None => (0, 0, 0),
+        };
+        let ifindex = cfg.ifindex.unwrap_or(0);
+        let track = cfg.track_skb as u32;
+        let caller = cfg.caller as u32;
+        let stack = cfg.stack as u32;
+        let have_filter = cfg.filter.is_some() as u32;
+        let snaplen = cfg
+            .filter
+            .as_ref()
+            .map_or(2048, |f| f.snaplen.clamp(1, 2048));
+        let ring_size = round_ring_size(cfg.ringbuf_bytes);
+        let mut loader = EbpfLoader::new();
+        loader
+            .btf(Some(&btf))
+            .override_global("CFG_NETNS", &netns, true)
+            .override_global("CFG_MARK_ON", &mark_on, true)
+            .override_global("CFG_MARK", &mark, true)
+            .override_global("CFG_MARK_MASK", &mask, true)
+            .override_global("CFG_IFINDEX", &ifindex, true)
+            .override_global("CFG_TRACK_SKB", &track, true)
+            .override_global("CFG_CALLER", &caller, true)
+            .override_global("CFG_STACK", &stack, true)
+            .override_global("HAVE_FILTER", &have_filter, true)
+            .override_global("FILTER_SNAPLEN", &snaplen, true)
+            .map_max_entries("EVENTS", ring_size);
+        if !cfg.stack {
+            loader.map_max_entries("STACKS", 1);
+        }
+        if !cfg.track_skb {
+            loader.map_max_entries("TRACKED", 1);
+        }
+        let mut ebpf = loader.load(&elf).map_err(|e| match errno_in(&e) {
+            Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission {
+                what: "creating the BPF maps".into(),
+            },
+            _ => ProbeError::Object(e.to_string()),
+        })?;
+        let linked = Linked::new(&elf, &btf, ebpf.maps())?;
+        let ring = RingBuf::try_from(
+            ebpf.take_map("EVENTS")
+                .ok_or_else(|| ProbeError::Object("no EVENTS map".into()))?,
+        )
+        .map_err(|e| ProbeError::Object(e.to_string()))?;
+
+        let mut progs = BTreeMap::new();
+        let multi = cfg.backend == Backend::KprobeMulti;
+        let mut wanted: Vec<(String, u32)> = Vec::new();
+        if cfg.backend != Backend::Tracepoint {
+            for t in &cfg.kprobes {
+                let v = kprobe_variant(t)?;
+                let (name, attach) = if multi {
+                    (format!("kprobe_multi_{v}"), raw::BPF_TRACE_KPROBE_MULTI)
+                } else {
+                    (format!("kprobe_{v}"), 0)
+                };
+                if !wanted.iter().any(|(n, _)| *n == name) {
+                    wanted.push((name, attach));
+                }
+            }
+            if cfg.track_skb && !cfg.kprobes.is_empty() {
+                for p in [
+                    "kprobe_untrack",
+                    "kprobe_clone_entry",
+                    "kretprobe_clone_exit",
+                ] {
+                    wanted.push((p.to_string(), 0));
+                }
+            }
+        }
+        for (name, attach) in wanted {
+            let spec = ProgSpec {
+                prog_type: raw::BPF_PROG_TYPE_KPROBE,
+                expected_attach_type: attach,
+                name: name.clone(),
+                ..Default::default()
+            };
+            let fd = linked::load(&spec, &linked.insns(&name)?)?;
+            progs.insert(name, fd);
+        }
+        Ok(Tracer {
+            links: Vec::new(),
+            progs,
+            ring: Some(RingReader::new(ring)),
+            cfg,
+            btf,
+            linked,
+            ebpf,
+            load_time: t0.elapsed(),
+        })
+    }
+
+    /// How long [`Tracer::load`] took.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// Attaches everything; `progress(done, total, ignored)` is called from worker threads as targets finish.
+    pub fn attach(
+        &mut self,
+        progress: impl Fn(usize, usize, usize) + Sync,
+    ) -> Result<AttachStats, ProbeError> {
+        let t0 = Instant::now();
+        let mut stats = AttachStats::default();
+        let nk = if self.cfg.backend == Backend::Tracepoint {
+            0
+        } else {
+            self.cfg.kprobes.len()
+        };
+        let total = nk + self.cfg.tracepoints.len();
+        let prog: backend::Progress<'_> = &progress;
+
+        match self.cfg.backend {
+            Backend::Tracepoint => {}
+            Backend::Kprobe => {
+                let pmu = KprobePmu::open().map_err(|_| ProbeError::Unsupported {
+                    backend: "kprobe",
+                    reason: "kprobes unavailable (CONFIG_KPROBES not set)".into(),
+                })?;
+                let mut jobs = Vec::with_capacity(self.cfg.kprobes.len());
+                for t in &self.cfg.kprobes {
+                    let prog_name = format!("kprobe_{}", kprobe_variant(t)?);
+                    let symbol = match &t.module {
+                        Some(m) => format!("{m}:{}", t.name),
+                        None => t.name.clone(),
+                    };
+                    jobs.push(kprobe::Job {
+                        symbol: CString::new(symbol).map_err(|_| {
+                            ProbeError::Config(format!("bad function name {:?}", t.name))
+                        })?,
+                        display: t.name.clone(),
+                        prog_fd: self.progs[&prog_name].as_raw_fd(),
+                        retprobe: false,
+                    });
+                }
+                let (fds, ignored) = kprobe::attach(&pmu, &jobs, prog)?;
+                stats.attached += fds.len();
+                self.links.extend(fds);
+                stats.ignored.extend(ignored);
+            }
+            Backend::KprobeMulti => {
+                let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for t in &self.cfg.kprobes {
+                    groups
+                        .entry(format!("kprobe_multi_{}", kprobe_variant(t)?))
+                        .or_default()
+                        .push(t.name.clone());
+                }
+                let groups: Vec<kprobe_multi::Group> = groups
+                    .into_iter()
+                    .map(|(p, names)| kprobe_multi::Group {
+                        prog_fd: self.progs[&p].as_raw_fd(),
+                        names,
+                    })
+                    .collect();
+                let (fds, ignored) = kprobe_multi::attach(&groups, prog)?;
+                stats.attached += nk - ignored.len();
+                self.links.extend(fds);
+                stats.ignored.extend(ignored);
+            }
+        }
+        if self.cfg.track_skb
+            && self.cfg.backend != Backend::Tracepoint
+            && !self.cfg.kprobes.is_empty()
+        {
+            let pmu =
+                KprobePmu::open().map_err(|e| ProbeError::sys("opening the kprobe PMU", e))?;
+            let mut jobs = vec![kprobe::Job {
+                symbol: CString::new("kfree_skbmem").expect("no NUL"),
+                display: "kfree_skbmem (track)".into(),
+                prog_fd: self.progs["kprobe_untrack"].as_raw_fd(),
+                retprobe: false,
+            }];
+            for f in CLONE_FUNCS {
+                for (p, ret) in [
+                    ("kprobe_clone_entry", false),
+                    ("kretprobe_clone_exit", true),
+                ] {
+                    jobs.push(kprobe::Job {
+                        symbol: CString::new(f).expect("no NUL"),
+                        display: format!("{f} (track{})", if ret { ", return" } else { "" }),
+                        prog_fd: self.progs[p].as_raw_fd(),
+                        retprobe: ret,
+                    });
+                }
+            }
+            let (fds, ignored) = kprobe::attach(&pmu, &jobs, &|_, _, _| {})?;
+            self.links.extend(fds);
+            stats.ignored.extend(ignored);
+        }
+        if !self.cfg.tracepoints.is_empty() {
+            let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
+            let (fds, ignored, tp) = tracepoint::attach(
+                &self.linked,
+                &self.btf,
+                &self.cfg.tracepoints,
+                &offset_progress,
+            )?;
+            stats.attached += fds.len();
+            stats.tracepoints = tp;
+            self.links.extend(fds);
+            stats.ignored.extend(ignored);
+        }
+        stats.elapsed = t0.elapsed();
+        Ok(stats)
+    }
+
+    /// Takes the event stream (once; `None` afterwards).
+    pub fn take_ring(&mut self) -> Option<RingReader> {
+        self.ring.take()
+    }
+
+    fn counter(&self, idx: u32) -> u64 {
+        let Some(map) = self.ebpf.map("COUNTERS") else {
+            return 0;
+        };
+        let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else {
+            return 0;
+        };
+        arr.get(&idx, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+
+    /// Events that passed the in-kernel filters (delivered + lost).
+    pub fn produced(&self) -> u64 {
+        self.counter(CNT_PRODUCED)
+    }
+
+    /// Events dropped because the ring buffer was full.
+    pub fn lost(&self) -> u64 {
+        self.counter(CNT_LOST)
+    }
+
+    /// skbs `--filter-track-skb` could not remember because its table was full.
+    pub fn track_overflows(&self) -> u64 {
+        self.counter(CNT_TRACK_FULL)
+    }
+
+    /// The kernel stack (innermost first) recorded under `id` (events with `EV_HAS_STACK`).
+    pub fn stack(&self, id: i32) -> Vec<u64> {
+        let Some(map) = self.ebpf.map("STACKS") else {
+            return Vec::new();
+        };
+        let Ok(st) = StackTraceMap::try_from(map) else {
+            return Vec::new();
+        };
+        st.get(&(id as u32), 0)
+            .map(|s| s.frames().iter().map(|f| f.ip).collect())
+            .unwrap_or_default()
+    }
+
+    /// The configuration this tracer was loaded with (`probe_id` of a tracepoint event indexes
+    /// `config().tracepoints`).
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Detaches everything, closing links and perf events from several threads at once.
+    pub fn detach(mut self) -> DetachStats {
+        let t0 = Instant::now();
+        let links = std::mem::take(&mut self.links);
+        let closed = links.len();
+        parallel::drop_all(links);
+        drop(self);
+        DetachStats {
+            closed,
+            elapsed: t0.elapsed(),
+        }
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        parallel::drop_all(std::mem::take(&mut self.links));
+    }
+}

@@ -1,0 +1,96 @@
+//! The kprobe and kprobe-multi programs pass the verifier of the running kernel, with every option that
+//! changes their code turned on; attaching them needs a kernel with kprobes (tests/vm), so on a kernel without
+//! them attach must fail with the backend's reason.
+use probes::{Backend, Config, FilterCode, ProbeError, Target, Tracer};
+
+fn targets() -> Vec<Target> {
+    let t = |name: &str, skb_arg, reason_arg| Target {
+        name: name.into(),
+        module: None,
+        skb_arg,
+        reason_arg,
+    };
+    vec![
+        t("ip_rcv", 1, None),
+        t("ip_output", 3, None),
+        t("f2", 2, None),
+        t("f4", 4, None),
+        t("f5", 5, None),
+        t("kfree_skb_reason", 1, Some(2)),
+        t("sk_skb_reason_drop", 2, Some(3)),
+    ]
+}
+
+/// `r0 = 1; exit`: accepts everything, but makes the probes call the spliced stub.
+fn accept_all() -> FilterCode {
+    FilterCode {
+        insns: vec![0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0],
+        snaplen: 128,
+    }
+}
+
+fn load(backend: Backend, full: bool) -> Tracer {
+    let cfg = Config {
+        backend,
+        kprobes: targets(),
+        filter: full.then(accept_all),
+        netns: full.then_some(4026531840),
+        mark: full.then_some((1, 0xff)),
+        ifindex: full.then_some(1),
+        track_skb: full,
+        caller: full,
+        stack: full,
+        ..Config::default()
+    };
+    match Tracer::load(cfg) {
+        Ok(t) => t,
+        Err(e) => panic!("{backend:?} (all options: {full}) failed to load: {e}"),
+    }
+}
+
+#[test]
+fn kprobe_programs_load() {
+    let t = load(Backend::Kprobe, false);
+    eprintln!("kprobe programs loaded in {:?}", t.load_time());
+    let t = load(Backend::Kprobe, true);
+    eprintln!(
+        "kprobe programs with all options loaded in {:?}",
+        t.load_time()
+    );
+}
+
+#[test]
+fn kprobe_multi_programs_load() {
+    let t = load(Backend::KprobeMulti, false);
+    eprintln!("kprobe-multi programs loaded in {:?}", t.load_time());
+    load(Backend::KprobeMulti, true);
+}
+
+#[test]
+fn attach_reports_why_a_backend_is_unsupported() {
+    let support = probes::support();
+    eprintln!("{support:?}");
+    assert!(
+        support.tracepoint.is_ok(),
+        "tracepoints must work on any test kernel: {:?}",
+        support.tracepoint
+    );
+    for backend in [Backend::Kprobe, Backend::KprobeMulti] {
+        let mut t = load(backend, false);
+        let r = t.attach(|_, _, _| {});
+        match support.get(backend) {
+            Ok(()) => {
+                let st = r.expect("attach on a kernel that supports the backend");
+                assert!(st.attached > 0);
+            }
+            Err(reason) => {
+                let e = r.expect_err("attach must fail when the backend is unsupported");
+                assert!(matches!(e, ProbeError::Unsupported { .. }), "{e}");
+                assert!(
+                    reason.contains("CONFIG_"),
+                    "reason names the missing config: {reason}"
+                );
+            }
+        }
+    }
+}
