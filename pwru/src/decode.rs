@@ -52,12 +52,9 @@ impl<L: Lookups> Decoder<L> {
     }
 
     /// A decoder with a given interface cache (tests).
+    #[cfg(test)]
     pub fn with_ifnames(lookups: L, clock: WallClock, want: Want, ifnames: Option<IfNames>) -> Self {
         Self { lookups, clock, procs: ProcessNames::new(), ifnames, want, funcs: HashMap::new() }
-    }
-
-    pub fn lookups(&self) -> &L {
-        &self.lookups
     }
 
     pub fn decode(&mut self, r: &RawEvent) -> Event {

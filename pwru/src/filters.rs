@@ -11,6 +11,8 @@ pub struct MarkFilter {
 }
 
 impl MarkFilter {
+    /// What the kernel side checks (kept here to document and test the semantics).
+    #[cfg(test)]
     pub fn matches(&self, mark: u32) -> bool {
         mark & self.mask == self.mark & self.mask
     }

@@ -6,7 +6,9 @@ mod decode;
 mod filters;
 mod ifnames;
 mod privileges;
+mod progress;
 mod process;
+mod lookups;
 mod run;
 mod sink;
 
@@ -17,7 +19,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => run::filter_command(&f),
-        Some(cli::Command::Cilium { args }) => run::cilium_command(&args),
+        Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0),
         None => run::trace(cli.trace),
     };
     match result {
