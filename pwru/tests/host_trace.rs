@@ -21,7 +21,7 @@ fn ping_between_namespaces_text() {
     let _g = serial();
     let t = Topo::new(11);
     let p = Pwru::start(&[]);
-    t.exec(&t.a, &format!("ping -c2 -i0.2 -m 0x2a {}", t.ip_b));
+    t.exec(&t.a, &format!("ping -c2 -i0.2 -m 42 {}", t.ip_b));
     settle();
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -117,7 +117,7 @@ fn netns_mark_and_ifname_filters_select_exactly() {
     let _g = serial();
     let t = Topo::new(14);
     let ping = |p: Pwru| {
-        t.exec(&t.a, &format!("ping -c2 -i0.2 -m 0x2a {}", t.ip_b));
+        t.exec(&t.a, &format!("ping -c2 -i0.2 -m 42 {}", t.ip_b));
         settle();
         let f = p.stop(SIGINT);
         assert_eq!(f.code, Some(0), "{}", f.stderr);

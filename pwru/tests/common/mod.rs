@@ -198,7 +198,7 @@ impl Pwru {
     }
 
     /// Sends `sig` and waits for the exit (at most 30 s).
-    pub fn stop(mut self, sig: i32) -> Finished {
+    pub fn stop(self, sig: i32) -> Finished {
         let pid = self.pid() as i32;
         unsafe { libc_kill(pid, sig) };
         self.wait()
