@@ -42,7 +42,10 @@ impl FuncFilter {
     pub fn new(expr: &str) -> Result<FuncFilter> {
         let regex = regex::Regex::new(&format!("^(?:{expr})$"))
             .map_err(|e| SymbolsError::BadFilterRegex(one_line(&e.to_string())))?;
-        Ok(FuncFilter { regex, source: expr.to_string() })
+        Ok(FuncFilter {
+            regex,
+            source: expr.to_string(),
+        })
     }
 
     pub fn is_match(&self, name: &str) -> bool {
@@ -79,11 +82,17 @@ pub fn skb_functions(btf: &Btf, filter: Option<&FuncFilter>) -> Result<Discovery
 }
 
 /// Like [`skb_functions`] with an explicit probe-able list.
-pub fn skb_functions_with(btf: &Btf, filter: Option<&FuncFilter>, traceable: &Traceable) -> Discovery {
+pub fn skb_functions_with(
+    btf: &Btf,
+    filter: Option<&FuncFilter>,
+    traceable: &Traceable,
+) -> Discovery {
     let candidates = skb_functions_in_btf(btf, filter);
     let total_btf = candidates.len();
-    let funcs: Vec<SkbFunc> =
-        candidates.into_iter().filter(|f| traceable.contains(&f.name, f.module.as_deref())).collect();
+    let funcs: Vec<SkbFunc> = candidates
+        .into_iter()
+        .filter(|f| traceable.contains(&f.name, f.module.as_deref()))
+        .collect();
     Discovery {
         not_traceable: total_btf - funcs.len(),
         total_btf,
@@ -106,7 +115,9 @@ pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFu
             if filter.is_some_and(|f| !f.is_match(name)) {
                 continue;
             }
-            let Some(params) = view.params(&ty) else { continue };
+            let Some(params) = view.params(&ty) else {
+                continue;
+            };
             let mut skb_arg = None;
             let mut reason_arg = None;
             for (i, id) in params.take(MAX_ARG).enumerate() {

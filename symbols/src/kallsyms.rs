@@ -68,14 +68,20 @@ impl Kallsyms {
 
     /// Parses kallsyms text: `addr type name [\t[module]]` per line; only text symbols (t, T, w, W) are kept.
     pub fn parse(text: &str) -> Result<Kallsyms> {
-        let mut k = Kallsyms { names: String::with_capacity(text.len() / 2), ..Kallsyms::default() };
+        let mut k = Kallsyms {
+            names: String::with_capacity(text.len() / 2),
+            ..Kallsyms::default()
+        };
         let mut syms = Vec::with_capacity(text.len() / 40);
         let mut all_zero = true;
         for (i, line) in text.lines().enumerate() {
             if line.is_empty() {
                 continue;
             }
-            let bad = |msg: &str| SymbolsError::BadKallsyms { line: i + 1, msg: msg.to_string() };
+            let bad = |msg: &str| SymbolsError::BadKallsyms {
+                line: i + 1,
+                msg: msg.to_string(),
+            };
             let mut it = line.split_ascii_whitespace();
             let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else {
                 return Err(bad("want `address type name`"));
@@ -87,13 +93,28 @@ impl Kallsyms {
             all_zero &= addr == 0;
             let module = match it.next() {
                 Some(tok) => {
-                    let m = tok.strip_prefix('[').and_then(|t| t.strip_suffix(']')).ok_or_else(|| bad("bad module"))?;
+                    let m = tok
+                        .strip_prefix('[')
+                        .and_then(|t| t.strip_suffix(']'))
+                        .ok_or_else(|| bad("bad module"))?;
                     k.module_index(m)
                 }
                 None => 0,
             };
-            let rank = if name.starts_with("__pfx_") { 0 } else if ty == "T" { 2 } else { 1 };
-            syms.push(Entry { addr, name_off: k.names.len() as u32, name_len: name.len() as u32, module, rank });
+            let rank = if name.starts_with("__pfx_") {
+                0
+            } else if ty == "T" {
+                2
+            } else {
+                1
+            };
+            syms.push(Entry {
+                addr,
+                name_off: k.names.len() as u32,
+                name_len: name.len() as u32,
+                module,
+                rank,
+            });
             k.names.push_str(name);
         }
         // Stable: equal (address, rank) keep file order, so the last of them names the address.
@@ -145,15 +166,25 @@ impl Kallsyms {
         if offset > MAX_SYMBOL_SPAN {
             return None;
         }
-        Some(SymRef { name: self.name_of(e), offset, module: self.module_of(e) })
+        Some(SymRef {
+            name: self.name_of(e),
+            offset,
+            module: self.module_of(e),
+        })
     }
 
     fn by_name(&self) -> &[(u64, u32)] {
         self.by_name.get_or_init(|| {
-            let mut idx: Vec<(u64, u32)> =
-                self.syms.iter().enumerate().map(|(i, e)| (key(self.name_of(e), None), i as u32)).collect();
+            let mut idx: Vec<(u64, u32)> = self
+                .syms
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (key(self.name_of(e), None), i as u32))
+                .collect();
             // Within one name, order by (module, address): vmlinux first, then the lowest address.
-            idx.sort_unstable_by_key(|&(h, i)| (h, self.syms[i as usize].module, self.syms[i as usize].addr));
+            idx.sort_unstable_by_key(|&(h, i)| {
+                (h, self.syms[i as usize].module, self.syms[i as usize].addr)
+            });
             idx
         })
     }
@@ -183,11 +214,15 @@ impl Kallsyms {
         if self.hidden {
             return None;
         }
-        self.named(name).find(|e| self.module_of(e) == module).map(|e| e.addr)
+        self.named(name)
+            .find(|e| self.module_of(e) == module)
+            .map(|e| e.addr)
     }
 
     /// Every (address, module) of text symbols called `name`: more than one means a name ambiguous to kprobes.
     pub fn addresses(&self, name: &str) -> Vec<(u64, Option<&str>)> {
-        self.named(name).map(|e| (e.addr, self.module_of(e))).collect()
+        self.named(name)
+            .map(|e| (e.addr, self.module_of(e)))
+            .collect()
     }
 }

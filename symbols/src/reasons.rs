@@ -32,7 +32,9 @@ impl DropReasons {
                 let enum_name = view.name(&ty);
                 if enum_name == "skb_drop_reason" {
                     for (name, val) in view.enumerators(&ty) {
-                        let Ok(code) = u32::try_from(val) else { continue };
+                        let Ok(code) = u32::try_from(val) else {
+                            continue;
+                        };
                         let short = name.strip_prefix(PREFIX).unwrap_or(name);
                         r.core.entry(code).or_insert_with(|| short.to_string());
                     }
@@ -40,7 +42,9 @@ impl DropReasons {
                     for (name, val) in view.enumerators(&ty) {
                         let short = name.strip_prefix(SUBSYS_PREFIX).unwrap_or(name);
                         if short != "NUM" {
-                            r.subsys.entry(val as u32).or_insert_with(|| short.to_string());
+                            r.subsys
+                                .entry(val as u32)
+                                .or_insert_with(|| short.to_string());
                         }
                     }
                 } else if enum_name.ends_with("drop_reason") {
@@ -49,7 +53,9 @@ impl DropReasons {
                         if let Ok(code) = u32::try_from(val)
                             && code & DEFAULT_SUBSYS_MASK != 0
                         {
-                            r.subsys_reasons.entry(code).or_insert_with(|| name.to_string());
+                            r.subsys_reasons
+                                .entry(code)
+                                .or_insert_with(|| name.to_string());
                         }
                     }
                 }
@@ -58,7 +64,12 @@ impl DropReasons {
         // A `..._MAX`/`..._NUM` sentinel is no reason; drop it unless it is the only name for its value.
         r.core.retain(|_, name| name != "MAX");
         r.subsys_mask = DEFAULT_SUBSYS_MASK;
-        if let Some(code) = r.core.iter().find(|(_, n)| *n == "SUBSYS_MASK").map(|(c, _)| *c) {
+        if let Some(code) = r
+            .core
+            .iter()
+            .find(|(_, n)| *n == "SUBSYS_MASK")
+            .map(|(c, _)| *c)
+        {
             r.core.remove(&code);
             if code != 0 {
                 r.subsys_mask = code;
@@ -70,7 +81,10 @@ impl DropReasons {
     /// The core reason's name without the `SKB_DROP_REASON_` prefix (`2` -> `NO_SOCKET`), or a subsystem
     /// enum's constant name.
     pub fn name(&self, code: u32) -> Option<&str> {
-        self.core.get(&code).or_else(|| self.subsys_reasons.get(&code)).map(String::as_str)
+        self.core
+            .get(&code)
+            .or_else(|| self.subsys_reasons.get(&code))
+            .map(String::as_str)
     }
 
     /// Always something printable: the name, else `SUBSYS:0x<n>` for a known subsystem, else the number.
@@ -78,7 +92,11 @@ impl DropReasons {
         if let Some(name) = self.name(code) {
             return name.to_string();
         }
-        let mask = if self.subsys_mask == 0 { DEFAULT_SUBSYS_MASK } else { self.subsys_mask };
+        let mask = if self.subsys_mask == 0 {
+            DEFAULT_SUBSYS_MASK
+        } else {
+            self.subsys_mask
+        };
         let sub = (code & mask) >> mask.trailing_zeros();
         match self.subsys.get(&sub) {
             Some(s) if sub != 0 => format!("{s}:{:#x}", code & !mask),

@@ -12,6 +12,18 @@ pub const AVAILABLE_FILTER_FUNCTIONS: [&str; 2] = [
     "/sys/kernel/debug/tracing/available_filter_functions",
 ];
 pub const KALLSYMS: &str = "/proc/kallsyms";
+pub const KPROBE_BLACKLIST: [&str; 1] = ["/sys/kernel/debug/kprobes/blacklist"];
+
+/// Tracing plumbing generated for every tracepoint (`notrace`, so never in available_filter_functions); probing
+/// it only traces the tracer. Left out of the kallsyms fallback.
+const TRACING_PLUMBING: [&str; 6] = [
+    "__bpf_trace_",
+    "__traceiter_",
+    "__probestub_",
+    "perf_trace_",
+    "trace_event_raw_event_",
+    "trace_raw_output_",
+];
 
 /// Where the list of probe-able functions came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +35,9 @@ pub enum TraceSource {
 impl std::fmt::Display for TraceSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TraceSource::AvailableFilterFunctions(p) | TraceSource::Kallsyms(p) => write!(f, "{}", p.display()),
+            TraceSource::AvailableFilterFunctions(p) | TraceSource::Kallsyms(p) => {
+                write!(f, "{}", p.display())
+            }
         }
     }
 }
@@ -40,12 +54,29 @@ pub struct Traceable {
 }
 
 impl Traceable {
-    /// Reads the first readable available_filter_functions, else /proc/kallsyms.
+    /// Reads the first readable available_filter_functions, else /proc/kallsyms; then drops what the kprobe
+    /// blacklist (debugfs, when readable) forbids.
     pub fn detect() -> Result<Traceable> {
+        let mut t = Traceable::detect_list()?;
+        for path in KPROBE_BLACKLIST {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                t.remove_kprobe_blacklist(&text);
+                break;
+            }
+        }
+        Ok(t)
+    }
+
+    fn detect_list() -> Result<Traceable> {
         let mut why = Vec::new();
         for path in AVAILABLE_FILTER_FUNCTIONS {
             match std::fs::read_to_string(path) {
-                Ok(text) => return Ok(Traceable::from_available_filter_functions(&text, Path::new(path))),
+                Ok(text) => {
+                    return Ok(Traceable::from_available_filter_functions(
+                        &text,
+                        Path::new(path),
+                    ));
+                }
                 Err(e) => why.push(format!("{path}: {e}")),
             }
         }
@@ -78,19 +109,33 @@ impl Traceable {
         t
     }
 
-    /// `/proc/kallsyms` text symbols (types t/T/w/W).
+    /// `/proc/kallsyms` text symbols (types t/T/w/W), less init text (freed after boot) and tracing plumbing.
     pub fn from_kallsyms(text: &str, path: &Path) -> Traceable {
         let mut t = Traceable::empty(TraceSource::Kallsyms(path.to_path_buf()));
+        let init = match (
+            symbol_address(text, "_sinittext"),
+            symbol_address(text, "_einittext"),
+        ) {
+            (Some(s), Some(e)) if s < e => s..e,
+            _ => 0..0,
+        };
         let mut all_zero = true;
         let mut any = false;
         for line in text.lines() {
             let mut it = line.split_whitespace();
-            let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else { continue };
+            let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
             if !matches!(ty, "t" | "T" | "w" | "W") {
                 continue;
             }
             any = true;
             all_zero &= addr.bytes().all(|b| b == b'0');
+            if TRACING_PLUMBING.iter().any(|p| name.starts_with(p))
+                || u64::from_str_radix(addr, 16).is_ok_and(|a| init.contains(&a))
+            {
+                continue;
+            }
             t.add(name, it.next().and_then(module_of));
         }
         if any && all_zero {
@@ -102,8 +147,24 @@ impl Traceable {
         t
     }
 
+    /// Removes the functions of a kprobe blacklist (`0xstart-0xend\tname [mod]` lines): kprobes refuse them.
+    pub fn remove_kprobe_blacklist(&mut self, text: &str) -> usize {
+        let mut removed = 0;
+        for line in text.lines() {
+            let mut it = line.split_whitespace().skip(1);
+            let Some(name) = it.next() else { continue };
+            removed += self.keys.remove(&key(name, it.next().and_then(module_of))) as usize;
+        }
+        removed
+    }
+
     fn empty(source: TraceSource) -> Traceable {
-        Traceable { keys: HashSet::default(), modules: HashSet::new(), source, warnings: Vec::new() }
+        Traceable {
+            keys: HashSet::default(),
+            modules: HashSet::new(),
+            source,
+            warnings: Vec::new(),
+        }
     }
 
     fn add(&mut self, name: &str, module: Option<&str>) {
@@ -179,6 +240,15 @@ impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// Address of a vmlinux symbol found by a substring search (cheaper than a second full parse).
+fn symbol_address(text: &str, name: &str) -> Option<u64> {
+    let pat = format!(" {name}\n");
+    let end = text.find(&pat)?;
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let addr = text[line_start..end].split_whitespace().next()?;
+    u64::from_str_radix(addr, 16).ok()
 }
 
 fn module_of(tok: &str) -> Option<&str> {

@@ -34,35 +34,58 @@ impl SkbTracepoint {
 
 /// Every tracepoint in `btf` with an skb arg, sorted by name; systems from the first readable tracefs.
 pub fn skb_tracepoints(btf: &Btf) -> Vec<SkbTracepoint> {
-    let dir = TRACEFS_DIRS.iter().map(Path::new).find(|d| d.join("events").is_dir());
+    let dir = TRACEFS_DIRS
+        .iter()
+        .map(Path::new)
+        .find(|d| d.join("events").is_dir());
     skb_tracepoints_with(btf, dir)
 }
 
 /// Like [`skb_tracepoints`] with systems read from `tracefs` (a tracefs mount point), or none.
 pub fn skb_tracepoints_with(btf: &Btf, tracefs: Option<&Path>) -> Vec<SkbTracepoint> {
-    let systems = tracefs.map(|d| read_systems(&d.join("events"))).unwrap_or_default();
+    let systems = tracefs
+        .map(|d| read_systems(&d.join("events")))
+        .unwrap_or_default();
     let mut out: Vec<SkbTracepoint> = Vec::new();
     for view in btf.views() {
         for (_, ty) in view.own_types() {
             if ty.kind() != kind::TYPEDEF {
                 continue;
             }
-            let Some(name) = view.name(&ty).strip_prefix("btf_trace_") else { continue };
-            let Some(ptr) = view.ty(ty.rec.size_type) else { continue };
+            let Some(name) = view.name(&ty).strip_prefix("btf_trace_") else {
+                continue;
+            };
+            let Some(ptr) = view.ty(ty.rec.size_type) else {
+                continue;
+            };
             if ptr.kind() != kind::PTR {
                 continue;
             }
-            let Some(proto) = view.resolve(ptr.rec.size_type) else { continue };
-            let Some(params) = view.params(&proto) else { continue };
+            let Some(proto) = view.resolve(ptr.rec.size_type) else {
+                continue;
+            };
+            let Some(params) = view.params(&proto) else {
+                continue;
+            };
             let args: Vec<u32> = params.skip(1).collect();
-            let Some(skb_arg) = args.iter().position(|&id| view.is_struct_ptr(id, "sk_buff")) else { continue };
-            let reason_arg = args.iter().position(|&id| view.is_enum(id, "skb_drop_reason"));
+            let Some(skb_arg) = args
+                .iter()
+                .position(|&id| view.is_struct_ptr(id, "sk_buff"))
+            else {
+                continue;
+            };
+            let reason_arg = args
+                .iter()
+                .position(|&id| view.is_enum(id, "skb_drop_reason"));
             if out.iter().any(|t| t.name == name) {
                 continue;
             }
             out.push(SkbTracepoint {
                 name: name.to_string(),
-                system: systems.iter().find(|(_, ev)| ev == name).map(|(s, _)| s.clone()),
+                system: systems
+                    .iter()
+                    .find(|(_, ev)| ev == name)
+                    .map(|(s, _)| s.clone()),
                 module: view.module().map(str::to_string),
                 skb_arg: skb_arg as u8,
                 reason_arg: reason_arg.map(|r| r as u8),
@@ -77,13 +100,20 @@ pub fn skb_tracepoints_with(btf: &Btf, tracefs: Option<&Path>) -> Vec<SkbTracepo
 /// (system, event) pairs under tracefs `events/`.
 fn read_systems(events: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let Ok(systems) = std::fs::read_dir(events) else { return out };
+    let Ok(systems) = std::fs::read_dir(events) else {
+        return out;
+    };
     for sys in systems.flatten() {
-        let Ok(evs) = std::fs::read_dir(sys.path()) else { continue };
+        let Ok(evs) = std::fs::read_dir(sys.path()) else {
+            continue;
+        };
         let sys_name = sys.file_name().to_string_lossy().into_owned();
         for ev in evs.flatten() {
             if ev.path().is_dir() {
-                out.push((sys_name.clone(), ev.file_name().to_string_lossy().into_owned()));
+                out.push((
+                    sys_name.clone(),
+                    ev.file_name().to_string_lossy().into_owned(),
+                ));
             }
         }
     }

@@ -31,7 +31,11 @@ pub struct BtfOptions {
 
 impl Default for BtfOptions {
     fn default() -> Self {
-        BtfOptions { kernel_btf: None, module_dir: PathBuf::from(DEFAULT_MODULE_DIR), kmods: ModuleSel::None }
+        BtfOptions {
+            kernel_btf: None,
+            module_dir: PathBuf::from(DEFAULT_MODULE_DIR),
+            kmods: ModuleSel::None,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ impl Btf {
     }
 
     pub fn load_with(opts: &BtfOptions) -> Result<Btf> {
-        let base_path = opts.kernel_btf.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_VMLINUX));
+        let base_path = opts
+            .kernel_btf
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_VMLINUX));
         let bytes = std::fs::read(&base_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound && opts.kernel_btf.is_none() {
                 SymbolsError::NoKernelBtf(base_path.clone())
@@ -92,15 +99,22 @@ impl Btf {
         }
         let blob = btf_blob(bytes, path)?;
         let base = &self.units[0];
-        let unit = Unit::parse(blob, Some(name.to_string()), Some((base.next_id(), base.str_end())))
-            .map_err(|msg| bad(path, msg))?;
+        let unit = Unit::parse(
+            blob,
+            Some(name.to_string()),
+            Some((base.next_id(), base.str_end())),
+        )
+        .map_err(|msg| bad(path, msg))?;
         self.units.push(unit);
         Ok(())
     }
 
     /// Names of the modules whose BTF is loaded, in load order.
     pub fn modules(&self) -> Vec<&str> {
-        self.units.iter().filter_map(|u| u.module.as_deref()).collect()
+        self.units
+            .iter()
+            .filter_map(|u| u.module.as_deref())
+            .collect()
     }
 
     /// The raw vmlinux BTF blob (without any ELF wrapper), e.g. for a BPF loader's CO-RE relocations.
@@ -115,12 +129,18 @@ impl Btf {
 
     /// One view per unit (vmlinux first): its types and how to resolve ids and names in them.
     pub(crate) fn views(&self) -> impl Iterator<Item = View<'_>> {
-        self.units.iter().map(|unit| View { base: &self.units[0], unit })
+        self.units.iter().map(|unit| View {
+            base: &self.units[0],
+            unit,
+        })
     }
 }
 
 fn bad(path: &Path, msg: String) -> SymbolsError {
-    SymbolsError::BadBtf { path: path.to_path_buf(), msg }
+    SymbolsError::BadBtf {
+        path: path.to_path_buf(),
+        msg,
+    }
 }
 
 /// Unwraps the `.BTF` section of an ELF object; anything else is taken as a raw blob.
@@ -130,8 +150,12 @@ fn btf_blob(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let file = object::File::parse(&*bytes).map_err(|e| bad(path, format!("bad ELF: {e}")))?;
-    let section = file.section_by_name(".BTF").ok_or_else(|| SymbolsError::NoBtfSection(path.to_path_buf()))?;
-    let data = section.uncompressed_data().map_err(|e| bad(path, format!("cannot read .BTF: {e}")))?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or_else(|| SymbolsError::NoBtfSection(path.to_path_buf()))?;
+    let data = section
+        .uncompressed_data()
+        .map_err(|e| bad(path, format!("cannot read .BTF: {e}")))?;
     Ok(data.into_owned())
 }
 
@@ -140,10 +164,17 @@ fn module_names(dir: &Path, sel: &ModuleSel) -> Result<Vec<String>> {
         ModuleSel::None => Ok(Vec::new()),
         ModuleSel::Some(names) => {
             let mut out: Vec<String> = Vec::new();
-            for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty() && *n != "vmlinux") {
+            for name in names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty() && *n != "vmlinux")
+            {
                 let path = dir.join(name);
                 if name.contains('/') || !path.is_file() {
-                    return Err(SymbolsError::UnknownModule { name: name.to_string(), path });
+                    return Err(SymbolsError::UnknownModule {
+                        name: name.to_string(),
+                        path,
+                    });
                 }
                 if !out.iter().any(|n| n == name) {
                     out.push(name.to_string());
@@ -204,14 +235,21 @@ impl<'a> View<'a> {
     /// The types this unit itself defines, with their ids.
     pub fn own_types(&self) -> impl Iterator<Item = (u32, Ty<'a>)> + 'a {
         let unit = self.unit;
-        unit.types.iter().enumerate().map(move |(i, rec)| (unit.first_id + i as u32, Ty { rec: *rec, unit }))
+        unit.types
+            .iter()
+            .enumerate()
+            .map(move |(i, rec)| (unit.first_id + i as u32, Ty { rec: *rec, unit }))
     }
 
     pub fn ty(&self, id: u32) -> Option<Ty<'a>> {
         if id == 0 {
             return None;
         }
-        let unit = if id < self.unit.first_id { self.base } else { self.unit };
+        let unit = if id < self.unit.first_id {
+            self.base
+        } else {
+            self.unit
+        };
         let rec = unit.types.get((id - unit.first_id) as usize)?;
         Some(Ty { rec: *rec, unit })
     }
@@ -233,7 +271,9 @@ impl<'a> View<'a> {
         for _ in 0..MAX_CHAIN {
             let ty = self.ty(id)?;
             match ty.kind() {
-                kind::TYPEDEF | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => id = ty.rec.size_type,
+                kind::TYPEDEF | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => {
+                    id = ty.rec.size_type
+                }
                 _ => return Some(ty),
             }
         }
@@ -242,11 +282,15 @@ impl<'a> View<'a> {
 
     /// Whether `id` is a pointer to `struct <name>` (through any typedefs and qualifiers on either side).
     pub fn is_struct_ptr(&self, id: u32, name: &str) -> bool {
-        let Some(ptr) = self.resolve(id) else { return false };
+        let Some(ptr) = self.resolve(id) else {
+            return false;
+        };
         if ptr.kind() != kind::PTR {
             return false;
         }
-        let Some(target) = self.resolve(ptr.rec.size_type) else { return false };
+        let Some(target) = self.resolve(ptr.rec.size_type) else {
+            return false;
+        };
         let is_struct = match target.kind() {
             kind::STRUCT => true,
             kind::FWD => !target.rec.kind_flag(), // kind_flag set means `union`
@@ -284,7 +328,11 @@ impl<'a> View<'a> {
             kind::ENUM => {
                 for i in 0..n {
                     let raw = ty.tail_u32(2 * i + 1);
-                    let val = if ty.rec.kind_flag() { raw as i32 as i64 as u64 } else { raw as u64 };
+                    let val = if ty.rec.kind_flag() {
+                        raw as i32 as i64 as u64
+                    } else {
+                        raw as u64
+                    };
                     out.push((self.str(ty.tail_u32(2 * i)), val));
                 }
             }

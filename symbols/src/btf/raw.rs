@@ -67,9 +67,16 @@ pub(crate) struct Unit {
 impl Unit {
     /// Parses a raw BTF blob. `base` is `(type count incl. void, string section length)` of the base for split
     /// BTF.
-    pub fn parse(data: Vec<u8>, module: Option<String>, base: Option<(u32, u32)>) -> Result<Unit, String> {
+    pub fn parse(
+        data: Vec<u8>,
+        module: Option<String>,
+        base: Option<(u32, u32)>,
+    ) -> Result<Unit, String> {
         if data.len() < HEADER_MIN {
-            return Err(format!("{} bytes is too short for a BTF header", data.len()));
+            return Err(format!(
+                "{} bytes is too short for a BTF header",
+                data.len()
+            ));
         }
         let big_endian = match u16::from_le_bytes([data[0], data[1]]) {
             MAGIC => false,
@@ -85,7 +92,10 @@ impl Unit {
         let section = |off: u32, len: u32, what: &str| -> Result<usize, String> {
             let start = hdr_len as u64 + off as u64;
             if start + len as u64 > data.len() as u64 {
-                return Err(format!("{what} section ({off}+{len}) runs past the end ({} bytes)", data.len()));
+                return Err(format!(
+                    "{what} section ({off}+{len}) runs past the end ({} bytes)",
+                    data.len()
+                ));
             }
             Ok(start as usize)
         };
@@ -132,7 +142,10 @@ impl Unit {
             };
             pos += 12 + tail_len;
             if pos > end {
-                return Err(format!("type id {} runs past the type section", first_id as usize + types.len()));
+                return Err(format!(
+                    "type id {} runs past the type section",
+                    first_id as usize + types.len()
+                ));
             }
             types.push(rec);
         }
@@ -175,5 +188,9 @@ impl Unit {
 
 fn read_u32(data: &[u8], off: usize, big_endian: bool) -> u32 {
     let b = [data[off], data[off + 1], data[off + 2], data[off + 3]];
-    if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
 }
