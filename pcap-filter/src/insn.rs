@@ -1,0 +1,135 @@
+//! eBPF instruction encoding: the subset the compiler emits and the interpreter runs.
+
+/// One 8-byte eBPF instruction, as the kernel reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u8,
+    pub dst: u8,
+    pub src: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+// Instruction classes.
+pub const BPF_LDX: u8 = 0x01;
+pub const BPF_ALU: u8 = 0x04;
+pub const BPF_JMP: u8 = 0x05;
+pub const BPF_JMP32: u8 = 0x06;
+pub const BPF_ALU64: u8 = 0x07;
+pub const BPF_STX: u8 = 0x03;
+
+// Sizes (LDX/STX).
+pub const BPF_W: u8 = 0x00;
+pub const BPF_H: u8 = 0x08;
+pub const BPF_B: u8 = 0x10;
+pub const BPF_DW: u8 = 0x18;
+pub const BPF_MEM: u8 = 0x60;
+
+// Source operand.
+pub const BPF_K: u8 = 0x00;
+pub const BPF_X: u8 = 0x08;
+
+// ALU operations.
+pub const ADD: u8 = 0x00;
+pub const SUB: u8 = 0x10;
+pub const MUL: u8 = 0x20;
+pub const DIV: u8 = 0x30;
+pub const OR: u8 = 0x40;
+pub const AND: u8 = 0x50;
+pub const LSH: u8 = 0x60;
+pub const RSH: u8 = 0x70;
+pub const NEG: u8 = 0x80;
+pub const MOD: u8 = 0x90;
+pub const XOR: u8 = 0xa0;
+pub const MOV: u8 = 0xb0;
+pub const END: u8 = 0xd0;
+
+// Jump operations.
+pub const JA: u8 = 0x00;
+pub const JEQ: u8 = 0x10;
+pub const JGT: u8 = 0x20;
+pub const JGE: u8 = 0x30;
+pub const JSET: u8 = 0x40;
+pub const JNE: u8 = 0x50;
+pub const EXIT: u8 = 0x90;
+pub const JLT: u8 = 0xa0;
+pub const JLE: u8 = 0xb0;
+
+/// Register numbers.
+pub const R0: u8 = 0;
+pub const R1: u8 = 1;
+pub const R2: u8 = 2;
+pub const R3: u8 = 3;
+pub const R4: u8 = 4;
+pub const R5: u8 = 5;
+pub const R10: u8 = 10;
+
+impl Insn {
+    pub const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
+        Insn { code, dst, src, off, imm }
+    }
+    pub const fn alu64_imm(op: u8, dst: u8, imm: i32) -> Self {
+        Self::new(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm)
+    }
+    pub const fn alu64_reg(op: u8, dst: u8, src: u8) -> Self {
+        Self::new(BPF_ALU64 | op | BPF_X, dst, src, 0, 0)
+    }
+    pub const fn alu32_imm(op: u8, dst: u8, imm: i32) -> Self {
+        Self::new(BPF_ALU | op | BPF_K, dst, 0, 0, imm)
+    }
+    pub const fn alu32_reg(op: u8, dst: u8, src: u8) -> Self {
+        Self::new(BPF_ALU | op | BPF_X, dst, src, 0, 0)
+    }
+    /// Convert the low `bits` of `dst` from network to host order (on a little-endian machine).
+    pub const fn to_be(dst: u8, bits: i32) -> Self {
+        Self::new(BPF_ALU | END | 0x08, dst, 0, 0, bits)
+    }
+    pub const fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Self {
+        Self::new(BPF_LDX | BPF_MEM | size, dst, src, off, 0)
+    }
+    pub const fn stx(size: u8, dst: u8, src: u8, off: i16) -> Self {
+        Self::new(BPF_STX | BPF_MEM | size, dst, src, off, 0)
+    }
+    pub const fn jmp_imm(op: u8, dst: u8, imm: i32, off: i16) -> Self {
+        Self::new(BPF_JMP | op | BPF_K, dst, 0, off, imm)
+    }
+    pub const fn jmp_reg(op: u8, dst: u8, src: u8, off: i16) -> Self {
+        Self::new(BPF_JMP | op | BPF_X, dst, src, off, 0)
+    }
+    pub const fn jmp32_imm(op: u8, dst: u8, imm: i32, off: i16) -> Self {
+        Self::new(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
+    }
+    pub const fn ja(off: i16) -> Self {
+        Self::new(BPF_JMP | JA, 0, 0, off, 0)
+    }
+    pub const fn exit() -> Self {
+        Self::new(BPF_JMP | EXIT, 0, 0, 0, 0)
+    }
+
+    pub fn class(&self) -> u8 {
+        self.code & 0x07
+    }
+    pub fn is_jump(&self) -> bool {
+        matches!(self.class(), BPF_JMP | BPF_JMP32) && self.code & 0xf0 != EXIT
+    }
+
+    /// The kernel's little-endian encoding.
+    pub fn to_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.code;
+        b[1] = (self.src << 4) | (self.dst & 0x0f);
+        b[2..4].copy_from_slice(&self.off.to_le_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; 8]) -> Self {
+        Insn {
+            code: b[0],
+            dst: b[1] & 0x0f,
+            src: b[1] >> 4,
+            off: i16::from_le_bytes([b[2], b[3]]),
+            imm: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
