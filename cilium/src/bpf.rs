@@ -59,7 +59,11 @@ pub enum BpfError {
     #[error("cannot read map {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path}: key of {got} bytes given, map has {want}")]
-    KeySize { path: PathBuf, got: usize, want: u32 },
+    KeySize {
+        path: PathBuf,
+        got: usize,
+        want: u32,
+    },
 }
 
 /// What `BPF_OBJ_GET_INFO_BY_FD` reports about a map.
@@ -73,6 +77,9 @@ pub struct MapInfo {
     pub flags: u32,
     pub name: String,
 }
+
+/// A key and its value (one element per possible CPU for per-CPU maps).
+pub type RawEntry = (Vec<u8>, Vec<Vec<u8>>);
 
 /// A pinned map opened read-only.
 #[derive(Debug)]
@@ -121,22 +128,36 @@ fn parse_cpu_list(s: &str) -> Option<usize> {
 impl Map {
     /// Opens a pinned map read-only and reads its type and sizes.
     pub fn open(path: &Path) -> Result<Map, BpfError> {
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| BpfError::Open {
-            path: path.into(),
-            source: io::Error::from(io::ErrorKind::InvalidInput),
-        })?;
+        let cpath =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| BpfError::Open {
+                path: path.into(),
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            })?;
         let mut attr = [0u64; 3];
         attr[0] = cpath.as_ptr() as u64;
         attr[1] = (BPF_F_RDONLY as u64) << 32;
-        let fd = sys_bpf(BPF_OBJ_GET, &mut attr).map_err(|source| BpfError::Open { path: path.into(), source })?;
+        let fd = sys_bpf(BPF_OBJ_GET, &mut attr).map_err(|source| BpfError::Open {
+            path: path.into(),
+            source,
+        })?;
         // SAFETY: BPF_OBJ_GET returned a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let info = map_info(&fd).map_err(|source| BpfError::Info { path: path.into(), source })?;
-        Ok(Map { fd, path: path.into(), info })
+        let info = map_info(&fd).map_err(|source| BpfError::Info {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Map {
+            fd,
+            path: path.into(),
+            info,
+        })
     }
 
     fn read_err(&self, source: io::Error) -> BpfError {
-        BpfError::Read { path: self.path.clone(), source }
+        BpfError::Read {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn value_buf_len(&self) -> io::Result<usize> {
@@ -151,7 +172,11 @@ impl Map {
     /// Raw lookup. For per-CPU maps the result holds one 8-byte aligned slot per possible CPU.
     pub fn lookup_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BpfError> {
         if key.len() != self.info.key_size as usize {
-            return Err(BpfError::KeySize { path: self.path.clone(), got: key.len(), want: self.info.key_size });
+            return Err(BpfError::KeySize {
+                path: self.path.clone(),
+                got: key.len(),
+                want: self.info.key_size,
+            });
         }
         let mut value = vec![0u8; self.value_buf_len().map_err(|e| self.read_err(e))?];
         let mut attr = [0u64; 4];
@@ -195,17 +220,17 @@ impl Map {
 
     /// All entries as (key, per-CPU values). Entries deleted between `GET_NEXT_KEY` and lookup (live LRU maps) are
     /// skipped; a key seen twice is reported once.
-    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<Vec<u8>>)>, BpfError> {
+    pub fn entries(&self) -> Result<Vec<RawEntry>, BpfError> {
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut cur: Option<Vec<u8>> = None;
         // Bound the walk: a map being rewritten under us must not loop forever.
         let limit = self.info.max_entries as usize * 2 + 16;
         while let Some(k) = self.next_key(cur.as_deref())? {
-            if seen.insert(k.clone()) {
-                if let Some(v) = self.lookup(&k)? {
-                    out.push((k.clone(), v));
-                }
+            if seen.insert(k.clone())
+                && let Some(v) = self.lookup(&k)?
+            {
+                out.push((k.clone(), v));
             }
             if seen.len() > limit {
                 break;
@@ -246,7 +271,9 @@ pub fn default_bpffs_root() -> Option<PathBuf> {
 fn first_bpf_mount(mountinfo: &str) -> Option<PathBuf> {
     for line in mountinfo.lines() {
         // "<id> <parent> <maj:min> <root> <mountpoint> <opts> [optional...] - <fstype> <source> <superopts>"
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         if post.split_whitespace().next() == Some("bpf") {
             let mp = pre.split_whitespace().nth(4)?;
             return Some(PathBuf::from(unescape_mountinfo(mp)));
@@ -260,7 +287,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -289,7 +319,13 @@ mod tests {
                   30 22 0:27 / /sys/fs/bpf rw,nosuid shared:9 - bpf bpf rw,mode=700\n\
                   31 22 0:28 / /run/cilium/bpf\\040x rw - bpf bpf rw\n";
         assert_eq!(first_bpf_mount(mi), Some(PathBuf::from("/sys/fs/bpf")));
-        assert_eq!(first_bpf_mount("31 22 0:28 / /a\\040b rw - bpf bpf rw\n"), Some(PathBuf::from("/a b")));
-        assert_eq!(first_bpf_mount("22 1 0:21 / /proc rw - proc proc rw\n"), None);
+        assert_eq!(
+            first_bpf_mount("31 22 0:28 / /a\\040b rw - bpf bpf rw\n"),
+            Some(PathBuf::from("/a b"))
+        );
+        assert_eq!(
+            first_bpf_mount("22 1 0:21 / /proc rw - proc proc rw\n"),
+            None
+        );
     }
 }

@@ -14,10 +14,16 @@ pub struct Clock {
 impl Clock {
     /// CLOCK_MONOTONIC seconds now.
     pub fn ktime() -> Clock {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a valid, writable timespec.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        Clock { now: ts.tv_sec as u64, hz: None }
+        Clock {
+            now: ts.tv_sec as u64,
+            hz: None,
+        }
     }
 
     /// Jiffies mode with the given HZ; the current jiffies come from `/proc/timer_list`.
@@ -25,12 +31,19 @@ impl Clock {
         let text = std::fs::read_to_string("/proc/timer_list")?;
         let j = text
             .lines()
-            .find_map(|l| l.trim().strip_prefix("jiffies:").and_then(|v| v.trim().parse::<u64>().ok()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("jiffies:")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
             .ok_or_else(|| std::io::Error::other("no jiffies in /proc/timer_list"))?;
-        Ok(Clock { now: j >> 8, hz: Some(hz) })
+        Ok(Clock {
+            now: j >> 8,
+            hz: Some(hz),
+        })
     }
 
-    fn to_secs(&self, units: i64) -> i64 {
+    fn units_to_secs(&self, units: i64) -> i64 {
         match self.hz {
             Some(hz) if hz > 0 => (units << 8) / hz as i64,
             _ => units,
@@ -39,12 +52,12 @@ impl Clock {
 
     /// Seconds from now until `t` (negative when already past).
     pub fn secs_until(&self, t: u32) -> i64 {
-        self.to_secs(t as i64 - self.now as i64)
+        self.units_to_secs(t as i64 - self.now as i64)
     }
 
     /// Seconds since `t`.
     pub fn secs_since(&self, t: u64) -> i64 {
-        self.to_secs(self.now as i64 - t as i64)
+        self.units_to_secs(self.now as i64 - t as i64)
     }
 }
 
@@ -68,12 +81,21 @@ mod tests {
     use super::*;
     #[test]
     fn conversions() {
-        let k = Clock { now: 1000, hz: None };
+        let k = Clock {
+            now: 1000,
+            hz: None,
+        };
         assert_eq!(k.secs_until(1030), 30);
         assert_eq!(k.secs_since(990), 10);
-        let j = Clock { now: 1000, hz: Some(256) };
+        let j = Clock {
+            now: 1000,
+            hz: Some(256),
+        };
         assert_eq!(j.secs_until(1010), 10);
-        let j = Clock { now: 1000, hz: Some(1000) };
+        let j = Clock {
+            now: 1000,
+            hz: Some(1000),
+        };
         assert_eq!(j.secs_until(1100), 25);
     }
 }

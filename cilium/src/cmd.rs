@@ -49,7 +49,9 @@ impl Common {
         if self.clock == "none" {
             return Ok(None);
         }
-        Ok(Some(self.clock.parse::<Clock>().map_err(anyhow::Error::msg)?))
+        Ok(Some(
+            self.clock.parse::<Clock>().map_err(anyhow::Error::msg)?,
+        ))
     }
 }
 
@@ -133,11 +135,29 @@ pub fn run(cmd: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match cmd {
         Command::Ct { tuple, common } => ct_cmd(common, tuple.as_deref(), out),
         Command::Nat { tuple, common } => nat_cmd(common, tuple.as_deref(), out),
-        Command::Lb { service, backends, revnat, common } => lb_cmd(common, service.as_deref(), *backends, *revnat, out),
+        Command::Lb {
+            service,
+            backends,
+            revnat,
+            common,
+        } => lb_cmd(common, service.as_deref(), *backends, *revnat, out),
         Command::Ipcache { ip, common } => ipcache_cmd(common, ip.as_ref(), out),
-        Command::Policy { endpoint, all, identity, port, egress, common } => {
-            policy_cmd(common, *endpoint, *all, *identity, port.as_deref(), *egress, out)
-        }
+        Command::Policy {
+            endpoint,
+            all,
+            identity,
+            port,
+            egress,
+            common,
+        } => policy_cmd(
+            common,
+            *endpoint,
+            *all,
+            *identity,
+            port.as_deref(),
+            *egress,
+            out,
+        ),
         Command::Endpoints { common } => endpoints_cmd(common, out),
         Command::Metrics { common } => metrics_cmd(common, out),
         Command::Maps { common } => maps_cmd(common, out),
@@ -164,15 +184,21 @@ fn ct_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Resul
             let maps = Maps::open(&node)?;
             vec![(flow.to_string(), maps.ct(&flow)?)]
         }
-        None => node.ct_entries()?.into_iter().map(|(k, e)| (k.pin_name(v).to_string(), e)).collect(),
+        None => node
+            .ct_entries()?
+            .into_iter()
+            .map(|(k, e)| (k.pin_name(v).to_string(), e))
+            .collect(),
     };
     if c.output == Format::Json {
         let mut arr = Vec::new();
         for (map, mut entries) in groups {
             entries.sort_by_key(|(k, _)| ct_sort_key(k));
             for (k, e) in entries {
-                arr.push(json!({ "map": map, "key": k.json(), "entry": e.json(v, clock.as_ref()),
-                                 "text": ct::ct_line(&k, &e, v, clock.as_ref()) }));
+                arr.push(
+                    json!({ "map": map, "key": k.json(), "entry": e.json(v, clock.as_ref()),
+                                 "text": ct::ct_line(&k, &e, v, clock.as_ref()) }),
+                );
             }
         }
         return emit_json(out, &Value::Array(arr));
@@ -200,11 +226,18 @@ fn nat_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Resu
     let clock = c.clock()?;
     let mut entries: Vec<_> = match tuple {
         Some(t) => Maps::open(&node)?.nat(&flow::parse_tuple(t)?)?,
-        None => node.nat_entries()?.into_iter().flat_map(|(_, e)| e).collect(),
+        None => node
+            .nat_entries()?
+            .into_iter()
+            .flat_map(|(_, e)| e)
+            .collect(),
     };
     entries.sort_by_key(|(k, _)| nat_sort_key(k));
     if c.output == Format::Json {
-        let arr = entries.iter().map(|(k, e)| ct::nat_json(k, e, clock.as_ref())).collect();
+        let arr = entries
+            .iter()
+            .map(|(k, e)| ct::nat_json(k, e, clock.as_ref()))
+            .collect();
         return emit_json(out, &Value::Array(arr));
     }
     if entries.is_empty() {
@@ -220,7 +253,13 @@ fn svc_sort_key(k: &lb::SvcKey) -> (IpAddr, u16, u8, u8, u16) {
     (k.addr, k.dport, k.proto, k.scope, k.slot)
 }
 
-fn lb_cmd(c: &Common, service: Option<&str>, backends: bool, revnat: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+fn lb_cmd(
+    c: &Common,
+    service: Option<&str>,
+    backends: bool,
+    revnat: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let node = c.node()?;
     let v = node.version;
     if let Some(s) = service {
@@ -231,21 +270,45 @@ fn lb_cmd(c: &Common, service: Option<&str>, backends: bool, revnat: bool, out: 
     if backends {
         let all = node.backends()?;
         if c.output == Format::Json {
-            return emit_json(out, &Value::Array(all.iter().map(|((_, id), b)| b.json(*id)).collect()));
+            return emit_json(
+                out,
+                &Value::Array(all.iter().map(|((_, id), b)| b.json(*id)).collect()),
+            );
         }
-        let rows: Vec<_> = all.iter().map(|((_, id), b)| (id.to_string(), vec![b.list_text()])).collect();
-        write!(out, "{}", table::key_value_table("ID", "BACKEND ADDRESS", &rows))?;
+        let rows: Vec<_> = all
+            .iter()
+            .map(|((_, id), b)| (id.to_string(), vec![b.list_text()]))
+            .collect();
+        write!(
+            out,
+            "{}",
+            table::key_value_table("ID", "BACKEND ADDRESS", &rows)
+        )?;
         return Ok(());
     }
     if revnat {
         let all = node.revnats()?;
         if c.output == Format::Json {
-            let arr = all.iter().map(|((_, id), r)| json!({"id": id, "addr": r.addr, "port": r.port})).collect();
+            let arr = all
+                .iter()
+                .map(|((_, id), r)| json!({"id": id, "addr": r.addr, "port": r.port}))
+                .collect();
             return emit_json(out, &Value::Array(arr));
         }
-        let rows: Vec<_> =
-            all.iter().map(|((_, id), r)| (id.to_string(), vec![crate::wire::host_port(&r.addr, r.port)])).collect();
-        write!(out, "{}", table::key_value_table("ID", "FRONTEND ADDRESS", &rows))?;
+        let rows: Vec<_> = all
+            .iter()
+            .map(|((_, id), r)| {
+                (
+                    id.to_string(),
+                    vec![crate::wire::host_port(&r.addr, r.port)],
+                )
+            })
+            .collect();
+        write!(
+            out,
+            "{}",
+            table::key_value_table("ID", "FRONTEND ADDRESS", &rows)
+        )?;
         return Ok(());
     }
     let mut svcs = node.services()?;
@@ -274,10 +337,21 @@ fn lb_cmd(c: &Common, service: Option<&str>, backends: bool, revnat: bool, out: 
         .iter()
         .map(|(k, val)| {
             let b = if k.slot != 0 { be(k, val) } else { None };
-            (k.text(v), vec![lb::service_value_text(k, val, b.as_ref(), v)])
+            (
+                k.text(v),
+                vec![lb::service_value_text(k, val, b.as_ref(), v)],
+            )
         })
         .collect();
-    write!(out, "{}", table::key_value_table("SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)", &rows))?;
+    write!(
+        out,
+        "{}",
+        table::key_value_table(
+            "SERVICE ADDRESS",
+            "BACKEND ADDRESS (REVNAT_ID) (SLOT)",
+            &rows
+        )
+    )?;
     Ok(())
 }
 
@@ -294,23 +368,57 @@ pub fn service_hit_json(hit: &ServiceHit, v: Version) -> Value {
     })
 }
 
-fn service_hit_out(c: &Common, v: Version, s: &str, hit: Option<&ServiceHit>, out: &mut dyn Write) -> anyhow::Result<()> {
+fn service_hit_out(
+    c: &Common,
+    v: Version,
+    s: &str,
+    hit: Option<&ServiceHit>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if c.output == Format::Json {
-        return emit_json(out, &json!({ "service": s, "found": hit.is_some(), "hit": hit.map(|h| service_hit_json(h, v)) }));
+        return emit_json(
+            out,
+            &json!({ "service": s, "found": hit.is_some(), "hit": hit.map(|h| service_hit_json(h, v)) }),
+        );
     }
     let Some(hit) = hit else {
         writeln!(out, "No service {s}")?;
         return Ok(());
     };
-    let mut rows = vec![(hit.key.text(v), vec![lb::service_value_text(&hit.key, &hit.value, None, v)])];
+    let mut rows = vec![(
+        hit.key.text(v),
+        vec![lb::service_value_text(&hit.key, &hit.value, None, v)],
+    )];
     for (slot, id, b) in &hit.backends {
-        let key = lb::SvcKey { slot: *slot, ..hit.key.clone() };
-        let val = lb::SvcValue { union: *id, ..hit.value.clone() };
-        rows.push((key.text(v), vec![lb::service_value_text(&key, &val, b.as_ref(), v)]));
+        let key = lb::SvcKey {
+            slot: *slot,
+            ..hit.key.clone()
+        };
+        let val = lb::SvcValue {
+            union: *id,
+            ..hit.value.clone()
+        };
+        rows.push((
+            key.text(v),
+            vec![lb::service_value_text(&key, &val, b.as_ref(), v)],
+        ));
     }
-    write!(out, "{}", table::key_value_table("SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)", &rows))?;
+    write!(
+        out,
+        "{}",
+        table::key_value_table(
+            "SERVICE ADDRESS",
+            "BACKEND ADDRESS (REVNAT_ID) (SLOT)",
+            &rows
+        )
+    )?;
     if let Some(r) = &hit.revnat {
-        writeln!(out, "RevNAT {} -> {}", hit.value.rev_nat, crate::wire::host_port(&r.addr, r.port))?;
+        writeln!(
+            out,
+            "RevNAT {} -> {}",
+            hit.value.rev_nat,
+            crate::wire::host_port(&r.addr, r.port)
+        )?;
     }
     Ok(())
 }
@@ -329,7 +437,9 @@ fn ipcache_cmd(c: &Common, ip: Option<&IpAddr>, out: &mut dyn Write) -> anyhow::
             .enumerate()
             .map(|(i, (k, _))| {
                 let mut kb = IpcacheKey::lookup_bytes(&k.addr, k.cluster_id);
-                kb[..4].copy_from_slice(&(k.prefix as u32 + crate::ipcache::STATIC_PREFIX).to_le_bytes());
+                kb[..4].copy_from_slice(
+                    &(k.prefix as u32 + crate::ipcache::STATIC_PREFIX).to_le_bytes(),
+                );
                 (kb, i)
             })
             .collect();
@@ -338,27 +448,46 @@ fn ipcache_cmd(c: &Common, ip: Option<&IpAddr>, out: &mut dyn Write) -> anyhow::
             .filter(|(_, pv)| Some(pv) == val.as_ref())
             .map(|(k, _)| k.text());
         if c.output == Format::Json {
-            return emit_json(out, &json!({ "ip": ip, "prefix": prefix, "value": val.as_ref().map(|x| x.json(v)) }));
+            return emit_json(
+                out,
+                &json!({ "ip": ip, "prefix": prefix, "value": val.as_ref().map(|x| x.json(v)) }),
+            );
         }
         match val {
             None => writeln!(out, "{ip} does not map to any identity")?,
             Some(val) => {
                 let via = prefix.map(|p| format!(" via {p}")).unwrap_or_default();
-                writeln!(out, "{ip} maps to identity {} ({}){via}", val.text(v), names::identity_label(val.identity))?
+                let label = names::identity_label(val.identity);
+                let label = if label == val.identity.to_string() {
+                    String::new()
+                } else {
+                    format!(" [{label}]")
+                };
+                writeln!(out, "{ip} maps to identity {}{via}{label}", val.text(v))?
             }
         }
         return Ok(());
     }
     if c.output == Format::Json {
-        let arr = all.iter().map(|(k, val)| json!({ "prefix": k.text(), "value": val.json(v) })).collect();
+        let arr = all
+            .iter()
+            .map(|(k, val)| json!({ "prefix": k.text(), "value": val.json(v) }))
+            .collect();
         return emit_json(out, &Value::Array(arr));
     }
     if all.is_empty() {
         writeln!(out, "No entries found.")?;
         return Ok(());
     }
-    let rows: Vec<_> = all.iter().map(|(k, val)| (k.text(), vec![val.text(v)])).collect();
-    write!(out, "{}", table::key_value_table("IP PREFIX/ADDRESS", "IDENTITY", &rows))?;
+    let rows: Vec<_> = all
+        .iter()
+        .map(|(k, val)| (k.text(), vec![val.text(v)]))
+        .collect();
+    write!(
+        out,
+        "{}",
+        table::key_value_table("IP PREFIX/ADDRESS", "IDENTITY", &rows)
+    )?;
     Ok(())
 }
 
@@ -368,15 +497,25 @@ fn endpoints_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut all = node.endpoints()?;
     all.sort_by_key(|(k, _)| (k.addr.is_ipv6(), k.addr, k.cluster_id, k.key));
     if c.output == Format::Json {
-        let arr = all.iter().map(|(k, e)| json!({ "key": k.text(), "addr": k.addr, "info": e.json(v) })).collect();
+        let arr = all
+            .iter()
+            .map(|(k, e)| json!({ "key": k.text(), "addr": k.addr, "info": e.json(v) }))
+            .collect();
         return emit_json(out, &Value::Array(arr));
     }
     if all.is_empty() {
         writeln!(out, "No entries found.")?;
         return Ok(());
     }
-    let rows: Vec<_> = all.iter().map(|(k, e)| (k.text(), vec![e.text(v)])).collect();
-    write!(out, "{}", table::key_value_table("IP ADDRESS", "LOCAL ENDPOINT INFO", &rows))?;
+    let rows: Vec<_> = all
+        .iter()
+        .map(|(k, e)| (k.text(), vec![e.text(v)]))
+        .collect();
+    write!(
+        out,
+        "{}",
+        table::key_value_table("IP ADDRESS", "LOCAL ENDPOINT INFO", &rows)
+    )?;
     Ok(())
 }
 
@@ -386,7 +525,10 @@ fn metrics_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
     if c.output == Format::Json {
         let mut all = all;
         all.sort_by_key(|(k, _, _)| *k);
-        return emit_json(out, &Value::Array(all.iter().map(|(k, p, b)| k.json(*p, *b)).collect()));
+        return emit_json(
+            out,
+            &Value::Array(all.iter().map(|(k, p, b)| k.json(*p, *b)).collect()),
+        );
     }
     if all.is_empty() {
         writeln!(out, "No entries found.")?;
@@ -406,7 +548,10 @@ fn metrics_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
 fn policy_table(node: &Node, ep: u16, stats: Option<&Map>) -> anyhow::Result<(String, Vec<Value>)> {
     let (_, mut entries) = node.policy(ep)?;
     entries.sort_by_key(|(k, e)| policy::sort_key(k, e));
-    let mut s = policy::HEADER.iter().map(|h| format!("{h}\t")).collect::<String>();
+    let mut s = policy::HEADER
+        .iter()
+        .map(|h| format!("{h}\t"))
+        .collect::<String>();
     s.push('\n');
     let mut js = Vec::new();
     for (k, e) in &entries {
@@ -419,7 +564,10 @@ fn policy_table(node: &Node, ep: u16, stats: Option<&Map>) -> anyhow::Result<(St
         js.push(policy::entry_json(k, e, st));
     }
     if entries.is_empty() {
-        return Ok(("Policy stats empty. Perhaps the policy enforcement is disabled?\n".into(), js));
+        return Ok((
+            "Policy stats empty. Perhaps the policy enforcement is disabled?\n".into(),
+            js,
+        ));
     }
     Ok((table::layout(&s), js))
 }
@@ -459,7 +607,11 @@ fn policy_cmd(
         )?;
         return Ok(());
     }
-    let eps = if all { node.policy_endpoints() } else { vec![ep.expect("clap requires EP without --all")] };
+    let eps = if all {
+        node.policy_endpoints()
+    } else {
+        vec![ep.expect("clap requires EP without --all")]
+    };
     let mut js = Vec::new();
     for ep in eps {
         let (text, entries) = policy_table(&node, ep, stats.as_ref())?;
@@ -469,7 +621,11 @@ fn policy_cmd(
         }
         if all {
             writeln!(out, "Endpoint ID: {ep}")?;
-            writeln!(out, "Path: {}", node.dir.join(node.policy_map_name(ep)).display())?;
+            writeln!(
+                out,
+                "Path: {}",
+                node.dir.join(node.policy_map_name(ep)).display()
+            )?;
             writeln!(out)?;
         }
         write!(out, "{text}")?;
@@ -478,7 +634,11 @@ fn policy_cmd(
         }
     }
     if c.output == Format::Json {
-        let v_json = if all { Value::Array(js) } else { js.pop().unwrap_or(Value::Null) };
+        let v_json = if all {
+            Value::Array(js)
+        } else {
+            js.pop().unwrap_or(Value::Null)
+        };
         return emit_json(out, &v_json);
     }
     let _ = v;
@@ -486,7 +646,14 @@ fn policy_cmd(
 }
 
 /// The verdict endpoint `ep`'s policy map gives a packet from/to `remote_id`, with the release's algorithm.
-pub fn policy_verdict(node: &Node, ep: u16, remote_id: u32, egress: bool, proto: u8, dport: u16) -> anyhow::Result<policy::Verdict> {
+pub fn policy_verdict(
+    node: &Node,
+    ep: u16,
+    remote_id: u32,
+    egress: bool,
+    proto: u8,
+    dport: u16,
+) -> anyhow::Result<policy::Verdict> {
     let map = node.policy_map(ep)?;
     let raw = map.entries()?;
     let format = node.policy_format(&raw);
@@ -521,7 +688,9 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
         let path = node.dir.join(name);
         match Map::open(&path) {
             Ok(m) => {
-                let count = if m.info.map_type == map_type::PERF_EVENT_ARRAY || m.info.map_type == map_type::PROG_ARRAY {
+                let count = if m.info.map_type == map_type::PERF_EVENT_ARRAY
+                    || m.info.map_type == map_type::PROG_ARRAY
+                {
                     None
                 } else {
                     m.entries().ok().map(|e| e.len())
@@ -537,7 +706,8 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
             .map(|(n, i)| match i {
                 None => json!({ "name": n, "skipped": "event ring" }),
                 Some((i, cnt)) => json!({ "name": n, "type": map_type::name(i.map_type), "key_size": i.key_size,
-                    "value_size": i.value_size, "max_entries": i.max_entries, "flags": i.flags, "entries": cnt }),
+                    "value_size": i.value_size, "max_entries": i.max_entries, "flags": i.flags, "entries": cnt,
+                    "layout": layout_check(&node, n, i) }),
             })
             .collect();
         return emit_json(
@@ -551,21 +721,52 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     writeln!(out, "Cilium version: {} ({how})", node.version)?;
     writeln!(out, "Maps in {}:", node.dir.display())?;
-    let mut s = String::from("MAP\tTYPE\tKEY\tVALUE\tMAX ENTRIES\tFLAGS\tENTRIES\n");
+    let mut s = String::from("MAP\tTYPE\tKEY\tVALUE\tMAX ENTRIES\tFLAGS\tENTRIES\tLAYOUT\n");
     for (n, i) in &rows {
         match i {
-            None => s.push_str(&format!("{n}\tperf_event_array\t-\t-\t-\t-\t(not opened)\n")),
+            None => s.push_str(&format!(
+                "{n}\tperf_event_array\t-\t-\t-\t-\t(not opened)\t\n"
+            )),
             Some((i, cnt)) => s.push_str(&format!(
-                "{n}\t{}\t{}\t{}\t{}\t{:#x}\t{}\n",
+                "{n}\t{}\t{}\t{}\t{}\t{:#x}\t{}\t{}\n",
                 map_type::name(i.map_type),
                 i.key_size,
                 i.value_size,
                 i.max_entries,
                 i.flags,
-                cnt.map_or("-".to_string(), |c| c.to_string())
+                cnt.map_or("-".to_string(), |c| c.to_string()),
+                layout_check(&node, n, i)
             )),
         }
     }
     write!(out, "{}", table::layout(&s))?;
     Ok(())
+}
+
+/// `ok` when a map we decode has the release's layout, `unexpected (…)` when not, empty for maps we do not decode.
+fn layout_check(node: &Node, name: &str, info: &crate::bpf::MapInfo) -> String {
+    let v = node.version;
+    let kind = MapKind::GLOBAL
+        .into_iter()
+        .find(|k| k.pin_name(v) == name)
+        .or_else(|| {
+            crate::version::is_policy_name(name, MapKind::Policy.pin_name(v))
+                .then_some(MapKind::Policy)
+        });
+    let Some(spec) = kind.and_then(|k| k.spec(v)) else {
+        return String::new();
+    };
+    if spec.types.contains(&info.map_type)
+        && spec.key == info.key_size
+        && spec.value == info.value_size
+    {
+        "ok".into()
+    } else {
+        format!(
+            "unexpected (want {} {}/{})",
+            map_type::name(spec.types[0]),
+            spec.key,
+            spec.value
+        )
+    }
 }

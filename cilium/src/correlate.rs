@@ -82,7 +82,10 @@ impl DropDelta {
 
 /// The drop counters that increased from `before` to `after`, largest increase first. The trace calls this with
 /// snapshots taken around a drop (or periodically) to name the Cilium reason behind a `kfree_skb`.
-pub fn drop_reason_from_metrics(before: &MetricsSnapshot, after: &MetricsSnapshot) -> Vec<DropDelta> {
+pub fn drop_reason_from_metrics(
+    before: &MetricsSnapshot,
+    after: &MetricsSnapshot,
+) -> Vec<DropDelta> {
     let mut out: Vec<DropDelta> = after
         .counts
         .iter()
@@ -101,7 +104,12 @@ pub fn drop_reason_from_metrics(before: &MetricsSnapshot, after: &MetricsSnapsho
             })
         })
         .collect();
-    out.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.code.cmp(&b.code)).then(a.line.cmp(&b.line)));
+    out.sort_by(|a, b| {
+        b.packets
+            .cmp(&a.packets)
+            .then(a.code.cmp(&b.code))
+            .then(a.line.cmp(&b.line))
+    });
     out
 }
 
@@ -125,7 +133,12 @@ impl Correlator {
     pub fn open(bpffs: Option<&Path>, version: Option<Version>) -> anyhow::Result<Correlator> {
         let node = Node::open(bpffs, version)?;
         let maps = Maps::open(&node)?;
-        Ok(Correlator { node, maps, cache: HashMap::new(), clock: Some(crate::clock::Clock::ktime()) })
+        Ok(Correlator {
+            node,
+            maps,
+            cache: HashMap::new(),
+            clock: Some(crate::clock::Clock::ktime()),
+        })
     }
 
     pub fn version(&self) -> Version {
@@ -138,7 +151,14 @@ impl Correlator {
     }
 
     pub fn metrics_snapshot(&self) -> anyhow::Result<MetricsSnapshot> {
-        Ok(MetricsSnapshot { counts: self.node.metrics()?.into_iter().map(|(k, p, b)| (k, (p, b))).collect() })
+        Ok(MetricsSnapshot {
+            counts: self
+                .node
+                .metrics()?
+                .into_iter()
+                .map(|(k, p, b)| (k, (p, b)))
+                .collect(),
+        })
     }
 
     /// Cilium's view of the flow a packet belongs to; looked up once per (flow, mark identity).
@@ -157,7 +177,11 @@ impl Correlator {
     }
 
     /// The uncached lookups behind [`annotate`](Self::annotate).
-    pub fn lookup_flow(&self, flow: &FlowKey, mark_id: Option<u32>) -> anyhow::Result<Option<Annotation>> {
+    pub fn lookup_flow(
+        &self,
+        flow: &FlowKey,
+        mark_id: Option<u32>,
+    ) -> anyhow::Result<Option<Annotation>> {
         let v = self.node.version;
         let m = &self.maps;
         let mut lines = Vec::new();
@@ -166,8 +190,14 @@ impl Correlator {
         let src_ip = m.ipcache(&flow.saddr)?.map(|x| x.identity);
         let dst_ip = m.ipcache(&flow.daddr)?.map(|x| x.identity);
         let src_id = mark_id.or(src_ip);
-        let src_ep = m.endpoint(&flow.saddr)?.filter(|e| !e.is_host()).map(|e| e.lxc_id);
-        let dst_ep = m.endpoint(&flow.daddr)?.filter(|e| !e.is_host()).map(|e| e.lxc_id);
+        let src_ep = m
+            .endpoint(&flow.saddr)?
+            .filter(|e| !e.is_host())
+            .map(|e| e.lxc_id);
+        let dst_ep = m
+            .endpoint(&flow.daddr)?
+            .filter(|e| !e.is_host())
+            .map(|e| e.lxc_id);
         lines.push(format!(
             "cilium src {} -> dst {}",
             ident_text(&flow.saddr, src_id, mark_id.is_some(), src_ep),
@@ -190,10 +220,15 @@ impl Correlator {
                 .iter()
                 .find(|(k, _)| k.flags & ct::TUPLE_F_SERVICE != 0)
                 .map(|(_, e)| e.backend_id as u32);
-            let chosen_be = chosen.and_then(|id| hit.backends.iter().find(|(_, bid, _)| *bid == id));
+            let chosen_be =
+                chosen.and_then(|id| hit.backends.iter().find(|(_, bid, _)| *bid == id));
             let be_text = match (chosen, chosen_be) {
                 (Some(id), Some((slot, _, Some(b)))) => {
-                    format!("backend {id} {} (slot {slot}, {})", crate::wire::host_port(&b.addr, b.port), b.state())
+                    format!(
+                        "backend {id} {} (slot {slot}, {})",
+                        crate::wire::host_port(&b.addr, b.port),
+                        b.state()
+                    )
                 }
                 (Some(id), _) => format!("backend {id} (not in the service's slots)"),
                 (None, _) => "no backend selected yet (no SVC conntrack entry)".into(),
@@ -211,11 +246,19 @@ impl Correlator {
         }
         let mut cts = Vec::new();
         for (k, e) in &ct_entries {
-            lines.push(format!("cilium ct {}", ct::ct_line(k, e, v, self.clock.as_ref()).trim_end()));
-            if e.rev_nat_index != 0 && k.flags & ct::TUPLE_F_SERVICE == 0 {
-                if let Some(r) = m.revnat(k.daddr.is_ipv6(), e.rev_nat_index)? {
-                    lines.push(format!("cilium ct revnat {} -> {}", e.rev_nat_index, crate::wire::host_port(&r.addr, r.port)));
-                }
+            lines.push(format!(
+                "cilium ct {}",
+                ct::ct_line(k, e, v, self.clock.as_ref()).trim_end()
+            ));
+            if e.rev_nat_index != 0
+                && k.flags & ct::TUPLE_F_SERVICE == 0
+                && let Some(r) = m.revnat(k.daddr.is_ipv6(), e.rev_nat_index)?
+            {
+                lines.push(format!(
+                    "cilium ct revnat {} -> {}",
+                    e.rev_nat_index,
+                    crate::wire::host_port(&r.addr, r.port)
+                ));
             }
             cts.push(json!({ "key": k.json(), "entry": e.json(v, self.clock.as_ref()) }));
         }
@@ -225,16 +268,27 @@ impl Correlator {
         let nats = m.nat(flow)?;
         let mut nj = Vec::new();
         for (k, e) in &nats {
-            lines.push(format!("cilium nat {}", ct::nat_line(k, e, self.clock.as_ref())));
+            lines.push(format!(
+                "cilium nat {}",
+                ct::nat_line(k, e, self.clock.as_ref())
+            ));
             nj.push(ct::nat_json(k, e, self.clock.as_ref()));
         }
         if !nj.is_empty() {
             j.insert("nat".into(), Value::Array(nj));
         }
-        if src_id.is_none() && dst_ip.is_none() && ct_entries.is_empty() && nats.is_empty() && !j.contains_key("service") {
+        if src_id.is_none()
+            && dst_ip.is_none()
+            && ct_entries.is_empty()
+            && nats.is_empty()
+            && !j.contains_key("service")
+        {
             return Ok(None);
         }
-        Ok(Some(Annotation { name: "cilium".into(), lines, json: Value::Object(j) }))
+        Ok(Some(Annotation {
+            name: "cilium".into(),
+            lines,
+            json: Value::Object(j),
+        }))
     }
 }
-

@@ -66,7 +66,11 @@ impl CtTuple {
         } else {
             (self.daddr, self.sport, self.saddr, self.dport)
         };
-        let mut s = format!("{} {} {a}:{pa} -> {b}:{pb} ", names::proto(self.nexthdr), self.dir());
+        let mut s = format!(
+            "{} {} {a}:{pa} -> {b}:{pb} ",
+            names::proto(self.nexthdr),
+            self.dir()
+        );
         if self.flags & TUPLE_F_RELATED != 0 {
             s.push_str("related ");
         }
@@ -75,9 +79,19 @@ impl CtTuple {
 
     /// NAT keys are stored in packet orientation: `saddr:sport -> daddr:dport`.
     pub fn nat_text(&self) -> String {
-        let dir = if self.flags & TUPLE_F_IN != 0 { "IN" } else { "OUT" };
-        let mut s =
-            format!("{} {dir} {}:{} -> {}:{} ", names::proto(self.nexthdr), self.saddr, self.sport, self.daddr, self.dport);
+        let dir = if self.flags & TUPLE_F_IN != 0 {
+            "IN"
+        } else {
+            "OUT"
+        };
+        let mut s = format!(
+            "{} {dir} {}:{} -> {}:{} ",
+            names::proto(self.nexthdr),
+            self.saddr,
+            self.sport,
+            self.daddr,
+            self.dport
+        );
         if self.flags & TUPLE_F_RELATED != 0 {
             s.push_str("related ");
         }
@@ -148,7 +162,10 @@ impl CtEntry {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
-        (0..CT_FLAG_NAMES.len()).filter(|i| self.flags & (1 << i) != 0).map(|i| CT_FLAG_NAMES[i]).collect()
+        (0..CT_FLAG_NAMES.len())
+            .filter(|i| self.flags & (1 << i) != 0)
+            .map(|i| CT_FLAG_NAMES[i])
+            .collect()
     }
 
     /// `Flags=0x0013 [ RxClosing TxClosing SeenNonSyn ]`
@@ -167,8 +184,14 @@ impl CtEntry {
     }
 
     pub fn text(&self, v: Version, clock: Option<&Clock>) -> String {
-        let remaining = clock.map(|c| format!(" (remaining: {} sec(s))", c.secs_until(self.lifetime))).unwrap_or_default();
-        let ifindex = if v == Version::V1_18 { String::new() } else { format!("IfIndex={} ", self.ifindex) };
+        let remaining = clock
+            .map(|c| format!(" (remaining: {} sec(s))", c.secs_until(self.lifetime)))
+            .unwrap_or_default();
+        let ifindex = if v == Version::V1_18 {
+            String::new()
+        } else {
+            format!("IfIndex={} ", self.ifindex)
+        };
         format!(
             "expires={}{remaining} Packets={} Bytes={} RxFlagsSeen={} LastRxReport={} TxFlagsSeen={} LastTxReport={} {} RevNAT={} SourceSecurityID={} {ifindex}BackendID={} ",
             self.lifetime,
@@ -238,18 +261,38 @@ impl NatEntry {
 
 /// One `bpf nat list` line: `TCP OUT 10.0.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1`.
 pub fn nat_line(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> String {
-    let which = if key.flags & TUPLE_F_IN != 0 { "XLATE_DST" } else { "XLATE_SRC" };
+    let which = if key.flags & TUPLE_F_IN != 0 {
+        "XLATE_DST"
+    } else {
+        "XLATE_SRC"
+    };
     let created = match clock {
         Some(c) => format!("{}sec ago", c.secs_since(e.created)),
         None => e.created.to_string(),
     };
-    format!("{}{which} {}:{} Created={created} NeedsCT={}", key.nat_text(), e.to_addr, e.to_port, e.needs_ct as u8)
+    format!(
+        "{}{which} {}:{} Created={created} NeedsCT={}",
+        key.nat_text(),
+        e.to_addr,
+        e.to_port,
+        e.needs_ct as u8
+    )
 }
 
 pub fn nat_json(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> serde_json::Value {
     let mut j = key.json();
-    j["direction"] = if key.flags & TUPLE_F_IN != 0 { "IN" } else { "OUT" }.into();
-    j["xlate"] = if key.flags & TUPLE_F_IN != 0 { "dst" } else { "src" }.into();
+    j["direction"] = if key.flags & TUPLE_F_IN != 0 {
+        "IN"
+    } else {
+        "OUT"
+    }
+    .into();
+    j["xlate"] = if key.flags & TUPLE_F_IN != 0 {
+        "dst"
+    } else {
+        "src"
+    }
+    .into();
     j["to_addr"] = json!(e.to_addr);
     j["to_port"] = e.to_port.into();
     j["created"] = e.created.into();

@@ -17,7 +17,11 @@ pub struct EndpointKey {
 impl EndpointKey {
     pub fn parse(b: &[u8]) -> Result<EndpointKey, SizeError> {
         check("endpoint key", b, &[20])?;
-        Ok(EndpointKey { addr: ip(b, 0, b[16] == 2), key: b[17], cluster_id: u16le(b, 18) })
+        Ok(EndpointKey {
+            addr: ip(b, 0, b[16] == 2),
+            key: b[17],
+            cluster_id: u16le(b, 18),
+        })
     }
 
     pub fn lookup_bytes(addr: &IpAddr) -> Vec<u8> {
@@ -30,7 +34,11 @@ impl EndpointKey {
 
     /// `10.0.1.5:0` (`ip[@cid]:key`).
     pub fn text(&self) -> String {
-        let cid = if self.cluster_id != 0 { format!("@{}", self.cluster_id) } else { String::new() };
+        let cid = if self.cluster_id != 0 {
+            format!("@{}", self.cluster_id)
+        } else {
+            String::new()
+        };
         format!("{}{cid}:{}", self.addr, self.key)
     }
 }
@@ -52,7 +60,10 @@ fn mac(b: &[u8], o: usize) -> [u8; 6] {
 }
 
 pub fn mac_text(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl EndpointInfo {

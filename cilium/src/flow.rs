@@ -15,13 +15,25 @@ pub struct FlowKey {
 
 impl From<&event::Tuple> for FlowKey {
     fn from(t: &event::Tuple) -> FlowKey {
-        FlowKey { saddr: t.saddr, daddr: t.daddr, sport: t.sport, dport: t.dport, proto: t.proto }
+        FlowKey {
+            saddr: t.saddr,
+            daddr: t.daddr,
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+        }
     }
 }
 
 impl FlowKey {
     pub fn reversed(&self) -> FlowKey {
-        FlowKey { saddr: self.daddr, daddr: self.saddr, sport: self.dport, dport: self.sport, proto: self.proto }
+        FlowKey {
+            saddr: self.daddr,
+            daddr: self.saddr,
+            sport: self.dport,
+            dport: self.sport,
+            proto: self.proto,
+        }
     }
 }
 
@@ -46,7 +58,11 @@ pub struct ParseError {
 }
 
 fn err(what: &'static str, input: &str, why: &'static str) -> ParseError {
-    ParseError { what, input: input.to_string(), why }
+    ParseError {
+        what,
+        input: input.to_string(),
+        why,
+    }
 }
 
 /// `10.0.0.1:80`, `[f00d::1]:80`, `10.0.0.1` (port 0), `f00d::1`.
@@ -55,10 +71,13 @@ pub fn parse_host_port(s: &str, what: &'static str) -> Result<(IpAddr, u16), Par
         return Ok((ip, 0));
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:").ok_or_else(|| err(what, s, "expected [IPv6]:PORT"))?;
+        let (h, p) = rest
+            .split_once("]:")
+            .ok_or_else(|| err(what, s, "expected [IPv6]:PORT"))?;
         (h, p)
     } else {
-        s.rsplit_once(':').ok_or_else(|| err(what, s, "expected IP:PORT"))?
+        s.rsplit_once(':')
+            .ok_or_else(|| err(what, s, "expected IP:PORT"))?
     };
     let ip = host.parse().map_err(|_| err(what, s, "bad IP address"))?;
     let port = port.parse().map_err(|_| err(what, s, "bad port"))?;
@@ -66,20 +85,33 @@ pub fn parse_host_port(s: &str, what: &'static str) -> Result<(IpAddr, u16), Par
 }
 
 fn split_proto<'a>(s: &'a str, what: &'static str) -> Result<(&'a str, u8), ParseError> {
-    let (rest, p) = s.rsplit_once('/').ok_or_else(|| err(what, s, "missing /PROTO (tcp, udp, icmp, sctp, …)"))?;
-    Ok((rest, names::parse_proto(p).ok_or_else(|| err(what, s, "unknown protocol"))?))
+    let (rest, p) = s
+        .rsplit_once('/')
+        .ok_or_else(|| err(what, s, "missing /PROTO (tcp, udp, icmp, sctp, …)"))?;
+    Ok((
+        rest,
+        names::parse_proto(p).ok_or_else(|| err(what, s, "unknown protocol"))?,
+    ))
 }
 
 /// `10.244.1.5:43210->10.96.0.10:53/udp`.
 pub fn parse_tuple(s: &str) -> Result<FlowKey, ParseError> {
     let (rest, proto) = split_proto(s.trim(), "tuple")?;
-    let (a, b) = rest.split_once("->").ok_or_else(|| err("tuple", s, "expected SRC->DST/PROTO"))?;
+    let (a, b) = rest
+        .split_once("->")
+        .ok_or_else(|| err("tuple", s, "expected SRC->DST/PROTO"))?;
     let (saddr, sport) = parse_host_port(a.trim(), "tuple")?;
     let (daddr, dport) = parse_host_port(b.trim(), "tuple")?;
     if saddr.is_ipv4() != daddr.is_ipv4() {
         return Err(err("tuple", s, "mixed IPv4 and IPv6"));
     }
-    Ok(FlowKey { saddr, daddr, sport, dport, proto })
+    Ok(FlowKey {
+        saddr,
+        daddr,
+        sport,
+        dport,
+        proto,
+    })
 }
 
 /// `10.96.0.10:53/udp`.
@@ -96,7 +128,10 @@ pub fn parse_port(s: &str) -> Result<(u16, u8), ParseError> {
             p.parse().map_err(|_| err("port", s, "bad port"))?,
             names::parse_proto(proto).ok_or_else(|| err("port", s, "unknown protocol"))?,
         )),
-        None => Ok((0, names::parse_proto(s).ok_or_else(|| err("port", s, "expected PORT/PROTO"))?)),
+        None => Ok((
+            0,
+            names::parse_proto(s).ok_or_else(|| err("port", s, "expected PORT/PROTO"))?,
+        )),
     }
 }
 
@@ -112,7 +147,10 @@ mod tests {
         assert_eq!(t.to_string(), "[f00d::1]:1 -> [f00d::2]:2/TCP");
         assert!(parse_tuple("10.0.0.1:1->f00d::2/tcp").is_err());
         assert!(parse_tuple("10.0.0.1:1->10.0.0.2:2").is_err());
-        assert_eq!(parse_service("10.96.0.10:53/udp").unwrap(), ("10.96.0.10".parse().unwrap(), 53, 17));
+        assert_eq!(
+            parse_service("10.96.0.10:53/udp").unwrap(),
+            ("10.96.0.10".parse().unwrap(), 53, 17)
+        );
         assert_eq!(parse_port("80/tcp").unwrap(), (80, 6));
         assert_eq!(parse_port("icmp").unwrap(), (0, 1));
         assert!(parse_port("80/xyz").is_err());

@@ -11,21 +11,28 @@ use crate::policy::{self, PolicyEntry, PolicyKey};
 use crate::version::{PolicyFormat, Version::*};
 
 fn x(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 const CT4_KEY: &str = "0af401050af402071f90a8ca0600";
 const CT_ENTRY: &str = "000000000000000000000000000000000500000000000000a401000000000000e80300001300000007001b1239300000de030000e3030000";
-const CT6_KEY: &str = "2a0023c80bcb5101cce4dbf7095733a4fd85ee78d8a686070000000000010fe51f40b8780601";
+const CT6_KEY: &str =
+    "2a0023c80bcb5101cce4dbf7095733a4fd85ee78d8a686070000000000010fe51f40b8780601";
 const CT6_ENTRY: &str = "0000000000000000000000000000000000000000000000000000000000000000d64f95011300000000001b1b0a000000d24f9501d24f9501";
 const CTSVC_KEY: &str = "0a60000a0af40105a8ca00351104";
 const CTSVC_ENTRY: &str = "0000000000000000030000000000000001000000000000003c00000000000000f40100000000000500000000393000000000000000000000";
 const CTREL_KEY: &str = "0a0000010a000002000000000102";
 const NAT_OUT_KEY: &str = "010101010af4010501bb9c400600";
-const NAT_OUT_VAL: &str = "6400000000000000010000000000000000000000000000000000000000000000c0a8010a9c400000";
+const NAT_OUT_VAL: &str =
+    "6400000000000000010000000000000000000000000000000000000000000000c0a8010a9c400000";
 const NAT_IN_KEY: &str = "c0a8010a010101019c4001bb0601";
-const NAT_IN_VAL: &str = "64000000000000000100000000000000000000000000000000000000000000000af401059c400000";
-const NAT6_KEY: &str = "20010db8000000000000000000000001fd000000000000000000000000000005003514e91100";
+const NAT_IN_VAL: &str =
+    "64000000000000000100000000000000000000000000000000000000000000000af401059c400000";
+const NAT6_KEY: &str =
+    "20010db8000000000000000000000001fd000000000000000000000000000005003514e91100";
 const NAT6_VAL: &str = "6400000000000000000000000000000000000000000000000000000000000000fd0000000000000000000000000001001770000000000000";
 const SVC_MASTER_KEY: &str = "0a60000a0035000011000000";
 const SVC_MASTER_VAL: &str = "000000000200000540000000";
@@ -69,11 +76,20 @@ fn ct_v4_out_per_version() {
                 LastRxReport=995 TxFlagsSeen=0x1b LastTxReport=990 Flags=0x0013 [ RxClosing TxClosing SeenNonSyn ] \
                 RevNAT=0 SourceSecurityID=12345 ";
     for v in [V1_16, V1_17] {
-        assert_eq!(ct::ct_line(&k, &e, v, None), format!("{base}IfIndex=7 BackendID=0 "));
+        assert_eq!(
+            ct::ct_line(&k, &e, v, None),
+            format!("{base}IfIndex=7 BackendID=0 ")
+        );
     }
-    assert_eq!(ct::ct_line(&k, &e, V1_18, None), format!("{base}BackendID=0 "));
+    assert_eq!(
+        ct::ct_line(&k, &e, V1_18, None),
+        format!("{base}BackendID=0 ")
+    );
     let clock = Clock { now: 970, hz: None };
-    assert!(ct::ct_line(&k, &e, V1_18, Some(&clock)).contains("expires=1000 (remaining: 30 sec(s)) Packets=5"));
+    assert!(
+        ct::ct_line(&k, &e, V1_18, Some(&clock))
+            .contains("expires=1000 (remaining: 30 sec(s)) Packets=5")
+    );
     assert_eq!(k.to_bytes(), x(CT4_KEY));
 }
 
@@ -102,24 +118,39 @@ fn ct_service_and_related() {
     assert_eq!(r.ct_text(), "ICMP OUT 10.0.0.1:0 -> 10.0.0.2:0 related ");
     let mut unknown = e.clone();
     unknown.flags = 0x8001;
-    assert_eq!(unknown.flags_text(), "Flags=0x8001 [ RxClosing Unknown=0x8000 ]");
+    assert_eq!(
+        unknown.flags_text(),
+        "Flags=0x8001 [ RxClosing Unknown=0x8000 ]"
+    );
 }
 
 #[test]
 fn nat_entries() {
     let clock = Clock { now: 112, hz: None };
-    let (k, v) = (CtTuple::parse(&x(NAT_OUT_KEY)).unwrap(), NatEntry::parse(&x(NAT_OUT_VAL)).unwrap());
+    let (k, v) = (
+        CtTuple::parse(&x(NAT_OUT_KEY)).unwrap(),
+        NatEntry::parse(&x(NAT_OUT_VAL)).unwrap(),
+    );
     assert_eq!(
         ct::nat_line(&k, &v, Some(&clock)),
         "TCP OUT 10.244.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1"
     );
-    let (k, v) = (CtTuple::parse(&x(NAT_IN_KEY)).unwrap(), NatEntry::parse(&x(NAT_IN_VAL)).unwrap());
+    let (k, v) = (
+        CtTuple::parse(&x(NAT_IN_KEY)).unwrap(),
+        NatEntry::parse(&x(NAT_IN_VAL)).unwrap(),
+    );
     assert_eq!(
         ct::nat_line(&k, &v, Some(&clock)),
         "TCP IN 1.1.1.1:443 -> 192.168.1.10:40000 XLATE_DST 10.244.1.5:40000 Created=12sec ago NeedsCT=1"
     );
-    let (k, v) = (CtTuple::parse(&x(NAT6_KEY)).unwrap(), NatEntry::parse(&x(NAT6_VAL)).unwrap());
-    assert_eq!(ct::nat_line(&k, &v, None), "UDP OUT fd00::5:5353 -> 2001:db8::1:53 XLATE_SRC fd00::100:6000 Created=100 NeedsCT=0");
+    let (k, v) = (
+        CtTuple::parse(&x(NAT6_KEY)).unwrap(),
+        NatEntry::parse(&x(NAT6_VAL)).unwrap(),
+    );
+    assert_eq!(
+        ct::nat_line(&k, &v, None),
+        "UDP OUT fd00::5:5353 -> 2001:db8::1:53 XLATE_SRC fd00::100:6000 Created=100 NeedsCT=0"
+    );
 }
 
 #[test]
@@ -128,22 +159,46 @@ fn lb_entries_per_version() {
     let sk = SvcKey::parse(&x(SVC_SLOT_KEY)).unwrap();
     let be = Backend::parse(&x(BACKEND4)).unwrap();
     for (v, key, slot, slotval) in [
-        (V1_16, "10.96.0.10:53 (0)", "10.96.0.10:53 (1)", "10.244.2.7:53 (5) (1)"),
-        (V1_17, "10.96.0.10:53/UDP (0)", "10.96.0.10:53/UDP (1)", "10.244.2.7:53/UDP (5) (1)"),
-        (V1_18, "10.96.0.10:53/UDP (0)", "10.96.0.10:53/UDP (1)", "10.244.2.7:53/UDP (5) (1)"),
+        (
+            V1_16,
+            "10.96.0.10:53 (0)",
+            "10.96.0.10:53 (1)",
+            "10.244.2.7:53 (5) (1)",
+        ),
+        (
+            V1_17,
+            "10.96.0.10:53/UDP (0)",
+            "10.96.0.10:53/UDP (1)",
+            "10.244.2.7:53/UDP (5) (1)",
+        ),
+        (
+            V1_18,
+            "10.96.0.10:53/UDP (0)",
+            "10.96.0.10:53/UDP (1)",
+            "10.244.2.7:53/UDP (5) (1)",
+        ),
     ] {
         let mv = SvcValue::parse(&x(SVC_MASTER_VAL), v).unwrap();
         let sv = SvcValue::parse(&x(SVC_SLOT_VAL), v).unwrap();
         assert_eq!(mk.text(v), key);
-        assert_eq!(lb::service_value_text(&mk, &mv, None, v), "0.0.0.0:0 (5) (0) [ClusterIP] ");
+        assert_eq!(
+            lb::service_value_text(&mk, &mv, None, v),
+            "0.0.0.0:0 (5) (0) [ClusterIP] "
+        );
         assert_eq!(sk.text(v), slot);
         assert_eq!(lb::service_value_text(&sk, &sv, Some(&be), v), slotval);
-        assert_eq!(lb::service_value_text(&sk, &sv, None, v), "backend 3 not found");
+        assert_eq!(
+            lb::service_value_text(&sk, &sv, None, v),
+            "backend 3 not found"
+        );
     }
     let npk = SvcKey::parse(&x(SVC_NP_KEY)).unwrap();
     let npv = SvcValue::parse(&x(SVC_NP_VAL), V1_17).unwrap();
     assert_eq!(npk.text(V1_17), "0.0.0.0:30080/TCP/i (0)");
-    assert_eq!(lb::service_value_text(&npk, &npv, None, V1_17), "0.0.0.0:0 (7) (0) [NodePort, Local, non-routable] ");
+    assert_eq!(
+        lb::service_value_text(&npk, &npv, None, V1_17),
+        "0.0.0.0:0 (7) (0) [NodePort, Local, non-routable] "
+    );
     let l7 = SvcValue::parse(&x(SVC_L7_VAL), V1_17).unwrap();
     assert_eq!(
         lb::service_value_text(&mk, &l7, None, V1_17),
@@ -151,12 +206,21 @@ fn lb_entries_per_version() {
     );
     let k6 = SvcKey::parse(&x(SVC6_KEY)).unwrap();
     assert_eq!(k6.text(V1_18), "[fd00::10]:80/TCP (0)");
-    assert_eq!(lb::service_value_text(&k6, &l7, None, V1_16), "[::]:0 (8) (0) [ClusterIP, l7-load-balancer] (L7LB Proxy Port: 10000)");
+    assert_eq!(
+        lb::service_value_text(&k6, &l7, None, V1_16),
+        "[::]:0 (8) (0) [ClusterIP, l7-load-balancer] (L7LB Proxy Port: 10000)"
+    );
     assert_eq!(be.list_text(), "UDP://10.244.2.7");
     let b6 = Backend::parse(&x(BACKEND6)).unwrap();
     assert_eq!(b6.list_text(), "TCP://fd00::7@2[3]");
     assert_eq!(b6.state(), "terminating");
-    assert_eq!(RevNat::parse(&x(REVNAT4)).unwrap(), RevNat { addr: "10.96.0.10".parse().unwrap(), port: 53 });
+    assert_eq!(
+        RevNat::parse(&x(REVNAT4)).unwrap(),
+        RevNat {
+            addr: "10.96.0.10".parse().unwrap(),
+            port: 53
+        }
+    );
     assert_eq!(lb::revnat_key(&[0, 5]).unwrap(), 5);
     assert_eq!(mk.to_bytes(), x(SVC_MASTER_KEY));
 }
@@ -167,23 +231,37 @@ fn ipcache_entries_per_version() {
     let k = IpcacheKey::parse(&x(IPC_KEY)).unwrap();
     assert_eq!(k.text(), "10.0.0.4/32");
     assert_eq!(
-        IpcacheValue::parse(&x(IPC_V1_VAL), V1_16).unwrap().text(V1_16),
+        IpcacheValue::parse(&x(IPC_V1_VAL), V1_16)
+            .unwrap()
+            .text(V1_16),
         "identity=61928 encryptkey=0 tunnelendpoint=0.0.0.0, flags=<none>"
     );
     assert_eq!(
-        IpcacheValue::parse(&x(IPC_V1_TUN), V1_17).unwrap().text(V1_17),
+        IpcacheValue::parse(&x(IPC_V1_TUN), V1_17)
+            .unwrap()
+            .text(V1_17),
         "identity=61928 encryptkey=0 tunnelendpoint=192.168.1.2 flags=skiptunnel"
     );
     assert_eq!(
-        IpcacheValue::parse(&x(IPC_V2_VAL), V1_18).unwrap().text(V1_18),
+        IpcacheValue::parse(&x(IPC_V2_VAL), V1_18)
+            .unwrap()
+            .text(V1_18),
         "identity=6 encryptkey=0 tunnelendpoint=192.168.1.2 flags=hastunnel"
     );
     assert_eq!(
-        IpcacheValue::parse(&x(IPC_V2_VAL6), V1_18).unwrap().text(V1_18),
+        IpcacheValue::parse(&x(IPC_V2_VAL6), V1_18)
+            .unwrap()
+            .text(V1_18),
         "identity=6 encryptkey=3 tunnelendpoint=fd00::2 flags=hastunnel,ipv6tunnel"
     );
-    assert_eq!(IpcacheKey::parse(&x(IPC_WORLD_KEY)).unwrap().text(), "0.0.0.0/0");
-    assert_eq!(IpcacheKey::parse(&x(IPC6_KEY)).unwrap().text(), "fd00:10:244::/64@3");
+    assert_eq!(
+        IpcacheKey::parse(&x(IPC_WORLD_KEY)).unwrap().text(),
+        "0.0.0.0/0"
+    );
+    assert_eq!(
+        IpcacheKey::parse(&x(IPC6_KEY)).unwrap().text(),
+        "fd00:10:244::/64@3"
+    );
     // A 1.18 value where a 1.17 one is expected is refused, not misread.
     let e = IpcacheValue::parse(&x(IPC_V2_VAL), V1_17).unwrap_err();
     assert_eq!(e.to_string(), "ipcache value: 24 bytes, expected 12");
@@ -204,29 +282,74 @@ fn endpoint_entries_per_version() {
         v17.text(V1_17),
         "id=1234  sec_id=12345 flags=0x0000 ifindex=12  mac=0A:1B:2C:3D:4E:5F nodemac=AA:BB:CC:DD:EE:FF parent_ifindex=3  "
     );
-    assert_eq!(EndpointInfo::parse(&x(EP_VAL17), V1_18).unwrap().text(V1_18), v17.text(V1_17));
-    assert_eq!(EndpointInfo::parse(&x(EP_HOST), V1_18).unwrap().text(V1_18), "(localhost)");
+    assert_eq!(
+        EndpointInfo::parse(&x(EP_VAL17), V1_18)
+            .unwrap()
+            .text(V1_18),
+        v17.text(V1_17)
+    );
+    assert_eq!(
+        EndpointInfo::parse(&x(EP_HOST), V1_18).unwrap().text(V1_18),
+        "(localhost)"
+    );
 }
 
 #[test]
 fn policy_entries_per_version() {
     let fk = PolicyKey::parse(&x(POL_FULL_KEY)).unwrap();
     let fe = PolicyEntry::parse(&x(POL_FULL_17), V1_17, PolicyFormat::PrefixLen).unwrap();
-    assert_eq!(policy::row_cells(&fk, &fe, None), ["Allow", "Ingress", "12345", "80/TCP", "NONE", "disabled", "1000", "10", "24"]);
+    assert_eq!(
+        policy::row_cells(&fk, &fe, None),
+        [
+            "Allow", "Ingress", "12345", "80/TCP", "NONE", "disabled", "1000", "10", "24"
+        ]
+    );
     let dk = PolicyKey::parse(&x(POL_DENY_KEY)).unwrap();
     let de = PolicyEntry::parse(&x(POL_DENY_17), V1_16, PolicyFormat::PrefixLen).unwrap();
-    assert_eq!(policy::row_cells(&dk, &de, None), ["Deny", "Ingress", "2", "ANY", "NONE", "disabled", "0", "0", "0"]);
+    assert_eq!(
+        policy::row_cells(&dk, &de, None),
+        [
+            "Deny", "Ingress", "2", "ANY", "NONE", "disabled", "0", "0", "0"
+        ]
+    );
     let rk = PolicyKey::parse(&x(POL_RANGE_KEY)).unwrap();
     let re = PolicyEntry::parse(&x(POL_RANGE_18), V1_18, PolicyFormat::PrefixLen).unwrap();
-    assert_eq!(policy::row_cells(&rk, &re, None), ["Allow", "Egress", "0", "80-81/TCP", "15001", "spire", "-", "-", "23"]);
-    assert_eq!(policy::row_cells(&rk, &re, Some((4, 400)))[6..8], ["400", "4"]);
+    assert_eq!(
+        policy::row_cells(&rk, &re, None),
+        [
+            "Allow",
+            "Egress",
+            "0",
+            "80-81/TCP",
+            "15001",
+            "spire",
+            "-",
+            "-",
+            "23"
+        ]
+    );
+    assert_eq!(
+        policy::row_cells(&rk, &re, Some((4, 400)))[6..8],
+        ["400", "4"]
+    );
     assert!(re.has_explicit_auth());
     // 1.16.0–3 layout: "protocol only" is a wildcard bit, not a prefix length.
     let pk = PolicyKey::parse(&x(POL_PROTO_KEY)).unwrap();
     let old = PolicyEntry::parse(&x(POL_OLD_PROTO), V1_16, PolicyFormat::Wildcard).unwrap();
-    assert_eq!(policy::row_cells(&pk, &old, None), ["Allow", "Egress", "7", "UDP", "NONE", "disabled", "2", "1", "8"]);
-    assert_eq!(policy::detect_format(&[(pk.clone(), old.flags)]), PolicyFormat::Wildcard);
-    assert_eq!(policy::detect_format(&[(fk.clone(), fe.flags), (dk.clone(), de.flags)]), PolicyFormat::PrefixLen);
+    assert_eq!(
+        policy::row_cells(&pk, &old, None),
+        [
+            "Allow", "Egress", "7", "UDP", "NONE", "disabled", "2", "1", "8"
+        ]
+    );
+    assert_eq!(
+        policy::detect_format(&[(pk.clone(), old.flags)]),
+        PolicyFormat::Wildcard
+    );
+    assert_eq!(
+        policy::detect_format(&[(fk.clone(), fe.flags), (dk.clone(), de.flags)]),
+        PolicyFormat::PrefixLen
+    );
     // An 8-byte 1.18 entry in a 1.17 map is a layout error.
     assert!(PolicyEntry::parse(&x(POL_RANGE_18), V1_17, PolicyFormat::PrefixLen).is_err());
 }
@@ -235,7 +358,10 @@ fn policy_entries_per_version() {
 fn metrics_entry() {
     let k = MetricsKey::parse(&x(MET_KEY)).unwrap();
     let (p, b) = sum_per_cpu(&[x(MET_CPU0), x(MET_CPU1)]).unwrap();
-    assert_eq!(k.cells(p, b), ["Policy denied", "INGRESS", "3", "252", "1234", "bpf_lxc.c"].map(String::from));
+    assert_eq!(
+        k.cells(p, b),
+        ["Policy denied", "INGRESS", "3", "252", "1234", "bpf_lxc.c"].map(String::from)
+    );
     assert!(k.is_drop());
 }
 
@@ -261,15 +387,18 @@ fn policy_verdicts() {
     for v in [V1_17, V1_18] {
         let fmt = PolicyFormat::PrefixLen;
         let map: Vec<(Vec<u8>, Vec<u8>)> = vec![
-            (key(64, 100, 0, 6, 80), entry(v, 24 << 3, 0, 0, 0)),        // id 100 → 80/TCP allow
-            (key(40, 200, 0, 0, 0), entry(v, 1, 0, 0, 0)),               // id 200 deny all
-            (key(48, 0, 0, 6, 0), entry(v, 8 << 3, 0, 0, 0)),            // any → TCP allow (L4-only)
+            (key(64, 100, 0, 6, 80), entry(v, 24 << 3, 0, 0, 0)), // id 100 → 80/TCP allow
+            (key(40, 200, 0, 0, 0), entry(v, 1, 0, 0, 0)),        // id 200 deny all
+            (key(48, 0, 0, 6, 0), entry(v, 8 << 3, 0, 0, 0)),     // any → TCP allow (L4-only)
             (key(64, 300, 0, 6, 443), entry(v, 24 << 3, 0x80 | 1, 0, 0)), // id 300 → 443 with spire auth
-            (key(64, 0, 0, 6, 8080), entry(v, 24 << 3, 0, 1, 15000)),    // any → 8080 via proxy, higher priority
+            (key(64, 0, 0, 6, 8080), entry(v, 24 << 3, 0, 1, 15000)), // any → 8080 via proxy, higher priority
             (key(64, 100, 0, 6, 8080), entry(v, 24 << 3, 0, 0, 0)),
         ];
-        let mut lookup = |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
-        let vd = |l: &mut dyn FnMut(&[u8]) -> Option<PolicyEntry>, id, proto, port| policy::verdict(v, l, id, false, proto, port);
+        let mut lookup =
+            |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
+        let vd = |l: &mut dyn FnMut(&[u8]) -> Option<PolicyEntry>, id, proto, port| {
+            policy::verdict(v, l, id, false, proto, port)
+        };
         assert_eq!(vd(&mut lookup, 100, 6, 80).drop, None);
         assert_eq!(vd(&mut lookup, 200, 6, 80).drop, Some(181));
         assert_eq!(vd(&mut lookup, 999, 6, 22).drop, None, "L4-only TCP allow");
@@ -277,8 +406,16 @@ fn policy_verdicts() {
         let a = vd(&mut lookup, 300, 6, 443);
         assert_eq!((a.drop, a.auth_type), (Some(189), 1));
         let p = vd(&mut lookup, 100, 6, 8080);
-        assert_eq!((p.drop, p.proxy_port), (None, 15000), "higher proxy-port priority L4-only entry wins");
-        assert_eq!(vd(&mut lookup, 300, 6, 80).drop, None, "300 has only 443; the L4-only TCP entry allows 80");
+        assert_eq!(
+            (p.drop, p.proxy_port),
+            (None, 15000),
+            "higher proxy-port priority L4-only entry wins"
+        );
+        assert_eq!(
+            vd(&mut lookup, 300, 6, 80).drop,
+            None,
+            "300 has only 443; the L4-only TCP entry allows 80"
+        );
     }
     // 1.16.0–3 wildcard scheme: identity/proto/* loses to ANY/proto/port.
     let v = V1_16;
@@ -286,18 +423,45 @@ fn policy_verdicts() {
         (key(48, 100, 0, 6, 0), entry(v, 1 | 4, 0, 0, 0)), // id 100 TCP deny (wildcard port)
         (key(64, 0, 0, 6, 80), entry(v, 0, 0, 0, 0)),      // any 80/TCP allow
     ];
-    let mut lookup = |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap());
-    assert_eq!(policy::verdict(v, &mut lookup, 100, false, 6, 80).drop, None);
-    assert_eq!(policy::verdict(v, &mut lookup, 100, false, 6, 81).drop, Some(181));
+    let mut lookup = |k: &[u8]| {
+        policy::lpm_lookup(&map, k)
+            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap())
+    };
+    assert_eq!(
+        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        None
+    );
+    assert_eq!(
+        policy::verdict(v, &mut lookup, 100, false, 6, 81).drop,
+        Some(181)
+    );
     // 1.16.4+: a full L3/L4 entry wins outright, even over a longer... equal L4 entry.
     let map: Vec<(Vec<u8>, Vec<u8>)> = vec![
         (key(64, 100, 0, 6, 80), entry(v, 24 << 3, 2, 0, 0)), // id 100 80/TCP with auth
         (key(64, 0, 0, 6, 80), entry(v, 24 << 3, 0, 0, 0)),
-        (key(40, 5, 0, 0, 0), entry(v, 0, 0, 0, 0)),          // id 5 allow all (P=0)
-        (key(56, 0, 0, 6, 0), entry(v, 16 << 3, 0, 0, 0)),     // any TCP ports 0-255
+        (key(40, 5, 0, 0, 0), entry(v, 0, 0, 0, 0)), // id 5 allow all (P=0)
+        (key(56, 0, 0, 6, 0), entry(v, 16 << 3, 0, 0, 0)), // any TCP ports 0-255
     ];
-    let mut lookup = |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap());
-    assert_eq!(policy::verdict(v, &mut lookup, 100, false, 6, 80).drop, Some(189));
-    assert_eq!(policy::verdict(v, &mut lookup, 5, false, 6, 22).matched.unwrap().0, "any");
-    assert_eq!(policy::verdict(v, &mut lookup, 5, false, 17, 22).matched.unwrap().0, "identity");
+    let mut lookup = |k: &[u8]| {
+        policy::lpm_lookup(&map, k)
+            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap())
+    };
+    assert_eq!(
+        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        Some(189)
+    );
+    assert_eq!(
+        policy::verdict(v, &mut lookup, 5, false, 6, 22)
+            .matched
+            .unwrap()
+            .0,
+        "any"
+    );
+    assert_eq!(
+        policy::verdict(v, &mut lookup, 5, false, 17, 22)
+            .matched
+            .unwrap()
+            .0,
+        "identity"
+    );
 }

@@ -25,7 +25,9 @@ impl IpcacheKey {
         let plen = u32le(b, 0);
         Ok(IpcacheKey {
             addr: ip(b, 8, v6),
-            prefix: plen.saturating_sub(STATIC_PREFIX).min(if v6 { 128 } else { 32 }) as u8,
+            prefix: plen
+                .saturating_sub(STATIC_PREFIX)
+                .min(if v6 { 128 } else { 32 }) as u8,
             cluster_id: u16le(b, 4),
         })
     }
@@ -79,25 +81,48 @@ impl IpcacheValue {
             })
         } else {
             check("ipcache value", b, &[12])?;
-            Ok(IpcacheValue { identity: u32le(b, 0), tunnel_endpoint: IpAddr::V4(ip4(b, 4)), encrypt_key: b[10], flags: b[11] })
+            Ok(IpcacheValue {
+                identity: u32le(b, 0),
+                tunnel_endpoint: IpAddr::V4(ip4(b, 4)),
+                encrypt_key: b[10],
+                flags: b[11],
+            })
         }
     }
 
     pub fn flag_names(&self, v: Version) -> Vec<&'static str> {
-        let n = if v == Version::V1_18 { FLAGS_V2.len() } else { 1 };
-        (0..n).filter(|i| self.flags & (1 << i) != 0).map(|i| FLAGS_V2[i]).collect()
+        let n = if v == Version::V1_18 {
+            FLAGS_V2.len()
+        } else {
+            1
+        };
+        (0..n)
+            .filter(|i| self.flags & (1 << i) != 0)
+            .map(|i| FLAGS_V2[i])
+            .collect()
     }
 
     /// `identity=61928 encryptkey=0 tunnelendpoint=192.168.1.2, flags=<none>` (the comma only in 1.16).
     pub fn text(&self, v: Version) -> String {
         let names = self.flag_names(v);
-        let flags = if names.is_empty() { "<none>".to_string() } else { names.join(",") };
+        let flags = if names.is_empty() {
+            "<none>".to_string()
+        } else {
+            names.join(",")
+        };
         let comma = if v == Version::V1_16 { "," } else { "" };
-        format!("identity={} encryptkey={} tunnelendpoint={}{comma} flags={flags}", self.identity, self.encrypt_key, self.tunnel_endpoint)
+        format!(
+            "identity={} encryptkey={} tunnelendpoint={}{comma} flags={flags}",
+            self.identity, self.encrypt_key, self.tunnel_endpoint
+        )
     }
 
     pub fn json(&self, v: Version) -> serde_json::Value {
-        let tunnel = if self.tunnel_endpoint == IpAddr::V4(Ipv4Addr::UNSPECIFIED) { None } else { Some(self.tunnel_endpoint) };
+        let tunnel = if self.tunnel_endpoint == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            None
+        } else {
+            Some(self.tunnel_endpoint)
+        };
         json!({
             "identity": names::identity_json(self.identity), "encrypt_key": self.encrypt_key,
             "tunnel_endpoint": tunnel, "flags": self.flag_names(v),

@@ -22,7 +22,13 @@ impl SvcKey {
         check("lb service key", b, &[12, 24])?;
         let v6 = b.len() == 24;
         let a = if v6 { 16 } else { 4 };
-        Ok(SvcKey { addr: ip(b, 0, v6), dport: be16(b, a), slot: u16le(b, a + 2), proto: b[a + 4], scope: b[a + 5] })
+        Ok(SvcKey {
+            addr: ip(b, 0, v6),
+            dport: be16(b, a),
+            slot: u16le(b, a + 2),
+            proto: b[a + 4],
+            scope: b[a + 5],
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -183,7 +189,10 @@ impl Backend {
     }
 
     pub fn state(&self) -> String {
-        BACKEND_STATES.get(self.flags as usize).map(|s| s.to_string()).unwrap_or_else(|| format!("state({})", self.flags))
+        BACKEND_STATES
+            .get(self.flags as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| format!("state({})", self.flags))
     }
 
     /// `bpf lb list --backends` value: `TCP://10.244.1.5[@cid][[zone]]` (no port, as cilium-dbg).
@@ -218,7 +227,10 @@ impl RevNat {
         check("lb reverse nat", b, &[6, 18])?;
         let v6 = b.len() == 18;
         let a = if v6 { 16 } else { 4 };
-        Ok(RevNat { addr: ip(b, 0, v6), port: be16(b, a) })
+        Ok(RevNat {
+            addr: ip(b, 0, v6),
+            port: be16(b, a),
+        })
     }
 }
 
@@ -233,14 +245,28 @@ pub fn backend_key(b: &[u8]) -> Result<u32, SizeError> {
 }
 
 /// The `bpf lb list` value column for one service entry.
-pub fn service_value_text(key: &SvcKey, val: &SvcValue, backend: Option<&Backend>, v: Version) -> String {
+pub fn service_value_text(
+    key: &SvcKey,
+    val: &SvcValue,
+    backend: Option<&Backend>,
+    v: Version,
+) -> String {
     if key.slot != 0 {
         let id = val.union;
         match backend {
             None => format!("backend {id} not found"),
             Some(b) => {
-                let proto = if v >= Version::V1_17 { format!("/{}", names::proto(b.proto)) } else { String::new() };
-                format!("{}{proto} ({}) ({})", host_port(&b.addr, b.port), val.rev_nat, key.slot)
+                let proto = if v >= Version::V1_17 {
+                    format!("/{}", names::proto(b.proto))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{}{proto} ({}) ({})",
+                    host_port(&b.addr, b.port),
+                    val.rev_nat,
+                    key.slot
+                )
             }
         }
     } else {
@@ -248,9 +274,17 @@ pub fn service_value_text(key: &SvcKey, val: &SvcValue, backend: Option<&Backend
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let head = format!("{} ({}) (0) [{}]", host_port(&zero, 0), val.rev_nat, val.flags_text(v));
+        let head = format!(
+            "{} ({}) (0) [{}]",
+            host_port(&zero, 0),
+            val.rev_nat,
+            val.flags_text(v)
+        );
         if val.is_l7lb() {
-            format!("{head} (L7LB Proxy Port: {})", (val.union as u16).swap_bytes())
+            format!(
+                "{head} (L7LB Proxy Port: {})",
+                (val.union as u16).swap_bytes()
+            )
         } else {
             format!("{head} ")
         }

@@ -36,7 +36,10 @@ impl Maps {
                 maps.insert(kind, m);
             }
         }
-        Ok(Maps { version: node.version, maps })
+        Ok(Maps {
+            version: node.version,
+            maps,
+        })
     }
 
     pub fn get(&self, kind: MapKind) -> Option<&Map> {
@@ -63,9 +66,17 @@ impl Maps {
 
     fn svc_kinds(addr: &IpAddr) -> (MapKind, MapKind, MapKind) {
         if addr.is_ipv4() {
-            (MapKind::Lb4Services, MapKind::Lb4Backends, MapKind::Lb4RevNat)
+            (
+                MapKind::Lb4Services,
+                MapKind::Lb4Backends,
+                MapKind::Lb4RevNat,
+            )
         } else {
-            (MapKind::Lb6Services, MapKind::Lb6Backends, MapKind::Lb6RevNat)
+            (
+                MapKind::Lb6Services,
+                MapKind::Lb6Backends,
+                MapKind::Lb6RevNat,
+            )
         }
     }
 
@@ -73,40 +84,80 @@ impl Maps {
     /// backend slot.
     pub fn service(&self, addr: &IpAddr, dport: u16, proto: u8) -> Result<Option<ServiceHit>> {
         let (svc, be, rn) = Self::svc_kinds(addr);
-        let protos: &[u8] = if self.version >= Version::V1_17 { &[proto, 0] } else { &[0] };
+        let protos: &[u8] = if self.version >= Version::V1_17 {
+            &[proto, 0]
+        } else {
+            &[0]
+        };
         let mut found = None;
         'outer: for &p in protos {
             for scope in [0u8, 1] {
-                let key = SvcKey { addr: *addr, dport, slot: 0, proto: p, scope };
-                if let Some(v) = self.lookup(svc, &key.to_bytes())? {
-                    if let Ok(val) = SvcValue::parse(&v, self.version) {
-                        found = Some((key, val));
-                        break 'outer;
-                    }
+                let key = SvcKey {
+                    addr: *addr,
+                    dport,
+                    slot: 0,
+                    proto: p,
+                    scope,
+                };
+                if let Some(v) = self.lookup(svc, &key.to_bytes())?
+                    && let Ok(val) = SvcValue::parse(&v, self.version)
+                {
+                    found = Some((key, val));
+                    break 'outer;
                 }
             }
         }
-        let Some((key, value)) = found else { return Ok(None) };
+        let Some((key, value)) = found else {
+            return Ok(None);
+        };
         let mut backends = Vec::new();
         for slot in 1..=value.count.saturating_add(value.qcount) {
-            let sk = SvcKey { slot, ..key.clone() };
-            let Some(v) = self.lookup(svc, &sk.to_bytes())? else { continue };
-            let Ok(sv) = SvcValue::parse(&v, self.version) else { continue };
-            let b = self.lookup(be, &sv.union.to_le_bytes())?.and_then(|b| Backend::parse(&b).ok());
+            let sk = SvcKey {
+                slot,
+                ..key.clone()
+            };
+            let Some(v) = self.lookup(svc, &sk.to_bytes())? else {
+                continue;
+            };
+            let Ok(sv) = SvcValue::parse(&v, self.version) else {
+                continue;
+            };
+            let b = self
+                .lookup(be, &sv.union.to_le_bytes())?
+                .and_then(|b| Backend::parse(&b).ok());
             backends.push((slot, sv.union, b));
         }
-        let revnat = self.lookup(rn, &value.rev_nat.to_be_bytes())?.and_then(|b| RevNat::parse(&b).ok());
-        Ok(Some(ServiceHit { key, value, backends, revnat }))
+        let revnat = self
+            .lookup(rn, &value.rev_nat.to_be_bytes())?
+            .and_then(|b| RevNat::parse(&b).ok());
+        Ok(Some(ServiceHit {
+            key,
+            value,
+            backends,
+            revnat,
+        }))
     }
 
     pub fn backend(&self, v6: bool, id: u32) -> Result<Option<Backend>> {
-        let kind = if v6 { MapKind::Lb6Backends } else { MapKind::Lb4Backends };
-        Ok(self.lookup(kind, &id.to_le_bytes())?.and_then(|b| Backend::parse(&b).ok()))
+        let kind = if v6 {
+            MapKind::Lb6Backends
+        } else {
+            MapKind::Lb4Backends
+        };
+        Ok(self
+            .lookup(kind, &id.to_le_bytes())?
+            .and_then(|b| Backend::parse(&b).ok()))
     }
 
     pub fn revnat(&self, v6: bool, id: u16) -> Result<Option<RevNat>> {
-        let kind = if v6 { MapKind::Lb6RevNat } else { MapKind::Lb4RevNat };
-        Ok(self.lookup(kind, &id.to_be_bytes())?.and_then(|b| RevNat::parse(&b).ok()))
+        let kind = if v6 {
+            MapKind::Lb6RevNat
+        } else {
+            MapKind::Lb4RevNat
+        };
+        Ok(self
+            .lookup(kind, &id.to_be_bytes())?
+            .and_then(|b| RevNat::parse(&b).ok()))
     }
 
     fn ct_kind(flow: &FlowKey) -> MapKind {
@@ -126,7 +177,14 @@ impl Maps {
         let mut keys = Vec::new();
         for f in [flow.clone(), flow.reversed()] {
             for flags in [TUPLE_F_OUT, TUPLE_F_IN] {
-                keys.push(CtTuple { daddr: f.saddr, saddr: f.daddr, dport: f.dport, sport: f.sport, nexthdr: f.proto, flags });
+                keys.push(CtTuple {
+                    daddr: f.saddr,
+                    saddr: f.daddr,
+                    dport: f.dport,
+                    sport: f.sport,
+                    nexthdr: f.proto,
+                    flags,
+                });
             }
         }
         keys.push(CtTuple {
@@ -141,10 +199,10 @@ impl Maps {
             if out.iter().any(|(o, _)| *o == k) {
                 continue;
             }
-            if let Some(v) = self.lookup(kind, &k.to_bytes())? {
-                if let Ok(e) = CtEntry::parse(&v) {
-                    out.push((k, e));
-                }
+            if let Some(v) = self.lookup(kind, &k.to_bytes())?
+                && let Ok(e) = CtEntry::parse(&v)
+            {
+                out.push((k, e));
             }
         }
         Ok(out)
@@ -152,17 +210,33 @@ impl Maps {
 
     /// SNAT entries for the packet: egress mapping of the flow and the ingress (reply) mapping.
     pub fn nat(&self, flow: &FlowKey) -> Result<Vec<(CtTuple, NatEntry)>> {
-        let kind = if flow.saddr.is_ipv4() { MapKind::Nat4 } else { MapKind::Nat6 };
+        let kind = if flow.saddr.is_ipv4() {
+            MapKind::Nat4
+        } else {
+            MapKind::Nat6
+        };
         let mut out = Vec::new();
-        for (f, flags) in [(flow, TUPLE_F_OUT), (flow, TUPLE_F_IN), (&flow.reversed(), TUPLE_F_OUT), (&flow.reversed(), TUPLE_F_IN)] {
-            let k = CtTuple { daddr: f.daddr, saddr: f.saddr, dport: f.dport, sport: f.sport, nexthdr: f.proto, flags };
+        for (f, flags) in [
+            (flow, TUPLE_F_OUT),
+            (flow, TUPLE_F_IN),
+            (&flow.reversed(), TUPLE_F_OUT),
+            (&flow.reversed(), TUPLE_F_IN),
+        ] {
+            let k = CtTuple {
+                daddr: f.daddr,
+                saddr: f.saddr,
+                dport: f.dport,
+                sport: f.sport,
+                nexthdr: f.proto,
+                flags,
+            };
             if out.iter().any(|(o, _)| *o == k) {
                 continue;
             }
-            if let Some(v) = self.lookup(kind, &k.to_bytes())? {
-                if let Ok(e) = NatEntry::parse(&v) {
-                    out.push((k, e));
-                }
+            if let Some(v) = self.lookup(kind, &k.to_bytes())?
+                && let Ok(e) = NatEntry::parse(&v)
+            {
+                out.push((k, e));
             }
         }
         Ok(out)

@@ -15,7 +15,12 @@ pub struct MetricsKey {
 impl MetricsKey {
     pub fn parse(b: &[u8]) -> Result<MetricsKey, SizeError> {
         check("metrics key", b, &[8])?;
-        Ok(MetricsKey { reason: b[0], dir: b[1] & 3, line: u16le(b, 2), file: b[4] })
+        Ok(MetricsKey {
+            reason: b[0],
+            dir: b[1] & 3,
+            line: u16le(b, 2),
+            file: b[4],
+        })
     }
 
     pub fn is_drop(&self) -> bool {

@@ -88,7 +88,11 @@ const DROPS: &[(u8, &str, &str)] = &[
     (132, "INVALID_SOURCE_IP", "Invalid source ip"),
     (133, "POLICY_DENIED", "Policy denied"),
     (134, "INVALID_PACKET_DROPPED", "Invalid packet"),
-    (135, "CT_TRUNCATED_OR_INVALID_HEADER", "CT: Truncated or invalid header"),
+    (
+        135,
+        "CT_TRUNCATED_OR_INVALID_HEADER",
+        "CT: Truncated or invalid header",
+    ),
     (136, "FRAGMENTATION_NEEDED", "Fragmentation needed"),
     (137, "CT_UNKNOWN_L4_PROTOCOL", "CT: Unknown L4 protocol"),
     (139, "UNSUPPORTED_L3_PROTOCOL", "Unsupported L3 protocol"),
@@ -99,50 +103,142 @@ const DROPS: &[(u8, &str, &str)] = &[
     (144, "UNKNOWN_ICMPV4_TYPE", "Unknown ICMPv4 type"),
     (145, "UNKNOWN_ICMPV6_CODE", "Unknown ICMPv6 code"),
     (146, "UNKNOWN_ICMPV6_TYPE", "Unknown ICMPv6 type"),
-    (147, "ERROR_RETRIEVING_TUNNEL_KEY", "Error retrieving tunnel key"),
-    (150, "UNKNOWN_L3_TARGET_ADDRESS", "Unknown L3 target address"),
+    (
+        147,
+        "ERROR_RETRIEVING_TUNNEL_KEY",
+        "Error retrieving tunnel key",
+    ),
+    (
+        150,
+        "UNKNOWN_L3_TARGET_ADDRESS",
+        "Unknown L3 target address",
+    ),
     (151, "STALE_OR_UNROUTABLE_IP", "Stale or unroutable IP"),
-    (153, "ERROR_WHILE_CORRECTING_L3_CHECKSUM", "Error while correcting L3 checksum"),
-    (154, "ERROR_WHILE_CORRECTING_L4_CHECKSUM", "Error while correcting L4 checksum"),
+    (
+        153,
+        "ERROR_WHILE_CORRECTING_L3_CHECKSUM",
+        "Error while correcting L3 checksum",
+    ),
+    (
+        154,
+        "ERROR_WHILE_CORRECTING_L4_CHECKSUM",
+        "Error while correcting L4 checksum",
+    ),
     (155, "CT_MAP_INSERTION_FAILED", "CT: Map insertion failed"),
-    (156, "INVALID_IPV6_EXTENSION_HEADER", "Invalid IPv6 extension header"),
-    (157, "IP_FRAGMENTATION_NOT_SUPPORTED", "IP fragmentation not supported"),
-    (158, "SERVICE_BACKEND_NOT_FOUND", "Service backend not found"),
+    (
+        156,
+        "INVALID_IPV6_EXTENSION_HEADER",
+        "Invalid IPv6 extension header",
+    ),
+    (
+        157,
+        "IP_FRAGMENTATION_NOT_SUPPORTED",
+        "IP fragmentation not supported",
+    ),
+    (
+        158,
+        "SERVICE_BACKEND_NOT_FOUND",
+        "Service backend not found",
+    ),
     (159, "UNSUPPORTED_SERVICE_PROTOCOL", ""),
-    (160, "NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT", "No tunnel/encapsulation endpoint (datapath BUG!)"),
+    (
+        160,
+        "NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT",
+        "No tunnel/encapsulation endpoint (datapath BUG!)",
+    ),
     (161, "NAT_46X64_DISABLED", "NAT 46/64 not enabled"),
-    (162, "REACHED_EDT_RATE_LIMITING_DROP_HORIZON", "Reached EDT rate-limiting drop horizon"),
-    (163, "UNKNOWN_CONNECTION_TRACKING_STATE", "Unknown connection tracking state"),
+    (
+        162,
+        "REACHED_EDT_RATE_LIMITING_DROP_HORIZON",
+        "Reached EDT rate-limiting drop horizon",
+    ),
+    (
+        163,
+        "UNKNOWN_CONNECTION_TRACKING_STATE",
+        "Unknown connection tracking state",
+    ),
     (164, "LOCALHOST_UNREACHABLE", "Local host is unreachable"),
-    (165, "NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION", "No configuration available to perform policy decision"),
+    (
+        165,
+        "NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION",
+        "No configuration available to perform policy decision",
+    ),
     (166, "UNSUPPORTED_L2_PROTOCOL", "Unsupported L2 protocol"),
-    (167, "NO_MAPPING_FOR_NAT_MASQUERADE", "No mapping for NAT masquerade"),
-    (168, "UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE", "Unsupported protocol for NAT masquerade"),
+    (
+        167,
+        "NO_MAPPING_FOR_NAT_MASQUERADE",
+        "No mapping for NAT masquerade",
+    ),
+    (
+        168,
+        "UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE",
+        "Unsupported protocol for NAT masquerade",
+    ),
     (169, "FIB_LOOKUP_FAILED", "FIB lookup failed"),
-    (170, "ENCAPSULATION_TRAFFIC_IS_PROHIBITED", "Encapsulation traffic is prohibited"),
+    (
+        170,
+        "ENCAPSULATION_TRAFFIC_IS_PROHIBITED",
+        "Encapsulation traffic is prohibited",
+    ),
     (171, "INVALID_IDENTITY", "Invalid identity"),
     (172, "UNKNOWN_SENDER", "Unknown sender"),
     (173, "NAT_NOT_NEEDED", "NAT not needed"),
     (174, "IS_A_CLUSTERIP", "Is a ClusterIP"),
-    (175, "FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND", "First logical datagram fragment not found"),
+    (
+        175,
+        "FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND",
+        "First logical datagram fragment not found",
+    ),
     (176, "FORBIDDEN_ICMPV6_MESSAGE", "Forbidden ICMPv6 message"),
-    (177, "DENIED_BY_LB_SRC_RANGE_CHECK", "Denied by LB src range check"),
+    (
+        177,
+        "DENIED_BY_LB_SRC_RANGE_CHECK",
+        "Denied by LB src range check",
+    ),
     (178, "SOCKET_LOOKUP_FAILED", "Socket lookup failed"),
     (179, "SOCKET_ASSIGN_FAILED", "Socket assign failed"),
-    (180, "PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL", "Proxy redirection not supported for protocol"),
+    (
+        180,
+        "PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL",
+        "Proxy redirection not supported for protocol",
+    ),
     (181, "POLICY_DENY", "Policy denied by denylist"),
-    (182, "VLAN_FILTERED", "VLAN traffic disallowed by VLAN filter"),
+    (
+        182,
+        "VLAN_FILTERED",
+        "VLAN traffic disallowed by VLAN filter",
+    ),
     (183, "INVALID_VNI", "Incorrect VNI from VTEP"),
-    (184, "INVALID_TC_BUFFER", "Failed to update or lookup TC buffer"),
+    (
+        184,
+        "INVALID_TC_BUFFER",
+        "Failed to update or lookup TC buffer",
+    ),
     (185, "NO_SID", "No SID was found for the IP address"),
-    (186, "MISSING_SRV6_STATE", "SRv6 state was removed during tail call"),
-    (187, "NAT46", "L3 translation from IPv4 to IPv6 failed (NAT46)"),
-    (188, "NAT64", "L3 translation from IPv6 to IPv4 failed (NAT64)"),
+    (
+        186,
+        "MISSING_SRV6_STATE",
+        "SRv6 state was removed during tail call",
+    ),
+    (
+        187,
+        "NAT46",
+        "L3 translation from IPv4 to IPv6 failed (NAT46)",
+    ),
+    (
+        188,
+        "NAT64",
+        "L3 translation from IPv6 to IPv4 failed (NAT64)",
+    ),
     (189, "AUTH_REQUIRED", "Authentication required"),
     (190, "CT_NO_MAP_FOUND", "No conntrack map found"),
     (191, "SNAT_NO_MAP_FOUND", "No nat map found"),
     (192, "INVALID_CLUSTER_ID", "Invalid ClusterID"),
-    (193, "UNSUPPORTED_PROTOCOL_FOR_DSR_ENCAP", "Unsupported packet protocol for DSR encapsulation"),
+    (
+        193,
+        "UNSUPPORTED_PROTOCOL_FOR_DSR_ENCAP",
+        "Unsupported packet protocol for DSR encapsulation",
+    ),
     (194, "NO_EGRESS_GATEWAY", "No egress gateway found"),
     (195, "UNENCRYPTED_TRAFFIC", "Traffic is unencrypted"),
     (196, "TTL_EXCEEDED", "TTL exceeded"),
@@ -152,7 +248,11 @@ const DROPS: &[(u8, &str, &str)] = &[
     (200, "IGMP_SUBSCRIBED", "IGMP subscribed"),
     (201, "MULTICAST_HANDLED", "Multicast handled"),
     (202, "DROP_HOST_NOT_READY", "Host datapath not ready"),
-    (203, "DROP_EP_NOT_READY", "Endpoint policy program not available"),
+    (
+        203,
+        "DROP_EP_NOT_READY",
+        "Endpoint policy program not available",
+    ),
     (204, "DROP_NO_EGRESS_IP", "No Egress IP configured"),
     (205, "DROP_PUNT_PROXY", "Punt to proxy"),
 ];
@@ -184,11 +284,19 @@ pub fn drop_name(code: u8) -> Option<&'static str> {
 /// The description cilium-dbg prints for a metrics reason, `"<n>, 0"` when it has none.
 pub fn reason_desc(code: u8) -> String {
     let s = if code >= 130 {
-        DROPS.iter().find(|d| d.0 == code).map(|d| d.2).unwrap_or("")
+        DROPS
+            .iter()
+            .find(|d| d.0 == code)
+            .map(|d| d.2)
+            .unwrap_or("")
     } else {
         REASONS.get(code as usize).copied().unwrap_or("")
     };
-    if s.is_empty() { format!("{code}, 0") } else { s.to_string() }
+    if s.is_empty() {
+        format!("{code}, 0")
+    } else {
+        s.to_string()
+    }
 }
 
 /// Go's `IsDrop`: reason 2 or any code ≥ 130.

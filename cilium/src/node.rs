@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     #[error("no bpf filesystem is mounted (none in /proc/self/mountinfo); pass --bpffs DIR")]
     NoBpffs,
-    #[error("{0} does not exist: is Cilium running on this node? (pass --bpffs DIR to read another bpffs)")]
+    #[error(
+        "{0} does not exist: is Cilium running on this node? (pass --bpffs DIR to read another bpffs)"
+    )]
     NoGlobals(PathBuf),
     #[error(
         "cannot tell the Cilium version from the maps in {0} (no cilium_ipcache_v2, cilium_policystats or \
@@ -26,7 +28,14 @@ pub enum Error {
     #[error(
         "{name}: unknown layout for Cilium {version}: {ty}, key {key} bytes, value {value} bytes (expected {expected})"
     )]
-    Layout { name: String, version: Version, ty: String, key: u32, value: u32, expected: String },
+    Layout {
+        name: String,
+        version: Version,
+        ty: String,
+        key: u32,
+        value: u32,
+        expected: String,
+    },
     #[error("map {0} is not pinned in {1}")]
     Missing(String, PathBuf),
     #[error("{map}: {source}")]
@@ -36,6 +45,8 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+pub type CtPair = (CtTuple, CtEntry);
+pub type NatPair = (CtTuple, NatEntry);
 
 /// How the version was established (for `pwru cilium maps`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -71,26 +82,45 @@ pub fn globals_dir(bpffs: Option<&Path>) -> Result<PathBuf> {
 }
 
 fn decode<T>(map: &Map, r: std::result::Result<T, SizeError>) -> Result<T> {
-    r.map_err(|source| Error::Decode { map: map.path.display().to_string(), source })
+    r.map_err(|source| Error::Decode {
+        map: map.path.display().to_string(),
+        source,
+    })
 }
 
 impl Node {
     pub fn open(bpffs: Option<&Path>, version: Option<Version>) -> Result<Node> {
         let dir = globals_dir(bpffs)?;
         let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(|e| Error::Bpf(BpfError::Open { path: dir.clone(), source: e }))?
+            .map_err(|e| {
+                Error::Bpf(BpfError::Open {
+                    path: dir.clone(),
+                    source: e,
+                })
+            })?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
         names.sort();
         let (version, version_source) = match version {
             Some(v) => (v, VersionSource::Override),
-            None => (version::detect_from_names(&names).ok_or_else(|| Error::UnknownVersion(dir.clone()))?, VersionSource::Names),
+            None => (
+                version::detect_from_names(&names)
+                    .ok_or_else(|| Error::UnknownVersion(dir.clone()))?,
+                VersionSource::Names,
+            ),
         };
-        Ok(Node { dir, version, version_source, names })
+        Ok(Node {
+            dir,
+            version,
+            version_source,
+            names,
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
     }
 
     /// Opens a map by pin name and checks it has the layout the release uses.
@@ -99,17 +129,28 @@ impl Node {
             return Ok(None);
         }
         let map = Map::open(&self.dir.join(name))?;
-        let Some(spec) = kind.spec(self.version) else { return Ok(Some(map)) };
+        let Some(spec) = kind.spec(self.version) else {
+            return Ok(Some(map));
+        };
         let i = &map.info;
-        if !spec.types.contains(&i.map_type) || i.key_size != spec.key || i.value_size != spec.value {
-            let types = spec.types.iter().map(|t| map_type::name(*t)).collect::<Vec<_>>().join("/");
+        if !spec.types.contains(&i.map_type) || i.key_size != spec.key || i.value_size != spec.value
+        {
+            let types = spec
+                .types
+                .iter()
+                .map(|t| map_type::name(*t))
+                .collect::<Vec<_>>()
+                .join("/");
             return Err(Error::Layout {
                 name: name.to_string(),
                 version: self.version,
                 ty: map_type::name(i.map_type).to_string(),
                 key: i.key_size,
                 value: i.value_size,
-                expected: format!("{types}, key {} bytes, value {} bytes", spec.key, spec.value),
+                expected: format!(
+                    "{types}, key {} bytes, value {} bytes",
+                    spec.key, spec.value
+                ),
             });
         }
         Ok(Some(map))
@@ -120,13 +161,19 @@ impl Node {
     }
 
     pub fn require(&self, kind: MapKind) -> Result<Map> {
-        self.map(kind)?.ok_or_else(|| Error::Missing(kind.pin_name(self.version).to_string(), self.dir.clone()))
+        self.map(kind)?.ok_or_else(|| {
+            Error::Missing(kind.pin_name(self.version).to_string(), self.dir.clone())
+        })
     }
 
     /// Endpoint IDs that have a policy map.
     pub fn policy_endpoints(&self) -> Vec<u16> {
         let prefix = MapKind::Policy.pin_name(self.version);
-        let mut ids: Vec<u16> = self.names.iter().filter_map(|n| version::policy_endpoint(n, prefix)).collect();
+        let mut ids: Vec<u16> = self
+            .names
+            .iter()
+            .filter_map(|n| version::policy_endpoint(n, prefix))
+            .collect();
         ids.sort();
         ids
     }
@@ -137,11 +184,12 @@ impl Node {
 
     pub fn policy_map(&self, ep: u16) -> Result<Map> {
         let name = self.policy_map_name(ep);
-        self.open_checked(&name, MapKind::Policy)?.ok_or_else(|| Error::Missing(name, self.dir.clone()))
+        self.open_checked(&name, MapKind::Policy)?
+            .ok_or_else(|| Error::Missing(name, self.dir.clone()))
     }
 
     /// All CT entries of the global maps, in cilium-dbg's map order (TCP v4, any v4, TCP v6, any v6).
-    pub fn ct_entries(&self) -> Result<Vec<(MapKind, Vec<(CtTuple, CtEntry)>)>> {
+    pub fn ct_entries(&self) -> Result<Vec<(MapKind, Vec<CtPair>)>> {
         let mut out = Vec::new();
         for kind in [MapKind::Ct4, MapKind::CtAny4, MapKind::Ct6, MapKind::CtAny6] {
             let Some(map) = self.map(kind)? else { continue };
@@ -158,13 +206,16 @@ impl Node {
         Ok(out)
     }
 
-    pub fn nat_entries(&self) -> Result<Vec<(MapKind, Vec<(CtTuple, NatEntry)>)>> {
+    pub fn nat_entries(&self) -> Result<Vec<(MapKind, Vec<NatPair>)>> {
         let mut out = Vec::new();
         for kind in [MapKind::Nat4, MapKind::Nat6] {
             let Some(map) = self.map(kind)? else { continue };
             let mut entries = Vec::new();
             for (k, v) in map.entries()? {
-                entries.push((decode(&map, CtTuple::parse(&k))?, decode(&map, NatEntry::parse(&v[0]))?));
+                entries.push((
+                    decode(&map, CtTuple::parse(&k))?,
+                    decode(&map, NatEntry::parse(&v[0]))?,
+                ));
             }
             out.push((kind, entries));
         }
@@ -176,7 +227,10 @@ impl Node {
         for kind in [MapKind::Lb4Services, MapKind::Lb6Services] {
             let Some(map) = self.map(kind)? else { continue };
             for (k, v) in map.entries()? {
-                out.push((decode(&map, SvcKey::parse(&k))?, decode(&map, SvcValue::parse(&v[0], self.version))?));
+                out.push((
+                    decode(&map, SvcKey::parse(&k))?,
+                    decode(&map, SvcValue::parse(&v[0], self.version))?,
+                ));
             }
         }
         Ok(out)
@@ -188,7 +242,10 @@ impl Node {
         for (v6, kind) in [(false, MapKind::Lb4Backends), (true, MapKind::Lb6Backends)] {
             let Some(map) = self.map(kind)? else { continue };
             for (k, v) in map.entries()? {
-                out.insert((v6, decode(&map, crate::lb::backend_key(&k))?), decode(&map, Backend::parse(&v[0]))?);
+                out.insert(
+                    (v6, decode(&map, crate::lb::backend_key(&k))?),
+                    decode(&map, Backend::parse(&v[0]))?,
+                );
             }
         }
         Ok(out)
@@ -199,7 +256,10 @@ impl Node {
         for (v6, kind) in [(false, MapKind::Lb4RevNat), (true, MapKind::Lb6RevNat)] {
             let Some(map) = self.map(kind)? else { continue };
             for (k, v) in map.entries()? {
-                out.insert((v6, decode(&map, crate::lb::revnat_key(&k))?), decode(&map, RevNat::parse(&v[0]))?);
+                out.insert(
+                    (v6, decode(&map, crate::lb::revnat_key(&k))?),
+                    decode(&map, RevNat::parse(&v[0]))?,
+                );
             }
         }
         Ok(out)
@@ -209,7 +269,10 @@ impl Node {
         let map = self.require(MapKind::Ipcache)?;
         let mut out = Vec::new();
         for (k, v) in map.entries()? {
-            out.push((decode(&map, IpcacheKey::parse(&k))?, decode(&map, IpcacheValue::parse(&v[0], self.version))?));
+            out.push((
+                decode(&map, IpcacheKey::parse(&k))?,
+                decode(&map, IpcacheValue::parse(&v[0], self.version))?,
+            ));
         }
         Ok(out)
     }
@@ -218,7 +281,10 @@ impl Node {
         let map = self.require(MapKind::Lxc)?;
         let mut out = Vec::new();
         for (k, v) in map.entries()? {
-            out.push((decode(&map, EndpointKey::parse(&k))?, decode(&map, EndpointInfo::parse(&v[0], self.version))?));
+            out.push((
+                decode(&map, EndpointKey::parse(&k))?,
+                decode(&map, EndpointInfo::parse(&v[0], self.version))?,
+            ));
         }
         Ok(out)
     }
@@ -235,12 +301,14 @@ impl Node {
     }
 
     /// The policy entry layout of an endpoint's map: fixed by the release from 1.17 on, read from the data in 1.16.
-    pub fn policy_format(&self, raw: &[(Vec<u8>, Vec<Vec<u8>>)]) -> PolicyFormat {
+    pub fn policy_format(&self, raw: &[bpf::RawEntry]) -> PolicyFormat {
         if self.version != Version::V1_16 {
             return PolicyFormat::PrefixLen;
         }
-        let sample: Vec<(PolicyKey, u8)> =
-            raw.iter().filter_map(|(k, v)| Some((PolicyKey::parse(k).ok()?, *v.first()?.get(2)?))).collect();
+        let sample: Vec<(PolicyKey, u8)> = raw
+            .iter()
+            .filter_map(|(k, v)| Some((PolicyKey::parse(k).ok()?, *v.first()?.get(2)?)))
+            .collect();
         crate::policy::detect_format(&sample)
     }
 
@@ -250,13 +318,21 @@ impl Node {
         let format = self.policy_format(&raw);
         let mut out = Vec::new();
         for (k, v) in &raw {
-            out.push((decode(&map, PolicyKey::parse(k))?, decode(&map, PolicyEntry::parse(&v[0], self.version, format))?));
+            out.push((
+                decode(&map, PolicyKey::parse(k))?,
+                decode(&map, PolicyEntry::parse(&v[0], self.version, format))?,
+            ));
         }
         Ok((format, out))
     }
 
     /// 1.18 per-rule counters from `cilium_policystats`: (packets, bytes).
-    pub fn policy_stats(&self, ep: u16, k: &PolicyKey, stats: Option<&Map>) -> Result<Option<(u64, u64)>> {
+    pub fn policy_stats(
+        &self,
+        ep: u16,
+        k: &PolicyKey,
+        stats: Option<&Map>,
+    ) -> Result<Option<(u64, u64)>> {
         let Some(map) = stats else { return Ok(None) };
         let mut key = ep.to_le_bytes().to_vec();
         key.push(0);

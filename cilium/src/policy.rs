@@ -101,7 +101,11 @@ pub struct PolicyEntry {
 
 impl PolicyEntry {
     pub fn parse(b: &[u8], v: Version, format: PolicyFormat) -> Result<PolicyEntry, SizeError> {
-        check("policy entry", b, &[if v == Version::V1_18 { 8 } else { 24 }])?;
+        check(
+            "policy entry",
+            b,
+            &[if v == Version::V1_18 { 8 } else { 24 }],
+        )?;
         let counters = b.len() == 24;
         Ok(PolicyEntry {
             format,
@@ -129,7 +133,11 @@ impl PolicyEntry {
         self.flags >> 3
     }
     pub fn auth_type(&self) -> u8 {
-        if self.version >= Version::V1_17 { self.auth_raw & 0x7f } else { self.auth_raw }
+        if self.version >= Version::V1_17 {
+            self.auth_raw & 0x7f
+        } else {
+            self.auth_raw
+        }
     }
     pub fn has_explicit_auth(&self) -> bool {
         self.version >= Version::V1_17 && self.auth_raw & 0x80 != 0
@@ -170,7 +178,11 @@ pub fn detect_format(entries: &[(PolicyKey, u8)]) -> PolicyFormat {
             old += 1;
         }
     }
-    if old > new { PolicyFormat::Wildcard } else { PolicyFormat::PrefixLen }
+    if old > new {
+        PolicyFormat::Wildcard
+    } else {
+        PolicyFormat::PrefixLen
+    }
 }
 
 /// One row of `bpf policy get` (cells in cilium-dbg column order).
@@ -185,7 +197,11 @@ pub fn row_cells(k: &PolicyKey, e: &PolicyEntry, stats: Option<(u64, u64)>) -> V
         direction(k.egress).into(),
         k.identity.to_string(),
         k.port_text(e),
-        if e.proxy_port == 0 { "NONE".into() } else { e.proxy_port.to_string() },
+        if e.proxy_port == 0 {
+            "NONE".into()
+        } else {
+            e.proxy_port.to_string()
+        },
         auth_name(e.auth_type()),
         bytes,
         packets,
@@ -193,8 +209,17 @@ pub fn row_cells(k: &PolicyKey, e: &PolicyEntry, stats: Option<(u64, u64)>) -> V
     ]
 }
 
-pub const HEADER: [&str; 9] =
-    ["POLICY", "DIRECTION", "IDENTITY", "PORT/PROTO", "PROXY PORT", "AUTH TYPE", "BYTES", "PACKETS", "PREFIX"];
+pub const HEADER: [&str; 9] = [
+    "POLICY",
+    "DIRECTION",
+    "IDENTITY",
+    "PORT/PROTO",
+    "PROXY PORT",
+    "AUTH TYPE",
+    "BYTES",
+    "PACKETS",
+    "PREFIX",
+];
 
 /// cilium-dbg order: deny first, then direction, then identity; protocol/port/prefix make it total.
 pub fn sort_key(k: &PolicyKey, e: &PolicyEntry) -> (bool, bool, u32, u8, u16, u8) {
@@ -232,7 +257,9 @@ pub struct Verdict {
 impl Verdict {
     pub fn text(&self) -> String {
         let what = match self.drop {
-            None if self.proxy_port != 0 => format!("ALLOWED (redirect to proxy port {})", self.proxy_port),
+            None if self.proxy_port != 0 => {
+                format!("ALLOWED (redirect to proxy port {})", self.proxy_port)
+            }
             None => "ALLOWED".into(),
             Some(code) => format!(
                 "DENIED: {} ({code}, {})",
@@ -244,12 +271,21 @@ impl Verdict {
             None => "no matching entry".to_string(),
             Some((which, e)) => format!(
                 "matched {} entry ({}{}, prefix {})",
-                if *which == "identity" { "L3-dependent" } else { "L4-only (any identity)" },
+                if *which == "identity" {
+                    "L3-dependent"
+                } else {
+                    "L4-only (any identity)"
+                },
                 if e.deny() { "deny" } else { "allow" },
-                if e.auth_type() != 0 { format!(", auth {}", auth_name(e.auth_type())) } else { String::new() },
+                if e.auth_type() != 0 {
+                    format!(", auth {}", auth_name(e.auth_type()))
+                } else {
+                    String::new()
+                },
                 match e.format {
                     PolicyFormat::PrefixLen => e.lpm_prefix_length().to_string(),
-                    PolicyFormat::Wildcard => ["proto *", "port *", "full"][e.wildcard_rank() as usize].to_string(),
+                    PolicyFormat::Wildcard =>
+                        ["proto *", "port *", "full"][e.wildcard_rank() as usize].to_string(),
                 }
             ),
         };
@@ -282,46 +318,77 @@ pub fn verdict(
     dport: u16,
 ) -> Verdict {
     let pol = lookup(&PolicyKey::lookup_bytes(remote_id, egress, proto, dport));
-    let l4 = if remote_id != 0 { lookup(&PolicyKey::lookup_bytes(0, egress, proto, dport)) } else { None };
-    let (chosen, other): (Option<(&'static str, PolicyEntry)>, Option<PolicyEntry>) = match (pol, l4) {
-        (None, None) => (None, None),
-        (Some(p), None) => (Some(("identity", p)), None),
-        (None, Some(l)) => (Some(("any", l)), None),
-        (Some(p), Some(l)) => {
-            let take_l4 = if p.format == PolicyFormat::Wildcard {
-                // 1.16.0–3: more specific protocol/port wins; at equal specificity the identity entry wins.
-                l.wildcard_rank() > p.wildcard_rank()
-            } else if v == Version::V1_16 {
-                // 1.16.4+: a full L3/L4 entry wins outright, else the longer prefix.
-                p.lpm_prefix_length() != 24 && l.lpm_prefix_length() > p.lpm_prefix_length()
-            } else if p.deny() {
-                false
-            } else {
-                l.deny()
-                    || l.proxy_port_priority > p.proxy_port_priority
-                    || (l.proxy_port_priority == p.proxy_port_priority && l.lpm_prefix_length() > p.lpm_prefix_length())
-            };
-            if take_l4 { (Some(("any", l)), Some(p)) } else { (Some(("identity", p)), Some(l)) }
-        }
+    let l4 = if remote_id != 0 {
+        lookup(&PolicyKey::lookup_bytes(0, egress, proto, dport))
+    } else {
+        None
     };
+    let (chosen, other): (Option<(&'static str, PolicyEntry)>, Option<PolicyEntry>) =
+        match (pol, l4) {
+            (None, None) => (None, None),
+            (Some(p), None) => (Some(("identity", p)), None),
+            (None, Some(l)) => (Some(("any", l)), None),
+            (Some(p), Some(l)) => {
+                let take_l4 = if p.format == PolicyFormat::Wildcard {
+                    // 1.16.0–3: more specific protocol/port wins; at equal specificity the identity entry wins.
+                    l.wildcard_rank() > p.wildcard_rank()
+                } else if v == Version::V1_16 {
+                    // 1.16.4+: a full L3/L4 entry wins outright, else the longer prefix.
+                    p.lpm_prefix_length() != 24 && l.lpm_prefix_length() > p.lpm_prefix_length()
+                } else if p.deny() {
+                    false
+                } else {
+                    l.deny()
+                        || l.proxy_port_priority > p.proxy_port_priority
+                        || (l.proxy_port_priority == p.proxy_port_priority
+                            && l.lpm_prefix_length() > p.lpm_prefix_length())
+                };
+                if take_l4 {
+                    (Some(("any", l)), Some(p))
+                } else {
+                    (Some(("identity", p)), Some(l))
+                }
+            }
+        };
     let Some((which, e)) = chosen else {
-        return Verdict { drop: Some(133), proxy_port: 0, auth_type: 0, matched: None };
+        return Verdict {
+            drop: Some(133),
+            proxy_port: 0,
+            auth_type: 0,
+            matched: None,
+        };
     };
     if e.deny() {
-        return Verdict { drop: Some(181), proxy_port: 0, auth_type: 0, matched: Some((which, e)) };
+        return Verdict {
+            drop: Some(181),
+            proxy_port: 0,
+            auth_type: 0,
+            matched: Some((which, e)),
+        };
     }
     let mut auth = e.auth_type();
-    if v >= Version::V1_17 && !e.has_explicit_auth() {
-        if let Some(o) = &other {
-            if !o.deny() && o.auth_type() > auth {
-                auth = o.auth_type();
-            }
-        }
+    if v >= Version::V1_17
+        && !e.has_explicit_auth()
+        && let Some(o) = &other
+        && !o.deny()
+        && o.auth_type() > auth
+    {
+        auth = o.auth_type();
     }
     if auth != 0 {
-        return Verdict { drop: Some(189), proxy_port: 0, auth_type: auth, matched: Some((which, e)) };
+        return Verdict {
+            drop: Some(189),
+            proxy_port: 0,
+            auth_type: auth,
+            matched: Some((which, e)),
+        };
     }
-    Verdict { drop: None, proxy_port: e.proxy_port, auth_type: 0, matched: Some((which, e)) }
+    Verdict {
+        drop: None,
+        proxy_port: e.proxy_port,
+        auth_type: 0,
+        matched: Some((which, e)),
+    }
 }
 
 /// Userspace longest-prefix match over dumped entries, with the kernel LPM trie's semantics (prefix bits counted
@@ -335,7 +402,8 @@ pub fn lpm_lookup<'a, V>(entries: &'a [(Vec<u8>, V)], key: &[u8]) -> Option<&'a 
         if kd.len() != data.len() || plen as usize > kd.len() * 8 {
             continue;
         }
-        let matches = (0..plen as usize).all(|i| (kd[i / 8] ^ data[i / 8]) & (0x80 >> (i % 8)) == 0);
+        let matches =
+            (0..plen as usize).all(|i| (kd[i / 8] ^ data[i / 8]) & (0x80 >> (i % 8)) == 0);
         if matches && best.is_none_or(|(b, _)| plen > b) {
             best = Some((plen, v));
         }

@@ -27,7 +27,13 @@ fn width(s: &str) -> usize {
     s.chars().count()
 }
 
-fn format(lines: &[Vec<&str>], widths: &mut Vec<usize>, mut line0: usize, line1: usize, out: &mut String) {
+fn format(
+    lines: &[Vec<&str>],
+    widths: &mut Vec<usize>,
+    mut line0: usize,
+    line1: usize,
+    out: &mut String,
+) {
     let column = widths.len();
     let mut this = line0;
     while this < line1 {
@@ -50,7 +56,13 @@ fn format(lines: &[Vec<&str>], widths: &mut Vec<usize>, mut line0: usize, line1:
     write_lines(lines, widths, line0, line1, out);
 }
 
-fn write_lines(lines: &[Vec<&str>], widths: &[usize], line0: usize, line1: usize, out: &mut String) {
+fn write_lines(
+    lines: &[Vec<&str>],
+    widths: &[usize],
+    line0: usize,
+    line1: usize,
+    out: &mut String,
+) {
     for line in &lines[line0..line1] {
         for (j, cell) in line.iter().enumerate() {
             out.push_str(cell);
@@ -87,7 +99,10 @@ mod tests {
         let got = key_value_table(
             "IP PREFIX/ADDRESS",
             "IDENTITY",
-            &[("10.0.0.4/32".into(), vec!["identity=61928".into()]), ("0.0.0.0/0".into(), vec!["identity=2".into()])],
+            &[
+                ("10.0.0.4/32".into(), vec!["identity=61928".into()]),
+                ("0.0.0.0/0".into(), vec!["identity=2".into()]),
+            ],
         );
         assert_eq!(
             got,

@@ -34,7 +34,9 @@ impl std::str::FromStr for Version {
         } else if s.starts_with("1.18") {
             Ok(Version::V1_18)
         } else {
-            Err(format!("unsupported Cilium version {s:?} (supported: 1.16, 1.17, 1.18)"))
+            Err(format!(
+                "unsupported Cilium version {s:?} (supported: 1.16, 1.17, 1.18)"
+            ))
         }
     }
 }
@@ -174,7 +176,11 @@ pub fn is_policy_name(name: &str, prefix: &str) -> bool {
 
 pub fn policy_endpoint(name: &str, prefix: &str) -> Option<u16> {
     let rest = name.strip_prefix(prefix)?;
-    if rest.len() == 5 && rest.bytes().all(|b| b.is_ascii_digit()) { rest.parse().ok() } else { None }
+    if rest.len() == 5 && rest.bytes().all(|b| b.is_ascii_digit()) {
+        rest.parse().ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -184,13 +190,31 @@ mod tests {
     #[test]
     fn detection() {
         let n = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(detect_from_names(&n(&["cilium_ipcache_v2", "cilium_policy_v2_00012"])), Some(Version::V1_18));
-        assert_eq!(detect_from_names(&n(&["cilium_ipcache", "cilium_policy_v2_00012"])), Some(Version::V1_17));
-        assert_eq!(detect_from_names(&n(&["cilium_ipcache", "cilium_policy_00012"])), Some(Version::V1_16));
-        assert_eq!(detect_from_names(&n(&["cilium_ipcache", "cilium_policystats"])), Some(Version::V1_18));
+        assert_eq!(
+            detect_from_names(&n(&["cilium_ipcache_v2", "cilium_policy_v2_00012"])),
+            Some(Version::V1_18)
+        );
+        assert_eq!(
+            detect_from_names(&n(&["cilium_ipcache", "cilium_policy_v2_00012"])),
+            Some(Version::V1_17)
+        );
+        assert_eq!(
+            detect_from_names(&n(&["cilium_ipcache", "cilium_policy_00012"])),
+            Some(Version::V1_16)
+        );
+        assert_eq!(
+            detect_from_names(&n(&["cilium_ipcache", "cilium_policystats"])),
+            Some(Version::V1_18)
+        );
         assert_eq!(detect_from_names(&n(&["cilium_ipcache"])), None);
-        assert_eq!(policy_endpoint("cilium_policy_v2_00012", "cilium_policy_v2_"), Some(12));
-        assert_eq!(policy_endpoint("cilium_policy_v2_00012", "cilium_policy_"), None);
+        assert_eq!(
+            policy_endpoint("cilium_policy_v2_00012", "cilium_policy_v2_"),
+            Some(12)
+        );
+        assert_eq!(
+            policy_endpoint("cilium_policy_v2_00012", "cilium_policy_"),
+            None
+        );
         assert_eq!("v1.17.4".parse::<Version>(), Ok(Version::V1_17));
     }
 }

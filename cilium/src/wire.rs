@@ -16,8 +16,16 @@ pub(crate) fn check(what: &'static str, b: &[u8], sizes: &[usize]) -> Result<(),
     if sizes.contains(&b.len()) {
         Ok(())
     } else {
-        let want = sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" or ");
-        Err(SizeError { what, got: b.len(), want })
+        let want = sizes
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(SizeError {
+            what,
+            got: b.len(),
+            want,
+        })
     }
 }
 
@@ -42,7 +50,11 @@ pub(crate) fn ip6(b: &[u8], o: usize) -> Ipv6Addr {
 }
 /// An address of `len` bytes (4 or 16) at `o`.
 pub(crate) fn ip(b: &[u8], o: usize, v6: bool) -> IpAddr {
-    if v6 { IpAddr::V6(ip6(b, o)) } else { IpAddr::V4(ip4(b, o)) }
+    if v6 {
+        IpAddr::V6(ip6(b, o))
+    } else {
+        IpAddr::V4(ip4(b, o))
+    }
 }
 pub(crate) fn ip_bytes(a: &IpAddr) -> Vec<u8> {
     match a {

@@ -1,0 +1,276 @@
+//! A small cluster as the agent would leave it in bpffs, in the layout of a given release.
+//!
+//! Node 192.168.1.10 (host), remote node 192.168.1.11. Local pods: client 10.244.1.5 (endpoint 1234, identity
+//! 12345) and server 10.244.1.6 (endpoint 2001, identity 23456). Remote pod 10.244.2.7 (identity 34567, behind the
+//! remote node). kube-dns ClusterIP 10.96.0.10:53/UDP → backends 3 (10.244.2.7:53) and 4 (10.244.1.6:53), revnat 5;
+//! web ClusterIP 10.96.0.20:80/TCP → backend 5 (10.244.1.6:8080), revnat 6.
+
+#![allow(dead_code)]
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// 1.16.0–1.16.3: policy entries with wildcard bits.
+    V1_16_0,
+    /// 1.16.4+.
+    V1_16,
+    V1_17,
+    V1_18,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::V1_16_0 => "1.16.0",
+            Layout::V1_16 => "1.16",
+            Layout::V1_17 => "1.17",
+            Layout::V1_18 => "1.18",
+        }
+    }
+    fn v17plus(self) -> bool {
+        matches!(self, Layout::V1_17 | Layout::V1_18)
+    }
+    fn v18(self) -> bool {
+        self == Layout::V1_18
+    }
+}
+
+pub const TCP: u8 = 6;
+pub const UDP: u8 = 17;
+
+/// Policy rule: (P, identity, egress, proto, port, deny, auth, proxy, priority).
+type Rule = (u32, u32, bool, u8, u16, bool, u8, u16, u8);
+
+pub fn server_rules(l: Layout) -> Vec<Rule> {
+    let mut r = vec![
+        (24, 12345, false, TCP, 8080, false, 0, 0, 0),
+        (0, 2, false, 0, 0, true, 0, 0, 0),
+        (24, 0, false, UDP, 53, false, 0, 0, 0),
+        (24, 34567, false, TCP, 9090, false, 1, 0, 0),
+        (0, 0, true, 0, 0, false, 0, 0, 0),
+        (24, 0, false, TCP, 80, false, 0, 15001, 1),
+    ];
+    if l != Layout::V1_16_0 {
+        // Port ranges arrived with the prefix-length layout: 8000-8015/TCP.
+        r.push((20, 0, false, TCP, 8000, false, 0, 0, 0));
+    }
+    r
+}
+
+pub fn client_rules() -> Vec<Rule> {
+    vec![
+        (0, 0, true, 0, 0, false, 0, 0, 0),
+        (0, 1, false, 0, 0, false, 0, 0, 0),
+    ]
+}
+
+fn policy_map(fs: &Bpffs, l: Layout, ep: u16, rules: &[Rule]) {
+    let name = if l.v17plus() {
+        format!("cilium_policy_v2_{ep:05}")
+    } else {
+        format!("cilium_policy_{ep:05}")
+    };
+    let vlen = if l.v18() { 8 } else { 24 };
+    let m = fs.create(&name, LPM_TRIE, 12, vlen as u32, 16384, BPF_F_NO_PREALLOC);
+    for (i, &(p, id, eg, proto, port, deny, auth, proxy, prio)) in rules.iter().enumerate() {
+        let flags = if l == Layout::V1_16_0 {
+            deny as u8
+                | if p == 0 {
+                    6
+                } else if p == 8 {
+                    4
+                } else {
+                    0
+                }
+        } else {
+            deny as u8 | (p as u8) << 3
+        };
+        let auth = if l.v17plus() && auth != 0 {
+            auth | 0x80
+        } else {
+            auth
+        };
+        let prio = if l.v17plus() { prio } else { 0 };
+        m.put(
+            &pol_key(p, id, eg, proto, port),
+            &pol_val(
+                vlen,
+                proxy,
+                flags,
+                auth,
+                prio,
+                10 * i as u64,
+                1000 * i as u64,
+            ),
+        );
+    }
+}
+
+pub fn build(fs: &Bpffs, l: Layout) {
+    let v18 = l.v18();
+    // Conntrack.
+    let ct4 = fs.create("cilium_ct4_global", LRU_HASH, 14, 56, 524288, 0);
+    let ctany4 = fs.create("cilium_ct_any4_global", LRU_HASH, 14, 56, 262144, 0);
+    fs.create("cilium_ct6_global", LRU_HASH, 38, 56, 524288, 0);
+    fs.create("cilium_ct_any6_global", LRU_HASH, 38, 56, 262144, 0);
+    let ct = |backend_id, rev_nat, flags, src_sec_id, lifetime| Ct {
+        backend_id,
+        packets: 4,
+        bytes: 300,
+        lifetime,
+        flags,
+        rev_nat,
+        ifindex: if v18 { 0 } else { 12 },
+        tx_seen: 0x1b,
+        rx_seen: 0x12,
+        src_sec_id,
+    };
+    // DNS via the ClusterIP: SVC entry (backend 3) and the OUT entry towards the backend.
+    ctany4.put(
+        &ct_key("10.96.0.10", "10.244.1.5", 43210, 53, UDP, 4),
+        &ct_val(ct(3, 5, 0, 12345, 5000)),
+    );
+    ctany4.put(
+        &ct_key("10.244.1.5", "10.244.2.7", 53, 43210, UDP, 0),
+        &ct_val(ct(0, 5, 0, 12345, 5000)),
+    );
+    // Client to the internet (SNATed), TCP, closing.
+    ct4.put(
+        &ct_key("10.244.1.5", "1.1.1.1", 443, 40000, TCP, 0),
+        &ct_val(ct(0, 0, 0x13, 12345, 6000)),
+    );
+    // Remote pod to the local server, ingress.
+    ct4.put(
+        &ct_key("10.244.2.7", "10.244.1.6", 8080, 51000, TCP, 1),
+        &ct_val(ct(0, 0, 0x10, 34567, 7000)),
+    );
+
+    // SNAT pair.
+    let nat4 = fs.create("cilium_snat_v4_external", LRU_HASH, 14, 40, 524288, 0);
+    fs.create("cilium_snat_v6_external", LRU_HASH, 38, 56, 524288, 0);
+    nat4.put(
+        &nat_key("10.244.1.5", 40000, "1.1.1.1", 443, TCP, 0),
+        &nat_val(900, "192.168.1.10", 40000),
+    );
+    nat4.put(
+        &nat_key("1.1.1.1", 443, "192.168.1.10", 40000, TCP, 1),
+        &nat_val(900, "10.244.1.5", 40000),
+    );
+
+    // Services.
+    let svc = fs.create("cilium_lb4_services_v2", HASH, 12, 12, 65536, 0);
+    fs.create("cilium_lb6_services_v2", HASH, 24, 12, 65536, 0);
+    let be = fs.create("cilium_lb4_backends_v3", HASH, 4, 12, 65536, 0);
+    fs.create("cilium_lb6_backends_v3", HASH, 4, 24, 65536, 0);
+    let rn = fs.create("cilium_lb4_reverse_nat", HASH, 2, 6, 65536, 0);
+    fs.create("cilium_lb6_reverse_nat", HASH, 2, 18, 65536, 0);
+    let (pu, pt) = if l.v17plus() { (UDP, TCP) } else { (0, 0) };
+    svc.put(
+        &svc_key("10.96.0.10", 53, 0, pu, 0),
+        &svc_val(0, 2, 5, 0x40, 0),
+    );
+    svc.put(
+        &svc_key("10.96.0.10", 53, 1, pu, 0),
+        &svc_val(3, 0, 5, 0x40, 0),
+    );
+    svc.put(
+        &svc_key("10.96.0.10", 53, 2, pu, 0),
+        &svc_val(4, 0, 5, 0x40, 0),
+    );
+    svc.put(
+        &svc_key("10.96.0.20", 80, 0, pt, 0),
+        &svc_val(0, 1, 6, 0x40, 0),
+    );
+    svc.put(
+        &svc_key("10.96.0.20", 80, 1, pt, 0),
+        &svc_val(5, 0, 6, 0x40, 0),
+    );
+    be.put(&3u32.to_le_bytes(), &backend_val("10.244.2.7", 53, UDP));
+    be.put(&4u32.to_le_bytes(), &backend_val("10.244.1.6", 53, UDP));
+    be.put(&5u32.to_le_bytes(), &backend_val("10.244.1.6", 8080, TCP));
+    rn.put(&5u16.to_be_bytes(), &revnat_val("10.96.0.10", 53));
+    rn.put(&6u16.to_be_bytes(), &revnat_val("10.96.0.20", 80));
+
+    // ipcache.
+    let (name, vlen) = if v18 {
+        ("cilium_ipcache_v2", 24)
+    } else {
+        ("cilium_ipcache", 12)
+    };
+    let ipc = fs.create(name, LPM_TRIE, 24, vlen, 512000, BPF_F_NO_PREALLOC);
+    for (a, p, id, tun) in [
+        ("10.244.1.5", 32, 12345, None),
+        ("10.244.1.6", 32, 23456, None),
+        ("10.244.2.7", 32, 34567, Some("192.168.1.11")),
+        ("10.244.2.0", 24, 6, Some("192.168.1.11")),
+        ("192.168.1.10", 32, 1, None),
+        ("192.168.1.11", 32, 6, None),
+        ("172.16.0.0", 12, 16777217, None),
+        ("0.0.0.0", 0, 2, None),
+    ] {
+        ipc.put(&ipcache_key(a, p), &ipcache_val(v18, id, tun));
+    }
+
+    // Endpoints.
+    let lxc = fs.create("cilium_lxc", HASH, 20, 48, 65535, 0);
+    let parent = if l.v17plus() { 2 } else { 0 };
+    lxc.put(
+        &lxc_key("10.244.1.5"),
+        &lxc_val(
+            12,
+            1234,
+            0,
+            [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
+            12345,
+            parent,
+        ),
+    );
+    lxc.put(
+        &lxc_key("10.244.1.6"),
+        &lxc_val(
+            14,
+            2001,
+            0,
+            [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x60],
+            23456,
+            parent,
+        ),
+    );
+    lxc.put(&lxc_key("192.168.1.10"), &lxc_val(0, 0, 1, [0; 6], 0, 0));
+
+    // Policy.
+    policy_map(fs, l, 2001, &server_rules(l));
+    policy_map(fs, l, 1234, &client_rules());
+    if v18 {
+        let st = fs.create(
+            "cilium_policystats",
+            LRU_PERCPU_HASH,
+            12,
+            16,
+            65536,
+            BPF_F_NO_COMMON_LRU,
+        );
+        // The 12345 → 8080/TCP rule has matched 7 packets on each of two CPUs.
+        let mut k = 2001u16.to_le_bytes().to_vec();
+        k.extend([0, 24]);
+        k.extend(12345u32.to_le_bytes());
+        k.extend([0, TCP]);
+        k.extend(8080u16.to_be_bytes());
+        st.put(&k, &counters(7, 700));
+    }
+
+    // Metrics (each value lands on two CPUs, so the sums are doubled).
+    let met = fs.create("cilium_metrics", PERCPU_HASH, 8, 16, 1024, 0);
+    met.put(&metrics_key(133, 1, 1520, 2), &counters(3, 180));
+    met.put(&metrics_key(181, 1, 1530, 2), &counters(1, 60));
+    met.put(&metrics_key(0, 2, 0, 0), &counters(100, 10000));
+    met.put(&metrics_key(3, 1, 0, 0), &counters(50, 5000));
+    met.put(&metrics_key(159, 3, 77, 250), &counters(1, 1));
+
+    // Maps we must list but never read: the agent's event ring, and (≤1.17) the tunnel map.
+    fs.create("cilium_events", PERF_EVENT_ARRAY, 4, 4, ncpus() as u32, 0);
+    if !v18 {
+        fs.create("cilium_tunnel_map", HASH, 20, 20, 65536, 0);
+    }
+}
