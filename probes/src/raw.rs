@@ -425,3 +425,30 @@ pub fn raise_nofile_limit() {
         }
     }
 }
+
+/// The kernel id of the BPF program behind a program fd.
+pub fn prog_id(fd: RawFd) -> Option<u32> {
+    // SAFETY: ProgInfo is plain old data.
+    let mut info: ProgInfo = unsafe { std::mem::zeroed() };
+    let mut ia = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: std::mem::size_of::<ProgInfo>() as u32,
+        info: &mut info as *mut ProgInfo as u64,
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut ia)
+        .ok()
+        .map(|_| info.id)
+}
+
+/// (link id, program id) of a BPF link fd; `None` for other fds (e.g. perf events).
+pub fn link_ids(fd: RawFd) -> Option<(u32, u32)> {
+    let mut info = LinkInfo::default();
+    let mut ia = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: std::mem::size_of::<LinkInfo>() as u32,
+        info: &mut info as *mut LinkInfo as u64,
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut ia)
+        .ok()
+        .map(|_| (info.id, info.prog_id))
+}

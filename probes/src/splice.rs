@@ -19,7 +19,7 @@ const BPF_JMP32: u8 = 0x06;
 /// Checks what the splice cannot carry: relocations. The generated code may call helpers, but not other BPF
 /// functions or kfuncs, and may not reference maps; its last instruction must be an exit or a jump.
 pub fn validate(insns: &[u8]) -> Result<(), ProbeError> {
-    if insns.is_empty() || insns.len() % 8 != 0 {
+    if insns.is_empty() || !insns.len().is_multiple_of(8) {
         return Err(ProbeError::Splice(format!(
             "the filter is {} bytes, not a non-empty multiple of 8",
             insns.len()
@@ -100,12 +100,12 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
         })
         .ok_or_else(|| ProbeError::Splice("the object has no .BTF section".into()))?;
     for s in b.sections.iter_mut() {
-        if s.name.as_slice() == b".BTF.ext" {
-            if let SectionData::Data(d) = &s.data {
-                let fixed = trim_stub_line_info(&btf, d)?;
-                s.sh_size = fixed.len() as u64;
-                s.data = SectionData::Data(fixed.into());
-            }
+        if s.name.as_slice() == b".BTF.ext"
+            && let SectionData::Data(d) = &s.data
+        {
+            let fixed = trim_stub_line_info(&btf, d)?;
+            s.sh_size = fixed.len() as u64;
+            s.data = SectionData::Data(fixed.into());
         }
     }
 

@@ -38,6 +38,13 @@ pub struct AttachStats {
     pub elapsed: Duration,
 }
 
+/// What a tracer holds in the kernel, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelIds {
+    pub programs: Vec<u32>,
+    pub links: Vec<u32>,
+}
+
 /// The outcome of [`Tracer::detach`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DetachStats {
@@ -84,10 +91,11 @@ fn kprobe_variant(t: &Target) -> Result<String, ProbeError> {
 fn errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(n) = io.raw_os_error() {
-                return Some(n);
-            }
+        if let Some(n) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+        {
+            return Some(n);
         }
         cur = err.source();
     }
@@ -381,6 +389,23 @@ impl Tracer {
     /// `config().tracepoints`).
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Kernel ids of the programs and BPF links this tracer holds (for leak checks).
+    pub fn kernel_ids(&self) -> KernelIds {
+        let mut ids = KernelIds::default();
+        for fd in self.progs.values() {
+            ids.programs.extend(raw::prog_id(fd.as_raw_fd()));
+        }
+        for fd in &self.links {
+            if let Some((link, prog)) = raw::link_ids(fd.as_raw_fd()) {
+                ids.links.push(link);
+                if !ids.programs.contains(&prog) {
+                    ids.programs.push(prog);
+                }
+            }
+        }
+        ids
     }
 
     /// Detaches everything, closing links and perf events from several threads at once.

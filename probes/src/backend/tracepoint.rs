@@ -62,10 +62,10 @@ pub(crate) fn attach(
     let mut code: HashMap<String, (Vec<bpf_insn>, Vec<bpf_insn>)> = HashMap::new();
     for t in targets {
         let v = variant(t)?;
-        if !code.contains_key(&v) {
-            let b = linked.insns(&format!("tp_btf_{v}"))?;
-            let r = linked.insns(&format!("raw_tp_{v}"))?;
-            code.insert(v, (b, r));
+        if let std::collections::hash_map::Entry::Vacant(slot) = code.entry(v) {
+            let b = linked.insns(&format!("tp_btf_{}", slot.key()))?;
+            let r = linked.insns(&format!("raw_tp_{}", slot.key()))?;
+            slot.insert((b, r));
         }
     }
     let done = AtomicUsize::new(0);

@@ -1,0 +1,471 @@
+//! The tracepoint backend on the host's real kernel: real packets through a veth pair between two network
+//! namespaces, read back from the ring buffer and checked field by field. Needs root.
+mod common;
+
+use common::{Btf, NetnsPair, sh};
+use probes::event::{EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT};
+use probes::filter_check::FilterTester;
+use probes::{Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer};
+use std::net::Ipv4Addr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The tests attach to the same tracepoints and check the kernel for leftovers: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn tracepoints(names: &[&str]) -> Vec<TracepointTarget> {
+    let all = Btf::vmlinux().skb_tracepoints();
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|t| t.name == *n)
+                .unwrap_or_else(|| panic!("no skb tracepoint {n}"))
+                .clone()
+        })
+        .collect()
+}
+
+/// Drains the ring until it has been quiet for `quiet`.
+fn drain(ring: &mut RingReader, quiet: Duration) -> Vec<RawEvent> {
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        if ring.poll(Duration::from_millis(50)).unwrap() && ring.drain_into(&mut out) > 0 {
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+fn ipv4(e: &RawEvent) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    (e.flags & EV_HAS_TUPLE != 0 && e.flags & EV_IPV6 == 0).then(|| {
+        (
+            Ipv4Addr::new(e.saddr[0], e.saddr[1], e.saddr[2], e.saddr[3]),
+            Ipv4Addr::new(e.daddr[0], e.daddr[1], e.daddr[2], e.daddr[3]),
+        )
+    })
+}
+
+fn comm(e: &RawEvent) -> String {
+    let end = e.comm.iter().position(|&c| c == 0).unwrap_or(16);
+    String::from_utf8_lossy(&e.comm[..end]).into_owned()
+}
+
+fn name<'a>(cfg: &'a Config, e: &RawEvent) -> &'a str {
+    assert_eq!(e.kind, EV_KIND_TRACEPOINT);
+    &cfg.tracepoints[e.probe_id as usize].name
+}
+
+/// Detaches and checks that none of the tracer's programs or links is left in the kernel.
+fn detach_and_check(t: Tracer) {
+    let ids = t.kernel_ids();
+    assert!(!ids.programs.is_empty());
+    let st = t.detach();
+    eprintln!("detached {} links in {:?}", st.closed, st.elapsed);
+    // The kernel frees programs after an RCU grace period: give it a moment.
+    let t0 = Instant::now();
+    loop {
+        let progs: Vec<_> = probes::raw::kernel_programs()
+            .into_iter()
+            .filter(|p| ids.programs.contains(&p.id))
+            .collect();
+        let links: Vec<_> = probes::raw::kernel_links()
+            .into_iter()
+            .filter(|(l, _)| ids.links.contains(l))
+            .collect();
+        if progs.is_empty() && links.is_empty() {
+            eprintln!("kernel released everything {:?} after detach", t0.elapsed());
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "left 5 s after detach: programs {progs:?}, links {links:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn load_attach(cfg: Config) -> (Tracer, RingReader, Config) {
+    let mut t = Tracer::load(cfg.clone()).unwrap_or_else(|e| panic!("load: {e}"));
+    let st = t
+        .attach(|_, _, _| {})
+        .unwrap_or_else(|e| panic!("attach: {e}"));
+    eprintln!(
+        "loaded in {:?}, attached {} tracepoints ({} tp_btf, {} raw_tp) in {:?}, ignored {:?}",
+        t.load_time(),
+        st.attached,
+        st.tracepoints.tp_btf,
+        st.tracepoints.raw_tp,
+        st.elapsed,
+        st.ignored
+    );
+    assert_eq!(st.attached + st.ignored.len(), cfg.tracepoints.len());
+    let ring = t.take_ring().expect("ring");
+    (t, ring, cfg)
+}
+
+/// Waits for the counters to settle and checks produced == delivered + lost, draining the ring until the end.
+fn check_counters(t: &Tracer, ring: &mut RingReader, mut delivered: usize) -> (u64, u64, usize) {
+    loop {
+        let (p, l) = (t.produced(), t.lost());
+        delivered += drain(ring, Duration::from_millis(300)).len();
+        if t.produced() == p {
+            assert_eq!(
+                p,
+                delivered as u64 + l,
+                "produced = delivered + lost (delivered {delivered}, lost {l})"
+            );
+            return (p, l, delivered);
+        }
+    }
+}
+
+#[test]
+fn tracepoints_see_ping_and_udp_drop() {
+    let _s = serial();
+    let btf = Btf::vmlinux();
+    let no_socket = btf
+        .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
+        .expect("SKB_DROP_REASON_NO_SOCKET in the kernel's BTF");
+    let all = btf.skb_tracepoints();
+    assert!(
+        all.len() >= 10,
+        "skb tracepoints found in BTF: {}",
+        all.len()
+    );
+    let kfree = all
+        .iter()
+        .find(|t| t.name == "kfree_skb")
+        .expect("kfree_skb tracepoint");
+    assert_eq!((kfree.skb_arg, kfree.reason_arg), (0, Some(2)));
+
+    let pair = NetnsPair::new("t", 201);
+    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
+    let (if_a, if_b) = (
+        pair.ifindex(&pair.a, &pair.veth_a),
+        pair.ifindex(&pair.b, &pair.veth_b),
+    );
+    // every skb tracepoint of the kernel, as pwru would attach them
+    let cfg = Config {
+        backend: Backend::Tracepoint,
+        tracepoints: all.clone(),
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+
+    pair.exec(&pair.a, &format!("ping -c 3 -i 0.2 -W 2 {}", pair.ip_b));
+    pair.exec(
+        &pair.a,
+        &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+    );
+    let evs = drain(&mut ring, Duration::from_millis(500));
+    let (a, b): (Ipv4Addr, Ipv4Addr) = (pair.ip_a.parse().unwrap(), pair.ip_b.parse().unwrap());
+    eprintln!("{} events", evs.len());
+
+    let ours: Vec<&RawEvent> = evs.iter().filter(|e| ipv4(e) == Some((a, b))).collect();
+    // receive side: netif_receive_skb in namespace b on its veth
+    let rx: Vec<_> = ours
+        .iter()
+        .filter(|e| name(&cfg, e) == "netif_receive_skb" && e.l4_proto == 1)
+        .collect();
+    assert!(
+        rx.len() >= 3,
+        "netif_receive_skb ICMP events a->b: {}",
+        rx.len()
+    );
+    for e in &rx {
+        assert_eq!(e.netns, ns_b, "netns of the receiving skb");
+        assert_eq!(e.ifindex, if_b, "ifindex of the receiving veth");
+        assert_eq!(u16::from_be(e.protocol), 0x0800);
+        assert_eq!(e.mtu, 1500);
+        assert_eq!(e.len, 84, "IP length of a default ping (20 + 8 + 56)");
+        assert_eq!(e.pkt_type, 0, "PACKET_HOST");
+        assert_eq!((e.sport, e.dport), (0, 0), "ICMP has no ports");
+        assert_ne!(e.skb, 0);
+        assert_ne!(e.ts_ns, 0);
+    }
+    // send side: net_dev_queue / net_dev_start_xmit in namespace a, from the ping process
+    let tx: Vec<_> = ours
+        .iter()
+        .filter(|e| {
+            matches!(name(&cfg, e), "net_dev_queue" | "net_dev_start_xmit") && e.l4_proto == 1
+        })
+        .collect();
+    assert!(tx.len() >= 3, "transmit ICMP events a->b: {}", tx.len());
+    for e in &tx {
+        assert_eq!(e.netns, ns_a, "netns of the sending skb");
+        assert_eq!(e.ifindex, if_a, "ifindex of the sending veth");
+        assert_eq!(
+            e.len, 98,
+            "Ethernet length of a default ping at the device (14 + 84)"
+        );
+    }
+    assert!(
+        tx.iter().any(|e| comm(e) == "ping"),
+        "a transmit event in the ping process context"
+    );
+    let ping_pid: Vec<u32> = tx
+        .iter()
+        .filter(|e| comm(e) == "ping")
+        .map(|e| e.pid)
+        .collect();
+    assert!(ping_pid.iter().all(|&p| p > 1));
+    // the replies come back b->a
+    assert!(
+        evs.iter()
+            .any(|e| ipv4(e) == Some((b, a)) && e.l4_proto == 1 && e.netns == ns_a)
+    );
+
+    // UDP to a closed port: dropped in b with reason NO_SOCKET, seen by skb:kfree_skb
+    let drops: Vec<_> = evs
+        .iter()
+        .filter(|e| name(&cfg, e) == "kfree_skb" && ipv4(e) == Some((a, b)) && e.l4_proto == 17)
+        .collect();
+    assert!(
+        !drops.is_empty(),
+        "kfree_skb event for the UDP datagram to a closed port"
+    );
+    for e in &drops {
+        assert!(e.flags & EV_HAS_REASON != 0);
+        assert_eq!(
+            e.drop_reason, no_socket,
+            "drop reason SKB_DROP_REASON_NO_SOCKET ({no_socket})"
+        );
+        assert_eq!(e.dport, 9);
+        assert_ne!(e.sport, 0);
+        assert_eq!(e.netns, ns_b);
+    }
+    // events without a drop reason don't claim one
+    assert!(
+        evs.iter()
+            .filter(|e| name(&cfg, e) != "kfree_skb")
+            .all(|e| e.flags & EV_HAS_REASON == 0)
+    );
+    // every event belongs to a tracepoint we attached
+    assert!(
+        evs.iter()
+            .all(|e| (e.probe_id as usize) < cfg.tracepoints.len())
+    );
+
+    let (p, l) = (t.produced(), t.lost());
+    let more = drain(&mut ring, Duration::from_millis(200)).len();
+    assert!(
+        (evs.len() + more) as u64 + l >= p,
+        "every produced event was delivered or counted lost"
+    );
+    detach_and_check(t);
+}
+
+const TPS: [&str; 5] = [
+    "netif_receive_skb",
+    "net_dev_queue",
+    "net_dev_start_xmit",
+    "kfree_skb",
+    "consume_skb",
+];
+
+#[test]
+fn netns_mark_and_ifindex_filters() {
+    let _s = serial();
+    let pair = NetnsPair::new("f", 202);
+    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
+    let if_b = pair.ifindex(&pair.b, &pair.veth_b);
+    let ping = |mark: Option<u32>| {
+        let m = mark.map_or(String::new(), |m| format!("-m {m} "));
+        pair.exec(&pair.a, &format!("ping {m}-c 2 -i 0.2 -W 2 {}", pair.ip_b));
+    };
+
+    // netns: only namespace b
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+    ping(None);
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert!(
+        evs.iter().any(|e| name(&cfg, e) == "netif_receive_skb"),
+        "events in b"
+    );
+    assert!(
+        evs.iter().all(|e| e.netns == ns_b),
+        "only namespace b passes the netns filter"
+    );
+    check_counters(&t, &mut ring, evs.len());
+    detach_and_check(t);
+
+    // mark: only packets marked 0x42 (low byte); the unmarked ping must not show
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        mark: Some((0x42, 0xff)),
+        ..Config::default()
+    };
+    let (t, mut ring, _cfg) = load_attach(cfg);
+    ping(None);
+    ping(Some(0x1242));
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert!(
+        evs.iter().any(|e| e.netns == ns_a && e.l4_proto == 1),
+        "marked ICMP from a passes"
+    );
+    assert!(
+        evs.iter().all(|e| e.mark & 0xff == 0x42),
+        "only mark 0x..42 passes: {:?}",
+        evs.iter().map(|e| e.mark).collect::<Vec<_>>()
+    );
+    detach_and_check(t);
+
+    // ifindex (with netns, as ifindexes are per namespace): b's veth passes ...
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ifindex: Some(if_b),
+        ..Config::default()
+    };
+    let (t, mut ring, _cfg) = load_attach(cfg);
+    ping(None);
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert!(!evs.is_empty() && evs.iter().all(|e| e.ifindex == if_b && e.netns == ns_b));
+    detach_and_check(t);
+    // ... and b's loopback sees none of the ping
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ifindex: Some(1),
+        ..Config::default()
+    };
+    let (t, mut ring, _cfg) = load_attach(cfg);
+    ping(None);
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert!(
+        evs.is_empty(),
+        "nothing crosses lo in b: {} events",
+        evs.len()
+    );
+    assert_eq!(t.produced(), 0);
+    detach_and_check(t);
+}
+
+#[test]
+fn full_ring_counts_lost_events() {
+    let _s = serial();
+    let pair = NetnsPair::new("l", 203);
+    let ns_b = pair.inode(&pair.b);
+    // one page holds about 28 events; 30 pings make well over 100 in b
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ringbuf_bytes: 4096,
+        ..Config::default()
+    };
+    let (t, mut ring, _cfg) = load_attach(cfg);
+    pair.exec(&pair.a, &format!("ping -c 30 -i 0.01 -W 2 {}", pair.ip_b));
+    std::thread::sleep(Duration::from_millis(200));
+    let (p, l, delivered) = check_counters(&t, &mut ring, 0);
+    eprintln!("produced {p}, delivered {delivered}, lost {l}");
+    assert!(l > 0, "a one-page ring must overflow");
+    assert!(delivered > 0);
+    detach_and_check(t);
+}
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[0] = code;
+    b[1] = (src << 4) | dst;
+    b[2..4].copy_from_slice(&off.to_le_bytes());
+    b[4..8].copy_from_slice(&imm.to_le_bytes());
+    b
+}
+
+/// Hand-written filter for `icmp` under the splice ABI: r1 = buf, r2 = caplen, r4 = l3.
+fn icmp_filter() -> FilterCode {
+    let prog = [
+        insn(0x55, 4, 0, 4, 0),  // 0: if r4 != 0 goto 5 (L3)
+        insn(0xa5, 2, 0, 6, 24), // 1: if r2 < 24 goto 8 (reject)
+        insn(0x71, 0, 1, 23, 0), // 2: r0 = *(u8 *)(r1 + 23)   ip proto behind Ethernet
+        insn(0x15, 0, 0, 6, 1),  // 3: if r0 == 1 goto 10 (accept)
+        insn(0x05, 0, 0, 3, 0),  // 4: goto 8
+        insn(0xa5, 2, 0, 2, 10), // 5: if r2 < 10 goto 8
+        insn(0x71, 0, 1, 9, 0),  // 6: r0 = *(u8 *)(r1 + 9)    ip proto
+        insn(0x15, 0, 0, 2, 1),  // 7: if r0 == 1 goto 10
+        insn(0xb7, 0, 0, 0, 0),  // 8: r0 = 0
+        insn(0x95, 0, 0, 0, 0),  // 9: exit
+        insn(0xb7, 0, 0, 0, 1),  // 10: r0 = 1
+        insn(0x95, 0, 0, 0, 0),  // 11: exit
+    ];
+    FilterCode {
+        insns: prog.concat(),
+        snaplen: 24,
+    }
+}
+
+fn frame(proto: u8) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8];
+    f[12] = 0x08; // IPv4
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&28u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = proto;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f
+}
+
+#[test]
+fn spliced_filter_runs_in_test_run_and_in_the_probes() {
+    let _s = serial();
+    // BPF_PROG_TEST_RUN through filter_test: L2 and L3 entry points
+    for l3 in [false, true] {
+        let mut ft =
+            FilterTester::new(&icmp_filter(), l3).unwrap_or_else(|e| panic!("FilterTester: {e}"));
+        assert_eq!(ft.run(&frame(1)).unwrap(), 1, "icmp accepted (l3 {l3})");
+        assert_eq!(ft.run(&frame(17)).unwrap(), 0, "udp rejected (l3 {l3})");
+        assert_eq!(ft.run(&frame(6)).unwrap(), 0, "tcp rejected (l3 {l3})");
+    }
+
+    // the same filter spliced into the tracepoint programs, on real packets (with stacks recorded)
+    let pair = NetnsPair::new("p", 204);
+    let ns_b = pair.inode(&pair.b);
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        filter: Some(icmp_filter()),
+        stack: true,
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+    pair.exec(&pair.a, &format!("ping -c 2 -i 0.2 -W 2 {}", pair.ip_b));
+    pair.exec(
+        &pair.a,
+        &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+    );
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert!(
+        evs.iter()
+            .any(|e| name(&cfg, e) == "netif_receive_skb" && e.l4_proto == 1),
+        "ICMP passes"
+    );
+    assert!(
+        evs.iter().all(|e| e.l4_proto == 1),
+        "only ICMP passes the filter: {:?}",
+        evs.iter().map(|e| e.l4_proto).collect::<Vec<_>>()
+    );
+    // stacks: recorded, resolvable, kernel addresses
+    let with_stack: Vec<_> = evs.iter().filter(|e| e.flags & EV_HAS_STACK != 0).collect();
+    assert!(!with_stack.is_empty(), "events carry stack ids");
+    let frames = t.stack(with_stack[0].stack_id);
+    assert!(frames.len() >= 3, "stack frames: {frames:x?}");
+    assert!(
+        frames.iter().all(|&ip| ip >= 0xffff_8000_0000_0000),
+        "kernel addresses: {frames:x?}"
+    );
+    detach_and_check(t);
+    drop(pair);
+    let _ = sh("true");
+}
