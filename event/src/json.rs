@@ -31,7 +31,11 @@ pub struct JsonEvent {
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
     /// `null` for packets without an IP header; absent with `--output-tuple=false`.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub tuple: Option<Option<JsonTuple>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
@@ -83,8 +87,27 @@ pub enum JsonTime {
 
 /// Keys an annotation may not take over.
 const RESERVED: &[&str] = &[
-    "skb", "cpu", "process", "pid", "func", "func_kind", "drop_reason", "caller_func", "time", "wall_ns", "netns",
-    "mark", "iface", "ifindex", "ifname", "proto", "mtu", "len", "pkt_type", "tuple", "stack",
+    "skb",
+    "cpu",
+    "process",
+    "pid",
+    "func",
+    "func_kind",
+    "drop_reason",
+    "caller_func",
+    "time",
+    "wall_ns",
+    "netns",
+    "mark",
+    "iface",
+    "ifindex",
+    "ifname",
+    "proto",
+    "mtu",
+    "len",
+    "pkt_type",
+    "tuple",
+    "stack",
 ];
 
 impl JsonEvent {
@@ -121,8 +144,11 @@ impl JsonEvent {
             .annotations
             .iter()
             .map(|a| {
-                let key =
-                    if RESERVED.contains(&a.name.as_str()) { format!("annotation_{}", a.name) } else { a.name.clone() };
+                let key = if RESERVED.contains(&a.name.as_str()) {
+                    format!("annotation_{}", a.name)
+                } else {
+                    a.name.clone()
+                };
                 (key, a.json.clone())
             })
             .collect();
@@ -133,8 +159,15 @@ impl JsonEvent {
             pid: ev.pid,
             func: ev.func.clone(),
             func_kind: ev.func_kind,
-            drop_reason: ev.drop_reason.as_ref().map(|d| JsonDropReason { code: d.code, name: d.name.clone() }),
-            caller_func: if opts.caller { Some(ev.caller.clone().unwrap_or_default()) } else { None },
+            drop_reason: ev.drop_reason.as_ref().map(|d| JsonDropReason {
+                code: d.code,
+                name: d.name.clone(),
+            }),
+            caller_func: if opts.caller {
+                Some(ev.caller.clone().unwrap_or_default())
+            } else {
+                None
+            },
             time,
             wall_ns: ev.wall_ns,
             meta,
@@ -146,7 +179,9 @@ impl JsonEvent {
 }
 
 /// A key that is present maps to `Some`, even when its value is `null` (`"tuple": null` ≠ no `tuple` key).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 

@@ -43,7 +43,14 @@ pub struct TextOptions {
 impl Default for TextOptions {
     /// pwru's defaults: metadata and tuple on, everything else off.
     fn default() -> Self {
-        Self { meta: true, tuple: true, tcp_flags: false, caller: false, stack: false, timestamp: TimestampMode::None }
+        Self {
+            meta: true,
+            tuple: true,
+            tcp_flags: false,
+            caller: false,
+            stack: false,
+            timestamp: TimestampMode::None,
+        }
     }
 }
 
@@ -59,7 +66,10 @@ const LAST_SEEN_MAX: usize = 1 << 20;
 
 impl TextFormatter {
     pub fn new(opts: TextOptions) -> Self {
-        Self { opts, last_seen: HashMap::new() }
+        Self {
+            opts,
+            last_seen: HashMap::new(),
+        }
     }
 
     /// The header line, without a newline.
@@ -70,7 +80,10 @@ impl TextFormatter {
             let _ = write!(s, "{:<23} ", "TIME");
         }
         let _ = write!(s, "{:<18} {:<3} {:<16}", "SKB", "CPU", "PROCESS");
-        if matches!(o.timestamp, TimestampMode::Current | TimestampMode::Relative) {
+        if matches!(
+            o.timestamp,
+            TimestampMode::Current | TimestampMode::Relative
+        ) {
             let _ = write!(s, " {:<16}", "TIMESTAMP");
         }
         if o.meta {
@@ -102,7 +115,13 @@ impl TextFormatter {
         if o.timestamp == TimestampMode::Absolute {
             let _ = write!(s, "{:<23} ", local_millis(ev.wall_ns));
         }
-        let _ = write!(s, "{:<18} {:<3} {:<16}", format!("{:#x}", ev.skb), ev.cpu, ev.process);
+        let _ = write!(
+            s,
+            "{:<18} {:<3} {:<16}",
+            format!("{:#x}", ev.skb),
+            ev.cpu,
+            ev.process
+        );
         match o.timestamp {
             TimestampMode::Current => {
                 let _ = write!(s, " {:<16}", ev.ktime_ns);
@@ -134,7 +153,11 @@ impl TextFormatter {
         }
         let func = ev.func_display();
         if o.caller {
-            let _ = write!(s, " {func:<FUNC_WIDTH$} {}", ev.caller.as_deref().unwrap_or("?"));
+            let _ = write!(
+                s,
+                " {func:<FUNC_WIDTH$} {}",
+                ev.caller.as_deref().unwrap_or("?")
+            );
         } else {
             s.push(' ');
             s.push_str(&func);
@@ -161,7 +184,11 @@ impl TextFormatter {
 
     /// One JSON line for the event (see [`crate::json`]), sharing the `--timestamp relative` state.
     pub fn format_json(&mut self, ev: &Event) -> String {
-        let rel = if self.opts.timestamp == TimestampMode::Relative { self.relative(ev) } else { 0 };
+        let rel = if self.opts.timestamp == TimestampMode::Relative {
+            self.relative(ev)
+        } else {
+            0
+        };
         crate::json::to_json_line(ev, &self.opts, rel)
     }
 
@@ -183,7 +210,14 @@ fn fit_iface(ev: &Event) -> String {
         return full;
     }
     let keep = IFACE_WIDTH - 1;
-    let tail: String = full.chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = full
+        .chars()
+        .rev()
+        .take(keep)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("~{tail}")
 }
 

@@ -1,7 +1,8 @@
 //! Golden lines for the text and JSON formats.
 
 use event::{
-    Annotation, DropReason, Event, FuncKind, JsonEvent, JsonTime, TextFormatter, TextOptions, TimestampMode, Tuple,
+    Annotation, DropReason, Event, FuncKind, JsonEvent, JsonTime, TextFormatter, TextOptions,
+    TimestampMode, Tuple,
 };
 use std::net::IpAddr;
 
@@ -59,7 +60,10 @@ fn v6() -> Event {
 fn drop_ev() -> Event {
     Event {
         func: "kfree_skb".into(),
-        drop_reason: Some(DropReason { code: 2, name: Some("NO_SOCKET".into()) }),
+        drop_reason: Some(DropReason {
+            code: 2,
+            name: Some("NO_SOCKET".into()),
+        }),
         tuple: Some(Tuple {
             saddr: "10.0.0.1".parse().unwrap(),
             daddr: "10.0.0.2".parse().unwrap(),
@@ -101,7 +105,10 @@ fn columns_line_up_with_header_whatever_the_tuple() {
 
 #[test]
 fn ipv6_line_in_brackets_with_tcp_flags() {
-    let mut f = TextFormatter::new(TextOptions { tcp_flags: true, ..Default::default() });
+    let mut f = TextFormatter::new(TextOptions {
+        tcp_flags: true,
+        ..Default::default()
+    });
     assert_eq!(
         f.format(&v6()),
         "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 4026532115 0               2         0x86dd 1500  80    [fd00::1]:40000->[fd00::2]:443(tcp:SYN|ACK)         ip6_rcv_core\n"
@@ -112,22 +119,46 @@ fn ipv6_line_in_brackets_with_tcp_flags() {
 fn drop_reason_in_func_column() {
     let mut f = TextFormatter::new(TextOptions::default());
     let line = f.format(&drop_ev());
-    assert!(line.ends_with(" 10.0.0.1:51234->10.0.0.2:9(udp)                     kfree_skb(NO_SOCKET)\n"), "{line}");
-    let unnamed = Event { drop_reason: Some(DropReason { code: 77, name: None }), ..drop_ev() };
+    assert!(
+        line.ends_with(
+            " 10.0.0.1:51234->10.0.0.2:9(udp)                     kfree_skb(NO_SOCKET)\n"
+        ),
+        "{line}"
+    );
+    let unnamed = Event {
+        drop_reason: Some(DropReason {
+            code: 77,
+            name: None,
+        }),
+        ..drop_ev()
+    };
     assert!(f.format(&unnamed).ends_with(" kfree_skb(77)\n"));
 }
 
 #[test]
 fn meta_and_tuple_can_be_dropped() {
-    let opts = TextOptions { meta: false, tuple: false, ..Default::default() };
+    let opts = TextOptions {
+        meta: false,
+        tuple: false,
+        ..Default::default()
+    };
     let mut f = TextFormatter::new(opts);
     assert_eq!(f.header(), "SKB                CPU PROCESS          FUNC");
-    assert_eq!(f.format(&ping()), "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 net_dev_start_xmit\n");
+    assert_eq!(
+        f.format(&ping()),
+        "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 net_dev_start_xmit\n"
+    );
 }
 
 #[test]
 fn caller_stack_and_annotations() {
-    let opts = TextOptions { meta: false, tuple: false, caller: true, stack: true, ..Default::default() };
+    let opts = TextOptions {
+        meta: false,
+        tuple: false,
+        caller: true,
+        stack: true,
+        ..Default::default()
+    };
     let mut f = TextFormatter::new(opts);
     let ev = Event {
         caller: Some("ip_finish_output2+0x1a2".into()),
@@ -139,7 +170,13 @@ fn caller_stack_and_annotations() {
         }],
         ..ping()
     };
-    assert_eq!(f.header(), format!("SKB                CPU PROCESS          {:<40} CALLER", "FUNC"));
+    assert_eq!(
+        f.header(),
+        format!(
+            "SKB                CPU PROCESS          {:<40} CALLER",
+            "FUNC"
+        )
+    );
     assert_eq!(
         f.format(&ev),
         format!(
@@ -151,17 +188,41 @@ fn caller_stack_and_annotations() {
 
 #[test]
 fn timestamps() {
-    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Relative, ..Default::default() });
-    assert!(f.header().starts_with("SKB                CPU PROCESS          TIMESTAMP        NETNS"));
+    let mut f = TextFormatter::new(TextOptions {
+        timestamp: TimestampMode::Relative,
+        ..Default::default()
+    });
+    assert!(
+        f.header()
+            .starts_with("SKB                CPU PROCESS          TIMESTAMP        NETNS")
+    );
     let a = ping();
-    let b = Event { ktime_ns: a.ktime_ns + 2500, ..ping() };
-    assert!(f.format(&a).contains(" ~r/sbin/ping:995 0                4026531840 "));
-    assert!(f.format(&b).contains(" ~r/sbin/ping:995 2500             4026531840 "));
+    let b = Event {
+        ktime_ns: a.ktime_ns + 2500,
+        ..ping()
+    };
+    assert!(
+        f.format(&a)
+            .contains(" ~r/sbin/ping:995 0                4026531840 ")
+    );
+    assert!(
+        f.format(&b)
+            .contains(" ~r/sbin/ping:995 2500             4026531840 ")
+    );
 
-    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Current, ..Default::default() });
-    assert!(f.format(&a).contains(" ~r/sbin/ping:995 1000000123       4026531840 "));
+    let mut f = TextFormatter::new(TextOptions {
+        timestamp: TimestampMode::Current,
+        ..Default::default()
+    });
+    assert!(
+        f.format(&a)
+            .contains(" ~r/sbin/ping:995 1000000123       4026531840 ")
+    );
 
-    let f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Absolute, ..Default::default() });
+    let f = TextFormatter::new(TextOptions {
+        timestamp: TimestampMode::Absolute,
+        ..Default::default()
+    });
     assert!(f.header().starts_with("TIME                    SKB "));
 }
 
@@ -172,9 +233,15 @@ fn absolute_time_is_event_time_in_local_zone() {
         std::env::set_var("TZ", "UTC");
         libc_tzset();
     }
-    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Absolute, ..Default::default() });
+    let mut f = TextFormatter::new(TextOptions {
+        timestamp: TimestampMode::Absolute,
+        ..Default::default()
+    });
     let line = f.format(&ping());
-    assert!(line.starts_with("2023-11-14T22:13:20.123 0xff3f834f3ffb7a00 "), "{line}");
+    assert!(
+        line.starts_with("2023-11-14T22:13:20.123 0xff3f834f3ffb7a00 "),
+        "{line}"
+    );
 }
 
 unsafe extern "C" {
@@ -185,7 +252,11 @@ unsafe extern "C" {
 #[test]
 fn long_ifname_keeps_ifindex() {
     let mut f = TextFormatter::new(TextOptions::default());
-    let ev = Event { ifname: Some("lxc1234567890ab".into()), ifindex: 12345, ..ping() };
+    let ev = Event {
+        ifname: Some("lxc1234567890ab".into()),
+        ifindex: 12345,
+        ..ping()
+    };
     let line = f.format(&ev);
     assert!(line.contains(" ~4567890ab:12345 0x0800 "), "{line}");
 }
@@ -193,15 +264,31 @@ fn long_ifname_keeps_ifindex() {
 #[test]
 fn non_ip_packet_has_placeholder_tuple() {
     let mut f = TextFormatter::new(TextOptions::default());
-    let ev = Event { tuple: None, proto: 0x0806, func: "arp_rcv".into(), ..ping() };
+    let ev = Event {
+        tuple: None,
+        proto: 0x0806,
+        func: "arp_rcv".into(),
+        ..ping()
+    };
     let line = f.format(&ev);
-    assert!(line.ends_with(&format!(" 0x0806 1500  84    {:<51} arp_rcv\n", "-")), "{line}");
+    assert!(
+        line.ends_with(&format!(" 0x0806 1500  84    {:<51} arp_rcv\n", "-")),
+        "{line}"
+    );
 }
 
 #[test]
 fn json_keeps_zero_values_and_round_trips() {
-    let mut f = TextFormatter::new(TextOptions { timestamp: TimestampMode::Current, ..Default::default() });
-    let ev = Event { cpu: 0, mark: 0, proto: 0, ..ping() };
+    let mut f = TextFormatter::new(TextOptions {
+        timestamp: TimestampMode::Current,
+        ..Default::default()
+    });
+    let ev = Event {
+        cpu: 0,
+        mark: 0,
+        proto: 0,
+        ..ping()
+    };
     let line = f.format_json(&ev);
     assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -222,7 +309,11 @@ fn json_keeps_zero_values_and_round_trips() {
     assert_eq!(v["tuple"]["sport"], 0);
     assert_eq!(v["tuple"]["proto"], 1);
     assert_eq!(v["tuple"]["flags"], "");
-    assert!(v.get("caller_func").is_none() && v.get("stack").is_none() && v.get("drop_reason").is_none());
+    assert!(
+        v.get("caller_func").is_none()
+            && v.get("stack").is_none()
+            && v.get("drop_reason").is_none()
+    );
 
     let back: JsonEvent = serde_json::from_str(&line).unwrap();
     assert_eq!(back, JsonEvent::new(&ev, &f.opts, 0));
@@ -232,11 +323,19 @@ fn json_keeps_zero_values_and_round_trips() {
 
 #[test]
 fn json_drop_ipv6_annotations() {
-    let mut f = TextFormatter::new(TextOptions { caller: true, stack: true, ..Default::default() });
+    let mut f = TextFormatter::new(TextOptions {
+        caller: true,
+        stack: true,
+        ..Default::default()
+    });
     let ev = Event {
         caller: Some("udp_rcv+0x15".into()),
         stack: vec!["a+0x1".into()],
-        annotations: vec![Annotation { name: "cilium".into(), lines: vec![], json: serde_json::json!({"ep": 7}) }],
+        annotations: vec![Annotation {
+            name: "cilium".into(),
+            lines: vec![],
+            json: serde_json::json!({"ep": 7}),
+        }],
         ..drop_ev()
     };
     let line = f.format_json(&ev);
@@ -258,9 +357,16 @@ fn json_drop_ipv6_annotations() {
     assert_eq!(v["iface"], "2");
     assert_eq!(v["ifname"], serde_json::Value::Null);
     let back: JsonEvent = serde_json::from_str(&line).unwrap();
-    assert_eq!(back.tuple.unwrap().unwrap().daddr, "fd00::2".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        back.tuple.unwrap().unwrap().daddr,
+        "fd00::2".parse::<IpAddr>().unwrap()
+    );
 
-    let no_meta = TextOptions { meta: false, tuple: false, ..Default::default() };
+    let no_meta = TextOptions {
+        meta: false,
+        tuple: false,
+        ..Default::default()
+    };
     let mut f = TextFormatter::new(no_meta);
     let v: serde_json::Value = serde_json::from_str(&f.format_json(&ping())).unwrap();
     assert!(v.get("netns").is_none() && v.get("tuple").is_none() && v.get("iface").is_none());

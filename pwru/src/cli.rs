@@ -43,17 +43,19 @@ pub struct FilterArgs {
     pub expr: Vec<String>,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     /// kprobe-multi, else kprobe, else tracepoints.
+    #[default]
     Auto,
     Kprobe,
     KprobeMulti,
     Tracepoint,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Timestamp {
+    #[default]
     None,
     Current,
     Relative,
@@ -156,17 +158,6 @@ impl TraceArgs {
     }
 }
 
-impl Default for Backend {
-    fn default() -> Self {
-        Backend::Auto
-    }
-}
-impl Default for Timestamp {
-    fn default() -> Self {
-        Timestamp::None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +169,10 @@ mod tests {
     #[test]
     fn positional_words_join_into_one_expression() {
         let c = parse(&["host", "10.0.0.5", "and", "icmp"]);
-        assert_eq!(c.trace.filter_expr().as_deref(), Some("host 10.0.0.5 and icmp"));
+        assert_eq!(
+            c.trace.filter_expr().as_deref(),
+            Some("host 10.0.0.5 and icmp")
+        );
         assert_eq!(parse(&[]).trace.filter_expr(), None);
     }
 
@@ -213,7 +207,13 @@ mod tests {
         let t = &c.trace;
         assert_eq!(t.backend, Backend::KprobeMulti);
         assert_eq!(t.kmods, vec!["veth", "bridge"]);
-        assert!(!t.output_meta && t.output_tuple && t.output_caller && t.output_json && t.filter_track_skb);
+        assert!(
+            !t.output_meta
+                && t.output_tuple
+                && t.output_caller
+                && t.output_json
+                && t.filter_track_skb
+        );
         assert_eq!(t.output_limit_lines, 10);
         assert_eq!(t.timestamp, Timestamp::Absolute);
         assert_eq!(t.filter_expr().as_deref(), Some("tcp"));
@@ -236,7 +236,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(&["cilium", "maps"]).command, Some(Command::Cilium { .. })));
+        assert!(matches!(
+            parse(&["cilium", "maps"]).command,
+            Some(Command::Cilium { .. })
+        ));
     }
 
     #[test]

@@ -48,13 +48,32 @@ pub struct Decoder<L> {
 impl<L: Lookups> Decoder<L> {
     pub fn new(lookups: L, clock: WallClock, want: Want) -> Self {
         let ifnames = want.ifnames.then(IfNames::scan_now);
-        Self { lookups, clock, procs: ProcessNames::new(), ifnames, want, funcs: HashMap::new() }
+        Self {
+            lookups,
+            clock,
+            procs: ProcessNames::new(),
+            ifnames,
+            want,
+            funcs: HashMap::new(),
+        }
     }
 
     /// A decoder with a given interface cache (tests).
     #[cfg(test)]
-    pub fn with_ifnames(lookups: L, clock: WallClock, want: Want, ifnames: Option<IfNames>) -> Self {
-        Self { lookups, clock, procs: ProcessNames::new(), ifnames, want, funcs: HashMap::new() }
+    pub fn with_ifnames(
+        lookups: L,
+        clock: WallClock,
+        want: Want,
+        ifnames: Option<IfNames>,
+    ) -> Self {
+        Self {
+            lookups,
+            clock,
+            procs: ProcessNames::new(),
+            ifnames,
+            want,
+            funcs: HashMap::new(),
+        }
     }
 
     pub fn decode(&mut self, r: &RawEvent) -> Event {
@@ -68,22 +87,33 @@ impl<L: Lookups> Decoder<L> {
             .funcs
             .entry(key)
             .or_insert_with(|| match kind {
-                FuncKind::Tracepoint => {
-                    lookups.tracepoint_name(r.probe_id).unwrap_or_else(|| format!("tracepoint#{}", r.probe_id))
-                }
-                FuncKind::Kprobe => lookups.func_name(r.func_ip).unwrap_or_else(|| format!("{:#x}", r.func_ip)),
+                FuncKind::Tracepoint => lookups
+                    .tracepoint_name(r.probe_id)
+                    .unwrap_or_else(|| format!("tracepoint#{}", r.probe_id)),
+                FuncKind::Kprobe => lookups
+                    .func_name(r.func_ip)
+                    .unwrap_or_else(|| format!("{:#x}", r.func_ip)),
             })
             .clone();
 
-        let drop_reason = (r.flags & EV_HAS_REASON != 0)
-            .then(|| DropReason { code: r.drop_reason, name: self.lookups.drop_reason_name(r.drop_reason) });
-        let caller = (self.want.caller && r.flags & EV_HAS_CALLER != 0)
-            .then(|| self.lookups.sym_offset(r.caller_ip).unwrap_or_else(|| format!("{:#x}", r.caller_ip)));
+        let drop_reason = (r.flags & EV_HAS_REASON != 0).then(|| DropReason {
+            code: r.drop_reason,
+            name: self.lookups.drop_reason_name(r.drop_reason),
+        });
+        let caller = (self.want.caller && r.flags & EV_HAS_CALLER != 0).then(|| {
+            self.lookups
+                .sym_offset(r.caller_ip)
+                .unwrap_or_else(|| format!("{:#x}", r.caller_ip))
+        });
         let stack = if self.want.stack && r.flags & EV_HAS_STACK != 0 && r.stack_id >= 0 {
             self.lookups
                 .stack(r.stack_id)
                 .into_iter()
-                .map(|ip| self.lookups.sym_offset(ip).unwrap_or_else(|| format!("{ip:#x}")))
+                .map(|ip| {
+                    self.lookups
+                        .sym_offset(ip)
+                        .unwrap_or_else(|| format!("{ip:#x}"))
+                })
                 .collect()
         } else {
             Vec::new()
@@ -125,12 +155,22 @@ pub fn tuple(r: &RawEvent) -> Option<Tuple> {
         return None;
     }
     let (saddr, daddr) = if r.flags & EV_IPV6 != 0 {
-        (IpAddr::V6(Ipv6Addr::from(r.saddr)), IpAddr::V6(Ipv6Addr::from(r.daddr)))
+        (
+            IpAddr::V6(Ipv6Addr::from(r.saddr)),
+            IpAddr::V6(Ipv6Addr::from(r.daddr)),
+        )
     } else {
         let v4 = |a: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
         (v4(&r.saddr), v4(&r.daddr))
     };
-    Some(Tuple { saddr, daddr, sport: r.sport, dport: r.dport, proto: r.l4_proto, tcp_flags: r.tcp_flags })
+    Some(Tuple {
+        saddr,
+        daddr,
+        sport: r.sport,
+        dport: r.dport,
+        proto: r.l4_proto,
+        tcp_flags: r.tcp_flags,
+    })
 }
 
 #[cfg(test)]
@@ -146,13 +186,19 @@ pub(crate) mod tests {
             (ip >= 0xffff_0000_2000).then(|| format!("ip_output+{:#x}", ip - 0xffff_0000_2000))
         }
         fn tracepoint_name(&self, id: u32) -> Option<String> {
-            ["netif_receive_skb", "kfree_skb"].get(id as usize).map(|s| s.to_string())
+            ["netif_receive_skb", "kfree_skb"]
+                .get(id as usize)
+                .map(|s| s.to_string())
         }
         fn drop_reason_name(&self, code: u32) -> Option<String> {
             (code == 2).then(|| "NO_SOCKET".to_string())
         }
         fn stack(&self, id: i32) -> Vec<u64> {
-            if id == 5 { vec![0xffff_0000_2010, 0xffff_0000_2020] } else { vec![] }
+            if id == 5 {
+                vec![0xffff_0000_2010, 0xffff_0000_2020]
+            } else {
+                vec![]
+            }
         }
     }
 
@@ -198,7 +244,11 @@ pub(crate) mod tests {
 
     #[test]
     fn kprobe_drop_with_caller_and_stack() {
-        let mut d = decoder(Want { caller: true, stack: true, ifnames: false });
+        let mut d = decoder(Want {
+            caller: true,
+            stack: true,
+            ifnames: false,
+        });
         let r = RawEvent {
             kind: 0,
             func_ip: 0xffff_0000_1000,
@@ -213,13 +263,23 @@ pub(crate) mod tests {
         assert_eq!(e.caller.as_deref(), Some("ip_output+0x42"));
         assert_eq!(e.stack, vec!["ip_output+0x10", "ip_output+0x20"]);
         assert!(e.tuple.is_none());
-        let unknown = d.decode(&RawEvent { func_ip: 0xdead, drop_reason: 999, ..r });
+        let unknown = d.decode(&RawEvent {
+            func_ip: 0xdead,
+            drop_reason: 999,
+            ..r
+        });
         assert_eq!(unknown.func_display(), "0xdead(999)");
     }
 
     #[test]
     fn ipv6_tuple() {
-        let mut r = RawEvent { flags: EV_HAS_TUPLE | EV_IPV6, l4_proto: 17, sport: 53, dport: 4000, ..raw() };
+        let mut r = RawEvent {
+            flags: EV_HAS_TUPLE | EV_IPV6,
+            l4_proto: 17,
+            sport: 53,
+            dport: 4000,
+            ..raw()
+        };
         r.saddr = "fd00::1".parse::<Ipv6Addr>().unwrap().octets();
         r.daddr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
         let t = tuple(&r).unwrap();

@@ -31,7 +31,8 @@ pub fn parse_mark(s: &str) -> Result<MarkFilter> {
         Some((m, k)) => (m, Some(k)),
         None => (s, None),
     };
-    let bad = || anyhow::anyhow!("invalid --filter-mark {s:?}: expected mark[/mask], e.g. 0x100/0xf00");
+    let bad =
+        || anyhow::anyhow!("invalid --filter-mark {s:?}: expected mark[/mask], e.g. 0x100/0xf00");
     let mark = parse_u32(m).ok_or_else(bad)?;
     let mask = match mask {
         Some(k) => parse_u32(k).ok_or_else(bad)?,
@@ -50,14 +51,20 @@ pub struct NetnsFilter {
 
 pub fn parse_netns(s: &str) -> Result<NetnsFilter> {
     if let Some(n) = s.strip_prefix("inode:") {
-        let inode: u32 = parse_u32(n)
-            .with_context(|| format!("invalid --filter-netns {s:?}: inode:N needs a 32-bit number"))?;
-        let path = crate::ifnames::netns_paths().into_iter().find(|(i, _)| *i == inode).map(|(_, p)| p);
+        let inode: u32 = parse_u32(n).with_context(|| {
+            format!("invalid --filter-netns {s:?}: inode:N needs a 32-bit number")
+        })?;
+        let path = crate::ifnames::netns_paths()
+            .into_iter()
+            .find(|(i, _)| *i == inode)
+            .map(|(_, p)| p);
         return Ok(NetnsFilter { inode, path });
     }
     let path = std::path::PathBuf::from(s);
     if !path.is_absolute() {
-        bail!("invalid --filter-netns {s:?}: expected /proc/PID/ns/net, /run/netns/NAME or inode:N");
+        bail!(
+            "invalid --filter-netns {s:?}: expected /proc/PID/ns/net, /run/netns/NAME or inode:N"
+        );
     }
     let md = std::fs::metadata(&path).with_context(|| format!("invalid --filter-netns {s:?}"))?;
     // nsfs inodes live on the nsfs pseudo filesystem; a bind mount in /run/netns keeps its inode.
@@ -65,7 +72,10 @@ pub fn parse_netns(s: &str) -> Result<NetnsFilter> {
     if !is_netns(&f) {
         bail!("invalid --filter-netns {s:?}: not a network namespace");
     }
-    Ok(NetnsFilter { inode: md.ino() as u32, path: Some(path) })
+    Ok(NetnsFilter {
+        inode: md.ino() as u32,
+        path: Some(path),
+    })
 }
 
 /// Asks the kernel whether the fd is a network namespace (NS_GET_NSTYPE).
@@ -79,13 +89,22 @@ pub fn is_netns(f: &std::fs::File) -> bool {
 
 /// `--filter-func`: pwru matches the regex against the whole function name.
 pub fn parse_func_regex(s: &str) -> Result<regex::Regex> {
-    regex::Regex::new(&format!("^(?:{s})$"))
-        .map_err(|e| anyhow::anyhow!("invalid --filter-func {s:?}: {}", first_line(&e.to_string())))
+    regex::Regex::new(&format!("^(?:{s})$")).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --filter-func {s:?}: {}",
+            first_line(&e.to_string())
+        )
+    })
 }
 
 fn first_line(s: &str) -> String {
     // regex errors are multi-line with a caret diagram; the last line names the problem.
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().trim_start_matches("error: ").to_string()
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -94,10 +113,35 @@ mod tests {
 
     #[test]
     fn marks() {
-        assert_eq!(parse_mark("0x10").unwrap(), MarkFilter { mark: 0x10, mask: u32::MAX });
-        assert_eq!(parse_mark("256/0xff00").unwrap(), MarkFilter { mark: 256, mask: 0xff00 });
-        assert_eq!(parse_mark("0xA/0XF").unwrap(), MarkFilter { mark: 10, mask: 15 });
-        for bad in ["", "x", "0x", "1/", "/1", "1/2/3", "4294967296", "-1", "0xfffffffff"] {
+        assert_eq!(
+            parse_mark("0x10").unwrap(),
+            MarkFilter {
+                mark: 0x10,
+                mask: u32::MAX
+            }
+        );
+        assert_eq!(
+            parse_mark("256/0xff00").unwrap(),
+            MarkFilter {
+                mark: 256,
+                mask: 0xff00
+            }
+        );
+        assert_eq!(
+            parse_mark("0xA/0XF").unwrap(),
+            MarkFilter { mark: 10, mask: 15 }
+        );
+        for bad in [
+            "",
+            "x",
+            "0x",
+            "1/",
+            "/1",
+            "1/2/3",
+            "4294967296",
+            "-1",
+            "0xfffffffff",
+        ] {
             assert!(parse_mark(bad).is_err(), "{bad}");
         }
         let f = parse_mark("0x100/0xf00").unwrap();
@@ -134,6 +178,9 @@ mod tests {
         let r = parse_func_regex("kfree_skb|consume_skb").unwrap();
         assert!(r.is_match("consume_skb") && !r.is_match("kfree_skb_reason"));
         let e = parse_func_regex("ip_(").unwrap_err().to_string();
-        assert!(e.starts_with("invalid --filter-func") && !e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("invalid --filter-func") && !e.contains('\n'),
+            "{e}"
+        );
     }
 }

@@ -68,7 +68,13 @@ pub fn ifindex_of(name: &str, path: Option<&Path>) -> std::io::Result<Option<u32
 /// RTM_GETLINK dump on a fresh NETLINK_ROUTE socket in the calling thread's netns.
 pub fn dump_links() -> std::io::Result<HashMap<u32, String>> {
     // SAFETY: plain socket(2); the fd is owned right away.
-    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
     if raw < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -132,7 +138,11 @@ fn parse_link_messages(mut b: &[u8], out: &mut HashMap<u32, String>) -> std::io:
         match ty as i32 {
             libc::NLMSG_DONE => return Ok(true),
             libc::NLMSG_ERROR => {
-                let errno = if len >= 20 { -(u32_at(msg, 16) as i32) } else { libc::EIO };
+                let errno = if len >= 20 {
+                    -(u32_at(msg, 16) as i32)
+                } else {
+                    libc::EIO
+                };
                 if errno != 0 {
                     return Err(std::io::Error::from_raw_os_error(errno));
                 }
@@ -204,7 +214,9 @@ impl IfNames {
             return None;
         }
         if !self.names.contains_key(&(netns, ifindex))
-            && self.last_scan.is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL)
+            && self
+                .last_scan
+                .is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL)
         {
             self.rescan();
         }

@@ -15,7 +15,10 @@ pub struct Symbols {
 impl Lookups for Symbols {
     fn func_name(&self, ip: u64) -> Option<String> {
         // On IBT kernels bpf_get_func_ip points a few bytes into the function: the nearest symbol is right.
-        self.kallsyms.as_ref()?.resolve(ip).map(|s| s.name.to_string())
+        self.kallsyms
+            .as_ref()?
+            .resolve(ip)
+            .map(|s| s.name.to_string())
     }
 
     fn sym_offset(&self, ip: u64) -> Option<String> {

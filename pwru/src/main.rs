@@ -5,10 +5,10 @@ mod clock;
 mod decode;
 mod filters;
 mod ifnames;
-mod privileges;
-mod progress;
-mod process;
 mod lookups;
+mod privileges;
+mod process;
+mod progress;
 mod run;
 mod sink;
 
@@ -19,7 +19,9 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => run::filter_command(&f),
-        Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0),
+        Some(cli::Command::Cilium { cmd }) => {
+            cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
+        }
         None => run::trace(cli.trace),
     };
     match result {
@@ -34,7 +36,18 @@ fn main() {
 
 /// `outer: inner: root cause` on one line.
 fn one_line(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+    let mut out = String::new();
+    for c in e.chain() {
+        let part = c.to_string().replace('\n', " ");
+        // Many errors repeat their source in their own message; print each cause once.
+        if !out.contains(&part) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&part);
+        }
+    }
+    out
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.
@@ -46,7 +59,13 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("pwru: internal error: {}{at} (please report this bug)", msg.replace('\n', " "));
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "pwru: internal error: {}{at} (please report this bug)",
+            msg.replace('\n', " ")
+        );
     }));
 }

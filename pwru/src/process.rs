@@ -36,7 +36,10 @@ impl ProcessNames {
     }
 
     pub fn with_proc_root(root: impl Into<PathBuf>) -> Self {
-        Self { proc_root: root.into(), exe: HashMap::new() }
+        Self {
+            proc_root: root.into(),
+            exe: HashMap::new(),
+        }
     }
 
     /// `exe:pid` (or `comm:pid`, or `<empty>:pid` without a comm), at most 16 bytes.
@@ -91,7 +94,10 @@ mod tests {
         assert_eq!(shorten("/usr/bin/ping:17821"), "~/bin/ping:17821");
         assert_eq!(shorten("0123456789abcdef"), "0123456789abcdef");
         let s = shorten("/é/ééééééééé:1");
-        assert!(s.len() <= 16 && s.starts_with('~') && s.ends_with("é:1"), "{s}");
+        assert!(
+            s.len() <= 16 && s.starts_with('~') && s.ends_with("é:1"),
+            "{s}"
+        );
     }
 
     #[test]

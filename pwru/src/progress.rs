@@ -14,13 +14,18 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} attached, {msg} ignored")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} attached, {msg} ignored",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_prefix(format!("pwru: attaching {what} ({backend})"));
             bar.set_message("0");
-            Self { bar: Some(bar), total }
+            Self {
+                bar: Some(bar),
+                total,
+            }
         } else {
             eprintln!("pwru: attaching {total} {what} ({backend})");
             Self { bar: None, total }
@@ -38,6 +43,10 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-        eprintln!("pwru: {attached}/{} attached, {ignored} ignored ({} ms)", self.total, took.as_millis());
+        eprintln!(
+            "pwru: {attached}/{} attached, {ignored} ignored ({} ms)",
+            self.total,
+            took.as_millis()
+        );
     }
 }

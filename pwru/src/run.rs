@@ -17,7 +17,9 @@ use tokio::signal::unix::{SignalKind, signal};
 pub fn filter_command(f: &FilterArgs) -> Result<i32> {
     let expr = f.expr.join(" ");
     let _ = (&f.dump, &f.read);
-    bail!("`pwru filter` is not available yet in this build (the pcap compiler is not wired in); expression: {expr:?}")
+    bail!(
+        "`pwru filter` is not available yet in this build (the pcap compiler is not wired in); expression: {expr:?}"
+    )
 }
 
 /// Everything the arguments say, checked before any BPF work.
@@ -46,20 +48,38 @@ fn probes_backend(b: cli::Backend) -> Option<probes::Backend> {
 
 fn plan(args: &TraceArgs) -> Result<Plan> {
     // Cheap argument checks first, so a typo never waits for BTF parsing.
-    let func_re = args.filter_func.as_deref().map(filters::parse_func_regex).transpose()?;
-    let mark = args.filter_mark.as_deref().map(filters::parse_mark).transpose()?;
-    let netns = args.filter_netns.as_deref().map(filters::parse_netns).transpose()?;
+    let func_re = args
+        .filter_func
+        .as_deref()
+        .map(filters::parse_func_regex)
+        .transpose()?;
+    let mark = args
+        .filter_mark
+        .as_deref()
+        .map(filters::parse_mark)
+        .transpose()?;
+    let netns = args
+        .filter_netns
+        .as_deref()
+        .map(filters::parse_netns)
+        .transpose()?;
     let ifindex = match &args.filter_ifname {
         None => None,
         Some(name) => {
             let path = netns.as_ref().and_then(|n| n.path.clone());
             if netns.is_some() && path.is_none() {
-                bail!("--filter-ifname {name}: cannot enter netns {} to resolve it", args.filter_netns.as_deref().unwrap_or(""));
+                bail!(
+                    "--filter-ifname {name}: cannot enter netns {} to resolve it",
+                    args.filter_netns.as_deref().unwrap_or("")
+                );
             }
             let where_ = args.filter_netns.as_deref().unwrap_or("the current netns");
-            let idx = crate::ifnames::ifindex_of(name, path.as_deref())
-                .with_context(|| format!("--filter-ifname {name}: cannot list interfaces in {where_}"))?;
-            Some(idx.with_context(|| format!("--filter-ifname: no interface {name:?} in {where_}"))?)
+            let idx = crate::ifnames::ifindex_of(name, path.as_deref()).with_context(|| {
+                format!("--filter-ifname {name}: cannot list interfaces in {where_}")
+            })?;
+            Some(
+                idx.with_context(|| format!("--filter-ifname: no interface {name:?} in {where_}"))?,
+            )
         }
     };
     let filter = match args.filter_expr() {
@@ -110,13 +130,25 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
             // The programs read a drop reason only where skb:kfree_skb has it (skb 0, reason 2).
             let reason_arg = (tp.skb_arg == 0 && tp.reason_arg == Some(2)).then_some(2);
             tracepoint_names.push(tp.name.clone());
-            tracepoints.push(probes::TracepointTarget { name: tp.name, skb_arg: tp.skb_arg, reason_arg, nargs: tp.nargs });
+            tracepoints.push(probes::TracepointTarget {
+                name: tp.name,
+                skb_arg: tp.skb_arg,
+                reason_arg,
+                nargs: tp.nargs,
+            });
         }
         if tracepoints.is_empty() {
-            bail!("no skb tracepoint matches --filter-func {}", args.filter_func.as_deref().unwrap_or(""));
+            bail!(
+                "no skb tracepoint matches --filter-func {}",
+                args.filter_func.as_deref().unwrap_or("")
+            );
         }
     } else {
-        let ff = args.filter_func.as_deref().map(symbols::FuncFilter::new).transpose()?;
+        let ff = args
+            .filter_func
+            .as_deref()
+            .map(symbols::FuncFilter::new)
+            .transpose()?;
         let found = symbols::skb_functions(&btf, ff.as_ref())?;
         for w in &found.warnings {
             eprintln!("pwru: {w}");
@@ -126,20 +158,34 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
                 (1, Some(2)) | (2, Some(3)) => f.reason_arg,
                 _ => None,
             };
-            kprobes.push(probes::Target { name: f.name, module: f.module, skb_arg: f.skb_arg, reason_arg });
+            kprobes.push(probes::Target {
+                name: f.name,
+                module: f.module,
+                skb_arg: f.skb_arg,
+                reason_arg,
+            });
         }
         if kprobes.is_empty() {
-            bail!("no probe-able skb function matches --filter-func {}", args.filter_func.as_deref().unwrap_or(""));
+            bail!(
+                "no probe-able skb function matches --filter-func {}",
+                args.filter_func.as_deref().unwrap_or("")
+            );
         }
     }
     if probes_backend(args.backend).is_none() && backend != probes::Backend::KprobeMulti {
         let why = match backend {
             probes::Backend::Kprobe => support.kprobe_multi.clone().err(),
-            _ => support.kprobe.clone().err().or(support.kprobe_multi.clone().err()),
+            _ => support
+                .kprobe
+                .clone()
+                .err()
+                .or(support.kprobe_multi.clone().err()),
         }
         .unwrap_or_default();
         notice = Some(match backend {
-            probes::Backend::Tracepoint => format!("{why}: using {} tracepoints", tracepoints.len()),
+            probes::Backend::Tracepoint => {
+                format!("{why}: using {} tracepoints", tracepoints.len())
+            }
             _ => format!("{why}: using kprobes on {} functions", kprobes.len()),
         });
     }
@@ -154,7 +200,9 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
         ifindex,
         filter,
         reasons: symbols::DropReasons::from_btf(&btf),
-        need_kallsyms: backend != probes::Backend::Tracepoint || args.output_caller || args.output_stack,
+        need_kallsyms: backend != probes::Backend::Tracepoint
+            || args.output_caller
+            || args.output_stack,
         notice,
     })
 }
@@ -168,7 +216,9 @@ enum Stop {
 
 pub fn trace(args: TraceArgs) -> Result<i32> {
     crate::privileges::check()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     // Signals are caught from here on: a Ctrl-C during attach ends the run cleanly right after it.
     let _enter = rt.enter();
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -179,7 +229,11 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         eprintln!("pwru: {n}");
     }
     let out = sink::open_writer(args.output_file.as_deref())?;
-    let kallsyms = if plan.need_kallsyms { Some(symbols::Kallsyms::load()?) } else { None };
+    let kallsyms = if plan.need_kallsyms {
+        Some(symbols::Kallsyms::load()?)
+    } else {
+        None
+    };
 
     let cfg = probes::Config {
         backend: plan.backend,
@@ -195,11 +249,20 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         ringbuf_bytes: args.ringbuf_size,
     };
     let total = cfg.kprobes.len() + cfg.tracepoints.len();
-    let what = if plan.backend == probes::Backend::Tracepoint { "tracepoints" } else { "functions" };
+    let what = if plan.backend == probes::Backend::Tracepoint {
+        "tracepoints"
+    } else {
+        "functions"
+    };
     let mut tracer = probes::Tracer::load(cfg)?;
     let progress = Progress::new(total as u64, plan.backend.name(), what);
-    let stats = tracer.attach(|done, _total, ignored| progress.update(done as u64, ignored as u64))?;
-    progress.finish(stats.attached as u64, stats.ignored.len() as u64, stats.elapsed);
+    let stats =
+        tracer.attach(|done, _total, ignored| progress.update(done as u64, ignored as u64))?;
+    progress.finish(
+        stats.attached as u64,
+        stats.ignored.len() as u64,
+        stats.elapsed,
+    );
     for ig in stats.ignored.iter().take(5) {
         eprintln!("pwru: ignored {}: {}", ig.name, ig.reason);
     }
@@ -210,20 +273,34 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         bail!("no probe could be attached");
     }
     if let Some(p) = &args.ready_file {
-        std::fs::write(p, b"").with_context(|| format!("cannot write --ready-file {}", p.display()))?;
+        std::fs::write(p, b"")
+            .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
     }
 
     let ring = tracer.take_ring().context("the tracer has no event ring")?;
     let mut sink = sink::new_sink(args.output_json, args.text_options(), out)?;
-    let syms = Symbols { kallsyms, reasons: plan.reasons, tracepoints: plan.tracepoint_names, stacks: None };
-    let want = Want { ifnames: args.output_meta, caller: args.output_caller, stack: args.output_stack };
+    let syms = Symbols {
+        kallsyms,
+        reasons: plan.reasons,
+        tracepoints: plan.tracepoint_names,
+        stacks: None,
+    };
+    let want = Want {
+        ifnames: args.output_meta,
+        caller: args.output_caller,
+        stack: args.output_stack,
+    };
     let limit = (args.output_limit_lines > 0).then_some(args.output_limit_lines);
 
     let mut printed = 0u64;
     // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
-    let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow::anyhow!("cannot watch the event ring: {e}"))?;
+    let mut afd = unsafe { AsyncFd::register(ring) }
+        .map_err(|e| anyhow::anyhow!("cannot watch the event ring: {e}"))?;
     {
-        let lookups = WithStacks { syms: &syms, tracer: &tracer };
+        let lookups = WithStacks {
+            syms: &syms,
+            tracer: &tracer,
+        };
         let mut dec = Decoder::new(lookups, WallClock::measure(), want);
         let live_lost = std::io::stderr().is_terminal();
         let mut reported_lost = 0;
@@ -263,10 +340,22 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     let lost_before = tracer.lost();
     let _ = tracer.detach();
     let detach_time = t0.elapsed();
-    drain(afd.get_mut(), &mut Decoder::new(NoLookups, WallClock::measure(), Want::default()), &mut NullSink, &mut 0, None)?;
+    drain(
+        afd.get_mut(),
+        &mut Decoder::new(NoLookups, WallClock::measure(), Want::default()),
+        &mut NullSink,
+        &mut 0,
+        None,
+    )?;
     sink.flush()?;
-    let unread = produced_before.saturating_sub(lost_before).saturating_sub(printed);
-    let unread = if unread > 0 { format!(", {unread} not read") } else { String::new() };
+    let unread = produced_before
+        .saturating_sub(lost_before)
+        .saturating_sub(printed);
+    let unread = if unread > 0 {
+        format!(", {unread} not read")
+    } else {
+        String::new()
+    };
     eprintln!(
         "pwru: {produced_before} events produced, {lost_before} lost, {printed} printed{unread} (detached in {} ms)",
         detach_time.as_millis()

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 /// bpftool on this host is built without pid information, so ownership is established by name, and the maps
 /// and links are the ones those programs use.
 fn is_ours(name: &str) -> bool {
-    name.starts_with("pwru_") || name.starts_with("kprobe_skb_") || name.starts_with("kprobe_multi_s")
+    name.starts_with("pwru_")
+        || name.starts_with("kprobe_skb_")
+        || name.starts_with("kprobe_multi_s")
 }
 
 struct Objects {
@@ -18,8 +20,10 @@ struct Objects {
 }
 
 fn ours_now() -> Objects {
-    let progs: Vec<_> =
-        bpftool_list("prog").into_iter().filter(|p| p["name"].as_str().is_some_and(is_ours)).collect();
+    let progs: Vec<_> = bpftool_list("prog")
+        .into_iter()
+        .filter(|p| p["name"].as_str().is_some_and(is_ours))
+        .collect();
     let ids: BTreeSet<u64> = progs.iter().map(|p| p["id"].as_u64().unwrap()).collect();
     let maps = progs
         .iter()
@@ -31,7 +35,11 @@ fn ours_now() -> Objects {
         .filter(|l| l["prog_id"].as_u64().is_some_and(|id| ids.contains(&id)))
         .map(|l| l["id"].as_u64().unwrap())
         .collect();
-    Objects { progs: ids, links, maps }
+    Objects {
+        progs: ids,
+        links,
+        maps,
+    }
 }
 
 fn bpftool_list(kind: &str) -> Vec<serde_json::Value> {
@@ -40,17 +48,31 @@ fn bpftool_list(kind: &str) -> Vec<serde_json::Value> {
 }
 
 fn all_ids(kind: &str) -> BTreeSet<u64> {
-    bpftool_list(kind).into_iter().map(|o| o["id"].as_u64().unwrap()).collect()
+    bpftool_list(kind)
+        .into_iter()
+        .map(|o| o["id"].as_u64().unwrap())
+        .collect()
 }
 
 fn nothing_left_after(sig: i32) {
     need_tool("bpftool");
     let before = ours_now();
-    assert!(before.progs.is_empty(), "programs of ours exist before the test started: {:?}", before.progs);
+    assert!(
+        before.progs.is_empty(),
+        "programs of ours exist before the test started: {:?}",
+        before.progs
+    );
     let p = Pwru::start(&[]);
     let Objects { progs, links, maps } = ours_now();
-    assert!(progs.len() >= 10, "bpftool shows {} pwru programs while it runs: the check would be blind", progs.len());
-    assert!(links.len() >= progs.len(), "one link per program expected: {links:?} for {progs:?}");
+    assert!(
+        progs.len() >= 10,
+        "bpftool shows {} pwru programs while it runs: the check would be blind",
+        progs.len()
+    );
+    assert!(
+        links.len() >= progs.len(),
+        "one link per program expected: {links:?} for {progs:?}"
+    );
     assert!(maps.len() >= 2, "the programs use no maps? {maps:?}");
     let f = p.stop(sig);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -67,7 +89,10 @@ fn nothing_left_after(sig: i32) {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("left behind after signal {sig}: progs {:?} links {:?} maps {:?}", left.0, left.1, left.2);
+    panic!(
+        "left behind after signal {sig}: progs {:?} links {:?} maps {:?}",
+        left.0, left.1, left.2
+    );
 }
 
 #[test]
@@ -89,5 +114,8 @@ fn nothing_pinned_under_bpffs() {
     let p = Pwru::start(&[]);
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0));
-    assert_eq!(sh("find /sys/fs/bpf -maxdepth 3 2>/dev/null | sort"), before);
+    assert_eq!(
+        sh("find /sys/fs/bpf -maxdepth 3 2>/dev/null | sort"),
+        before
+    );
 }

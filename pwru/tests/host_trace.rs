@@ -10,8 +10,10 @@ fn icmp_events(f: &Finished, t: &Topo) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|e| {
             e["tuple"]["proto"] == 1
-                && ((e["tuple"]["saddr"] == t.ip_a.as_str() && e["tuple"]["daddr"] == t.ip_b.as_str())
-                    || (e["tuple"]["saddr"] == t.ip_b.as_str() && e["tuple"]["daddr"] == t.ip_a.as_str()))
+                && ((e["tuple"]["saddr"] == t.ip_a.as_str()
+                    && e["tuple"]["daddr"] == t.ip_b.as_str())
+                    || (e["tuple"]["saddr"] == t.ip_b.as_str()
+                        && e["tuple"]["daddr"] == t.ip_a.as_str()))
         })
         .collect()
 }
@@ -39,22 +41,43 @@ fn ping_between_namespaces_text() {
     let iface_b = format!("{}:{}", t.vb, t.ifindex_b);
     let has = |tuple: &str, netns: u32, iface: &str, funcs: &[&str], mark: &str| {
         evs.iter().any(|e| {
-            e.tuple == tuple && e.netns == netns && e.iface == iface && funcs.contains(&e.func.as_str()) && e.mark == mark
+            e.tuple == tuple
+                && e.netns == netns
+                && e.iface == iface
+                && funcs.contains(&e.func.as_str())
+                && e.mark == mark
         })
     };
     let xmit = ["net_dev_queue", "net_dev_start_xmit"];
     let all = lines.join("\n");
     // The request leaves a with ping's SO_MARK 0x2a, crosses the veth (which scrubs the mark) and arrives in b.
-    assert!(has(&req, t.inode_a, &iface_a, &xmit, "2a"), "request xmit in a missing:\n{all}");
-    assert!(has(&req, t.inode_b, &iface_b, &["netif_receive_skb"], "0"), "request receive in b missing:\n{all}");
-    assert!(has(&rep, t.inode_b, &iface_b, &xmit, "0"), "reply xmit in b missing:\n{all}");
-    assert!(has(&rep, t.inode_a, &iface_a, &["netif_receive_skb"], "0"), "reply receive in a missing:\n{all}");
+    assert!(
+        has(&req, t.inode_a, &iface_a, &xmit, "2a"),
+        "request xmit in a missing:\n{all}"
+    );
+    assert!(
+        has(&req, t.inode_b, &iface_b, &["netif_receive_skb"], "0"),
+        "request receive in b missing:\n{all}"
+    );
+    assert!(
+        has(&rep, t.inode_b, &iface_b, &xmit, "0"),
+        "reply xmit in b missing:\n{all}"
+    );
+    assert!(
+        has(&rep, t.inode_a, &iface_a, &["netif_receive_skb"], "0"),
+        "reply receive in a missing:\n{all}"
+    );
     // Two pings: at least two distinct skbs per direction on the wire.
-    let req_skbs: std::collections::HashSet<_> =
-        evs.iter().filter(|e| e.tuple == req && e.func == "netif_receive_skb").map(|e| e.skb.clone()).collect();
+    let req_skbs: std::collections::HashSet<_> = evs
+        .iter()
+        .filter(|e| e.tuple == req && e.func == "netif_receive_skb")
+        .map(|e| e.skb.clone())
+        .collect();
     assert!(!req_skbs.is_empty());
     assert_eq!(
-        evs.iter().filter(|e| e.tuple == req && e.func == "netif_receive_skb" && e.netns == t.inode_b).count(),
+        evs.iter()
+            .filter(|e| e.tuple == req && e.func == "netif_receive_skb" && e.netns == t.inode_b)
+            .count(),
         2,
         "one netif_receive_skb per echo request in b:\n{all}"
     );
@@ -62,7 +85,10 @@ fn ping_between_namespaces_text() {
     let col = lines[0].find(" FUNC").unwrap() + 1;
     for l in lines.iter().filter(|l| l.contains(&req)) {
         assert_eq!(l.chars().nth(col - 1), Some(' '), "{l}");
-        assert!(l[col..].starts_with(|c: char| c.is_ascii_alphabetic()), "FUNC column moved: {l}");
+        assert!(
+            l[col..].starts_with(|c: char| c.is_ascii_alphabetic()),
+            "FUNC column moved: {l}"
+        );
     }
     assert!(f.stderr.contains("events produced"), "{}", f.stderr);
 }
@@ -78,7 +104,13 @@ fn drops_carry_their_reason() {
     );
     let p = Pwru::start(&["--output-json"]);
     // Nothing listens on 9 in b: NO_SOCKET. Port 7777 is dropped by the nft rule: NETFILTER_DROP.
-    t.exec(&t.a, &format!("echo x | socat - UDP4-SENDTO:{}:9; echo y | socat - UDP4-SENDTO:{}:7777", t.ip_b, t.ip_b));
+    t.exec(
+        &t.a,
+        &format!(
+            "echo x | socat - UDP4-SENDTO:{}:9; echo y | socat - UDP4-SENDTO:{}:7777",
+            t.ip_b, t.ip_b
+        ),
+    );
     settle();
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -86,13 +118,28 @@ fn drops_carry_their_reason() {
     let drop_of = |dport: u64| {
         evs.iter()
             .filter(|e| {
-                e["tuple"]["dport"] == dport && e["tuple"]["daddr"] == t.ip_b.as_str() && e["func"] == "kfree_skb"
+                e["tuple"]["dport"] == dport
+                    && e["tuple"]["daddr"] == t.ip_b.as_str()
+                    && e["func"] == "kfree_skb"
             })
-            .map(|e| (e["drop_reason"]["name"].as_str().unwrap_or("").to_string(), e["netns"].as_u64().unwrap()))
+            .map(|e| {
+                (
+                    e["drop_reason"]["name"].as_str().unwrap_or("").to_string(),
+                    e["netns"].as_u64().unwrap(),
+                )
+            })
             .collect::<Vec<_>>()
     };
-    assert!(drop_of(9).contains(&("NO_SOCKET".into(), t.inode_b as u64)), "{:?}", drop_of(9));
-    assert!(drop_of(7777).contains(&("NETFILTER_DROP".into(), t.inode_b as u64)), "{:?}", drop_of(7777));
+    assert!(
+        drop_of(9).contains(&("NO_SOCKET".into(), t.inode_b as u64)),
+        "{:?}",
+        drop_of(9)
+    );
+    assert!(
+        drop_of(7777).contains(&("NETFILTER_DROP".into(), t.inode_b as u64)),
+        "{:?}",
+        drop_of(7777)
+    );
 }
 
 #[test]
@@ -106,7 +153,9 @@ fn drop_reason_in_text_func_column() {
     let f = p.stop(SIGINT);
     let want = format!("{}:", t.ip_a);
     assert!(
-        f.lines().iter().any(|l| l.contains(&want) && l.contains(":9(udp)") && l.ends_with(" kfree_skb(NO_SOCKET)")),
+        f.lines().iter().any(|l| l.contains(&want)
+            && l.contains(":9(udp)")
+            && l.ends_with(" kfree_skb(NO_SOCKET)")),
         "{}",
         f.output
     );
@@ -124,41 +173,102 @@ fn netns_mark_and_ifname_filters_select_exactly() {
         f
     };
 
-    let f = ping(Pwru::start(&["--output-json", "--filter-netns", &t.path_b()]));
+    let f = ping(Pwru::start(&[
+        "--output-json",
+        "--filter-netns",
+        &t.path_b(),
+    ]));
     let evs = f.json();
-    assert!(evs.iter().all(|e| e["netns"] == t.inode_b), "other netns leaked:\n{}", f.output);
+    assert!(
+        evs.iter().all(|e| e["netns"] == t.inode_b),
+        "other netns leaked:\n{}",
+        f.output
+    );
     let icmp = icmp_events(&f, &t);
-    assert!(icmp.iter().any(|e| e["func"] == "netif_receive_skb" && e["tuple"]["saddr"] == t.ip_a.as_str()));
-    assert!(icmp.iter().any(|e| e["tuple"]["saddr"] == t.ip_b.as_str()), "reply from b missing");
+    assert!(
+        icmp.iter()
+            .any(|e| e["func"] == "netif_receive_skb" && e["tuple"]["saddr"] == t.ip_a.as_str())
+    );
+    assert!(
+        icmp.iter().any(|e| e["tuple"]["saddr"] == t.ip_b.as_str()),
+        "reply from b missing"
+    );
 
-    let f = ping(Pwru::start(&["--output-json", "--filter-netns", &format!("inode:{}", t.inode_a)]));
+    let f = ping(Pwru::start(&[
+        "--output-json",
+        "--filter-netns",
+        &format!("inode:{}", t.inode_a),
+    ]));
     assert!(f.json().iter().all(|e| e["netns"] == t.inode_a));
-    assert!(icmp_events(&f, &t).iter().any(|e| e["func"] == "net_dev_start_xmit" || e["func"] == "net_dev_queue"));
+    assert!(
+        icmp_events(&f, &t)
+            .iter()
+            .any(|e| e["func"] == "net_dev_start_xmit" || e["func"] == "net_dev_queue")
+    );
 
     let f = ping(Pwru::start(&["--output-json", "--filter-mark", "0x2a"]));
     let evs = f.json();
     assert!(!evs.is_empty(), "no marked packet seen");
-    assert!(evs.iter().all(|e| e["mark"] == 0x2a), "unmarked packet leaked:\n{}", f.output);
+    assert!(
+        evs.iter().all(|e| e["mark"] == 0x2a),
+        "unmarked packet leaked:\n{}",
+        f.output
+    );
     let icmp = icmp_events(&f, &t);
-    assert!(icmp.iter().all(|e| e["tuple"]["saddr"] == t.ip_a.as_str() && e["netns"] == t.inode_a));
+    assert!(
+        icmp.iter()
+            .all(|e| e["tuple"]["saddr"] == t.ip_a.as_str() && e["netns"] == t.inode_a)
+    );
     assert!(icmp.len() >= 2, "{}", f.output);
 
-    let f = ping(Pwru::start(&["--output-json", "--filter-mark", "0x20/0xf0"]));
-    assert!(f.json().iter().all(|e| e["mark"].as_u64().unwrap() & 0xf0 == 0x20));
+    let f = ping(Pwru::start(&[
+        "--output-json",
+        "--filter-mark",
+        "0x20/0xf0",
+    ]));
+    assert!(
+        f.json()
+            .iter()
+            .all(|e| e["mark"].as_u64().unwrap() & 0xf0 == 0x20)
+    );
     assert!(!icmp_events(&f, &t).is_empty());
 
-    let f = ping(Pwru::start(&["--output-json", "--filter-netns", &t.path_b(), "--filter-ifname", &t.vb]));
+    let f = ping(Pwru::start(&[
+        "--output-json",
+        "--filter-netns",
+        &t.path_b(),
+        "--filter-ifname",
+        &t.vb,
+    ]));
     let evs = f.json();
-    assert!(evs.iter().all(|e| e["ifindex"] == t.ifindex_b && e["netns"] == t.inode_b), "{}", f.output);
-    assert!(evs.iter().all(|e| e["iface"] == format!("{}:{}", t.vb, t.ifindex_b).as_str()));
-    assert!(icmp_events(&f, &t).len() >= 4, "request and reply, twice:\n{}", f.output);
+    assert!(
+        evs.iter()
+            .all(|e| e["ifindex"] == t.ifindex_b && e["netns"] == t.inode_b),
+        "{}",
+        f.output
+    );
+    assert!(
+        evs.iter()
+            .all(|e| e["iface"] == format!("{}:{}", t.vb, t.ifindex_b).as_str())
+    );
+    assert!(
+        icmp_events(&f, &t).len() >= 4,
+        "request and reply, twice:\n{}",
+        f.output
+    );
 }
 
 #[test]
 fn json_fields_and_limit_lines() {
     let _g = serial();
     let t = Topo::new(15);
-    let p = Pwru::start(&["--output-json", "--filter-netns", &t.path_b(), "--timestamp", "absolute"]);
+    let p = Pwru::start(&[
+        "--output-json",
+        "--filter-netns",
+        &t.path_b(),
+        "--timestamp",
+        "absolute",
+    ]);
     t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
     settle();
     let f = p.stop(SIGTERM);
@@ -177,9 +287,15 @@ fn json_fields_and_limit_lines() {
     assert_eq!(rx["mtu"], 1500);
     assert_eq!(rx["tuple"]["daddr"], t.ip_b.as_str());
     assert_eq!(rx["func_kind"], "tracepoint");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let wall = rx["wall_ns"].as_u64().unwrap();
-    assert!(now - wall < 30_000_000_000, "event time {wall} is not within 30 s of now {now}");
+    assert!(
+        now - wall < 30_000_000_000,
+        "event time {wall} is not within 30 s of now {now}"
+    );
     assert_eq!(rx["time"].as_str().unwrap().len(), 23);
     for l in f.output.lines() {
         let back: event::JsonEvent = serde_json::from_str(l).unwrap();
@@ -193,7 +309,13 @@ fn json_fields_and_limit_lines() {
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let lines = f.lines();
     assert_eq!(lines.len(), 6, "header + 5 events:\n{}", f.output);
-    assert!(lines[1..].iter().all(|l| parse_text(l).is_some_and(|e| e.netns == t.inode_b)), "{}", f.output);
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| parse_text(l).is_some_and(|e| e.netns == t.inode_b)),
+        "{}",
+        f.output
+    );
 
     let p = Pwru::start(&["--output-json", "--output-limit-lines", "3"]);
     t.exec(&t.a, &format!("ping -c3 -i0.2 {}", t.ip_b));
@@ -205,11 +327,24 @@ fn json_fields_and_limit_lines() {
 fn meta_and_tuple_columns_can_be_switched_off() {
     let _g = serial();
     let t = Topo::new(16);
-    let p = Pwru::start(&["--output-meta=false", "--output-tuple=false", "--filter-netns", &t.path_b()]);
+    let p = Pwru::start(&[
+        "--output-meta=false",
+        "--output-tuple=false",
+        "--filter-netns",
+        &t.path_b(),
+    ]);
     t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
     settle();
     let f = p.stop(SIGINT);
     let lines = f.lines();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["SKB", "CPU", "PROCESS", "FUNC"]);
-    assert!(lines.iter().skip(1).any(|l| l.ends_with(" netif_receive_skb") && l.split_whitespace().count() == 4));
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["SKB", "CPU", "PROCESS", "FUNC"]
+    );
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .any(|l| l.ends_with(" netif_receive_skb") && l.split_whitespace().count() == 4)
+    );
 }

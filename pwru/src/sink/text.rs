@@ -14,7 +14,11 @@ pub struct TextSink {
 impl TextSink {
     pub fn new(fmt: TextFormatter, mut out: Box<dyn Write + Send>) -> Result<Self> {
         writeln!(out, "{}", fmt.header())?;
-        Ok(Self { fmt, out, line: String::with_capacity(512) })
+        Ok(Self {
+            fmt,
+            out,
+            line: String::with_capacity(512),
+        })
     }
 }
 

@@ -17,7 +17,11 @@ pub fn serial() -> MutexGuard<'static, ()> {
 }
 
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run sh");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
     assert!(
         out.status.success(),
         "command failed: {cmd}\nstdout: {}\nstderr: {}",
@@ -28,12 +32,23 @@ pub fn sh(cmd: &str) -> String {
 }
 
 pub fn need_tool(t: &str) {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "`{t}` is required by this test and is not installed (apt-get install it)");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {t}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "`{t}` is required by this test and is not installed (apt-get install it)"
+    );
 }
 
 pub fn need_root() {
-    assert_eq!(unsafe { libc_geteuid() }, 0, "host end-to-end tests must run as root (they load BPF programs)");
+    assert_eq!(
+        unsafe { libc_geteuid() },
+        0,
+        "host end-to-end tests must run as root (they load BPF programs)"
+    );
 }
 
 unsafe extern "C" {
@@ -64,8 +79,14 @@ impl Topo {
         let b = format!("pwru-t{tag}-b");
         let va = format!("pwt{tag}a");
         let vb = format!("pwt{tag}b");
-        let _ = Command::new("ip").args(["netns", "del", &a]).stderr(Stdio::null()).status();
-        let _ = Command::new("ip").args(["netns", "del", &b]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &a])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &b])
+            .stderr(Stdio::null())
+            .status();
         sh(&format!("ip netns add {a} && ip netns add {b}"));
         let mut t = Topo {
             a: a.clone(),
@@ -92,7 +113,10 @@ impl Topo {
         t.ifindex_a = ifindex(&a, &va);
         t.ifindex_b = ifindex(&b, &vb);
         // Resolve neighbours up front so the traced packets are exactly the ones the test sends.
-        sh(&format!("ip netns exec {a} ping -c1 -W2 {} >/dev/null", t.ip_b));
+        sh(&format!(
+            "ip netns exec {a} ping -c1 -W2 {} >/dev/null",
+            t.ip_b
+        ));
         t
     }
 
@@ -110,7 +134,12 @@ impl Topo {
 }
 
 fn ifindex(ns: &str, dev: &str) -> u32 {
-    sh(&format!("ip netns exec {ns} cat /sys/class/net/{dev}/ifindex")).trim().parse().unwrap()
+    sh(&format!(
+        "ip netns exec {ns} cat /sys/class/net/{dev}/ifindex"
+    ))
+    .trim()
+    .parse()
+    .unwrap()
 }
 
 impl Drop for Topo {
@@ -153,8 +182,11 @@ impl Finished {
             .lines()
             .find(|l| l.contains("events produced"))
             .unwrap_or_else(|| panic!("no 'events produced' line on stderr:\n{}", self.stderr));
-        let nums: Vec<u64> =
-            line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        let nums: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
         (nums[0], nums[1])
     }
 }
@@ -177,17 +209,34 @@ impl Pwru {
         let out = dir.join("out");
         let err = dir.join("stderr");
         let mut cmd = Command::new(bin());
-        cmd.arg("--backend").arg("tracepoint").arg("--ready-file").arg(&ready).arg("--output-file").arg(&out);
+        cmd.arg("--backend")
+            .arg("tracepoint")
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--output-file")
+            .arg(&out);
         cmd.args(args);
-        cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&err).unwrap());
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap());
         let child = cmd.spawn().expect("start pwru");
-        let mut p = Pwru { child: Some(child), dir, out, err };
+        let mut p = Pwru {
+            child: Some(child),
+            dir,
+            out,
+            err,
+        };
         let t0 = Instant::now();
         while !ready.exists() {
             if let Some(st) = p.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("pwru exited before it was ready ({st}):\n{}", std::fs::read_to_string(&p.err).unwrap());
+                panic!(
+                    "pwru exited before it was ready ({st}):\n{}",
+                    std::fs::read_to_string(&p.err).unwrap()
+                );
             }
-            assert!(t0.elapsed() < Duration::from_secs(120), "pwru not ready after 120 s");
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "pwru not ready after 120 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         p
@@ -215,7 +264,10 @@ impl Pwru {
             if t0.elapsed() > Duration::from_secs(30) {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("pwru did not exit within 30 s:\n{}", std::fs::read_to_string(&self.err).unwrap_or_default());
+                panic!(
+                    "pwru did not exit within 30 s:\n{}",
+                    std::fs::read_to_string(&self.err).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -229,7 +281,10 @@ impl Pwru {
 }
 
 fn rand_u64() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 unsafe extern "C" {
