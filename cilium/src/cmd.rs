@@ -249,6 +249,9 @@ fn nat_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Resu
     Ok(())
 }
 
+/// cilium-dbg keeps this second title for `--backends` and `--revnat` too.
+const LB_VALUE_TITLE: &str = "BACKEND ADDRESS (REVNAT_ID) (SLOT)";
+
 fn svc_sort_key(k: &lb::SvcKey) -> (IpAddr, u16, u8, u8, u16) {
     (k.addr, k.dport, k.proto, k.scope, k.slot)
 }
@@ -282,7 +285,7 @@ fn lb_cmd(
         write!(
             out,
             "{}",
-            table::key_value_table("ID", "BACKEND ADDRESS", &rows)
+            table::key_value_table("ID", LB_VALUE_TITLE, &rows)
         )?;
         return Ok(());
     }
@@ -307,7 +310,7 @@ fn lb_cmd(
         write!(
             out,
             "{}",
-            table::key_value_table("ID", "FRONTEND ADDRESS", &rows)
+            table::key_value_table("ID", LB_VALUE_TITLE, &rows)
         )?;
         return Ok(());
     }
@@ -346,11 +349,7 @@ fn lb_cmd(
     write!(
         out,
         "{}",
-        table::key_value_table(
-            "SERVICE ADDRESS",
-            "BACKEND ADDRESS (REVNAT_ID) (SLOT)",
-            &rows
-        )
+        table::key_value_table("SERVICE ADDRESS", LB_VALUE_TITLE, &rows)
     )?;
     Ok(())
 }
@@ -406,11 +405,7 @@ fn service_hit_out(
     write!(
         out,
         "{}",
-        table::key_value_table(
-            "SERVICE ADDRESS",
-            "BACKEND ADDRESS (REVNAT_ID) (SLOT)",
-            &rows
-        )
+        table::key_value_table("SERVICE ADDRESS", LB_VALUE_TITLE, &rows)
     )?;
     if let Some(r) = &hit.revnat {
         writeln!(
@@ -563,13 +558,11 @@ fn policy_table(node: &Node, ep: u16, stats: Option<&Map>) -> anyhow::Result<(St
         s.push('\n');
         js.push(policy::entry_json(k, e, st));
     }
+    let mut text = table::layout(&s);
     if entries.is_empty() {
-        return Ok((
-            "Policy stats empty. Perhaps the policy enforcement is disabled?\n".into(),
-            js,
-        ));
+        text.push_str("Policy stats empty. Perhaps the policy enforcement is disabled?\n");
     }
-    Ok((table::layout(&s), js))
+    Ok((text, js))
 }
 
 fn policy_cmd(
@@ -630,6 +623,7 @@ fn policy_cmd(
         }
         write!(out, "{text}")?;
         if all {
+            writeln!(out)?;
             writeln!(out)?;
         }
     }

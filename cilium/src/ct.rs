@@ -162,8 +162,9 @@ impl CtEntry {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
+        // cilium-dbg never prints the placeholder bit 9 (Reserved1).
         (0..CT_FLAG_NAMES.len())
-            .filter(|i| self.flags & (1 << i) != 0)
+            .filter(|&i| i != 9 && self.flags & (1 << i) != 0)
             .map(|i| CT_FLAG_NAMES[i])
             .collect()
     }
