@@ -100,6 +100,19 @@ fn main() {
         &format!("{all} functions"),
     );
 
+    let ks0 = Kallsyms::load().expect("kallsyms");
+    let (md, mn, n) = time(runs, || {
+        symbols::skb_functions_kallsyms(&btf, None, &ks0)
+            .expect("discovery")
+            .funcs
+            .len()
+    });
+    row(
+        "skb_functions_kallsyms (table already loaded)",
+        (md, mn),
+        &format!("{n} probe-able"),
+    );
+
     let filter = symbols::FuncFilter::new("ip_.*").expect("regex");
     let (md, mn, n) = time(runs, || {
         symbols::skb_functions_in_btf(&btf, Some(&filter)).len()

@@ -81,6 +81,16 @@ pub fn skb_functions(btf: &Btf, filter: Option<&FuncFilter>) -> Result<Discovery
     Ok(skb_functions_with(btf, filter, &traceable))
 }
 
+/// Like [`skb_functions`], reusing a loaded kallsyms table for the fallback instead of reading it again.
+pub fn skb_functions_kallsyms(
+    btf: &Btf,
+    filter: Option<&FuncFilter>,
+    kallsyms: &crate::Kallsyms,
+) -> Result<Discovery> {
+    let traceable = Traceable::detect_with(Some(kallsyms))?;
+    Ok(skb_functions_with(btf, filter, &traceable))
+}
+
 /// Like [`skb_functions`] with an explicit probe-able list.
 pub fn skb_functions_with(
     btf: &Btf,

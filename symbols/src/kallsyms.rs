@@ -155,6 +155,13 @@ impl Kallsyms {
         (e.module > 0).then(|| self.modules[e.module as usize - 1].as_str())
     }
 
+    /// Every text symbol as (address, name, module), by address.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &str, Option<&str>)> {
+        self.syms
+            .iter()
+            .map(|e| (e.addr, self.name_of(e), self.module_of(e)))
+    }
+
     /// The text symbol containing `addr`: the nearest one at or below it.
     pub fn resolve(&self, addr: u64) -> Option<SymRef<'_>> {
         if self.hidden {

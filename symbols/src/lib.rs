@@ -23,7 +23,7 @@ pub use btf::{Btf, BtfOptions, DEFAULT_MODULE_DIR, DEFAULT_VMLINUX, ModuleSel};
 pub use error::{Result, SymbolsError};
 pub use funcs::{
     Discovery, FuncFilter, MAX_ARG, SkbFunc, skb_functions, skb_functions_in_btf,
-    skb_functions_with,
+    skb_functions_kallsyms, skb_functions_with,
 };
 pub use kallsyms::{KALLSYMS_PATH, Kallsyms, MAX_SYMBOL_SPAN, SymRef};
 pub use reasons::{DEFAULT_SUBSYS_MASK, DropReasons};

@@ -109,6 +109,19 @@ ffffffffc0000100 t veth_xmit\t[veth]
     assert!(!t.contains("__bpf_trace_kfree_skb", None));
     assert!(!t.contains("perf_trace_kfree_skb", None));
     let blacklist = "0xffffffff81000500-0xffffffff81000600\tdo_int3\n0xffffffffc0000000-0xffffffffc0000010\tveth_blocked [veth]\n";
+    // The same rules apply when the list comes from a parsed kallsyms table.
+    let table = Traceable::from_kallsyms_table(
+        &Kallsyms::parse(text).unwrap(),
+        Path::new("/proc/kallsyms"),
+    );
+    assert_eq!(table.len(), t.len());
+    for name in ["kfree_skb_list_reason", "do_int3", "_einittext"] {
+        assert!(table.contains(name, None), "{name}");
+    }
+    assert!(
+        !table.contains("ip_init_only", None) && !table.contains("__traceiter_kfree_skb", None)
+    );
+    assert!(table.contains("veth_xmit", Some("veth")));
     assert_eq!(t.remove_kprobe_blacklist(blacklist), 2);
     assert!(!t.contains("do_int3", None));
     assert!(!t.contains("veth_blocked", Some("veth")));
