@@ -51,6 +51,9 @@ pub struct DetachStats {
     /// Links and perf events closed.
     pub closed: usize,
     pub elapsed: Duration,
+    /// Final counters, read after the links were closed.
+    pub produced: u64,
+    pub lost: u64,
 }
 
 /// Counter slots of the COUNTERS map (bpf/pwru.bpf.c).
@@ -408,16 +411,20 @@ impl Tracer {
         ids
     }
 
-    /// Detaches everything, closing links and perf events from several threads at once.
-    pub fn detach(mut self) -> DetachStats {
+    /// Detaches everything, closing links and perf events from several threads at once, and unloads our
+    /// programs. The maps stay until the tracer is dropped, so [`Tracer::produced`] and [`Tracer::lost`] read
+    /// final values afterwards (also returned here). Calling it again does nothing.
+    pub fn detach(&mut self) -> DetachStats {
         let t0 = Instant::now();
         let links = std::mem::take(&mut self.links);
         let closed = links.len();
         parallel::drop_all(links);
-        drop(self);
+        self.progs.clear();
         DetachStats {
             closed,
             elapsed: t0.elapsed(),
+            produced: self.produced(),
+            lost: self.lost(),
         }
     }
 }

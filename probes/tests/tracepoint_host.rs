@@ -62,11 +62,17 @@ fn name<'a>(cfg: &'a Config, e: &RawEvent) -> &'a str {
 }
 
 /// Detaches and checks that none of the tracer's programs or links is left in the kernel.
-fn detach_and_check(t: Tracer) {
+fn detach_and_check(mut t: Tracer) {
     let ids = t.kernel_ids();
     assert!(!ids.programs.is_empty());
     let st = t.detach();
     eprintln!("detached {} links in {:?}", st.closed, st.elapsed);
+    assert_eq!(
+        (st.produced, st.lost),
+        (t.produced(), t.lost()),
+        "counters stay readable after detach"
+    );
+    drop(t);
     // The kernel frees programs after an RCU grace period: give it a moment.
     let t0 = Instant::now();
     loop {
