@@ -21,7 +21,7 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
 
 fn row(what: &str, (median, min): (Duration, Duration), note: &str) {
     println!(
-        "| {what:<44} | {:>10.2} | {:>10.2} | {note}",
+        "| {what:<46} | {:>10.2} | {:>10.2} | {note}",
         ms(median),
         ms(min)
     );
@@ -42,10 +42,10 @@ fn main() {
         kernel_release()
     );
     println!(
-        "| {:<44} | {:>10} | {:>10} | result",
+        "| {:<46} | {:>10} | {:>10} | result",
         "step", "median ms", "min ms"
     );
-    println!("|{:-<46}|{:-<12}|{:-<12}|--------", "", "", "");
+    println!("|{:-<48}|{:-<12}|{:-<12}|--------", "", "", "");
 
     let (md, mn, btf) = time(runs, || {
         Btf::load(None, &ModuleSel::None).expect("load vmlinux BTF")
