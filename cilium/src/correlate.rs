@@ -176,6 +176,57 @@ impl Correlator {
         a
     }
 
+    /// The verdicts of the source endpoint's egress and the destination endpoint's ingress policy, for endpoints
+    /// local to this node.
+    fn policy_lines(
+        &self,
+        flow: &FlowKey,
+        src_id: Option<u32>,
+        dst: &(IpAddr, u16),
+        lines: &mut Vec<String>,
+        j: &mut serde_json::Map<String, Value>,
+    ) -> anyhow::Result<()> {
+        let m = &self.maps;
+        let dst_id = m.ipcache(&dst.0)?.map(|x| x.identity);
+        let local = |a: &IpAddr| -> anyhow::Result<Option<u16>> {
+            Ok(m.endpoint(a)?.filter(|e| !e.is_host()).map(|e| e.lxc_id))
+        };
+        let mut checks = Vec::new();
+        if let (Some(ep), Some(remote)) = (local(&flow.saddr)?, dst_id) {
+            checks.push((ep, true, remote));
+        }
+        if let (Some(ep), Some(remote)) = (local(&dst.0)?, src_id) {
+            checks.push((ep, false, remote));
+        }
+        let mut pj = Vec::new();
+        for (ep, egress, remote) in checks {
+            let Ok(verdict) =
+                crate::cmd::policy_verdict(&self.node, ep, remote, egress, flow.proto, dst.1)
+            else {
+                continue; // no policy map for this endpoint
+            };
+            lines.push(format!(
+                "cilium policy {} endpoint {ep} {} identity {} {}/{}: {}",
+                crate::policy::direction(egress).to_lowercase(),
+                if egress { "to" } else { "from" },
+                names::identity_label(remote),
+                dst.1,
+                names::proto(flow.proto),
+                verdict.text()
+            ));
+            let mut vj = verdict.json();
+            vj["endpoint"] = ep.into();
+            vj["direction"] = crate::policy::direction(egress).into();
+            vj["remote_identity"] = remote.into();
+            vj["dport"] = dst.1.into();
+            pj.push(vj);
+        }
+        if !pj.is_empty() {
+            j.insert("policy".into(), Value::Array(pj));
+        }
+        Ok(())
+    }
+
     /// The uncached lookups behind [`annotate`](Self::annotate).
     pub fn lookup_flow(
         &self,
@@ -214,6 +265,8 @@ impl Correlator {
         );
 
         let ct_entries = m.ct(flow)?;
+        // Policy is enforced on the post-DNAT destination (the selected backend of a service).
+        let mut post_dnat = (flow.daddr, flow.dport);
         if let Some(hit) = m.service(&flow.daddr, flow.dport, flow.proto)? {
             // The SVC conntrack entry remembers which backend this connection was given.
             let chosen = ct_entries
@@ -240,6 +293,9 @@ impl Correlator {
                 hit.value.rev_nat,
                 hit.backends.len()
             ));
+            if let Some((_, _, Some(b))) = chosen_be {
+                post_dnat = (b.addr, b.port);
+            }
             let mut sj = service_hit_json(&hit, v);
             sj["selected_backend"] = json!(chosen);
             j.insert("service".into(), sj);
@@ -265,6 +321,7 @@ impl Correlator {
         if !cts.is_empty() {
             j.insert("ct".into(), Value::Array(cts));
         }
+        self.policy_lines(flow, src_id, &post_dnat, &mut lines, &mut j)?;
         let nats = m.nat(flow)?;
         let mut nj = Vec::new();
         for (k, e) in &nats {

@@ -239,9 +239,38 @@ fn correlate(fs: &Bpffs, layout: Layout) {
         assert!(text.contains(&want), "{}: annotation lacks {want:?}:\n{text}", layout.name());
     }
     assert_eq!(a.json["service"]["selected_backend"], 3);
-    assert_eq!(a.json["src"]["identity"]["id"], 12345);
     // Same flow again: served from the cache, identical.
-    assert_eq!(c.annotate(&dns, 0), Some(a));
+    assert_eq!(c.annotate(&dns, 0).as_ref(), Some(&a));
+    // The client's egress policy allows everything; the backend 10.244.2.7 is remote, so no ingress check here.
+    assert!(
+        text.contains(
+            "cilium policy egress endpoint 1234 to identity 34567 53/UDP: ALLOWED: matched L4-only"
+        ),
+        "{text}"
+    );
+    // Remote pod → local server 8080: the server's ingress policy has no rule for 34567 on 8080.
+    let to_server = cilium::flow::parse_tuple("10.244.2.7:51000->10.244.1.6:8080/tcp").unwrap();
+    let a = c.annotate(&to_server, 0).unwrap();
+    let text = a.lines.join("\n");
+    assert!(
+        text.contains("cilium policy ingress endpoint 2001 from identity 34567 8080/TCP: DENIED: POLICY_DENIED (133, Policy denied): no matching entry"),
+        "{}: {text}", layout.name()
+    );
+    assert_eq!(a.json["policy"][0]["drop_reason"], "POLICY_DENIED");
+    assert!(
+        text.contains("cilium ct TCP IN 10.244.2.7:51000 -> 10.244.1.6:8080"),
+        "{text}"
+    );
+    // The web service resolves to the local server: its ingress policy is judged on the backend port 8080.
+    let web = cilium::flow::parse_tuple("10.244.1.5:41000->10.96.0.20:80/tcp").unwrap();
+    let a = c.annotate(&web, 0).unwrap();
+    let text = a.lines.join("\n");
+    assert!(text.contains("no backend selected yet"), "{text}");
+    assert!(
+        text.contains("cilium policy egress endpoint 1234 to identity 2 (reserved:world) 80/TCP"),
+        "{text}"
+    );
+    assert_eq!(a.json["src"]["identity"]["id"], 12345);
 
     // Reply of the DNS query from the backend: the OUT entry and the revnat back to the VIP.
     let reply = cilium::flow::parse_tuple("10.244.2.7:53->10.244.1.5:43210/udp").unwrap();
