@@ -67,47 +67,115 @@ fn kernel_list() -> HashMap<String, (String, PathBuf, PathBuf)> {
 }
 
 /// Unpacks vmlinux from a bzImage: try each compressed-stream magic in the file until one yields an ELF
-/// with a .BTF section (what the kernel's scripts/extract-vmlinux does).
+/// (what the kernel's scripts/extract-vmlinux does). LZ4 (Debian 6.1) is decoded here; zstd, xz and gzip by
+/// their command-line tools (installed by tests/setup.sh).
 fn extract_vmlinux(vmlinuz: &Path, out: &Path) {
     let img = std::fs::read(vmlinuz).unwrap();
     let magics: [(&[u8], &[&str]); 4] = [
-        (b"\x02\x21\x4c\x18", &["lz4", "-dc"]),
+        (b"\x02\x21\x4c\x18", &[]),
         (b"\x28\xb5\x2f\xfd", &["zstd", "-dcq"]),
         (b"\xfd7zXZ\x00", &["xz", "-dcq"]),
         (b"\x1f\x8b\x08", &["gzip", "-dcq"]),
     ];
     for (magic, cmd) in magics {
-        for pos in img
+        let starts = img
             .windows(magic.len())
             .enumerate()
             .filter(|(_, w)| w == &magic)
-            .map(|(i, _)| i)
-            .take(4)
-        {
-            let mut child = Command::new(cmd[0])
-                .args(&cmd[1..])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("{}: {e} (apt-get install lz4 zstd xz-utils gzip)", cmd[0])
-                });
-            let mut stdin = child.stdin.take().unwrap();
-            let tail = img[pos..].to_vec();
-            let feeder = std::thread::spawn(move || {
-                let _ = stdin.write_all(&tail); // trailing bytes after the stream make the tool stop early
-            });
-            let output = child.wait_with_output().unwrap();
-            feeder.join().unwrap();
-            // Decompressors exit non-zero on the bytes after the stream; what counts is the ELF they wrote.
-            if output.stdout.starts_with(b"\x7fELF") {
-                std::fs::write(out, &output.stdout).unwrap();
+            .map(|(i, _)| i);
+        for pos in starts.take(4) {
+            let elf = if cmd.is_empty() {
+                lz4_legacy(&img[pos + 4..])
+            } else {
+                run_filter(cmd, &img[pos..])
+            };
+            if elf.starts_with(b"\x7fELF") {
+                std::fs::write(out, &elf).unwrap();
                 return;
             }
         }
     }
     panic!("no vmlinux ELF found in {}", vmlinuz.display());
+}
+
+/// Pipes `input` through a decompressor; what it wrote counts, even if it exits non-zero on the bytes after
+/// the stream.
+fn run_filter(cmd: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (tests/setup.sh installs it)", cmd[0]));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    output.stdout
+}
+
+/// The kernel's LZ4 "legacy" frame (after its magic): blocks of `u32 LE size` + LZ4 block data, until the data
+/// stops looking like a block (the kernel appends its own size field).
+fn lz4_legacy(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let n = u32::from_le_bytes(data[..4].try_into().unwrap()) as usize;
+        if n == 0 || n > data.len() - 4 || n == 0x184c2102 {
+            break;
+        }
+        if lz4_block(&data[4..4 + n], &mut out).is_none() {
+            break;
+        }
+        data = &data[4 + n..];
+    }
+    out
+}
+
+/// One LZ4 block: sequences of literals and back-references.
+fn lz4_block(src: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    let mut i = 0;
+    let more = |i: &mut usize, mut len: usize| -> Option<usize> {
+        loop {
+            let b = *src.get(*i)?;
+            *i += 1;
+            len += b as usize;
+            if b != 255 {
+                return Some(len);
+            }
+        }
+    };
+    loop {
+        let token = *src.get(i)?;
+        i += 1;
+        let mut lit = (token >> 4) as usize;
+        if lit == 15 {
+            lit = more(&mut i, lit)?;
+        }
+        out.extend_from_slice(src.get(i..i + lit)?);
+        i += lit;
+        if i == src.len() {
+            return Some(());
+        }
+        let off = u16::from_le_bytes([*src.get(i)?, *src.get(i + 1)?]) as usize;
+        i += 2;
+        let mut len = (token & 15) as usize;
+        if len == 15 {
+            len = more(&mut i, len)?;
+        }
+        if off == 0 || off > out.len() - start {
+            return None;
+        }
+        let from = out.len() - off;
+        for k in 0..len + 4 {
+            let b = out[from + k];
+            out.push(b);
+        }
+    }
 }
 
 /// Decompresses a module (`.ko`, `.ko.xz`, `.ko.zst`) into `dir/<name>`.
