@@ -74,6 +74,24 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("ipcache-subnet", &["ipcache", "10.244.2.99"]),
     ("ipcache-world", &["ipcache", "8.8.8.8"]),
     ("lb-dns", &["lb", "10.96.0.10:53/udp"]),
+    ("lb-dns6", &["lb", "[fd00:96::10]:53/udp"]),
+    (
+        "ct-tuple6",
+        &[
+            "ct",
+            "--tuple",
+            "[fd00:10:244:2::7]:80->[fd00:10:244:1::5]:50000/tcp",
+        ],
+    ),
+    ("ipcache-pod6", &["ipcache", "fd00:10:244:2::99"]),
+    (
+        "nat-tuple6",
+        &[
+            "nat",
+            "--tuple",
+            "[fd00:10:244:1::5]:40001->[2001:db8::1]:443/tcp",
+        ],
+    ),
 ];
 
 fn check_layout(layout: Layout) {
@@ -187,7 +205,7 @@ fn json_outputs(fs: &Bpffs, layout: Layout) {
         .iter()
         .find(|m| m["name"].as_str().unwrap().starts_with("cilium_ipcache"))
         .unwrap();
-    assert_eq!(ipc["entries"], 8);
+    assert_eq!(ipc["entries"], 11);
     assert_eq!(ipc["type"], "lpm_trie");
     let ev = maps["maps"]
         .as_array()
@@ -217,7 +235,7 @@ fn json_outputs(fs: &Bpffs, layout: Layout) {
     let lb = j(&["lb", "10.96.0.20:80/tcp"]);
     assert_eq!(lb["hit"]["backends"][0]["backend"]["port"], 8080);
     let ct = j(&["ct"]);
-    assert_eq!(ct.as_array().unwrap().len(), 4);
+    assert_eq!(ct.as_array().unwrap().len(), 5);
 }
 
 fn correlate(fs: &Bpffs, layout: Layout) {

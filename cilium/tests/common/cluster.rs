@@ -112,7 +112,7 @@ pub fn build(fs: &Bpffs, l: Layout) {
     // Conntrack.
     let ct4 = fs.create("cilium_ct4_global", LRU_HASH, 14, 56, 524288, 0);
     let ctany4 = fs.create("cilium_ct_any4_global", LRU_HASH, 14, 56, 262144, 0);
-    fs.create("cilium_ct6_global", LRU_HASH, 38, 56, 524288, 0);
+    let ct6 = fs.create("cilium_ct6_global", LRU_HASH, 38, 56, 524288, 0);
     fs.create("cilium_ct_any6_global", LRU_HASH, 38, 56, 262144, 0);
     let ct = |backend_id, rev_nat, flags, src_sec_id, lifetime| Ct {
         backend_id,
@@ -146,9 +146,19 @@ pub fn build(fs: &Bpffs, l: Layout) {
         &ct_val(ct(0, 0, 0x10, 34567, 7000)),
     );
 
+    // IPv6: the client to a remote pod over TCP.
+    ct6.put(
+        &ct_key("fd00:10:244:1::5", "fd00:10:244:2::7", 80, 50000, TCP, 0),
+        &ct_val(ct(0, 0, 0x10, 12345, 8000)),
+    );
+
     // SNAT pair.
     let nat4 = fs.create("cilium_snat_v4_external", LRU_HASH, 14, 40, 524288, 0);
-    fs.create("cilium_snat_v6_external", LRU_HASH, 38, 56, 524288, 0);
+    let nat6 = fs.create("cilium_snat_v6_external", LRU_HASH, 38, 56, 524288, 0);
+    nat6.put(
+        &nat_key("fd00:10:244:1::5", 40001, "2001:db8::1", 443, TCP, 0),
+        &nat_val(950, "2001:db8::100", 40001),
+    );
     nat4.put(
         &nat_key("10.244.1.5", 40000, "1.1.1.1", 443, TCP, 0),
         &nat_val(900, "192.168.1.10", 40000),
@@ -160,11 +170,11 @@ pub fn build(fs: &Bpffs, l: Layout) {
 
     // Services.
     let svc = fs.create("cilium_lb4_services_v2", HASH, 12, 12, 65536, 0);
-    fs.create("cilium_lb6_services_v2", HASH, 24, 12, 65536, 0);
+    let svc6 = fs.create("cilium_lb6_services_v2", HASH, 24, 12, 65536, 0);
     let be = fs.create("cilium_lb4_backends_v3", HASH, 4, 12, 65536, 0);
-    fs.create("cilium_lb6_backends_v3", HASH, 4, 24, 65536, 0);
+    let be6 = fs.create("cilium_lb6_backends_v3", HASH, 4, 24, 65536, 0);
     let rn = fs.create("cilium_lb4_reverse_nat", HASH, 2, 6, 65536, 0);
-    fs.create("cilium_lb6_reverse_nat", HASH, 2, 18, 65536, 0);
+    let rn6 = fs.create("cilium_lb6_reverse_nat", HASH, 2, 18, 65536, 0);
     let (pu, pt) = if l.v17plus() { (UDP, TCP) } else { (0, 0) };
     svc.put(
         &svc_key("10.96.0.10", 53, 0, pu, 0),
@@ -191,6 +201,20 @@ pub fn build(fs: &Bpffs, l: Layout) {
     be.put(&5u32.to_le_bytes(), &backend_val("10.244.1.6", 8080, TCP));
     rn.put(&5u16.to_be_bytes(), &revnat_val("10.96.0.10", 53));
     rn.put(&6u16.to_be_bytes(), &revnat_val("10.96.0.20", 80));
+    // IPv6 kube-dns: [fd00:96::10]:53/UDP → backend 6 [fd00:10:244:2::7]:53, revnat 7.
+    svc6.put(
+        &svc_key("fd00:96::10", 53, 0, pu, 0),
+        &svc_val(0, 1, 7, 0x40, 0),
+    );
+    svc6.put(
+        &svc_key("fd00:96::10", 53, 1, pu, 0),
+        &svc_val(6, 0, 7, 0x40, 0),
+    );
+    be6.put(
+        &6u32.to_le_bytes(),
+        &backend_val("fd00:10:244:2::7", 53, UDP),
+    );
+    rn6.put(&7u16.to_be_bytes(), &revnat_val("fd00:96::10", 53));
 
     // ipcache.
     let (name, vlen) = if v18 {
@@ -208,6 +232,9 @@ pub fn build(fs: &Bpffs, l: Layout) {
         ("192.168.1.11", 32, 6, None),
         ("172.16.0.0", 12, 16777217, None),
         ("0.0.0.0", 0, 2, None),
+        ("fd00:10:244:1::5", 128, 12345, None),
+        ("fd00:10:244:2::", 64, 6, Some("192.168.1.11")),
+        ("::", 0, 2, None),
     ] {
         ipc.put(&ipcache_key(a, p), &ipcache_val(v18, id, tun));
     }
@@ -238,6 +265,17 @@ pub fn build(fs: &Bpffs, l: Layout) {
         ),
     );
     lxc.put(&lxc_key("192.168.1.10"), &lxc_val(0, 0, 1, [0; 6], 0, 0));
+    lxc.put(
+        &lxc_key("fd00:10:244:1::5"),
+        &lxc_val(
+            12,
+            1234,
+            0,
+            [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
+            12345,
+            parent,
+        ),
+    );
 
     // Policy.
     policy_map(fs, l, 2001, &server_rules(l));

@@ -219,9 +219,11 @@ pub fn nat_val(created: u64, to: &str, port: u16) -> Vec<u8> {
     let mut b = created.to_le_bytes().to_vec();
     b.extend(1u64.to_le_bytes());
     b.extend([0u8; 16]);
-    b.extend(ipb(to));
+    let a = ipb(to);
+    let pad = if a.len() == 4 { 2 } else { 6 };
+    b.extend(a);
     b.extend(port.to_be_bytes());
-    b.extend([0u8; 2]);
+    b.extend(vec![0u8; pad]);
     b
 }
 
