@@ -475,3 +475,129 @@ fn spliced_filter_runs_in_test_run_and_in_the_probes() {
     drop(pair);
     let _ = sh("true");
 }
+
+fn ipv6(e: &RawEvent) -> Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)> {
+    (e.flags & EV_HAS_TUPLE != 0 && e.flags & EV_IPV6 != 0).then(|| {
+        (
+            std::net::Ipv6Addr::from(e.saddr),
+            std::net::Ipv6Addr::from(e.daddr),
+        )
+    })
+}
+
+/// IPv6 tuples, through the fragment extension header: the first fragment shows the UDP ports behind it, later
+/// fragments show the protocol but no ports, and the reassembled datagram is dropped with NO_SOCKET.
+#[test]
+fn ipv6_tuple_through_fragment_headers() {
+    let _s = serial();
+    let btf = Btf::vmlinux();
+    let no_socket = btf
+        .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
+        .unwrap();
+    let pair = NetnsPair::new_v6("6", 205);
+    let ns_b = pair.inode(&pair.b);
+    let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+        "fd00:205::1".parse().unwrap(),
+        "fd00:205::2".parse().unwrap(),
+    );
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+    // 3000 bytes of UDP over a 1500-byte MTU: three fragments
+    pair.exec(
+        &pair.a,
+        "bash -c 'head -c 3000 /dev/zero > /dev/udp/fd00:205::2/9'",
+    );
+    pair.exec(&pair.a, "ping -6 -c 1 -W 2 fd00:205::2");
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    let rx: Vec<_> = evs
+        .iter()
+        .filter(|e| name(&cfg, e) == "netif_receive_skb" && ipv6(e) == Some((a, b)))
+        .collect();
+    assert!(rx.iter().all(|e| u16::from_be(e.protocol) == 0x86dd));
+    let udp: Vec<_> = rx.iter().filter(|e| e.l4_proto == 17).collect();
+    assert!(
+        udp.len() >= 3,
+        "UDP fragments seen with l4_proto 17 behind the fragment header: {}",
+        udp.len()
+    );
+    assert_eq!(
+        udp.iter().filter(|e| e.dport == 9).count(),
+        1,
+        "only the first fragment has ports"
+    );
+    assert!(
+        udp.iter()
+            .filter(|e| e.dport != 9)
+            .all(|e| (e.sport, e.dport) == (0, 0))
+    );
+    assert!(rx.iter().any(|e| e.l4_proto == 58), "ICMPv6 echo request");
+    let drops: Vec<_> = evs
+        .iter()
+        .filter(|e| {
+            name(&cfg, e) == "kfree_skb"
+                && e.drop_reason == no_socket
+                && e.flags & EV_HAS_REASON != 0
+        })
+        .collect();
+    assert!(
+        drops
+            .iter()
+            .any(|e| ipv6(e) == Some((a, b)) && e.l4_proto == 17 && e.dport == 9),
+        "the reassembled datagram is dropped with NO_SOCKET"
+    );
+    detach_and_check(t);
+}
+
+/// --filter-track-skb on tracepoints: a ping marked 0x42 matches the mark filter in namespace a; the veth
+/// scrubs the mark when the same skb enters namespace b, where only tracking lets it through (EV_TRACKED). The
+/// skb is forgotten when it is freed, so later unmarked packets that reuse its memory are not traced.
+#[test]
+fn track_skb_follows_an_skb_past_the_filter() {
+    let _s = serial();
+    let pair = NetnsPair::new("k", 206);
+    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
+    let mut tps = TPS.to_vec();
+    tps.push("net_dev_xmit");
+    let cfg = Config {
+        tracepoints: tracepoints(&tps),
+        mark: Some((0x42, 0xff)),
+        track_skb: true,
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+    pair.exec(
+        &pair.a,
+        &format!("ping -m 66 -c 3 -i 0.2 -W 2 {}", pair.ip_b),
+    );
+    pair.exec(&pair.a, &format!("ping -c 5 -i 0.1 -W 2 {}", pair.ip_b));
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    let tracked_in_b: Vec<_> = evs
+        .iter()
+        .filter(|e| e.netns == ns_b && e.mark == 0 && name(&cfg, e) == "netif_receive_skb")
+        .collect();
+    assert!(
+        tracked_in_b.len() >= 3,
+        "the marked pings, scrubbed in b, are followed: {}",
+        tracked_in_b.len()
+    );
+    assert!(
+        tracked_in_b
+            .iter()
+            .all(|e| e.flags & probes::event::EV_TRACKED != 0)
+    );
+    let stray: Vec<_> = evs
+        .iter()
+        .filter(|e| e.netns == ns_a && e.mark & 0xff != 0x42)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "unmarked packets in a must not be traced (stale tracking): {}",
+        stray.len()
+    );
+    assert_eq!(t.track_overflows(), 0);
+    detach_and_check(t);
+}

@@ -188,6 +188,15 @@ pub struct NetnsPair {
 
 impl NetnsPair {
     pub fn new(tag: &str, net: u8) -> NetnsPair {
+        Self::create(tag, net, false)
+    }
+
+    /// Like [`NetnsPair::new`], with IPv6 too: fd00:<net>::1/64 and fd00:<net>::2/64 (no DAD).
+    pub fn new_v6(tag: &str, net: u8) -> NetnsPair {
+        Self::create(tag, net, true)
+    }
+
+    fn create(tag: &str, net: u8, v6: bool) -> NetnsPair {
         let id = std::process::id() % 100_000;
         let p = NetnsPair {
             a: format!("prb-{id}-{tag}-a"),
@@ -212,13 +221,20 @@ impl NetnsPair {
             (&guard.a, &guard.veth_a, &guard.ip_a),
             (&guard.b, &guard.veth_b, &guard.ip_b),
         ] {
-            // no IPv6: its autoconfiguration sends packets at random times, which would make counts unstable
-            sh(&format!(
-                "ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-            ));
-            sh(&format!(
-                "ip netns exec {ns} sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1"
-            ));
+            if v6 {
+                let six = if ip.ends_with(".1") { "1" } else { "2" };
+                sh(&format!(
+                    "ip -n {ns} addr add fd00:{net}::{six}/64 dev {dev} nodad"
+                ));
+            } else {
+                // no IPv6: its autoconfiguration sends packets at random times, which would make counts unstable
+                sh(&format!(
+                    "ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+                ));
+                sh(&format!(
+                    "ip netns exec {ns} sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1"
+                ));
+            }
             sh(&format!("ip -n {ns} addr add {ip}/24 dev {dev}"));
             sh(&format!("ip -n {ns} link set {dev} up"));
             sh(&format!("ip -n {ns} link set lo up"));
