@@ -671,15 +671,31 @@ pub fn policy_verdict(
 }
 
 fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
-    let node = c.node()?;
+    // Listing must work even where the release cannot be told (that is when one needs it most).
+    let (dir, names, version) = match Node::open(c.bpffs.as_deref(), c.cilium_version) {
+        Ok(n) => (
+            n.dir.clone(),
+            n.names.clone(),
+            Some((n.version, n.version_source)),
+        ),
+        Err(crate::node::Error::UnknownVersion(dir)) => {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            (dir, names, None)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let v = version.map(|(v, _)| v);
     let mut rows = Vec::new();
-    for name in &node.names {
+    for name in &names {
         // Perf event arrays carry the agent's event rings: do not even open them.
         if name == "cilium_events" || name == "cilium_signals" {
             rows.push((name.clone(), None));
             continue;
         }
-        let path = node.dir.join(name);
+        let path = dir.join(name);
         match Map::open(&path) {
             Ok(m) => {
                 let count = if m.info.map_type == map_type::PERF_EVENT_ARRAY
@@ -701,20 +717,29 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
                 None => json!({ "name": n, "skipped": "event ring" }),
                 Some((i, cnt)) => json!({ "name": n, "type": map_type::name(i.map_type), "key_size": i.key_size,
                     "value_size": i.value_size, "max_entries": i.max_entries, "flags": i.flags, "entries": cnt,
-                    "layout": layout_check(&node, n, i) }),
+                    "layout": layout_check(v, n, i) }),
             })
             .collect();
         return emit_json(
             out,
-            &json!({ "version": node.version, "version_source": node.version_source, "dir": node.dir, "maps": arr }),
+            &json!({ "version": v, "version_source": version.map(|(_, s)| s), "dir": dir, "maps": arr }),
         );
     }
-    let how = match node.version_source {
-        crate::node::VersionSource::Names => "detected from map names and sizes",
-        crate::node::VersionSource::Override => "given with --cilium-version",
-    };
-    writeln!(out, "Cilium version: {} ({how})", node.version)?;
-    writeln!(out, "Maps in {}:", node.dir.display())?;
+    match version {
+        Some((v, crate::node::VersionSource::Names)) => writeln!(
+            out,
+            "Cilium version: {v} (detected from map names and sizes)"
+        )?,
+        Some((v, crate::node::VersionSource::Override)) => {
+            writeln!(out, "Cilium version: {v} (given with --cilium-version)")?
+        }
+        None => writeln!(
+            out,
+            "Cilium version: unknown (no cilium_ipcache_v2, cilium_policystats or cilium_policy_* pins; \
+             pass --cilium-version to decode)"
+        )?,
+    }
+    writeln!(out, "Maps in {}:", dir.display())?;
     let mut s = String::from("MAP\tTYPE\tKEY\tVALUE\tMAX ENTRIES\tFLAGS\tENTRIES\tLAYOUT\n");
     for (n, i) in &rows {
         match i {
@@ -729,7 +754,7 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
                 i.max_entries,
                 i.flags,
                 cnt.map_or("-".to_string(), |c| c.to_string()),
-                layout_check(&node, n, i)
+                layout_check(v, n, i)
             )),
         }
     }
@@ -738,8 +763,8 @@ fn maps_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 /// `ok` when a map we decode has the release's layout, `unexpected (…)` when not, empty for maps we do not decode.
-fn layout_check(node: &Node, name: &str, info: &crate::bpf::MapInfo) -> String {
-    let v = node.version;
+fn layout_check(v: Option<Version>, name: &str, info: &crate::bpf::MapInfo) -> String {
+    let Some(v) = v else { return String::new() };
     let kind = MapKind::GLOBAL
         .into_iter()
         .find(|k| k.pin_name(v) == name)

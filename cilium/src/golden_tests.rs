@@ -465,3 +465,51 @@ fn policy_verdicts() {
         "identity"
     );
 }
+
+/// Arbitrary bytes of every size never panic a decoder: they decode or give a size error.
+#[test]
+fn garbage_never_panics() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as u8
+    };
+    for len in 0..64 {
+        for _ in 0..50 {
+            let b: Vec<u8> = (0..len).map(|_| next()).collect();
+            for v in [V1_16, V1_17, V1_18] {
+                let _ = CtTuple::parse(&b).map(|k| (k.ct_text(), k.nat_text()));
+                let _ = CtEntry::parse(&b).map(|e| e.text(v, None));
+                let _ = NatEntry::parse(&b);
+                let _ = SvcKey::parse(&b).map(|k| k.text(v));
+                let _ = SvcValue::parse(&b, v).map(|x| x.flags_text(v));
+                let _ = Backend::parse(&b).map(|x| x.list_text());
+                let _ = RevNat::parse(&b);
+                let _ = IpcacheKey::parse(&b).map(|k| k.text());
+                let _ = IpcacheValue::parse(&b, v).map(|x| x.text(v));
+                let _ = EndpointKey::parse(&b).map(|k| k.text());
+                let _ = EndpointInfo::parse(&b, v).map(|x| x.text(v));
+                let _ = MetricsKey::parse(&b).map(|k| k.cells(1, 1));
+                if let Ok(k) = PolicyKey::parse(&b[..b.len().min(12)]) {
+                    let e = &b[12..];
+                    for f in [PolicyFormat::Wildcard, PolicyFormat::PrefixLen] {
+                        if let Ok(e) = PolicyEntry::parse(e, v, f) {
+                            let _ = policy::row_cells(&k, &e, None);
+                            let _ = policy::verdict(
+                                v,
+                                &mut |_| Some(e.clone()),
+                                k.identity,
+                                k.egress,
+                                k.proto,
+                                k.dport,
+                            );
+                        }
+                    }
+                }
+                let _ = sum_per_cpu(&[b.clone()]);
+            }
+        }
+    }
+}

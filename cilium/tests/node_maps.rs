@@ -393,6 +393,12 @@ fn undetectable_version_needs_override() {
         err.contains("cannot tell the Cilium version") && err.contains("--cilium-version"),
         "{err}"
     );
+    let maps = run(&fs, &["maps"]).unwrap();
+    assert!(maps.starts_with("Cilium version: unknown"), "{maps}");
+    assert!(
+        maps.contains("cilium_ipcache   lpm_trie   24    12      1024          0x1     0"),
+        "{maps}"
+    );
     let out = run(&fs, &["ipcache", "--cilium-version", "1.17"]).unwrap();
     assert_eq!(out, "No entries found.\n");
     let cli = Cli::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
