@@ -508,7 +508,7 @@ fn garbage_never_panics() {
                         }
                     }
                 }
-                let _ = sum_per_cpu(&[b.clone()]);
+                let _ = sum_per_cpu(std::slice::from_ref(&b));
             }
         }
     }
