@@ -10,7 +10,7 @@ pub enum SymbolsError {
     NoKernelBtf(PathBuf),
     #[error("unknown kernel module '{name}' (no {})", .path.display())]
     UnknownModule { name: String, path: PathBuf },
-    #[error("bad --filter-func regex: {0}")]
+    #[error("bad --filter-func regex {0}")]
     BadFilterRegex(String),
     #[error("cannot read {}: {source}", .path.display())]
     Io {

@@ -39,9 +39,16 @@ pub struct FuncFilter {
 }
 
 impl FuncFilter {
+    /// An empty expression matches every name (as pwru treats `--filter-func ""`).
     pub fn new(expr: &str) -> Result<FuncFilter> {
-        let regex = regex::Regex::new(&format!("^(?:{expr})$"))
-            .map_err(|e| SymbolsError::BadFilterRegex(one_line(&e.to_string())))?;
+        // Checked on its own first so an error points into what the user typed, not our anchors.
+        regex::Regex::new(expr).map_err(|e| bad_regex(expr, &e))?;
+        let anchored = if expr.is_empty() {
+            ".*".to_string()
+        } else {
+            format!("^(?:{expr})$")
+        };
+        let regex = regex::Regex::new(&anchored).map_err(|e| bad_regex(expr, &e))?;
         Ok(FuncFilter {
             regex,
             source: expr.to_string(),
@@ -58,8 +65,15 @@ impl FuncFilter {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// `'ip_(rcv': unclosed group` from the regex crate's multi-line report.
+fn bad_regex(expr: &str, e: &regex::Error) -> SymbolsError {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "));
+    SymbolsError::BadFilterRegex(format!("'{expr}': {why}"))
 }
 
 /// The outcome of function discovery.

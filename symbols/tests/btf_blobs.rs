@@ -441,7 +441,17 @@ fn filter_is_a_whole_name_match() {
     assert_eq!(names("ip_rcv|ipv6_rcv"), vec!["ip_rcv", "ipv6_rcv"]);
     assert_eq!(names("ip.*"), vec!["ip_rcv", "ip_rcv_finish", "ipv6_rcv"]);
     assert_eq!(names(".*_finish"), vec!["ip_rcv_finish"]);
+    assert_eq!(
+        names(""),
+        vec!["ip_rcv", "ip_rcv_finish", "ipv6_rcv"],
+        "empty = no filter"
+    );
     let err = FuncFilter::new("ip_(rcv").unwrap_err().to_string();
-    assert!(err.starts_with("bad --filter-func regex: "), "{err}");
+    assert_eq!(err, "bad --filter-func regex 'ip_(rcv': unclosed group");
+    let err = FuncFilter::new("a{99999999}").unwrap_err().to_string();
+    assert!(
+        err.starts_with("bad --filter-func regex 'a{99999999}': "),
+        "{err}"
+    );
     assert!(!err.contains('\n'), "{err}");
 }
