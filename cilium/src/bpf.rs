@@ -58,6 +58,8 @@ pub enum BpfError {
     Info { path: PathBuf, source: io::Error },
     #[error("cannot read map {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("{path} is not a BPF map ({kind})")]
+    NotAMap { path: PathBuf, kind: String },
     #[error("{path}: key of {got} bytes given, map has {want}")]
     KeySize {
         path: PathBuf,
@@ -142,6 +144,15 @@ impl Map {
         })?;
         // SAFETY: BPF_OBJ_GET returned a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // Programs and links can be pinned next to maps; their info must not be read as a map's.
+        let kind =
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+        if kind.as_os_str() != "anon_inode:bpf-map" {
+            return Err(BpfError::NotAMap {
+                path: path.into(),
+                kind: kind.display().to_string(),
+            });
+        }
         let info = map_info(&fd).map_err(|source| BpfError::Info {
             path: path.into(),
             source,

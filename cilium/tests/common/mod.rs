@@ -352,3 +352,109 @@ pub fn counters(packets: u64, bytes: u64) -> Vec<u8> {
     b.extend(bytes.to_le_bytes());
     b
 }
+
+/// `BPF_OBJ_GET` on a pinned map (read-write: fixtures only).
+pub fn obj_get(path: &std::path::Path) -> OwnedFd {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let mut attr = [0u64; 3];
+    attr[0] = c.as_ptr() as u64;
+    let fd =
+        sys_bpf(7, &mut attr).unwrap_or_else(|e| panic!("BPF_OBJ_GET {}: {e}", path.display()));
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Loads a `sched_cls` program from raw instructions and pins it at `pin`.
+pub fn load_tc_prog(insns: &[u64], pin: &std::path::Path) -> OwnedFd {
+    let license = CString::new("GPL").unwrap();
+    let mut log = vec![0u8; 65536];
+    let mut attr = [0u64; 16];
+    attr[0] = 3 | (insns.len() as u64) << 32; // BPF_PROG_TYPE_SCHED_CLS
+    attr[1] = insns.as_ptr() as u64;
+    attr[2] = license.as_ptr() as u64;
+    attr[3] = 1 | (log.len() as u64) << 32; // log_level 1
+    attr[4] = log.as_mut_ptr() as u64;
+    let fd = match sys_bpf(5, &mut attr) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            panic!(
+                "BPF_PROG_LOAD: {e}\n{}",
+                String::from_utf8_lossy(&log[..end])
+            );
+        }
+    };
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let c = CString::new(pin.as_os_str().as_encoded_bytes()).unwrap();
+    let mut attr = [0u64; 3];
+    attr[0] = c.as_ptr() as u64;
+    attr[1] = fd.as_raw_fd() as u64;
+    sys_bpf(6, &mut attr).unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e}", pin.display()));
+    fd
+}
+
+/// One eBPF instruction.
+pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+    code as u64
+        | ((dst as u64 | (src as u64) << 4) << 8)
+        | ((off as u16 as u64) << 16)
+        | ((imm as u32 as u64) << 32)
+}
+
+/// `ld_imm64 dst, map_fd` (two instructions).
+pub fn ld_map_fd(dst: u8, fd: i32) -> [u64; 2] {
+    [insn(0x18, dst, 1, 0, fd), 0]
+}
+
+pub fn sh(cmd: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two network namespaces joined by a veth pair; both are deleted on drop (which removes the veth and its qdiscs).
+pub struct NetnsPair {
+    pub a: String,
+    pub b: String,
+}
+
+impl NetnsPair {
+    /// `a` gets `addr_a`, `b` gets `addr_b` (/32 each, with a host route to the other).
+    pub fn new(tag: &str, addr_a: &str, addr_b: &str) -> NetnsPair {
+        let pid = std::process::id();
+        let p = NetnsPair {
+            a: format!("pwcil-{tag}-a-{pid}"),
+            b: format!("pwcil-{tag}-b-{pid}"),
+        };
+        let (a, b) = (&p.a, &p.b);
+        sh(&format!("ip netns add {a} && ip netns add {b}"));
+        sh(&format!(
+            "ip link add va netns {a} type veth peer name vb netns {b}"
+        ));
+        sh(&format!(
+            "ip -n {a} link set lo up && ip -n {a} link set va up && ip -n {a} addr add {addr_a}/32 dev va && \
+             ip -n {a} route add {addr_b}/32 dev va && \
+             ip -n {b} link set lo up && ip -n {b} link set vb up && ip -n {b} addr add {addr_b}/32 dev vb && \
+             ip -n {b} route add {addr_a}/32 dev vb"
+        ));
+        p
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.a])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.b])
+            .status();
+    }
+}

@@ -1,0 +1,148 @@
+//! Root test of the drop-reason path against the real kernel: a tc program in the role of Cilium's datapath drops
+//! IPv4 packets on a veth and counts them in a `cilium_metrics`-shaped per-CPU map with reason 133 (DROP_POLICY),
+//! exactly as `update_metrics()` does; the correlator must name POLICY_DENIED from the before/after snapshots and
+//! put the fixture's identities and the endpoint's policy verdict beside the flow.
+
+mod common;
+
+use common::cluster::{self, Layout};
+use common::*;
+use std::os::fd::AsRawFd;
+
+/// Reason 133, direction INGRESS, line 42, file 2 (bpf_lxc.c): `metrics_key` as a little-endian u64.
+const KEY: u64 = 133 | 1 << 8 | 42 << 16 | 2 << 32;
+
+/// if (skb->protocol != htons(ETH_P_IP)) return TC_ACT_OK;
+/// v = lookup(metrics, KEY); if (v) { v->count++; v->bytes += skb->len; } else update(metrics, KEY, {1, len});
+/// return TC_ACT_SHOT;
+fn program(map_fd: i32) -> Vec<u64> {
+    let mut p = vec![
+        insn(0xbf, 6, 1, 0, 0),      // r6 = r1 (skb)
+        insn(0x61, 2, 6, 16, 0),     // r2 = skb->protocol
+        insn(0x15, 2, 0, 2, 0x0008), // if r2 == htons(0x0800) goto +2
+        insn(0xb7, 0, 0, 0, 0),      // r0 = TC_ACT_OK
+        insn(0x95, 0, 0, 0, 0),      // exit
+        insn(0x18, 1, 0, 0, KEY as u32 as i32),
+        insn(0, 0, 0, 0, (KEY >> 32) as i32), // r1 = KEY
+        insn(0x7b, 10, 1, -8, 0),             // *(u64 *)(fp - 8) = r1
+        insn(0xbf, 2, 10, 0, 0),              // r2 = fp
+        insn(0x07, 2, 0, 0, -8),              // r2 -= 8
+    ];
+    p.extend(ld_map_fd(1, map_fd));
+    p.extend([
+        insn(0x85, 0, 0, 0, 1),    // call map_lookup_elem
+        insn(0x15, 0, 0, 9, 0),    // if r0 == 0 goto insert (+9)
+        insn(0x79, 1, 0, 0, 0),    // r1 = v->count
+        insn(0x07, 1, 0, 0, 1),    // r1 += 1
+        insn(0x7b, 0, 1, 0, 0),    // v->count = r1
+        insn(0x61, 1, 6, 0, 0),    // r1 = skb->len
+        insn(0x79, 2, 0, 8, 0),    // r2 = v->bytes
+        insn(0x0f, 2, 1, 0, 0),    // r2 += r1
+        insn(0x7b, 0, 2, 8, 0),    // v->bytes = r2
+        insn(0xb7, 0, 0, 0, 2),    // r0 = TC_ACT_SHOT
+        insn(0x95, 0, 0, 0, 0),    // exit
+        insn(0x7a, 10, 0, -24, 1), // insert: *(u64 *)(fp - 24) = 1
+        insn(0x61, 1, 6, 0, 0),    // r1 = skb->len
+        insn(0x7b, 10, 1, -16, 0), // *(u64 *)(fp - 16) = r1
+        insn(0xbf, 2, 10, 0, 0),
+        insn(0x07, 2, 0, 0, -8), // r2 = &key
+        insn(0xbf, 3, 10, 0, 0),
+        insn(0x07, 3, 0, 0, -24), // r3 = &value
+        insn(0xb7, 4, 0, 0, 0),   // r4 = BPF_ANY
+    ]);
+    p.extend(ld_map_fd(1, map_fd));
+    p.extend([
+        insn(0x85, 0, 0, 0, 2), // call map_update_elem
+        insn(0xb7, 0, 0, 0, 2), // r0 = TC_ACT_SHOT
+        insn(0x95, 0, 0, 0, 0),
+    ]);
+    p
+}
+
+#[test]
+fn tc_drop_is_named_policy_denied() {
+    let fs = Bpffs::new("dropmetrics");
+    cluster::build(&fs, Layout::V1_17);
+    let metrics = obj_get(&fs.globals().join("cilium_metrics"));
+    // Pinned among the maps on purpose: `maps` must skip programs, not misread them.
+    let prog_pin = fs.globals().join("policy_drop_prog");
+    let _prog = load_tc_prog(&program(metrics.as_raw_fd()), &prog_pin);
+
+    // Remote pod 10.244.2.7 (identity 34567) sends to the local server 10.244.1.6 (endpoint 2001), whose ingress
+    // policy has no rule for 34567 on 8080.
+    let ns = NetnsPair::new("drop", "10.244.2.7", "10.244.1.6");
+    sh(&format!(
+        "ip netns exec {b} tc qdisc add dev vb clsact && \
+         ip netns exec {b} tc filter add dev vb ingress bpf direct-action object-pinned {}",
+        prog_pin.display(),
+        b = ns.b
+    ));
+
+    let mut corr = cilium::Correlator::open(Some(&fs.root), None).unwrap();
+    corr.set_clock(None);
+    let before = corr.metrics_snapshot().unwrap();
+    assert!(
+        cilium::drop_reason_from_metrics(&before, &corr.metrics_snapshot().unwrap()).is_empty()
+    );
+    sh(&format!(
+        "ip netns exec {a} bash -c 'for i in 1 2 3; do echo hello > /dev/udp/10.244.1.6/8080; done'",
+        a = ns.a
+    ));
+    let after = corr.metrics_snapshot().unwrap();
+    let drops = cilium::drop_reason_from_metrics(&before, &after);
+    assert_eq!(drops.len(), 1, "{drops:?}");
+    let d = &drops[0];
+    assert_eq!((d.code, d.name, d.packets), (133, Some("POLICY_DENIED"), 3));
+    // 3 × (20 IP + 8 UDP + 6 payload) = 102 bytes: skb->len at tc ingress is the L2 frame (14 more each).
+    assert_eq!(d.bytes, 3 * (14 + 20 + 8 + 6));
+    assert_eq!(
+        d.text(),
+        "cilium drop: POLICY_DENIED (133, Policy denied) INGRESS at bpf_lxc.c:42 (+3 packets)"
+    );
+    let ann = cilium::DropDelta::annotation(&drops).unwrap();
+    assert_eq!(ann.name, "cilium_drop");
+    assert_eq!(ann.json[0]["name"], "POLICY_DENIED");
+
+    // The same flow as the trace would see it.
+    let flow = cilium::flow::parse_tuple("10.244.2.7:40000->10.244.1.6:8080/udp").unwrap();
+    let a = corr.annotate(&flow, 0).unwrap();
+    let text = a.lines.join("\n");
+    assert!(
+        text.contains(
+            "cilium src 10.244.2.7 identity 34567 -> dst 10.244.1.6 identity 23456 endpoint 2001"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("cilium policy ingress endpoint 2001 from identity 34567 8080/UDP: DENIED: POLICY_DENIED (133"),
+        "{text}"
+    );
+
+    // And cilium-dbg's view of the counters after the drops.
+    let run = |args: &[&str]| {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: cilium::Command,
+        }
+        let mut argv = vec!["x"];
+        argv.extend(args);
+        argv.extend(["--bpffs", fs.root.to_str().unwrap()]);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let mut out = Vec::new();
+        cilium::run(&cli.cmd, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let metrics_out = run(&["metrics"]);
+    let maps_out = run(&["maps"]);
+    assert!(!maps_out.contains("policy_drop_prog"), "{maps_out}");
+    assert!(maps_out.contains("cilium_metrics"), "{maps_out}");
+    assert!(
+        metrics_out
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["Policy", "denied", "INGRESS", "3", "144", "42", "bpf_lxc.c"]),
+        "{metrics_out}"
+    );
+}
