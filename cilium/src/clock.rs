@@ -43,6 +43,14 @@ impl Clock {
         })
     }
 
+    /// The same clock read again (a long trace must not compare against the time it started).
+    pub fn refreshed(&self) -> Clock {
+        match self.hz {
+            None => Clock::ktime(),
+            Some(hz) => Clock::jiffies(hz).unwrap_or(*self),
+        }
+    }
+
     fn units_to_secs(&self, units: i64) -> i64 {
         match self.hz {
             Some(hz) if hz > 0 => (units << 8) / hz as i64,

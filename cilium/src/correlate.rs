@@ -235,6 +235,7 @@ impl Correlator {
     ) -> anyhow::Result<Option<Annotation>> {
         let v = self.node.version;
         let m = &self.maps;
+        let clock = self.clock.map(|c| c.refreshed());
         let mut lines = Vec::new();
         let mut j = serde_json::Map::new();
 
@@ -304,7 +305,7 @@ impl Correlator {
         for (k, e) in &ct_entries {
             lines.push(format!(
                 "cilium ct {}",
-                ct::ct_line(k, e, v, self.clock.as_ref()).trim_end()
+                ct::ct_line(k, e, v, clock.as_ref()).trim_end()
             ));
             if e.rev_nat_index != 0
                 && k.flags & ct::TUPLE_F_SERVICE == 0
@@ -316,7 +317,7 @@ impl Correlator {
                     crate::wire::host_port(&r.addr, r.port)
                 ));
             }
-            cts.push(json!({ "key": k.json(), "entry": e.json(v, self.clock.as_ref()) }));
+            cts.push(json!({ "key": k.json(), "entry": e.json(v, clock.as_ref()) }));
         }
         if !cts.is_empty() {
             j.insert("ct".into(), Value::Array(cts));
@@ -325,11 +326,8 @@ impl Correlator {
         let nats = m.nat(flow)?;
         let mut nj = Vec::new();
         for (k, e) in &nats {
-            lines.push(format!(
-                "cilium nat {}",
-                ct::nat_line(k, e, self.clock.as_ref())
-            ));
-            nj.push(ct::nat_json(k, e, self.clock.as_ref()));
+            lines.push(format!("cilium nat {}", ct::nat_line(k, e, clock.as_ref())));
+            nj.push(ct::nat_json(k, e, clock.as_ref()));
         }
         if !nj.is_empty() {
             j.insert("nat".into(), Value::Array(nj));
