@@ -414,12 +414,28 @@ pub fn patch_mov_imm(insns: &mut [bpf_insn], marker: i32, value: i32) -> usize {
     n
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit: one fd per kprobe adds up to thousands.
+/// Raises RLIMIT_NOFILE as far as allowed: one fd per kprobe adds up to thousands (pwru #242 saw 5,269 with all
+/// modules). Root may lift the hard limit up to fs.nr_open; otherwise the soft limit goes up to the hard one.
 pub fn raise_nofile_limit() {
+    let nr_open: libc::rlim_t = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return;
+        }
+        let want = r.rlim_max.max(nr_open.min(1 << 20));
+        let lifted = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want,
+        };
+        if want > r.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &lifted) == 0 {
+            return;
+        }
+        if r.rlim_cur < r.rlim_max {
             r.rlim_cur = r.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }

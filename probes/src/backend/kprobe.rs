@@ -19,21 +19,13 @@ pub(crate) struct Job {
     pub retprobe: bool,
 }
 
-/// Per-function errors that mean "this function cannot be probed here", not "the tracer is broken": the
-/// function is gone (ENOENT), not at a probeable address or blacklisted (EADDRNOTAVAIL, EINVAL, EILSEQ),
-/// already exclusively probed (EBUSY), or out of the kernel's reach (ENXIO, ESRCH).
-fn ignorable(e: &io::Error) -> bool {
+/// Errors that mean the tracer cannot work at all (privileges, resources). Anything else is about one function
+/// (gone: ENOENT; not probeable or blacklisted: EADDRNOTAVAIL, EINVAL, EILSEQ, ENOTSUPP; ...) and only makes
+/// that function "ignored", as pwru does for ENOENT/EADDRNOTAVAIL.
+fn fatal(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(
-            libc::ENOENT
-                | libc::EADDRNOTAVAIL
-                | libc::EINVAL
-                | libc::EILSEQ
-                | libc::EBUSY
-                | libc::ENXIO
-                | libc::ESRCH
-        )
+        Some(libc::EPERM | libc::EACCES | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
     )
 }
 
@@ -51,7 +43,7 @@ pub(crate) fn attach(
         let d = done.fetch_add(1, Ordering::Relaxed) + 1;
         let out = match r {
             Ok(fd) => Ok(Ok(fd)),
-            Err(e) if ignorable(&e) => {
+            Err(e) if !fatal(&e) => {
                 ignored_n.fetch_add(1, Ordering::Relaxed);
                 Ok(Err(Ignored {
                     name: job.display.clone(),
@@ -73,6 +65,18 @@ pub(crate) fn attach(
             Ok(fd) => fds.push(fd),
             Err(i) => ignored.push(i),
         }
+    }
+    if fds.is_empty() && !ignored.is_empty() {
+        let first = &ignored[0];
+        return Err(ProbeError::sys(
+            format!(
+                "no function could be probed ({} tried; {}: {})",
+                ignored.len(),
+                first.name,
+                first.reason
+            ),
+            io::Error::from_raw_os_error(libc::ENOENT),
+        ));
     }
     Ok((fds, ignored))
 }

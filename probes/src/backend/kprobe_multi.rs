@@ -90,7 +90,11 @@ pub(crate) fn attach(
     let mut done = 0;
     for g in groups {
         let mut names = Vec::with_capacity(g.names.len());
+        let mut seen = HashSet::new();
         for n in &g.names {
+            if !seen.insert(n.as_str()) {
+                continue; // a repeated name would make the kernel refuse the whole link
+            }
             match &avail {
                 Some(set) if !set.contains(n) => ignored.push(Ignored {
                     name: n.clone(),
