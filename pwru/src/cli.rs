@@ -125,6 +125,13 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub timestamp: Timestamp,
 
+    /// Live terminal view instead of text: packets with their fate, the path of the selected one, drops, Cilium.
+    #[arg(long, conflicts_with_all = ["output_json", "output_file", "output_limit_lines"])]
+    pub tui: bool,
+    /// With --tui: how many of the newest packets to keep (older ones are evicted and counted).
+    #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tui_max_packets: u64,
+
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     pub ringbuf_size: u32,

@@ -215,6 +215,10 @@ enum Stop {
 }
 
 pub fn trace(args: TraceArgs) -> Result<i32> {
+    if args.tui {
+        // Before any BPF work: without a terminal there is nothing to show.
+        ::tui::check_terminal()?;
+    }
     crate::privileges::check()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -278,7 +282,15 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     }
 
     let ring = tracer.take_ring().context("the tracer has no event ring")?;
-    let mut sink = sink::new_sink(args.output_json, args.text_options(), out)?;
+    let mut tui_ui = None;
+    let mut sink = if args.tui {
+        let (s, h) = sink::tui::start(tui_config(&args, plan.backend, stats.attached))?;
+        tui_ui = Some(h);
+        Box::new(s) as Box<dyn Sink + Send>
+    } else {
+        sink::new_sink(args.output_json, args.text_options(), out)?
+    };
+    let mut tui_done = tui_ui.as_mut().and_then(|h| h.done.take());
     let syms = Symbols {
         kallsyms,
         reasons: plan.reasons,
@@ -302,7 +314,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
             tracer: &tracer,
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), want);
-        let live_lost = std::io::stderr().is_terminal();
+        let live_lost = std::io::stderr().is_terminal() && tui_ui.is_none();
         let mut reported_lost = 0;
         let stop = rt.block_on(async {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -311,6 +323,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
                     biased;
                     _ = sigint.recv() => return Ok::<_, anyhow::Error>(Stop::Signal),
                     _ = sigterm.recv() => return Ok(Stop::Signal),
+                    _ = sink::tui::quit(&mut tui_done) => return Ok(Stop::Signal),
                     g = afd.readable_mut() => {
                         let mut g = g?;
                         if drain(g.get_inner_mut(), &mut dec, sink.as_mut(), &mut printed, limit)? {
@@ -320,6 +333,9 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
                     }
                     _ = tick.tick() => {
                         let lost = tracer.lost();
+                        if let Some(h) = &tui_ui {
+                            h.counters.lost.store(lost, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if live_lost && lost > reported_lost {
                             eprintln!("pwru: {lost} events lost so far (ring buffer full: try --ringbuf-size or a narrower filter)");
                             reported_lost = lost;
@@ -334,6 +350,12 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         }
     }
 
+    // The UI leaves the screen before anything else is printed.
+    if let Some(h) = tui_ui.take()
+        && let Err(e) = h.finish()
+    {
+        eprintln!("pwru: --tui: {e:#}");
+    }
     let t0 = Instant::now();
     // TODO(probes): read after detach once `detach(&mut self)` lands, so the figures are final.
     let produced_before = tracer.produced();
@@ -361,6 +383,33 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         detach_time.as_millis()
     );
     Ok(0)
+}
+
+/// What the `--tui` status line says about the tracer.
+fn tui_config(args: &TraceArgs, backend: probes::Backend, attached: usize) -> ::tui::TuiConfig {
+    let mut filter: Vec<String> = args.filter_expr().into_iter().collect();
+    if let Some(n) = &args.filter_netns {
+        filter.push(format!("netns {n}"));
+    }
+    if let Some(m) = &args.filter_mark {
+        filter.push(format!("mark {m}"));
+    }
+    if let Some(i) = &args.filter_ifname {
+        filter.push(format!("iface {i}"));
+    }
+    if let Some(f) = &args.filter_func {
+        filter.push(format!("func {f}"));
+    }
+    ::tui::TuiConfig {
+        max_packets: args.tui_max_packets as usize,
+        track_skb: args.filter_track_skb,
+        status: ::tui::StatusInfo {
+            backend: backend.name().to_string(),
+            attached,
+            filter: filter.join(" · "),
+        },
+        ..Default::default()
+    }
 }
 
 /// Decodes and writes every ready record; true when the line limit was reached.

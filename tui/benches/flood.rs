@@ -14,7 +14,10 @@ use tui::term::Input;
 use tui::{Counters, TuiConfig, event_channel, fixtures, run_with_backend};
 
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes only into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -22,7 +25,11 @@ fn thread_cpu() -> Duration {
 
 /// One "round" of traffic: the three recorded streams, moved to fresh skb addresses and later times.
 fn pool(rounds: usize) -> Vec<Event> {
-    let base: Vec<Event> = fixtures::ping().into_iter().chain(fixtures::udp_no_socket()).chain(fixtures::nat_clone()).collect();
+    let base: Vec<Event> = fixtures::ping()
+        .into_iter()
+        .chain(fixtures::udp_no_socket())
+        .chain(fixtures::nat_clone())
+        .collect();
     let mut out = Vec::with_capacity(base.len() * rounds);
     for r in 0..rounds as u64 {
         for e in &base {
@@ -87,7 +94,15 @@ fn run(rate: Option<u64>, secs: f64, events: Arc<Vec<Event>>) -> Row {
         Ok(Input::None)
     };
     let cpu0 = thread_cpu();
-    let report = run_with_backend(&mut term, TuiConfig::default(), &rx, &counters, &shutdown, &mut input).unwrap();
+    let report = run_with_backend(
+        &mut term,
+        TuiConfig::default(),
+        &rx,
+        &counters,
+        &shutdown,
+        &mut input,
+    )
+    .unwrap();
     let cpu = thread_cpu() - cpu0;
     let elapsed = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -144,20 +159,38 @@ fn costs(events: &[Event]) {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn main() {
-    let secs: f64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3.0);
+    let secs: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(3.0);
     let events = Arc::new(pool(2000));
-    println!("cpus {}, load average {}", std::thread::available_parallelism().map_or(0, |n| n.get()), loadavg());
+    println!(
+        "cpus {}, load average {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    );
     costs(&events);
-    println!("flood benchmark: {secs} s per rate, 200x60 TestBackend, channel {} events, keep 5000 packets", tui::DEFAULT_CHANNEL_CAPACITY);
+    println!(
+        "flood benchmark: {secs} s per rate, 200x60 TestBackend, channel {} events, keep 5000 packets",
+        tui::DEFAULT_CHANNEL_CAPACITY
+    );
     println!(
         "{:>10} {:>12} {:>12} {:>12} {:>8} {:>8} {:>12} {:>10}",
         "rate", "offered", "ingested", "ui dropped", "drop %", "fps", "UI CPU s", "UI CPU %"
     );
-    for rate in [Some(10_000), Some(100_000), Some(300_000), Some(1_000_000), None] {
+    for rate in [
+        Some(10_000),
+        Some(100_000),
+        Some(300_000),
+        Some(1_000_000),
+        None,
+    ] {
         let r = run(rate, secs, events.clone());
         println!(
             "{:>10} {:>12} {:>12} {:>12} {:>7.2}% {:>8.1} {:>12.3} {:>9.1}%",

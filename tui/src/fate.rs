@@ -238,6 +238,28 @@ pub fn is_release_step(func: &str) -> bool {
         )
 }
 
+/// The skb was handed to a device's transmit routine: with a kernel filter (e.g. `--filter-netns`) its free may
+/// happen where no event is reported, so the same address can come back as an unrelated packet.
+pub fn is_handoff(func: &str) -> bool {
+    is_transmit(func) || func == "net_dev_start_xmit"
+}
+
+/// Where a locally sent packet starts its way to a device.
+pub fn starts_tx_path(func: &str) -> bool {
+    matches!(
+        func,
+        "net_dev_queue"
+            | "__dev_queue_xmit"
+            | "dev_queue_xmit"
+            | "__ip_local_out"
+            | "ip_local_out"
+            | "__ip6_local_out"
+            | "ip6_local_out"
+            | "ip_queue_xmit"
+            | "ip6_xmit"
+    )
+}
+
 /// Functions whose appearance on a CPU means the next new skb address on that CPU is a clone or copy of this one.
 pub fn makes_copy(func: &str) -> bool {
     matches!(
@@ -442,6 +464,16 @@ mod tests {
         assert!(is_release_step("kfree_skbmem"));
         assert!(is_release_step("sock_wfree"));
         assert!(!is_release_step("ip_rcv"));
+        assert!(
+            is_handoff("net_dev_start_xmit")
+                && is_handoff("veth_xmit")
+                && !is_handoff("net_dev_queue")
+        );
+        assert!(
+            starts_tx_path("net_dev_queue")
+                && starts_tx_path("__ip_local_out")
+                && !starts_tx_path("ip_rcv")
+        );
         assert!(makes_copy("skb_clone") && makes_copy("pskb_copy") && !makes_copy("skb_push"));
     }
 }

@@ -299,7 +299,14 @@ impl Model {
             && let Some(p) = self.packets.get(&id)
         {
             let same = match p.life {
-                Life::Live => true,
+                // Handed to a device, then queued for transmit again on the same device: the free happened out of
+                // sight (filtered) and the memory was reused. Tunnels re-queue the same skb on another device.
+                Life::Live => {
+                    let last = p.last();
+                    !(fate::is_handoff(&last.func)
+                        && fate::starts_tx_path(&ev.func)
+                        && iface_label(last) == iface_label(ev))
+                }
                 Life::Releasing => fate::is_release_step(&ev.func),
                 Life::Freed => false,
             };
@@ -446,6 +453,36 @@ mod tests {
         assert_eq!(m.packet(rows[2].id).unwrap().first().func, "net_dev_queue");
         // A release helper after a kprobe'd free stays with the freed packet.
         assert_eq!(m.packet(rows[0].id).unwrap().last().func, "kfree_skbmem");
+    }
+
+    #[test]
+    fn reuse_after_an_unseen_free_is_a_new_packet() {
+        // Tracepoint backend with --filter-netns: an ARP request and then the echo reply leave the netns through the
+        // same veth at the same address; their frees happen in the other netns and are not reported.
+        use fixtures::{Ev, PEER_NS, tuple};
+        let rp = tuple("10.0.0.2", 0, "10.0.0.1", 0, 1);
+        let ev = |at, f: &str, len| {
+            Ev::new(0xffff_8883_bb39_1300, at, f)
+                .tp()
+                .ns(PEER_NS)
+                .dev("eth0", 2)
+                .len(len)
+        };
+        let stream = [
+            ev(0, "net_dev_queue", 42).proto(0x0806),
+            ev(1, "net_dev_start_xmit", 42).proto(0x0806),
+            ev(60, "net_dev_queue", 98).tuple(&rp),
+            ev(61, "net_dev_start_xmit", 98).tuple(&rp),
+            // A tunnel re-queues the same skb on another device: still one packet.
+            ev(62, "net_dev_queue", 148).dev("vxlan0", 9).tuple(&rp),
+        ];
+        let mut m = model(false);
+        stream.into_iter().for_each(|e| m.push(e.0));
+        let rows = m.rows();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(m.packet(rows[0].id).unwrap().func_count(), 2);
+        assert_eq!(m.packet(rows[1].id).unwrap().func_count(), 3);
+        assert_eq!(m.packet(rows[1].id).unwrap().tuple(), Some(&rp));
     }
 
     #[test]

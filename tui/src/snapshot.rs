@@ -228,10 +228,7 @@ mod tests {
             .lines()
             .position(|l| l.contains("__netif_rx") && l.contains("4026532301"))
             .unwrap() as u16;
-        let (x, _) = find(
-            text.lines().nth(line as usize).unwrap(),
-            "4026532301",
-        );
+        let (x, _) = find(text.lines().nth(line as usize).unwrap(), "4026532301");
         assert_eq!(buf[(x, line)].fg, Color::Yellow);
         // Status line: lost events shown in red when non-zero.
         let (text, buf) = render(&mut v[3].app, WIDTH, HEIGHT);

@@ -197,7 +197,8 @@ fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
         .header(header)
         .block(pane_block(app, Pane::Packets, title))
         .row_highlight_style(SELECTED);
-    let mut state = ratatui::widgets::TableState::default().with_selected(sel.and_then(|s| s.checked_sub(offset)));
+    let mut state = ratatui::widgets::TableState::default()
+        .with_selected(sel.and_then(|s| s.checked_sub(offset)));
     f.render_stateful_widget(table, area, &mut state);
 }
 

@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod text;
+pub mod tui;
 
 use anyhow::{Context, Result};
 use event::{Event, TextFormatter, TextOptions};
