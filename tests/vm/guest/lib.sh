@@ -45,6 +45,7 @@ NFT
 # tracer_start LABEL ARGS...: starts the tracer with --ready-file/--output-file and waits for the ready file.
 # Sets TPID, OUT, ERR, T_START; returns 1 (after a FAIL) if it exits or does not get ready.
 tracer_start() {
+  local i rc
   LABEL=$1; shift
   OUT=/tmp/$LABEL.out; ERR=/tmp/$LABEL.err; READY=/tmp/$LABEL.ready
   rm -f "$OUT" "$ERR" "$READY"
@@ -72,6 +73,7 @@ tracer_start() {
 }
 # tracer_stop: SIGINT, wait (bounded) for a clean exit; fails on timeout or non-zero exit.
 tracer_stop() {
+  local t i rc
   [ -n "$TPID" ] || return 1
   t=$(now); kill -INT $TPID
   i=0
@@ -92,6 +94,7 @@ show_err() { echo "  | stderr of $LABEL (tail):"; tail -n 15 "$ERR" 2>/dev/null 
 show_out() { echo "  | output of $LABEL ($(events | wc -l) events, first ${1:-25}):"; events | head -n ${1:-25} | sed 's/^/  | /'; }
 # Waits until the output file stops growing (events still in flight in the ring buffer), at most 20 s.
 settle() {
+  local last same i c
   last=-1; same=0; i=0
   while [ $same -lt 2 ] && [ $i -lt 20 ]; do
     c=$(wc -c < "$OUT" 2>/dev/null || echo 0)
@@ -138,12 +141,14 @@ footprint() {
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # expect_clean BASELINE: the footprint returns to BASELINE (BPF objects are freed after an RCU grace period).
 expect_clean() {
+  local i fp
   i=0; fp=$(footprint)
   while [ "$fp" != "$1" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); fp=$(footprint); done
   if [ "$fp" = "$1" ]; then pass "$LABEL: nothing left behind ($fp)"; else fail "$LABEL: left behind: now '$fp', before '$1'"; fi
 }
 # expect_attached BASELINE BACKEND: while running, the tracer's probes are visible where BACKEND puts them.
 expect_attached() {
+  local fp k0 k1 p0 p1
   fp=$(footprint)
   case $2 in
     kprobe) k0=$(field "$1" kprobes); k1=$(field "$fp" kprobes);;

@@ -62,7 +62,7 @@ s_filter_netns() {
 s_filter_mark() {
   SCEN="3-filter-mark"
   tracer_start mark --backend "$BACKEND" --filter-func "$TRACKED" --filter-mark 0x42 || return
-  $PING -c2 -m 0x42 -W5 10.0.0.2 > /dev/null   # marked
+  $PING -c2 -m 66 -W5 10.0.0.2 > /dev/null || fail "marked ping failed"  # 0x42; iputils reads -m as decimal
   $PING -c2 -W5 10.0.0.5 > /dev/null           # unmarked
   settle; tracer_stop
   expect "marked ping included" "$REQ"
@@ -121,12 +121,12 @@ NFT
 s_limit_lines() {
   SCEN="5-limit-lines"; base=$(footprint)
   tracer_start limit --backend "$BACKEND" --filter-func "$TRACKED" --output-limit-lines 5 || return
-  t=$(now)
+  T_LIM=$(now)
   $PING -c3 -i 0.2 -W5 10.0.0.2 > /dev/null
   i=0; while alive $TPID && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
   if alive $TPID; then fail "still running 30s after the traffic"; tracer_stop; return; fi
   wait $TPID; rc=$?; TPID=
-  timing limit.exit "$(since $t)"
+  timing limit.exit "$(since $T_LIM)"
   [ $rc -eq 0 ] && pass "exits 0 by itself" || { fail "exit code $rc"; show_err; }
   n=$(events | wc -l)
   [ "$n" -eq 5 ] && pass "exactly 5 events written" || { fail "$n events written, expected 5"; show_out; }
@@ -163,12 +163,12 @@ case ${PAYLOAD:-scenarios} in
   scenarios)
     setup_net
     for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func track_skb limit_lines pcap} $EXTRA_SCENARIOS; do
-      t=$(now)
+      T_SCEN=$(now)
       case $s in
-        trace_all) for be in $BACKEND $EXTRA_BACKENDS; do t=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $t)"; done; continue ;;
+        trace_all) for be in $BACKEND $EXTRA_BACKENDS; do T_SCEN=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $T_SCEN)"; done; continue ;;
         *) "s_$s" ;;
       esac
-      timing "scenario.$s" "$(since $t)"
+      timing "scenario.$s" "$(since $T_SCEN)"
     done ;;
 esac
 echo "@@SUMMARY checks=$CHECKS failed=$FAILS"
