@@ -135,10 +135,6 @@ pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFu
             if ty.kind() != kind::FUNC {
                 continue;
             }
-            let name = view.name(&ty);
-            if filter.is_some_and(|f| !f.is_match(name)) {
-                continue;
-            }
             let Some(params) = view.params(&ty) else {
                 continue;
             };
@@ -154,6 +150,11 @@ pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFu
                 }
             }
             let Some(skb_arg) = skb_arg else { continue };
+            // Named only now: most FUNCs have no skb, and the regex is the costliest check.
+            let name = view.name(&ty);
+            if filter.is_some_and(|f| !f.is_match(name)) {
+                continue;
+            }
             if !seen.insert((view.module(), name)) {
                 continue;
             }

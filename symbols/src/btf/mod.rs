@@ -262,6 +262,17 @@ impl<'a> View<'a> {
         }
     }
 
+    /// `self.name(ty) == want`, without building the string.
+    pub fn name_is(&self, ty: &Ty<'_>, want: &str) -> bool {
+        let off = ty.rec.name_off;
+        if off < self.unit.str_base {
+            self.base.local_str_is(off as usize, want)
+        } else {
+            self.unit
+                .local_str_is((off - self.unit.str_base) as usize, want)
+        }
+    }
+
     pub fn name(&self, ty: &Ty<'_>) -> &'a str {
         self.str(ty.rec.name_off)
     }
@@ -296,13 +307,13 @@ impl<'a> View<'a> {
             kind::FWD => !target.rec.kind_flag(), // kind_flag set means `union`
             _ => false,
         };
-        is_struct && self.name(&target) == name
+        is_struct && self.name_is(&target, name)
     }
 
     /// Whether `id` is `enum <name>` (through typedefs and qualifiers).
     pub fn is_enum(&self, id: u32, name: &str) -> bool {
         match self.resolve(id) {
-            Some(ty) if matches!(ty.kind(), kind::ENUM | kind::ENUM64) => self.name(&ty) == name,
+            Some(ty) if matches!(ty.kind(), kind::ENUM | kind::ENUM64) => self.name_is(&ty, name),
             _ => false,
         }
     }

@@ -175,6 +175,16 @@ impl Unit {
         self.str_base + self.str_len as u32
     }
 
+    /// Whether the string at `off` (relative to this unit) is exactly `want`: no UTF-8 check, no scan.
+    pub fn local_str_is(&self, off: usize, want: &str) -> bool {
+        let start = self.str_start + off;
+        let end = start + want.len();
+        off < self.str_len
+            && end < self.str_start + self.str_len
+            && &self.data[start..end] == want.as_bytes()
+            && self.data[end] == 0
+    }
+
     /// The string at `off`, relative to this unit's own string section.
     pub fn local_str(&self, off: usize) -> &str {
         if off >= self.str_len {
