@@ -78,6 +78,8 @@ impl Traceable {
         let mut why = Vec::new();
         for path in AVAILABLE_FILTER_FUNCTIONS {
             match std::fs::read_to_string(path) {
+                // Empty when ftrace is compiled in but has no functions to offer: useless as a list.
+                Ok(text) if text.trim().is_empty() => why.push(format!("{path}: empty")),
                 Ok(text) => {
                     return Ok(Traceable::from_available_filter_functions(
                         &text,
