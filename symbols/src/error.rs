@@ -10,6 +10,11 @@ pub enum SymbolsError {
     NoKernelBtf(PathBuf),
     #[error("unknown kernel module '{name}' (no {})", .path.display())]
     UnknownModule { name: String, path: PathBuf },
+    #[error(
+        "--kmods/--all-kmods read module BTF from /sys/kernel/btf, which is built on the running kernel's BTF, not on {}",
+        .0.display()
+    )]
+    ModuleBaseMismatch(PathBuf),
     #[error("bad --filter-func regex {0}")]
     BadFilterRegex(String),
     #[error("cannot read {}: {source}", .path.display())]

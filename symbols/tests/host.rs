@@ -337,6 +337,25 @@ fn host_kernel_btf_file_and_errors() {
         skb_functions_in_btf(&vmlinux(), None)
     );
 
+    // Module BTF from sysfs on another kernel's BTF would be garbage: refused.
+    let debian = std::env::temp_dir().join(format!("symbols-other-btf-{}", std::process::id()));
+    let mut other = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    other.push(0); // a different blob (one more byte past the string section is still valid BTF)
+    std::fs::write(&debian, &other).unwrap();
+    let mismatch = Btf::load(Some(&debian), &ModuleSel::All);
+    let none = Btf::load(Some(&debian), &ModuleSel::None);
+    std::fs::remove_file(&debian).unwrap();
+    assert!(none.is_ok());
+    let sysfs_modules = std::fs::read_dir("/sys/kernel/btf").unwrap().count() > 1;
+    if sysfs_modules {
+        assert!(
+            matches!(mismatch, Err(SymbolsError::ModuleBaseMismatch(_))),
+            "{mismatch:?}"
+        );
+    } else {
+        assert!(mismatch.is_ok(), "no module BTF to mix up");
+    }
+
     let err = Btf::load(Some(Path::new("/nonexistent/vmlinux")), &ModuleSel::None).unwrap_err();
     assert!(
         err.to_string()

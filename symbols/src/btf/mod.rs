@@ -69,7 +69,16 @@ impl Btf {
             }
         })?;
         let mut btf = Btf::from_bytes_at(bytes, &base_path)?;
-        for name in module_names(&opts.module_dir, &opts.kmods)? {
+        let modules = module_names(&opts.module_dir, &opts.kmods)?;
+        // Split BTF only makes sense on the base it was built on: sysfs modules are built on sysfs vmlinux.
+        if let Some(file) = &opts.kernel_btf
+            && !modules.is_empty()
+            && opts.module_dir == Path::new(DEFAULT_MODULE_DIR)
+            && std::fs::read(DEFAULT_VMLINUX).is_ok_and(|sys| sys != btf.base_bytes())
+        {
+            return Err(SymbolsError::ModuleBaseMismatch(file.clone()));
+        }
+        for name in modules {
             let path = opts.module_dir.join(&name);
             let bytes = std::fs::read(&path).map_err(io_err(&path))?;
             btf.add_module_at(&name, bytes, &path)?;
