@@ -455,3 +455,22 @@ fn filter_is_a_whole_name_match() {
     );
     assert!(!err.contains('\n'), "{err}");
 }
+
+#[test]
+fn btf_embedded_in_an_image() {
+    let Base { mut b, skb_ptr, .. } = base();
+    b.func_with("embedded_fn", &[skb_ptr]);
+    let blob = b.build();
+    // Junk, a decoy header whose sections run past the end, the real blob, more junk.
+    let mut img = vec![0x11u8; 4096];
+    img.extend_from_slice(&[0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0]);
+    img.extend_from_slice(&[0x22u8; 100]);
+    img.extend_from_slice(&blob);
+    img.extend_from_slice(&[0x33u8; 999]);
+    let btf = Btf::from_bytes(img).unwrap();
+    assert_eq!(btf.base_bytes(), &blob[..]);
+    assert_eq!(funcs(&btf)[0].name, "embedded_fn");
+    // Nothing embedded: the plain "bad magic" error.
+    let err = Btf::from_bytes(vec![0x44u8; 5000]).unwrap_err().to_string();
+    assert!(err.contains("bad magic"), "{err}");
+}

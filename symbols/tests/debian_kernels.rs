@@ -1,9 +1,9 @@
-//! Real BTF of other kernels: Debian's 6.1 and 6.12 cloud kernels (the ones the VM tests boot), fetched by
-//! `tests/vm/kernels.sh` into `tests/.cache` (run here when missing). vmlinux is unpacked from the bzImage
-//! (lz4/zstd/xz/gzip, with those command-line tools) and used as `--kernel-btf` (an ELF with `.BTF`); module
+//! Real BTF of other kernels: Debian's 6.1 and 6.12 cloud kernels for amd64 and arm64 (the ones the VM tests
+//! boot), fetched by `tests/vm/kernels.sh` into `tests/.cache` (run here when missing). amd64: vmlinux is
+//! unpacked from the bzImage and used as `--kernel-btf` (an ELF with `.BTF`); arm64: the `Image` itself is the
+//! `--kernel-btf` (BTF embedded without section headers); module
 //! `.ko` files are real split BTF on top of it. This host has no loadable modules, so this is where `--kmods`
 //! meets real module BTF.
-#![cfg(target_arch = "x86_64")]
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,12 +30,12 @@ fn workspace_root() -> PathBuf {
 }
 
 /// series ("6.1", "6.12") -> (release, vmlinuz, modules dir), from kernels.sh's list.
-fn kernel_list() -> HashMap<String, (String, PathBuf, PathBuf)> {
+fn kernel_list(arch: &str) -> HashMap<String, (String, PathBuf, PathBuf)> {
     let root = workspace_root();
     let cache = std::env::var_os("VM_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("tests/.cache"));
-    let list = cache.join("kernels/amd64.list");
+    let list = cache.join(format!("kernels/{arch}.list"));
     let fresh = std::fs::read_to_string(&list)
         .map(|t| {
             t.lines()
@@ -45,12 +45,12 @@ fn kernel_list() -> HashMap<String, (String, PathBuf, PathBuf)> {
     if !fresh {
         let st = Command::new("bash")
             .arg(root.join("tests/vm/kernels.sh"))
-            .arg("amd64")
+            .arg(arch)
             .status()
             .unwrap();
         assert!(
             st.success(),
-            "tests/vm/kernels.sh amd64 failed: cannot get the Debian kernels"
+            "tests/vm/kernels.sh {arch} failed: cannot get the Debian kernels"
         );
     }
     std::fs::read_to_string(&list)
@@ -203,15 +203,20 @@ fn unpack_module(moddir: &Path, rel: &str, dir: &Path, name: &str) {
 }
 
 fn kernel(series: &str) -> &'static Kernel {
+    kernel_of("amd64", series)
+}
+
+fn kernel_of(arch: &str, series: &str) -> &'static Kernel {
     static KERNELS: OnceLock<Mutex<HashMap<String, &'static Kernel>>> = OnceLock::new();
     let mut map = KERNELS
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(k) = map.get(series) {
+    let key = format!("{arch} {series}");
+    if let Some(k) = map.get(&key) {
         return k;
     }
-    let list = kernel_list();
+    let list = kernel_list(arch);
     let (release, vmlinuz, moddir) = list
         .get(series)
         .unwrap_or_else(|| panic!("no {series} kernel in the list"));
@@ -222,7 +227,9 @@ fn kernel(series: &str) -> &'static Kernel {
     if !done.is_file() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&module_dir).unwrap();
-        extract_vmlinux(vmlinuz, &vmlinux);
+        if arch == "amd64" {
+            extract_vmlinux(vmlinuz, &vmlinux);
+        }
         unpack_module(moddir, "drivers/net/veth.ko", &module_dir, "veth");
         unpack_module(
             moddir,
@@ -232,11 +239,17 @@ fn kernel(series: &str) -> &'static Kernel {
         );
         std::fs::write(&done, release).unwrap();
     }
+    // arm64's Image is uncompressed and carries the BTF itself.
+    let vmlinux = if arch == "amd64" {
+        vmlinux
+    } else {
+        vmlinuz.clone()
+    };
     let k: &'static Kernel = Box::leak(Box::new(Kernel {
         vmlinux,
         module_dir,
     }));
-    map.insert(series.to_string(), k);
+    map.insert(key, k);
     k
 }
 
@@ -395,4 +408,40 @@ fn debian_unknown_module_and_elf_errors() {
         bad.err()
     );
     assert!(bad.is_err());
+}
+
+#[test]
+fn debian_arm64_images() {
+    for series in ["6.1", "6.12"] {
+        let k = kernel_of("arm64", series);
+        let btf = load(k, ModuleSel::Some(vec!["veth".into()])).unwrap();
+        let fs = skb_functions_in_btf(&btf, None);
+        assert!(fs.len() > 1000, "{series}: {}", fs.len());
+        assert_eq!(get(&fs, "ip_rcv", None).skb_arg, 1);
+        assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 3);
+        assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 1);
+        let r = DropReasons::from_btf(&btf);
+        if series == "6.1" {
+            let f = get(&fs, "kfree_skb_reason", None);
+            assert_eq!((f.skb_arg, f.reason_arg), (1, Some(2)));
+            assert_eq!(r.name(2), Some("NO_SOCKET"));
+        } else {
+            let f = get(&fs, "sk_skb_reason_drop", None);
+            assert_eq!((f.skb_arg, f.reason_arg), (2, Some(3)));
+            assert_eq!(r.name(3), Some("NO_SOCKET"));
+        }
+        // Same release, other architecture: nearly the same skb functions (inlining differs a little).
+        let amd: std::collections::HashSet<String> =
+            skb_functions_in_btf(&load(kernel(series), ModuleSel::None).unwrap(), None)
+                .into_iter()
+                .map(|f| f.name)
+                .collect();
+        let arm: Vec<&SkbFunc> = fs.iter().filter(|f| f.module.is_none()).collect();
+        let common = arm.iter().filter(|f| amd.contains(&f.name)).count();
+        assert!(
+            common * 10 >= arm.len() * 9,
+            "{series}: only {common} of {} arm64 names on amd64",
+            arm.len()
+        );
+    }
 }

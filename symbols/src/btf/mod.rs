@@ -152,11 +152,17 @@ fn bad(path: &Path, msg: String) -> SymbolsError {
     }
 }
 
-/// Unwraps the `.BTF` section of an ELF object; anything else is taken as a raw blob.
+/// Unwraps the `.BTF` section of an ELF object, or finds the BTF blob embedded in a kernel image (arm64's
+/// `Image` carries vmlinux BTF without section headers); anything else is taken as a raw blob.
 fn btf_blob(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     use object::{Object, ObjectSection};
-    if !bytes.starts_with(b"\x7fELF") {
+    if raw::looks_like_btf(&bytes) {
         return Ok(bytes);
+    }
+    if !bytes.starts_with(b"\x7fELF") {
+        return Ok(raw::find_embedded(&bytes)
+            .map(<[u8]>::to_vec)
+            .unwrap_or(bytes));
     }
     let file = object::File::parse(&*bytes).map_err(|e| bad(path, format!("bad ELF: {e}")))?;
     let section = file

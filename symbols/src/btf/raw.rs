@@ -196,6 +196,44 @@ impl Unit {
     }
 }
 
+/// Starts with the BTF magic in either byte order.
+pub(crate) fn looks_like_btf(data: &[u8]) -> bool {
+    data.starts_with(&MAGIC.to_le_bytes()) || data.starts_with(&MAGIC.to_be_bytes())
+}
+
+/// The largest well-formed BTF blob inside `data` (a kernel image): magic, version 1, a header whose sections
+/// fit, and types that parse.
+pub(crate) fn find_embedded(data: &[u8]) -> Option<&[u8]> {
+    let mut best: Option<&[u8]> = None;
+    for big_endian in [false, true] {
+        let (magic, hdr24) = if big_endian {
+            (MAGIC.to_be_bytes(), 24u32.to_be_bytes())
+        } else {
+            (MAGIC.to_le_bytes(), 24u32.to_le_bytes())
+        };
+        let needle = [
+            magic[0], magic[1], 1, 0, hdr24[0], hdr24[1], hdr24[2], hdr24[3],
+        ];
+        for at in memchr::memmem::find_iter(data, &needle) {
+            let blob = &data[at..];
+            if blob.len() < HEADER_MIN {
+                continue;
+            }
+            let rd = |off: usize| read_u32(blob, off, big_endian) as u64;
+            let end = HEADER_MIN as u64 + (rd(8) + rd(12)).max(rd(16) + rd(20));
+            if rd(12) == 0 || end > blob.len() as u64 || best.is_some_and(|b| b.len() as u64 >= end)
+            {
+                continue;
+            }
+            let candidate = &blob[..end as usize];
+            if Unit::parse(candidate.to_vec(), None, None).is_ok() {
+                best = Some(candidate);
+            }
+        }
+    }
+    best
+}
+
 fn read_u32(data: &[u8], off: usize, big_endian: bool) -> u32 {
     let b = [data[off], data[off + 1], data[off + 2], data[off + 3]];
     if big_endian {
