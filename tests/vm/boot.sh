@@ -2,10 +2,11 @@
 # Boots a kernel + initramfs under qemu TCG; the serial console goes to stdout.
 # Usage: tests/vm/boot.sh ARCH VMLINUZ INITRD [TIMEOUT_S]
 # KVM guests hang on the CI host, and multi-threaded TCG oopses some 6.12 kernels at boot (qemu 7.2),
-# so this is single-threaded TCG. Env: VM_MEM (default 2G), VM_SMP (default 2), VM_APPEND (extra cmdline).
+# so tests use single-threaded TCG. Env: VM_MEM (default 2G), VM_SMP (default 2), VM_APPEND (extra cmdline),
+# VM_TCG_THREAD (single|multi; the benchmark uses multi, as the cilium/pwru baseline was measured with it).
 set -euo pipefail
 ARCH=$1; KERNEL=$2; INITRD=$3; TIMEOUT=${4:-900}
-common=(-smp "${VM_SMP:-2}" -m "${VM_MEM:-2G}" -accel tcg,thread=single -nographic -no-reboot -kernel "$KERNEL"
+common=(-smp "${VM_SMP:-2}" -m "${VM_MEM:-2G}" -accel "tcg,thread=${VM_TCG_THREAD:-single}" -nographic -no-reboot -kernel "$KERNEL"
         -initrd "$INITRD")
 case $ARCH in
   amd64) exec timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -machine q35 -cpu max "${common[@]}" \

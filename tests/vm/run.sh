@@ -6,6 +6,7 @@
 #       VM_KERNELS   series to run (default "6.1 6.12")
 #       VM_SCENARIOS scenario subset (see tests/vm/guest/main.sh), VM_PAYLOAD scenarios|bench|trivial
 #       VM_EXTRA_SCENARIOS more scenario functions, defined in tests/vm/guest/scen-*.sh
+#       VM_TRACE_ALL_FUNC  --filter-func regex for the all-functions scenario (default: all; for slow arm64 TCG)
 #       VM_TIMEOUT   per-boot timeout in seconds (default 1500)
 # Needs root only for nothing in particular, but CI runs it as root; needs qemu-system-x86/arm, busybox-static,
 # iproute2, iputils-ping, nftables, bpftool, gcc, binutils, xz-utils, zstd, cpio (tests/vm/README.md).
@@ -66,6 +67,8 @@ EXTRA_BACKENDS="$extra"
 AUTO_EXPECT=$auto
 SCENARIOS="${VM_SCENARIOS:-}"
 EXTRA_SCENARIOS="${VM_EXTRA_SCENARIOS:-}"
+TRACE_ALL_FUNC='${VM_TRACE_ALL_FUNC:-}'
+
 PAYLOAD=${VM_PAYLOAD:-scenarios}
 PLAN
   initrd=$CACHE/initrd-$ARCH-$kver.gz

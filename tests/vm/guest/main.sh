@@ -5,6 +5,7 @@
 #   AUTO_EXPECT     what --backend auto must pick on this kernel
 #   SCENARIOS       which scenario functions to run (default: all)
 #   EXTRA_SCENARIOS more s_<name> functions to run after them (from /guest/scen-*.sh)
+#   TRACE_ALL_FUNC  optional --filter-func for the all-functions run (default: every skb function)
 #   PAYLOAD         scenarios | bench | trivial
 . /guest/lib.sh
 . /guest/plan.env
@@ -19,12 +20,15 @@ REP=$(tup '10.0.0.2:0->10.0.0.1:0(icmp)')
 s_trace_all() {
   be=$1; SCEN="trace-all[$be]"
   base=$(footprint)
-  tracer_start "all-$be" --backend "$be" || return
+  # TRACE_ALL_FUNC (VM_TRACE_ALL_FUNC) narrows the functions, for slow guests (arm64 TCG); default: every one.
+  tracer_start "all-$be" --backend "$be" ${TRACE_ALL_FUNC:+--filter-func "$TRACE_ALL_FUNC"} || return
+  echo "info: $(grep -c 'attaching' "$ERR") attach line(s): $(grep 'attaching\|attached' "$ERR" | tr '\n' ' ')"
   expect_attached "$base" "$be"
   $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
   $UDPSEND 10.0.0.2 9 3 40000 > /dev/null
   $UDPSEND 10.0.0.2 7777 3 40001 > /dev/null
   settle
+  echo "info: $(events | wc -l) events in all-$be"
   SCEN="1-ping[$be]"
   expect "request received in ns1 (ip_rcv/icmp_rcv, netns $NS_1)" "$(fn 'ip_rcv|icmp_rcv')" "$REQ" "$(ns $NS_1)"
   expect "request sent from the root netns (dev_queue_xmit, netns $NS_ROOT)" "$(fn '__dev_queue_xmit|dev_queue_xmit')" "$REQ" "$(ns $NS_ROOT)"
