@@ -68,6 +68,7 @@ AUTO_EXPECT=$auto
 SCENARIOS="${VM_SCENARIOS:-}"
 EXTRA_SCENARIOS="${VM_EXTRA_SCENARIOS:-}"
 TRACE_ALL_FUNC='${VM_TRACE_ALL_FUNC:-}'
+BENCH_FILTER='${BENCH_FILTER-icmp}'
 
 PAYLOAD=${VM_PAYLOAD:-scenarios}
 PLAN
@@ -80,7 +81,7 @@ PLAN
   echo "=== boot $kver ($ARCH, backend $backend${extra:+, also $extra}); log: $log"
   t=$(date +%s.%N)
   bash "$ROOT/tests/vm/boot.sh" "$ARCH" "$vmlinuz" "$initrd" "${VM_TIMEOUT:-1500}" < /dev/null 2>&1 \
-    | sed -u 's/\r$//' | tee "$log" | grep --line-buffered -E '^(@@|---|  \|)|BUG:|Oops|panic|WARNING:'
+    | sed -u 's/\r$//' | tee "$log" | grep --line-buffered -E '^(@@|---|  \||info:)|BUG:|Oops|panic|WARNING:'
   record "$kver: boot + all scenarios" "$(secs $t)"
   while read -r _ name s; do record "  $kver $name" "$s"; done < <(grep -E '^@@TIME ' "$log")
   while IFS= read -r l; do FAILURES+=("$kver: ${l#@@CHECK FAIL }"); done < <(grep -E '^@@CHECK FAIL ' "$log")

@@ -2,7 +2,7 @@
 # for one ping, and events/s and losses under a ping flood. Prints "@@BENCH key=value ..." lines for
 # bench/vm-bench.sh. Not a test: nothing here fails the run.
 FLOOD_S=${FLOOD_S:-5}
-BENCH_FILTER=${BENCH_FILTER:-icmp}
+BENCH_FILTER=${BENCH_FILTER-icmp}   # empty: no pcap filter
 setup_net
 flood_pkts() { # ping -f for FLOOD_S seconds; prints packets transmitted
   $PING -f -q -w "$FLOOD_S" 10.0.0.2 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p'
