@@ -1,0 +1,98 @@
+//! Root test through the real `pwru` binary: `pwru cilium …` prints what the library prints, and errors are one
+//! clear line with exit status 1. The binary is `$PWRU_BIN` if set, else built here with cargo.
+
+mod common;
+
+use common::cluster::{self, Layout};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pwru_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PWRU_BIN") {
+        return p.into();
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            "pwru",
+            "--bin",
+            "pwru",
+            "--message-format=json",
+        ])
+        .current_dir(ws)
+        .output()
+        .expect("run cargo build -p pwru");
+    assert!(
+        out.status.success(),
+        "cargo build -p pwru failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "pwru")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no pwru executable")
+}
+
+#[test]
+fn pwru_cilium_subcommands() {
+    let bin = pwru_bin();
+    let fs = Bpffs::new("binary");
+    cluster::build(&fs, Layout::V1_18);
+    let root = fs.root.to_str().unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/1.18");
+    for (args, file) in [
+        (vec!["cilium", "ipcache"], "ipcache.txt"),
+        (vec!["cilium", "lb", "10.96.0.10:53/udp"], "lb-dns.txt"),
+        (vec!["cilium", "policy", "2001"], "policy-2001.txt"),
+        (vec!["cilium", "ct"], "ct.txt"),
+        (vec!["cilium", "metrics"], "metrics.txt"),
+    ] {
+        let out = Command::new(&bin)
+            .args(&args)
+            .args(["--bpffs", root, "--clock", "none"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pwru {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = std::fs::read_to_string(golden.join(file)).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "pwru {args:?}");
+    }
+    let out = Command::new(&bin)
+        .args([
+            "cilium",
+            "policy",
+            "2001",
+            "--identity",
+            "34567",
+            "--port",
+            "9090/tcp",
+            "--bpffs",
+            root,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Endpoint 2001 ingress from identity 34567, 9090/TCP: DENIED: AUTH_REQUIRED (189, Authentication required): \
+         matched L3-dependent entry (allow, auth spire, prefix 24)\n"
+    );
+    let out = Command::new(&bin)
+        .args(["cilium", "maps", "--bpffs", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("pwru: /nonexistent/tc/globals does not exist"),
+        "{err}"
+    );
+}
