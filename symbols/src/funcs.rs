@@ -9,7 +9,7 @@ use crate::traceable::{TraceSource, Traceable};
 /// kprobe programs read arguments 1..=5 from registers (PT_REGS_PARM1..5).
 pub const MAX_ARG: usize = 5;
 
-/// A probe-able function with an skb argument.
+/// A function with an skb argument (probe-able when it comes from [`skb_functions`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SkbFunc {
     pub name: String,

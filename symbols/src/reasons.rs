@@ -61,7 +61,7 @@ impl DropReasons {
                 }
             }
         }
-        // A `..._MAX`/`..._NUM` sentinel is no reason; drop it unless it is the only name for its value.
+        // SKB_DROP_REASON_MAX is a count, not a reason.
         r.core.retain(|_, name| name != "MAX");
         r.subsys_mask = DEFAULT_SUBSYS_MASK;
         if let Some(code) = r
