@@ -347,3 +347,44 @@ impl Correlator {
         }))
     }
 }
+
+/// Everything the trace loop needs from this crate, per event: Cilium's view of the packet's flow, and for a drop
+/// the Cilium drop reason whose counter grew since the previous drop.
+pub struct Enricher {
+    corr: Correlator,
+    last: Option<MetricsSnapshot>,
+}
+
+impl Enricher {
+    /// Opens the node's maps (`bpffs` root; default from `/proc/self/mountinfo`) and takes the metrics baseline.
+    pub fn open(bpffs: Option<&Path>) -> anyhow::Result<Enricher> {
+        let corr = Correlator::open(bpffs, None)?;
+        let last = corr.metrics_snapshot().ok();
+        Ok(Enricher { corr, last })
+    }
+
+    pub fn correlator(&mut self) -> &mut Correlator {
+        &mut self.corr
+    }
+
+    /// Adds the "cilium" annotation (and "cilium_drop" on drop events) to `ev`. Lookup failures leave `ev` as is:
+    /// a trace must not stop because a map changed under it.
+    pub fn enrich(&mut self, ev: &mut event::Event) {
+        if let Some(t) = &ev.tuple {
+            if let Some(a) = self.corr.annotate(&FlowKey::from(t), ev.mark) {
+                ev.annotations.push(a);
+            }
+        }
+        if ev.drop_reason.is_some() {
+            if let Ok(now) = self.corr.metrics_snapshot() {
+                if let Some(before) = &self.last {
+                    if let Some(a) = DropDelta::annotation(&drop_reason_from_metrics(before, &now))
+                    {
+                        ev.annotations.push(a);
+                    }
+                }
+                self.last = Some(now);
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub mod version;
 mod wire;
 
 pub use cmd::{Command, Common, Format, run};
-pub use correlate::{Correlator, DropDelta, MetricsSnapshot, drop_reason_from_metrics};
+pub use correlate::{Correlator, DropDelta, Enricher, MetricsSnapshot, drop_reason_from_metrics};
 pub use flow::FlowKey;
 pub use version::Version;
 pub use wire::SizeError;

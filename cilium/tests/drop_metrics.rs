@@ -118,6 +118,47 @@ fn tc_drop_is_named_policy_denied() {
         "{text}"
     );
 
+    // The trace's per-event hook: a drop event of the flow gets both annotations; a second drop with no new
+    // counter gets only the flow's.
+    let mut enr = cilium::Enricher::open(Some(&fs.root)).unwrap();
+    enr.correlator().set_clock(None);
+    sh(&format!(
+        "ip netns exec {a} bash -c 'echo again > /dev/udp/10.244.1.6/8080'",
+        a = ns.a
+    ));
+    let mut ev = event::Event {
+        tuple: Some(event::Tuple {
+            saddr: "10.244.2.7".parse().unwrap(),
+            daddr: "10.244.1.6".parse().unwrap(),
+            sport: 40000,
+            dport: 8080,
+            proto: 17,
+            tcp_flags: 0,
+        }),
+        drop_reason: Some(event::DropReason {
+            code: 2,
+            name: Some("NOT_SPECIFIED".into()),
+        }),
+        ..Default::default()
+    };
+    let mut ev2 = ev.clone();
+    enr.enrich(&mut ev);
+    let names: Vec<_> = ev.annotations.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["cilium", "cilium_drop"]);
+    assert_eq!(
+        ev.annotations[1].lines,
+        ["cilium drop: POLICY_DENIED (133, Policy denied) INGRESS at bpf_lxc.c:42 (+1 packets)"]
+    );
+    enr.enrich(&mut ev2);
+    assert_eq!(
+        ev2.annotations.len(),
+        1,
+        "no new drop counted: {:?}",
+        ev2.annotations
+    );
+    let text = event::TextFormatter::new(Default::default()).format(&ev);
+    assert!(text.contains("cilium drop: POLICY_DENIED"), "{text}");
+
     // And cilium-dbg's view of the counters after the drops.
     let run = |args: &[&str]| {
         use clap::Parser;
@@ -142,7 +183,7 @@ fn tc_drop_is_named_policy_denied() {
         metrics_out
             .lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["Policy", "denied", "INGRESS", "3", "144", "42", "bpf_lxc.c"]),
+                == ["Policy", "denied", "INGRESS", "4", "192", "42", "bpf_lxc.c"]),
         "{metrics_out}"
     );
 }
