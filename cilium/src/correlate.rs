@@ -370,21 +370,20 @@ impl Enricher {
     /// Adds the "cilium" annotation (and "cilium_drop" on drop events) to `ev`. Lookup failures leave `ev` as is:
     /// a trace must not stop because a map changed under it.
     pub fn enrich(&mut self, ev: &mut event::Event) {
-        if let Some(t) = &ev.tuple {
-            if let Some(a) = self.corr.annotate(&FlowKey::from(t), ev.mark) {
+        if let Some(t) = &ev.tuple
+            && let Some(a) = self.corr.annotate(&FlowKey::from(t), ev.mark)
+        {
+            ev.annotations.push(a);
+        }
+        if ev.drop_reason.is_some()
+            && let Ok(now) = self.corr.metrics_snapshot()
+        {
+            if let Some(before) = &self.last
+                && let Some(a) = DropDelta::annotation(&drop_reason_from_metrics(before, &now))
+            {
                 ev.annotations.push(a);
             }
-        }
-        if ev.drop_reason.is_some() {
-            if let Ok(now) = self.corr.metrics_snapshot() {
-                if let Some(before) = &self.last {
-                    if let Some(a) = DropDelta::annotation(&drop_reason_from_metrics(before, &now))
-                    {
-                        ev.annotations.push(a);
-                    }
-                }
-                self.last = Some(now);
-            }
+            self.last = Some(now);
         }
     }
 }
