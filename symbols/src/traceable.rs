@@ -15,6 +15,17 @@ pub const AVAILABLE_FILTER_FUNCTIONS: [&str; 2] = [
 pub const KALLSYMS: &str = "/proc/kallsyms";
 pub const KPROBE_BLACKLIST: [&str; 1] = ["/sys/kernel/debug/kprobes/blacklist"];
 
+/// vmlinux text that kprobes refuse or that is gone after boot, as (start, end) marker symbols: init text,
+/// and what the kernel's kprobe blacklist covers by section (entry code, noinstr, `__kprobes`).
+const REFUSED_TEXT: [(&str, &str); 6] = [
+    ("_sinittext", "_einittext"),
+    ("__entry_text_start", "__entry_text_end"),
+    ("__irqentry_text_start", "__irqentry_text_end"),
+    ("__softirqentry_text_start", "__softirqentry_text_end"),
+    ("__noinstr_text_start", "__noinstr_text_end"),
+    ("__kprobes_text_start", "__kprobes_text_end"),
+];
+
 /// Tracing plumbing generated for every tracepoint (`notrace`, so never in available_filter_functions); probing
 /// it only traces the tracer. Left out of the kallsyms fallback.
 const TRACING_PLUMBING: [&str; 6] = [
@@ -124,18 +135,11 @@ impl Traceable {
         t
     }
 
-    /// `/proc/kallsyms` text symbols (types t/T/w/W), less init text (freed after boot) and tracing plumbing.
+    /// `/proc/kallsyms` text symbols (types t/T/w/W), less what kprobes can never use: init text (freed after
+    /// boot), the text sections kprobes refuse (entry, noinstr, kprobes ...) and tracing plumbing.
     pub fn from_kallsyms(text: &str, path: &Path) -> Traceable {
-        let mut t = Traceable::empty(TraceSource::Kallsyms(path.to_path_buf()));
-        let init = match (
-            symbol_address(text, "_sinittext"),
-            symbol_address(text, "_einittext"),
-        ) {
-            (Some(s), Some(e)) if s < e => s..e,
-            _ => 0..0,
-        };
+        let mut syms = Vec::with_capacity(text.len() / 40);
         let mut all_zero = true;
-        let mut any = false;
         for line in text.lines() {
             let mut it = line.split_whitespace();
             let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else {
@@ -144,34 +148,49 @@ impl Traceable {
             if !matches!(ty, "t" | "T" | "w" | "W") {
                 continue;
             }
-            any = true;
             all_zero &= addr.bytes().all(|b| b == b'0');
-            if TRACING_PLUMBING.iter().any(|p| name.starts_with(p))
-                || u64::from_str_radix(addr, 16).is_ok_and(|a| init.contains(&a))
-            {
-                continue;
-            }
-            t.add(name, it.next().and_then(module_of));
+            let addr = u64::from_str_radix(addr, 16).unwrap_or(0);
+            syms.push((addr, name, it.next().and_then(module_of)));
         }
-        if any && all_zero {
-            t.warnings.push(hidden_warning(path));
-        }
-        t
+        let hidden = !syms.is_empty() && all_zero;
+        Traceable::from_symbols(syms, hidden, path)
     }
 
     /// The kallsyms fallback from a parsed table: same rules as [`Traceable::from_kallsyms`].
     pub fn from_kallsyms_table(k: &Kallsyms, path: &Path) -> Traceable {
+        Traceable::from_symbols(k.iter().collect(), k.addresses_hidden(), path)
+    }
+
+    fn from_symbols(syms: Vec<(u64, &str, Option<&str>)>, hidden: bool, path: &Path) -> Traceable {
         let mut t = Traceable::empty(TraceSource::Kallsyms(path.to_path_buf()));
-        let init = match (k.address("_sinittext"), k.address("_einittext")) {
-            (Some(s), Some(e)) if s < e => s..e,
-            _ => 0..0,
-        };
-        for (addr, name, module) in k.iter() {
-            if !TRACING_PLUMBING.iter().any(|p| name.starts_with(p)) && !init.contains(&addr) {
+        // One pass for the markers: a lookup per marker would walk 100k+ symbols a dozen times.
+        let mut bounds = [(None, None); REFUSED_TEXT.len()];
+        for (addr, name, module) in &syms {
+            if module.is_some() || !name.starts_with('_') {
+                continue;
+            }
+            for (i, (start, end)) in REFUSED_TEXT.iter().enumerate() {
+                if name == start {
+                    bounds[i].0.get_or_insert(*addr);
+                } else if name == end {
+                    bounds[i].1.get_or_insert(*addr);
+                }
+            }
+        }
+        let refused: Vec<std::ops::Range<u64>> = bounds
+            .iter()
+            .filter_map(|b| match *b {
+                (Some(s), Some(e)) if s < e && !hidden => Some(s..e),
+                _ => None,
+            })
+            .collect();
+        for (addr, name, module) in syms.iter().copied() {
+            let in_refused = module.is_none() && refused.iter().any(|r| r.contains(&addr));
+            if !in_refused && !TRACING_PLUMBING.iter().any(|p| name.starts_with(p)) {
                 t.add(name, module);
             }
         }
-        if k.addresses_hidden() {
+        if hidden {
             t.warnings.push(hidden_warning(path));
         }
         t
@@ -277,15 +296,6 @@ fn hidden_warning(path: &Path) -> String {
         "{} shows zero addresses (not root, or kernel.kptr_restrict): names are usable, addresses are not",
         path.display()
     )
-}
-
-/// Address of a vmlinux symbol found by a substring search (cheaper than a second full parse).
-fn symbol_address(text: &str, name: &str) -> Option<u64> {
-    let pat = format!(" {name}\n");
-    let end = text.find(&pat)?;
-    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
-    let addr = text[line_start..end].split_whitespace().next()?;
-    u64::from_str_radix(addr, 16).ok()
 }
 
 fn module_of(tok: &str) -> Option<&str> {

@@ -93,6 +93,9 @@ ffffffff81000200 t perf_trace_kfree_skb
 ffffffff81000300 t trace_event_raw_event_kfree_skb
 ffffffff81000400 T kfree_skb_list_reason
 ffffffff81000500 T do_int3
+ffffffff821ecb80 T __noinstr_text_start
+ffffffff821ecb90 t noinstr_fn
+ffffffff821f4c05 T __noinstr_text_end
 ffffffff83783000 T _sinittext
 ffffffff83783010 t ip_init_only
 ffffffff837f8910 T _einittext
@@ -100,7 +103,7 @@ ffffffffc0000000 t veth_blocked\t[veth]
 ffffffffc0000100 t veth_xmit\t[veth]
 ";
     let mut t = Traceable::from_kallsyms(text, Path::new("/proc/kallsyms"));
-    assert_eq!(t.len(), 5, "4 functions and _einittext");
+    assert_eq!(t.len(), 6, "4 functions, __noinstr_text_end and _einittext");
     assert!(t.contains("kfree_skb_list_reason", None));
     assert!(
         !t.contains("ip_init_only", None),
