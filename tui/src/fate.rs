@@ -260,6 +260,20 @@ pub fn starts_tx_path(func: &str) -> bool {
     )
 }
 
+/// Where a packet arriving on a device starts (tracepoint and kprobe names).
+pub fn starts_rx_path(func: &str) -> bool {
+    matches!(
+        func,
+        "netif_rx_entry"
+            | "netif_rx"
+            | "__netif_rx"
+            | "netif_receive_skb_entry"
+            | "napi_gro_receive_entry"
+            | "napi_gro_receive"
+            | "netif_receive_skb"
+    )
+}
+
 /// Functions whose appearance on a CPU means the next new skb address on that CPU is a clone or copy of this one.
 pub fn makes_copy(func: &str) -> bool {
     matches!(
@@ -474,6 +488,7 @@ mod tests {
                 && starts_tx_path("__ip_local_out")
                 && !starts_tx_path("ip_rcv")
         );
+        assert!(starts_rx_path("netif_rx_entry") && !starts_rx_path("ip_rcv"));
         assert!(makes_copy("skb_clone") && makes_copy("pskb_copy") && !makes_copy("skb_push"));
     }
 }
