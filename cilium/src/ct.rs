@@ -67,9 +67,11 @@ impl CtTuple {
             (self.daddr, self.sport, self.saddr, self.dport)
         };
         let mut s = format!(
-            "{} {} {a}:{pa} -> {b}:{pb} ",
+            "{} {} {}:{pa} -> {}:{pb} ",
             names::proto(self.nexthdr),
-            self.dir()
+            self.dir(),
+            go_ip(&a),
+            go_ip(&b)
         );
         if self.flags & TUPLE_F_RELATED != 0 {
             s.push_str("related ");
@@ -84,13 +86,12 @@ impl CtTuple {
         } else {
             "OUT"
         };
+        // The NAT dump brackets every address of the IPv6 map (as `cilium-dbg bpf nat list` does).
         let mut s = format!(
-            "{} {dir} {}:{} -> {}:{} ",
+            "{} {dir} {} -> {} ",
             names::proto(self.nexthdr),
-            self.saddr,
-            self.sport,
-            self.daddr,
-            self.dport
+            host_port(&self.saddr, self.sport),
+            host_port(&self.daddr, self.dport)
         );
         if self.flags & TUPLE_F_RELATED != 0 {
             s.push_str("related ");
@@ -272,10 +273,9 @@ pub fn nat_line(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> String {
         None => e.created.to_string(),
     };
     format!(
-        "{}{which} {}:{} Created={created} NeedsCT={}",
+        "{}{which} {} Created={created} NeedsCT={}",
         key.nat_text(),
-        e.to_addr,
-        e.to_port,
+        host_port(&e.to_addr, e.to_port),
         e.needs_ct as u8
     )
 }

@@ -149,7 +149,7 @@ fn nat_entries() {
     );
     assert_eq!(
         ct::nat_line(&k, &v, None),
-        "UDP OUT fd00::5:5353 -> 2001:db8::1:53 XLATE_SRC fd00::100:6000 Created=100 NeedsCT=0"
+        "UDP OUT [fd00::5]:5353 -> [2001:db8::1]:53 XLATE_SRC [fd00::100]:6000 Created=100 NeedsCT=0"
     );
 }
 
@@ -512,4 +512,27 @@ fn garbage_never_panics() {
             }
         }
     }
+}
+
+/// NAT46x64 entries live in the IPv6 NAT map with IPv4-mapped addresses; cilium-dbg prints those as dotted quads
+/// inside brackets (seen in the field: `TCP IN [64:ff9b::8c52:7104]:80 -> [192.168.64.2]:33388 XLATE_DST …`).
+#[test]
+fn nat46x64_mapped_addresses() {
+    let k = CtTuple::parse(&x(concat!(
+        "00000000000000000000ffffc0a84002",  // daddr ::ffff:192.168.64.2
+        "0064ff9b0000000000000000 8c527104", // saddr 64:ff9b::8c52:7104
+        "826c0050",
+        "0601"
+    )
+    .replace(' ', "")
+    .as_str()))
+    .unwrap();
+    let mut v = x(NAT6_VAL);
+    v[32..48].copy_from_slice(&x("20010db8deadbeef0000000000000002"));
+    v[48..50].copy_from_slice(&33388u16.to_be_bytes());
+    let e = NatEntry::parse(&v).unwrap();
+    assert_eq!(
+        ct::nat_line(&k, &e, Some(&Clock { now: 255, hz: None })),
+        "TCP IN [64:ff9b::8c52:7104]:80 -> [192.168.64.2]:33388 XLATE_DST [2001:db8:dead:beef::2]:33388 Created=155sec ago NeedsCT=0"
+    );
 }

@@ -62,10 +62,21 @@ pub(crate) fn ip_bytes(a: &IpAddr) -> Vec<u8> {
         IpAddr::V6(a) => a.octets().to_vec(),
     }
 }
+/// An address as Go's `net.IP.String()` prints it (IPv4-mapped IPv6 as a dotted quad, as NAT46x64 entries hold).
+pub(crate) fn go_ip(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
 /// `ip:port`, IPv6 in brackets (Go `net.JoinHostPort`).
 pub(crate) fn host_port(a: &IpAddr, port: u16) -> String {
     match a {
         IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
+        IpAddr::V6(_) => format!("[{}]:{port}", go_ip(a)),
     }
 }
