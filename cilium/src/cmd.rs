@@ -649,9 +649,28 @@ pub fn policy_verdict(
     dport: u16,
 ) -> anyhow::Result<policy::Verdict> {
     let map = node.policy_map(ep)?;
-    let raw = map.entries()?;
-    let format = node.policy_format(&raw);
-    let v = node.version;
+    let format = policy_map_format(node, &map)?;
+    verdict_on(node.version, &map, format, remote_id, egress, proto, dport)
+}
+
+/// The entry layout of an endpoint's policy map (read from the data only for 1.16).
+pub fn policy_map_format(node: &Node, map: &Map) -> anyhow::Result<crate::version::PolicyFormat> {
+    if node.version != Version::V1_16 {
+        return Ok(crate::version::PolicyFormat::PrefixLen);
+    }
+    Ok(node.policy_format(&map.entries()?))
+}
+
+/// The verdict on an already opened policy map.
+pub fn verdict_on(
+    v: Version,
+    map: &Map,
+    format: crate::version::PolicyFormat,
+    remote_id: u32,
+    egress: bool,
+    proto: u8,
+    dport: u16,
+) -> anyhow::Result<policy::Verdict> {
     let mut err = None;
     let mut lookup = |key: &[u8]| -> Option<PolicyEntry> {
         match map.lookup(key) {

@@ -23,7 +23,14 @@ pub struct Correlator {
     node: Node,
     maps: Maps,
     cache: HashMap<(FlowKey, Option<u32>), Option<Annotation>>,
+    /// Endpoint policy maps opened so far (`None`: the endpoint has none).
+    policy_maps: std::sync::Mutex<HashMap<u16, Option<std::sync::Arc<PolicyMap>>>>,
     clock: Option<crate::clock::Clock>,
+}
+
+struct PolicyMap {
+    map: crate::bpf::Map,
+    format: crate::version::PolicyFormat,
 }
 
 /// `cilium_metrics` counters at one instant.
@@ -138,6 +145,7 @@ impl Correlator {
             maps,
             cache: HashMap::new(),
             clock: Some(crate::clock::Clock::ktime()),
+            policy_maps: Default::default(),
         })
     }
 
@@ -200,10 +208,19 @@ impl Correlator {
         }
         let mut pj = Vec::new();
         for (ep, egress, remote) in checks {
-            let Ok(verdict) =
-                crate::cmd::policy_verdict(&self.node, ep, remote, egress, flow.proto, dst.1)
-            else {
+            let Some(pm) = self.policy_map(ep) else {
                 continue; // no policy map for this endpoint
+            };
+            let Ok(verdict) = crate::cmd::verdict_on(
+                self.node.version,
+                &pm.map,
+                pm.format,
+                remote,
+                egress,
+                flow.proto,
+                dst.1,
+            ) else {
+                continue;
             };
             lines.push(format!(
                 "cilium policy {} endpoint {ep} {} identity {} {}/{}: {}",
@@ -225,6 +242,18 @@ impl Correlator {
             j.insert("policy".into(), Value::Array(pj));
         }
         Ok(())
+    }
+
+    fn policy_map(&self, ep: u16) -> Option<std::sync::Arc<PolicyMap>> {
+        let mut cache = self.policy_maps.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(ep)
+            .or_insert_with(|| {
+                let map = self.node.policy_map(ep).ok()?;
+                let format = crate::cmd::policy_map_format(&self.node, &map).ok()?;
+                Some(std::sync::Arc::new(PolicyMap { map, format }))
+            })
+            .clone()
     }
 
     /// The uncached lookups behind [`annotate`](Self::annotate).

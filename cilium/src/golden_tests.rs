@@ -536,3 +536,11 @@ fn nat46x64_mapped_addresses() {
         "TCP IN [64:ff9b::8c52:7104]:80 -> [192.168.64.2]:33388 XLATE_DST [2001:db8:dead:beef::2]:33388 Created=155sec ago NeedsCT=0"
     );
 }
+
+/// The trace loop may move the enricher between threads.
+#[test]
+fn enricher_is_send() {
+    fn send<T: Send>() {}
+    send::<crate::Enricher>();
+    send::<crate::Correlator>();
+}
