@@ -431,6 +431,6 @@ impl Tracer {
 
 impl Drop for Tracer {
     fn drop(&mut self) {
-        parallel::drop_all(std::mem::take(&mut self.links));
+        self.detach();
     }
 }

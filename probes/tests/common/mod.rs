@@ -150,6 +150,46 @@ impl Btf {
         out
     }
 
+    /// Every kernel function with a `struct sk_buff *` among its first five parameters, as probes targets
+    /// (reason argument for kfree_skb_reason-style and sk_skb_reason_drop-style signatures).
+    pub fn skb_functions(&self) -> Vec<probes::Target> {
+        let mut out = Vec::new();
+        for t in &self.types {
+            if t.kind != 12 {
+                continue;
+            }
+            let proto = &self.types[t.size_type as usize];
+            if proto.kind != 13 {
+                continue;
+            }
+            let params: Vec<u32> = proto.extra.chunks(2).map(|p| p[1]).collect();
+            let Some(skb) = params
+                .iter()
+                .take(5)
+                .position(|&ty| self.is_ptr_to_struct(ty, "sk_buff"))
+            else {
+                continue;
+            };
+            let reason = params
+                .get(skb + 1)
+                .is_some_and(|&ty| self.is_enum(ty, "skb_drop_reason"));
+            let reason_arg = match (skb, reason) {
+                (0, true) => Some(2),
+                (1, true) => Some(3),
+                _ => None,
+            };
+            out.push(probes::Target {
+                name: t.name.clone(),
+                module: None,
+                skb_arg: skb as u8 + 1,
+                reason_arg,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
+    }
+
     /// The value of enumerator `variant` of enum `name`.
     pub fn enum_value(&self, name: &str, variant: &str) -> Option<u32> {
         let t = self.types.iter().find(|t| t.kind == 6 && t.name == name)?;
