@@ -69,18 +69,51 @@ impl Clock {
     }
 }
 
+/// Where the agent records its runtime configuration (the `DaemonConfig` as JSON).
+pub const AGENT_RUNTIME_CONFIG: &str = "/var/run/cilium/state/agent-runtime-config.json";
+
+impl Clock {
+    /// The clock the agent chose: `ClockSource` 1 = jiffies (with `KernelHz`), else ktime (also when the agent's
+    /// state file is absent, as ktime is the default).
+    pub fn from_agent_config(json: Option<&str>) -> Clock {
+        let cfg: Option<serde_json::Value> = json.and_then(|j| serde_json::from_str(j).ok());
+        let source = cfg.as_ref().and_then(|c| c.get("ClockSource")?.as_u64());
+        let hz = cfg
+            .as_ref()
+            .and_then(|c| c.get("KernelHz")?.as_u64())
+            .filter(|&h| h > 0);
+        match (source, hz) {
+            (Some(1), Some(hz)) => Clock::jiffies(hz).unwrap_or_else(|_| Clock::ktime()),
+            _ => Clock::ktime(),
+        }
+    }
+
+    pub fn auto() -> Clock {
+        Clock::from_agent_config(
+            std::fs::read_to_string(AGENT_RUNTIME_CONFIG)
+                .ok()
+                .as_deref(),
+        )
+    }
+}
+
 impl std::str::FromStr for Clock {
     type Err = String;
-    /// `ktime`, or `jiffies:HZ` (e.g. `jiffies:250`).
+    /// `auto`, `ktime`, or `jiffies:HZ` (e.g. `jiffies:250`).
     fn from_str(s: &str) -> Result<Clock, String> {
         if s == "ktime" {
             return Ok(Clock::ktime());
+        }
+        if s == "auto" {
+            return Ok(Clock::auto());
         }
         if let Some(hz) = s.strip_prefix("jiffies:") {
             let hz: u64 = hz.parse().map_err(|_| format!("bad HZ in {s:?}"))?;
             return Clock::jiffies(hz).map_err(|e| format!("jiffies clock: {e}"));
         }
-        Err(format!("unknown clock {s:?} (ktime, jiffies:HZ or none)"))
+        Err(format!(
+            "unknown clock {s:?} (auto, ktime, jiffies:HZ or none)"
+        ))
     }
 }
 

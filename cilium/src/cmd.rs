@@ -36,8 +36,9 @@ pub struct Common {
     /// Cilium release that wrote the maps (1.16, 1.17, 1.18) [default: detected from the maps]
     #[arg(long, value_name = "VERSION")]
     pub cilium_version: Option<Version>,
-    /// Clock of CT lifetimes and NAT timestamps: ktime (Cilium's default), jiffies:HZ, or none (print raw values)
-    #[arg(long, default_value = "ktime")]
+    /// Clock of CT lifetimes and NAT timestamps: auto (the agent's choice from its state dir, else ktime), ktime,
+    /// jiffies:HZ, or none (print raw values)
+    #[arg(long, default_value = "auto")]
     pub clock: String,
 }
 

@@ -144,7 +144,7 @@ impl Correlator {
             node,
             maps,
             cache: HashMap::new(),
-            clock: Some(crate::clock::Clock::ktime()),
+            clock: Some(crate::clock::Clock::auto()),
             policy_maps: Default::default(),
         })
     }
