@@ -113,7 +113,8 @@ pub fn prog_load(spec: &ProgSpec, insns: &[bpf_insn]) -> Result<OwnedFd, LoadErr
             Err(e) => break e,
         }
     };
-    if matches!(first.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+    // EPERM means no privileges: a log would not help. (The verifier itself answers EACCES or EINVAL.)
+    if first.raw_os_error() == Some(libc::EPERM) {
         return Err(LoadError {
             errno: first,
             log: String::new(),

@@ -208,6 +208,24 @@ impl Tracer {
                 }
             }
         }
+        // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
+        // which needs no target) so that a verifier rejection is reported by load(), not as N ignored targets.
+        let mut tp_variants: Vec<String> = Vec::new();
+        for t in &cfg.tracepoints {
+            let v = tracepoint::variant(t)?;
+            if !tp_variants.contains(&v) {
+                tp_variants.push(v);
+            }
+        }
+        for v in tp_variants {
+            let name = format!("raw_tp_{v}");
+            let spec = ProgSpec {
+                prog_type: raw::BPF_PROG_TYPE_RAW_TRACEPOINT,
+                name: name.clone(),
+                ..Default::default()
+            };
+            drop(linked::load(&spec, &linked.insns(&name)?)?);
+        }
         for (name, attach) in wanted {
             let spec = ProgSpec {
                 prog_type: raw::BPF_PROG_TYPE_KPROBE,
@@ -336,6 +354,15 @@ impl Tracer {
                 &self.cfg.tracepoints,
                 &offset_progress,
             )?;
+            if fds.is_empty() && !ignored.is_empty() {
+                let first = &ignored[0];
+                return Err(ProbeError::Config(format!(
+                    "no tracepoint could be attached ({} tried; {}: {})",
+                    ignored.len(),
+                    first.name,
+                    first.reason
+                )));
+            }
             stats.attached += fds.len();
             stats.tracepoints = tp;
             self.links.extend(fds);

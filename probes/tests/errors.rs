@@ -1,0 +1,156 @@
+//! The loader's errors say what is wrong: a filter the verifier refuses comes back as a verifier error with the
+//! verifier's reason, and an unprivileged user is told to run as root.
+use probes::filter_check::FilterTester;
+use probes::{Backend, Config, FilterCode, ProbeError, Target, TracepointTarget, Tracer};
+
+/// `r0 = *(u8 *)(r1 + 4000); exit`: reads past the 2048-byte filter buffer.
+fn out_of_bounds() -> FilterCode {
+    let mut insns = vec![0x71, 0x10, 0xa0, 0x0f, 0, 0, 0, 0];
+    insns.extend_from_slice(&[0x95, 0, 0, 0, 0, 0, 0, 0]);
+    FilterCode { insns, snaplen: 64 }
+}
+
+fn assert_verifier(e: ProbeError, what: &str) {
+    match &e {
+        ProbeError::Verifier { log, .. } => {
+            assert!(
+                log.contains("invalid access to map value"),
+                "{what}: verifier log tail:\n{log}"
+            )
+        }
+        other => panic!("{what}: expected a verifier error, got {other}"),
+    }
+}
+
+#[test]
+fn verifier_rejection_carries_the_log() {
+    let e = FilterTester::new(&out_of_bounds(), false)
+        .err()
+        .expect("the verifier must refuse the filter");
+    assert_verifier(e, "filter_test");
+
+    let kprobes = vec![Target {
+        name: "ip_rcv".into(),
+        module: None,
+        skb_arg: 1,
+        reason_arg: None,
+    }];
+    let cfg = Config {
+        backend: Backend::Kprobe,
+        kprobes,
+        filter: Some(out_of_bounds()),
+        ..Config::default()
+    };
+    assert_verifier(
+        Tracer::load(cfg).err().expect("kprobe load must fail"),
+        "kprobe",
+    );
+
+    let tracepoints = vec![TracepointTarget {
+        name: "netif_receive_skb".into(),
+        skb_arg: 0,
+        reason_arg: None,
+        nargs: 1,
+    }];
+    let cfg = Config {
+        tracepoints,
+        filter: Some(out_of_bounds()),
+        ..Config::default()
+    };
+    assert_verifier(
+        Tracer::load(cfg).err().expect("tracepoint load must fail"),
+        "tracepoint",
+    );
+}
+
+#[test]
+fn bad_skb_positions_are_config_errors() {
+    let kprobes = vec![Target {
+        name: "f".into(),
+        module: None,
+        skb_arg: 6,
+        reason_arg: None,
+    }];
+    let e = Tracer::load(Config {
+        backend: Backend::Kprobe,
+        kprobes,
+        ..Config::default()
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(e, ProbeError::Config(_)), "{e}");
+    let tracepoints = vec![TracepointTarget {
+        name: "x".into(),
+        skb_arg: 1,
+        reason_arg: Some(3),
+        nargs: 4,
+    }];
+    let e = Tracer::load(Config {
+        tracepoints,
+        ..Config::default()
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(e, ProbeError::Config(_)), "{e}");
+}
+
+#[test]
+fn tracer_is_send() {
+    fn send<T: Send>() {}
+    send::<Tracer>();
+    send::<probes::RingReader>();
+}
+
+/// Runs this test binary again as user `nobody` without capabilities; the child expects a permission error.
+#[test]
+fn unprivileged_user_is_told_to_run_as_root() {
+    if std::env::var_os("PROBES_UNPRIVILEGED_CHILD").is_some() {
+        let cfg = Config {
+            tracepoints: vec![TracepointTarget {
+                name: "netif_receive_skb".into(),
+                skb_arg: 0,
+                reason_arg: None,
+                nargs: 1,
+            }],
+            ..Config::default()
+        };
+        let e = Tracer::load(cfg)
+            .err()
+            .expect("an unprivileged load must fail");
+        assert!(
+            matches!(e, ProbeError::Permission { .. }),
+            "expected a permission error, got: {e}"
+        );
+        assert!(e.to_string().contains("run as root"), "{e}");
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(&me)
+        .args([
+            "--exact",
+            "unprivileged_user_is_told_to_run_as_root",
+            "--nocapture",
+        ])
+        .env("PROBES_UNPRIVILEGED_CHILD", "1")
+        .output()
+        .expect("run setpriv (util-linux)");
+    assert!(
+        out.status.success(),
+        "child as nobody failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child ran the check"
+    );
+}
