@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod drop_prog;
 
 use std::ffi::CString;
 use std::net::IpAddr;
@@ -457,4 +458,59 @@ impl Drop for NetnsPair {
             .args(["netns", "del", &self.b])
             .status();
     }
+}
+
+/// `$PWRU_BIN`; else the `pwru` that `cargo test --workspace` built next to this test if it is newer than the
+/// `cilium` library it links (so it contains this code); else `cargo build -p pwru`.
+pub fn pwru_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PWRU_BIN") {
+        return p.into();
+    }
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let sibling = deps.parent().unwrap().join("pwru");
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let newest_lib = std::fs::read_dir(&deps)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libcilium-"))
+        })
+        .filter_map(|p| mtime(&p))
+        .max();
+    if let (Some(bin), Some(lib)) = (mtime(&sibling), newest_lib)
+        && bin >= lib
+    {
+        return sibling;
+    }
+    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            "pwru",
+            "--bin",
+            "pwru",
+            "--message-format=json",
+        ])
+        .current_dir(ws)
+        .output()
+        .expect("run cargo build -p pwru");
+    assert!(
+        out.status.success(),
+        "cargo build -p pwru failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "pwru")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no pwru executable")
 }
