@@ -35,7 +35,6 @@ impl WallClock {
         Self { offset_ns: best.1 }
     }
 
-    #[cfg(test)]
     pub fn from_offset(offset_ns: u64) -> Self {
         Self { offset_ns }
     }

@@ -59,7 +59,6 @@ impl<L: Lookups> Decoder<L> {
     }
 
     /// A decoder with a given interface cache (tests).
-    #[cfg(test)]
     pub fn with_ifnames(
         lookups: L,
         clock: WallClock,

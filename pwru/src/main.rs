@@ -1,18 +1,7 @@
 //! pwru: trace the kernel functions a packet passes through.
 
-mod cli;
-mod clock;
-mod decode;
-mod filters;
-mod ifnames;
-mod lookups;
-mod privileges;
-mod process;
-mod progress;
-mod run;
-mod sink;
-
 use clap::Parser;
+use pwru::{cli, run, sink};
 
 fn main() {
     install_panic_hook();

@@ -10,16 +10,24 @@ use crate::progress::Progress;
 use crate::sink::{self, Sink};
 use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// `pwru filter [--dump] [--read FILE] EXPR`: the pcap compiler on its own, no tracing (and no root) needed.
 pub fn filter_command(f: &FilterArgs) -> Result<i32> {
     let expr = f.expr.join(" ");
-    let _ = (&f.dump, &f.read);
-    bail!(
-        "`pwru filter` is not available yet in this build (the pcap compiler is not wired in); expression: {expr:?}"
-    )
+    let out = match &f.read {
+        Some(path) => pcap_filter::cli::read(path, &expr)?,
+        // --dump is the default: with neither flag there is nothing else to show.
+        None => pcap_filter::cli::dump(&expr)?,
+    };
+    let _ = f.dump;
+    print!("{out}");
+    if !out.is_empty() && !out.ends_with('\n') {
+        println!();
+    }
+    Ok(0)
 }
 
 /// Everything the arguments say, checked before any BPF work.
@@ -84,9 +92,13 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
     };
     let filter = match args.filter_expr() {
         None => None,
-        Some(expr) => bail!(
-            "pcap filter expressions are not available yet in this build (the compiler is not wired in): {expr:?}"
-        ),
+        Some(expr) => {
+            let prog = pcap_filter::compile(&expr).map_err(|e| anyhow::anyhow!("filter: {e}"))?;
+            Some(probes::FilterCode {
+                insns: prog.to_bytes(),
+                snaplen: prog.snaplen,
+            })
+        }
     };
 
     let kmods = if args.all_kmods {
@@ -308,7 +320,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
     let mut afd = unsafe { AsyncFd::register(ring) }
         .map_err(|e| anyhow::anyhow!("cannot watch the event ring: {e}"))?;
-    {
+    let stop = {
         let lookups = WithStacks {
             syms: &syms,
             tracer: &tracer,
@@ -344,11 +356,8 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
                 }
             }
         })?;
-        // Events already in the ring were produced before the stop: print them too (unless the limit is hit).
-        if stop == Stop::Signal || limit.is_some_and(|l| printed < l) {
-            drain(afd.get_mut(), &mut dec, sink.as_mut(), &mut printed, limit)?;
-        }
-    }
+        stop
+    };
 
     // The UI leaves the screen before anything else is printed.
     if let Some(h) = tui_ui.take()
@@ -356,22 +365,21 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     {
         eprintln!("pwru: --tui: {e:#}");
     }
-    let t0 = Instant::now();
-    // TODO(probes): read after detach once `detach(&mut self)` lands, so the figures are final.
-    let produced_before = tracer.produced();
-    let lost_before = tracer.lost();
-    let _ = tracer.detach();
-    let detach_time = t0.elapsed();
-    drain(
-        afd.get_mut(),
-        &mut Decoder::new(NoLookups, WallClock::measure(), Want::default()),
-        &mut NullSink,
-        &mut 0,
-        None,
-    )?;
+    // Links first: after this no new event is produced, and the kernel's counters are final.
+    let det = tracer.detach();
+    if stop == Stop::Signal {
+        // What the kernel wrote before the links closed is still in the ring: print it too.
+        let lookups = WithStacks {
+            syms: &syms,
+            tracer: &tracer,
+        };
+        let mut dec = Decoder::new(lookups, WallClock::measure(), want);
+        drain(afd.get_mut(), &mut dec, sink.as_mut(), &mut printed, limit)?;
+    }
     sink.flush()?;
-    let unread = produced_before
-        .saturating_sub(lost_before)
+    let unread = det
+        .produced
+        .saturating_sub(det.lost)
         .saturating_sub(printed);
     let unread = if unread > 0 {
         format!(", {unread} not read")
@@ -379,8 +387,10 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         String::new()
     };
     eprintln!(
-        "pwru: {produced_before} events produced, {lost_before} lost, {printed} printed{unread} (detached in {} ms)",
-        detach_time.as_millis()
+        "pwru: {} events produced, {} lost, {printed} printed{unread} (detached in {} ms)",
+        det.produced,
+        det.lost,
+        det.elapsed.as_millis()
     );
     Ok(0)
 }
@@ -454,31 +464,5 @@ impl Lookups for WithStacks<'_> {
     }
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
-    }
-}
-
-struct NoLookups;
-impl Lookups for NoLookups {
-    fn func_name(&self, _: u64) -> Option<String> {
-        None
-    }
-    fn sym_offset(&self, _: u64) -> Option<String> {
-        None
-    }
-    fn tracepoint_name(&self, _: u32) -> Option<String> {
-        None
-    }
-    fn drop_reason_name(&self, _: u32) -> Option<String> {
-        None
-    }
-}
-
-struct NullSink;
-impl Sink for NullSink {
-    fn event(&mut self, _: &event::Event) -> Result<()> {
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
     }
 }

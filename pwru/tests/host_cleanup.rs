@@ -4,42 +4,45 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 
-/// Our programs, by the names the probes give them in the kernel (`pwru_<tracepoint>`, `kprobe_skb_N`, …).
-/// bpftool on this host is built without pid information, so ownership is established by name, and the maps
-/// and links are the ones those programs use.
-fn is_ours(name: &str) -> bool {
-    name.starts_with("pwru_")
-        || name.starts_with("kprobe_skb_")
-        || name.starts_with("kprobe_multi_s")
-}
-
+/// The BPF objects process `pid` holds, from the fdinfo of its file descriptors (prog_id / map_id / link_id).
+/// This is exact even when other tracers run on the machine (bpftool here has no pid information).
 struct Objects {
     progs: BTreeSet<u64>,
     links: BTreeSet<u64>,
     maps: BTreeSet<u64>,
 }
 
-fn ours_now() -> Objects {
-    let progs: Vec<_> = bpftool_list("prog")
-        .into_iter()
-        .filter(|p| p["name"].as_str().is_some_and(is_ours))
-        .collect();
-    let ids: BTreeSet<u64> = progs.iter().map(|p| p["id"].as_u64().unwrap()).collect();
-    let maps = progs
-        .iter()
-        .flat_map(|p| p["map_ids"].as_array().cloned().unwrap_or_default())
-        .map(|m| m.as_u64().unwrap())
-        .collect();
-    let links = bpftool_list("link")
-        .into_iter()
-        .filter(|l| l["prog_id"].as_u64().is_some_and(|id| ids.contains(&id)))
-        .map(|l| l["id"].as_u64().unwrap())
-        .collect();
-    Objects {
-        progs: ids,
-        links,
-        maps,
+fn held_by(pid: u32) -> Objects {
+    let mut o = Objects {
+        progs: BTreeSet::new(),
+        links: BTreeSet::new(),
+        maps: BTreeSet::new(),
+    };
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        for line in info.lines() {
+            let Some((k, v)) = line.split_once(':') else {
+                continue;
+            };
+            let Ok(id) = v.trim().parse::<u64>() else {
+                continue;
+            };
+            match k {
+                "prog_id" => o.progs.insert(id),
+                "link_id" => o.links.insert(id),
+                "map_id" => o.maps.insert(id),
+                _ => false,
+            };
+        }
     }
+    o
 }
 
 fn bpftool_list(kind: &str) -> Vec<serde_json::Value> {
@@ -56,24 +59,25 @@ fn all_ids(kind: &str) -> BTreeSet<u64> {
 
 fn nothing_left_after(sig: i32) {
     need_tool("bpftool");
-    let before = ours_now();
-    assert!(
-        before.progs.is_empty(),
-        "programs of ours exist before the test started: {:?}",
-        before.progs
-    );
     let p = Pwru::start(&[]);
-    let Objects { progs, links, maps } = ours_now();
+    let Objects { progs, links, maps } = held_by(p.pid());
     assert!(
         progs.len() >= 10,
-        "bpftool shows {} pwru programs while it runs: the check would be blind",
+        "pwru holds {} programs while it runs: the check would be blind",
         progs.len()
     );
+    assert!(!maps.is_empty(), "pwru holds no map fd? {maps:?}");
+    // tp_btf/raw_tp attachments are links in the kernel even when no link fd shows in fdinfo.
+    let attached: BTreeSet<u64> = bpftool_list("link")
+        .into_iter()
+        .filter(|l| l["prog_id"].as_u64().is_some_and(|id| progs.contains(&id)))
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
     assert!(
-        links.len() >= progs.len(),
-        "one link per program expected: {links:?} for {progs:?}"
+        !attached.is_empty(),
+        "no kernel link points at pwru's programs"
     );
-    assert!(maps.len() >= 2, "the programs use no maps? {maps:?}");
+    let links: BTreeSet<u64> = links.union(&attached).copied().collect();
     let f = p.stop(sig);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     // The kernel frees objects once their last fd is gone, which may trail the exit by a moment (RCU).

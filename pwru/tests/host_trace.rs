@@ -348,3 +348,62 @@ fn meta_and_tuple_columns_can_be_switched_off() {
             .any(|l| l.ends_with(" netif_receive_skb") && l.split_whitespace().count() == 4)
     );
 }
+
+#[test]
+fn pcap_filter_selects_exactly() {
+    let _g = serial();
+    need_tool("socat");
+    let t = Topo::new(18);
+    let p = Pwru::start(&[
+        "--output-json",
+        &format!("udp and dst host {} and dst port 9", t.ip_b),
+    ]);
+    // Two UDP datagrams to port 9 and one to port 10 plus a ping: only the port-9 ones may be traced.
+    t.exec(
+        &t.a,
+        &format!(
+            "echo x | socat - UDP4-SENDTO:{b}:9; echo y | socat - UDP4-SENDTO:{b}:9; echo z | socat - UDP4-SENDTO:{b}:10; ping -c1 {b} >/dev/null",
+            b = t.ip_b
+        ),
+    );
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let evs = f.json();
+    assert!(!evs.is_empty(), "nothing traced:\n{}", f.stderr);
+    for e in &evs {
+        assert_eq!(e["tuple"]["proto"], 17, "{e}");
+        assert_eq!(e["tuple"]["daddr"], t.ip_b.as_str(), "{e}");
+        assert_eq!(e["tuple"]["dport"], 9, "{e}");
+    }
+    let skbs: std::collections::HashSet<_> = evs
+        .iter()
+        .filter(|e| e["func"] == "netif_receive_skb")
+        .map(|e| e["skb"].as_str().unwrap())
+        .collect();
+    let rx = evs
+        .iter()
+        .filter(|e| e["func"] == "netif_receive_skb" && e["netns"] == t.inode_b)
+        .count();
+    assert_eq!(
+        rx, 2,
+        "two datagrams received in b (skbs {skbs:?}):\n{}",
+        f.output
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["func"] == "kfree_skb" && e["drop_reason"]["name"] == "NO_SOCKET")
+    );
+
+    // A bad expression is a one-line error before anything is attached.
+    let out = std::process::Command::new(bin())
+        .args(["--backend", "tracepoint", "tcpx"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(
+        err.trim_end(),
+        "pwru: filter: unknown protocol 'tcpx' at column 1"
+    );
+}
