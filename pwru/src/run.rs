@@ -328,7 +328,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         let mut dec = Decoder::new(lookups, WallClock::measure(), want);
         let live_lost = std::io::stderr().is_terminal() && tui_ui.is_none();
         let mut reported_lost = 0;
-        let stop = rt.block_on(async {
+        rt.block_on(async {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -355,8 +355,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
                     }
                 }
             }
-        })?;
-        stop
+        })?
     };
 
     // The UI leaves the screen before anything else is printed.
