@@ -169,6 +169,11 @@ fn tracepoints_see_ping_and_udp_drop() {
         &pair.a,
         &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
     );
+    // a broadcast echo request: b receives it as PACKET_BROADCAST (and ignores it)
+    let _ = sh(&format!(
+        "ip netns exec {} ping -b -c 1 -W 1 10.201.0.255 >/dev/null 2>&1; true",
+        pair.a
+    ));
     let evs = drain(&mut ring, Duration::from_millis(500));
     let (a, b): (Ipv4Addr, Ipv4Addr) = (pair.ip_a.parse().unwrap(), pair.ip_b.parse().unwrap());
     eprintln!("{} events", evs.len());
@@ -221,6 +226,21 @@ fn tracepoints_see_ping_and_udp_drop() {
         .map(|e| e.pid)
         .collect();
     assert!(ping_pid.iter().all(|&p| p > 1));
+    let bcast = Ipv4Addr::new(10, 201, 0, 255);
+    let rx_bcast: Vec<_> = evs
+        .iter()
+        .filter(|e| name(&cfg, e) == "netif_receive_skb" && ipv4(e) == Some((a, bcast)))
+        .collect();
+    // b receives it as PACKET_BROADCAST (1); a loops its own broadcast back as PACKET_LOOPBACK (5)
+    let kinds: Vec<(u32, u8)> = rx_bcast.iter().map(|e| (e.netns, e.pkt_type)).collect();
+    assert!(
+        kinds.contains(&(ns_b, 1)),
+        "PACKET_BROADCAST in b: {kinds:?}"
+    );
+    assert!(
+        kinds.iter().all(|k| *k == (ns_b, 1) || *k == (ns_a, 5)),
+        "pkt_type per netns: {kinds:?}"
+    );
     // the replies come back b->a
     assert!(
         evs.iter()
