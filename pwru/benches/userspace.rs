@@ -5,7 +5,7 @@ use probes::event::{EV_HAS_REASON, EV_HAS_TUPLE, EV_KIND_TRACEPOINT, RawEvent};
 use pwru::clock::WallClock;
 use pwru::decode::{Decoder, Want};
 use pwru::lookups::Symbols;
-use pwru::sink::{self, Sink};
+use pwru::sink;
 use std::time::Instant;
 
 fn events(n: usize) -> Vec<RawEvent> {
