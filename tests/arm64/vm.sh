@@ -20,4 +20,4 @@ while read -r series kver vmlinuz _; do
   python3 "$ROOT/tests/arm64/btf_skb_args.py" "$vmlinuz" $SKB_ARGS | sed 's/^/  /'
 done < "$CACHE/kernels/arm64.list"
 
-PWRU_BIN=$BIN bash "$ROOT/tests/vm/run.sh" arm64
+VM_EXTRA_SCENARIOS=${VM_EXTRA_SCENARIOS-"skb_args stack"} PWRU_BIN=$BIN bash "$ROOT/tests/vm/run.sh" arm64
