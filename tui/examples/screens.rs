@@ -31,6 +31,10 @@ from its first to its last event, and its fate. The fate is *delivered to socket
     println!(
         "- Memory is bounded: the newest `--tui-max-packets` packets are kept (default 5000), and the Packets title says how many were evicted. Each packet keeps at most 2048 events (the last event is always kept). The screen is redrawn at most 30 times a second. The event reader never waits for the UI.\n"
     );
+    println!(
+        "Try it without root or a kernel: `cargo run -p tui --example demo` replays the recorded streams below \
+(`--rate N` events/s; `--panic-after-ms N` checks that a panic restores the terminal).\n"
+    );
     println!("## Keys\n\n| key | action |\n|---|---|");
     for (k, d) in tui::ui::HELP {
         println!("| `{k}` | {d} |");
@@ -55,4 +59,29 @@ the recorded event streams in `tui/src/fixtures.rs`. They are the golden buffers
             text
         );
     }
+    println!(
+        "### A real run\n\nCaptured with `tmux capture-pane` on the development host (kernel 6.18, tracepoint backend), \
+while running `pwru --backend tracepoint --tui --output-stack --filter-netns /run/netns/tuidemo`, `ping -c2 10.232.0.2` \
+into that netns, and one UDP datagram to its closed port 53. Tab Tab Enter on the Drops pane jumped to the dropped \
+datagram. The three rows without a tuple are netlink messages in that netns (pwru resolving interface names). The \
+echo replies show as *transmitted eth0*: they leave the traced netns, so their delivery is not traced.\n"
+    );
+    println!(
+        "```text\n{}```\n",
+        include_str!("../docs/live-tracepoint.txt")
+    );
+    println!("## Cost and overload\n");
+    println!(
+        "The reader thread never blocks: `EventSender::send` is a `try_send` on a bounded channel (65,536 events). \
+The UI drains the channel for at most 20 ms at a time, then redraws (at most 30 times a second) and reads keys. \
+When it falls behind, or while it is paused, the events it cannot take are counted and shown as **ui dropped**. \
+Events lost in the kernel are shown as **lost**. The benchmark floods the real run loop on a headless 200x60 \
+terminal. The per-event and per-frame costs are single-threaded CPU times. The flood rows depend on how much CPU \
+the UI thread gets: this run was on a 2-core host shared with other builds (load average 14), so the UI thread got \
+about 25% of a core. Ingest costs 0.55 µs per event, about 1.8 M events/s per core.\n"
+    );
+    println!(
+        "```text\n{}```",
+        include_str!("../benches/flood-results.txt")
+    );
 }

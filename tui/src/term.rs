@@ -49,7 +49,7 @@ fn restore_terminal() {
 }
 
 /// Restores the terminal when dropped: covers returns, `?` errors and unwinding panics.
-struct Restore;
+pub struct Restore(());
 
 impl Drop for Restore {
     fn drop(&mut self) {
@@ -57,7 +57,8 @@ impl Drop for Restore {
     }
 }
 
-fn setup_terminal() -> anyhow::Result<(Terminal<CrosstermBackend<std::io::Stdout>>, Restore)> {
+/// Switches the terminal to the TUI (raw mode, alternate screen, panic hook); the guard switches it back.
+pub fn enter() -> anyhow::Result<(Terminal<CrosstermBackend<std::io::Stdout>>, Restore)> {
     HOOK.call_once(|| {
         // Restore before the default hook prints, so the message lands on a sane screen (also for panics on
         // other threads, e.g. the event reader).
@@ -69,7 +70,7 @@ fn setup_terminal() -> anyhow::Result<(Terminal<CrosstermBackend<std::io::Stdout
     });
     enable_raw_mode().context("--tui: cannot switch the terminal to raw mode")?;
     ACTIVE.store(true, Ordering::SeqCst);
-    let guard = Restore;
+    let guard = Restore(());
     execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)
         .context("--tui: cannot set up the screen")?;
     let term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
@@ -85,19 +86,22 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     check_terminal()?;
-    let (mut term, _restore) = setup_terminal()?;
-    let mut input = |timeout: Duration| -> std::io::Result<Input> {
-        if !cevent::poll(timeout)? {
-            return Ok(Input::None);
-        }
-        Ok(match cevent::read()? {
-            CEvent::Key(k) => Input::Key(k),
-            CEvent::Resize(..) => Input::Redraw,
-            _ => Input::None,
-        })
-    };
+    let (mut term, _restore) = enter()?;
+    let mut input = crossterm_input;
     run_with_backend(&mut term, cfg, &events, &stats, &shutdown, &mut input)?;
     Ok(())
+}
+
+/// Waits up to `timeout` for a key or a resize on the real terminal.
+pub fn crossterm_input(timeout: Duration) -> std::io::Result<Input> {
+    if !cevent::poll(timeout)? {
+        return Ok(Input::None);
+    }
+    Ok(match cevent::read()? {
+        CEvent::Key(k) => Input::Key(k),
+        CEvent::Resize(..) => Input::Redraw,
+        _ => Input::None,
+    })
 }
 
 /// What the input source produced while the loop waited.
@@ -141,6 +145,8 @@ where
         if shutdown.load(Ordering::Relaxed) {
             break;
         }
+        // Events left in the channel when the drain budget ran out: don't sleep before the next drain.
+        let mut backlog = false;
         if !app.paused && !closed {
             let until = Instant::now() + DRAIN_BUDGET;
             let mut n = 0u64;
@@ -151,6 +157,7 @@ where
                         n += 1;
                         // Checking the clock every event would cost more than the event.
                         if n.is_multiple_of(256) && Instant::now() >= until {
+                            backlog = true;
                             break;
                         }
                     }
@@ -193,12 +200,15 @@ where
             next_frame = now + FRAME;
         }
         // Wait for keys until the next frame is due; events pile up in the channel meanwhile.
-        let wait = if dirty {
-            next_frame.saturating_duration_since(Instant::now())
+        let wait = if backlog {
+            Duration::ZERO
+        } else if dirty {
+            next_frame
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
         } else {
             FRAME
         };
-        let wait = wait.max(Duration::from_millis(1));
         match input(wait).context("--tui: reading the terminal")? {
             Input::None => {}
             Input::Redraw => {

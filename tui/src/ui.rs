@@ -102,6 +102,21 @@ pub fn duration_text(ns: u64) -> String {
     }
 }
 
+/// For packets without an IP tuple: the L3 protocol (`arp`), so ARP and LLDP rows say what they are.
+fn l3_label(p: &Packet) -> String {
+    match p.events().iter().map(|e| e.proto).find(|&x| x != 0) {
+        Some(0x0800) => "ipv4 (no tuple)".into(),
+        Some(0x86dd) => "ipv6 (no tuple)".into(),
+        Some(0x0806) => "arp".into(),
+        Some(0x8035) => "rarp".into(),
+        Some(0x88cc) => "lldp".into(),
+        Some(0x8100) | Some(0x88a8) => "vlan".into(),
+        Some(0x8847) | Some(0x8848) => "mpls".into(),
+        Some(x) => format!("ethertype {x:#06x}"),
+        None => "-".into(),
+    }
+}
+
 fn fate_span(f: &Fate) -> Span<'static> {
     match f {
         Fate::InFlight => Span::styled("in flight", DIM),
@@ -124,7 +139,7 @@ fn fate_span(f: &Fate) -> Span<'static> {
 }
 
 fn packet_row(app: &App, p: &Packet, depth: u8) -> Row<'static> {
-    let tuple = p.tuple().map(tuple_text).unwrap_or_else(|| "-".into());
+    let tuple = p.tuple().map(tuple_text).unwrap_or_else(|| l3_label(p));
     let tuple = if depth > 0 {
         format!("{}└ {tuple}", "  ".repeat(depth as usize - 1))
     } else {
@@ -196,7 +211,9 @@ fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
     let table = Table::new(rows, widths)
         .header(header)
         .block(pane_block(app, Pane::Packets, title))
-        .row_highlight_style(SELECTED);
+        .row_highlight_style(SELECTED)
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always);
     let mut state = ratatui::widgets::TableState::default()
         .with_selected(sel.and_then(|s| s.checked_sub(offset)));
     f.render_stateful_widget(table, area, &mut state);
@@ -241,10 +258,7 @@ fn draw_path(f: &mut Frame, app: &mut App, area: Rect) {
         f.render_widget(Paragraph::new("no packet yet").style(DIM).block(b), area);
         return;
     };
-    let tuple = p
-        .tuple()
-        .map(tuple_text)
-        .unwrap_or_else(|| "no tuple".into());
+    let tuple = p.tuple().map(tuple_text).unwrap_or_else(|| l3_label(p));
     let mut title = format!(
         " Path of skb {:#x} · {tuple} · {} functions",
         p.skb,
@@ -282,6 +296,8 @@ fn draw_path(f: &mut Frame, app: &mut App, area: Rect) {
         }
     }
     let list = List::new(items)
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
         .block(block)
         .highlight_style(if app.pane == Pane::Path {
             SELECTED
@@ -325,7 +341,9 @@ fn draw_drops(f: &mut Frame, app: &mut App, area: Rect) {
         SELECTED
     } else {
         Style::new()
-    });
+    })
+    .highlight_symbol(if app.pane == Pane::Drops { "▶" } else { " " })
+    .highlight_spacing(ratatui::widgets::HighlightSpacing::Always);
     app.drops_state.select(sel);
     f.render_stateful_widget(table, area, &mut app.drops_state);
 }

@@ -447,3 +447,84 @@ fn tui_without_a_terminal_fails_with_one_line() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// A panic inside the UI loop (the demo example's `--panic-after-ms`) leaves a usable terminal: cooked mode,
+/// the alternate screen left, the panic message readable.
+#[test]
+fn tui_panic_restores_the_terminal() {
+    require_tools();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(&cargo)
+        .args(["build", "-q", "-p", "tui", "--example", "demo"])
+        .current_dir(workspace())
+        .status()
+        .unwrap();
+    assert!(st.success(), "cargo build --example demo failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let demo = target.join("debug/examples/demo");
+    let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("tui-panic-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let session = format!("tuipanic{id}");
+    struct Kill(String, PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = run("tmux", &["kill-session", "-t", &self.0]);
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _k = Kill(session.clone(), dir.clone());
+    let d = dir.display();
+    let script = format!(
+        "RUST_BACKTRACE=0 {} --panic-after-ms 1500; stty -a > {d}/stty.tmp; mv {d}/stty.tmp {d}/stty; sleep 60",
+        demo.display()
+    );
+    ok(
+        "tmux",
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "150",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let start = Instant::now();
+    let mut saw_tui = false;
+    while !dir.join("stty").exists() {
+        let s =
+            String::from_utf8_lossy(&run("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
+                .into_owned();
+        saw_tui |= s.contains("┌ Packets");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the demo did not end; screen:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(saw_tui, "the TUI was on screen before the panic");
+    let stty = std::fs::read_to_string(dir.join("stty")).unwrap();
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo "),
+        "terminal left in raw mode:\n{stty}"
+    );
+    let screen =
+        String::from_utf8_lossy(&run("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
+            .into_owned();
+    assert!(
+        screen.contains("panic inside the UI loop"),
+        "panic message visible:\n{screen}"
+    );
+    assert!(
+        !screen.contains("┌ Packets"),
+        "the alternate screen was left:\n{screen}"
+    );
+}
