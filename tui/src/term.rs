@@ -226,3 +226,85 @@ where
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event_channel, fixtures};
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+
+    fn key(c: char) -> Input {
+        Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+
+    /// Pause stops reading the channel: the reader's sends fail and are counted; resume reads what is queued.
+    #[test]
+    fn pause_stops_draining_and_counts_what_the_reader_could_not_send() {
+        let (tx, rx) = event_channel(4);
+        let evs = fixtures::udp_no_socket();
+        for e in &evs[..3] {
+            assert!(tx.send(e.clone()));
+        }
+        let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut calls = 0;
+        let mut input = |_t: Duration| -> std::io::Result<Input> {
+            calls += 1;
+            Ok(match calls {
+                1 => key(' '), // pause (the first 3 events were read before)
+                2 => {
+                    let sent = evs
+                        .iter()
+                        .cycle()
+                        .take(6)
+                        .filter(|e| tx.send((*e).clone()))
+                        .count();
+                    assert_eq!(sent, 4, "the channel holds 4");
+                    Input::None
+                }
+                3 => {
+                    assert!(
+                        !tx.send(evs[0].clone()),
+                        "still full: nothing was read while paused"
+                    );
+                    key(' ') // resume
+                }
+                _ => key('q'),
+            })
+        };
+        let report = run_with_backend(
+            &mut term,
+            TuiConfig::default(),
+            &rx,
+            &Counters::default(),
+            &AtomicBool::new(false),
+            &mut input,
+        )
+        .unwrap();
+        assert_eq!(report.ingested, 3 + 4);
+        assert_eq!(tx.counts(), (3 + 6 + 1, 3));
+        // The status line of the last frame shows the drops.
+        let text = crate::snapshot::buffer_text(term.backend().buffer());
+        assert!(text.contains("ui dropped 3"), "{text}");
+    }
+
+    #[test]
+    fn shutdown_flag_ends_the_loop() {
+        let (_tx, rx) = event_channel(4);
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let shutdown = AtomicBool::new(false);
+        let mut input = |_t: Duration| -> std::io::Result<Input> {
+            shutdown.store(true, Ordering::Relaxed);
+            Ok(Input::None)
+        };
+        let r = run_with_backend(
+            &mut term,
+            TuiConfig::default(),
+            &rx,
+            &Counters::default(),
+            &shutdown,
+            &mut input,
+        );
+        assert_eq!(r.unwrap().frames, 1);
+    }
+}
