@@ -312,7 +312,13 @@ impl Tracer {
                     })
                     .collect();
                 let (fds, ignored) = kprobe_multi::attach(&groups, prog)?;
-                stats.attached += nk - ignored.len();
+                let unique: std::collections::HashSet<(&str, u8, Option<u8>)> = self
+                    .cfg
+                    .kprobes
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.skb_arg, t.reason_arg))
+                    .collect();
+                stats.attached += unique.len().saturating_sub(ignored.len());
                 self.links.extend(fds);
                 stats.ignored.extend(ignored);
             }

@@ -1,8 +1,8 @@
 //! kprobe-multi backend: one BPF link per program variant, covering every function of that variant.
 //!
 //! The kernel resolves all names of a link at once and fails the whole link (ESRCH) if one is unknown or not
-//! traceable. So names missing from `available_filter_functions` are left out up front, and if the link still
-//! fails, the list is halved until the offending names are found; each is reported as ignored.
+//! traceable. So when a link is refused, names missing from `available_filter_functions` are left out, and if the
+//! link still fails, the list is halved until the offending names are found; each is reported as ignored.
 use super::Progress;
 use crate::error::ProbeError;
 use crate::raw;
@@ -84,26 +84,49 @@ pub(crate) fn attach(
     progress: Progress<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Ignored>), ProbeError> {
     let total: usize = groups.iter().map(|g| g.names.len()).sum();
-    let avail = available_filter_functions();
+    // Read lazily: callers usually pass names already checked against this list (it is slow to read under
+    // emulation), so it is only consulted when a link is refused.
+    let mut avail: Option<Option<HashSet<String>>> = None;
     let mut links = Vec::new();
     let mut ignored = Vec::new();
     let mut done = 0;
     for g in groups {
-        let mut names = Vec::with_capacity(g.names.len());
         let mut seen = HashSet::new();
-        for n in &g.names {
-            if !seen.insert(n.as_str()) {
-                continue; // a repeated name would make the kernel refuse the whole link
+        // a repeated name would make the kernel refuse the whole link
+        let names: Vec<String> = g
+            .names
+            .iter()
+            .filter(|n| seen.insert(n.as_str()))
+            .cloned()
+            .collect();
+        let syms: Vec<CString> = names
+            .iter()
+            .filter_map(|n| CString::new(n.as_str()).ok())
+            .collect();
+        match raw::link_kprobe_multi(g.prog_fd, &syms) {
+            Ok(fd) => links.push(fd),
+            Err(e) if rejects_names(&e) => {
+                let set = avail.get_or_insert_with(available_filter_functions);
+                let mut keep = Vec::with_capacity(names.len());
+                for n in names {
+                    match set {
+                        Some(set) if !set.contains(&n) => ignored.push(Ignored {
+                            name: n,
+                            reason: "not in available_filter_functions".into(),
+                        }),
+                        _ => keep.push(n),
+                    }
+                }
+                link_all(g.prog_fd, &keep, &mut links, &mut ignored)?;
             }
-            match &avail {
-                Some(set) if !set.contains(n) => ignored.push(Ignored {
-                    name: n.clone(),
-                    reason: "not in available_filter_functions".into(),
-                }),
-                _ => names.push(n.clone()),
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                return Err(ProbeError::Unsupported {
+                    backend: "kprobe-multi",
+                    reason: "kprobe-multi unavailable (needs CONFIG_FPROBE)".into(),
+                });
             }
+            Err(e) => return Err(ProbeError::sys("creating a kprobe-multi link", e)),
         }
-        link_all(g.prog_fd, &names, &mut links, &mut ignored)?;
         done += g.names.len();
         progress(done, total, ignored.len());
     }
