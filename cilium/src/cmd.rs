@@ -85,6 +85,12 @@ pub enum Command {
         /// List the reverse-NAT map
         #[arg(long, conflicts_with = "service")]
         revnat: bool,
+        /// List the LoadBalancerSourceRanges map
+        #[arg(long, conflicts_with_all = ["service", "backends", "revnat"])]
+        source_ranges: bool,
+        /// List the session-affinity map (client → backend)
+        #[arg(long, conflicts_with_all = ["service", "backends", "revnat", "source_ranges"])]
+        affinity: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -114,6 +120,21 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Node IDs and their addresses (cilium-dbg bpf nodeid list)
+    Nodeid {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Tunnel endpoints of remote prefixes, up to 1.17 (cilium-dbg bpf tunnel list)
+    Tunnel {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mutual-authentication state (cilium-dbg bpf auth list)
+    Auth {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Local endpoints (cilium-dbg bpf endpoint list)
     Endpoints {
         #[command(flatten)]
@@ -140,8 +161,21 @@ pub fn run(cmd: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
             service,
             backends,
             revnat,
+            source_ranges,
+            affinity,
             common,
-        } => lb_cmd(common, service.as_deref(), *backends, *revnat, out),
+        } => {
+            if *source_ranges {
+                source_ranges_cmd(common, out)
+            } else if *affinity {
+                affinity_cmd(common, out)
+            } else {
+                lb_cmd(common, service.as_deref(), *backends, *revnat, out)
+            }
+        }
+        Command::Nodeid { common } => nodeid_cmd(common, out),
+        Command::Tunnel { common } => tunnel_cmd(common, out),
+        Command::Auth { common } => auth_cmd(common, out),
         Command::Ipcache { ip, common } => ipcache_cmd(common, ip.as_ref(), out),
         Command::Policy {
             endpoint,
@@ -808,4 +842,120 @@ fn layout_check(v: Option<Version>, name: &str, info: &crate::bpf::MapInfo) -> S
             spec.value
         )
     }
+}
+
+fn source_ranges_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let mut all = node.decode_all(&[MapKind::Lb4SrcRange, MapKind::Lb6SrcRange], |k, _| {
+        crate::misc::SourceRange::parse(k)
+    })?;
+    all.sort();
+    if c.output == Format::Json {
+        let arr = all
+            .iter()
+            .map(|r| json!({ "rev_nat": r.rev_nat, "cidr": format!("{}/{}", r.addr, r.prefix) }))
+            .collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    // cilium-dbg prints these keys with an empty second title.
+    let rows: Vec<_> = all
+        .iter()
+        .map(|r| (r.text(), vec![String::new()]))
+        .collect();
+    write!(
+        out,
+        "{}",
+        table::key_value_table("SOURCE RANGE (REVNAT_ID)", "", &rows)
+    )?;
+    Ok(())
+}
+
+fn affinity_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let mut all = node.decode_all(
+        &[MapKind::Lb4Affinity, MapKind::Lb6Affinity],
+        crate::misc::Affinity::parse,
+    )?;
+    all.sort_by_key(|a| (a.rev_nat, a.client, a.netns_cookie));
+    if c.output == Format::Json {
+        return emit_json(out, &Value::Array(all.iter().map(|a| a.json()).collect()));
+    }
+    let mut s = String::from("CLIENT\tREVNAT_ID\tBACKEND ID\tLAST USED\n");
+    for a in &all {
+        s.push_str(&a.cells().join("\t"));
+        s.push('\n');
+    }
+    write!(out, "{}", table::layout(&s))?;
+    Ok(())
+}
+
+fn nodeid_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let all = node.decode_all(&[MapKind::NodeMap], crate::misc::NodeEntry::parse)?;
+    let rows = crate::misc::nodeid_rows(&all);
+    if c.output == Format::Json {
+        let arr = rows
+            .iter()
+            .map(|r| json!({ "id": r[0], "ips": r[1].split(',').collect::<Vec<_>>(), "spi": r[2] }))
+            .collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    let mut s = String::from("NODE ID\tIP ADDRESSES\tSPI\n");
+    for r in &rows {
+        s.push_str(&r.join("\t"));
+        s.push('\n');
+    }
+    write!(out, "{}", table::layout(&s))?;
+    Ok(())
+}
+
+fn tunnel_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let mut all = node.decode_all(&[MapKind::Tunnel], crate::misc::TunnelEntry::parse)?;
+    all.sort_by_key(|t| (t.prefix, t.cluster_id));
+    if c.output == Format::Json {
+        let arr = all
+            .iter()
+            .map(|t| json!({ "prefix": t.prefix, "cluster_id": t.cluster_id, "endpoint": t.endpoint, "key": t.key }))
+            .collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if all.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let rows: Vec<_> = all
+        .iter()
+        .map(|t| t.cells())
+        .map(|(k, v)| (k, vec![v]))
+        .collect();
+    write!(out, "{}", table::key_value_table("TUNNEL", "VALUE", &rows))?;
+    Ok(())
+}
+
+fn auth_cmd(c: &Common, out: &mut dyn Write) -> anyhow::Result<()> {
+    let node = c.node()?;
+    let mut all = node.decode_all(&[MapKind::Auth], crate::misc::AuthEntry::parse)?;
+    all.sort_by_key(|a| (a.local, a.remote, a.remote_node_id, a.auth_type));
+    if c.output == Format::Json {
+        let arr = all
+            .iter()
+            .map(|a| {
+                json!({ "local_identity": a.local, "remote_identity": a.remote, "remote_node_id": a.remote_node_id,
+                        "auth_type": crate::policy::auth_name(a.auth_type), "expiration": crate::misc::rfc3339(a.expiration_ns) })
+            })
+            .collect();
+        return emit_json(out, &Value::Array(arr));
+    }
+    if all.is_empty() {
+        writeln!(out, "No entries found.")?;
+        return Ok(());
+    }
+    let mut s = String::from("SRC IDENTITY\tDST IDENTITY\tREMOTE NODE ID\tAUTH TYPE\tEXPIRATION\n");
+    for a in &all {
+        s.push_str(&a.cells().join("\t"));
+        s.push('\n');
+    }
+    write!(out, "{}", table::layout(&s))?;
+    Ok(())
 }

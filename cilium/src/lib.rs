@@ -14,6 +14,7 @@ pub mod ipcache;
 pub mod lb;
 pub mod lookup;
 pub mod metrics;
+pub mod misc;
 pub mod names;
 pub mod node;
 pub mod policy;

@@ -47,6 +47,8 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 pub type CtPair = (CtTuple, CtEntry);
 pub type NatPair = (CtTuple, NatEntry);
+/// (map path, key, first value).
+pub type NamedPair = (String, Vec<u8>, Vec<u8>);
 
 /// How the version was established (for `pwru cilium maps`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -263,6 +265,30 @@ impl Node {
             }
         }
         Ok(out)
+    }
+
+    /// Raw (key, first value) pairs of one or more maps, skipping maps that are not pinned.
+    pub fn raw_pairs(&self, kinds: &[MapKind]) -> Result<Vec<NamedPair>> {
+        let mut out = Vec::new();
+        for &kind in kinds {
+            let Some(map) = self.map(kind)? else { continue };
+            for (k, mut v) in map.entries()? {
+                out.push((map.path.display().to_string(), k, v.swap_remove(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes every entry of `kinds` with `f`; a layout error names the map.
+    pub fn decode_all<T>(
+        &self,
+        kinds: &[MapKind],
+        f: impl Fn(&[u8], &[u8]) -> std::result::Result<T, SizeError>,
+    ) -> Result<Vec<T>> {
+        self.raw_pairs(kinds)?
+            .into_iter()
+            .map(|(map, k, v)| f(&k, &v).map_err(|source| Error::Decode { map, source }))
+            .collect()
     }
 
     pub fn ipcache(&self) -> Result<Vec<(IpcacheKey, IpcacheValue)>> {

@@ -62,6 +62,13 @@ pub enum MapKind {
     PolicyStats,
     /// A per-endpoint policy map; its name carries the endpoint ID.
     Policy,
+    NodeMap,
+    Tunnel,
+    Auth,
+    Lb4SrcRange,
+    Lb6SrcRange,
+    Lb4Affinity,
+    Lb6Affinity,
 }
 
 pub struct Spec {
@@ -71,7 +78,7 @@ pub struct Spec {
 }
 
 impl MapKind {
-    pub const GLOBAL: [MapKind; 16] = [
+    pub const GLOBAL: [MapKind; 23] = [
         MapKind::Ct4,
         MapKind::CtAny4,
         MapKind::Ct6,
@@ -88,6 +95,13 @@ impl MapKind {
         MapKind::Lxc,
         MapKind::Metrics,
         MapKind::PolicyStats,
+        MapKind::NodeMap,
+        MapKind::Tunnel,
+        MapKind::Auth,
+        MapKind::Lb4SrcRange,
+        MapKind::Lb6SrcRange,
+        MapKind::Lb4Affinity,
+        MapKind::Lb6Affinity,
     ];
 
     /// Pin name under `tc/globals` (for `Policy`, the prefix before the 5-digit endpoint ID).
@@ -113,6 +127,13 @@ impl MapKind {
             PolicyStats => "cilium_policystats",
             Policy if v == Version::V1_16 => "cilium_policy_",
             Policy => "cilium_policy_v2_",
+            NodeMap => "cilium_node_map_v2",
+            Tunnel => "cilium_tunnel_map",
+            Auth => "cilium_auth_map",
+            Lb4SrcRange => "cilium_lb4_source_range",
+            Lb6SrcRange => "cilium_lb6_source_range",
+            Lb4Affinity => "cilium_lb4_affinity",
+            Lb6Affinity => "cilium_lb6_affinity",
         }
     }
 
@@ -140,6 +161,14 @@ impl MapKind {
             PolicyStats => None,
             Policy if v == Version::V1_18 => s(&[LPM_TRIE], 12, 8),
             Policy => s(&[LPM_TRIE], 12, 24),
+            NodeMap => s(&[HASH], 20, 4),
+            Tunnel if v == Version::V1_18 => None,
+            Tunnel => s(&[HASH], 20, 20),
+            Auth => s(&[HASH], 12, 8),
+            Lb4SrcRange => s(&[LPM_TRIE], 12, 1),
+            Lb6SrcRange => s(&[LPM_TRIE], 24, 1),
+            Lb4Affinity => s(&[LRU_HASH, HASH], 16, 16),
+            Lb6Affinity => s(&[LRU_HASH, HASH], 24, 16),
         }
     }
 }

@@ -75,6 +75,11 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("ipcache-world", &["ipcache", "8.8.8.8"]),
     ("lb-dns", &["lb", "10.96.0.10:53/udp"]),
     ("lb-dns6", &["lb", "[fd00:96::10]:53/udp"]),
+    ("lb-source-ranges", &["lb", "--source-ranges"]),
+    ("lb-affinity", &["lb", "--affinity"]),
+    ("nodeid", &["nodeid"]),
+    ("tunnel", &["tunnel"]),
+    ("auth", &["auth"]),
     (
         "ct-tuple6",
         &[

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use super::*;
+use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -309,6 +310,72 @@ pub fn build(fs: &Bpffs, l: Layout) {
     // Maps we must list but never read: the agent's event ring, and (≤1.17) the tunnel map.
     fs.create("cilium_events", PERF_EVENT_ARRAY, 4, 4, ncpus() as u32, 0);
     if !v18 {
-        fs.create("cilium_tunnel_map", HASH, 20, 20, 65536, 0);
+        let tun = fs.create("cilium_tunnel_map", HASH, 20, 20, 65536, 0);
+        let te = |a: &str, fam: u8| {
+            let mut b = ip(a)
+                .to_string()
+                .parse::<std::net::Ipv4Addr>()
+                .unwrap()
+                .octets()
+                .to_vec();
+            b.resize(16, 0);
+            b.extend([fam, 0, 0, 0]);
+            b
+        };
+        tun.put(&te("10.244.2.0", 1), &te("192.168.1.11", 1));
     }
+
+    // Node IDs: the remote node has ID 3 for both its addresses.
+    let nodes = fs.create("cilium_node_map_v2", HASH, 20, 4, 16384, 0);
+    for a in ["192.168.1.11", "fd00::11"] {
+        let mut k = vec![0, 0, 0, if ip(a).is_ipv4() { 1 } else { 2 }];
+        let mut ab = match ip(a) {
+            IpAddr::V4(v) => v.octets().to_vec(),
+            IpAddr::V6(v) => v.octets().to_vec(),
+        };
+        ab.resize(16, 0);
+        k.extend(ab);
+        nodes.put(&k, &[3, 0, 0, 0]);
+    }
+
+    // Mutual auth between the remote pod and the server, valid until 2026-11-23T20:00:00Z.
+    let auth = fs.create("cilium_auth_map", HASH, 12, 8, 524288, 0);
+    let mut k = 34567u32.to_le_bytes().to_vec();
+    k.extend(23456u32.to_le_bytes());
+    k.extend([3, 0, 1, 0]);
+    auth.put(&k, &(1_795_464_000u64 * 1_000_000_000 / 512).to_le_bytes());
+
+    // LoadBalancerSourceRanges of the web service (revnat 6) and a sticky DNS client.
+    let sr = fs.create(
+        "cilium_lb4_source_range",
+        LPM_TRIE,
+        12,
+        1,
+        65536,
+        BPF_F_NO_PREALLOC,
+    );
+    fs.create(
+        "cilium_lb6_source_range",
+        LPM_TRIE,
+        24,
+        1,
+        65536,
+        BPF_F_NO_PREALLOC,
+    );
+    for (a, p) in [([10, 0, 0, 0], 8u32), ([192, 168, 0, 0], 16)] {
+        let mut k = (32 + p).to_le_bytes().to_vec();
+        k.extend(6u16.to_be_bytes());
+        k.extend([0, 0]);
+        k.extend(a);
+        sr.put(&k, &[1]);
+    }
+    let aff = fs.create("cilium_lb4_affinity", LRU_HASH, 16, 16, 65536, 0);
+    fs.create("cilium_lb6_affinity", LRU_HASH, 24, 16, 65536, 0);
+    let mut k = vec![10, 244, 1, 5, 0, 0, 0, 0];
+    k.extend(5u16.to_be_bytes());
+    k.extend([0, 0, 0, 0, 0, 0]);
+    let mut v = 4000u64.to_le_bytes().to_vec();
+    v.extend(3u32.to_le_bytes());
+    v.extend([0; 4]);
+    aff.put(&k, &v);
 }
