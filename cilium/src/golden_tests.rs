@@ -509,6 +509,13 @@ fn garbage_never_panics() {
                     }
                 }
                 let _ = sum_per_cpu(std::slice::from_ref(&b));
+                let (k, val) = b.split_at(b.len() / 2);
+                let _ =
+                    crate::misc::NodeEntry::parse(k, val).map(|n| crate::misc::nodeid_rows(&[n]));
+                let _ = crate::misc::TunnelEntry::parse(k, val).map(|t| t.cells());
+                let _ = crate::misc::AuthEntry::parse(k, val).map(|a| a.cells());
+                let _ = crate::misc::SourceRange::parse(&b).map(|r| r.text());
+                let _ = crate::misc::Affinity::parse(k, val).map(|a| a.cells());
             }
         }
     }
