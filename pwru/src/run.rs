@@ -412,6 +412,11 @@ fn tui_config(args: &TraceArgs, backend: probes::Backend, attached: usize) -> ::
     ::tui::TuiConfig {
         max_packets: args.tui_max_packets as usize,
         track_skb: args.filter_track_skb,
+        // `w` writes what the text output would print with the same flags (stacks whenever events carry them).
+        text_options: event::TextOptions {
+            stack: true,
+            ..args.text_options()
+        },
         status: ::tui::StatusInfo {
             backend: backend.name().to_string(),
             attached,

@@ -72,6 +72,8 @@ pub struct App {
     pub message: Option<String>,
     pub filter_error: Option<String>,
     pub write_dir: PathBuf,
+    /// How `w` formats lines: the text output's options.
+    pub text_options: event::TextOptions,
     /// Show times in the local time zone (UTC in tests, for stable golden screens).
     pub local_time: bool,
     /// First visible row of the packets pane.
@@ -100,6 +102,10 @@ impl App {
             message: None,
             filter_error: None,
             write_dir,
+            text_options: event::TextOptions {
+                stack: true,
+                ..Default::default()
+            },
             local_time: true,
             packets_offset: 0,
             path_state: ListState::default(),
@@ -367,10 +373,12 @@ impl App {
             self.message = Some("no packet selected".into());
             return;
         };
-        self.message = Some(match export::write_packet(&self.write_dir, p) {
-            Ok((path, n)) => format!("wrote {n} lines to {}", path.display()),
-            Err(e) => format!("write failed: {e}"),
-        });
+        self.message = Some(
+            match export::write_packet(&self.write_dir, p, self.text_options) {
+                Ok((path, n)) => format!("wrote {n} lines to {}", path.display()),
+                Err(e) => format!("write failed: {e}"),
+            },
+        );
     }
 }
 

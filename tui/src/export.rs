@@ -6,12 +6,10 @@ use event::{TextFormatter, TextOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The text lines (header first) for a packet; stack and annotation lines follow their event, as in text mode.
-pub fn packet_text(p: &Packet) -> String {
-    let mut f = TextFormatter::new(TextOptions {
-        stack: true,
-        ..TextOptions::default()
-    });
+/// The text lines (header first) for a packet, with the text output's options (`--output-*`, `--timestamp`); stack
+/// and annotation lines follow their event, as in text mode.
+pub fn packet_text(p: &Packet, opts: TextOptions) -> String {
+    let mut f = TextFormatter::new(opts);
     let mut s = f.header();
     s.push('\n');
     for ev in p.events() {
@@ -26,9 +24,13 @@ pub fn file_for(dir: &Path, p: &Packet) -> PathBuf {
 }
 
 /// Writes the packet; returns the path and the number of lines.
-pub fn write_packet(dir: &Path, p: &Packet) -> std::io::Result<(PathBuf, usize)> {
+pub fn write_packet(
+    dir: &Path,
+    p: &Packet,
+    opts: TextOptions,
+) -> std::io::Result<(PathBuf, usize)> {
     let path = file_for(dir, p);
-    let text = packet_text(p);
+    let text = packet_text(p, opts);
     let mut f = std::fs::File::create(&path)?;
     f.write_all(text.as_bytes())?;
     Ok((path, text.lines().count()))
@@ -49,7 +51,11 @@ mod tests {
         let p = m.packets().next().unwrap();
         let dir = std::env::temp_dir().join(format!("tui-export-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (path, n) = write_packet(&dir, p).unwrap();
+        let opts = TextOptions {
+            stack: true,
+            ..Default::default()
+        };
+        let (path, n) = write_packet(&dir, p, opts).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         // Header, 6 events, 8 stack frames.

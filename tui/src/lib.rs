@@ -48,6 +48,8 @@ pub struct TuiConfig {
     pub status: StatusInfo,
     /// Where `w` writes files.
     pub write_dir: PathBuf,
+    /// The text output's options, so `w` writes the lines `pwru` would print with the same flags.
+    pub text_options: event::TextOptions,
 }
 
 impl Default for TuiConfig {
@@ -57,6 +59,10 @@ impl Default for TuiConfig {
             track_skb: false,
             status: StatusInfo::default(),
             write_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            text_options: event::TextOptions {
+                stack: true,
+                ..Default::default()
+            },
         }
     }
 }

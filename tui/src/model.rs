@@ -97,7 +97,8 @@ impl Packet {
         self.events.iter().rev().find_map(|e| e.tuple.as_ref())
     }
 
-    fn push(&mut self, ev: Event, cap: usize) {
+    /// Adds the event; true when it took a new slot (false when it replaced the last one at the cap).
+    fn push(&mut self, ev: Event, cap: usize) -> bool {
         self.fate.observe(&ev);
         if let Some(name) = iface_label(&ev)
             && self.ifaces.last() != Some(&name)
@@ -106,10 +107,12 @@ impl Packet {
         }
         if self.events.len() < cap {
             self.events.push(ev);
+            true
         } else {
             // Keep the last event so duration and the final function stay right.
             self.events_dropped += 1;
             *self.events.last_mut().expect("cap >= 1") = ev;
+            false
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct DropStat {
 pub struct ModelConfig {
     pub max_packets: usize,
     pub max_events_per_packet: usize,
+    /// Events kept over all packets: the oldest packets go first when it is exceeded (~400 bytes an event).
+    pub max_events_total: usize,
     /// `--filter-track-skb`: group clones and copies under the packet they came from.
     pub track_skb: bool,
 }
@@ -147,6 +152,7 @@ impl Default for ModelConfig {
         Self {
             max_packets: 5000,
             max_events_per_packet: 2048,
+            max_events_total: 200_000,
             track_skb: false,
         }
     }
@@ -173,6 +179,8 @@ pub struct Model {
     seq: u64,
     pub evicted: u64,
     pub events_total: u64,
+    /// Events currently kept, over all packets.
+    pub events_kept: usize,
     pub has_cilium: bool,
     filter: DisplayFilter,
     filter_gen: u64,
@@ -183,6 +191,7 @@ impl Model {
         let cfg = ModelConfig {
             max_packets: cfg.max_packets.max(1),
             max_events_per_packet: cfg.max_events_per_packet.max(1),
+            max_events_total: cfg.max_events_total.max(1),
             ..cfg
         };
         Self {
@@ -196,6 +205,7 @@ impl Model {
             seq: 0,
             evicted: 0,
             events_total: 0,
+            events_kept: 0,
             has_cilium: false,
             filter: DisplayFilter::default(),
             filter_gen: 0,
@@ -263,7 +273,9 @@ impl Model {
             .packets
             .get_mut(&id)
             .expect("packet_for returns a live packet");
-        p.push(ev, cap);
+        if p.push(ev, cap) {
+            self.events_kept += 1;
+        }
         if frees {
             p.life = Life::Freed;
         } else if starts_release && p.life == Life::Live {
@@ -346,10 +358,13 @@ impl Model {
     }
 
     fn evict(&mut self) {
-        while self.packets.len() > self.cfg.max_packets {
+        while self.packets.len() > self.cfg.max_packets
+            || (self.events_kept > self.cfg.max_events_total && self.packets.len() > 1)
+        {
             let Some((id, p)) = self.packets.pop_first() else {
                 break;
             };
+            self.events_kept -= p.events.len();
             if self.by_skb.get(&p.skb) == Some(&id) {
                 self.by_skb.remove(&p.skb);
             }
@@ -605,6 +620,23 @@ mod tests {
         assert_eq!(m.rows().iter().map(|r| r.id).collect::<Vec<_>>(), [2, 3]);
         // The drop statistics outlive eviction.
         assert_eq!(m.drops()[0].count, 1);
+    }
+
+    #[test]
+    fn total_event_budget_evicts_the_oldest_packets() {
+        let mut m = Model::new(ModelConfig {
+            max_events_total: 45,
+            ..Default::default()
+        });
+        // 23 + 17 events for the ping, then 6 for the UDP packet: 46 > 45, so the request goes.
+        for e in fixtures::ping()
+            .into_iter()
+            .chain(fixtures::udp_no_socket())
+        {
+            m.push(e);
+        }
+        assert_eq!(m.rows().iter().map(|r| r.id).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!((m.evicted, m.events_kept), (1, 17 + 6));
     }
 
     #[test]

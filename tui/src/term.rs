@@ -136,6 +136,7 @@ where
         ..Default::default()
     });
     let mut app = App::new(model, cfg.status, cfg.write_dir);
+    app.text_options = cfg.text_options;
     let mut report = LoopReport::default();
     let mut next_frame = Instant::now();
     let mut dirty = true;

@@ -168,9 +168,10 @@ fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
     let mut title = format!(" Packets {}/{}", app.rows.len(), app.model.len());
     if app.model.evicted > 0 {
         title += &format!(
-            " · {} evicted (keeping {})",
+            " · {} evicted (limits: {} packets, {} events)",
             app.model.evicted,
-            app.model.config().max_packets
+            app.model.config().max_packets,
+            app.model.config().max_events_total
         );
     }
     if !app.model.filter().is_empty() {
