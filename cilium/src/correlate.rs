@@ -23,10 +23,14 @@ pub struct Correlator {
     node: Node,
     maps: Maps,
     cache: HashMap<(FlowKey, Option<u32>), Option<Annotation>>,
+    /// Backend address → services, for flows socket-LB already translated.
+    backend_index: std::sync::Mutex<Option<(std::time::Instant, BackendIndex)>>,
     /// Endpoint policy maps opened so far (`None`: the endpoint has none).
     policy_maps: std::sync::Mutex<HashMap<u16, Option<std::sync::Arc<PolicyMap>>>>,
     clock: Option<crate::clock::Clock>,
 }
+
+type BackendIndex = HashMap<(IpAddr, u16, u8), Vec<(String, u32)>>;
 
 struct PolicyMap {
     map: crate::bpf::Map,
@@ -146,6 +150,7 @@ impl Correlator {
             cache: HashMap::new(),
             clock: Some(crate::clock::Clock::auto()),
             policy_maps: Default::default(),
+            backend_index: Default::default(),
         })
     }
 
@@ -244,6 +249,60 @@ impl Correlator {
         Ok(())
     }
 
+    /// Services (`VIP:port/PROTO`) that have `addr:port/proto` as a backend, from an index of the LB maps rebuilt
+    /// at most every few seconds.
+    fn services_of_backend(&self, addr: &IpAddr, port: u16, proto: u8) -> Vec<(String, u32)> {
+        let mut guard = self.backend_index.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = guard
+            .as_ref()
+            .is_some_and(|(t, _)| t.elapsed() < std::time::Duration::from_secs(5));
+        if !fresh {
+            *guard = self
+                .build_backend_index()
+                .ok()
+                .map(|i| (std::time::Instant::now(), i));
+        }
+        let Some((_, index)) = guard.as_ref() else {
+            return Vec::new();
+        };
+        let mut out = index
+            .get(&(*addr, port, proto))
+            .cloned()
+            .unwrap_or_default();
+        // Before 1.17 backends carry no protocol.
+        if out.is_empty() {
+            out = index.get(&(*addr, port, 0)).cloned().unwrap_or_default();
+        }
+        out
+    }
+
+    fn build_backend_index(&self) -> anyhow::Result<BackendIndex> {
+        let v = self.node.version;
+        let backends = self.node.backends()?;
+        let mut index: BackendIndex = HashMap::new();
+        for (k, val) in self.node.services()? {
+            if k.slot == 0 {
+                continue;
+            }
+            if let Some(b) = backends.get(&(k.addr.is_ipv6(), val.union)) {
+                let master = crate::lb::SvcKey {
+                    slot: 0,
+                    ..k.clone()
+                };
+                let name = master.text(v);
+                let name = name.trim_end_matches(" (0)").to_string();
+                let e = index.entry((b.addr, b.port, b.proto)).or_default();
+                if !e.iter().any(|(n, _)| *n == name) {
+                    e.push((name, val.union));
+                }
+            }
+        }
+        for list in index.values_mut() {
+            list.sort();
+        }
+        Ok(index)
+    }
+
     fn policy_map(&self, ep: u16) -> Option<std::sync::Arc<PolicyMap>> {
         let mut cache = self.policy_maps.lock().unwrap_or_else(|p| p.into_inner());
         cache
@@ -329,6 +388,28 @@ impl Correlator {
             let mut sj = service_hit_json(&hit, v);
             sj["selected_backend"] = json!(chosen);
             j.insert("service".into(), sj);
+        } else {
+            // Socket-LB (kube-proxy replacement) already rewrote the VIP at connect(): name the services this
+            // destination is a backend of.
+            let of = self.services_of_backend(&flow.daddr, flow.dport, flow.proto);
+            if !of.is_empty() {
+                lines.push(format!(
+                    "cilium backend {} of service {}",
+                    crate::wire::host_port(&flow.daddr, flow.dport),
+                    of.iter()
+                        .map(|(svc, id)| format!("{svc} (backend {id})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                j.insert(
+                    "backend_of".into(),
+                    Value::Array(
+                        of.iter()
+                            .map(|(svc, id)| json!({ "service": svc, "backend_id": id }))
+                            .collect(),
+                    ),
+                );
+            }
         }
         let mut cts = Vec::new();
         for (k, e) in &ct_entries {

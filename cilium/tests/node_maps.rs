@@ -328,6 +328,22 @@ fn correlate(fs: &Bpffs, layout: Layout) {
         "{text}"
     );
 
+    // A socket-LB'd connection goes straight to the backend: the correlator names the service it belongs to.
+    let direct = cilium::flow::parse_tuple("10.244.1.5:42000->10.244.1.6:8080/tcp").unwrap();
+    let a = c.annotate(&direct, 0).unwrap();
+    let text = a.lines.join("\n");
+    let svc = if matches!(layout, Layout::V1_16 | Layout::V1_16_0) {
+        "10.96.0.20:80"
+    } else {
+        "10.96.0.20:80/TCP"
+    };
+    assert!(
+        text.contains(&format!(
+            "cilium backend 10.244.1.6:8080 of service {svc} (backend 5)"
+        )),
+        "{text}"
+    );
+
     // Metrics deltas name the drop.
     let before = c.metrics_snapshot().unwrap();
     let mut after = before.clone();
