@@ -159,6 +159,15 @@ s_pcap() {
   fi
 }
 
+# Module functions: --kmods reads the module's split BTF and attaches to veth's own functions.
+s_kmods() {
+  SCEN="kmods"
+  tracer_start kmods --backend "$BACKEND" --kmods veth --filter-func 'veth_xmit' || return
+  $PING -c2 -W5 10.0.0.2 > /dev/null; settle; tracer_stop
+  expect "veth_xmit (module veth) traced with the request tuple" "$(fn 'veth_xmit')" "$REQ" "$(ns $NS_ROOT)"
+  expect "veth_xmit traced with the reply tuple in ns1" "$(fn 'veth_xmit')" "$REP" "$(ns $NS_1)"
+}
+
 s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }
 
 case ${PAYLOAD:-scenarios} in
@@ -166,7 +175,7 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func track_skb limit_lines pcap} $EXTRA_SCENARIOS; do
+    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
         trace_all) for be in $BACKEND $EXTRA_BACKENDS; do T_SCEN=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $T_SCEN)"; done; continue ;;
