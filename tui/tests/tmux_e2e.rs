@@ -82,14 +82,16 @@ struct Env {
 }
 
 impl Env {
-    fn new() -> Self {
-        let id = std::process::id();
+    /// `tag` (0-9) keeps the names of tests running at the same time apart.
+    fn new(tag: u32) -> Self {
+        let id = format!("{}{tag}", std::process::id());
+        let pid = std::process::id();
         let e = Env {
             ns: format!("tuie2e{id}"),
             veth: format!("tuiv{id}"),
             session: format!("tuie2e{id}"),
             dir: std::env::temp_dir().join(format!("tui-e2e-{id}")),
-            net: format!("10.231.{}", id % 250 + 1),
+            net: format!("10.{}.{}", 231 + tag, pid % 250 + 1),
         };
         let _ = std::fs::remove_dir_all(&e.dir);
         std::fs::create_dir_all(&e.dir).unwrap();
@@ -244,7 +246,7 @@ fn child_pid(parent: u32, name: &str) -> u32 {
 fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
     require_tools();
     let bin = pwru_bin();
-    let env = Env::new();
+    let env = Env::new(0);
     let pins_before = bpffs_entries();
     let net = env.net.clone();
     let d = env.dir.display().to_string();
@@ -526,5 +528,73 @@ fn tui_panic_restores_the_terminal() {
     assert!(
         !screen.contains("┌ Packets"),
         "the alternate screen was left:\n{screen}"
+    );
+}
+
+/// SIGTERM while the TUI is up: pwru detaches, restores the terminal, prints its summary and exits 0.
+#[test]
+fn tui_sigterm_detaches_and_restores_the_terminal() {
+    require_tools();
+    let bin = pwru_bin();
+    let env = Env::new(1);
+    let d = env.dir.display().to_string();
+    let script = format!(
+        "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns /var/run/netns/{ns} \
+         2>{d}/stderr; echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
+        bin = bin.display(),
+        ns = env.ns
+    );
+    ok(
+        "tmux",
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &env.session,
+            "-x",
+            "160",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    env.wait_file("ready", 90);
+    env.wait_screen("the TUI", |s| {
+        s.contains("┌ Packets") && s.contains("tracepoint")
+    });
+    let sh_pid: u32 = ok(
+        "tmux",
+        &["display-message", "-p", "-t", &env.session, "#{pane_pid}"],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let pwru_pid = child_pid(sh_pid, "pwru");
+    let progs = bpf_ids_of("prog_id", pwru_pid);
+    assert!(!progs.is_empty(), "pwru holds programs while tracing");
+    ok("kill", &["-TERM", &pwru_pid.to_string()]);
+    let code = env.wait_file("exit", 30);
+    assert_eq!(code.trim(), "0", "exit code; stderr:\n{}", env.stderr());
+    let now = bpf_ids("prog");
+    assert!(
+        progs.iter().all(|i| !now.contains(i)),
+        "programs left behind: {progs:?}"
+    );
+    let stty = std::fs::read_to_string(env.dir.join("stty")).unwrap();
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo "),
+        "terminal left in raw mode:\n{stty}"
+    );
+    let screen = env.capture();
+    assert!(
+        !screen.contains("┌ Packets"),
+        "the alternate screen was left:\n{screen}"
+    );
+    assert!(
+        env.stderr().contains("events produced"),
+        "summary:\n{}",
+        env.stderr()
     );
 }
