@@ -8,7 +8,8 @@ fn main() {
     println!(
         "`pwru --tui [flags] [pcap-filter]` shows the traced packets live instead of printing lines. It uses the same \
 backends, kernel filters and events as the text output. One row per packet (one skb from its first event until \
-it is freed; with `--filter-track-skb` its clones and copies are indented under it): when it was first seen, its \
+it is freed; with `--filter-track-skb` its clones and copies are indented under it, when the kprobe backends report the \
+`skb_clone`/`skb_copy` call that made them): when it was first seen, its \
 tuple (`NAT` when the tuple changed along the path), the interfaces it crossed, the number of functions, the time \
 from its first to its last event, and its fate. The fate is *delivered to socket*, *consumed*, *transmitted \
 <iface>*, or **DROPPED <reason> (<function>)**. The rules that decide it are in `tui/src/fate.rs`.\n"
@@ -29,7 +30,13 @@ from its first to its last event, and its fate. The fate is *delivered to socket
         "- **Status line**: backend, functions attached, events/s, events **lost** in the kernel, events the UI could not take (**ui dropped**), the kernel filter, live/PAUSED."
     );
     println!(
-        "- Memory is bounded: the newest `--tui-max-packets` packets are kept (default 5000), and the Packets title says how many were evicted. Each packet keeps at most 2048 events (the last event is always kept). The screen is redrawn at most 30 times a second. The event reader never waits for the UI.\n"
+        "- Memory is bounded: the newest `--tui-max-packets` packets are kept (default 5000), and at most 200,000 events in all (about 80 MB). The Packets title says how many packets were evicted. Each packet keeps at most 2048 events (the last event is always kept). The screen is redrawn at most 30 times a second. The event reader never waits for the UI."
+    );
+    println!(
+        "- `w` writes the lines text mode would print with the same `--output-*`/`--timestamp` flags (via `event::TextFormatter`)."
+    );
+    println!(
+        "- A packet ends when its skb is freed (`kfree_skbmem`, or the `kfree_skb`/`consume_skb` tracepoints). When a kernel filter hides the free (e.g. `--filter-netns` and a veth), a reused address starts a new packet if it is queued for transmit again on the device it just left through, or received there after more than 1 ms.\n"
     );
     println!(
         "Try it without root or a kernel: `cargo run -p tui --example demo` replays the recorded streams below \
