@@ -209,6 +209,22 @@ fn ct_sort_key(k: &CtTuple) -> (IpAddr, u16, IpAddr, u16, u8, u8) {
     (k.daddr, k.sport, k.saddr, k.dport, k.nexthdr, k.flags)
 }
 
+/// Whether a CT key belongs to `flow` in either direction, a zero port in `flow` matching any port.
+fn ct_matches(k: &CtTuple, flow: &flow::FlowKey) -> bool {
+    if k.nexthdr != flow.proto {
+        return false;
+    }
+    let port = |want: u16, got: u16| want == 0 || want == got;
+    // Orientation-free view of the key: (client addr, client port, server addr, server port).
+    let (a, pa, b, pb) = if k.flags & crate::ct::TUPLE_F_SERVICE != 0 {
+        (k.saddr, k.dport, k.daddr, k.sport)
+    } else {
+        (k.daddr, k.sport, k.saddr, k.dport)
+    };
+    (a == flow.saddr && b == flow.daddr && port(flow.sport, pa) && port(flow.dport, pb))
+        || (a == flow.daddr && b == flow.saddr && port(flow.dport, pa) && port(flow.sport, pb))
+}
+
 fn ct_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Result<()> {
     let node = c.node()?;
     let clock = c.clock()?;
@@ -216,8 +232,17 @@ fn ct_cmd(c: &Common, tuple: Option<&str>, out: &mut dyn Write) -> anyhow::Resul
     let groups: Vec<(String, Vec<(CtTuple, CtEntry)>)> = match tuple {
         Some(t) => {
             let flow = flow::parse_tuple(t)?;
-            let maps = Maps::open(&node)?;
-            vec![(flow.to_string(), maps.ct(&flow)?)]
+            let entries = if flow.sport == 0 || flow.dport == 0 {
+                // A port left out (or ICMP, whose echo ID the user rarely knows) matches any: scan.
+                node.ct_entries()?
+                    .into_iter()
+                    .flat_map(|(_, e)| e)
+                    .filter(|(k, _)| ct_matches(k, &flow))
+                    .collect()
+            } else {
+                Maps::open(&node)?.ct(&flow)?
+            };
+            vec![(flow.to_string(), entries)]
         }
         None => node
             .ct_entries()?

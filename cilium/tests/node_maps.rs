@@ -70,6 +70,10 @@ const COMMANDS: &[(&str, &[&str])] = &[
         "nat-tuple",
         &["nat", "--tuple", "10.244.1.5:40000->1.1.1.1:443/tcp"],
     ),
+    (
+        "ct-tuple-anyport",
+        &["ct", "--tuple", "10.244.1.5->10.96.0.10:53/udp"],
+    ),
     ("ipcache-pod", &["ipcache", "10.244.1.5"]),
     ("ipcache-subnet", &["ipcache", "10.244.2.99"]),
     ("ipcache-world", &["ipcache", "8.8.8.8"]),
