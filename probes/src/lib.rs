@@ -22,6 +22,15 @@ pub mod splice;
 pub mod support;
 pub mod tracer;
 
+/// Hooks for tests that must reach code paths the host kernel would not take on its own.
+#[doc(hidden)]
+pub mod testing {
+    /// Makes the tracepoint backend use raw_tp instead of tp_btf (for all tracers in this process).
+    pub fn force_raw_tracepoints(on: bool) {
+        crate::backend::tracepoint::FORCE_RAW_TP.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub use config::{Backend, Config, FilterCode, Target, TracepointTarget};
 pub use error::ProbeError;
 pub use event::RawEvent;

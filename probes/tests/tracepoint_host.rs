@@ -621,3 +621,47 @@ fn track_skb_follows_an_skb_past_the_filter() {
     assert_eq!(t.track_overflows(), 0);
     detach_and_check(t);
 }
+
+/// The raw_tp fallback (used where tp_btf is refused, e.g. tracepoints without BTF) delivers the same events.
+#[test]
+fn raw_tracepoint_fallback_delivers_events() {
+    let _s = serial();
+    let btf = Btf::vmlinux();
+    let no_socket = btf
+        .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
+        .unwrap();
+    let pair = NetnsPair::new("r", 207);
+    let ns_b = pair.inode(&pair.b);
+    probes::testing::force_raw_tracepoints(true);
+    let cfg = Config {
+        tracepoints: tracepoints(&TPS),
+        netns: Some(ns_b),
+        ..Config::default()
+    };
+    let mut t = Tracer::load(cfg.clone()).unwrap();
+    let st = t.attach(|_, _, _| {});
+    probes::testing::force_raw_tracepoints(false);
+    let st = st.unwrap();
+    assert_eq!(
+        (st.tracepoints.raw_tp, st.tracepoints.tp_btf),
+        (TPS.len(), 0),
+        "{:?}",
+        st.ignored
+    );
+    let mut ring = t.take_ring().unwrap();
+    pair.exec(&pair.a, &format!("ping -c 2 -i 0.2 -W 2 {}", pair.ip_b));
+    pair.exec(
+        &pair.a,
+        &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+    );
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    let (a, b): (Ipv4Addr, Ipv4Addr) = (pair.ip_a.parse().unwrap(), pair.ip_b.parse().unwrap());
+    assert!(evs.iter().any(|e| name(&cfg, e) == "netif_receive_skb"
+        && ipv4(e) == Some((a, b))
+        && e.l4_proto == 1));
+    assert!(
+        evs.iter()
+            .any(|e| name(&cfg, e) == "kfree_skb" && e.drop_reason == no_socket && e.dport == 9)
+    );
+    detach_and_check(t);
+}

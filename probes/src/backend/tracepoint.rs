@@ -21,6 +21,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MARKER: i32 = 0x7e7e_7e7e;
+
+/// Test hook: skip tp_btf and use the raw_tp fallback (see [`crate::testing`]).
+pub(crate) static FORCE_RAW_TP: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 const UNTRACK: u32 = 1 << 31;
 
 /// The program variant (suffix after `tp_btf_` / `raw_tp_`) for a target.
@@ -91,7 +95,13 @@ pub(crate) fn attach(
         let short = format!("pwru_{}", name);
         let mut why = Vec::new();
         let mut outcome = None;
-        match btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef) {
+        let btf_id = if FORCE_RAW_TP.load(Ordering::Relaxed) {
+            Err("tp_btf: skipped (raw_tp forced)".to_string())
+        } else {
+            btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef)
+                .map_err(|_| "tp_btf: no btf_trace_ typedef in vmlinux BTF".to_string())
+        };
+        match btf_id {
             Ok(btf_id) => {
                 let spec = ProgSpec {
                     prog_type: raw::BPF_PROG_TYPE_TRACING,
@@ -108,7 +118,7 @@ pub(crate) fn attach(
                     Err(e) => why.push(format!("tp_btf: {e}")),
                 }
             }
-            Err(_) => why.push("tp_btf: no btf_trace_ typedef in vmlinux BTF".into()),
+            Err(reason) => why.push(reason),
         }
         if outcome.is_none() {
             let spec = ProgSpec {
