@@ -10,6 +10,26 @@ use common::drop_prog::program;
 use common::*;
 use std::os::fd::AsRawFd;
 
+/// The drop is counted in softirq context; poll (up to 5 s) until `n` more drops than in `since` are visible.
+fn wait_for_drops(
+    corr: &cilium::Correlator,
+    since: &cilium::MetricsSnapshot,
+    n: u64,
+) -> cilium::MetricsSnapshot {
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = corr.metrics_snapshot().unwrap();
+        let seen: u64 = cilium::drop_reason_from_metrics(since, &now)
+            .iter()
+            .map(|d| d.packets)
+            .sum();
+        if seen >= n || t0.elapsed() > std::time::Duration::from_secs(5) {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn tc_drop_is_named_policy_denied() {
     let fs = Bpffs::new("dropmetrics");
@@ -39,7 +59,7 @@ fn tc_drop_is_named_policy_denied() {
         "ip netns exec {a} bash -c 'for i in 1 2 3; do echo hello > /dev/udp/10.244.1.6/8080; done'",
         a = ns.a
     ));
-    let after = corr.metrics_snapshot().unwrap();
+    let after = wait_for_drops(&corr, &before, 3);
     let drops = cilium::drop_reason_from_metrics(&before, &after);
     assert_eq!(drops.len(), 1, "{drops:?}");
     let d = &drops[0];
@@ -73,10 +93,12 @@ fn tc_drop_is_named_policy_denied() {
     // counter gets only the flow's.
     let mut enr = cilium::Enricher::open(Some(&fs.root)).unwrap();
     enr.correlator().set_clock(None);
+    let seen = corr.metrics_snapshot().unwrap();
     sh(&format!(
         "ip netns exec {a} bash -c 'echo again > /dev/udp/10.244.1.6/8080'",
         a = ns.a
     ));
+    wait_for_drops(&corr, &seen, 1);
     let mut ev = event::Event {
         tuple: Some(event::Tuple {
             saddr: "10.244.2.7".parse().unwrap(),
