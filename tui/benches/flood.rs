@@ -158,6 +158,37 @@ fn costs(events: &[Event]) {
     );
 }
 
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Resident memory of a model holding its full default event budget (200,000 events).
+fn memory(events: &[Event]) {
+    let before = rss_bytes();
+    let mut m = tui::model::Model::new(tui::model::ModelConfig {
+        max_packets: usize::MAX,
+        ..Default::default()
+    });
+    let budget = m.config().max_events_total;
+    for e in events.iter().cycle().take(budget) {
+        m.push(e.clone());
+    }
+    let used = rss_bytes().saturating_sub(before);
+    println!(
+        "memory: {} events kept in {} packets: RSS +{:.1} MB = {:.0} bytes/event",
+        m.events_kept,
+        m.len(),
+        used as f64 / 1e6,
+        used as f64 / m.events_kept.max(1) as f64
+    );
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -175,6 +206,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg()
     );
+    memory(&events);
     costs(&events);
     println!(
         "flood benchmark: {secs} s per rate, 200x60 TestBackend, channel {} events, keep 5000 packets",

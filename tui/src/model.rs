@@ -152,7 +152,7 @@ impl Default for ModelConfig {
         Self {
             max_packets: 5000,
             max_events_per_packet: 2048,
-            max_events_total: 200_000,
+            max_events_total: 100_000,
             track_skb: false,
         }
     }
