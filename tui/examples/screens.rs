@@ -85,9 +85,10 @@ When it falls behind, or while it is paused, the events it cannot take are count
 Events lost in the kernel are shown as **lost**. The benchmark floods the real run loop on a headless 200x60 \
 terminal. The per-event and per-frame costs are single-threaded CPU times. The flood rows depend on how much CPU \
 the UI thread gets. This run was on a 2-core host shared with other builds (load average 15). The UI thread got \
-between 6% and 16% of a core, so the 300k/s row dropped events. With the CPU it needs (ingest costs 0.46 µs an \
-event, about 2 M events/s per core, and a frame 0.44 ms), it keeps up: each drain is bounded, and it does not \
-sleep while events are waiting. The memory line is the RSS growth while the model fills its default event \
+between 6% and 16% of a core. At 300k events/s it needs about 15% (ingest costs 0.46 µs an event, about \
+2 M events/s per core, and a frame 0.44 ms), and the 65,536-event channel covers only 0.2 s of being \
+descheduled, so those rows dropped events. It never sleeps while events are waiting, and it counts every drop. \
+The memory line is the RSS growth while the model fills its default event \
 budget.\n"
     );
     println!(
