@@ -236,6 +236,21 @@ mod tests {
         assert_eq!(buf[(x, y)].fg, Color::Red);
     }
 
+    /// On an 80x24 terminal the fate column stays (interfaces and counts give way) and the panes stack.
+    #[test]
+    fn narrow_terminal_keeps_the_fate_column() {
+        let mut v = scenarios();
+        let (text, _) = render(&mut v[1].app, 80, 24);
+        let golden =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/udp-no-socket-80x24.txt");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &text).unwrap();
+        }
+        assert_eq!(text, std::fs::read_to_string(&golden).unwrap());
+        assert!(text.contains("DROPPED NO_SOCKET (kfree_skb)"), "{text}");
+        assert!(text.contains("kfree_skb(NO_SOCKET)"), "{text}");
+    }
+
     #[test]
     fn tiny_terminal_does_not_panic() {
         for (w, h) in [(1, 1), (20, 5), (40, 12), (80, 24)] {

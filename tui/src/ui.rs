@@ -14,6 +14,65 @@ const CHANGED: Style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOL
 const DROPPED: Style = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
 const HEADER: Style = Style::new().add_modifier(Modifier::BOLD);
 const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
+/// Below this many columns the layout stacks the panes instead of putting them side by side.
+const NARROW_WIDTH: u16 = 110;
+
+/// Packets pane columns; the less important ones go first on narrow terminals so FATE stays visible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Time,
+    Tuple,
+    Nat,
+    Ifaces,
+    Funcs,
+    Duration,
+    Fate,
+}
+
+fn packet_columns(width: u16) -> Vec<Col> {
+    let mut v = vec![
+        Col::Time,
+        Col::Tuple,
+        Col::Nat,
+        Col::Ifaces,
+        Col::Funcs,
+        Col::Duration,
+        Col::Fate,
+    ];
+    if width < 120 {
+        v.retain(|c| *c != Col::Ifaces);
+    }
+    if width < 96 {
+        v.retain(|c| !matches!(c, Col::Funcs | Col::Duration | Col::Nat));
+    }
+    v
+}
+
+fn col_header(c: Col) -> &'static str {
+    match c {
+        Col::Time => "TIME",
+        Col::Tuple => "TUPLE",
+        Col::Nat => "",
+        Col::Ifaces => "IFACES",
+        Col::Funcs => "FUNCS",
+        Col::Duration => " DURATION",
+        Col::Fate => "FATE",
+    }
+}
+
+fn col_width(c: Col, width: u16) -> Constraint {
+    match c {
+        Col::Time => Constraint::Length(15),
+        Col::Tuple if width >= 130 => Constraint::Length(40),
+        Col::Tuple => Constraint::Fill(1),
+        Col::Nat => Constraint::Length(3),
+        Col::Ifaces => Constraint::Length(24),
+        Col::Funcs => Constraint::Length(5),
+        Col::Duration => Constraint::Length(9),
+        Col::Fate => Constraint::Fill(1),
+    }
+}
+
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
 pub fn draw(f: &mut Frame, app: &mut App) {
@@ -25,12 +84,23 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     ])
     .areas(f.area());
     draw_packets(f, app, top);
-    let [path, side] =
-        Layout::horizontal([Constraint::Percentage(62), Constraint::Fill(1)]).areas(bottom);
+    // Wide: path on the left, drops/Cilium on the right. Narrow: the path gets the full width, the others a strip.
+    let wide = f.area().width >= NARROW_WIDTH;
+    let (path, side) = if wide {
+        let [p, s] =
+            Layout::horizontal([Constraint::Percentage(62), Constraint::Fill(1)]).areas(bottom);
+        (p, s)
+    } else {
+        let [p, s] = Layout::vertical([Constraint::Fill(1), Constraint::Length(7)]).areas(bottom);
+        (p, s)
+    };
     draw_path(f, app, path);
     if app.model.has_cilium {
-        let [drops, cilium] =
-            Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(side);
+        let [drops, cilium] = if wide {
+            Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(side)
+        } else {
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(side)
+        };
         draw_drops(f, app, drops);
         draw_cilium(f, app, cilium);
     } else {
@@ -138,7 +208,7 @@ fn fate_span(f: &Fate) -> Span<'static> {
     }
 }
 
-fn packet_row(app: &App, p: &Packet, depth: u8) -> Row<'static> {
+fn packet_row(app: &App, p: &Packet, depth: u8, cols: &[Col]) -> Row<'static> {
     let tuple = p.tuple().map(tuple_text).unwrap_or_else(|| l3_label(p));
     let tuple = if depth > 0 {
         format!("{}└ {tuple}", "  ".repeat(depth as usize - 1))
@@ -153,15 +223,16 @@ fn packet_row(app: &App, p: &Packet, depth: u8) -> Row<'static> {
         }
         _ => "",
     };
-    Row::new(vec![
-        Cell::from(clock(p.first().wall_ns, app.local_time)),
-        Cell::from(tuple),
-        Cell::from(nat),
-        Cell::from(p.ifaces().join(" → ")),
-        Cell::from(format!("{:>5}", p.func_count())),
-        Cell::from(format!("{:>9}", duration_text(p.duration_ns()))),
-        Cell::from(fate_span(p.fate())),
-    ])
+    let mut tuple = Some(tuple);
+    Row::new(cols.iter().map(|c| match c {
+        Col::Time => Cell::from(clock(p.first().wall_ns, app.local_time)),
+        Col::Tuple => Cell::from(tuple.take().unwrap_or_default()),
+        Col::Nat => Cell::from(nat),
+        Col::Ifaces => Cell::from(p.ifaces().join(" → ")),
+        Col::Funcs => Cell::from(format!("{:>5}", p.func_count())),
+        Col::Duration => Cell::from(format!("{:>9}", duration_text(p.duration_ns()))),
+        Col::Fate => Cell::from(fate_span(p.fate())),
+    }))
 }
 
 fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
@@ -182,6 +253,7 @@ fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
     }
     title.push(' ');
     // Build only the visible rows: thousands of kept packets must not cost thousands of rows per frame.
+    let cols = packet_columns(area.width);
     let height = area.height.saturating_sub(3) as usize;
     let sel = app.selected_row_index();
     let mut offset = app.packets_offset;
@@ -196,19 +268,14 @@ fn draw_packets(f: &mut Frame, app: &mut App, area: Rect) {
     app.packets_offset = offset;
     let rows: Vec<Row> = app.rows[offset..(offset + height).min(app.rows.len())]
         .iter()
-        .filter_map(|r| app.model.packet(r.id).map(|p| packet_row(app, p, r.depth)))
+        .filter_map(|r| {
+            app.model
+                .packet(r.id)
+                .map(|p| packet_row(app, p, r.depth, &cols))
+        })
         .collect();
-    let header =
-        Row::new(["TIME", "TUPLE", "", "IFACES", "FUNCS", " DURATION", "FATE"]).style(HEADER);
-    let widths = [
-        Constraint::Length(15),
-        Constraint::Length(40),
-        Constraint::Length(3),
-        Constraint::Length(24),
-        Constraint::Length(5),
-        Constraint::Length(9),
-        Constraint::Fill(1),
-    ];
+    let header = Row::new(cols.iter().map(|c| col_header(*c))).style(HEADER);
+    let widths: Vec<Constraint> = cols.iter().map(|c| col_width(*c, area.width)).collect();
     let table = Table::new(rows, widths)
         .header(header)
         .block(pane_block(app, Pane::Packets, title))
