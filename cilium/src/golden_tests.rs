@@ -405,7 +405,12 @@ fn policy_verdicts() {
         assert_eq!(vd(&mut lookup, 999, 17, 53).drop, Some(133));
         let a = vd(&mut lookup, 300, 6, 443);
         assert_eq!((a.drop, a.auth_type), (Some(189), 1));
+        assert_eq!(vd(&mut lookup, 100, 6, 80).match_type(), Some("L3_L4"));
+        assert_eq!(vd(&mut lookup, 200, 6, 80).match_type(), Some("L3_ONLY"));
+        assert_eq!(vd(&mut lookup, 999, 6, 22).match_type(), Some("PROTO_ONLY"));
+        assert_eq!(vd(&mut lookup, 999, 17, 53).match_type(), None);
         let p = vd(&mut lookup, 100, 6, 8080);
+        assert_eq!(p.match_type(), Some("L4_ONLY"));
         assert_eq!(
             (p.drop, p.proxy_port),
             (None, 15000),

@@ -255,6 +255,25 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The datapath's `match_type` (as in policy-verdict events): L3_ONLY, L3_L4, L4_ONLY, ALL, L3_PROTO, PROTO_ONLY.
+    pub fn match_type(&self) -> Option<&'static str> {
+        let (which, e) = self.matched.as_ref()?;
+        let p = match e.format {
+            PolicyFormat::PrefixLen => e.lpm_prefix_length(),
+            PolicyFormat::Wildcard => [0, 8, 24][e.wildcard_rank() as usize],
+        };
+        Some(match (*which == "identity", p) {
+            (true, p) if p > 8 => "L3_L4",
+            (true, p) if p > 0 => "L3_PROTO",
+            (true, _) => "L3_ONLY",
+            (false, 0) => "ALL",
+            (false, p) if p <= 8 => "PROTO_ONLY",
+            (false, _) => "L4_ONLY",
+        })
+    }
+}
+
+impl Verdict {
     pub fn text(&self) -> String {
         let what = match self.drop {
             None if self.proxy_port != 0 => {
@@ -303,6 +322,7 @@ impl Verdict {
                 "lookup": w, "deny": e.deny(), "prefix": e.lpm_prefix_length(),
                 "proxy_port_priority": e.proxy_port_priority,
             })),
+            "match_type": self.match_type(),
             "text": self.text(),
         })
     }
@@ -370,7 +390,6 @@ pub fn verdict(
     if v >= Version::V1_17
         && !e.has_explicit_auth()
         && let Some(o) = &other
-        && !o.deny()
         && o.auth_type() > auth
     {
         auth = o.auth_type();
