@@ -91,6 +91,12 @@ pub struct Map {
     pub info: MapInfo,
 }
 
+impl AsRawFd for Map {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 fn sys_bpf(cmd: libc::c_long, attr: &mut [u64]) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a zero-padded, 8-byte aligned buffer large enough for the attribute union of every command
     // used here, and every pointer inside it refers to a live buffer of the size the kernel expects.

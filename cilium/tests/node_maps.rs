@@ -473,3 +473,20 @@ fn kernel_and_userspace_lpm_agree() {
         assert!(kernel.is_some(), "{a} falls back to world 0.0.0.0/0");
     }
 }
+
+/// The tool's map descriptors are read-only: the kernel refuses writes through them.
+#[test]
+fn maps_are_opened_read_only() {
+    use std::os::fd::AsRawFd;
+    let fs = Bpffs::new("rdonly");
+    cluster::build(&fs, Layout::V1_17);
+    let m = cilium::bpf::Map::open(&fs.globals().join("cilium_ipcache")).unwrap();
+    let key = ipcache_key("10.9.9.9", 32);
+    let err = try_update(m.as_raw_fd(), &key, &ipcache_val(false, 7, None)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    // And a read-write descriptor on the same pin can write (the refusal is the flag, not the test setup).
+    let rw = obj_get(&fs.globals().join("cilium_ipcache"));
+    try_update(rw.as_raw_fd(), &key, &ipcache_val(false, 7, None)).unwrap();
+    // A bpffs directory is not a map either.
+    assert!(cilium::bpf::Map::open(&fs.root).is_err());
+}

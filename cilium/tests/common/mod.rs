@@ -514,3 +514,12 @@ pub fn pwru_bin() -> PathBuf {
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .expect("cargo reported no pwru executable")
 }
+
+/// `BPF_MAP_UPDATE_ELEM` on any fd (to prove the tool's descriptors refuse writes).
+pub fn try_update(fd: i32, key: &[u8], value: &[u8]) -> std::io::Result<()> {
+    let mut attr = [0u64; 4];
+    attr[0] = fd as u64;
+    attr[1] = key.as_ptr() as u64;
+    attr[2] = value.as_ptr() as u64;
+    sys_bpf(2, &mut attr).map(|_| ())
+}
