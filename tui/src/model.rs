@@ -117,6 +117,21 @@ impl Packet {
     }
 }
 
+/// Annotations the Cilium pane shows: `cilium` (endpoint, identity, service, CT, policy) and `cilium_*` (e.g.
+/// `cilium_drop`, the Cilium drop reason behind a kfree_skb).
+pub fn is_cilium(name: &str) -> bool {
+    name == "cilium" || name.starts_with("cilium_")
+}
+
+/// Cilium's own name for why the packet was dropped (`POLICY_DENIED`), from a `cilium_drop` annotation.
+pub fn cilium_drop_name(p: &Packet) -> Option<String> {
+    p.events()
+        .iter()
+        .flat_map(|e| e.annotations.iter())
+        .filter(|a| a.name == "cilium_drop")
+        .find_map(|a| a.json.get(0)?.get("name")?.as_str().map(str::to_string))
+}
+
 /// `veth0`, or the ifindex when the name is unknown; `None` when the skb has no device yet.
 pub fn iface_label(ev: &Event) -> Option<String> {
     match (&ev.ifname, ev.ifindex) {
@@ -253,7 +268,7 @@ impl Model {
     pub fn push(&mut self, ev: Event) {
         self.events_total += 1;
         self.seq += 1;
-        if !self.has_cilium && ev.annotations.iter().any(|a| a.name == "cilium") {
+        if !self.has_cilium && ev.annotations.iter().any(|a| is_cilium(&a.name)) {
             self.has_cilium = true;
         }
         let id = self.packet_for(&ev);

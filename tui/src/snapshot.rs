@@ -251,6 +251,43 @@ mod tests {
         assert!(text.contains("kfree_skb(NO_SOCKET)"), "{text}");
     }
 
+    /// A drop Cilium counted: its reason shows next to the kernel's, and the Cilium pane lists both annotations.
+    #[test]
+    fn cilium_drop_reason_is_shown() {
+        let t = fixtures::tuple("10.244.0.7", 40000, "10.244.1.5", 8080, 17);
+        let mut drop = fixtures::Ev::new(0xffff_8880_0d00_0000, 5, "kfree_skb")
+            .tp()
+            .tuple(&t)
+            .dev("lxc12ab", 12)
+            .reason(43, "TC_INGRESS")
+            .cilium(&["src identity 34567 -> dst endpoint 2001, policy DENIED"]);
+        drop.0.annotations.push(event::Annotation {
+            name: "cilium_drop".into(),
+            lines: vec!["cilium drop: POLICY_DENIED (133, Policy denied) ingress at bpf_lxc.c:2101 (+1 packets)".into()],
+            json: serde_json::json!([{ "name": "POLICY_DENIED", "code": 133 }]),
+        });
+        let stream = [
+            fixtures::Ev::new(0xffff_8880_0d00_0000, 0, "netif_receive_skb")
+                .tp()
+                .tuple(&t)
+                .dev("lxc12ab", 12),
+            drop,
+        ];
+        let mut app = new_app(false);
+        feed(&mut app, stream.into_iter().map(|e| e.0).collect());
+        let (text, _) = render(&mut app, WIDTH, HEIGHT);
+        assert!(
+            text.contains("DROPPED TC_INGRESS · POLICY_DENIED (kfree_skb)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kfree_skb(TC_INGRESS) [cilium_drop]"),
+            "{text}"
+        );
+        assert!(text.contains("src identity 34567"), "{text}");
+        assert!(text.contains("cilium drop: POLICY_DENIED"), "{text}");
+    }
+
     #[test]
     fn tiny_terminal_does_not_panic() {
         for (w, h) in [(1, 1), (20, 5), (40, 12), (80, 24)] {

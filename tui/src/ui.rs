@@ -63,7 +63,7 @@ fn col_header(c: Col) -> &'static str {
 fn col_width(c: Col, width: u16) -> Constraint {
     match c {
         Col::Time => Constraint::Length(15),
-        Col::Tuple if width >= 130 => Constraint::Length(40),
+        Col::Tuple if width >= 130 => Constraint::Length(38),
         Col::Tuple => Constraint::Fill(1),
         Col::Nat => Constraint::Length(3),
         Col::Ifaces => Constraint::Length(24),
@@ -187,6 +187,19 @@ fn l3_label(p: &Packet) -> String {
     }
 }
 
+/// The fate; after a drop Cilium counted, its own reason follows the kernel's (`TC_INGRESS · POLICY_DENIED`).
+fn fate_line(p: &Packet) -> Line<'static> {
+    if let Fate::Dropped { reason, func } = p.fate()
+        && let Some(name) = crate::model::cilium_drop_name(p)
+    {
+        return Line::from(Span::styled(
+            format!("DROPPED {reason} · {name} ({func})"),
+            DROPPED,
+        ));
+    }
+    Line::from(fate_span(p.fate()))
+}
+
 fn fate_span(f: &Fate) -> Span<'static> {
     match f {
         Fate::InFlight => Span::styled("in flight", DIM),
@@ -231,7 +244,7 @@ fn packet_row(app: &App, p: &Packet, depth: u8, cols: &[Col]) -> Row<'static> {
         Col::Ifaces => Cell::from(p.ifaces().join(" → ")),
         Col::Funcs => Cell::from(format!("{:>5}", p.func_count())),
         Col::Duration => Cell::from(format!("{:>9}", duration_text(p.duration_ns()))),
-        Col::Fate => Cell::from(fate_span(p.fate())),
+        Col::Fate => Cell::from(fate_line(p)),
     }))
 }
 
@@ -422,10 +435,19 @@ fn draw_cilium(f: &mut Frame, app: &mut App, area: Rect) {
     if let Some(p) = app.selected_packet() {
         let first = p.first().ktime_ns;
         for ev in p.events() {
-            for a in ev.annotations.iter().filter(|a| a.name == "cilium") {
+            for a in ev
+                .annotations
+                .iter()
+                .filter(|a| crate::model::is_cilium(&a.name))
+            {
+                let tag = if a.name == "cilium" {
+                    String::new()
+                } else {
+                    format!(" [{}]", a.name)
+                };
                 lines.push(Line::styled(
                     format!(
-                        "+{:.1}µs {}",
+                        "+{:.1}µs {}{tag}",
                         ev.ktime_ns.saturating_sub(first) as f64 / 1e3,
                         ev.func_display()
                     ),
