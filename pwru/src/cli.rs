@@ -132,6 +132,11 @@ pub struct TraceArgs {
     #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub tui_max_packets: u64,
 
+    /// Annotate events with Cilium's state for their flow (endpoints, identities, services, CT, policy, drop
+    /// reasons), read from its pinned maps; optional value: the bpffs root (default: found automatically).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
+    pub cilium: Option<String>,
+
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     pub ringbuf_size: u32,

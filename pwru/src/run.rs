@@ -4,6 +4,7 @@
 use crate::cli::{self, FilterArgs, TraceArgs};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
+use crate::enrich::CiliumEnricher;
 use crate::filters::{self, NetnsFilter};
 use crate::lookups::Symbols;
 use crate::progress::Progress;
@@ -244,6 +245,18 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     if let Some(n) = &plan.notice {
         eprintln!("pwru: {n}");
     }
+    let mut enrich = match &args.cilium {
+        None => None,
+        Some(dir) => Some(
+            CiliumEnricher::open((!dir.is_empty()).then(|| std::path::Path::new(dir.as_str())))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "--cilium: {}",
+                        format!("{e:#}").replace("--bpffs DIR", "--cilium=DIR")
+                    )
+                })?,
+        ),
+    };
     let out = sink::open_writer(args.output_file.as_deref())?;
     let kallsyms = if plan.need_kallsyms {
         Some(symbols::Kallsyms::load()?)
@@ -338,7 +351,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
                     _ = sink::tui::quit(&mut tui_done) => return Ok(Stop::Signal),
                     g = afd.readable_mut() => {
                         let mut g = g?;
-                        if drain(g.get_inner_mut(), &mut dec, sink.as_mut(), &mut printed, limit)? {
+                        if drain(g.get_inner_mut(), &mut dec, &mut enrich, sink.as_mut(), &mut printed, limit)? {
                             return Ok(Stop::Limit);
                         }
                         g.clear_ready();
@@ -373,7 +386,14 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
             tracer: &tracer,
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), want);
-        drain(afd.get_mut(), &mut dec, sink.as_mut(), &mut printed, limit)?;
+        drain(
+            afd.get_mut(),
+            &mut dec,
+            &mut enrich,
+            sink.as_mut(),
+            &mut printed,
+            limit,
+        )?;
     }
     sink.flush()?;
     let unread = det
@@ -430,6 +450,7 @@ fn tui_config(args: &TraceArgs, backend: probes::Backend, attached: usize) -> ::
 fn drain<L: Lookups>(
     ring: &mut probes::RingReader,
     dec: &mut Decoder<L>,
+    enrich: &mut Option<CiliumEnricher>,
     sink: &mut dyn Sink,
     printed: &mut u64,
     limit: Option<u64>,
@@ -437,7 +458,10 @@ fn drain<L: Lookups>(
     let mut hit = false;
     while limit.is_none_or(|l| *printed < l) {
         let Some(raw) = ring.next_event() else { break };
-        let ev = dec.decode(&raw);
+        let mut ev = dec.decode(&raw);
+        if let Some(e) = enrich {
+            e.enrich(&mut ev);
+        }
         sink.event(&ev)?;
         *printed += 1;
         if limit.is_some_and(|l| *printed >= l) {
