@@ -146,6 +146,63 @@ fn main() {
         d.lost,
         evs.len()
     );
+    drop(t);
+
+    // --filter-track-skb: a ping marked 66 passes the mark filter in the root netns; the veth scrubs the mark as
+    // the skb enters the peer namespace, where only tracking (kprobes on kfree_skbmem, skb_clone/skb_copy with
+    // kretprobes) lets it through.
+    let few: Vec<_> = funcs
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.name.as_str(),
+                "ip_rcv"
+                    | "icmp_rcv"
+                    | "ip_local_deliver"
+                    | "__dev_queue_xmit"
+                    | "ip_output"
+                    | "icmp_echo"
+            )
+        })
+        .cloned()
+        .collect();
+    let cfg = Config {
+        backend,
+        kprobes: few,
+        mark: Some((66, 0xffff_ffff)),
+        track_skb: true,
+        ..Config::default()
+    };
+    let mut t = Tracer::load(cfg).unwrap_or_else(|e| panic!("load (track): {e}"));
+    let st_track = t
+        .attach(|_, _, _| {})
+        .unwrap_or_else(|e| panic!("attach (track): {e}"));
+    println!(
+        "track: attached {} ignored {:?}",
+        st_track.attached, st_track.ignored
+    );
+    let mut ring = t.take_ring().unwrap();
+    let root_ns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
+        .unwrap_or(0);
+    let _ = std::process::Command::new("ping")
+        .args(["-m", "66", "-c", "2", "-W", "5", &dst])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut tevs = Vec::new();
+    while ring.poll(Duration::from_millis(300)).unwrap() && ring.drain_into(&mut tevs) > 0 {}
+    let followed: Vec<_> = tevs
+        .iter()
+        .filter(|e| e.netns != root_ns && e.mark == 0 && e.flags & probes::event::EV_TRACKED != 0)
+        .collect();
+    for e in followed.iter().take(8) {
+        println!("  tracked in netns {}: {}", e.netns, name(e.func_ip));
+    }
+    let unmarked_root = tevs
+        .iter()
+        .filter(|e| e.netns == root_ns && e.mark != 66)
+        .count();
+    drop(t);
     let mut ok = true;
     let mut check = |c: bool, what: &str| {
         println!(
@@ -155,6 +212,15 @@ fn main() {
         );
         ok &= c;
     };
+    check(
+        st_track.ignored.is_empty(),
+        "track-skb helper probes attached (kfree_skbmem, skb_clone, skb_copy)",
+    );
+    check(
+        !followed.is_empty(),
+        "marked ping followed into the peer netns after the mark was scrubbed",
+    );
+    check(unmarked_root == 0, "no unmarked root-netns packets traced");
     check(st.attached > 100, "attached more than 100 functions");
     check(funcs_seen.len() >= 5, "ICMP seen in at least 5 functions");
     check(
