@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Btf, NetnsPair, sh};
-use probes::event::{EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT};
+use probes::event::{
+    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
+};
 use probes::filter_check::FilterTester;
 use probes::{Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer};
 use std::net::Ipv4Addr;
@@ -49,6 +51,21 @@ fn ipv4(e: &RawEvent) -> Option<(Ipv4Addr, Ipv4Addr)> {
             Ipv4Addr::new(e.daddr[0], e.daddr[1], e.daddr[2], e.daddr[3]),
         )
     })
+}
+
+/// Kernel symbols by address (root sees the real addresses).
+fn kallsyms() -> std::collections::BTreeMap<u64, String> {
+    std::fs::read_to_string("/proc/kallsyms")
+        .expect("read /proc/kallsyms")
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let a = u64::from_str_radix(it.next()?, 16).ok()?;
+            it.next()?;
+            Some((a, it.next()?.to_string()))
+        })
+        .filter(|(a, _)| *a != 0)
+        .collect()
 }
 
 fn comm(e: &RawEvent) -> String {
@@ -256,7 +273,21 @@ fn tracepoints_see_ping_and_udp_drop() {
         !drops.is_empty(),
         "kfree_skb event for the UDP datagram to a closed port"
     );
+    let syms = kallsyms();
     for e in &drops {
+        assert!(
+            e.flags & EV_HAS_CALLER != 0,
+            "skb:kfree_skb reports its location as the caller"
+        );
+        let at = syms
+            .range(..=e.caller_ip)
+            .next_back()
+            .map(|(_, n)| n.as_str())
+            .unwrap_or("?");
+        assert!(
+            at.contains("udp"),
+            "dropped in the UDP receive path, not {at}"
+        );
         assert!(e.flags & EV_HAS_REASON != 0);
         assert_eq!(
             e.drop_reason, no_socket,
@@ -266,6 +297,12 @@ fn tracepoints_see_ping_and_udp_drop() {
         assert_ne!(e.sport, 0);
         assert_eq!(e.netns, ns_b);
     }
+    // tracepoints other than kfree_skb have no caller
+    assert!(
+        evs.iter()
+            .filter(|e| name(&cfg, e) != "kfree_skb")
+            .all(|e| e.flags & EV_HAS_CALLER == 0)
+    );
     // events without a drop reason don't claim one
     assert!(
         evs.iter()
