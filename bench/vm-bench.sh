@@ -2,7 +2,8 @@
 # VM benchmark (not a test): boots each Debian kernel once (tests/vm/run.sh with the bench payload) and prints,
 # per kernel and backend, prepare/attach/detach time, RSS, events per ping and events/s + losses under a 5 s
 # `ping -f`, next to cilium/pwru's figures measured on the same harness (research/pwru-baseline.md).
-# Usage: bench/vm-bench.sh [amd64|arm64]     (env as tests/vm/run.sh; BENCH_FILTER is the pcap filter, default icmp)
+# Usage: bench/vm-bench.sh [amd64|arm64] [--no-run]   (env as tests/vm/run.sh; BENCH_FILTER is the pcap filter,
+#        default icmp; --no-run only prints the table from the serial logs in $BENCH_LOGS, default tests/.cache/logs)
 # TCG numbers are noisy (the pwru baseline varied 2x between runs): compare ratios, not absolute values.
 set -uo pipefail
 ARCH=${1:-amd64}
@@ -10,10 +11,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${VM_CACHE:-$ROOT/tests/.cache}
 # cilium/pwru's figures were taken with multi-threaded TCG; measure the same way (tests use thread=single).
 export VM_TCG_THREAD=${VM_TCG_THREAD:-multi}
-VM_PAYLOAD=bench bash "$ROOT/tests/vm/run.sh" "$ARCH" > "$CACHE/vm-bench-run.log" 2>&1
-rc=$?
-grep -E '^(kernels.sh|run.sh|===|  \|)' "$CACHE/vm-bench-run.log"
-[ $rc -eq 0 ] || echo "(tests/vm/run.sh exited $rc; see $CACHE/vm-bench-run.log)"
+LOGS=${BENCH_LOGS:-$CACHE/logs}
+if [ "${2:-}" != --no-run ]; then
+  VM_PAYLOAD=bench bash "$ROOT/tests/vm/run.sh" "$ARCH" > "$CACHE/vm-bench-run.log" 2>&1
+  rc=$?
+  grep -E '^(kernels.sh|run.sh|===|  \|)' "$CACHE/vm-bench-run.log"
+  [ $rc -eq 0 ] || echo "(tests/vm/run.sh exited $rc; see $CACHE/vm-bench-run.log)"
+fi
 
 # cilium/pwru on the same harness (pwru-baseline.md; medians of the runs listed there, TCG, -smp 2):
 # series/backend -> prepare_s attach_s detach_s delivered_% rss_mb rate_per_s
@@ -25,6 +29,8 @@ pwru_ref() {
     *)                 echo "- - - - - -" ;;
   esac
 }
+# `ping -f -w 5` packets without any tracer in the VM where the pwru figures were taken: how fast that VM was.
+pwru_vm_pkts() { case $1 in 6.1) echo 80634;; 6.12) echo 128677;; *) echo 0;; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && a > 0) printf "%.1fx", b / a; else printf "-" }'; }
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
@@ -34,7 +40,7 @@ printf '%-28s %-12s %6s | %8s %7s | %8s %7s | %8s %8s | %6s %9s | %7s %8s %9s %9
   kernel backend funcs prepare 'x pwru' attach 'x pwru' detach 'x pwru' 'RSS MB' 'peak MB' 'ev/ping' \
   'flood pk' 'ev total' 'ev/s' lost delivered 'pwru'
 while read -r series kver _ _; do
-  log=$CACHE/logs/$ARCH-$kver.log
+  log=$LOGS/$ARCH-$kver.log
   [ -f "$log" ] || continue
   base=$(grep '^@@BENCH kind=baseline' "$log" | head -1)
   grep '^@@BENCH kind=tracer' "$log" | while read -r l; do
@@ -53,7 +59,9 @@ while read -r series kver _ _; do
       "$(awk -v k="$(get "$l" rss_peak_kb)" 'BEGIN{printf "%.1f", k/1024}')" \
       "$per" "$pkts" "$tot" "$rate" "$lost" "$deliv" "${rdel}%"
   done
-  echo "  ($kver: ping -f without tracer: $(get "$base" flood_pkts) packets in 5 s)"
+  bp=$(get "$base" flood_pkts); rp=$(pwru_vm_pkts "$series")
+  echo "  ($kver: ping -f without tracer: $bp packets in 5 s; the VM of the pwru figures did $rp, so this VM ran at" \
+       "$(awk -v a="$bp" -v b="$rp" 'BEGIN{ if (b > 0) printf "%.0f%%", 100 * a / b; else print "?" }') of its speed)"
 done < "$CACHE/kernels/$ARCH.list"
 echo
 echo "cilium/pwru reference (pwru-baseline.md): 6.1 kprobe prepare 14-23 s, attach 27-57 s, detach 56-64 s;"
