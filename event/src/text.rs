@@ -156,7 +156,7 @@ impl TextFormatter {
             let _ = write!(
                 s,
                 " {func:<FUNC_WIDTH$} {}",
-                ev.caller.as_deref().unwrap_or("?")
+                ev.caller.as_deref().unwrap_or("-")
             );
         } else {
             s.push(' ');

@@ -99,13 +99,14 @@ impl<L: Lookups> Decoder<L> {
             code: r.drop_reason,
             name: self.lookups.drop_reason_name(r.drop_reason),
         });
-        let caller = (self.want.caller && r.flags & EV_HAS_CALLER != 0).then(|| {
+        let mut caller = (self.want.caller && r.flags & EV_HAS_CALLER != 0).then(|| {
             self.lookups
                 .sym_offset(r.caller_ip)
                 .unwrap_or_else(|| format!("{:#x}", r.caller_ip))
         });
         let stack = if self.want.stack && r.flags & EV_HAS_STACK != 0 && r.stack_id >= 0 {
-            self.lookups
+            let frames: Vec<String> = self
+                .lookups
                 .stack(r.stack_id)
                 .into_iter()
                 .map(|ip| {
@@ -113,10 +114,15 @@ impl<L: Lookups> Decoder<L> {
                         .sym_offset(ip)
                         .unwrap_or_else(|| format!("{ip:#x}"))
                 })
-                .collect()
+                .collect();
+            without_tracer_frames(frames)
         } else {
             Vec::new()
         };
+        // A tracepoint has no return address of its own: its caller is the function that fired it.
+        if self.want.caller && caller.is_none() && kind == FuncKind::Tracepoint {
+            caller = stack.first().cloned();
+        }
         let ifname = match &mut self.ifnames {
             Some(c) => c.lookup(r.netns, r.ifindex).map(str::to_string),
             None => None,
@@ -145,6 +151,24 @@ impl<L: Lookups> Decoder<L> {
             stack,
             annotations: Vec::new(),
         }
+    }
+}
+
+/// Drops the frames of the tracing machinery (the BPF program, `bpf_trace_run*`) from the top of a stack, so it
+/// starts at the kernel function that fired the tracepoint.
+pub fn without_tracer_frames(frames: Vec<String>) -> Vec<String> {
+    let machinery = |f: &String| {
+        f.starts_with("bpf_trace_run")
+            || f.starts_with("__bpf_trace_")
+            || f.starts_with("__traceiter_")
+    };
+    let Some(last) = frames.iter().rposition(machinery) else {
+        return frames;
+    };
+    if last + 1 < frames.len() {
+        frames[last + 1..].to_vec()
+    } else {
+        frames
     }
 }
 
@@ -268,6 +292,47 @@ pub(crate) mod tests {
             ..r
         });
         assert_eq!(unknown.func_display(), "0xdead(999)");
+    }
+
+    #[test]
+    fn tracepoint_stack_starts_at_the_firing_function_which_is_the_caller() {
+        struct Tp;
+        impl Lookups for Tp {
+            fn func_name(&self, _: u64) -> Option<String> {
+                None
+            }
+            fn sym_offset(&self, ip: u64) -> Option<String> {
+                match ip {
+                    2 => Some("bpf_trace_run1+0xed".into()),
+                    3 => Some("__dev_queue_xmit+0x486".into()),
+                    4 => Some("ip_output+0x5f".into()),
+                    5 => Some("__traceiter_net_dev_queue+0x31".into()),
+                    _ => None,
+                }
+            }
+            fn tracepoint_name(&self, _: u32) -> Option<String> {
+                Some("net_dev_queue".into())
+            }
+            fn drop_reason_name(&self, _: u32) -> Option<String> {
+                None
+            }
+            fn stack(&self, _: i32) -> Vec<u64> {
+                vec![0xffffffffc00337dd, 2, 5, 3, 4]
+            }
+        }
+        let want = Want {
+            caller: true,
+            stack: true,
+            ifnames: false,
+        };
+        let mut d = Decoder::with_ifnames(Tp, WallClock::from_offset(0), want, None);
+        let e = d.decode(&RawEvent {
+            stack_id: 1,
+            flags: EV_HAS_TUPLE | EV_HAS_STACK,
+            ..raw()
+        });
+        assert_eq!(e.stack, vec!["__dev_queue_xmit+0x486", "ip_output+0x5f"]);
+        assert_eq!(e.caller.as_deref(), Some("__dev_queue_xmit+0x486"));
     }
 
     #[test]

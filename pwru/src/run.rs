@@ -264,6 +264,8 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         None
     };
 
+    // Tracepoints have no return address: --output-caller takes the firing function from the stack.
+    let tp_caller = args.output_caller && plan.backend == probes::Backend::Tracepoint;
     let cfg = probes::Config {
         backend: plan.backend,
         kprobes: plan.kprobes,
@@ -274,7 +276,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         ifindex: plan.ifindex,
         track_skb: args.filter_track_skb,
         caller: args.output_caller,
-        stack: args.output_stack,
+        stack: args.output_stack || tp_caller,
         ringbuf_bytes: args.ringbuf_size,
     };
     let total = cfg.kprobes.len() + cfg.tracepoints.len();
@@ -325,7 +327,7 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     let want = Want {
         ifnames: args.output_meta,
         caller: args.output_caller,
-        stack: args.output_stack,
+        stack: args.output_stack || tp_caller,
     };
     let limit = (args.output_limit_lines > 0).then_some(args.output_limit_lines);
 

@@ -407,3 +407,64 @@ fn pcap_filter_selects_exactly() {
         "pwru: filter: unknown protocol 'tcpx' at column 1"
     );
 }
+
+#[test]
+fn caller_and_stack_of_tracepoint_events() {
+    let _g = serial();
+    let t = Topo::new(19);
+    let p = Pwru::start(&[
+        "--output-json",
+        "--output-caller",
+        "--output-stack",
+        "--filter-netns",
+        &t.path_a(),
+    ]);
+    t.exec(&t.a, &format!("ping -c3 -i0.2 {}", t.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let icmp = icmp_events(&f, &t);
+    // A stack id can be missing when the kernel's stack map bucket is taken (bpf_get_stackid -EEXIST), so look
+    // at the transmissions that have one: the tracepoint fires in dev_hard_start_xmit, and the tracing
+    // machinery's own frames (bpf_trace_run*, __traceiter_*) are not shown.
+    let xmits: Vec<_> = icmp
+        .iter()
+        .filter(|e| {
+            e["func"] == "net_dev_start_xmit"
+                && e["stack"].as_array().is_some_and(|s| !s.is_empty())
+        })
+        .collect();
+    assert!(
+        !xmits.is_empty(),
+        "no net_dev_start_xmit with a stack out of 3 pings:\n{}",
+        f.output
+    );
+    for x in xmits {
+        assert!(
+            x["caller_func"]
+                .as_str()
+                .unwrap()
+                .starts_with("dev_hard_start_xmit+0x"),
+            "{x}"
+        );
+        let stack: Vec<&str> = x["stack"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(stack.first().copied(), x["caller_func"].as_str());
+        assert!(
+            stack
+                .iter()
+                .any(|f| f.starts_with("ip_output") || f.starts_with("ip_finish_output")),
+            "{stack:?}"
+        );
+        assert!(
+            !stack
+                .iter()
+                .any(|f| f.starts_with("bpf_trace_run") || f.starts_with("__traceiter_")),
+            "{stack:?}"
+        );
+    }
+}
