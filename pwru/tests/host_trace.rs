@@ -468,3 +468,39 @@ fn caller_and_stack_of_tracepoint_events() {
         );
     }
 }
+
+#[test]
+fn ipv6_ping_in_brackets() {
+    let _g = serial();
+    let t = Topo::new(20);
+    sh(&format!(
+        "ip -n {a} addr add fd00:20::1/64 dev {va} nodad && ip -n {b} addr add fd00:20::2/64 dev {vb} nodad",
+        a = t.a,
+        b = t.b,
+        va = t.va,
+        vb = t.vb
+    ));
+    t.exec(&t.a, "ping -6 -c1 -W2 fd00:20::2 >/dev/null");
+    let p = Pwru::start(&["--filter-netns", &t.path_b()]);
+    t.exec(&t.a, "ping -6 -c1 fd00:20::2");
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let evs: Vec<TextLine> = f.lines().iter().filter_map(|l| parse_text(l)).collect();
+    let iface_b = format!("{}:{}", t.vb, t.ifindex_b);
+    assert!(
+        evs.iter()
+            .any(|e| e.tuple == "[fd00:20::1]:0->[fd00:20::2]:0(icmp6)"
+                && e.func == "netif_receive_skb"
+                && e.iface == iface_b
+                && e.proto == "0x86dd"),
+        "{}",
+        f.output
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e.tuple == "[fd00:20::2]:0->[fd00:20::1]:0(icmp6)"),
+        "reply missing:\n{}",
+        f.output
+    );
+}
