@@ -663,7 +663,7 @@ fn policy_cmd(
     let eps = if all {
         node.policy_endpoints()
     } else {
-        vec![ep.expect("clap requires EP without --all")]
+        vec![ep.ok_or_else(|| anyhow::anyhow!("policy: give an endpoint ID or --all"))?]
     };
     let mut js = Vec::new();
     for ep in eps {
