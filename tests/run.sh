@@ -14,7 +14,8 @@ part_setup()       { bash tests/setup.sh; }
 part_bpf-objects() { bash probes/bpf/build.sh --check; }
 part_fmt()         { cargo fmt --all -- --check; }
 part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
-part_cargo-test()  { cargo build --release -p pwru -q && cargo test --workspace --no-fail-fast; }
+# Tests that drive the real binary (cilium, tui, pcap) take it from PWRU_BIN instead of building their own.
+part_cargo-test()  { cargo build --release -p pwru -q && PWRU_BIN=$CARGO_TARGET_DIR/release/pwru cargo test --workspace --no-fail-fast; }
 part_vm-amd64()    { bash tests/vm/run.sh amd64; }
 part_arm64()       { bash tests/arm64/run.sh; }
 
