@@ -88,10 +88,25 @@ impl Event {
     /// What the FUNC column shows: the function name, with the drop reason in parentheses when there is one
     /// (`kfree_skb_reason(NETFILTER_DROP)`, or the number when the kernel's BTF has no name for it).
     pub fn func_display(&self) -> String {
+        let mut s = String::with_capacity(self.func.len() + 24);
+        self.write_func(&mut s);
+        s
+    }
+
+    /// Appends [`Event::func_display`] to `s` (the text sink's hot path, without an allocation).
+    pub fn write_func(&self, s: &mut String) {
+        s.push_str(&self.func);
         match &self.drop_reason {
-            Some(DropReason { name: Some(n), .. }) => format!("{}({n})", self.func),
-            Some(DropReason { code, name: None }) => format!("{}({code})", self.func),
-            None => self.func.clone(),
+            Some(DropReason { name: Some(n), .. }) => {
+                s.push('(');
+                s.push_str(n);
+                s.push(')');
+            }
+            Some(DropReason { code, name: None }) => {
+                use std::fmt::Write;
+                let _ = write!(s, "({code})");
+            }
+            None => {}
         }
     }
 
@@ -107,26 +122,36 @@ impl Event {
 impl Tuple {
     /// `10.0.0.1:0->10.0.0.2:0(icmp)`, IPv6 addresses in brackets; with `tcp_flags`, `(tcp:SYN|ACK)`.
     pub fn display(&self, tcp_flags: bool) -> String {
-        let l4 = proto_name(self.proto);
-        let l4 = if tcp_flags && self.proto == 6 && self.tcp_flags != 0 {
-            format!("{l4}:{}", tcp_flags_display(self.tcp_flags))
-        } else {
-            l4
-        };
-        format!(
-            "{}:{}->{}:{}({l4})",
-            addr_display(&self.saddr),
-            self.sport,
-            addr_display(&self.daddr),
-            self.dport
-        )
+        let mut s = String::with_capacity(48);
+        self.write_to(&mut s, tcp_flags);
+        s
     }
-}
 
-fn addr_display(a: &IpAddr) -> String {
-    match a {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
+    /// Appends [`Tuple::display`] to `s`.
+    pub fn write_to(&self, s: &mut String, tcp_flags: bool) {
+        use std::fmt::Write;
+        let addr = |s: &mut String, a: &IpAddr| {
+            let _ = match a {
+                IpAddr::V4(v4) => write!(s, "{v4}"),
+                IpAddr::V6(v6) => write!(s, "[{v6}]"),
+            };
+        };
+        addr(s, &self.saddr);
+        let _ = write!(s, ":{}->", self.sport);
+        addr(s, &self.daddr);
+        let _ = write!(s, ":{}(", self.dport);
+        match self.proto {
+            1 => s.push_str("icmp"),
+            6 => s.push_str("tcp"),
+            17 => s.push_str("udp"),
+            58 => s.push_str("icmp6"),
+            p => s.push_str(&proto_name(p)),
+        }
+        if tcp_flags && self.proto == 6 && self.tcp_flags != 0 {
+            s.push(':');
+            s.push_str(&tcp_flags_display(self.tcp_flags));
+        }
+        s.push(')');
     }
 }
 

@@ -115,13 +115,7 @@ impl TextFormatter {
         if o.timestamp == TimestampMode::Absolute {
             let _ = write!(s, "{:<23} ", local_millis(ev.wall_ns));
         }
-        let _ = write!(
-            s,
-            "{:<18} {:<3} {:<16}",
-            format!("{:#x}", ev.skb),
-            ev.cpu,
-            ev.process
-        );
+        let _ = write!(s, "{:<#18x} {:<3} {:<16}", ev.skb, ev.cpu, ev.process);
         match o.timestamp {
             TimestampMode::Current => {
                 let _ = write!(s, " {:<16}", ev.ktime_ns);
@@ -133,34 +127,26 @@ impl TextFormatter {
             _ => {}
         }
         if o.meta {
-            let _ = write!(
-                s,
-                " {:<10} {:<8} {} 0x{:04x} {:<5} {:<5}",
-                ev.netns,
-                format!("{:x}", ev.mark),
-                center(&fit_iface(ev), IFACE_WIDTH),
-                ev.proto,
-                ev.mtu,
-                ev.len
-            );
+            let _ = write!(s, " {:<10} {:<8x} ", ev.netns, ev.mark);
+            push_centered(s, &fit_iface(ev), IFACE_WIDTH);
+            let _ = write!(s, " 0x{:04x} {:<5} {:<5}", ev.proto, ev.mtu, ev.len);
         }
         if o.tuple {
-            let t = match &ev.tuple {
-                Some(t) => t.display(o.tcp_flags),
-                None => "-".to_string(),
-            };
-            let _ = write!(s, " {t:<TUPLE_WIDTH$}");
-        }
-        let func = ev.func_display();
-        if o.caller {
-            let _ = write!(
-                s,
-                " {func:<FUNC_WIDTH$} {}",
-                ev.caller.as_deref().unwrap_or("-")
-            );
-        } else {
             s.push(' ');
-            s.push_str(&func);
+            let start = s.len();
+            match &ev.tuple {
+                Some(t) => t.write_to(s, o.tcp_flags),
+                None => s.push('-'),
+            }
+            pad_to(s, start, TUPLE_WIDTH);
+        }
+        s.push(' ');
+        let start = s.len();
+        ev.write_func(s);
+        if o.caller {
+            pad_to(s, start, FUNC_WIDTH);
+            s.push(' ');
+            s.push_str(ev.caller.as_deref().unwrap_or("-"));
         }
         s.push('\n');
         if o.stack {
@@ -219,6 +205,23 @@ fn fit_iface(ev: &Event) -> String {
         .rev()
         .collect();
     format!("~{tail}")
+}
+
+/// Pads what was written since `start` with spaces to `width` characters.
+fn pad_to(s: &mut String, start: usize, width: usize) {
+    let n = s[start..].chars().count();
+    for _ in n..width {
+        s.push(' ');
+    }
+}
+
+fn push_centered(s: &mut String, v: &str, width: usize) {
+    let n = v.chars().count();
+    let left = width.saturating_sub(n) / 2;
+    let right = width.saturating_sub(n) - left;
+    s.extend(std::iter::repeat_n(' ', left));
+    s.push_str(v);
+    s.extend(std::iter::repeat_n(' ', right));
 }
 
 fn center(s: &str, width: usize) -> String {
