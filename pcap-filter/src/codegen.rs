@@ -457,6 +457,11 @@ impl Codegen {
                 && let Val::Alu(AluOp::And, x, m) = a
                 && let Val::K(m) = **m
             {
+                if m == 0 {
+                    // libpcap's optimiser folds `x & 0` to 0 and drops the load; so do we.
+                    self.goto(if k == 0 { t } else { f }, next);
+                    return Ok(());
+                }
                 let (xr, form) = self.eval(x)?;
                 if !self.reachable {
                     return Ok(());

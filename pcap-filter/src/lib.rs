@@ -71,13 +71,40 @@ impl Program {
     }
 }
 
+const MAX_TOKENS: usize = 1000;
+const MAX_NESTING: usize = 64;
+
 /// Compile a pcap-filter(7) expression.
 pub fn compile(expr: &str) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
+    // Bound the recursion of the parser and the generator (real filters are far smaller).
+    if toks.len() > MAX_TOKENS {
+        return Err(FilterError::new(format!("expression too long (more than {MAX_TOKENS} tokens)"), toks[MAX_TOKENS].col));
+    }
+    let mut depth = 0usize;
+    for t in &toks {
+        match t.tok {
+            lexer::Tok::Op("(") | lexer::Tok::Op("[") => depth += 1,
+            lexer::Tok::Op(")") | lexer::Tok::Op("]") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(FilterError::new(format!("parentheses nested more than {MAX_NESTING} deep"), t.col));
+        }
+    }
     let l2 = parser::Parser::new(&toks, false).parse()?;
     // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
     let l3 = parser::Parser::new(&toks, true).parse().unwrap_or(ir::Pred::False);
     let (insns, snaplen) = codegen::generate(&l2, &l3)?;
+    Ok(Program { insns, snaplen })
+}
+
+/// The Ethernet body alone (raw IP matches nothing): for size comparisons with libpcap.
+#[doc(hidden)]
+pub fn compile_l2_only(expr: &str) -> Result<Program, FilterError> {
+    let toks = lexer::tokenize(expr)?;
+    let l2 = parser::Parser::new(&toks, false).parse()?;
+    let (insns, snaplen) = codegen::generate(&l2, &ir::Pred::False)?;
     Ok(Program { insns, snaplen })
 }
 

@@ -562,7 +562,7 @@ impl<'a> Parser<'a> {
                     self.sem.protochain(v, q.proto)
                 }
             }
-            Addr::Undef => return self.err_at(col, format!("syntax error: '{name}' needs a qualifier such as 'host'")),
+            Addr::Undef => return self.err_at(col, format!("unknown protocol '{name}'")),
         };
         self.g(col, r)
     }

@@ -1,0 +1,349 @@
+//! pcap-filter against libpcap: instruction counts per expression, and the kernel's per-packet
+//! run time (BPF_PROG_TEST_RUN, repeated) of our eBPF against libpcap's optimised cBPF.
+//!
+//! - ours: the production path, our code spliced into probes' `filter_test` classifier (map
+//!   lookup + bpf_skb_load_bytes of `snaplen` bytes + the filter). "net" subtracts the same
+//!   wrapper with an empty filter and the same snaplen.
+//! - libpcap: `pcap_compile(EN10MB, optimise)` translated to eBPF the way the kernel converts a
+//!   classic socket filter (LD_ABS/LD_IND, A = r0, X = r7, M[] on the stack) and loaded as a
+//!   classifier; "net" subtracts a classifier that only returns.
+//!
+//! Run as root: `cargo bench -p pcap-filter --bench compare`.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::path::Path;
+
+use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
+use aya::{Ebpf, EbpfLoader};
+use object::write::{Object, Symbol, SymbolSection};
+use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use pcap_filter::cli::{Packet, read_capture};
+use pcap_filter::insn::*;
+
+#[repr(C)]
+struct BpfProgram {
+    bf_len: u32,
+    bf_insns: *const CInsn,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CInsn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+#[link(name = "pcap")]
+unsafe extern "C" {
+    fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
+    fn pcap_compile(p: *mut c_void, fp: *mut BpfProgram, s: *const c_char, optimize: c_int, netmask: u32) -> c_int;
+    fn pcap_freecode(fp: *mut BpfProgram);
+    fn pcap_close(p: *mut c_void);
+}
+
+fn libpcap(dlt: c_int, expr: &str) -> Option<Vec<CInsn>> {
+    let c = CString::new(expr).ok()?;
+    unsafe {
+        let h = pcap_open_dead(dlt, 262144);
+        let mut p = BpfProgram { bf_len: 0, bf_insns: std::ptr::null() };
+        let r = pcap_compile(h, &mut p, c.as_ptr(), 1, 0xffff_ffff);
+        let out = (r == 0).then(|| std::slice::from_raw_parts(p.bf_insns, p.bf_len as usize).to_vec());
+        if r == 0 {
+            pcap_freecode(&mut p);
+        }
+        pcap_close(h);
+        out
+    }
+}
+
+/// Classic BPF to eBPF, as the kernel does for socket filters.
+fn cbpf_to_ebpf(prog: &[CInsn]) -> Vec<Insn> {
+    const A: u8 = 0;
+    const X: u8 = 7;
+    let mem = |k: u32| -(8 * (k as i16 + 1));
+    // First pass: sizes, to map jump targets.
+    let mut out: Vec<Vec<Insn>> = Vec::new();
+    let mut fix: Vec<(usize, usize, usize, usize)> = Vec::new(); // (cbpf idx, insn idx in block, target cbpf idx, kind)
+    for (i, c) in prog.iter().enumerate() {
+        let mut v = Vec::new();
+        let class = (c.code & 0x07) as u8;
+        let size = (c.code & 0x18) as u8;
+        let mode = (c.code & 0xe0) as u8;
+        let op = (c.code & 0xf0) as u8;
+        let srcx = c.code & 0x08 != 0;
+        match class {
+            0x00 => match mode {
+                0x20 => v.push(Insn::new(0x20 | size, 0, 0, 0, c.k as i32)),
+                0x40 => v.push(Insn::new(0x40 | size, 0, X, 0, c.k as i32)),
+                0x80 => v.push(Insn::ldx(BPF_W, A, 6, 0)),
+                0x00 => v.push(Insn::alu32_imm(MOV, A, c.k as i32)),
+                0x60 => v.push(Insn::ldx(BPF_W, A, R10, mem(c.k))),
+                _ => panic!("ld mode {mode:#x}"),
+            },
+            0x01 => match mode {
+                0x00 => v.push(Insn::alu32_imm(MOV, X, c.k as i32)),
+                0x60 => v.push(Insn::ldx(BPF_W, X, R10, mem(c.k))),
+                0x80 => v.push(Insn::ldx(BPF_W, X, 6, 0)),
+                0xa0 => {
+                    v.push(Insn::alu64_reg(MOV, 8, A));
+                    v.push(Insn::new(0x20 | BPF_B, 0, 0, 0, c.k as i32));
+                    v.push(Insn::alu32_imm(AND, A, 0xf));
+                    v.push(Insn::alu32_imm(LSH, A, 2));
+                    v.push(Insn::alu64_reg(MOV, X, A));
+                    v.push(Insn::alu64_reg(MOV, A, 8));
+                }
+                _ => panic!("ldx mode {mode:#x}"),
+            },
+            0x02 => v.push(Insn::stx(BPF_W, R10, A, mem(c.k))),
+            0x03 => v.push(Insn::stx(BPF_W, R10, X, mem(c.k))),
+            0x04 => {
+                if op == NEG {
+                    v.push(Insn::alu32_imm(NEG, A, 0));
+                } else if srcx {
+                    if op == DIV || op == MOD {
+                        v.push(Insn::jmp32_imm(JNE, X, 0, 2));
+                        v.push(Insn::alu32_imm(MOV, A, 0));
+                        v.push(Insn::exit());
+                    }
+                    v.push(Insn::alu32_reg(op, A, X));
+                } else {
+                    v.push(Insn::alu32_imm(op, A, c.k as i32));
+                }
+            }
+            0x05 => {
+                if op == JA {
+                    fix.push((i, v.len(), i + 1 + c.k as usize, 0));
+                    v.push(Insn::ja(0));
+                } else {
+                    let ins = if srcx {
+                        Insn::new(BPF_JMP32 | op | BPF_X, A, X, 0, 0)
+                    } else {
+                        Insn::new(BPF_JMP32 | op | BPF_K, A, 0, 0, c.k as i32)
+                    };
+                    fix.push((i, v.len(), i + 1 + c.jt as usize, 0));
+                    v.push(ins);
+                    if c.jf != 0 {
+                        fix.push((i, v.len(), i + 1 + c.jf as usize, 0));
+                        v.push(Insn::ja(0));
+                    }
+                }
+            }
+            0x06 => {
+                if c.code & 0x18 == 0x10 {
+                    // ret A
+                } else {
+                    v.push(Insn::alu32_imm(MOV, A, c.k as i32));
+                }
+                v.push(Insn::exit());
+            }
+            0x07 => {
+                if c.code & 0xf8 == 0x00 {
+                    v.push(Insn::alu64_reg(MOV, X, A)); // tax
+                } else {
+                    v.push(Insn::alu64_reg(MOV, A, X)); // txa
+                }
+            }
+            _ => unreachable!(),
+        }
+        out.push(v);
+    }
+    let prologue = [Insn::alu64_reg(MOV, 6, 1), Insn::alu64_imm(MOV, A, 0), Insn::alu64_imm(MOV, X, 0)];
+    let mut start = vec![0usize; out.len() + 1];
+    let mut pos = prologue.len();
+    for (i, b) in out.iter().enumerate() {
+        start[i] = pos;
+        pos += b.len();
+    }
+    start[out.len()] = pos;
+    for (ci, k, target, _) in fix {
+        let at = start[ci] + k;
+        out[ci][k].off = (start[target] as i64 - at as i64 - 1) as i16;
+    }
+    prologue.into_iter().chain(out.into_iter().flatten()).collect()
+}
+
+fn elf(name: &str, insns: &[Insn]) -> Vec<u8> {
+    let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+    let mut o = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
+    let text = o.add_section(vec![], b"classifier".to_vec(), SectionKind::Text);
+    let off = o.append_section_data(text, &code, 8);
+    o.add_symbol(Symbol {
+        name: name.as_bytes().to_vec(),
+        value: off,
+        size: code.len() as u64,
+        kind: SymbolKind::Text,
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Section(text),
+        flags: SymbolFlags::None,
+    });
+    let lic = o.add_section(vec![], b"license".to_vec(), SectionKind::Data);
+    o.append_section_data(lic, b"GPL\0", 1);
+    o.write().unwrap()
+}
+
+struct Loaded {
+    ebpf: Ebpf,
+    name: &'static str,
+}
+
+impl Loaded {
+    fn ours(code: &[u8], snaplen: u32) -> Loaded {
+        let elf = probes::splice::splice(probes::objects::object(), code).expect("splice");
+        let one = 1u32;
+        let zero = 0u32;
+        let snap = snaplen.clamp(1, 2048);
+        let mut ebpf = EbpfLoader::new()
+            .override_global("HAVE_FILTER", &one, true)
+            .override_global("FILTER_SNAPLEN", &snap, true)
+            .override_global("FILTER_TEST_L3", &zero, true)
+            .map_max_entries("EVENTS", 4096)
+            .map_max_entries("STACKS", 1)
+            .map_max_entries("TRACKED", 1)
+            .load(&elf)
+            .expect("load object");
+        let p: &mut SchedClassifier = ebpf.program_mut("filter_test").unwrap().try_into().unwrap();
+        p.load().expect("verifier");
+        Loaded { ebpf, name: "filter_test" }
+    }
+
+    fn raw(insns: &[Insn]) -> Loaded {
+        let mut ebpf = EbpfLoader::new().load(&elf("cbpf", insns)).expect("load cbpf elf");
+        let p: &mut SchedClassifier = ebpf.program_mut("cbpf").unwrap().try_into().unwrap();
+        p.load().expect("verifier (cbpf)");
+        Loaded { ebpf, name: "cbpf" }
+    }
+
+    /// Mean ns per run over `repeat` runs, and the verdict.
+    fn time(&mut self, pkt: &[u8], repeat: u32) -> (f64, u32) {
+        let p: &mut SchedClassifier = self.ebpf.program_mut(self.name).unwrap().try_into().unwrap();
+        let r = p
+            .test_run(TestRunOptions { data_in: Some(pkt), repeat, ..Default::default() })
+            .expect("test_run");
+        (r.duration.as_nanos() as f64, r.return_value)
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+const RUNTIME_EXPRS: &[&str] = &[
+    "ip",
+    "tcp",
+    "icmp",
+    "host 10.0.0.1",
+    "tcp port 80",
+    "host 10.244.1.5 and tcp port 80",
+    "udp port 53 or tcp port 53",
+    "net 10.0.0.0/8 and not port 22",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+    "vlan and tcp port 80",
+    "ip6 and udp",
+    "port 7 or portrange 1-1023",
+    "ether host ab:cd:ef:00:00:01",
+    "arp or icmp or icmp6",
+];
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` probes the harness; nothing to list.
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus")).unwrap();
+    let mut exprs: Vec<String> = json["accept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["aliases"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+        .collect();
+    exprs.extend(RUNTIME_EXPRS.iter().map(|s| s.to_string()));
+    exprs.sort();
+    exprs.dedup();
+
+    // ---- instruction counts ----
+    let mut r_total = Vec::new();
+    let mut r_l2 = Vec::new();
+    println!("## Instruction counts (ours: both bodies; L2: the Ethernet body alone; libpcap: optimised cBPF)");
+    println!("{:<52} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}", "expression", "ours", "oursL2", "lp EN10", "lp RAW", "tot/lp", "L2/EN");
+    for e in &exprs {
+        let (Ok(p), Some(en)) = (pcap_filter::compile(e), libpcap(1, e)) else { continue };
+        let raw = libpcap(12, e).map(|r| r.len()).unwrap_or(0);
+        let l2 = pcap_filter::compile_l2_only(e).map(|p| p.len()).unwrap_or(0);
+        let rt = p.len() as f64 / (en.len() + raw) as f64;
+        let rl = l2 as f64 / en.len() as f64;
+        r_total.push(rt);
+        r_l2.push(rl);
+        if RUNTIME_EXPRS.contains(&e.as_str()) {
+            println!("{:<52} {:>6} {:>6} {:>8} {:>8} {:>7.2} {:>7.2}", e, p.len(), l2, en.len(), raw, rt, rl);
+        }
+    }
+    println!(
+        "over {} corpus expressions: median ours/(libpcap EN10MB+RAW) = {:.2}, median ours-L2/libpcap-EN10MB = {:.2}\n",
+        r_total.len(),
+        median(&mut r_total),
+        median(&mut r_l2)
+    );
+
+    // ---- run time ----
+    if unsafe { libc_geteuid() } != 0 {
+        println!("(run time needs root: skipped)");
+        return;
+    }
+    let mut pkts: Vec<Packet> = Vec::new();
+    for f in ["tcpdump-http-proxy-connect.pcap", "libpcap-vrrp.pcap", "tcpdump-ipv6-bad-version.pcap", "libpcap-isakmp4500.pcap", "tcpdump-dns_tcp.pcap"] {
+        if let Ok(mut p) = read_capture(&dir.join("pcaps").join(f)) {
+            p.retain(|p| !p.l3 && p.data.len() >= 54 && p.data.len() <= 2048);
+            pkts.extend(p.into_iter().take(4));
+        }
+    }
+    if pkts.is_empty() {
+        for n in std::fs::read_dir(dir.join("pcaps")).unwrap().take(40) {
+            if let Ok(p) = read_capture(&n.unwrap().path()) {
+                pkts.extend(p.into_iter().filter(|p| !p.l3 && p.data.len() >= 54 && p.data.len() <= 2048).take(1));
+            }
+        }
+    }
+    let repeat = 20000;
+    let mut lp_base = Loaded::raw(&[Insn::alu64_imm(MOV, 0, 1), Insn::exit()]);
+    let lp_base_ns = median(&mut pkts.iter().map(|p| lp_base.time(&p.data, repeat).0).collect::<Vec<_>>());
+    println!("## Run time per packet in the kernel (BPF_PROG_TEST_RUN x{repeat}, {} packets, medians in ns)", pkts.len());
+    println!("libpcap wrapper baseline {lp_base_ns:.1} ns");
+    println!("{:<48} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}", "expression", "ours", "base", "ours net", "libpcap", "lp net", "net/lp");
+    let mut ratios = Vec::new();
+    for e in RUNTIME_EXPRS {
+        let p = pcap_filter::compile(e).unwrap();
+        let Some(c) = libpcap(1, e) else { continue };
+        let mut ours = Loaded::ours(&p.to_bytes(), p.snaplen);
+        let empty = pcap_filter::compile("").unwrap();
+        let mut base = Loaded::ours(&empty.to_bytes(), p.snaplen);
+        let mut lp = Loaded::raw(&cbpf_to_ebpf(&c));
+        let (mut o, mut b, mut l) = (Vec::new(), Vec::new(), Vec::new());
+        for pk in &pkts {
+            let (to, vo) = ours.time(&pk.data, repeat);
+            let (tl, vl) = lp.time(&pk.data, repeat);
+            assert_eq!(vo != 0, vl != 0, "{e}: ours and libpcap disagree in the kernel");
+            o.push(to);
+            l.push(tl);
+            b.push(base.time(&pk.data, repeat).0);
+        }
+        let (o, b, l) = (median(&mut o), median(&mut b), median(&mut l));
+        let net = (o - b).max(0.0);
+        let lnet = (l - lp_base_ns).max(0.0);
+        let ratio = if lnet > 0.0 { net / lnet } else { f64::NAN };
+        if ratio.is_finite() {
+            ratios.push(ratio);
+        }
+        println!("{:<48} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}", e, o, b, net, l, lnet, ratio);
+    }
+    println!("median net ratio ours/libpcap = {:.2}", median(&mut ratios));
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

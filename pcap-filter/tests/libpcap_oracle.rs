@@ -1,0 +1,326 @@
+//! Differential test against Debian's libpcap (the oracle), over the corpus in
+//! `/work/shared/pcap-filter` (found at `$CARGO_MANIFEST_DIR/../../shared/pcap-filter`):
+//! - every expression (accept aliases, reject and apply expressions, and our own list) that
+//!   libpcap compiles for EN10MB must compile, and give libpcap's verdict on every packet of
+//!   every capture of that link type, at L2 and at L3 (RAW);
+//! - every expression libpcap refuses for both link types must be refused;
+//! - every `apply` case must give its listed results.
+//!
+//! Needs libpcap.so (apt-get install libpcap-dev). Run with `--release` for speed.
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::{Path, PathBuf};
+
+use pcap_filter::cli::{Packet, read_capture};
+
+#[repr(C)]
+struct BpfProgram {
+    bf_len: u32,
+    bf_insns: *mut c_void,
+}
+
+#[repr(C)]
+struct Timeval {
+    tv_sec: i64,
+    tv_usec: i64,
+}
+
+#[repr(C)]
+struct PcapPkthdr {
+    ts: Timeval,
+    caplen: u32,
+    len: u32,
+}
+
+#[link(name = "pcap")]
+unsafe extern "C" {
+    fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
+    fn pcap_compile(p: *mut c_void, fp: *mut BpfProgram, s: *const c_char, optimize: c_int, netmask: u32) -> c_int;
+    fn pcap_offline_filter(fp: *const BpfProgram, h: *const PcapPkthdr, pkt: *const u8) -> c_int;
+    fn pcap_freecode(fp: *mut BpfProgram);
+    fn pcap_geterr(p: *mut c_void) -> *mut c_char;
+    fn pcap_close(p: *mut c_void);
+}
+
+const DLT_EN10MB: c_int = 1;
+const DLT_RAW: c_int = 12; // libpcap's DLT_RAW on Linux
+const NETMASK_UNKNOWN: u32 = 0xffff_ffff;
+
+/// A libpcap program compiled for one link type.
+struct Oracle {
+    handle: *mut c_void,
+    prog: BpfProgram,
+}
+
+impl Oracle {
+    /// Compile with the optimiser (as tcpdump does); fall back to unoptimised code when the
+    /// optimiser proves the filter rejects everything (libpcap then refuses it).
+    fn compile(dlt: c_int, expr: &str) -> Result<Oracle, String> {
+        let c = CString::new(expr).map_err(|e| e.to_string())?;
+        unsafe {
+            let handle = pcap_open_dead(dlt, 262144);
+            let mut prog = BpfProgram { bf_len: 0, bf_insns: std::ptr::null_mut() };
+            for optimize in [1, 0] {
+                if pcap_compile(handle, &mut prog, c.as_ptr(), optimize, NETMASK_UNKNOWN) == 0 {
+                    return Ok(Oracle { handle, prog });
+                }
+            }
+            let msg = CStr::from_ptr(pcap_geterr(handle)).to_string_lossy().into_owned();
+            pcap_close(handle);
+            Err(msg)
+        }
+    }
+
+    fn matches(&self, p: &Packet) -> bool {
+        let h = PcapPkthdr { ts: Timeval { tv_sec: 0, tv_usec: 0 }, caplen: p.data.len() as u32, len: p.wirelen };
+        unsafe { pcap_offline_filter(&self.prog, &h, p.data.as_ptr()) != 0 }
+    }
+
+    fn insn_count(&self) -> u32 {
+        self.prog.bf_len
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        unsafe {
+            pcap_freecode(&mut self.prog);
+            pcap_close(self.handle);
+        }
+    }
+}
+
+fn corpus_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
+    assert!(
+        d.join("libpcap-filter-tests.json").is_file() && d.join("pcaps").is_dir(),
+        "pcap filter corpus missing: expected {} with libpcap-filter-tests.json and pcaps/ \
+         (copy /work/shared/pcap-filter there)",
+        d.display()
+    );
+    d
+}
+
+struct Corpus {
+    json: serde_json::Value,
+    /// (file name, packets) per link type: [L2, L3].
+    captures: [Vec<(String, Vec<Packet>)>; 2],
+    unreadable: Vec<String>,
+}
+
+fn load_corpus() -> Corpus {
+    let dir = corpus_dir();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).unwrap()).unwrap();
+    let mut captures: [Vec<(String, Vec<Packet>)>; 2] = [Vec::new(), Vec::new()];
+    let mut unreadable = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcaps")).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for path in names {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match read_capture(&path) {
+            Ok(pkts) if !pkts.is_empty() => {
+                let l3 = pkts[0].l3;
+                captures[l3 as usize].push((name, pkts));
+            }
+            Ok(_) => {}
+            Err(_) => unreadable.push(name),
+        }
+    }
+    Corpus { json, captures, unreadable }
+}
+
+/// Expressions a pwru user types, beyond libpcap's suite.
+const EXTRA: &[&str] = &[
+    "host 10.244.1.5 and tcp port 80",
+    "icmp",
+    "icmp or icmp6",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+    "tcp[13] & 2 != 0",
+    "udp port 53 or tcp port 53",
+    "net 10.244.0.0/16 and not port 22",
+    "src net 192.168.0.0/16 and dst port 443",
+    "ip6 and tcp",
+    "vlan and tcp port 80",
+    "vlan 100 and host 10.0.0.1",
+    "vlan and vlan and ip",
+    "mpls and ip",
+    "mpls 100 and tcp",
+    "pppoes and tcp",
+    "pppoes 0x3b and udp",
+    "ip[2:2] > 1000",
+    "len > 1000",
+    "greater 500 and less 1500",
+    "ip[0] & 0xf != 5",
+    "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
+    "icmp[icmptype] != icmp-echo and icmp[icmptype] != icmp-echoreply",
+    "ip6 protochain 6",
+    "protochain 17",
+    "ip proto \\udp",
+    "ether host ff:ff:ff:ff:ff:ff or ether multicast",
+    "not arp and not stp",
+    "host 1.2.3.4 or 5.6.7.8 and not 9.9.9.9",
+    "tcp portrange 1000-2000",
+    "ip and (udp[0:2] - 5) * 2 % 7 ^ 3 > 1",
+    "udp[8:4] / 0 = 1",
+    "ip[0:4] / ip[1:1] > 3",
+    "(ip[0] + 1) << 2 >= 5",
+    "-ip[0] = 0xffffffbb",
+    "ip6 multicast or ip multicast",
+    "dst port 4789 or src portrange 60000-65535",
+    "ip6 net 2001:db8::/32",
+    "ether proto 0x88cc",
+    "ip6[40] == 128",
+    "byte 23 = 6",
+    "byte 0 & 1",
+    "sctp",
+    "arp and arp[6:2] == 1",
+    "carp or vrrp",
+];
+
+#[derive(Default)]
+struct Tally {
+    pairs: u64,
+    agree: u64,
+    expressions: u64,
+    compiled_both: u64,
+}
+
+/// Allowed disagreements: (expression, reason).
+const EXCEPTIONS: &[(&str, &str)] = &[
+    ("byte 0 & 1", "libpcap 1.10.3 loses the byte load of `byte N & M` (it emits `jset #M` on A = 0, never true); we test the byte"),
+    ("inbound", "needs the skb's packet type, which the copied packet bytes do not carry; refused"),
+    ("outbound", "needs the skb's packet type, which the copied packet bytes do not carry; refused"),
+    ("ifindex 10", "needs the skb's interface index, which the copied packet bytes do not carry; refused"),
+    ("ip6 protochain 17", "libpcap-ipv6_ext_headers.pcap #1 chains ~100 extension headers; our walk is unrolled to 8 (eBPF before 5.3 has no loops)"),
+    ("ip6 protochain \\udp", "same crafted 100-header packet as `ip6 protochain 17`"),
+    ("protochain 17", "same crafted 100-header packet as `ip6 protochain 17`"),
+    ("protochain \\udp", "same crafted 100-header packet as `ip6 protochain 17`"),
+];
+
+#[test]
+fn agrees_with_libpcap() {
+    let corpus = load_corpus();
+    let mut exprs: Vec<String> = Vec::new();
+    for a in corpus.json["accept"].as_array().unwrap() {
+        for al in a["aliases"].as_array().unwrap() {
+            exprs.push(al.as_str().unwrap().to_string());
+        }
+    }
+    let mut rejects = std::collections::HashSet::new();
+    for r in corpus.json["reject"].as_array().unwrap() {
+        if let Some(e) = r["expr"].as_str() {
+            exprs.push(e.to_string());
+            rejects.insert(e.to_string());
+        }
+    }
+    let mut refused_like_newer: Vec<String> = Vec::new();
+    for a in corpus.json["apply"].as_array().unwrap() {
+        exprs.push(a["expr"].as_str().unwrap().to_string());
+    }
+    exprs.extend(EXTRA.iter().map(|s| s.to_string()));
+    exprs.sort();
+    exprs.dedup();
+
+    let mut tally = Tally::default();
+    let mut failures: Vec<String> = Vec::new();
+    let mut excepted: BTreeMap<String, String> = BTreeMap::new();
+    let mut outside = 0;
+    for expr in &exprs {
+        if expr == "_enumerate_bpf_image" {
+            continue;
+        }
+        tally.expressions += 1;
+        let l2 = Oracle::compile(DLT_EN10MB, expr);
+        let l3 = Oracle::compile(DLT_RAW, expr);
+        let ours = pcap_filter::compile(expr);
+        let exception = EXCEPTIONS.iter().find(|(e, _)| e == expr).map(|(_, r)| *r);
+        let mut fail = |msg: String| match exception {
+            Some(r) => {
+                excepted.insert(expr.clone(), format!("{msg} -- {r}"));
+            }
+            None => failures.push(format!("{expr:?}: {msg}")),
+        };
+        let prog = match (&ours, &l2, &l3) {
+            (Err(e), Ok(_), _) if rejects.contains(expr) => {
+                // Newer libpcap (the suite) refuses it; Debian's 1.10.3 still accepts it.
+                refused_like_newer.push(format!("{expr:?}: {e}"));
+                continue;
+            }
+            (Err(e), Ok(_), _) => {
+                fail(format!("libpcap compiles it for EN10MB, we refuse: {e}"));
+                continue;
+            }
+            (Err(_), Err(_), Err(_)) => {
+                outside += 1;
+                continue;
+            }
+            (Err(e), Err(_), Ok(_)) => {
+                fail(format!("libpcap compiles it only for RAW; we refuse: {e}"));
+                continue;
+            }
+            (Ok(_), Err(m2), Err(_)) => {
+                fail(format!("libpcap refuses it ({m2}); we compile it"));
+                continue;
+            }
+            (Ok(p), _, _) => p,
+        };
+        tally.compiled_both += 1;
+        if rejects.contains(expr) {
+            let dlt = if l2.is_ok() { "RAW" } else { "EN10MB" };
+            refused_like_newer.push(format!(
+                "{expr:?}: compiled (Debian's libpcap compiles it for {}); the suite refuses it for {dlt} only",
+                if l2.is_ok() { "EN10MB" } else { "RAW" }
+            ));
+        }
+        for (l3_side, oracle) in [(false, &l2), (true, &l3)] {
+            let Ok(oracle) = oracle else { continue };
+            for (name, pkts) in &corpus.captures[l3_side as usize] {
+                for (i, p) in pkts.iter().enumerate() {
+                    let want = oracle.matches(p);
+                    let got = match pcap_filter::interpret_with_len(prog, &p.data, p.wirelen, p.l3) {
+                        Ok(v) => v != 0,
+                        Err(e) => {
+                            fail(format!("{name} #{}: interpreter fault {e}", i + 1));
+                            continue;
+                        }
+                    };
+                    tally.pairs += 1;
+                    if want == got {
+                        tally.agree += 1;
+                    } else {
+                        fail(format!(
+                            "{name} #{} ({}): libpcap {} we {}",
+                            i + 1,
+                            if l3_side { "RAW" } else { "EN10MB" },
+                            want as u8,
+                            got as u8
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let _ = Oracle::insn_count;
+    println!(
+        "libpcap agreement: {}/{} (expression, packet) verdicts = {:.4} %; {} expressions, {} compiled, {} outside the language (libpcap refuses them too)",
+        tally.agree,
+        tally.pairs,
+        100.0 * tally.agree as f64 / tally.pairs.max(1) as f64,
+        tally.expressions,
+        tally.compiled_both,
+        outside
+    );
+    println!("captures: {} EN10MB, {} RAW, unreadable: {:?}", corpus.captures[0].len(), corpus.captures[1].len(), corpus.unreadable);
+    for r in &refused_like_newer {
+        println!("suite reject: {r}");
+    }
+    for (e, why) in &excepted {
+        println!("exception {e:?}: {why}");
+    }
+    // One line per expression is enough to debug.
+    let mut seen = std::collections::HashSet::new();
+    let uniq: Vec<&String> = failures.iter().filter(|f| seen.insert(f.split(": ").next().unwrap().to_string())).collect();
+    assert!(uniq.is_empty(), "{} disagreements ({} expressions):\n{}", failures.len(), uniq.len(), uniq.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+}
