@@ -52,12 +52,28 @@ fn main() {
             ..Default::default()
         };
         let t = Instant::now();
-        let tr = probes::Tracer::load(cfg).expect("Tracer::load");
+        let mut tr = probes::Tracer::load(cfg).expect("Tracer::load");
         println!(
             "Tracer::load {:<12} {:>8.1} ms",
             backend.name(),
             t.elapsed().as_secs_f64() * 1e3
         );
+        if backend == probes::Backend::Tracepoint {
+            println!("RSS after load          {:>8} kB", rss_kb());
+            tr.attach(|_, _, _| {}).expect("attach");
+            println!("RSS after attach        {:>8} kB", rss_kb());
+        }
         drop(tr);
     }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -71,8 +71,10 @@ pub struct Tracer {
     progs: BTreeMap<String, OwnedFd>,
     ring: Option<RingReader>,
     cfg: Config,
-    btf: Btf,
-    linked: Linked,
+    /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
+    /// (tens of MB) so a long trace does not carry them.
+    btf: Option<Btf>,
+    linked: Option<Linked>,
     /// aya's side: the maps (and the object's BTF).
     ebpf: Ebpf,
     load_time: Duration,
@@ -241,8 +243,8 @@ impl Tracer {
             progs,
             ring: Some(RingReader::new(ring)),
             cfg,
-            btf,
-            linked,
+            btf: Some(btf),
+            linked: Some(linked),
             ebpf,
             load_time: t0.elapsed(),
         })
@@ -354,12 +356,13 @@ impl Tracer {
         }
         if !self.cfg.tracepoints.is_empty() {
             let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
-            let (fds, ignored, tp) = tracepoint::attach(
-                &self.linked,
-                &self.btf,
-                &self.cfg.tracepoints,
-                &offset_progress,
-            )?;
+            let (Some(linked), Some(btf)) = (&self.linked, &self.btf) else {
+                return Err(ProbeError::Config(
+                    "attach() was already called on this tracer".into(),
+                ));
+            };
+            let (fds, ignored, tp) =
+                tracepoint::attach(linked, btf, &self.cfg.tracepoints, &offset_progress)?;
             if fds.is_empty() && !ignored.is_empty() {
                 let first = &ignored[0];
                 return Err(ProbeError::Config(format!(
@@ -373,6 +376,14 @@ impl Tracer {
             stats.tracepoints = tp;
             self.links.extend(fds);
             stats.ignored.extend(ignored);
+        }
+        self.linked = None;
+        self.btf = None;
+        // Give the freed BTF/object memory back to the system rather than keep it for the whole trace.
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only releases free heap pages.
+        unsafe {
+            libc::malloc_trim(0);
         }
         stats.elapsed = t0.elapsed();
         Ok(stats)
