@@ -65,6 +65,27 @@ fn errors_are_one_line_and_nonzero() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
+    // Without privileges: one line saying what to do, before any work.
+    need_tool("setpriv");
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            bin(),
+            "icmp",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("pwru: permission denied")
+            && err.contains("sudo")
+            && err.lines().count() == 1,
+        "{err}"
+    );
     // A forced backend the kernel lacks fails with the reason (this host has no kprobes; a CI kernel may).
     if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
         let out = std::process::Command::new(bin())
