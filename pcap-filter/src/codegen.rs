@@ -12,7 +12,22 @@ use crate::ir::{AluOp, CmpOp, Pred, ProtoChain, Val};
 
 pub const FILTER_BUF_SIZE: u32 = 2048;
 const CACHE_REGS: [u8; 4] = [6, 7, 8, 9];
-const MAX_SPILL: usize = 60;
+const MAX_SPILL: usize = 48;
+/// Scratch slots for values computed on the path (`geneve` offsets), below the spill slots.
+pub const MEM_SLOTS: u8 = 8;
+
+fn mem_off(slot: u8) -> i16 {
+    -8 * (MAX_SPILL as i16 + 1 + slot as i16)
+}
+
+fn has_store(p: &Pred) -> bool {
+    match p {
+        Pred::Store(..) => true,
+        Pred::And(a, b) | Pred::Or(a, b) => has_store(a) || has_store(b),
+        Pred::Not(a) => has_store(a),
+        _ => false,
+    }
+}
 
 type Label = usize;
 const ACCEPT: Label = 0;
@@ -395,6 +410,10 @@ impl Codegen {
                 self.emit(Insn::alu32_imm(NEG, R0, 0));
                 Ok(())
             }
+            Val::Mem(slot) => {
+                self.emit(Insn::ldx(BPF_DW, R0, R10, mem_off(*slot)));
+                Ok(())
+            }
             v => {
                 let (r, form) = self.eval(v)?;
                 if r != R0 {
@@ -445,6 +464,12 @@ impl Codegen {
             }
             Pred::Cmp(op, a, b) => self.compare(*op, a, b, t, f, next)?,
             Pred::ProtoChain(pc) => self.protochain(pc, t, f, next)?,
+            Pred::Store(slot, v) => {
+                self.eval_r0(v)?;
+                self.emit(Insn::stx(BPF_DW, R10, R0, mem_off(*slot)));
+                self.cur.var_ok.retain(|(w, _)| !w.mentions_mem());
+                self.goto(t, next);
+            }
         }
         Ok(())
     }
@@ -597,6 +622,13 @@ pub fn generate(l2: &Pred, l3: &Pred) -> Result<(Vec<Insn>, u32), FilterError> {
     // u32 arguments: make sure the upper halves are zero before 64-bit arithmetic.
     g.emit(Insn::alu32_reg(MOV, R2, R2));
     g.emit(Insn::alu32_reg(MOV, R3, R3));
+    if has_store(l2) || has_store(l3) {
+        // libpcap's scratch memory starts zeroed; the verifier also wants it written.
+        g.emit(Insn::alu64_imm(MOV, R0, 0));
+        for slot in 0..MEM_SLOTS {
+            g.emit(Insn::stx(BPF_DW, R10, R0, mem_off(slot)));
+        }
+    }
     let l3_label = g.label();
     match l3 {
         Pred::False => g.jump(Insn::jmp_imm(JNE, R4, 0, 0), REJECT),

@@ -11,6 +11,8 @@ pub enum Val {
     Load { base: Option<Box<Val>>, off: u32, size: u8 },
     Alu(AluOp, Box<Val>, Box<Val>),
     Neg(Box<Val>),
+    /// A value stored earlier on the path by [`Pred::Store`] (libpcap's scratch memory).
+    Mem(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,9 +56,20 @@ pub enum Pred {
     Or(Box<Pred>, Box<Pred>),
     Not(Box<Pred>),
     ProtoChain(ProtoChain),
+    /// Store a value into scratch slot n; always true.
+    Store(u8, Val),
 }
 
 impl Val {
+    pub fn mentions_mem(&self) -> bool {
+        match self {
+            Val::Mem(_) => true,
+            Val::Load { base: Some(b), .. } => b.mentions_mem(),
+            Val::Alu(_, a, b) => a.mentions_mem() || b.mentions_mem(),
+            Val::Neg(a) => a.mentions_mem(),
+            _ => false,
+        }
+    }
     pub fn load(off: u32, size: u8) -> Val {
         Val::Load { base: None, off, size }
     }

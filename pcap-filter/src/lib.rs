@@ -12,7 +12,7 @@
 //! it returns non-zero on a match.
 
 pub mod cli;
-mod codegen;
+pub(crate) mod codegen;
 mod disasm;
 mod semantics;
 pub mod insn;

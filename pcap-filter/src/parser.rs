@@ -209,7 +209,7 @@ impl<'a> Parser<'a> {
                     "vlan" => self.sem.vlan(n),
                     "mpls" => self.sem.mpls(n),
                     "pppoes" => self.sem.pppoes(n),
-                    _ => Err("'geneve' is not supported by pwru's filter compiler".into()),
+                    _ => self.sem.geneve(n),
                 };
                 Ok((self.g(col, r)?, QERR))
             }

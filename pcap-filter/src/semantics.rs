@@ -232,6 +232,12 @@ pub struct Gen {
     pub off_linkhdr: u32,
     /// Start of the link-layer payload.
     pub off_linkpl: u32,
+    /// Variable parts of the offsets above (after `geneve`), added to the constant parts.
+    pub var_linktype: Option<Val>,
+    pub var_linkhdr: Option<Val>,
+    pub var_linkpl: Option<Val>,
+    /// Stack slots used for `geneve`'s offsets.
+    pub mem_slots: u8,
     /// Network header within the payload (after MPLS labels).
     pub off_nl: u32,
     /// Network header for LLC-encapsulated OSI without SNAP.
@@ -261,6 +267,10 @@ impl Gen {
                 off_linktype: None,
                 off_linkhdr: 0,
                 off_linkpl: 0,
+                var_linktype: None,
+                var_linkhdr: None,
+                var_linkpl: None,
+                mem_slots: 0,
                 off_nl: 0,
                 off_nl_nosnap: 0,
                 label_stack_depth: 0,
@@ -272,6 +282,10 @@ impl Gen {
                 off_linktype: Some(12),
                 off_linkhdr: 0,
                 off_linkpl: 14,
+                var_linktype: None,
+                var_linkhdr: None,
+                var_linkpl: None,
+                mem_slots: 0,
                 off_nl: 0,
                 off_nl_nosnap: 3,
                 label_stack_depth: 0,
@@ -280,33 +294,38 @@ impl Gen {
         }
     }
 
+    /// IPv4 header length, plus the variable part of the payload offset.
     fn ihl(&self) -> Val {
         let nl = self.off_linkpl + self.off_nl;
-        Val::alu(
+        let h = Val::alu(
             AluOp::Lsh,
-            Val::alu(AluOp::And, Val::load(nl, 1), Val::K(0x0f)),
+            Val::alu(AluOp::And, at_var(&self.var_linkpl, nl, 1), Val::K(0x0f)),
             Val::K(2),
-        )
+        );
+        match &self.var_linkpl {
+            None => h,
+            Some(v) => Val::alu(AluOp::Add, v.clone(), h),
+        }
     }
 
     fn load(&self, rel: Rel, k: u32, size: u8) -> GResult<Val> {
         let abs = |base: u32| base.saturating_add(k);
         Ok(match rel {
-            Rel::LinkHdr => Val::load(abs(self.off_linkhdr), size),
-            Rel::Llc => Val::load(abs(self.off_linkpl), size),
-            Rel::LinkPl => Val::load(abs(self.off_linkpl + self.off_nl), size),
-            Rel::LinkPlNoSnap => Val::load(abs(self.off_linkpl + self.off_nl_nosnap), size),
+            Rel::LinkHdr => at_var(&self.var_linkhdr, abs(self.off_linkhdr), size),
+            Rel::Llc => at_var(&self.var_linkpl, abs(self.off_linkpl), size),
+            Rel::LinkPl => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl), size),
+            Rel::LinkPlNoSnap => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl_nosnap), size),
             Rel::LinkType => match self.off_linktype {
-                Some(t) => Val::load(abs(t), size),
+                Some(t) => at_var(&self.var_linktype, abs(t), size),
                 None => return Err("link-layer type filtering not possible on raw IP".into()),
             },
-            Rel::PrevMpls => Val::load(abs(self.off_linkpl + self.off_nl - 4), size),
+            Rel::PrevMpls => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl - 4), size),
             Rel::TranV4 => Val::Load {
                 base: Some(Box::new(self.ihl())),
                 off: abs(self.off_linkpl + self.off_nl),
                 size,
             },
-            Rel::TranV6 => Val::load(abs(self.off_linkpl + self.off_nl + 40), size),
+            Rel::TranV6 => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl + 40), size),
         })
     }
 
@@ -701,19 +720,98 @@ impl Gen {
             Some(h) if h == lo => (lo, None),
             h => (lo, h),
         };
-        let protos: Vec<u32> = match ip_proto {
+        let v6 = self.port_v6(lo, hi, ip_proto, dir)?;
+        let v4 = self.port_v4(lo, hi, ip_proto, dir)?;
+        Ok(Pred::or(v6, v4))
+    }
+
+    fn protos(ip_proto: Option<u32>) -> Vec<u32> {
+        match ip_proto {
             Some(p) => vec![p],
             None => vec![6, 17, 132],
-        };
-        let mut b4 = Pred::False;
-        let mut b6 = Pred::False;
-        for p in &protos {
-            b4 = Pred::or(b4, self.portop(lo, *p, dir, hi)?);
-            b6 = Pred::or(b6, self.portop6(lo, *p, dir, hi)?);
         }
-        let v6 = Pred::and(self.linktype(ETH_IPV6)?, b6);
-        let v4 = Pred::and(self.linktype(ETH_IP)?, b4);
-        Ok(Pred::or(v6, v4))
+    }
+
+    fn port_v4(&self, lo: u32, hi: Option<u32>, ip_proto: Option<u32>, dir: Dir) -> GResult<Pred> {
+        let mut b4 = Pred::False;
+        for p in Self::protos(ip_proto) {
+            b4 = Pred::or(b4, self.portop(lo, p, dir, hi)?);
+        }
+        Ok(Pred::and(self.linktype(ETH_IP)?, b4))
+    }
+
+    fn port_v6(&self, lo: u32, hi: Option<u32>, ip_proto: Option<u32>, dir: Dir) -> GResult<Pred> {
+        let mut b6 = Pred::False;
+        for p in Self::protos(ip_proto) {
+            b6 = Pred::or(b6, self.portop6(lo, p, dir, hi)?);
+        }
+        Ok(Pred::and(self.linktype(ETH_IPV6)?, b6))
+    }
+
+    /// `geneve [vni]`: UDP port 6081, then the inner frame's offsets, which depend on the
+    /// Geneve option length and protocol, are computed at run time into scratch slots.
+    pub fn geneve(&mut self, vni: Option<u32>) -> GResult<Pred> {
+        if let Some(v) = vni
+            && v > 0xffffff
+        {
+            return Err(format!("Geneve VNI {v} greater than maximum 16777215"));
+        }
+        if self.mem_slots + 4 > crate::codegen::MEM_SLOTS {
+            return Err("too many 'geneve' in one expression".into());
+        }
+        let slot = |i: u8| self.mem_slots + i;
+        let (sa, slt, shdr, spl) = (slot(0), slot(1), slot(2), slot(3));
+        let check = |v6: bool| -> GResult<Pred> {
+            let rel = if v6 { Rel::TranV6 } else { Rel::TranV4 };
+            let port = if v6 {
+                self.port_v6(6081, None, Some(17), Dir::Dst)?
+            } else {
+                self.port_v4(6081, None, Some(17), Dir::Dst)?
+            };
+            let mut b = Pred::and(port, self.mcmp(rel, 8, 1, 0, 0xc0)?);
+            if let Some(v) = vni {
+                b = Pred::and(b, self.mcmp(rel, 12, 4, v << 8, 0xffff_ff00)?);
+            }
+            Ok(b)
+        };
+        let a6 = match &self.var_linkpl {
+            None => Val::K(40),
+            Some(v) => Val::alu(AluOp::Add, v.clone(), Val::K(40)),
+        };
+        let g4 = Pred::and(check(false)?, Pred::Store(sa, self.ihl()));
+        let g6 = Pred::and(check(true)?, Pred::Store(sa, a6));
+        let b = Pred::or(g4, g6);
+        let g = Val::alu(AluOp::Add, Val::Mem(sa), Val::K(self.off_linkpl + self.off_nl + 8));
+        let gload = |off: u32, size: u8| Val::Load { base: Some(Box::new(g.clone())), off, size };
+        let inner = Val::alu(
+            AluOp::Add,
+            Val::alu(
+                AluOp::Add,
+                Val::alu(AluOp::Mul, Val::alu(AluOp::And, gload(0, 1), Val::K(0x3f)), Val::K(4)),
+                Val::K(8),
+            ),
+            g.clone(),
+        );
+        let hdr_plus = |k: u32| Val::alu(AluOp::Add, Val::Mem(shdr), Val::K(k));
+        let teb = Pred::and(
+            Pred::cmp(CmpOp::Eq, gload(2, 2), 0x6558),
+            Pred::and(Pred::Store(slt, hdr_plus(12)), Pred::Store(spl, hdr_plus(14))),
+        );
+        let offsets = Pred::and(
+            Pred::Store(slt, Val::alu(AluOp::Add, g.clone(), Val::K(2))),
+            Pred::and(Pred::Store(shdr, inner), Pred::or(teb, Pred::Store(spl, Val::Mem(shdr)))),
+        );
+        self.mem_slots += 4;
+        self.link = Link::Ether;
+        self.off_linktype = Some(0);
+        self.var_linktype = Some(Val::Mem(slt));
+        self.off_linkhdr = 0;
+        self.var_linkhdr = Some(Val::Mem(shdr));
+        self.off_linkpl = 0;
+        self.var_linkpl = Some(Val::Mem(spl));
+        self.off_nl = 0;
+        self.off_nl_nosnap = 0;
+        Ok(Pred::and(b, offsets))
     }
 
     // ---- link-level extras ----
@@ -789,6 +887,7 @@ impl Gen {
         }
         self.link = Link::Ppp;
         self.off_linktype = Some(self.off_linkpl + 6);
+        self.var_linktype = self.var_linkpl.clone();
         self.off_linkpl += 8;
         self.off_nl = 0;
         self.off_nl_nosnap = 0;
@@ -867,6 +966,9 @@ impl Gen {
     }
 
     pub fn protochain(&self, v: u32, p: Proto) -> GResult<Pred> {
+        if self.var_linkpl.is_some() {
+            return Err("'protochain' not supported with variable length headers".into());
+        }
         let nl = self.off_linkpl + self.off_nl;
         let chain = |v6| Pred::ProtoChain(ProtoChain { nl, v6, proto: v as u8 });
         match p {
@@ -888,19 +990,22 @@ impl Gen {
             return Err("data size must be 1, 2, or 4".into());
         }
         let size = size as u8;
-        let at = |base: u32, idx: Val| -> Val {
-            match idx {
-                Val::K(k) => Val::load(base.saturating_add(k), size),
-                idx => Val::Load { base: Some(Box::new(idx)), off: base, size },
+        let var = |v: &Option<Val>| v.clone();
+        let at = |var: Option<Val>, base: u32, idx: Val| -> Val {
+            match (var, idx) {
+                (None, Val::K(k)) => Val::load(base.saturating_add(k), size),
+                (Some(v), Val::K(k)) => Val::Load { base: Some(Box::new(v)), off: base.saturating_add(k), size },
+                (None, idx) => Val::Load { base: Some(Box::new(idx)), off: base, size },
+                (Some(v), idx) => Val::Load { base: Some(Box::new(Val::alu(AluOp::Add, v, idx))), off: base, size },
             }
         };
         use Proto::*;
         let mut g = guards;
         let v = match p {
-            Link => at(self.off_linkhdr, idx),
+            Link => at(var(&self.var_linkhdr), self.off_linkhdr, idx),
             Ip | Arp | Rarp | Atalk | Decnet | Sca | Lat | Moprc | Mopdl | Ipv6 => {
                 g.push(self.proto_abbrev(p)?);
-                at(self.off_linkpl + self.off_nl, idx)
+                at(var(&self.var_linkpl), self.off_linkpl + self.off_nl, idx)
             }
             Sctp | Tcp | Udp | Icmp | Igmp | Igrp | Pim | Vrrp | Carp => {
                 let mut all = vec![self.linktype(ETH_IP)?];
@@ -917,7 +1022,7 @@ impl Gen {
             Icmpv6 => {
                 g.push(self.proto_abbrev(Ipv6)?);
                 g.push(self.cmp(Rel::LinkPl, 6, 1, 58)?);
-                at(self.off_linkpl + self.off_nl + 40, idx)
+                at(var(&self.var_linkpl), self.off_linkpl + self.off_nl + 40, idx)
             }
             other => return Err(format!("'{}' does not support the index operation", other.name())),
         };
@@ -978,4 +1083,12 @@ pub fn name_to_iso(name: &str) -> Option<u32> {
         "clnp" => ISO8473_CLNP,
         _ => return None,
     })
+}
+
+/// A load at a constant offset, plus a variable part when there is one.
+fn at_var(var: &Option<Val>, off: u32, size: u8) -> Val {
+    match var {
+        None => Val::load(off, size),
+        Some(v) => Val::Load { base: Some(Box::new(v.clone())), off, size },
+    }
 }
