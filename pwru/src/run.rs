@@ -43,6 +43,8 @@ struct Plan {
     filter: Option<probes::FilterCode>,
     reasons: symbols::DropReasons,
     need_kallsyms: bool,
+    /// Loaded during discovery (kprobe backends), reused for symbolising.
+    kallsyms: Option<symbols::Kallsyms>,
     notice: Option<String>,
 }
 
@@ -132,6 +134,7 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
         })?,
     };
 
+    let mut kallsyms = None;
     let mut kprobes = Vec::new();
     let mut tracepoints = Vec::new();
     let mut tracepoint_names = Vec::new();
@@ -162,7 +165,10 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
             .as_deref()
             .map(symbols::FuncFilter::new)
             .transpose()?;
-        let found = symbols::skb_functions(&btf, ff.as_ref())?;
+        // One read of /proc/kallsyms serves both the probe-able check and, later, the function names.
+        let k = symbols::Kallsyms::load()?;
+        let found = symbols::skb_functions_kallsyms(&btf, ff.as_ref(), &k)?;
+        kallsyms = Some(k);
         for w in &found.warnings {
             eprintln!("pwru: {w}");
         }
@@ -213,6 +219,7 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
         ifindex,
         filter,
         reasons: symbols::DropReasons::from_btf(&btf),
+        kallsyms,
         need_kallsyms: backend != probes::Backend::Tracepoint
             || args.output_caller
             || args.output_stack,
@@ -258,10 +265,10 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         ),
     };
     let out = sink::open_writer(args.output_file.as_deref())?;
-    let kallsyms = if plan.need_kallsyms {
-        Some(symbols::Kallsyms::load()?)
-    } else {
-        None
+    let kallsyms = match plan.kallsyms {
+        Some(k) => Some(k),
+        None if plan.need_kallsyms => Some(symbols::Kallsyms::load()?),
+        None => None,
     };
 
     // Tracepoints have no return address: --output-caller takes the firing function from the stack.
