@@ -102,7 +102,7 @@ fn drops_carry_their_reason() {
         &t.b,
         "nft add table inet pwrut && nft add chain inet pwrut in \"{ type filter hook input priority 0; }\" && nft add rule inet pwrut in udp dport 7777 drop",
     );
-    let p = Pwru::start(&["--output-json"]);
+    let p = Pwru::start(&["--output-json", "--output-caller"]);
     // Nothing listens on 9 in b: NO_SOCKET. Port 7777 is dropped by the nft rule: NETFILTER_DROP.
     t.exec(
         &t.a,
@@ -134,6 +134,18 @@ fn drops_carry_their_reason() {
         drop_of(9).contains(&("NO_SOCKET".into(), t.inode_b as u64)),
         "{:?}",
         drop_of(9)
+    );
+    // The drop's caller is where the kernel dropped it (the tracepoint's location), here UDP's receive path.
+    let udp_drop = evs
+        .iter()
+        .find(|e| e["tuple"]["dport"] == 9 && e["drop_reason"]["name"] == "NO_SOCKET")
+        .unwrap();
+    assert!(
+        udp_drop["caller_func"]
+            .as_str()
+            .unwrap()
+            .starts_with("__udp4_lib_rcv+0x"),
+        "{udp_drop}"
     );
     assert!(
         drop_of(7777).contains(&("NETFILTER_DROP".into(), t.inode_b as u64)),
