@@ -12,15 +12,16 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: u64, backend: &str, what: &str) -> Self {
         if std::io::stderr().is_terminal() {
+            let _ = what;
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} attached, {msg} ignored",
+                    "{prefix} [{bar:20}] {pos}/{len} attached, {msg} ignored",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_prefix(format!("pwru: attaching {what} ({backend})"));
+            bar.set_prefix(format!("pwru: {backend}"));
             bar.set_message("0");
             Self {
                 bar: Some(bar),
