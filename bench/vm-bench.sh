@@ -42,8 +42,8 @@ printf '%-28s %-12s %6s | %8s %7s | %8s %7s | %8s %8s | %6s %9s | %7s %8s %9s %9
 while read -r series kver _ _; do
   log=$LOGS/$ARCH-$kver.log
   [ -f "$log" ] || continue
-  base=$(grep '^@@BENCH kind=baseline' "$log" | head -1)
-  grep '^@@BENCH kind=tracer' "$log" | while read -r l; do
+  base=$(grep -a '^@@BENCH kind=baseline' "$log" | head -1)
+  grep -a '^@@BENCH kind=tracer' "$log" | while read -r l; do
     be=$(get "$l" backend)
     if [ -n "$(get "$l" error)" ]; then printf '%-28s %-12s tracer failed to start\n' "$kver" "$be"; continue; fi
     read -r rp ra rd rdel _ rrate <<< "$(pwru_ref "$series/$be")"

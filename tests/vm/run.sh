@@ -16,6 +16,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VM_CACHE:-$ROOT/tests/.cache}
 export VM_CACHE=$CACHE
 LOGS=$CACHE/logs; mkdir -p "$LOGS" "$CACHE/tools/$ARCH"
+# Two runs for the same arch would overwrite each other's initramfs and logs (and skew each other's timings).
+exec 9> "$CACHE/vm-$ARCH.lock"
+if ! flock -n 9; then
+  echo "run.sh: another tests/vm/run.sh $ARCH is running; waiting for it"
+  flock -w 3600 9 || { echo "run.sh: still locked after 1 h" >&2; exit 1; }
+fi
 T_ALL=$(date +%s.%N)
 TIMES=(); FAILURES=()
 secs() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
@@ -81,15 +87,15 @@ PLAN
   echo "=== boot $kver ($ARCH, backend $backend${extra:+, also $extra}); log: $log"
   t=$(date +%s.%N)
   bash "$ROOT/tests/vm/boot.sh" "$ARCH" "$vmlinuz" "$initrd" "${VM_TIMEOUT:-1500}" < /dev/null 2>&1 \
-    | sed -u 's/\r$//' | tee "$log" | grep --line-buffered -E '^(@@|---|  \||info:)|BUG:|Oops|panic|WARNING:'
+    | sed -u 's/\r$//' | tee "$log" | grep -a --line-buffered -E '^(@@|---|  \||info:)|BUG:|Oops|panic|WARNING:'
   record "$kver: boot + all scenarios" "$(secs $t)"
-  while read -r _ name s; do record "  $kver $name" "$s"; done < <(grep -E '^@@TIME ' "$log")
-  while IFS= read -r l; do FAILURES+=("$kver: ${l#@@CHECK FAIL }"); done < <(grep -E '^@@CHECK FAIL ' "$log")
-  grep -q '^@@GUEST_END' "$log" || FAILURES+=("$kver: guest did not finish (timeout or crash); see $log")
-  grep -qE '^@@SUMMARY' "$log" || [ "${VM_PAYLOAD:-scenarios}" != scenarios ] || FAILURES+=("$kver: no scenario summary")
-  grep -qE 'BUG:|Oops:|Kernel panic|general protection fault' "$log" && FAILURES+=("$kver: kernel oops/panic in $log")
-  grep -E '^@@MODULE FAIL' "$log" | while read -r l; do echo "warning: $kver $l"; done
-  echo "$kver: $(grep -c '^@@CHECK PASS' "$log") checks passed, $(grep -c '^@@CHECK FAIL' "$log") failed"
+  while read -r _ name s; do record "  $kver $name" "$s"; done < <(grep -aE '^@@TIME ' "$log")
+  while IFS= read -r l; do FAILURES+=("$kver: ${l#@@CHECK FAIL }"); done < <(grep -aE '^@@CHECK FAIL ' "$log")
+  grep -aq '^@@GUEST_END' "$log" || FAILURES+=("$kver: guest did not finish (timeout or crash); see $log")
+  grep -aqE '^@@SUMMARY' "$log" || [ "${VM_PAYLOAD:-scenarios}" != scenarios ] || FAILURES+=("$kver: no scenario summary")
+  grep -aqE 'BUG:|Oops:|Kernel panic|general protection fault' "$log" && FAILURES+=("$kver: kernel oops/panic in $log")
+  grep -aE '^@@MODULE FAIL' "$log" | while read -r l; do echo "warning: $kver $l"; done
+  echo "$kver: $(grep -ac '^@@CHECK PASS' "$log") checks passed, $(grep -ac '^@@CHECK FAIL' "$log") failed"
 done < "$CACHE/kernels/$ARCH.list"
 
 echo
