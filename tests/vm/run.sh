@@ -8,6 +8,7 @@
 #       VM_EXTRA_SCENARIOS more scenario functions, defined in tests/vm/guest/scen-*.sh
 #       VM_TRACE_ALL_FUNC  --filter-func regex for the all-functions scenario (default: all; for slow arm64 TCG)
 #       VM_TIMEOUT   per-boot timeout in seconds (default 1500)
+#       VM_EXTRA_BACKENDS  backends scenario 1 also runs with on 6.12 amd64 (default kprobe; empty: none)
 # Needs root only for nothing in particular, but CI runs it as root; needs qemu-system-x86/arm, busybox-static,
 # iproute2, iputils-ping, nftables, bpftool, gcc, binutils, xz-utils, zstd, cpio (tests/vm/README.md).
 set -uo pipefail
@@ -60,7 +61,7 @@ echo "run.sh: tracer $PWRU_BIN ($(du -h "$PWRU_BIN" | cut -f1))"
 while read -r series kver vmlinuz moddir; do
   case " ${VM_KERNELS:-6.1 6.12} " in *" $series "*) ;; *) continue ;; esac
   case $ARCH/$series in
-    amd64/6.12) backend=kprobe-multi; extra=kprobe; auto=kprobe-multi ;;
+    amd64/6.12) backend=kprobe-multi; extra=${VM_EXTRA_BACKENDS-kprobe}; auto=kprobe-multi ;;
     *)          backend=kprobe; extra=; auto=kprobe ;;
   esac
   ov=$(mktemp -d /tmp/pwru-vm-overlay.XXXXXX)
