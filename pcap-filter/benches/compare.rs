@@ -16,7 +16,9 @@ use std::path::Path;
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
 use object::write::{Object, Symbol, SymbolSection};
-use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use object::{
+    Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+};
 use pcap_filter::cli::{Packet, read_capture};
 use pcap_filter::insn::*;
 
@@ -38,7 +40,13 @@ struct CInsn {
 #[link(name = "pcap")]
 unsafe extern "C" {
     fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
-    fn pcap_compile(p: *mut c_void, fp: *mut BpfProgram, s: *const c_char, optimize: c_int, netmask: u32) -> c_int;
+    fn pcap_compile(
+        p: *mut c_void,
+        fp: *mut BpfProgram,
+        s: *const c_char,
+        optimize: c_int,
+        netmask: u32,
+    ) -> c_int;
     fn pcap_freecode(fp: *mut BpfProgram);
     fn pcap_close(p: *mut c_void);
 }
@@ -47,9 +55,13 @@ fn libpcap(dlt: c_int, expr: &str) -> Option<Vec<CInsn>> {
     let c = CString::new(expr).ok()?;
     unsafe {
         let h = pcap_open_dead(dlt, 262144);
-        let mut p = BpfProgram { bf_len: 0, bf_insns: std::ptr::null() };
+        let mut p = BpfProgram {
+            bf_len: 0,
+            bf_insns: std::ptr::null(),
+        };
         let r = pcap_compile(h, &mut p, c.as_ptr(), 1, 0xffff_ffff);
-        let out = (r == 0).then(|| std::slice::from_raw_parts(p.bf_insns, p.bf_len as usize).to_vec());
+        let out =
+            (r == 0).then(|| std::slice::from_raw_parts(p.bf_insns, p.bf_len as usize).to_vec());
         if r == 0 {
             pcap_freecode(&mut p);
         }
@@ -149,7 +161,11 @@ fn cbpf_to_ebpf(prog: &[CInsn]) -> Vec<Insn> {
         }
         out.push(v);
     }
-    let prologue = [Insn::alu64_reg(MOV, 6, 1), Insn::alu64_imm(MOV, A, 0), Insn::alu64_imm(MOV, X, 0)];
+    let prologue = [
+        Insn::alu64_reg(MOV, 6, 1),
+        Insn::alu64_imm(MOV, A, 0),
+        Insn::alu64_imm(MOV, X, 0),
+    ];
     let mut start = vec![0usize; out.len() + 1];
     let mut pos = prologue.len();
     for (i, b) in out.iter().enumerate() {
@@ -161,7 +177,10 @@ fn cbpf_to_ebpf(prog: &[CInsn]) -> Vec<Insn> {
         let at = start[ci] + k;
         out[ci][k].off = (start[target] as i64 - at as i64 - 1) as i16;
     }
-    prologue.into_iter().chain(out.into_iter().flatten()).collect()
+    prologue
+        .into_iter()
+        .chain(out.into_iter().flatten())
+        .collect()
 }
 
 fn elf(name: &str, insns: &[Insn]) -> Vec<u8> {
@@ -206,11 +225,16 @@ impl Loaded {
             .expect("load object");
         let p: &mut SchedClassifier = ebpf.program_mut("filter_test").unwrap().try_into().unwrap();
         p.load().expect("verifier");
-        Loaded { ebpf, name: "filter_test" }
+        Loaded {
+            ebpf,
+            name: "filter_test",
+        }
     }
 
     fn raw(insns: &[Insn]) -> Loaded {
-        let mut ebpf = EbpfLoader::new().load(&elf("cbpf", insns)).expect("load cbpf elf");
+        let mut ebpf = EbpfLoader::new()
+            .load(&elf("cbpf", insns))
+            .expect("load cbpf elf");
         let p: &mut SchedClassifier = ebpf.program_mut("cbpf").unwrap().try_into().unwrap();
         p.load().expect("verifier (cbpf)");
         Loaded { ebpf, name: "cbpf" }
@@ -218,9 +242,18 @@ impl Loaded {
 
     /// Mean ns per run over `repeat` runs, and the verdict.
     fn time(&mut self, pkt: &[u8], repeat: u32) -> (f64, u32) {
-        let p: &mut SchedClassifier = self.ebpf.program_mut(self.name).unwrap().try_into().unwrap();
+        let p: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(self.name)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let r = p
-            .test_run(TestRunOptions { data_in: Some(pkt), repeat, ..Default::default() })
+            .test_run(TestRunOptions {
+                data_in: Some(pkt),
+                repeat,
+                ..Default::default()
+            })
             .expect("test_run");
         (r.duration.as_nanos() as f64, r.return_value)
     }
@@ -228,7 +261,11 @@ impl Loaded {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 const RUNTIME_EXPRS: &[&str] = &[
@@ -253,13 +290,21 @@ fn main() {
         return; // `cargo test --benches` probes the harness; nothing to list.
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus")).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus"),
+    )
+    .unwrap();
     let mut exprs: Vec<String> = json["accept"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|a| a["aliases"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+        .flat_map(|a| {
+            a["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+        })
         .collect();
     exprs.extend(RUNTIME_EXPRS.iter().map(|s| s.to_string()));
     exprs.sort();
@@ -268,18 +313,36 @@ fn main() {
     // ---- instruction counts ----
     let mut r_total = Vec::new();
     let mut r_l2 = Vec::new();
-    println!("## Instruction counts (ours: both bodies; L2: the Ethernet body alone; libpcap: optimised cBPF)");
-    println!("{:<52} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}", "expression", "ours", "oursL2", "lp EN10", "lp RAW", "tot/lp", "L2/EN");
+    println!(
+        "## Instruction counts (ours: both bodies; L2: the Ethernet body alone; libpcap: optimised cBPF)"
+    );
+    println!(
+        "{:<52} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}",
+        "expression", "ours", "oursL2", "lp EN10", "lp RAW", "tot/lp", "L2/EN"
+    );
     for e in &exprs {
-        let (Ok(p), Some(en)) = (pcap_filter::compile(e), libpcap(1, e)) else { continue };
+        let (Ok(p), Some(en)) = (pcap_filter::compile(e), libpcap(1, e)) else {
+            continue;
+        };
         let raw = libpcap(12, e).map(|r| r.len()).unwrap_or(0);
-        let l2 = pcap_filter::compile_l2_only(e).map(|p| p.len()).unwrap_or(0);
+        let l2 = pcap_filter::compile_l2_only(e)
+            .map(|p| p.len())
+            .unwrap_or(0);
         let rt = p.len() as f64 / (en.len() + raw) as f64;
         let rl = l2 as f64 / en.len() as f64;
         r_total.push(rt);
         r_l2.push(rl);
         if RUNTIME_EXPRS.contains(&e.as_str()) {
-            println!("{:<52} {:>6} {:>6} {:>8} {:>8} {:>7.2} {:>7.2}", e, p.len(), l2, en.len(), raw, rt, rl);
+            println!(
+                "{:<52} {:>6} {:>6} {:>8} {:>8} {:>7.2} {:>7.2}",
+                e,
+                p.len(),
+                l2,
+                en.len(),
+                raw,
+                rt,
+                rl
+            );
         }
     }
     println!(
@@ -295,7 +358,13 @@ fn main() {
         return;
     }
     let mut pkts: Vec<Packet> = Vec::new();
-    for f in ["tcpdump-http-proxy-connect.pcap", "libpcap-vrrp.pcap", "tcpdump-ipv6-bad-version.pcap", "libpcap-isakmp4500.pcap", "tcpdump-dns_tcp.pcap"] {
+    for f in [
+        "tcpdump-http-proxy-connect.pcap",
+        "libpcap-vrrp.pcap",
+        "tcpdump-ipv6-bad-version.pcap",
+        "libpcap-isakmp4500.pcap",
+        "tcpdump-dns_tcp.pcap",
+    ] {
         if let Ok(mut p) = read_capture(&dir.join("pcaps").join(f)) {
             p.retain(|p| !p.l3 && p.data.len() >= 54 && p.data.len() <= 2048);
             pkts.extend(p.into_iter().take(4));
@@ -304,16 +373,31 @@ fn main() {
     if pkts.is_empty() {
         for n in std::fs::read_dir(dir.join("pcaps")).unwrap().take(40) {
             if let Ok(p) = read_capture(&n.unwrap().path()) {
-                pkts.extend(p.into_iter().filter(|p| !p.l3 && p.data.len() >= 54 && p.data.len() <= 2048).take(1));
+                pkts.extend(
+                    p.into_iter()
+                        .filter(|p| !p.l3 && p.data.len() >= 54 && p.data.len() <= 2048)
+                        .take(1),
+                );
             }
         }
     }
     let repeat = 20000;
     let mut lp_base = Loaded::raw(&[Insn::alu64_imm(MOV, 0, 1), Insn::exit()]);
-    let lp_base_ns = median(&mut pkts.iter().map(|p| lp_base.time(&p.data, repeat).0).collect::<Vec<_>>());
-    println!("## Run time per packet in the kernel (BPF_PROG_TEST_RUN x{repeat}, {} packets, medians in ns)", pkts.len());
+    let lp_base_ns = median(
+        &mut pkts
+            .iter()
+            .map(|p| lp_base.time(&p.data, repeat).0)
+            .collect::<Vec<_>>(),
+    );
+    println!(
+        "## Run time per packet in the kernel (BPF_PROG_TEST_RUN x{repeat}, {} packets, medians in ns)",
+        pkts.len()
+    );
     println!("libpcap wrapper baseline {lp_base_ns:.1} ns");
-    println!("{:<48} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}", "expression", "ours", "base", "ours net", "libpcap", "lp net", "net/lp");
+    println!(
+        "{:<48} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "expression", "ours", "base", "ours net", "libpcap", "lp net", "net/lp"
+    );
     let mut ratios = Vec::new();
     for e in RUNTIME_EXPRS {
         let p = pcap_filter::compile(e).unwrap();
@@ -326,7 +410,11 @@ fn main() {
         for pk in &pkts {
             let (to, vo) = ours.time(&pk.data, repeat);
             let (tl, vl) = lp.time(&pk.data, repeat);
-            assert_eq!(vo != 0, vl != 0, "{e}: ours and libpcap disagree in the kernel");
+            assert_eq!(
+                vo != 0,
+                vl != 0,
+                "{e}: ours and libpcap disagree in the kernel"
+            );
             o.push(to);
             l.push(tl);
             b.push(base.time(&pk.data, repeat).0);
@@ -338,7 +426,10 @@ fn main() {
         if ratio.is_finite() {
             ratios.push(ratio);
         }
-        println!("{:<48} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}", e, o, b, net, l, lnet, ratio);
+        println!(
+            "{:<48} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
+            e, o, b, net, l, lnet, ratio
+        );
     }
     println!("median net ratio ours/libpcap = {:.2}", median(&mut ratios));
 }

@@ -3,7 +3,9 @@
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = match args.as_slice() {
-        [flag, file, expr] if flag == "--read" => pcap_filter::cli::read(std::path::Path::new(file), expr),
+        [flag, file, expr] if flag == "--read" => {
+            pcap_filter::cli::read(std::path::Path::new(file), expr)
+        }
         [expr] => pcap_filter::cli::dump(expr),
         _ => {
             eprintln!("usage: pcapfilter EXPR | pcapfilter --read FILE EXPR");

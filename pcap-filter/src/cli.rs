@@ -37,13 +37,18 @@ fn is_l3(lt: Linktype) -> Option<bool> {
 
 /// Read every packet of a pcap or pcapng file whose link type is Ethernet or raw IP.
 pub fn read_capture(path: &Path) -> Result<Vec<Packet>, CliError> {
-    let err = |msg: String| CliError::Capture { path: path.display().to_string(), msg };
+    let err = |msg: String| CliError::Capture {
+        path: path.display().to_string(),
+        msg,
+    };
     let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut reader = create_reader(1 << 20, file).map_err(|e| err(format!("not a pcap or pcapng file: {e:?}")))?;
+    let mut reader = create_reader(1 << 20, file)
+        .map_err(|e| err(format!("not a pcap or pcapng file: {e:?}")))?;
     let mut out = Vec::new();
     let mut legacy_l3: Option<bool> = None;
     let mut ifaces: Vec<Option<bool>> = Vec::new();
-    let unsupported = |lt: Linktype| err(format!("link type {} is neither Ethernet nor raw IP", lt.0));
+    let unsupported =
+        |lt: Linktype| err(format!("link type {} is neither Ethernet nor raw IP", lt.0));
     loop {
         match reader.next() {
             Ok((offset, block)) => {
@@ -54,27 +59,44 @@ pub fn read_capture(path: &Path) -> Result<Vec<Packet>, CliError> {
                     PcapBlockOwned::Legacy(b) => {
                         let l3 = legacy_l3.ok_or_else(|| err("packet before header".into()))?;
                         let n = (b.caplen as usize).min(b.data.len());
-                        out.push(Packet { data: b.data[..n].to_vec(), wirelen: b.origlen, l3 });
+                        out.push(Packet {
+                            data: b.data[..n].to_vec(),
+                            wirelen: b.origlen,
+                            l3,
+                        });
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => ifaces.clear(),
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => ifaces.push(is_l3(idb.linktype)),
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        ifaces.push(is_l3(idb.linktype))
+                    }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                         let l3 = ifaces
                             .get(epb.if_id as usize)
                             .copied()
-                            .ok_or_else(|| err(format!("packet on unknown interface {}", epb.if_id)))?
-                            .ok_or_else(|| err("packet on an interface that is neither Ethernet nor raw IP".into()))?;
+                            .ok_or_else(|| {
+                                err(format!("packet on unknown interface {}", epb.if_id))
+                            })?
+                            .ok_or_else(|| {
+                                err("packet on an interface that is neither Ethernet nor raw IP"
+                                    .into())
+                            })?;
                         let n = (epb.caplen as usize).min(epb.data.len());
-                        out.push(Packet { data: epb.data[..n].to_vec(), wirelen: epb.origlen, l3 });
+                        out.push(Packet {
+                            data: epb.data[..n].to_vec(),
+                            wirelen: epb.origlen,
+                            l3,
+                        });
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        let l3 = ifaces
-                            .first()
-                            .copied()
-                            .flatten()
-                            .ok_or_else(|| err("simple packet without an Ethernet or raw IP interface".into()))?;
+                        let l3 = ifaces.first().copied().flatten().ok_or_else(|| {
+                            err("simple packet without an Ethernet or raw IP interface".into())
+                        })?;
                         let n = (spb.origlen as usize).min(spb.data.len());
-                        out.push(Packet { data: spb.data[..n].to_vec(), wirelen: spb.origlen, l3 });
+                        out.push(Packet {
+                            data: spb.data[..n].to_vec(),
+                            wirelen: spb.origlen,
+                            l3,
+                        });
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
@@ -82,7 +104,9 @@ pub fn read_capture(path: &Path) -> Result<Vec<Packet>, CliError> {
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
-                reader.refill().map_err(|e| err(format!("read error: {e:?}")))?;
+                reader
+                    .refill()
+                    .map_err(|e| err(format!("read error: {e:?}")))?;
             }
             Err(e) => return Err(err(format!("malformed capture: {e:?}"))),
         }
@@ -105,10 +129,11 @@ pub fn dump(expr: &str) -> Result<String, CliError> {
 pub fn matching(prog: &Program, packets: &[Packet]) -> Result<Vec<usize>, CliError> {
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
-        let r = interpret_with_len(prog, &p.data, p.wirelen, p.l3).map_err(|e| CliError::Capture {
-            path: format!("packet {}", i + 1),
-            msg: format!("filter program fault: {e}"),
-        })?;
+        let r =
+            interpret_with_len(prog, &p.data, p.wirelen, p.l3).map_err(|e| CliError::Capture {
+                path: format!("packet {}", i + 1),
+                msg: format!("filter program fault: {e}"),
+            })?;
         if r != 0 {
             out.push(i + 1);
         }

@@ -41,7 +41,12 @@ struct Facts {
     len_ok: u32,
     /// caplen >= value + n.
     var_ok: Vec<(Val, u32)>,
+    /// Outcomes of comparisons already made on this path.
+    known: Vec<(Key, bool)>,
 }
+
+/// A comparison of a value against a constant.
+type Key = (CmpOp, Val, u32);
 
 impl Facts {
     fn meet(&self, o: &Facts) -> Facts {
@@ -54,9 +59,25 @@ impl Facts {
         let var_ok = self
             .var_ok
             .iter()
-            .filter_map(|(v, n)| o.var_ok.iter().find(|(w, _)| w == v).map(|(_, m)| (v.clone(), (*n).min(*m))))
+            .filter_map(|(v, n)| {
+                o.var_ok
+                    .iter()
+                    .find(|(w, _)| w == v)
+                    .map(|(_, m)| (v.clone(), (*n).min(*m)))
+            })
             .collect();
-        Facts { regs, len_ok: self.len_ok.min(o.len_ok), var_ok }
+        let known = self
+            .known
+            .iter()
+            .filter(|k| o.known.contains(k))
+            .cloned()
+            .collect();
+        Facts {
+            regs,
+            len_ok: self.len_ok.min(o.len_ok),
+            var_ok,
+            known,
+        }
     }
 }
 
@@ -82,6 +103,8 @@ pub struct Codegen {
     rr: usize,
     spill: usize,
     pub max_reach: u64,
+    /// The comparison the next `branch` decides, to record its outcome on each side.
+    outcome: Option<Key>,
 }
 
 fn swap(k: u32, size: u8) -> u32 {
@@ -155,13 +178,23 @@ impl Codegen {
     pub fn new() -> Self {
         Codegen {
             insns: Vec::new(),
-            labels: vec![LabelInfo { pos: None, facts: None }, LabelInfo { pos: None, facts: None }],
+            labels: vec![
+                LabelInfo {
+                    pos: None,
+                    facts: None,
+                },
+                LabelInfo {
+                    pos: None,
+                    facts: None,
+                },
+            ],
             fixups: Vec::new(),
             cur: Facts::default(),
             reachable: true,
             rr: 0,
             spill: 0,
             max_reach: 0,
+            outcome: None,
         }
     }
 
@@ -172,7 +205,10 @@ impl Codegen {
     }
 
     fn label(&mut self) -> Label {
-        self.labels.push(LabelInfo { pos: None, facts: None });
+        self.labels.push(LabelInfo {
+            pos: None,
+            facts: None,
+        });
         self.labels.len() - 1
     }
 
@@ -215,35 +251,92 @@ impl Codegen {
     }
 
     /// A conditional branch: `op` on `reg` against `imm` (or register `src`), to `t` if true.
-    fn branch(&mut self, class: u8, op: u8, reg: u8, src: Option<u8>, imm: u32, t: Label, f: Label, next: Label) {
+    fn branch(
+        &mut self,
+        class: u8,
+        op: u8,
+        reg: u8,
+        src: Option<u8>,
+        imm: u32,
+        t: Label,
+        f: Label,
+        next: Label,
+    ) {
         let mk = |op: u8| match src {
             Some(s) => Insn::new(class | op | BPF_X, reg, s, 0, 0),
             None => Insn::new(class | op | BPF_K, reg, 0, 0, imm as i32),
         };
+        let key = self.outcome.take();
         if next == f {
+            self.push_known(&key, true);
             self.jump(mk(op), t);
+            self.pop_known(&key);
+            self.push_known(&key, false);
         } else if next == t {
             match invert(op) {
-                Some(inv) => self.jump(mk(inv), f),
+                Some(inv) => {
+                    self.push_known(&key, false);
+                    self.jump(mk(inv), f);
+                    self.pop_known(&key);
+                    self.push_known(&key, true);
+                }
                 None => {
                     // JSET has no inverse: skip over the jump to f.
                     if self.reachable {
+                        self.push_known(&key, true);
                         self.note_jump(t);
-                        self.insns.push(Insn::new(mk(op).code, reg, src.unwrap_or(0), 1, imm as i32));
+                        self.pop_known(&key);
+                        self.insns.push(Insn::new(
+                            mk(op).code,
+                            reg,
+                            src.unwrap_or(0),
+                            1,
+                            imm as i32,
+                        ));
+                        self.push_known(&key, false);
                         self.jump(Insn::ja(0), f);
-                        // t is the next instruction; both paths reach it with the current facts.
+                        // t is the next instruction, reached only by the jset.
                         self.reachable = true;
-                        let ft = self.labels[t].facts.clone();
-                        if let Some(ft) = ft {
+                        if let Some(ft) = self.labels[t].facts.clone() {
                             self.cur = ft;
                         }
                     }
                 }
             }
         } else {
+            self.push_known(&key, true);
             self.jump(mk(op), t);
+            self.pop_known(&key);
+            self.push_known(&key, false);
             self.jump(Insn::ja(0), f);
         }
+    }
+
+    fn push_known(&mut self, key: &Option<Key>, v: bool) {
+        if let Some(k) = key {
+            self.cur.known.push((k.clone(), v));
+        }
+    }
+
+    fn pop_known(&mut self, key: &Option<Key>) {
+        if key.is_some() {
+            self.cur.known.pop();
+        }
+    }
+
+    /// The outcome of `a op k` if this path already decided it.
+    fn known(&self, op: CmpOp, a: &Val, k: u32) -> Option<bool> {
+        for ((o, v, c), r) in &self.cur.known {
+            if *o == op && v == a {
+                if *c == k {
+                    return Some(*r);
+                }
+                if op == CmpOp::Eq && *r {
+                    return Some(false);
+                }
+            }
+        }
+        None
     }
 
     fn reject_if(&mut self, class: u8, op: u8, reg: u8, src: Option<u8>, imm: u32) {
@@ -264,7 +357,11 @@ impl Codegen {
     }
 
     fn cached(&self, v: &Val) -> Option<u8> {
-        self.cur.regs.iter().position(|r| r.as_ref() == Some(v)).map(|i| CACHE_REGS[i])
+        self.cur
+            .regs
+            .iter()
+            .position(|r| r.as_ref() == Some(v))
+            .map(|i| CACHE_REGS[i])
     }
 
     fn set_cache(&mut self, i: usize, v: Val) {
@@ -296,8 +393,16 @@ impl Codegen {
                 Ok((R0, Form::Norm))
             }
             Val::Len => Ok((R3, Form::Norm)),
-            Val::Load { base: None, off, size } => {
-                let form = if *size > 1 { Form::Swapped(*size) } else { Form::Norm };
+            Val::Load {
+                base: None,
+                off,
+                size,
+            } => {
+                let form = if *size > 1 {
+                    Form::Swapped(*size)
+                } else {
+                    Form::Norm
+                };
                 if let Some(r) = self.cached(v) {
                     return Ok((r, form));
                 }
@@ -311,10 +416,16 @@ impl Codegen {
                 self.set_cache(i, v.clone());
                 Ok((r, form))
             }
-            Val::Load { base: Some(b), off, size } => {
+            Val::Load {
+                base: Some(b),
+                off,
+                size,
+            } => {
                 let br = self.eval_base(b)?;
                 let end = *off as u64 + *size as u64;
-                self.max_reach = self.max_reach.max((b.max() + end).min(FILTER_BUF_SIZE as u64));
+                self.max_reach = self
+                    .max_reach
+                    .max((b.max() + end).min(FILTER_BUF_SIZE as u64));
                 if end > FILTER_BUF_SIZE as u64 {
                     self.jump(Insn::ja(0), REJECT);
                     return Ok((R0, Form::Norm));
@@ -324,7 +435,11 @@ impl Codegen {
                     // libpcap would reject such a load as well).
                     self.reject_if(BPF_JMP, JGT, br, None, FILTER_BUF_SIZE - end as u32);
                 }
-                let known = self.cur.var_ok.iter().any(|(w, n)| w == &**b && *n as u64 >= end);
+                let known = self
+                    .cur
+                    .var_ok
+                    .iter()
+                    .any(|(w, n)| w == &**b && *n as u64 >= end);
                 if !known {
                     self.emit(Insn::alu64_reg(MOV, R5, br));
                     self.emit(Insn::alu64_imm(ADD, R5, end as i32));
@@ -342,7 +457,11 @@ impl Codegen {
                     self.emit(Insn::alu64_reg(ADD, R0, br));
                 }
                 self.emit(Insn::ldx(size_code(*size), R0, R0, *off as i16));
-                let form = if *size > 1 { Form::Swapped(*size) } else { Form::Norm };
+                let form = if *size > 1 {
+                    Form::Swapped(*size)
+                } else {
+                    Form::Norm
+                };
                 Ok((R0, form))
             }
             v if is_cacheable_alu(v) => {
@@ -350,7 +469,9 @@ impl Codegen {
                     return Ok((r, Form::Norm));
                 }
                 let Val::Alu(_, a, _) = v else { unreachable!() };
-                let Val::Alu(_, x, _) = &**a else { unreachable!() };
+                let Val::Alu(_, x, _) = &**a else {
+                    unreachable!()
+                };
                 let (xr, _) = self.eval(x)?;
                 if !self.reachable {
                     return Ok((R0, Form::Norm));
@@ -468,15 +589,29 @@ impl Codegen {
                 self.eval_r0(v)?;
                 self.emit(Insn::stx(BPF_DW, R10, R0, mem_off(*slot)));
                 self.cur.var_ok.retain(|(w, _)| !w.mentions_mem());
+                self.cur.known.retain(|((_, w, _), _)| !w.mentions_mem());
                 self.goto(t, next);
             }
         }
         Ok(())
     }
 
-    fn compare(&mut self, op: CmpOp, a: &Val, b: &Val, t: Label, f: Label, next: Label) -> Result<(), FilterError> {
+    fn compare(
+        &mut self,
+        op: CmpOp,
+        a: &Val,
+        b: &Val,
+        t: Label,
+        f: Label,
+        next: Label,
+    ) -> Result<(), FilterError> {
         let code = jmp_code(op);
         if let Val::K(k) = *b {
+            if let Some(r) = self.known(op, a, k) {
+                self.goto(if r { t } else { f }, next);
+                return Ok(());
+            }
+            let key = Some((op, a.clone(), k));
             // (x & m) == k on a raw load: compare in the load's byte order.
             if op == CmpOp::Eq
                 && let Val::Alu(AluOp::And, x, m) = a
@@ -497,14 +632,20 @@ impl Codegen {
                         self.emit(Insn::alu32_reg(MOV, R0, xr));
                         self.emit(Insn::to_be(R0, s as i32 * 8));
                         self.emit(Insn::alu32_imm(AND, R0, m as i32));
-                        self.branch(BPF_JMP32, JEQ, R0, None, k, t, f, next);
+                        {
+                            self.outcome = key.clone();
+                            self.branch(BPF_JMP32, JEQ, R0, None, k, t, f, next);
+                        }
                         return Ok(());
                     }
                     Form::Norm => (m, k),
                 };
                 self.emit(Insn::alu32_reg(MOV, R0, xr));
                 self.emit(Insn::alu32_imm(AND, R0, m2 as i32));
-                self.branch(BPF_JMP32, JEQ, R0, None, k2, t, f, next);
+                {
+                    self.outcome = key.clone();
+                    self.branch(BPF_JMP32, JEQ, R0, None, k2, t, f, next);
+                }
                 return Ok(());
             }
             let (r, form) = self.eval(a)?;
@@ -513,14 +654,21 @@ impl Codegen {
             }
             match form {
                 Form::Swapped(s) if matches!(op, CmpOp::Eq | CmpOp::Set) && fits(k, s) => {
+                    self.outcome = key.clone();
                     self.branch(BPF_JMP32, code, r, None, swap(k, s), t, f, next);
                 }
                 Form::Swapped(s) => {
                     self.emit(Insn::alu32_reg(MOV, R0, r));
                     self.emit(Insn::to_be(R0, s as i32 * 8));
-                    self.branch(BPF_JMP32, code, R0, None, k, t, f, next);
+                    {
+                        self.outcome = key.clone();
+                        self.branch(BPF_JMP32, code, R0, None, k, t, f, next);
+                    }
                 }
-                Form::Norm => self.branch(BPF_JMP32, code, r, None, k, t, f, next),
+                Form::Norm => {
+                    self.outcome = key.clone();
+                    self.branch(BPF_JMP32, code, r, None, k, t, f, next);
+                }
             }
             return Ok(());
         }
@@ -534,7 +682,13 @@ impl Codegen {
 
     /// Walk IPv6 extension headers (or IPv4 AH) looking for `proto`, unrolled: no loops for
     /// the verifier. libpcap's loop has no bound; 8 headers cover real traffic.
-    fn protochain(&mut self, pc: &ProtoChain, t: Label, f: Label, next: Label) -> Result<(), FilterError> {
+    fn protochain(
+        &mut self,
+        pc: &ProtoChain,
+        t: Label,
+        f: Label,
+        next: Label,
+    ) -> Result<(), FilterError> {
         const STEPS: usize = 8;
         let nl = pc.nl;
         // r0 = next header, r5 = offset of the current extension header (from nl).
@@ -605,10 +759,15 @@ impl Codegen {
 
     fn resolve(mut self) -> Result<Vec<Insn>, FilterError> {
         for (at, l) in std::mem::take(&mut self.fixups) {
-            let pos = self.labels[l].pos.ok_or_else(|| FilterError::new("internal error: unplaced label".into(), 0))?;
+            let pos = self.labels[l]
+                .pos
+                .ok_or_else(|| FilterError::new("internal error: unplaced label".into(), 0))?;
             let off = pos as i64 - at as i64 - 1;
             if off < 0 || off > i16::MAX as i64 {
-                return Err(FilterError::new("expression too long for eBPF jumps".into(), 0));
+                return Err(FilterError::new(
+                    "expression too long for eBPF jumps".into(),
+                    0,
+                ));
             }
             self.insns[at].off = off as i16;
         }

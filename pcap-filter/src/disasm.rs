@@ -48,7 +48,11 @@ pub fn insn_text(i: &Insn, pc: usize) -> String {
             if op == NEG {
                 return format!("{} = -{}", reg(i.dst), reg(i.dst));
             }
-            let src = if i.code & BPF_X != 0 { reg(i.src) } else { format!("{:#x}", i.imm) };
+            let src = if i.code & BPF_X != 0 {
+                reg(i.src)
+            } else {
+                format!("{:#x}", i.imm)
+            };
             format!("{} {} {}", reg(i.dst), alu_sym(op), src)
         }
         BPF_LDX => {
@@ -69,7 +73,11 @@ pub fn insn_text(i: &Insn, pc: usize) -> String {
                 JA => format!("goto {target}"),
                 _ => {
                     let reg = if class == BPF_JMP { wide } else { narrow };
-                    let src = if i.code & BPF_X != 0 { reg(i.src) } else { format!("{:#x}", i.imm as u32) };
+                    let src = if i.code & BPF_X != 0 {
+                        reg(i.src)
+                    } else {
+                        format!("{:#x}", i.imm as u32)
+                    };
                     format!("if {} {} {} goto {target}", reg(i.dst), jmp_sym(op), src)
                 }
             }

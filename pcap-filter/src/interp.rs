@@ -60,7 +60,11 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                     pc += 1;
                     continue;
                 }
-                let s = if i.code & BPF_X != 0 { r[src] } else { i.imm as i64 as u64 };
+                let s = if i.code & BPF_X != 0 {
+                    r[src]
+                } else {
+                    i.imm as i64 as u64
+                };
                 let d = r[dst];
                 let v = if class == BPF_ALU64 {
                     match op {
@@ -111,13 +115,14 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                 };
                 let base = if class == BPF_LDX { r[src] } else { r[dst] };
                 let addr = base.wrapping_add(i.off as i64 as u64);
-                let (mem, off): (&mut [u8], u64) = if addr >= BUF_BASE && addr + size <= BUF_BASE + FILTER_BUF_SIZE as u64 {
-                    (&mut buf, addr - BUF_BASE)
-                } else if addr >= STACK_BASE && addr + size <= STACK_BASE + STACK_SIZE {
-                    (&mut stack, addr - STACK_BASE)
-                } else {
-                    return Err(InterpError::OutOfBounds(pc));
-                };
+                let (mem, off): (&mut [u8], u64) =
+                    if addr >= BUF_BASE && addr + size <= BUF_BASE + FILTER_BUF_SIZE as u64 {
+                        (&mut buf, addr - BUF_BASE)
+                    } else if addr >= STACK_BASE && addr + size <= STACK_BASE + STACK_SIZE {
+                        (&mut stack, addr - STACK_BASE)
+                    } else {
+                        return Err(InterpError::OutOfBounds(pc));
+                    };
                 let off = off as usize;
                 if class == BPF_LDX {
                     let mut b = [0u8; 8];
@@ -134,9 +139,17 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                 if op == EXIT {
                     return Ok(r[0]);
                 }
-                let s = if i.code & BPF_X != 0 { r[src] } else { i.imm as i64 as u64 };
+                let s = if i.code & BPF_X != 0 {
+                    r[src]
+                } else {
+                    i.imm as i64 as u64
+                };
                 let d = r[dst];
-                let (d, s) = if class == BPF_JMP32 { (d as u32 as u64, s as u32 as u64) } else { (d, s) };
+                let (d, s) = if class == BPF_JMP32 {
+                    (d as u32 as u64, s as u32 as u64)
+                } else {
+                    (d, s)
+                };
                 let taken = match op {
                     JA => true,
                     JEQ => d == s,
@@ -151,7 +164,11 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                 if i.off < 0 {
                     return Err(InterpError::BadJump(pc));
                 }
-                pc = if taken { pc + 1 + i.off as usize } else { pc + 1 };
+                pc = if taken {
+                    pc + 1 + i.off as usize
+                } else {
+                    pc + 1
+                };
                 if pc >= insns.len() {
                     return Err(InterpError::BadJump(pc));
                 }

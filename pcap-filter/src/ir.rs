@@ -8,7 +8,11 @@ pub enum Val {
     Len,
     /// `size` (1, 2 or 4) bytes in network order at `base + off`; outside the captured bytes
     /// the whole filter rejects the packet, as in libpcap.
-    Load { base: Option<Box<Val>>, off: u32, size: u8 },
+    Load {
+        base: Option<Box<Val>>,
+        off: u32,
+        size: u8,
+    },
     Alu(AluOp, Box<Val>, Box<Val>),
     Neg(Box<Val>),
     /// A value stored earlier on the path by [`Pred::Store`] (libpcap's scratch memory).
@@ -71,7 +75,11 @@ impl Val {
         }
     }
     pub fn load(off: u32, size: u8) -> Val {
-        Val::Load { base: None, off, size }
+        Val::Load {
+            base: None,
+            off,
+            size,
+        }
     }
     pub fn alu(op: AluOp, a: Val, b: Val) -> Val {
         Val::Alu(op, Box::new(a), Box::new(b))

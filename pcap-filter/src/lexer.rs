@@ -111,9 +111,9 @@ fn keyword(s: &str) -> Option<&'static str> {
         // grammar would refuse them in our positions.
         "lane" | "metac" | "bcc" | "oam" | "oamf4" | "oamf4ec" | "oamf4sc" | "sc" | "ilmic"
         | "vpi" | "vci" | "connectmsg" | "metaconnect" | "fisu" | "lssu" | "lsu" | "msu"
-        | "hfisu" | "hlssu" | "hmsu" | "sio" | "opc" | "dpc" | "sls" | "hsio" | "hopc"
-        | "hdpc" | "hsls" | "on" | "ifname" | "rset" | "ruleset" | "srnr" | "subrulenum"
-        | "reason" | "action" => "unsupported",
+        | "hfisu" | "hlssu" | "hmsu" | "sio" | "opc" | "dpc" | "sls" | "hsio" | "hopc" | "hdpc"
+        | "hsls" | "on" | "ifname" | "rset" | "ruleset" | "srnr" | "subrulenum" | "reason"
+        | "action" => "unsupported",
         "rnr" | "rulenum" => "rnr",
         _ => return None,
     })
@@ -289,7 +289,8 @@ fn match_v6(s: &[u8]) -> usize {
 
 /// Parse a number the way libpcap's `stou` does: decimal, 0x hex, leading-0 octal.
 fn parse_number(text: &str, col: usize) -> Result<u32, FilterError> {
-    let (digits, radix, kind) = if let Some(h) = text.strip_prefix("0x").or(text.strip_prefix("0X")) {
+    let (digits, radix, kind) = if let Some(h) = text.strip_prefix("0x").or(text.strip_prefix("0X"))
+    {
         (h, 16, "hexadecimal")
     } else if text.len() > 1 && text.starts_with('0') {
         (&text[1..], 8, "octal")
@@ -297,7 +298,10 @@ fn parse_number(text: &str, col: usize) -> Result<u32, FilterError> {
         (text, 10, "decimal")
     };
     if radix == 8 && digits.bytes().any(|c| c == b'8' || c == b'9') {
-        return Err(FilterError::new(format!("number {text} contains non-octal digit"), col));
+        return Err(FilterError::new(
+            format!("number {text} contains non-octal digit"),
+            col,
+        ));
     }
     u32::from_str_radix(digits, radix)
         .map_err(|_| FilterError::new(format!("{kind} number {text} overflows 32 bits"), col))
@@ -315,7 +319,11 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         }
         let col = input[..i].chars().count() + 1;
         // Two-character operators, then one-character ones.
-        let two = if i + 1 < s.len() { &input[i..i + 2] } else { "" };
+        let two = if i + 1 < s.len() {
+            &input[i..i + 2]
+        } else {
+            ""
+        };
         let op2 = match two {
             ">=" => Some(">="),
             "<=" => Some("<="),
@@ -328,8 +336,16 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             _ => None,
         };
         if let Some(op) = op2 {
-            let tok = if op == "and" || op == "or" { Tok::Kw(op) } else { Tok::Op(op) };
-            out.push(Token { tok, col, text: two.to_string() });
+            let tok = if op == "and" || op == "or" {
+                Tok::Kw(op)
+            } else {
+                Tok::Op(op)
+            };
+            out.push(Token {
+                tok,
+                col,
+                text: two.to_string(),
+            });
             i += 2;
             continue;
         }
@@ -353,7 +369,11 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             b'=' => Some("="),
             _ => None,
         } {
-            out.push(Token { tok: Tok::Op(op), col, text: op.to_string() });
+            out.push(Token {
+                tok: Tok::Op(op),
+                col,
+                text: op.to_string(),
+            });
             i += 1;
             continue;
         }
@@ -364,15 +384,25 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
                 .take_while(|c| !matches!(c, b' ' | b'!' | b'(' | b')' | b'\n' | b'\t'))
                 .count();
             if len == 0 {
-                return Err(FilterError::new("syntax error: '\\' without a name".into(), col));
+                return Err(FilterError::new(
+                    "syntax error: '\\' without a name".into(),
+                    col,
+                ));
             }
             let text = input[i + 1..i + 1 + len].to_string();
-            out.push(Token { tok: Tok::Id(text.clone()), col, text: format!("\\{text}") });
+            out.push(Token {
+                tok: Tok::Id(text.clone()),
+                col,
+                text: format!("\\{text}"),
+            });
             i += 1 + len;
             continue;
         }
         if c == b'$' {
-            return Err(FilterError::new("ARCnet addresses are not supported".into(), col));
+            return Err(FilterError::new(
+                "ARCnet addresses are not supported".into(),
+                col,
+            ));
         }
         // Candidates: (length, priority, kind). Lower priority number wins ties.
         let rest = &s[i..];
@@ -396,7 +426,10 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         }
         consider(id_len, 6);
         // A run of hex digits and colons that is neither MAC nor IPv6 is a bogus address.
-        let colon_run = rest.iter().take_while(|c| is_hex(**c) || **c == b':').count();
+        let colon_run = rest
+            .iter()
+            .take_while(|c| is_hex(**c) || **c == b':')
+            .count();
         if colon_run > best.0 && rest[..colon_run].iter().filter(|c| **c == b':').count() >= 2 {
             let t = &input[i..i + colon_run];
             return Err(FilterError::new(format!("invalid address '{t}'"), col));
@@ -404,7 +437,10 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         let (len, prio) = best;
         if len == 0 {
             return Err(FilterError::new(
-                format!("syntax error: unexpected character '{}'", input[i..].chars().next().unwrap_or('?')),
+                format!(
+                    "syntax error: unexpected character '{}'",
+                    input[i..].chars().next().unwrap_or('?')
+                ),
                 col,
             ));
         }
@@ -422,7 +458,11 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         i += len;
     }
     let col = input.chars().count() + 1;
-    out.push(Token { tok: Tok::Eof, col, text: String::new() });
+    out.push(Token {
+        tok: Tok::Eof,
+        col,
+        text: String::new(),
+    });
     Ok(out)
 }
 
@@ -441,8 +481,14 @@ mod tests {
         assert_eq!(toks("10.244"), vec![Tok::Hid("10.244".into()), Tok::Eof]);
         assert_eq!(toks("0x1f"), vec![Tok::Num(31), Tok::Eof]);
         assert_eq!(toks("010"), vec![Tok::Num(8), Tok::Eof]);
-        assert_eq!(toks("ab:cd:ef:0:0:1"), vec![Tok::Eid("ab:cd:ef:0:0:1".into()), Tok::Eof]);
-        assert_eq!(toks("abcdef000003"), vec![Tok::Eid("abcdef000003".into()), Tok::Eof]);
+        assert_eq!(
+            toks("ab:cd:ef:0:0:1"),
+            vec![Tok::Eid("ab:cd:ef:0:0:1".into()), Tok::Eof]
+        );
+        assert_eq!(
+            toks("abcdef000003"),
+            vec![Tok::Eid("abcdef000003".into()), Tok::Eof]
+        );
         assert_eq!(toks("fe80::1/64")[0], Tok::Hid6("fe80::1".into()));
         assert_eq!(toks("\\tcp"), vec![Tok::Id("tcp".into()), Tok::Eof]);
         assert_eq!(toks("a&&b")[1], Tok::Kw("and"));

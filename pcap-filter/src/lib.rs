@@ -14,13 +14,13 @@
 pub mod cli;
 pub(crate) mod codegen;
 mod disasm;
-mod semantics;
 pub mod insn;
 mod interp;
 mod ir;
 mod lexer;
 mod parser;
 mod protocols;
+mod semantics;
 mod services;
 
 pub use codegen::FILTER_BUF_SIZE;
@@ -79,7 +79,10 @@ pub fn compile(expr: &str) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
     // Bound the recursion of the parser and the generator (real filters are far smaller).
     if toks.len() > MAX_TOKENS {
-        return Err(FilterError::new(format!("expression too long (more than {MAX_TOKENS} tokens)"), toks[MAX_TOKENS].col));
+        return Err(FilterError::new(
+            format!("expression too long (more than {MAX_TOKENS} tokens)"),
+            toks[MAX_TOKENS].col,
+        ));
     }
     let mut depth = 0usize;
     for t in &toks {
@@ -89,12 +92,17 @@ pub fn compile(expr: &str) -> Result<Program, FilterError> {
             _ => {}
         }
         if depth > MAX_NESTING {
-            return Err(FilterError::new(format!("parentheses nested more than {MAX_NESTING} deep"), t.col));
+            return Err(FilterError::new(
+                format!("parentheses nested more than {MAX_NESTING} deep"),
+                t.col,
+            ));
         }
     }
     let l2 = parser::Parser::new(&toks, false).parse()?;
     // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
-    let l3 = parser::Parser::new(&toks, true).parse().unwrap_or(ir::Pred::False);
+    let l3 = parser::Parser::new(&toks, true)
+        .parse()
+        .unwrap_or(ir::Pred::False);
     let (insns, snaplen) = codegen::generate(&l2, &l3)?;
     Ok(Program { insns, snaplen })
 }
@@ -121,6 +129,11 @@ pub fn interpret(p: &Program, packet: &[u8], l3: bool) -> Result<u64, InterpErro
 }
 
 /// Like [`interpret`], for a truncated capture whose original length was `wirelen`.
-pub fn interpret_with_len(p: &Program, packet: &[u8], wirelen: u32, l3: bool) -> Result<u64, InterpError> {
+pub fn interpret_with_len(
+    p: &Program,
+    packet: &[u8],
+    wirelen: u32,
+    l3: bool,
+) -> Result<u64, InterpError> {
     interp::run(&p.insns, packet, wirelen, l3)
 }

@@ -5,9 +5,9 @@
 //! before it (`host a or b` is `host a or host b`).
 
 use crate::FilterError;
-use crate::semantics::{self as sem, Addr, Dir, Gen, Proto, QERR, Qual};
 use crate::ir::{AluOp, CmpOp, Pred, Val};
 use crate::lexer::{Tok, Token};
+use crate::semantics::{self as sem, Addr, Dir, Gen, Proto, QERR, Qual};
 
 pub struct Parser<'a> {
     toks: &'a [Token],
@@ -23,11 +23,19 @@ struct Arth {
     guards: Vec<Pred>,
 }
 
-const DEFQ: Qual = Qual { proto: Proto::Default, dir: Dir::Default, addr: Addr::Default };
+const DEFQ: Qual = Qual {
+    proto: Proto::Default,
+    dir: Dir::Default,
+    addr: Addr::Default,
+};
 
 impl<'a> Parser<'a> {
     pub fn new(toks: &'a [Token], l3: bool) -> Self {
-        Parser { toks, pos: 0, sem: Gen::new(l3) }
+        Parser {
+            toks,
+            pos: 0,
+            sem: Gen::new(l3),
+        }
     }
 
     fn peek(&self) -> &Tok {
@@ -61,7 +69,11 @@ impl<'a> Parser<'a> {
     }
     fn syntax(&self) -> FilterError {
         let t = &self.toks[self.pos];
-        let what = if t.tok == Tok::Eof { "end of expression".to_string() } else { format!("'{}'", t.text) };
+        let what = if t.tok == Tok::Eof {
+            "end of expression".to_string()
+        } else {
+            format!("'{}'", t.text)
+        };
         FilterError::new(format!("syntax error: unexpected {what}"), t.col)
     }
     fn expect_op(&mut self, o: &str) -> PResult<()> {
@@ -103,7 +115,11 @@ impl<'a> Parser<'a> {
                 q = q2;
                 r
             };
-            b = if is_and { Pred::and(b, rhs) } else { Pred::or(b, rhs) };
+            b = if is_and {
+                Pred::and(b, rhs)
+            } else {
+                Pred::or(b, rhs)
+            };
         }
         Ok(b)
     }
@@ -120,7 +136,10 @@ impl<'a> Parser<'a> {
                 Tok::Kw("not") | Tok::Op("!") => n += 1,
                 Tok::Op("(") => n += 1,
                 Tok::Id(_) | Tok::Hid(_) | Tok::Hid6(_) | Tok::Eid(_) => return true,
-                Tok::Num(_) => return !Self::is_arith_op(self.peek_at(n + 1)) && !matches!(self.peek_at(n + 1), Tok::Op(")") if self.paren_then_arith(n + 1)),
+                Tok::Num(_) => {
+                    return !Self::is_arith_op(self.peek_at(n + 1))
+                        && !matches!(self.peek_at(n + 1), Tok::Op(")") if self.paren_then_arith(n + 1));
+                }
                 _ => return false,
             }
         }
@@ -180,20 +199,26 @@ impl<'a> Parser<'a> {
             Tok::Kw("less") | Tok::Kw("greater") => {
                 let greater = self.is_kw("greater");
                 self.next();
-                let Tok::Num(n) = *self.peek() else { return Err(self.syntax()) };
+                let Tok::Num(n) = *self.peek() else {
+                    return Err(self.syntax());
+                };
                 self.next();
                 Ok((self.sem.len_cmp(greater, n), QERR))
             }
             Tok::Kw("byte") => {
                 self.next();
-                let Tok::Num(idx) = *self.peek() else { return Err(self.syntax()) };
+                let Tok::Num(idx) = *self.peek() else {
+                    return Err(self.syntax());
+                };
                 self.next();
                 let op = match self.peek() {
                     Tok::Op(o) if matches!(*o, "&" | "|" | "<" | ">" | "=") => *o,
                     _ => return Err(self.syntax()),
                 };
                 self.next();
-                let Tok::Num(v) = *self.peek() else { return Err(self.syntax()) };
+                let Tok::Num(v) = *self.peek() else {
+                    return Err(self.syntax());
+                };
                 self.next();
                 let r = self.sem.byteop(op, idx, v);
                 Ok((self.g(col, r)?, QERR))
@@ -203,7 +228,9 @@ impl<'a> Parser<'a> {
             }
             Tok::Kw("ifindex") => self.err("ifindex not supported on Ethernet or raw IP"),
             Tok::Kw("vlan") | Tok::Kw("mpls") | Tok::Kw("pppoes") | Tok::Kw("geneve") => {
-                let Tok::Kw(kw) = self.next().tok else { unreachable!() };
+                let Tok::Kw(kw) = self.next().tok else {
+                    unreachable!()
+                };
                 let n = self.opt_pnum()?;
                 let r = match kw {
                     "vlan" => self.sem.vlan(n),
@@ -251,7 +278,11 @@ impl<'a> Parser<'a> {
                     }
                     if matches!(self.peek_at(1), Tok::Kw("broadcast") | Tok::Kw("multicast")) {
                         self.next();
-                        let r = if self.is_kw("broadcast") { self.sem.broadcast(p) } else { self.sem.multicast(p) };
+                        let r = if self.is_kw("broadcast") {
+                            self.sem.broadcast(p)
+                        } else {
+                            self.sem.multicast(p)
+                        };
                         self.next();
                         return Ok((self.g(col, r)?, QERR));
                     }
@@ -298,9 +329,14 @@ impl<'a> Parser<'a> {
                 self.next();
                 Ok(Some(n))
             }
-            Tok::Op("(") if matches!(self.peek_at(1), Tok::Num(_)) && matches!(self.peek_at(2), Tok::Op(")")) => {
+            Tok::Op("(")
+                if matches!(self.peek_at(1), Tok::Num(_))
+                    && matches!(self.peek_at(2), Tok::Op(")")) =>
+            {
                 self.next();
-                let Tok::Num(n) = self.next().tok else { unreachable!() };
+                let Tok::Num(n) = self.next().tok else {
+                    unreachable!()
+                };
                 self.next();
                 Ok(Some(n))
             }
@@ -320,18 +356,29 @@ impl<'a> Parser<'a> {
         let mut any = false;
         match *self.peek() {
             Tok::Kw("src") | Tok::Kw("dst") => {
-                let first = if self.is_kw("src") { Dir::Src } else { Dir::Dst };
+                let first = if self.is_kw("src") {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
                 self.next();
                 q.dir = first;
                 let other = if first == Dir::Src { "dst" } else { "src" };
-                if (self.is_kw("or") || self.is_kw("and")) && matches!(self.peek_at(1), Tok::Kw(x) if *x == other) {
+                if (self.is_kw("or") || self.is_kw("and"))
+                    && matches!(self.peek_at(1), Tok::Kw(x) if *x == other)
+                {
                     q.dir = if self.is_kw("or") { Dir::Or } else { Dir::And };
                     self.next();
                     self.next();
                 }
                 any = true;
             }
-            Tok::Kw("addr1") | Tok::Kw("addr2") | Tok::Kw("addr3") | Tok::Kw("addr4") | Tok::Kw("ra") | Tok::Kw("ta") => {
+            Tok::Kw("addr1")
+            | Tok::Kw("addr2")
+            | Tok::Kw("addr3")
+            | Tok::Kw("addr4")
+            | Tok::Kw("ra")
+            | Tok::Kw("ta") => {
                 return self.err("802.11 address qualifiers are not valid on Ethernet or raw IP");
             }
             _ => {}
@@ -378,7 +425,11 @@ impl<'a> Parser<'a> {
                     }
                     self.next();
                     let r = self.id(q)?;
-                    b = if is_and { Pred::and(b, r) } else { Pred::or(b, r) };
+                    b = if is_and {
+                        Pred::and(b, r)
+                    } else {
+                        Pred::or(b, r)
+                    };
                 }
                 self.expect_op(")")?;
                 Ok(b)
@@ -391,21 +442,31 @@ impl<'a> Parser<'a> {
                 self.next();
                 if self.is_op("/") {
                     self.next();
-                    let Tok::Num(n) = *self.peek() else { return Err(self.syntax()) };
+                    let Tok::Num(n) = *self.peek() else {
+                        return Err(self.syntax());
+                    };
                     self.next();
                     return self.mcode(&s, None, n, q, col);
                 }
                 if self.is_kw("mask") {
                     self.next();
-                    let Tok::Hid(m) = self.peek().clone() else { return Err(self.syntax()) };
+                    let Tok::Hid(m) = self.peek().clone() else {
+                        return Err(self.syntax());
+                    };
                     self.next();
                     return self.mcode(&s, Some(&m), 0, q, col);
                 }
                 match q.addr {
                     Addr::Port => return self.err_at(col, "'port' modifier applied to ip host"),
-                    Addr::PortRange => return self.err_at(col, "'portrange' modifier applied to ip host"),
-                    Addr::Proto => return self.err_at(col, "'proto' qualifier applied to IPv4 address"),
-                    Addr::ProtoChain => return self.err_at(col, "'protochain' modifier applied to ip host"),
+                    Addr::PortRange => {
+                        return self.err_at(col, "'portrange' modifier applied to ip host");
+                    }
+                    Addr::Proto => {
+                        return self.err_at(col, "'proto' qualifier applied to IPv4 address");
+                    }
+                    Addr::ProtoChain => {
+                        return self.err_at(col, "'protochain' modifier applied to ip host");
+                    }
                     _ => {}
                 }
                 self.ncode(Some(&s), 0, q, col)
@@ -414,7 +475,9 @@ impl<'a> Parser<'a> {
                 self.next();
                 let len = if self.is_op("/") {
                     self.next();
-                    let Tok::Num(n) = *self.peek() else { return Err(self.syntax()) };
+                    let Tok::Num(n) = *self.peek() else {
+                        return Err(self.syntax());
+                    };
                     self.next();
                     n
                 } else {
@@ -438,7 +501,8 @@ impl<'a> Parser<'a> {
         let (mut v, vlen) = match s {
             None => (v, 32),
             Some(s) if q.proto == Proto::Decnet => (self.atodn(s, col)?, 32),
-            Some(s) => atoin(s).ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s}'"), col))?,
+            Some(s) => atoin(s)
+                .ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s}'"), col))?,
         };
         let r = match q.addr {
             Addr::Default | Addr::Host | Addr::Net => {
@@ -462,7 +526,10 @@ impl<'a> Parser<'a> {
                         mask <<= 32 - vlen;
                     }
                     if v & !mask != 0 {
-                        return self.err_at(col, format!("non-network bits set in \"{}\"", s.unwrap_or("")));
+                        return self.err_at(
+                            col,
+                            format!("non-network bits set in \"{}\"", s.unwrap_or("")),
+                        );
                     }
                     self.sem.host(v, mask, q.proto, q.dir, net)
                 }
@@ -472,22 +539,46 @@ impl<'a> Parser<'a> {
                 if v > 65535 {
                     return self.err_at(col, format!("illegal port number {v} > 65535"));
                 }
-                self.sem.port(v, if q.addr == Addr::PortRange { Some(v) } else { None }, ipp, q.dir)
+                self.sem.port(
+                    v,
+                    if q.addr == Addr::PortRange {
+                        Some(v)
+                    } else {
+                        None
+                    },
+                    ipp,
+                    q.dir,
+                )
             }
-            Addr::Gateway => return self.err_at(col, format!("'gateway' is not a valid qualifier for '{}'", s.map(str::to_string).unwrap_or(v.to_string()))),
+            Addr::Gateway => {
+                return self.err_at(
+                    col,
+                    format!(
+                        "'gateway' is not a valid qualifier for '{}'",
+                        s.map(str::to_string).unwrap_or(v.to_string())
+                    ),
+                );
+            }
             Addr::Proto => {
                 if v > 255 && q.proto != Proto::Link {
-                    return self.err_at(col, format!("protocol number {v} greater than maximum 255"));
+                    return self
+                        .err_at(col, format!("protocol number {v} greater than maximum 255"));
                 }
                 self.sem.proto(v, q.proto, q.dir)
             }
             Addr::ProtoChain => {
                 if v > 255 {
-                    return self.err_at(col, format!("protocol number {v} greater than maximum 255"));
+                    return self
+                        .err_at(col, format!("protocol number {v} greater than maximum 255"));
                 }
                 self.sem.protochain(v, q.proto)
             }
-            Addr::Undef => return self.err_at(col, "syntax error: an address needs a qualifier such as 'host'"),
+            Addr::Undef => {
+                return self.err_at(
+                    col,
+                    "syntax error: an address needs a qualifier such as 'host'",
+                );
+            }
         };
         self.g(col, r)
     }
@@ -498,7 +589,17 @@ impl<'a> Parser<'a> {
             Proto::Tcp => Ok(Some(6)),
             Proto::Sctp => Ok(Some(132)),
             Proto::Default => Ok(None),
-            _ => self.err_at(col, format!("illegal qualifier of '{}'", if addr == Addr::Port { "port" } else { "portrange" })),
+            _ => self.err_at(
+                col,
+                format!(
+                    "illegal qualifier of '{}'",
+                    if addr == Addr::Port {
+                        "port"
+                    } else {
+                        "portrange"
+                    }
+                ),
+            ),
         }
     }
 
@@ -567,7 +668,13 @@ impl<'a> Parser<'a> {
         self.g(col, r)
     }
 
-    fn port_real(&self, name: &str, want: Option<u32>, real: Option<u32>, col: usize) -> PResult<Option<u32>> {
+    fn port_real(
+        &self,
+        name: &str,
+        want: Option<u32>,
+        real: Option<u32>,
+        col: usize,
+    ) -> PResult<Option<u32>> {
         match (want, real) {
             (None, r) => Ok(r),
             (Some(w), None) => Ok(Some(w)),
@@ -583,12 +690,21 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn mcode(&mut self, s1: &str, s2: Option<&str>, masklen: u32, q: Qual, col: usize) -> PResult<Pred> {
-        let (n, nlen) = atoin(s1).ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s1}'"), col))?;
+    fn mcode(
+        &mut self,
+        s1: &str,
+        s2: Option<&str>,
+        masklen: u32,
+        q: Qual,
+        col: usize,
+    ) -> PResult<Pred> {
+        let (n, nlen) = atoin(s1)
+            .ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s1}'"), col))?;
         let n = if nlen == 0 { 0 } else { n << (32 - nlen) };
         let m = match s2 {
             Some(s2) => {
-                let (m, mlen) = atoin(s2).ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s2}'"), col))?;
+                let (m, mlen) = atoin(s2)
+                    .ok_or_else(|| FilterError::new(format!("invalid IPv4 address '{s2}'"), col))?;
                 let m = if mlen == 0 { 0 } else { m << (32 - mlen) };
                 if n & !m != 0 {
                     return self.err_at(col, format!("non-network bits set in \"{s1} mask {s2}\""));
@@ -597,9 +713,16 @@ impl<'a> Parser<'a> {
             }
             None => {
                 if masklen > 32 {
-                    return self.err_at(col, format!("netmask length {masklen} greater than maximum 32"));
+                    return self.err_at(
+                        col,
+                        format!("netmask length {masklen} greater than maximum 32"),
+                    );
                 }
-                let m = if masklen == 0 { 0 } else { 0xffff_ffffu32 << (32 - masklen) };
+                let m = if masklen == 0 {
+                    0
+                } else {
+                    0xffff_ffffu32 << (32 - masklen)
+                };
                 if n & !m != 0 {
                     return self.err_at(col, format!("non-network bits set in \"{s1}/{masklen}\""));
                 }
@@ -621,11 +744,22 @@ impl<'a> Parser<'a> {
             return self.err_at(col, "mask length must be <= 128");
         }
         let bits = u128::from(a);
-        let mask: u128 = if masklen == 0 { 0 } else { u128::MAX << (128 - masklen) };
+        let mask: u128 = if masklen == 0 {
+            0
+        } else {
+            u128::MAX << (128 - masklen)
+        };
         if bits & !mask != 0 {
             return self.err_at(col, format!("non-network bits set in \"{s}/{masklen}\""));
         }
-        let words = |x: u128| [(x >> 96) as u32, (x >> 64) as u32, (x >> 32) as u32, x as u32];
+        let words = |x: u128| {
+            [
+                (x >> 96) as u32,
+                (x >> 64) as u32,
+                (x >> 32) as u32,
+                x as u32,
+            ]
+        };
         let net = match q.addr {
             Addr::Default | Addr::Host => {
                 if masklen != 128 {
@@ -636,12 +770,15 @@ impl<'a> Parser<'a> {
             Addr::Net => true,
             _ => return self.err_at(col, "invalid qualifier against IPv6 address"),
         };
-        let r = self.sem.host6(&words(bits), &words(mask), q.proto, q.dir, net);
+        let r = self
+            .sem
+            .host6(&words(bits), &words(mask), q.proto, q.dir, net);
         self.g(col, r)
     }
 
     fn ecode(&mut self, s: &str, q: Qual, col: usize) -> PResult<Pred> {
-        let mac = parse_mac(s).ok_or_else(|| FilterError::new(format!("invalid Ethernet address '{s}'"), col))?;
+        let mac = parse_mac(s)
+            .ok_or_else(|| FilterError::new(format!("invalid Ethernet address '{s}'"), col))?;
         if matches!(q.addr, Addr::Host | Addr::Default) && q.proto == Proto::Link {
             let r = self.sem.ehost(mac, q.dir);
             return self.g(col, r);
@@ -717,7 +854,10 @@ impl<'a> Parser<'a> {
         }
         let mut guards = a.guards;
         guards.extend(b.guards);
-        Ok(Arth { v: Val::alu(op, a.v, b.v), guards })
+        Ok(Arth {
+            v: Val::alu(op, a.v, b.v),
+            guards,
+        })
     }
 
     fn arith_unary(&mut self) -> PResult<Arth> {
@@ -726,7 +866,10 @@ impl<'a> Parser<'a> {
             Tok::Op("-") => {
                 self.next();
                 let a = self.arith_unary_only()?;
-                Arth { v: Val::Neg(Box::new(a.v)), guards: a.guards }
+                Arth {
+                    v: Val::Neg(Box::new(a.v)),
+                    guards: a.guards,
+                }
             }
             _ => self.arith_primary()?,
         };
@@ -745,7 +888,10 @@ impl<'a> Parser<'a> {
         if self.is_op("-") {
             self.next();
             let a = self.arith_unary_only()?;
-            return Ok(Arth { v: Val::Neg(Box::new(a.v)), guards: a.guards });
+            return Ok(Arth {
+                v: Val::Neg(Box::new(a.v)),
+                guards: a.guards,
+            });
         }
         self.arith_primary()
     }
@@ -755,11 +901,17 @@ impl<'a> Parser<'a> {
         match self.peek().clone() {
             Tok::Num(n) => {
                 self.next();
-                Ok(Arth { v: Val::K(n), guards: vec![] })
+                Ok(Arth {
+                    v: Val::K(n),
+                    guards: vec![],
+                })
             }
             Tok::Kw("len") => {
                 self.next();
-                Ok(Arth { v: Val::Len, guards: vec![] })
+                Ok(Arth {
+                    v: Val::Len,
+                    guards: vec![],
+                })
             }
             Tok::Op("(") => {
                 self.next();
@@ -774,7 +926,9 @@ impl<'a> Parser<'a> {
                 let idx = self.arith(0)?;
                 let size = if self.is_op(":") {
                     self.next();
-                    let Tok::Num(n) = *self.peek() else { return Err(self.syntax()) };
+                    let Tok::Num(n) = *self.peek() else {
+                        return Err(self.syntax());
+                    };
                     self.next();
                     n
                 } else {
@@ -824,13 +978,18 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         if parts.len() != 6 {
             return None;
         }
-        parts.iter().map(|p| u8::from_str_radix(p, 16).ok()).collect::<Option<_>>()?
+        parts
+            .iter()
+            .map(|p| u8::from_str_radix(p, 16).ok())
+            .collect::<Option<_>>()?
     } else {
         let digits: String = s.chars().filter(|c| *c != '.').collect();
         if digits.len() != 12 {
             return None;
         }
-        (0..6).map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()).collect::<Option<_>>()?
+        (0..6)
+            .map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<_>>()?
     };
     hex.try_into().ok()
 }

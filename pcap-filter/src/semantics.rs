@@ -212,7 +212,11 @@ pub struct Qual {
     pub addr: Addr,
 }
 
-pub const QERR: Qual = Qual { proto: Proto::Undef, dir: Dir::Undef, addr: Addr::Undef };
+pub const QERR: Qual = Qual {
+    proto: Proto::Undef,
+    dir: Dir::Undef,
+    addr: Addr::Undef,
+};
 
 /// The link layer the code is generated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,18 +318,30 @@ impl Gen {
             Rel::LinkHdr => at_var(&self.var_linkhdr, abs(self.off_linkhdr), size),
             Rel::Llc => at_var(&self.var_linkpl, abs(self.off_linkpl), size),
             Rel::LinkPl => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl), size),
-            Rel::LinkPlNoSnap => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl_nosnap), size),
+            Rel::LinkPlNoSnap => at_var(
+                &self.var_linkpl,
+                abs(self.off_linkpl + self.off_nl_nosnap),
+                size,
+            ),
             Rel::LinkType => match self.off_linktype {
                 Some(t) => at_var(&self.var_linktype, abs(t), size),
                 None => return Err("link-layer type filtering not possible on raw IP".into()),
             },
-            Rel::PrevMpls => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl - 4), size),
+            Rel::PrevMpls => at_var(
+                &self.var_linkpl,
+                abs(self.off_linkpl + self.off_nl - 4),
+                size,
+            ),
             Rel::TranV4 => Val::Load {
                 base: Some(Box::new(self.ihl())),
                 off: abs(self.off_linkpl + self.off_nl),
                 size,
             },
-            Rel::TranV6 => at_var(&self.var_linkpl, abs(self.off_linkpl + self.off_nl + 40), size),
+            Rel::TranV6 => at_var(
+                &self.var_linkpl,
+                abs(self.off_linkpl + self.off_nl + 40),
+                size,
+            ),
         })
     }
 
@@ -345,7 +361,11 @@ impl Gen {
         if mask & full == full {
             return Ok(Pred::cmp(CmpOp::Eq, ld, v));
         }
-        Ok(Pred::cmp(CmpOp::Eq, Val::alu(AluOp::And, ld, Val::K(mask)), v))
+        Ok(Pred::cmp(
+            CmpOp::Eq,
+            Val::alu(AluOp::And, ld, Val::K(mask)),
+            v,
+        ))
     }
     /// Compare a byte string, four bytes at a time from the end, like libpcap's gen_bcmp.
     fn bcmp(&self, rel: Rel, off: u32, bytes: &[u8]) -> GResult<Pred> {
@@ -391,7 +411,13 @@ impl Gen {
 
     fn ether_linktype(&self, p: u32) -> GResult<Pred> {
         let not_len = || -> GResult<Pred> {
-            Ok(Pred::not(self.cmp_op(CmpOp::Gt, Rel::LinkType, 0, 2, ETHERMTU)?))
+            Ok(Pred::not(self.cmp_op(
+                CmpOp::Gt,
+                Rel::LinkType,
+                0,
+                2,
+                ETHERMTU,
+            )?))
         };
         Ok(match p {
             LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
@@ -455,7 +481,13 @@ impl Gen {
     }
 
     fn ipfrag(&self) -> GResult<Pred> {
-        Ok(Pred::not(self.cmp_op(CmpOp::Set, Rel::LinkPl, 6, 2, 0x1fff)?))
+        Ok(Pred::not(self.cmp_op(
+            CmpOp::Set,
+            Rel::LinkPl,
+            6,
+            2,
+            0x1fff,
+        )?))
     }
 
     pub fn proto_abbrev(&self, p: Proto) -> GResult<Pred> {
@@ -552,7 +584,10 @@ impl Gen {
         match dir {
             Dir::Src | Dir::Dst => {
                 let off = if dir == Dir::Src { src } else { dst };
-                Ok(Pred::and(self.linktype(ll)?, self.mcmp(Rel::LinkPl, off, 4, addr, mask)?))
+                Ok(Pred::and(
+                    self.linktype(ll)?,
+                    self.mcmp(Rel::LinkPl, off, 4, addr, mask)?,
+                ))
             }
             Dir::And => Ok(Pred::and(
                 self.hostop(addr, mask, Dir::Src, ll, src, dst)?,
@@ -595,19 +630,33 @@ impl Gen {
                 let off = if dir == Dir::Src { 8 } else { 24 };
                 let mut b1 = self.mcmp(Rel::LinkPl, off + 12, 4, a[3], m[3])?;
                 for i in (0..3).rev() {
-                    b1 = Pred::and(self.mcmp(Rel::LinkPl, off + 4 * i as u32, 4, a[i], m[i])?, b1);
+                    b1 = Pred::and(
+                        self.mcmp(Rel::LinkPl, off + 4 * i as u32, 4, a[i], m[i])?,
+                        b1,
+                    );
                 }
                 Ok(Pred::and(self.linktype(ETH_IPV6)?, b1))
             }
-            Dir::And => Ok(Pred::and(self.hostop6(a, m, Dir::Src)?, self.hostop6(a, m, Dir::Dst)?)),
-            Dir::Default | Dir::Or => {
-                Ok(Pred::or(self.hostop6(a, m, Dir::Src)?, self.hostop6(a, m, Dir::Dst)?))
-            }
+            Dir::And => Ok(Pred::and(
+                self.hostop6(a, m, Dir::Src)?,
+                self.hostop6(a, m, Dir::Dst)?,
+            )),
+            Dir::Default | Dir::Or => Ok(Pred::or(
+                self.hostop6(a, m, Dir::Src)?,
+                self.hostop6(a, m, Dir::Dst)?,
+            )),
             Dir::Undef => Err("syntax error".into()),
         }
     }
 
-    pub fn host6(&self, a: &[u32; 4], m: &[u32; 4], p: Proto, dir: Dir, net: bool) -> GResult<Pred> {
+    pub fn host6(
+        &self,
+        a: &[u32; 4],
+        m: &[u32; 4],
+        p: Proto,
+        dir: Dir,
+        net: bool,
+    ) -> GResult<Pred> {
         let typ = if net { "net" } else { "host" };
         match p {
             Proto::Default | Proto::Ipv6 => self.hostop6(a, m, dir),
@@ -622,7 +671,10 @@ impl Gen {
             Dir::Src => (3, 15),
             Dir::And | Dir::Default | Dir::Or => {
                 // libpcap ORs the two directions for `src and dst` too.
-                return Ok(Pred::or(self.dnhostop(addr, Dir::Src)?, self.dnhostop(addr, Dir::Dst)?));
+                return Ok(Pred::or(
+                    self.dnhostop(addr, Dir::Src)?,
+                    self.dnhostop(addr, Dir::Dst)?,
+                ));
             }
             Dir::Undef => return Err("syntax error".into()),
         };
@@ -635,7 +687,10 @@ impl Gen {
         );
         // Long header without padding.
         b1 = Pred::or(
-            Pred::and(self.mcmp(Rel::LinkPl, 2, 1, 0x06, 0x07)?, self.cmp(Rel::LinkPl, 2 + lh, 2, a)?),
+            Pred::and(
+                self.mcmp(Rel::LinkPl, 2, 1, 0x06, 0x07)?,
+                self.cmp(Rel::LinkPl, 2 + lh, 2, a)?,
+            ),
             b1,
         );
         // Short header with padding.
@@ -648,7 +703,10 @@ impl Gen {
         );
         // Short header without padding.
         b1 = Pred::or(
-            Pred::and(self.mcmp(Rel::LinkPl, 2, 1, 0x02, 0x07)?, self.cmp(Rel::LinkPl, 2 + sh, 2, a)?),
+            Pred::and(
+                self.mcmp(Rel::LinkPl, 2, 1, 0x02, 0x07)?,
+                self.cmp(Rel::LinkPl, 2 + sh, 2, a)?,
+            ),
             b1,
         );
         Ok(Pred::and(b0, b1))
@@ -661,10 +719,14 @@ impl Gen {
         match dir {
             Dir::Src => self.bcmp(Rel::LinkHdr, 6, &mac),
             Dir::Dst => self.bcmp(Rel::LinkHdr, 0, &mac),
-            Dir::And => Ok(Pred::and(self.ehost(mac, Dir::Src)?, self.ehost(mac, Dir::Dst)?)),
-            Dir::Default | Dir::Or => {
-                Ok(Pred::or(self.ehost(mac, Dir::Src)?, self.ehost(mac, Dir::Dst)?))
-            }
+            Dir::And => Ok(Pred::and(
+                self.ehost(mac, Dir::Src)?,
+                self.ehost(mac, Dir::Dst)?,
+            )),
+            Dir::Default | Dir::Or => Ok(Pred::or(
+                self.ehost(mac, Dir::Src)?,
+                self.ehost(mac, Dir::Dst)?,
+            )),
             Dir::Undef => Err("syntax error".into()),
         }
     }
@@ -781,13 +843,25 @@ impl Gen {
         let g4 = Pred::and(check(false)?, Pred::Store(sa, self.ihl()));
         let g6 = Pred::and(check(true)?, Pred::Store(sa, a6));
         let b = Pred::or(g4, g6);
-        let g = Val::alu(AluOp::Add, Val::Mem(sa), Val::K(self.off_linkpl + self.off_nl + 8));
-        let gload = |off: u32, size: u8| Val::Load { base: Some(Box::new(g.clone())), off, size };
+        let g = Val::alu(
+            AluOp::Add,
+            Val::Mem(sa),
+            Val::K(self.off_linkpl + self.off_nl + 8),
+        );
+        let gload = |off: u32, size: u8| Val::Load {
+            base: Some(Box::new(g.clone())),
+            off,
+            size,
+        };
         let inner = Val::alu(
             AluOp::Add,
             Val::alu(
                 AluOp::Add,
-                Val::alu(AluOp::Mul, Val::alu(AluOp::And, gload(0, 1), Val::K(0x3f)), Val::K(4)),
+                Val::alu(
+                    AluOp::Mul,
+                    Val::alu(AluOp::And, gload(0, 1), Val::K(0x3f)),
+                    Val::K(4),
+                ),
                 Val::K(8),
             ),
             g.clone(),
@@ -795,11 +869,17 @@ impl Gen {
         let hdr_plus = |k: u32| Val::alu(AluOp::Add, Val::Mem(shdr), Val::K(k));
         let teb = Pred::and(
             Pred::cmp(CmpOp::Eq, gload(2, 2), 0x6558),
-            Pred::and(Pred::Store(slt, hdr_plus(12)), Pred::Store(spl, hdr_plus(14))),
+            Pred::and(
+                Pred::Store(slt, hdr_plus(12)),
+                Pred::Store(spl, hdr_plus(14)),
+            ),
         );
         let offsets = Pred::and(
             Pred::Store(slt, Val::alu(AluOp::Add, g.clone(), Val::K(2))),
-            Pred::and(Pred::Store(shdr, inner), Pred::or(teb, Pred::Store(spl, Val::Mem(shdr)))),
+            Pred::and(
+                Pred::Store(shdr, inner),
+                Pred::or(teb, Pred::Store(spl, Val::Mem(shdr))),
+            ),
         );
         self.mem_slots += 4;
         self.link = Link::Ether;
@@ -876,7 +956,9 @@ impl Gen {
         if let Some(s) = sess
             && s > 0xffff
         {
-            return Err(format!("PPPoE session number {s} greater than maximum 65535"));
+            return Err(format!(
+                "PPPoE session number {s} greater than maximum 65535"
+            ));
         }
         if self.link == Link::Raw {
             return Err("'pppoes' not supported on raw IP".into());
@@ -948,7 +1030,10 @@ impl Gen {
                 self.linktype(ETH_IP)?,
                 self.cmp_op(CmpOp::Ge, Rel::LinkPl, 16, 1, 224)?,
             )),
-            Proto::Ipv6 => Ok(Pred::and(self.linktype(ETH_IPV6)?, self.cmp(Rel::LinkPl, 24, 1, 255)?)),
+            Proto::Ipv6 => Ok(Pred::and(
+                self.linktype(ETH_IPV6)?,
+                self.cmp(Rel::LinkPl, 24, 1, 255)?,
+            )),
             _ => Err("only link-layer/IP/IPv6 multicast filters supported".into()),
         }
     }
@@ -959,8 +1044,16 @@ impl Gen {
             "=" => Pred::cmp(CmpOp::Eq, ld, val),
             "<" => Pred::not(Pred::cmp(CmpOp::Ge, ld, val)),
             ">" => Pred::cmp(CmpOp::Gt, ld, val),
-            "|" => Pred::not(Pred::cmp(CmpOp::Eq, Val::alu(AluOp::Or, ld, Val::K(val)), 0)),
-            "&" => Pred::not(Pred::cmp(CmpOp::Eq, Val::alu(AluOp::And, ld, Val::K(val)), 0)),
+            "|" => Pred::not(Pred::cmp(
+                CmpOp::Eq,
+                Val::alu(AluOp::Or, ld, Val::K(val)),
+                0,
+            )),
+            "&" => Pred::not(Pred::cmp(
+                CmpOp::Eq,
+                Val::alu(AluOp::And, ld, Val::K(val)),
+                0,
+            )),
             _ => return Err("syntax error".into()),
         })
     }
@@ -970,7 +1063,13 @@ impl Gen {
             return Err("'protochain' not supported with variable length headers".into());
         }
         let nl = self.off_linkpl + self.off_nl;
-        let chain = |v6| Pred::ProtoChain(ProtoChain { nl, v6, proto: v as u8 });
+        let chain = |v6| {
+            Pred::ProtoChain(ProtoChain {
+                nl,
+                v6,
+                proto: v as u8,
+            })
+        };
         match p {
             Proto::Default => Ok(Pred::or(
                 Pred::and(self.linktype(ETH_IP)?, chain(false)),
@@ -985,7 +1084,13 @@ impl Gen {
     // ---- arithmetic ----
 
     /// `proto[idx:size]`: the value and the protocol checks that must hold first.
-    pub fn index_load(&self, p: Proto, idx: Val, size: u32, guards: Vec<Pred>) -> GResult<(Val, Vec<Pred>)> {
+    pub fn index_load(
+        &self,
+        p: Proto,
+        idx: Val,
+        size: u32,
+        guards: Vec<Pred>,
+    ) -> GResult<(Val, Vec<Pred>)> {
         if !matches!(size, 1 | 2 | 4) {
             return Err("data size must be 1, 2, or 4".into());
         }
@@ -994,9 +1099,21 @@ impl Gen {
         let at = |var: Option<Val>, base: u32, idx: Val| -> Val {
             match (var, idx) {
                 (None, Val::K(k)) => Val::load(base.saturating_add(k), size),
-                (Some(v), Val::K(k)) => Val::Load { base: Some(Box::new(v)), off: base.saturating_add(k), size },
-                (None, idx) => Val::Load { base: Some(Box::new(idx)), off: base, size },
-                (Some(v), idx) => Val::Load { base: Some(Box::new(Val::alu(AluOp::Add, v, idx))), off: base, size },
+                (Some(v), Val::K(k)) => Val::Load {
+                    base: Some(Box::new(v)),
+                    off: base.saturating_add(k),
+                    size,
+                },
+                (None, idx) => Val::Load {
+                    base: Some(Box::new(idx)),
+                    off: base,
+                    size,
+                },
+                (Some(v), idx) => Val::Load {
+                    base: Some(Box::new(Val::alu(AluOp::Add, v, idx))),
+                    off: base,
+                    size,
+                },
             }
         };
         use Proto::*;
@@ -1017,21 +1134,38 @@ impl Gen {
                     Val::K(0) => self.ihl(),
                     idx => Val::alu(AluOp::Add, self.ihl(), idx),
                 };
-                Val::Load { base: Some(Box::new(base)), off: self.off_linkpl + self.off_nl, size }
+                Val::Load {
+                    base: Some(Box::new(base)),
+                    off: self.off_linkpl + self.off_nl,
+                    size,
+                }
             }
             Icmpv6 => {
                 g.push(self.proto_abbrev(Ipv6)?);
                 g.push(self.cmp(Rel::LinkPl, 6, 1, 58)?);
-                at(var(&self.var_linkpl), self.off_linkpl + self.off_nl + 40, idx)
+                at(
+                    var(&self.var_linkpl),
+                    self.off_linkpl + self.off_nl + 40,
+                    idx,
+                )
             }
-            other => return Err(format!("'{}' does not support the index operation", other.name())),
+            other => {
+                return Err(format!(
+                    "'{}' does not support the index operation",
+                    other.name()
+                ));
+            }
         };
         Ok((v, g))
     }
 
     pub fn len_cmp(&self, greater: bool, n: u32) -> Pred {
         let b = Pred::cmp(CmpOp::Ge, Val::Len, n);
-        if greater { b } else { Pred::not(Pred::cmp(CmpOp::Gt, Val::Len, n)) }
+        if greater {
+            b
+        } else {
+            Pred::not(Pred::cmp(CmpOp::Gt, Val::Len, n))
+        }
     }
 }
 
@@ -1051,7 +1185,10 @@ pub fn name_to_port(name: &str) -> Option<(u32, Option<u32>)> {
 }
 
 pub fn name_to_proto(name: &str) -> Option<u32> {
-    protocols::PROTOCOLS.iter().find(|p| p.0 == name).map(|p| p.1 as u32)
+    protocols::PROTOCOLS
+        .iter()
+        .find(|p| p.0 == name)
+        .map(|p| p.1 as u32)
 }
 
 pub fn name_to_eproto(name: &str) -> Option<u32> {
@@ -1089,6 +1226,10 @@ pub fn name_to_iso(name: &str) -> Option<u32> {
 fn at_var(var: &Option<Val>, off: u32, size: u8) -> Val {
     match var {
         None => Val::load(off, size),
-        Some(v) => Val::Load { base: Some(Box::new(v.clone())), off, size },
+        Some(v) => Val::Load {
+            base: Some(Box::new(v.clone())),
+            off,
+            size,
+        },
     }
 }

@@ -36,7 +36,13 @@ struct PcapPkthdr {
 #[link(name = "pcap")]
 unsafe extern "C" {
     fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
-    fn pcap_compile(p: *mut c_void, fp: *mut BpfProgram, s: *const c_char, optimize: c_int, netmask: u32) -> c_int;
+    fn pcap_compile(
+        p: *mut c_void,
+        fp: *mut BpfProgram,
+        s: *const c_char,
+        optimize: c_int,
+        netmask: u32,
+    ) -> c_int;
     fn pcap_offline_filter(fp: *const BpfProgram, h: *const PcapPkthdr, pkt: *const u8) -> c_int;
     fn pcap_freecode(fp: *mut BpfProgram);
     fn pcap_geterr(p: *mut c_void) -> *mut c_char;
@@ -60,20 +66,32 @@ impl Oracle {
         let c = CString::new(expr).map_err(|e| e.to_string())?;
         unsafe {
             let handle = pcap_open_dead(dlt, 262144);
-            let mut prog = BpfProgram { bf_len: 0, bf_insns: std::ptr::null_mut() };
+            let mut prog = BpfProgram {
+                bf_len: 0,
+                bf_insns: std::ptr::null_mut(),
+            };
             for optimize in [1, 0] {
                 if pcap_compile(handle, &mut prog, c.as_ptr(), optimize, NETMASK_UNKNOWN) == 0 {
                     return Ok(Oracle { handle, prog });
                 }
             }
-            let msg = CStr::from_ptr(pcap_geterr(handle)).to_string_lossy().into_owned();
+            let msg = CStr::from_ptr(pcap_geterr(handle))
+                .to_string_lossy()
+                .into_owned();
             pcap_close(handle);
             Err(msg)
         }
     }
 
     fn matches(&self, p: &Packet) -> bool {
-        let h = PcapPkthdr { ts: Timeval { tv_sec: 0, tv_usec: 0 }, caplen: p.data.len() as u32, len: p.wirelen };
+        let h = PcapPkthdr {
+            ts: Timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            caplen: p.data.len() as u32,
+            len: p.wirelen,
+        };
         unsafe { pcap_offline_filter(&self.prog, &h, p.data.as_ptr()) != 0 }
     }
 
@@ -112,10 +130,14 @@ struct Corpus {
 fn load_corpus() -> Corpus {
     let dir = corpus_dir();
     let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).unwrap())
+            .unwrap();
     let mut captures: [Vec<(String, Vec<Packet>)>; 2] = [Vec::new(), Vec::new()];
     let mut unreadable = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcaps")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("pcaps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for path in names {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -128,7 +150,11 @@ fn load_corpus() -> Corpus {
             Err(_) => unreadable.push(name),
         }
     }
-    Corpus { json, captures, unreadable }
+    Corpus {
+        json,
+        captures,
+        unreadable,
+    }
 }
 
 /// Expressions a pwru user types, beyond libpcap's suite.
@@ -191,14 +217,38 @@ struct Tally {
 
 /// Allowed disagreements: (expression, reason).
 const EXCEPTIONS: &[(&str, &str)] = &[
-    ("byte 0 & 1", "libpcap 1.10.3 loses the byte load of `byte N & M` (it emits `jset #M` on A = 0, never true); we test the byte"),
-    ("inbound", "needs the skb's packet type, which the copied packet bytes do not carry; refused"),
-    ("outbound", "needs the skb's packet type, which the copied packet bytes do not carry; refused"),
-    ("ifindex 10", "needs the skb's interface index, which the copied packet bytes do not carry; refused"),
-    ("ip6 protochain 17", "libpcap-ipv6_ext_headers.pcap #1 chains ~100 extension headers; our walk is unrolled to 8 (eBPF before 5.3 has no loops)"),
-    ("ip6 protochain \\udp", "same crafted 100-header packet as `ip6 protochain 17`"),
-    ("protochain 17", "same crafted 100-header packet as `ip6 protochain 17`"),
-    ("protochain \\udp", "same crafted 100-header packet as `ip6 protochain 17`"),
+    (
+        "byte 0 & 1",
+        "libpcap 1.10.3 loses the byte load of `byte N & M` (it emits `jset #M` on A = 0, never true); we test the byte",
+    ),
+    (
+        "inbound",
+        "needs the skb's packet type, which the copied packet bytes do not carry; refused",
+    ),
+    (
+        "outbound",
+        "needs the skb's packet type, which the copied packet bytes do not carry; refused",
+    ),
+    (
+        "ifindex 10",
+        "needs the skb's interface index, which the copied packet bytes do not carry; refused",
+    ),
+    (
+        "ip6 protochain 17",
+        "libpcap-ipv6_ext_headers.pcap #1 chains ~100 extension headers; our walk is unrolled to 8 (eBPF before 5.3 has no loops)",
+    ),
+    (
+        "ip6 protochain \\udp",
+        "same crafted 100-header packet as `ip6 protochain 17`",
+    ),
+    (
+        "protochain 17",
+        "same crafted 100-header packet as `ip6 protochain 17`",
+    ),
+    (
+        "protochain \\udp",
+        "same crafted 100-header packet as `ip6 protochain 17`",
+    ),
 ];
 
 #[test]
@@ -281,7 +331,8 @@ fn agrees_with_libpcap() {
             for (name, pkts) in &corpus.captures[l3_side as usize] {
                 for (i, p) in pkts.iter().enumerate() {
                     let want = oracle.matches(p);
-                    let got = match pcap_filter::interpret_with_len(prog, &p.data, p.wirelen, p.l3) {
+                    let got = match pcap_filter::interpret_with_len(prog, &p.data, p.wirelen, p.l3)
+                    {
                         Ok(v) => v != 0,
                         Err(e) => {
                             fail(format!("{name} #{}: interpreter fault {e}", i + 1));
@@ -320,13 +371,21 @@ fn agrees_with_libpcap() {
         tally.compiled_both,
         outside
     );
-    let (p, a) = (tally.pairs - tally.excepted_pairs, tally.agree - tally.excepted_agree);
+    let (p, a) = (
+        tally.pairs - tally.excepted_pairs,
+        tally.agree - tally.excepted_agree,
+    );
     println!(
         "excluding the {} listed exceptions: {a}/{p} = {:.4} %",
         EXCEPTIONS.len(),
         100.0 * a as f64 / p.max(1) as f64
     );
-    println!("captures: {} EN10MB, {} RAW, unreadable: {:?}", corpus.captures[0].len(), corpus.captures[1].len(), corpus.unreadable);
+    println!(
+        "captures: {} EN10MB, {} RAW, unreadable: {:?}",
+        corpus.captures[0].len(),
+        corpus.captures[1].len(),
+        corpus.unreadable
+    );
     for r in &refused_like_newer {
         println!("suite reject: {r}");
     }
@@ -335,6 +394,18 @@ fn agrees_with_libpcap() {
     }
     // One line per expression is enough to debug.
     let mut seen = std::collections::HashSet::new();
-    let uniq: Vec<&String> = failures.iter().filter(|f| seen.insert(f.split(": ").next().unwrap().to_string())).collect();
-    assert!(uniq.is_empty(), "{} disagreements ({} expressions):\n{}", failures.len(), uniq.len(), uniq.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+    let uniq: Vec<&String> = failures
+        .iter()
+        .filter(|f| seen.insert(f.split(": ").next().unwrap().to_string()))
+        .collect();
+    assert!(
+        uniq.is_empty(),
+        "{} disagreements ({} expressions):\n{}",
+        failures.len(),
+        uniq.len(),
+        uniq.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
