@@ -20,6 +20,15 @@ fn mem_off(slot: u8) -> i16 {
     -8 * (MAX_SPILL as i16 + 1 + slot as i16)
 }
 
+/// Cache key for the pointer `buf + v` (a shape the semantics never produce: size 0).
+fn ptr_key(v: &Val) -> Val {
+    Val::Load {
+        base: Some(Box::new(v.clone())),
+        off: u32::MAX,
+        size: 0,
+    }
+}
+
 fn has_store(p: &Pred) -> bool {
     match p {
         Pred::Store(..) => true,
@@ -450,13 +459,33 @@ impl Codegen {
                         self.cur.var_ok.push(((**b).clone(), e));
                     }
                 }
-                if br == R0 {
-                    self.emit(Insn::alu64_reg(ADD, R0, R1));
+                if br != R0 && self.cached(b) == Some(br) {
+                    // Keep buf + base in a cache register: later loads from it are one insn.
+                    let pkey = ptr_key(b);
+                    let rp = match self.cached(&pkey) {
+                        Some(r) => r,
+                        None => {
+                            let mut i = self.alloc_cache();
+                            if CACHE_REGS[i] == br {
+                                i = (i + 1) % CACHE_REGS.len();
+                            }
+                            let rp = CACHE_REGS[i];
+                            self.emit(Insn::alu64_reg(MOV, rp, R1));
+                            self.emit(Insn::alu64_reg(ADD, rp, br));
+                            self.set_cache(i, pkey);
+                            rp
+                        }
+                    };
+                    self.emit(Insn::ldx(size_code(*size), R0, rp, *off as i16));
                 } else {
-                    self.emit(Insn::alu64_reg(MOV, R0, R1));
-                    self.emit(Insn::alu64_reg(ADD, R0, br));
+                    if br == R0 {
+                        self.emit(Insn::alu64_reg(ADD, R0, R1));
+                    } else {
+                        self.emit(Insn::alu64_reg(MOV, R0, R1));
+                        self.emit(Insn::alu64_reg(ADD, R0, br));
+                    }
+                    self.emit(Insn::ldx(size_code(*size), R0, R0, *off as i16));
                 }
-                self.emit(Insn::ldx(size_code(*size), R0, R0, *off as i16));
                 let form = if *size > 1 {
                     Form::Swapped(*size)
                 } else {

@@ -733,7 +733,7 @@ impl Gen {
 
     // ---- ports ----
 
-    fn portop(&self, port: u32, proto: u32, dir: Dir, range: Option<u32>) -> GResult<Pred> {
+    fn portop(&self, port: u32, protos: &[u32], dir: Dir, range: Option<u32>) -> GResult<Pred> {
         let atom = |off: u32| -> GResult<Pred> {
             match range {
                 None => self.cmp(Rel::TranV4, off, 2, port),
@@ -743,7 +743,12 @@ impl Gen {
                 )),
             }
         };
-        let b0 = Pred::and(self.cmp(Rel::LinkPl, 9, 1, proto)?, self.ipfrag()?);
+        // One protocol byte can match only one of the protocols: test them together.
+        let mut any = Pred::False;
+        for p in protos {
+            any = Pred::or(any, self.cmp(Rel::LinkPl, 9, 1, *p)?);
+        }
+        let b0 = Pred::and(any, self.ipfrag()?);
         let b1 = match dir {
             Dir::Src => atom(0)?,
             Dir::Dst => atom(2)?,
@@ -754,7 +759,7 @@ impl Gen {
         Ok(Pred::and(b0, b1))
     }
 
-    fn portop6(&self, port: u32, proto: u32, dir: Dir, range: Option<u32>) -> GResult<Pred> {
+    fn portop6(&self, port: u32, protos: &[u32], dir: Dir, range: Option<u32>) -> GResult<Pred> {
         let atom = |off: u32| -> GResult<Pred> {
             match range {
                 None => self.cmp(Rel::TranV6, off, 2, port),
@@ -764,7 +769,10 @@ impl Gen {
                 )),
             }
         };
-        let b0 = self.cmp(Rel::LinkPl, 6, 1, proto)?;
+        let mut b0 = Pred::False;
+        for p in protos {
+            b0 = Pred::or(b0, self.cmp(Rel::LinkPl, 6, 1, *p)?);
+        }
         let b1 = match dir {
             Dir::Src => atom(0)?,
             Dir::Dst => atom(2)?,
@@ -790,23 +798,17 @@ impl Gen {
     fn protos(ip_proto: Option<u32>) -> Vec<u32> {
         match ip_proto {
             Some(p) => vec![p],
-            None => vec![6, 17, 132],
+            None => vec![132, 6, 17],
         }
     }
 
     fn port_v4(&self, lo: u32, hi: Option<u32>, ip_proto: Option<u32>, dir: Dir) -> GResult<Pred> {
-        let mut b4 = Pred::False;
-        for p in Self::protos(ip_proto) {
-            b4 = Pred::or(b4, self.portop(lo, p, dir, hi)?);
-        }
+        let b4 = self.portop(lo, &Self::protos(ip_proto), dir, hi)?;
         Ok(Pred::and(self.linktype(ETH_IP)?, b4))
     }
 
     fn port_v6(&self, lo: u32, hi: Option<u32>, ip_proto: Option<u32>, dir: Dir) -> GResult<Pred> {
-        let mut b6 = Pred::False;
-        for p in Self::protos(ip_proto) {
-            b6 = Pred::or(b6, self.portop6(lo, p, dir, hi)?);
-        }
+        let b6 = self.portop6(lo, &Self::protos(ip_proto), dir, hi)?;
         Ok(Pred::and(self.linktype(ETH_IPV6)?, b6))
     }
 
