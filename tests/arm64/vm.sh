@@ -13,11 +13,11 @@ file -b "$BIN" | grep -q 'ARM aarch64.*statically linked' || { echo "arm64 vm: $
 
 bash "$ROOT/tests/vm/kernels.sh" arm64
 SKB_ARGS="ip_rcv=1 ip_protocol_deliver_rcu=2 ip_rcv_finish=3 ip_local_deliver_finish=3 ip_route_output_key_hash_rcu=4
-          ip6_route_input_lookup=4 ip6_pol_route_input=4 ip6_pol_route=5"
+          ip6_pol_route_input=4 ip6_pol_route=5"
 while read -r series kver vmlinuz _; do
   case " ${VM_KERNELS:-6.1 6.12} " in *" $series "*) ;; *) continue ;; esac
   echo "arm64 vm: skb argument positions in $kver's BTF:"
   python3 "$ROOT/tests/arm64/btf_skb_args.py" "$vmlinuz" $SKB_ARGS | sed 's/^/  /'
 done < "$CACHE/kernels/arm64.list"
 
-VM_EXTRA_SCENARIOS=${VM_EXTRA_SCENARIOS-"skb_args stack"} PWRU_BIN=$BIN bash "$ROOT/tests/vm/run.sh" arm64
+VM_EXTRA_SCENARIOS=${VM_EXTRA_SCENARIOS-"skb_args stack ping_events"} PWRU_BIN=$BIN bash "$ROOT/tests/vm/run.sh" arm64

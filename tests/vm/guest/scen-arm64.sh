@@ -1,5 +1,5 @@
 # Extra scenarios of the arm64 engineer (sourced by main.sh, helpers from lib.sh; run with
-# VM_EXTRA_SCENARIOS="skb_args stack"). They matter most on arm64 but are arch-neutral.
+# VM_EXTRA_SCENARIOS="skb_args stack ping_events"). They matter most on arm64 but are arch-neutral.
 #
 # skb_args: the skb is read right whatever
 # argument it is. The probes take argument N from pt_regs: on arm64 x0..x4, on x86-64 di, si, dx, cx, r8; a wrong
@@ -8,10 +8,10 @@
 #   1 ip_rcv(skb, dev, pt, orig_dev)                2 ip_protocol_deliver_rcu(net, skb, protocol)
 #   3 ip_rcv_finish(net, sk, skb)                   3 ip_local_deliver_finish(net, sk, skb)
 #   4 ip_route_output_key_hash_rcu(net, fl4, res, skb)   via icmp_send() for the UDP that hits a closed port
-#   4 ip6_route_input_lookup(net, dev, fl6, skb, flags)  IPv6 input route lookup
-#   4 ip6_pol_route_input(net, table, fl6, skb, flags)
+#   4 ip6_pol_route_input(net, table, fl6, skb, flags)  IPv6 input route lookup (called through a pointer, so
+#                                                        never inlined; ip6_route_input_lookup is, into ip6_route_input)
 #   5 ip6_pol_route(net, table, oif, fl6, skb, flags)
-SKB_ARG_FUNCS='ip_rcv ip_protocol_deliver_rcu ip_rcv_finish ip_local_deliver_finish ip_route_output_key_hash_rcu ip6_route_input_lookup ip6_pol_route_input ip6_pol_route'
+SKB_ARG_FUNCS='ip_rcv ip_protocol_deliver_rcu ip_rcv_finish ip_local_deliver_finish ip_route_output_key_hash_rcu ip6_pol_route_input ip6_pol_route'
 
 s_skb_args() {
   SCEN="skb-args"
@@ -34,7 +34,6 @@ s_skb_args() {
   expect "arg 3: ip_rcv_finish sees the echo request in ns1" "$(fn ip_rcv_finish)" "$V4REQ" "$(ns $NS_1)"
   expect "arg 3: ip_local_deliver_finish sees the echo reply" "$(fn ip_local_deliver_finish)" "$V4REP"
   expect "arg 4: ip_route_output_key_hash_rcu sees the UDP datagram icmp_send answers" "$(fn ip_route_output_key_hash_rcu)" "$UDP9" "$(ns $NS_1)"
-  expect "arg 4: ip6_route_input_lookup sees the IPv6 echo request" "$(fn ip6_route_input_lookup)" "$V6REQ" "$(ns $NS_ROOT)"
   expect "arg 4: ip6_pol_route_input sees the IPv6 echo request" "$(fn ip6_pol_route_input)" "$V6REQ" "$(ns $NS_ROOT)"
   expect "arg 5: ip6_pol_route sees the IPv6 echo request" "$(fn ip6_pol_route)" "$V6REQ" "$(ns $NS_ROOT)"
   # Nothing read from a wrong register: every event's tuple is one of our addresses (or IPv6 link-local/multicast
@@ -63,4 +62,18 @@ s_stack() {
   head -1 /tmp/stack | grep -qE '^    icmp_rcv\+0x' && pass "innermost frame is icmp_rcv" || fail "innermost frame is not icmp_rcv: $(head -1 /tmp/stack)"
   grep -qE '^    (ip_protocol_deliver_rcu|ip_local_deliver_finish)\+0x' /tmp/stack && pass "icmp_rcv's caller (ip_protocol_deliver_rcu/ip_local_deliver_finish) in the stack" || fail "no ip_protocol_deliver_rcu/ip_local_deliver_finish frame"
   grep -qE '^    (__netif_receive_skb[a-z_]*|process_backlog|net_rx_action)\+0x' /tmp/stack && pass "receive path (__netif_receive_skb*/process_backlog) in the stack" || fail "no __netif_receive_skb*/process_backlog frame"
+}
+
+# ping_events: how many events one ping gives with every skb function attached, from trace_all's output (the ping
+# runs first there; the UDP datagrams come after it, so events before the first UDP one are the ping's).
+s_ping_events() {
+  SCEN="ping-events"
+  f=/tmp/all-$BACKEND.out
+  [ -s "$f" ] || { fail "no trace_all output ($f): run trace_all first"; return; }
+  req='10.0.0.1:0->10.0.0.2:0(icmp)'; rep='10.0.0.2:0->10.0.0.1:0(icmp)'
+  awk -v req="$req" -v rep="$rep" '/^0x/ { if (index($0, "(udp)")) exit; if (index($0, req)) q++; else if (index($0, rep)) p++;
+      else next; fn[$NF] = 1 } END { n = 0; for (k in fn) n++; printf "%d %d %d %d\n", q + p, q, p, n }' "$f" > /tmp/pingev
+  read -r total q p nf < /tmp/pingev
+  echo "@@INFO one ping ($BACKEND, every skb function): $total events (request $q, reply $p) in $nf functions"
+  [ "$total" -gt 0 ] && [ "$q" -gt 0 ] && [ "$p" -gt 0 ] && pass "one ping traced: $total events" || fail "one ping: request $q, reply $p events"
 }
