@@ -250,16 +250,14 @@ impl Codegen {
 
     fn place(&mut self, l: Label) {
         self.labels[l].pos = Some(self.insns.len());
-        match self.labels[l].facts.take() {
-            Some(f) => {
-                self.cur = if self.reachable { self.cur.meet(&f) } else { f };
-                self.reachable = true;
-            }
-            None => {}
+        if let Some(f) = self.labels[l].facts.take() {
+            self.cur = if self.reachable { self.cur.meet(&f) } else { f };
+            self.reachable = true;
         }
     }
 
     /// A conditional branch: `op` on `reg` against `imm` (or register `src`), to `t` if true.
+    #[allow(clippy::too_many_arguments)]
     fn branch(
         &mut self,
         class: u8,
