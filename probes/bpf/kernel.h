@@ -26,6 +26,7 @@ struct net_device {
 } __core;
 
 struct sock_common {
+	unsigned short skc_family;
 	possible_net_t skc_net;
 } __core;
 

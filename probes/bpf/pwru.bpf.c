@@ -52,6 +52,7 @@ volatile const __u32 CFG_IFINDEX = 0;    /* ifindex to keep, 0 = any */
 volatile const __u32 CFG_TRACK_SKB = 0;  /* 1 = --filter-track-skb */
 volatile const __u32 CFG_CALLER = 0;     /* 1 = record the caller's address (kprobes only) */
 volatile const __u32 CFG_STACK = 0;      /* 1 = record a stack id */
+volatile const __u32 CFG_SELF_TGID = 0;  /* the tracer's own pid: its netlink skbs are not packets */
 volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pcap_filter() */
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
@@ -150,6 +151,17 @@ static __always_inline __u32 netns_of(struct sk_buff *skb, struct net_device *de
 			inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	}
 	return inum;
+}
+
+/* The tracer's own rtnetlink lookups (interface names) would otherwise show up as events. Only its netlink skbs are
+ * skipped: a softirq can run real packets while the tracer happens to be the current task. */
+static __always_inline int is_own_netlink(struct sk_buff *skb)
+{
+	if (!CFG_SELF_TGID || (bpf_get_current_pid_tgid() >> 32) != CFG_SELF_TGID)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(skb, sk);
+
+	return sk && BPF_CORE_READ(sk, __sk_common.skc_family) == 16 /* AF_NETLINK */;
 }
 
 #define HDR_UNSET 0xffff
@@ -301,7 +313,7 @@ static __always_inline void parse_tuple(struct event *e, struct sk_buff *skb)
 static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip, __u64 caller, int has_caller,
 				  __u32 probe_id, __u8 kind, int has_reason, __u32 reason)
 {
-	if (!skb)
+	if (!skb || is_own_netlink(skb))
 		return 0;
 
 	__u64 addr = (__u64)skb;

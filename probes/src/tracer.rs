@@ -152,6 +152,7 @@ impl Tracer {
             .as_ref()
             .map_or(2048, |f| f.snaplen.clamp(1, 2048));
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
+        let self_tgid: u32 = std::process::id();
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
@@ -163,6 +164,7 @@ impl Tracer {
             .override_global("CFG_TRACK_SKB", &track, true)
             .override_global("CFG_CALLER", &caller, true)
             .override_global("CFG_STACK", &stack, true)
+            .override_global("CFG_SELF_TGID", &self_tgid, true)
             .override_global("HAVE_FILTER", &have_filter, true)
             .override_global("FILTER_SNAPLEN", &snaplen, true)
             .map_max_entries("EVENTS", ring_size);
