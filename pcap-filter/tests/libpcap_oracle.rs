@@ -251,6 +251,80 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The suite's `apply` cases: our verdicts must be the listed results. Where they are not, the
+/// case must be one Debian's libpcap 1.10.3 does not pass either (newer libpcap behaviour), and
+/// it is reported.
+#[test]
+fn apply_cases_give_listed_results() {
+    let corpus = load_corpus();
+    let dir = corpus_dir();
+    let (mut pass, mut total) = (0, 0);
+    let mut notes = Vec::new();
+    let mut failures = Vec::new();
+    for a in corpus.json["apply"].as_array().unwrap() {
+        let expr = a["expr"].as_str().unwrap();
+        let file = a["savefile"].as_str().unwrap();
+        let want: Vec<bool> = a["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_u64().unwrap() != 0)
+            .collect();
+        total += 1;
+        let pkts = read_capture(&dir.join("pcaps").join(file)).expect("apply capture");
+        let ours: Option<Vec<bool>> = pcap_filter::compile(expr).ok().map(|p| {
+            pkts.iter()
+                .map(|k| {
+                    pcap_filter::interpret_with_len(&p, &k.data, k.wirelen, k.l3).unwrap() != 0
+                })
+                .collect()
+        });
+        if ours.as_ref() == Some(&want) {
+            pass += 1;
+            continue;
+        }
+        let dlt = if pkts.first().is_some_and(|p| p.l3) {
+            DLT_RAW
+        } else {
+            DLT_EN10MB
+        };
+        let debian: Option<Vec<bool>> = Oracle::compile(dlt, expr)
+            .ok()
+            .map(|o| pkts.iter().map(|k| o.matches(k)).collect());
+        if let Some((_, why)) = EXCEPTIONS.iter().find(|(e, _)| *e == expr) {
+            notes.push(format!(
+                "{expr:?} on {file}: want {want:?}, we give {ours:?} -- {why}"
+            ));
+        } else if debian.as_ref() == Some(&want) {
+            failures.push(format!(
+                "{expr:?} on {file}: want {want:?}, we give {ours:?}"
+            ));
+        } else {
+            notes.push(format!(
+                "{expr:?} on {file}: {} (Debian's libpcap 1.10.3: {})",
+                match &ours {
+                    None => "we refuse it".to_string(),
+                    Some(v) => format!("we give {v:?}"),
+                },
+                match &debian {
+                    None => "refuses it".to_string(),
+                    Some(v) if Some(v) == ours.as_ref() => "same as ours".to_string(),
+                    Some(v) => format!("{v:?}"),
+                }
+            ));
+        }
+    }
+    println!("apply cases: {pass}/{total} give the suite's listed results");
+    for n in &notes {
+        println!("apply exception: {n}");
+    }
+    assert!(
+        failures.is_empty(),
+        "apply cases where Debian's libpcap passes and we do not:\n{}",
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn agrees_with_libpcap() {
     let corpus = load_corpus();
