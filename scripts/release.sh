@@ -19,9 +19,11 @@ NICE=${NICE:-nice -n 10}
 die() { echo "release.sh: $*" >&2; exit 1; }
 
 # Host proc-macros and build scripts must stay dynamic (proc-macros are dylibs), so crt-static goes only to the
-# target artifacts: RUSTFLAGS with an explicit --target is not applied to host artifacts.
+# target artifacts: RUSTFLAGS with an explicit --target is not applied to host artifacts. On x86-64, crt-static
+# alone gives a static-pie; relocation-model=static makes a plain static executable like the arm64 one (the
+# aarch64 gnu target does not do static-pie), which `file` calls "statically linked".
 build_amd64() {
-  RUSTFLAGS="-C target-feature=+crt-static" $NICE cargo build --release --locked -p pwru \
+  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $NICE cargo build --release --locked -p pwru \
     --target x86_64-unknown-linux-gnu
   echo "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/pwru"
 }

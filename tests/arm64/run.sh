@@ -3,12 +3,13 @@
 # arm64 static binary in arm64 VMs (Debian cloud-arm64 kernels 6.1 and 6.12, qemu-system-aarch64 TCG), through the
 # shared VM harness in tests/vm.
 #   tests/arm64/run.sh              all steps
-#   STEPS="build unit" tests/arm64/run.sh
+#   STEPS="build unit" tests/arm64/run.sh     (steps: setup build release unit vm)
+#   VM_KERNELS=6.12 tests/arm64/run.sh        (one arm64 kernel instead of 6.1 and 6.12)
 # Needs root (apt-get in setup). Each step is timed; any failure fails the run (the other steps still run).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-ALL_STEPS="setup build unit vm"
+ALL_STEPS="setup build release unit vm"
 STEPS=${STEPS:-$ALL_STEPS}
 TRIPLE=aarch64-unknown-linux-gnu
 export CARGO_TERM_COLOR=never
@@ -54,6 +55,14 @@ step_unit() {
   echo "arm64 unit: $total tests passed in $bins test binaries under qemu-aarch64-static (rc=$rc)"
   [ "$total" -gt 0 ] || { echo "arm64 unit: no test ran"; return 1; }
   return "$rc"
+}
+
+# The release artifact from the build above: stripped, static, embeds pwru-arm64.o and not pwru-x86.o, runs
+# (--version under qemu-user). RELEASE_ARCHES="amd64 arm64" also builds and checks the static amd64 binary.
+step_release() {
+  local d; d=$(mktemp -d)
+  ARCHES=${RELEASE_ARCHES:-arm64} DIST=$d ARM64_TARGET_DIR=$CARGO_TARGET_DIR bash scripts/release.sh
+  local rc=$?; rm -rf "$d"; return $rc
 }
 
 step_vm() {
