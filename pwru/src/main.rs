@@ -1,7 +1,8 @@
 //! pwru: trace the kernel functions a packet passes through.
 
 use clap::Parser;
-use pwru::{cli, run, sink};
+use pwru::say::{is_broken_pipe, one_line};
+use pwru::{cli, run, say, trace};
 
 fn main() {
     install_panic_hook();
@@ -11,32 +12,16 @@ fn main() {
         Some(cli::Command::Cilium { cmd }) => {
             cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
         }
-        None => run::trace(cli.trace),
+        None => trace::trace(cli.trace),
     };
     match result {
         Ok(code) => std::process::exit(code),
-        Err(e) if sink::is_broken_pipe(&e) => std::process::exit(0),
+        Err(e) if is_broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
-            eprintln!("pwru: {}", one_line(&e));
+            say!("{}", one_line(&e));
             std::process::exit(1);
         }
     }
-}
-
-/// `outer: inner: root cause` on one line.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for c in e.chain() {
-        let part = c.to_string().replace('\n', " ");
-        // Many errors repeat their source in their own message; print each cause once.
-        if !out.contains(&part) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&part);
-        }
-    }
-    out
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.
@@ -52,8 +37,8 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "pwru: internal error: {}{at} (please report this bug)",
+        say!(
+            "internal error: {}{at} (please report this bug)",
             msg.replace('\n', " ")
         );
     }));
