@@ -9,9 +9,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => run::filter_command(&f),
-        Some(cli::Command::Cilium { cmd }) => {
-            cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
-        }
+        Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut Stdout).map(|()| 0),
         None => trace::trace(cli.trace),
     };
     match result {
@@ -22,6 +20,22 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// stdout, with errors that say they are stdout's (their kind is kept, so a closed pipe is still one).
+struct Stdout;
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().lock().write(buf).map_err(named)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush().map_err(named)
+    }
+}
+
+fn named(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot write stdout: {e}"))
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.
