@@ -16,18 +16,30 @@ const BPF_F_RDONLY: u32 = 1 << 3;
 
 /// Kernel map type numbers (`enum bpf_map_type`) that Cilium uses.
 pub mod map_type {
+    /// `BPF_MAP_TYPE_HASH`.
     pub const HASH: u32 = 1;
+    /// `BPF_MAP_TYPE_ARRAY`.
     pub const ARRAY: u32 = 2;
+    /// `BPF_MAP_TYPE_PROG_ARRAY`.
     pub const PROG_ARRAY: u32 = 3;
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
     pub const PERF_EVENT_ARRAY: u32 = 4;
+    /// `BPF_MAP_TYPE_PERCPU_HASH`.
     pub const PERCPU_HASH: u32 = 5;
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     pub const PERCPU_ARRAY: u32 = 6;
+    /// `BPF_MAP_TYPE_LRU_HASH`.
     pub const LRU_HASH: u32 = 9;
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
     pub const LRU_PERCPU_HASH: u32 = 10;
+    /// `BPF_MAP_TYPE_LPM_TRIE`.
     pub const LPM_TRIE: u32 = 11;
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
     pub const ARRAY_OF_MAPS: u32 = 12;
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
     pub const HASH_OF_MAPS: u32 = 13;
 
+    /// The type's name as bpftool spells it (`lru_hash`), `other` for types Cilium does not use.
     pub fn name(t: u32) -> &'static str {
         match t {
             HASH => "hash",
@@ -45,38 +57,109 @@ pub mod map_type {
         }
     }
 
+    /// Whether values of this type hold one slot per possible CPU.
     pub fn is_per_cpu(t: u32) -> bool {
         matches!(t, PERCPU_HASH | PERCPU_ARRAY | LRU_PERCPU_HASH)
     }
 }
 
+/// Why a pinned map could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
-    #[error("cannot open pinned map {path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
-    #[error("cannot query map info of {path}: {source}")]
-    Info { path: PathBuf, source: io::Error },
-    #[error("cannot read map {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    /// `BPF_OBJ_GET` failed for a reason other than permissions.
+    #[error("cannot open pinned map {path}")]
+    Open {
+        /// The pin.
+        path: PathBuf,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// The kernel refused the caller: EPERM (the bpf() syscall needs CAP_BPF) or EACCES (the pin is root's).
+    #[error("cannot open pinned map {path} (reading BPF maps needs root or CAP_BPF)")]
+    Denied {
+        /// The pin.
+        path: PathBuf,
+        /// EPERM or EACCES.
+        source: io::Error,
+    },
+    /// The file is not on a bpf filesystem, so it cannot be a pinned map.
+    #[error("{path} is not on a BPF filesystem")]
+    NotOnBpffs {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `BPF_OBJ_GET_INFO_BY_FD` failed.
+    #[error("cannot query map info of {path}")]
+    Info {
+        /// The pin.
+        path: PathBuf,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// A lookup or key iteration failed.
+    #[error("cannot read map {path}")]
+    Read {
+        /// The pin.
+        path: PathBuf,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// The pin holds a program or link, not a map.
     #[error("{path} is not a BPF map ({kind})")]
-    NotAMap { path: PathBuf, kind: String },
+    NotAMap {
+        /// The pin.
+        path: PathBuf,
+        /// What the descriptor is (`anon_inode:bpf-prog`).
+        kind: String,
+    },
+    /// A lookup key whose size is not the map's key size.
     #[error("{path}: key of {got} bytes given, map has {want}")]
     KeySize {
+        /// The pin.
         path: PathBuf,
+        /// Bytes given.
         got: usize,
+        /// The map's key size.
         want: u32,
     },
+}
+
+/// Whether an error means "you may not" (EPERM, EACCES) rather than "it is not there".
+pub fn is_denied(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+}
+
+/// `BPF_FS_MAGIC`, the `f_type` statfs(2) reports for a bpf filesystem.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Whether `path` lives on a bpf filesystem.
+pub fn is_on_bpffs(path: &Path) -> io::Result<bool> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `st` is a writable statfs the kernel fills; `c` is a NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64 == BPF_FS_MAGIC)
 }
 
 /// What `BPF_OBJ_GET_INFO_BY_FD` reports about a map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapInfo {
+    /// `enum bpf_map_type` (see [`map_type`]).
     pub map_type: u32,
+    /// The kernel's map ID.
     pub id: u32,
+    /// Key size in bytes.
     pub key_size: u32,
+    /// Value size in bytes (of one CPU's slot for per-CPU maps).
     pub value_size: u32,
+    /// `max_entries`.
     pub max_entries: u32,
+    /// `map_flags` (`BPF_F_NO_PREALLOC`, …).
     pub flags: u32,
+    /// The kernel's name of the map (at most 15 characters).
     pub name: String,
 }
 
@@ -87,7 +170,9 @@ pub type RawEntry = (Vec<u8>, Vec<Vec<u8>>);
 #[derive(Debug)]
 pub struct Map {
     fd: OwnedFd,
+    /// Where it is pinned.
     pub path: PathBuf,
+    /// Its type and sizes.
     pub info: MapInfo,
 }
 
@@ -144,9 +229,17 @@ impl Map {
         let mut attr = [0u64; 3];
         attr[0] = cpath.as_ptr() as u64;
         attr[1] = (BPF_F_RDONLY as u64) << 32;
-        let fd = sys_bpf(BPF_OBJ_GET, &mut attr).map_err(|source| BpfError::Open {
-            path: path.into(),
-            source,
+        let fd = sys_bpf(BPF_OBJ_GET, &mut attr).map_err(|source| {
+            let path = path.to_path_buf();
+            // The kernel answers EACCES for any file that is not a bpffs inode: say what is really wrong.
+            if source.raw_os_error() == Some(libc::EACCES) && is_on_bpffs(&path).ok() == Some(false)
+            {
+                BpfError::NotOnBpffs { path }
+            } else if is_denied(&source) {
+                BpfError::Denied { path, source }
+            } else {
+                BpfError::Open { path, source }
+            }
         })?;
         // SAFETY: BPF_OBJ_GET returned a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };

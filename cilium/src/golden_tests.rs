@@ -1,13 +1,17 @@
 //! Byte images of every decoded entry kind, per Cilium release, against the text cilium-dbg prints for them.
 //! The images were built from the C struct layouts (cilium-maps.md §1) independently of our decoders.
 
+use crate::cli::listings::policy_cells;
 use crate::clock::Clock;
-use crate::ct::{self, CtEntry, CtTuple, NatEntry};
+use crate::ct::{self, CtEntry, CtTuple};
 use crate::endpoint::{EndpointInfo, EndpointKey};
 use crate::ipcache::{IpcacheKey, IpcacheValue};
 use crate::lb::{self, Backend, RevNat, SvcKey, SvcValue};
-use crate::metrics::{MetricsKey, sum_per_cpu};
+use crate::lookup::lpm_lookup;
+use crate::metrics::{Counters, MetricsKey};
+use crate::nat::{self, NatEntry};
 use crate::policy::{self, PolicyEntry, PolicyKey};
+use crate::verdict;
 use crate::version::{PolicyFormat, Version::*};
 
 fn x(s: &str) -> Vec<u8> {
@@ -132,7 +136,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT_OUT_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, Some(&clock)),
+        nat::nat_line(&k, &v, Some(&clock)),
         "TCP OUT 10.244.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1"
     );
     let (k, v) = (
@@ -140,7 +144,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT_IN_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, Some(&clock)),
+        nat::nat_line(&k, &v, Some(&clock)),
         "TCP IN 1.1.1.1:443 -> 192.168.1.10:40000 XLATE_DST 10.244.1.5:40000 Created=12sec ago NeedsCT=1"
     );
     let (k, v) = (
@@ -148,7 +152,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT6_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, None),
+        nat::nat_line(&k, &v, None),
         "UDP OUT [fd00::5]:5353 -> [2001:db8::1]:53 XLATE_SRC [fd00::100]:6000 Created=100 NeedsCT=0"
     );
 }
@@ -299,7 +303,7 @@ fn policy_entries_per_version() {
     let fk = PolicyKey::parse(&x(POL_FULL_KEY)).unwrap();
     let fe = PolicyEntry::parse(&x(POL_FULL_17), V1_17, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&fk, &fe, None),
+        policy_cells(&fk, &fe, None),
         [
             "Allow", "Ingress", "12345", "80/TCP", "NONE", "disabled", "1000", "10", "24"
         ]
@@ -307,7 +311,7 @@ fn policy_entries_per_version() {
     let dk = PolicyKey::parse(&x(POL_DENY_KEY)).unwrap();
     let de = PolicyEntry::parse(&x(POL_DENY_17), V1_16, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&dk, &de, None),
+        policy_cells(&dk, &de, None),
         [
             "Deny", "Ingress", "2", "ANY", "NONE", "disabled", "0", "0", "0"
         ]
@@ -315,7 +319,7 @@ fn policy_entries_per_version() {
     let rk = PolicyKey::parse(&x(POL_RANGE_KEY)).unwrap();
     let re = PolicyEntry::parse(&x(POL_RANGE_18), V1_18, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&rk, &re, None),
+        policy_cells(&rk, &re, None),
         [
             "Allow",
             "Egress",
@@ -329,7 +333,14 @@ fn policy_entries_per_version() {
         ]
     );
     assert_eq!(
-        policy::row_cells(&rk, &re, Some((4, 400)))[6..8],
+        policy_cells(
+            &rk,
+            &re,
+            Some(Counters {
+                packets: 4,
+                bytes: 400
+            })
+        )[6..8],
         ["400", "4"]
     );
     assert!(re.has_explicit_auth());
@@ -337,7 +348,7 @@ fn policy_entries_per_version() {
     let pk = PolicyKey::parse(&x(POL_PROTO_KEY)).unwrap();
     let old = PolicyEntry::parse(&x(POL_OLD_PROTO), V1_16, PolicyFormat::Wildcard).unwrap();
     assert_eq!(
-        policy::row_cells(&pk, &old, None),
+        policy_cells(&pk, &old, None),
         [
             "Allow", "Egress", "7", "UDP", "NONE", "disabled", "2", "1", "8"
         ]
@@ -357,9 +368,9 @@ fn policy_entries_per_version() {
 #[test]
 fn metrics_entry() {
     let k = MetricsKey::parse(&x(MET_KEY)).unwrap();
-    let (p, b) = sum_per_cpu(&[x(MET_CPU0), x(MET_CPU1)]).unwrap();
+    let c = Counters::sum(&[x(MET_CPU0), x(MET_CPU1)]).unwrap();
     assert_eq!(
-        k.cells(p, b),
+        k.cells(c),
         ["Policy denied", "INGRESS", "3", "252", "1234", "bpf_lxc.c"].map(String::from)
     );
     assert!(k.is_drop());
@@ -395,9 +406,9 @@ fn policy_verdicts() {
             (key(64, 100, 0, 6, 8080), entry(v, 24 << 3, 0, 0, 0)),
         ];
         let mut lookup =
-            |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
+            |k: &[u8]| lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
         let vd = |l: &mut dyn FnMut(&[u8]) -> Option<PolicyEntry>, id, proto, port| {
-            policy::verdict(v, l, id, false, proto, port)
+            verdict::verdict(v, l, id, false, proto, port)
         };
         assert_eq!(vd(&mut lookup, 100, 6, 80).drop, None);
         assert_eq!(vd(&mut lookup, 200, 6, 80).drop, Some(181));
@@ -429,15 +440,14 @@ fn policy_verdicts() {
         (key(64, 0, 0, 6, 80), entry(v, 0, 0, 0, 0)),      // any 80/TCP allow
     ];
     let mut lookup = |k: &[u8]| {
-        policy::lpm_lookup(&map, k)
-            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap())
+        lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap())
     };
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 80).drop,
         None
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 81).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 81).drop,
         Some(181)
     );
     // 1.16.4+: a full L3/L4 entry wins outright, even over a longer... equal L4 entry.
@@ -448,28 +458,51 @@ fn policy_verdicts() {
         (key(56, 0, 0, 6, 0), entry(v, 16 << 3, 0, 0, 0)), // any TCP ports 0-255
     ];
     let mut lookup = |k: &[u8]| {
-        policy::lpm_lookup(&map, k)
-            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap())
+        lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap())
     };
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 80).drop,
         Some(189)
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 5, false, 6, 22)
+        verdict::verdict(v, &mut lookup, 5, false, 6, 22)
             .matched
             .unwrap()
             .0,
         "any"
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 5, false, 17, 22)
+        verdict::verdict(v, &mut lookup, 5, false, 17, 22)
             .matched
             .unwrap()
             .0,
         "identity"
     );
 }
+
+/// Pin names and kernel (cut) names of every map we decode.
+const NAMES: &[&str] = &[
+    "cilium_ct4_global",
+    "cilium_ct_any6_",
+    "cilium_snat_v4_external",
+    "cilium_snat_v6_",
+    "cilium_lb4_services_v2",
+    "cilium_lb6_serv",
+    "cilium_lb4_backends_v3",
+    "cilium_lb6_reverse_nat",
+    "cilium_ipcache",
+    "cilium_ipcache_v2",
+    "cilium_lxc",
+    "cilium_metrics",
+    "cilium_policystats",
+    "cilium_policy_v2_00012",
+    "cilium_policy_00012",
+    "cilium_node_map_v2",
+    "cilium_tunnel_map",
+    "cilium_auth_map",
+    "cilium_lb4_source_range",
+    "cilium_lb6_affinity",
+];
 
 /// Arbitrary bytes of every size never panic a decoder: they decode or give a size error.
 #[test]
@@ -496,13 +529,13 @@ fn garbage_never_panics() {
                 let _ = IpcacheValue::parse(&b, v).map(|x| x.text(v));
                 let _ = EndpointKey::parse(&b).map(|k| k.text());
                 let _ = EndpointInfo::parse(&b, v).map(|x| x.text(v));
-                let _ = MetricsKey::parse(&b).map(|k| k.cells(1, 1));
+                let _ = MetricsKey::parse(&b).map(|k| k.cells(Counters::default()));
                 if let Ok(k) = PolicyKey::parse(&b[..b.len().min(12)]) {
                     let e = &b[12..];
                     for f in [PolicyFormat::Wildcard, PolicyFormat::PrefixLen] {
                         if let Ok(e) = PolicyEntry::parse(e, v, f) {
-                            let _ = policy::row_cells(&k, &e, None);
-                            let _ = policy::verdict(
+                            let _ = policy_cells(&k, &e, None);
+                            let _ = verdict::verdict(
                                 v,
                                 &mut |_| Some(e.clone()),
                                 k.identity,
@@ -513,17 +546,51 @@ fn garbage_never_panics() {
                         }
                     }
                 }
-                let _ = sum_per_cpu(std::slice::from_ref(&b));
-                let (k, val) = b.split_at(b.len() / 2);
-                let _ =
-                    crate::misc::NodeEntry::parse(k, val).map(|n| crate::misc::nodeid_rows(&[n]));
-                let _ = crate::misc::TunnelEntry::parse(k, val).map(|t| t.cells());
-                let _ = crate::misc::AuthEntry::parse(k, val).map(|a| a.cells());
-                let _ = crate::misc::SourceRange::parse(&b).map(|r| r.text());
-                let _ = crate::misc::Affinity::parse(k, val).map(|a| a.cells());
+                let _ = Counters::sum(std::slice::from_ref(&b));
+                let _ = lb::SourceRange::parse(&b).map(|r| r.text());
             }
         }
     }
+}
+
+/// Random keys and values of every map by name, of the layout's sizes and one byte off, never panic the
+/// decoder or its text and JSON.
+#[test]
+fn decode_by_name_never_panics() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as u8
+    };
+    let mut decoded = 0;
+    for name in NAMES {
+        for v in [V1_16, V1_17, V1_18] {
+            let Some(spec) = crate::version::MapKind::named(name, v).and_then(|k| k.spec(v)) else {
+                continue;
+            };
+            for (dk, dv) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
+                let klen = (spec.key as i64 + dk).max(0) as usize;
+                let vlen = (spec.value as i64 + dv).max(0) as usize;
+                for _ in 0..200 {
+                    let k: Vec<u8> = (0..klen).map(|_| next()).collect();
+                    let val: Vec<u8> = (0..vlen).map(|_| next()).collect();
+                    for val in [Some(&val[..]), None] {
+                        match crate::entry::decode(name, &k, val, v) {
+                            Some(Ok(e)) => {
+                                decoded += 1;
+                                let _ = (e.to_string(), e.json());
+                            }
+                            Some(Err(e)) => assert!(e.to_string().starts_with(name), "{e}"),
+                            None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(decoded > 10_000, "{decoded}");
 }
 
 /// NAT46x64 entries live in the IPv6 NAT map with IPv4-mapped addresses; cilium-dbg prints those as dotted quads
@@ -544,7 +611,7 @@ fn nat46x64_mapped_addresses() {
     v[48..50].copy_from_slice(&33388u16.to_be_bytes());
     let e = NatEntry::parse(&v).unwrap();
     assert_eq!(
-        ct::nat_line(&k, &e, Some(&Clock { now: 255, hz: None })),
+        nat::nat_line(&k, &e, Some(&Clock { now: 255, hz: None })),
         "TCP IN [64:ff9b::8c52:7104]:80 -> [192.168.64.2]:33388 XLATE_DST [2001:db8:dead:beef::2]:33388 Created=155sec ago NeedsCT=0"
     );
 }

@@ -107,7 +107,8 @@ fn check_layout(layout: Layout) {
     let fs = Bpffs::new(&format!("golden-{}", layout.name()));
     cluster::build(&fs, layout);
     for (name, args) in COMMANDS {
-        let out = run(&fs, args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        // A command that fails (1.18 has no tunnel map) has its one-line error as golden output.
+        let out = run(&fs, args).unwrap_or_else(|e| format!("error: {e:#}\n"));
         golden(layout, name, &out);
     }
     verdicts(&fs, layout);
@@ -357,7 +358,7 @@ fn correlate(fs: &Bpffs, layout: Layout) {
         line: 1520,
         file: 2,
     };
-    after.counts.get_mut(&k).unwrap().0 += 1;
+    after.counts.get_mut(&k).unwrap().packets += 1;
     let d = cilium::drop_reason_from_metrics(&before, &after);
     assert_eq!(d.len(), 1);
     assert_eq!(
@@ -467,7 +468,7 @@ fn kernel_and_userspace_lpm_agree() {
         let ip: std::net::IpAddr = a.parse().unwrap();
         let kernel = maps.ipcache(&ip).unwrap().map(|v| v.identity);
         let user =
-            cilium::policy::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
+            cilium::lookup::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
                 .copied();
         assert_eq!(kernel, user, "{a}");
         assert!(kernel.is_some(), "{a} falls back to world 0.0.0.0/0");
