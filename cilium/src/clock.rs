@@ -90,6 +90,8 @@ pub enum Relative {
     In(u64),
     /// This many seconds ago.
     Ago(u64),
+    /// Earlier than the clock's value at boot: the entry was not stamped with this clock.
+    BeforeBoot,
 }
 
 impl Clock {
@@ -133,6 +135,15 @@ impl Clock {
         }
     }
 
+    /// The clock's value at boot: 0 for ktime; jiffies start at `INITIAL_JIFFIES` (2^32 − 300·HZ, so that they
+    /// wrap 5 minutes after boot on 32-bit kernels).
+    fn boot(&self) -> u64 {
+        match self.hz {
+            Some(hz) => (1u64 << 32).saturating_sub(hz.saturating_mul(300)) >> 8,
+            None => 0,
+        }
+    }
+
     fn units_to_secs(&self, units: u64) -> u64 {
         match self.hz {
             Some(hz) if hz > 0 => {
@@ -142,19 +153,24 @@ impl Clock {
         }
     }
 
-    /// Where a CT `lifetime` lies from now. Lifetimes are the clock cut to 32 bits, so the difference is taken
-    /// modulo 2^32 (a clock past 2^32 units still compares right).
+    /// Where a CT `lifetime` lies from now.
     pub fn until(&self, t: u32) -> Relative {
-        let d = t.wrapping_sub(self.now as u32) as i32;
-        if d >= 0 {
-            Relative::In(self.units_to_secs(d as u64))
+        let t = t as u64;
+        if t < self.boot() {
+            Relative::BeforeBoot
+        } else if t >= self.now {
+            Relative::In(self.units_to_secs(t - self.now))
         } else {
-            Relative::Ago(self.units_to_secs(d.unsigned_abs() as u64))
+            Relative::Ago(self.units_to_secs(self.now - t))
         }
     }
 
-    /// Seconds since a NAT `created` stamp, `None` if it lies in the future (a clock that is not the agent's).
+    /// Seconds since a NAT `created` stamp; `None` if it lies in the future or before boot (the entry was not
+    /// stamped with this clock).
     pub fn since(&self, t: u64) -> Option<u64> {
+        if t < self.boot() {
+            return None;
+        }
         self.now.checked_sub(t).map(|d| self.units_to_secs(d))
     }
 
@@ -197,31 +213,33 @@ mod tests {
         assert_eq!(k.until(990), Relative::Ago(10));
         assert_eq!(k.since(990), Some(10));
         assert_eq!(k.since(1010), None);
+        // Jiffies start at 2^32 − 300·HZ; the clock counts them in units of 256.
+        let boot = |hz: u64| ((1u64 << 32) - 300 * hz) >> 8;
         let j = Clock {
-            now: 1000,
+            now: boot(256) + 1000,
             hz: Some(256),
         };
-        assert_eq!(j.until(1010), Relative::In(10));
+        assert_eq!(j.until(boot(256) as u32 + 1010), Relative::In(10));
         let j = Clock {
-            now: 1000,
+            now: boot(1000) + 1000,
             hz: Some(1000),
         };
-        assert_eq!(j.until(1100), Relative::In(25));
-        // A clock beyond 2^32 units: lifetimes are its low 32 bits.
-        let big = Clock {
-            now: (1 << 32) + 5,
-            hz: None,
-        };
-        assert_eq!(big.until(65), Relative::In(60));
+        assert_eq!(j.until(boot(1000) as u32 + 1100), Relative::In(25));
+        assert_eq!(j.until(boot(1000) as u32 + 900), Relative::Ago(25));
+        // A stamp from before boot is not this clock's.
+        assert_eq!(j.until(5000), Relative::BeforeBoot);
+        assert_eq!(j.since(5000), None);
+        // Extremes neither overflow nor go negative.
         let max = Clock {
             now: u64::MAX,
             hz: Some(MAX_HZ),
         };
-        assert!(matches!(max.until(0), Relative::In(_)));
+        let secs = |units: u64| (((units as u128) << 8) / MAX_HZ as u128) as u64;
         assert_eq!(
-            max.since(0),
-            Some((((u64::MAX as u128) << 8) / MAX_HZ as u128) as u64)
+            max.until(u32::MAX),
+            Relative::Ago(secs(u64::MAX - u32::MAX as u64))
         );
+        assert!(max.since(1 << 32).is_some());
     }
 
     #[test]

@@ -194,6 +194,7 @@ impl CtEntry {
             None => String::new(),
             Some(Relative::In(n)) => format!(" (remaining: {n} sec(s))"),
             Some(Relative::Ago(n)) => format!(" (expired {n} sec(s) ago)"),
+            Some(Relative::BeforeBoot) => format!(" ({NOT_THIS_CLOCK})"),
         };
         let ifindex = if v == Version::V1_18 {
             String::new()
@@ -230,8 +231,9 @@ impl CtEntry {
         }
         if let Some(c) = clock {
             let (remaining, expired) = match c.until(self.lifetime) {
-                Relative::In(n) => (n, false),
-                Relative::Ago(_) => (0, true),
+                Relative::In(n) => (Some(n), Some(false)),
+                Relative::Ago(_) => (Some(0), Some(true)),
+                Relative::BeforeBoot => (None, None),
             };
             j["remaining_secs"] = remaining.into();
             j["expired"] = expired.into();
@@ -240,8 +242,12 @@ impl CtEntry {
     }
 }
 
+/// Said of a timestamp the clock cannot have produced (before its boot value, or after now for a creation time):
+/// the entries were stamped with another clock.
+pub const NOT_THIS_CLOCK: &str = "not a time on this clock";
+
 /// Go's `%#0Nx`: N zero-padded hex digits after `0x`.
-pub fn go_hex(v: u64, digits: usize) -> String {
+fn go_hex(v: u64, digits: usize) -> String {
     format!("0x{v:0digits$x}")
 }
 

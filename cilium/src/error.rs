@@ -13,11 +13,11 @@ pub enum Error {
     #[error("no bpf filesystem is mounted (none in /proc/self/mountinfo)")]
     NoBpffs,
     /// The bpffs root has no `tc/globals` directory.
-    #[error("{0} does not exist: is Cilium running on this node?")]
+    #[error("{0} does not exist (is Cilium running on this node?)")]
     NoGlobals(PathBuf),
     /// The maps directory is on an ordinary filesystem.
     #[error(
-        "{0} is not a BPF filesystem (Cilium pins its maps in a bpffs, mounted with `mount -t bpf bpf /sys/fs/bpf`)"
+        "{0} is not a BPF filesystem (Cilium pins its maps in a bpffs: mount -t bpf bpf /sys/fs/bpf)"
     )]
     NotBpffs(PathBuf),
     /// The maps directory cannot be listed or inspected.

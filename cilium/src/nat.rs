@@ -69,7 +69,7 @@ impl NatEntry {
         };
         let created = match clock.map(|c| c.since(self.created)) {
             Some(Some(secs)) => format!("{secs}sec ago"),
-            Some(None) => format!("{} (in the future)", self.created),
+            Some(None) => format!("{} ({})", self.created, crate::ct::NOT_THIS_CLOCK),
             None => self.created.to_string(),
         };
         format!(

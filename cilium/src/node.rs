@@ -48,12 +48,17 @@ pub fn globals_dir(bpffs: Option<&Path>) -> Result<PathBuf> {
         None => bpf::default_bpffs_root().ok_or(Error::NoBpffs)?,
     };
     let globals = root.join("tc/globals");
-    let dir = if globals.is_dir() {
-        globals
-    } else if bpffs.is_some() && root.join("cilium_lxc").exists() {
-        root
-    } else {
-        return Err(Error::NoGlobals(globals));
+    let dir = match std::fs::metadata(&globals) {
+        Ok(m) if m.is_dir() => globals,
+        // A bpffs mounted with mode 0700 (as /sys/fs/bpf is) hides it from other users: that is not "missing".
+        Err(source) if bpf::is_denied(&source) => {
+            return Err(Error::List {
+                path: globals,
+                source,
+            });
+        }
+        _ if bpffs.is_some() && root.join("cilium_lxc").exists() => root,
+        _ => return Err(Error::NoGlobals(globals)),
     };
     match bpf::is_on_bpffs(&dir) {
         Ok(true) => Ok(dir),

@@ -502,7 +502,7 @@ impl Lookups for WithStacks<'_> {
 fn cilium_error(e: cilium::Error) -> anyhow::Error {
     match e {
         cilium::Error::NoBpffs | cilium::Error::NoGlobals(_) | cilium::Error::NotBpffs(_) => {
-            anyhow::anyhow!("--cilium: {e} (give the bpffs root with --cilium=DIR)")
+            anyhow::anyhow!("--cilium: {e}; pass --cilium=DIR to read another bpffs")
         }
         e => anyhow::Error::new(e).context("--cilium"),
     }

@@ -3,6 +3,15 @@
 
 use super::tabwriter::{key_value_table, layout};
 use serde_json::Value;
+use std::io::{self, Write};
+
+/// Writes `v` pretty-printed, with a final newline; a closed pipe stays a plain `io::Error`.
+pub(crate) fn write_json(v: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut out, v).map_err(io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
 
 /// Text printed for a listing without rows.
 pub(crate) const NO_ENTRIES: &str = "No entries found.";
@@ -64,34 +73,41 @@ impl Listing {
 
     /// The rows as text; `empty` on a line when there are none.
     pub(crate) fn text(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_text(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Writes the rows as text (lines as they come: a large conntrack table is not built in memory once more).
+    pub(crate) fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         if self.rows.is_empty() {
-            return format!("{}\n", self.empty);
+            return writeln!(out, "{}", self.empty);
         }
-        match self.shape {
+        let table = match self.shape {
             Shape::Lines { blank_after_map } => {
-                let mut s = String::new();
+                let mut out = io::BufWriter::new(out);
                 let maps = if blank_after_map { self.maps } else { 1 };
                 for m in 0..maps {
                     for r in self.rows.iter().filter(|r| !blank_after_map || r.map == m) {
-                        s.push_str(&r.cells.concat());
-                        s.push('\n');
+                        for c in &r.cells {
+                            out.write_all(c.as_bytes())?;
+                        }
+                        out.write_all(b"\n")?;
                     }
                     if blank_after_map {
-                        s.push('\n');
+                        out.write_all(b"\n")?;
                     }
                 }
-                s
+                return out.flush();
             }
             Shape::KeyValue(h1, h2) => {
                 let rows: Vec<(String, Vec<String>)> = self
                     .rows
                     .iter()
-                    .map(|r| {
-                        let (k, vals) = r
-                            .cells
-                            .split_first()
-                            .map_or((String::new(), &[][..]), |(k, v)| (k.clone(), v));
-                        (k, vals.to_vec())
+                    .map(|r| match r.cells.split_first() {
+                        Some((k, vals)) => (k.clone(), vals.to_vec()),
+                        None => (String::new(), Vec::new()),
                     })
                     .collect();
                 key_value_table(h1, h2, &rows)
@@ -114,7 +130,13 @@ impl Listing {
                 }
                 layout(&s)
             }
-        }
+        };
+        out.write_all(table.as_bytes())
+    }
+
+    /// Writes the rows' JSON values as one pretty-printed array (`[]` when there are none).
+    pub(crate) fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(&self.rows.iter().map(|r| &r.json).collect::<Vec<_>>(), out)
     }
 
     /// The rows' JSON values as an array (`[]` when there are none).

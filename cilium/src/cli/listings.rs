@@ -1,6 +1,7 @@
 //! What each `pwru cilium` listing shows: per map, its text shape and how an entry becomes a row (cells and
 //! JSON), in cilium-dbg's wording and a stable order (cilium-dbg's is random).
 
+use super::Format;
 use super::listing::{Listing, Row, Shape};
 use crate::clock::Clock;
 use crate::ct::{self, CtTuple};
@@ -16,10 +17,25 @@ use crate::{auth, nat, wire};
 use serde_json::json;
 use std::net::IpAddr;
 
-/// What a listing reads from the node.
+/// What a listing reads from the node, and the format it is printed in.
 pub(crate) struct Cx<'a> {
     pub node: &'a Node,
     pub clock: Option<Clock>,
+    pub format: Format,
+}
+
+impl Cx<'_> {
+    /// A row with only what the format prints (a large map must not be held twice, as text and as JSON).
+    pub(crate) fn row<C: IntoIterator<Item = String>>(
+        &self,
+        cells: impl FnOnce() -> C,
+        json: impl FnOnce() -> serde_json::Value,
+    ) -> Row {
+        match self.format {
+            Format::Text => Row::new(cells(), serde_json::Value::Null),
+            Format::Json => Row::new(Vec::new(), json()),
+        }
+    }
 }
 
 /// A listing of one or more of Cilium's maps.
@@ -74,14 +90,21 @@ fn ct_rows(cx: &Cx) -> Result<Vec<Row>> {
         entries.sort_by_key(|(k, _)| ct_order(k));
         let map = kind.pin_name(v);
         for (k, e) in entries {
-            let text = ct::ct_line(&k, &e, v, cx.clock.as_ref());
-            let json = json!({ "map": map, "key": k.json(), "entry": e.json(v, cx.clock.as_ref()), "text": text });
-            let mut r = Row::new([text], json);
+            let mut r = cx.row(
+                || [ct::ct_line(&k, &e, v, cx.clock.as_ref())],
+                || ct_json(cx, map, &k, &e),
+            );
             r.map = i;
             rows.push(r);
         }
     }
     Ok(rows)
+}
+
+/// A CT entry of map `map` as JSON.
+pub(crate) fn ct_json(cx: &Cx, map: &str, k: &CtTuple, e: &ct::CtEntry) -> serde_json::Value {
+    let (v, clock) = (cx.node.version, cx.clock.as_ref());
+    json!({ "map": map, "key": k.json(), "entry": e.json(v, clock), "text": ct::ct_line(k, e, v, clock) })
 }
 
 /// The order of `bpf ct list`'s lines: by the printed addresses and ports.
@@ -102,10 +125,7 @@ pub(crate) const NAT: Description = Description {
                 Ok((CtTuple::parse(k)?, nat::NatEntry::parse(v)?))
             })?;
         all.sort_by_key(|(k, _)| nat_order(k));
-        Ok(all
-            .iter()
-            .map(|(k, e)| nat_row(k, e, cx.clock.as_ref()))
-            .collect())
+        Ok(all.iter().map(|(k, e)| nat_row(cx, k, e)).collect())
     },
 };
 
@@ -114,8 +134,12 @@ pub(crate) fn nat_order(k: &CtTuple) -> (IpAddr, u16, IpAddr, u16, u8, u8) {
     (k.saddr, k.sport, k.daddr, k.dport, k.nexthdr, k.flags)
 }
 
-pub(crate) fn nat_row(k: &CtTuple, e: &nat::NatEntry, clock: Option<&Clock>) -> Row {
-    Row::new([nat::nat_line(k, e, clock)], nat::nat_json(k, e, clock))
+pub(crate) fn nat_row(cx: &Cx, k: &CtTuple, e: &nat::NatEntry) -> Row {
+    let clock = cx.clock.as_ref();
+    cx.row(
+        || [nat::nat_line(k, e, clock)],
+        || nat::nat_json(k, e, clock),
+    )
 }
 
 pub(crate) const SERVICES: Description = Description {
@@ -133,11 +157,12 @@ pub(crate) const SERVICES: Description = Description {
                 let b = (k.slot != 0)
                     .then(|| bes.get(&(k.addr.is_ipv6(), val.union)))
                     .flatten();
-                let text = lb::service_value_text(k, val, b, v);
-                let json = json!({ "frontend": k.json(), "value": val.json(v),
-                                   "backend": b.map(|b| b.json(val.union)),
-                                   "text": format!("{} {text}", k.text(v)) });
-                Row::new([k.text(v), text], json)
+                let text = || lb::service_value_text(k, val, b, v);
+                let json = || {
+                    json!({ "frontend": k.json(), "value": val.json(v), "backend": b.map(|b| b.json(val.union)),
+                            "text": format!("{} {}", k.text(v), text()) })
+                };
+                cx.row(|| [k.text(v), text()], json)
             })
             .collect())
     },
@@ -152,7 +177,7 @@ pub(crate) const BACKENDS: Description = Description {
             .node
             .backends()?
             .iter()
-            .map(|((_, id), b)| Row::new([id.to_string(), b.list_text()], b.json(*id)))
+            .map(|((_, id), b)| cx.row(|| [id.to_string(), b.list_text()], || b.json(*id)))
             .collect())
     },
 };
@@ -167,9 +192,9 @@ pub(crate) const REVNAT: Description = Description {
             .revnats()?
             .iter()
             .map(|((_, id), r)| {
-                Row::new(
-                    [id.to_string(), r.text()],
-                    json!({"id": id, "addr": r.addr, "port": r.port}),
+                cx.row(
+                    || [id.to_string(), r.text()],
+                    || json!({"id": id, "addr": r.addr, "port": r.port}),
                 )
             })
             .collect())
@@ -190,7 +215,7 @@ pub(crate) const SOURCE_RANGES: Description = Description {
         all.sort();
         Ok(all
             .iter()
-            .map(|r| Row::new([r.text(), String::new()], r.json()))
+            .map(|r| cx.row(|| [r.text(), String::new()], || r.json()))
             .collect())
     },
 };
@@ -212,16 +237,21 @@ pub(crate) const AFFINITY: Description = Description {
         Ok(all
             .iter()
             .map(|(k, v)| {
-                let mut j = k.json();
-                j["backend_id"] = v.backend_id.into();
-                j["last_used"] = v.last_used.into();
-                let cells = [
-                    k.client_text(),
-                    k.rev_nat.to_string(),
-                    v.backend_id.to_string(),
-                    v.last_used.to_string(),
-                ];
-                Row::new(cells, j)
+                let cells = || {
+                    [
+                        k.client_text(),
+                        k.rev_nat.to_string(),
+                        v.backend_id.to_string(),
+                        v.last_used.to_string(),
+                    ]
+                };
+                let json = || {
+                    let mut j = k.json();
+                    j["backend_id"] = v.backend_id.into();
+                    j["last_used"] = v.last_used.into();
+                    j
+                };
+                cx.row(cells, json)
             })
             .collect())
     },
@@ -238,9 +268,9 @@ pub(crate) const IPCACHE: Description = Description {
         Ok(all
             .iter()
             .map(|(k, val)| {
-                Row::new(
-                    [k.text(), val.text(v)],
-                    json!({ "prefix": k.text(), "value": val.json(v) }),
+                cx.row(
+                    || [k.text(), val.text(v)],
+                    || json!({ "prefix": k.text(), "value": val.json(v) }),
                 )
             })
             .collect())
@@ -258,9 +288,9 @@ pub(crate) const ENDPOINTS: Description = Description {
         Ok(all
             .iter()
             .map(|(k, e)| {
-                Row::new(
-                    [k.text(), e.text(v)],
-                    json!({ "key": k.text(), "addr": k.addr, "info": e.json(v) }),
+                cx.row(
+                    || [k.text(), e.text(v)],
+                    || json!({ "key": k.text(), "addr": k.addr, "info": e.json(v) }),
                 )
             })
             .collect())
@@ -275,20 +305,21 @@ pub(crate) const METRICS: Description = Description {
     },
     maps: &[MapKind::Metrics],
     rows: |cx| {
-        let mut rows: Vec<Row> = cx
-            .node
-            .metrics()?
+        let mut all = cx.node.metrics()?;
+        // cilium-dbg sorts the printed cells.
+        all.sort_by_cached_key(|(k, c)| k.cells(*c));
+        Ok(all
             .iter()
             .map(|(k, c)| {
-                let mut j = k.json();
-                j["packets"] = c.packets.into();
-                j["bytes"] = c.bytes.into();
-                Row::new(k.cells(*c), j)
+                let json = || {
+                    let mut j = k.json();
+                    j["packets"] = c.packets.into();
+                    j["bytes"] = c.bytes.into();
+                    j
+                };
+                cx.row(|| k.cells(*c), json)
             })
-            .collect();
-        // cilium-dbg sorts the printed cells.
-        rows.sort_by(|a, b| a.cells.cmp(&b.cells));
-        Ok(rows)
+            .collect())
     },
 };
 
@@ -306,9 +337,11 @@ pub(crate) const NODE_IDS: Description = Description {
         Ok(crate::nodeid::by_node(&all)
             .iter()
             .map(|n| {
-                let json = json!({ "id": n.node.id, "ips": n.addrs.iter().map(wire::go_ip).collect::<Vec<_>>(),
-                                   "spi": n.node.spi });
-                Row::new(n.cells(), json)
+                let json = || {
+                    json!({ "id": n.node.id, "ips": n.addrs.iter().map(wire::go_ip).collect::<Vec<_>>(),
+                            "spi": n.node.spi })
+                };
+                cx.row(|| n.cells(), json)
             })
             .collect())
     },
@@ -326,9 +359,10 @@ pub(crate) const TUNNELS: Description = Description {
         Ok(all
             .iter()
             .map(|(k, t)| {
-                let json = json!({ "prefix": k.prefix, "cluster_id": k.cluster_id, "endpoint": t.endpoint,
-                                   "key": t.key });
-                Row::new([k.text(), t.text()], json)
+                let json = || {
+                    json!({ "prefix": k.prefix, "cluster_id": k.cluster_id, "endpoint": t.endpoint, "key": t.key })
+                };
+                cx.row(|| [k.text(), t.text()], json)
             })
             .collect())
     },
@@ -355,9 +389,12 @@ pub(crate) const AUTH: Description = Description {
         Ok(all
             .iter()
             .map(|(k, v)| {
-                let mut j = k.json();
-                j["expiration"] = auth::rfc3339(v.expiration_ns).into();
-                Row::new(auth::cells(k, v), j)
+                let json = || {
+                    let mut j = k.json();
+                    j["expiration"] = auth::rfc3339(v.expiration_ns).into();
+                    j
+                };
+                cx.row(|| auth::cells(k, v), json)
             })
             .collect())
     },
@@ -386,7 +423,7 @@ pub(crate) fn policy(cx: &Cx, ep: u16) -> Result<Listing> {
     let mut rows = Vec::new();
     for (k, e) in &entries {
         let st = node.policy_stats(ep, k, stats.as_ref())?;
-        rows.push(Row::new(policy_cells(k, e, st), e.json(k, st)));
+        rows.push(cx.row(|| policy_cells(k, e, st), || e.json(k, st)));
     }
     let mut l = Listing::new(
         Shape::Columns {

@@ -2,7 +2,7 @@
 //! listing a map: what the datapath's own lookups find.
 
 use super::Output;
-use super::listing::{Listing, Row, Shape};
+use super::listing::{Listing, Shape};
 use super::listings::{self, Cx};
 use crate::ct::{CtTuple, TUPLE_F_SERVICE};
 use crate::flow::{self, FlowKey};
@@ -58,9 +58,10 @@ pub(super) fn ct(cx: &Cx, tuple: &str) -> anyhow::Result<Output> {
     let rows = found
         .iter()
         .map(|(map, k, e)| {
-            let text = ct::ct_line(k, e, v, cx.clock.as_ref());
-            let json = json!({ "map": map, "key": k.json(), "entry": e.json(v, cx.clock.as_ref()), "text": text });
-            Row::new([text], json)
+            cx.row(
+                || [ct::ct_line(k, e, v, cx.clock.as_ref())],
+                || listings::ct_json(cx, map, k, e),
+            )
         })
         .collect();
     // Like the full listing, the one map's lines end with a blank line.
@@ -80,7 +81,7 @@ pub(super) fn nat(cx: &Cx, tuple: &str) -> anyhow::Result<Output> {
     all.sort_by_key(|(k, _)| listings::nat_order(k));
     let rows = all
         .iter()
-        .map(|(k, e)| listings::nat_row(k, e, cx.clock.as_ref()))
+        .map(|(k, e)| listings::nat_row(cx, k, e))
         .collect();
     Ok(Output::Listing(Listing::new(
         Shape::Lines {

@@ -172,22 +172,22 @@ impl Command {
 
 /// A model error with what to do about it in this command line's terms.
 #[derive(Debug, thiserror::Error)]
-#[error("{source} ({hint})")]
+#[error("{error}; {hint}")]
 struct Hinted {
-    source: Error,
+    error: Error,
     hint: &'static str,
 }
 
 /// Adds the flag that fixes the error, where one does.
-fn hint(e: Error) -> anyhow::Error {
-    let hint = match e {
+fn hint(error: Error) -> anyhow::Error {
+    let hint = match error {
         Error::NoBpffs | Error::NoGlobals(_) | Error::NotBpffs(_) => {
-            "give the bpffs root with --bpffs DIR"
+            "pass --bpffs DIR to read another bpffs"
         }
-        Error::UnknownVersion(_) => "give it with --cilium-version",
-        _ => return e.into(),
+        Error::UnknownVersion(_) => "pass --cilium-version",
+        _ => return error.into(),
     };
-    Hinted { source: e, hint }.into()
+    Hinted { error, hint }.into()
 }
 
 /// What one command printed: a listing, or its own text and JSON.
@@ -208,6 +208,7 @@ pub fn run(cmd: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
             let cx = Cx {
                 node: &node,
                 clock: common.clock.now()?,
+                format: common.output,
             };
             command(cmd, &cx)?
         }
@@ -217,22 +218,15 @@ pub fn run(cmd: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Err(e) => return Err(hint(e)),
     };
-    let bytes = match (output, common.output) {
-        (Output::Listing(l), Format::Text) => l.text(),
-        (Output::Listing(l), Format::Json) => json_text(&l.json()),
-        (Output::Custom { text, .. }, Format::Text) => text,
-        (Output::Custom { json, .. }, Format::Json) => json_text(&json),
-    };
-    // A plain io::Error, so that the binary recognises a closed pipe.
-    out.write_all(bytes.as_bytes())?;
+    // Errors from here on are io::Errors, so that the binary recognises a closed pipe.
+    match (output, common.output) {
+        (Output::Listing(l), Format::Text) => l.write_text(out)?,
+        (Output::Listing(l), Format::Json) => l.write_json(out)?,
+        (Output::Custom { text, .. }, Format::Text) => out.write_all(text.as_bytes())?,
+        (Output::Custom { json, .. }, Format::Json) => listing::write_json(&json, out)?,
+    }
     out.flush()?;
     Ok(())
-}
-
-fn json_text(v: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
-    s
 }
 
 fn command(cmd: &Command, cx: &Cx) -> anyhow::Result<Output> {
