@@ -162,7 +162,8 @@ fn not_a_bpffs_is_named_once() {
 #[test]
 fn wrongly_shaped_maps_are_layout_errors() {
     // (command, map, type, key size, value size, flags) in the 1.17 layout.
-    let cases: &[(&[&str], &str, u32, u32, u32, u32)] = &[
+    type Case = (&'static [&'static str], &'static str, u32, u32, u32, u32);
+    let cases: &[Case] = &[
         (&["nodeid"], "cilium_node_map_v2", HASH, 20, 4, 0),
         (&["auth"], "cilium_auth_map", HASH, 12, 8, 0),
         (&["tunnel"], "cilium_tunnel_map", HASH, 20, 20, 0),
