@@ -96,8 +96,9 @@ pub struct LayoutError {
 /// is one CPU's slot for per-CPU maps, `None` for a key alone. `version` is the node's release, tried first; a map
 /// whose sizes match another release's layout (a pin left over by an upgrade) decodes with that one.
 ///
-/// `None` when no map of Cilium we decode has that name and these sizes; an error when the name is one of them
-/// but the sizes fit no release.
+/// `None` when no map of Cilium we decode has that name and these sizes (a cut name shared with a map we do not
+/// decode, like `cilium_lb4_reve` for `cilium_lb4_reverse_sk`, is `None` too); an error when the name is exactly
+/// one of our maps' pin names but the sizes fit no release.
 pub fn decode(
     name: &str,
     key: &[u8],

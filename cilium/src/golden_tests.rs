@@ -567,7 +567,13 @@ fn decode_by_name_never_panics() {
     let mut decoded = 0;
     for name in NAMES {
         for v in [V1_16, V1_17, V1_18] {
-            let Some(spec) = crate::version::MapKind::named(name, v).and_then(|k| k.spec(v)) else {
+            let kinds = crate::version::MapKind::GLOBAL
+                .into_iter()
+                .chain([crate::version::MapKind::Policy]);
+            let Some(spec) = kinds
+                .filter(|k| k.is_named(name, v))
+                .find_map(|k| k.spec(v))
+            else {
                 continue;
             };
             for (dk, dv) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
@@ -622,4 +628,194 @@ fn enricher_is_send() {
     fn send<T: Send>() {}
     send::<crate::Enricher>();
     send::<crate::Correlator>();
+}
+
+/// The byte images above decoded by map name (pin names and the kernel's 15-character names), as
+/// `--output-bpfmap` will: key alone or with its value, one line of text and JSON.
+#[test]
+fn entries_by_map_name() {
+    use crate::entry::decode;
+    let show = |name: &str, k: &str, v: Option<&str>, ver| {
+        let v = v.map(x);
+        let e = decode(name, &x(k), v.as_deref(), ver)
+            .unwrap_or_else(|| panic!("{name}: not recognised"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        (e.to_string(), e)
+    };
+    let cases: &[(&str, &str, Option<&str>, crate::version::Version, &str)] = &[
+        (
+            "cilium_ct4_glob",
+            CT4_KEY,
+            None,
+            V1_18,
+            "TCP OUT 10.244.1.5:43210 -> 10.244.2.7:8080",
+        ),
+        (
+            "cilium_ct_any4_global",
+            CTSVC_KEY,
+            Some(CTSVC_ENTRY),
+            V1_17,
+            "UDP SVC 10.244.1.5:43210 -> 10.96.0.10:53 expires=500 Packets=1 Bytes=60 RxFlagsSeen=0x00 LastRxReport=0 TxFlagsSeen=0x00 LastTxReport=0 Flags=0x0000 [ ] RevNAT=5 SourceSecurityID=12345 IfIndex=0 BackendID=3",
+        ),
+        (
+            "cilium_snat_v4_external",
+            NAT_OUT_KEY,
+            Some(NAT_OUT_VAL),
+            V1_18,
+            "TCP OUT 10.244.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=100 NeedsCT=1",
+        ),
+        (
+            "cilium_snat_v6_",
+            NAT6_KEY,
+            Some(NAT6_VAL),
+            V1_18,
+            "UDP OUT [fd00::5]:5353 -> [2001:db8::1]:53 XLATE_SRC [fd00::100]:6000 Created=100 NeedsCT=0",
+        ),
+        (
+            "cilium_lb4_services_v2",
+            SVC_MASTER_KEY,
+            Some(SVC_MASTER_VAL),
+            V1_18,
+            "10.96.0.10:53/UDP (0) count=2 revnat=5 [ClusterIP]",
+        ),
+        (
+            "cilium_lb4_serv",
+            SVC_SLOT_KEY,
+            Some(SVC_SLOT_VAL),
+            V1_16,
+            "10.96.0.10:53 (1) backend=3 revnat=5",
+        ),
+        (
+            "cilium_lb4_services_v2",
+            SVC_MASTER_KEY,
+            Some(SVC_L7_VAL),
+            V1_17,
+            "10.96.0.10:53/UDP (0) count=1 revnat=8 [ClusterIP, l7-load-balancer] l7-proxy-port=10000",
+        ),
+        (
+            "cilium_lb4_back",
+            "03000000",
+            Some(BACKEND4),
+            V1_18,
+            "id=3 10.244.2.7:53/UDP active",
+        ),
+        (
+            "cilium_lb6_backends_v3",
+            "06000000",
+            Some(BACKEND6),
+            V1_18,
+            "id=6 [fd00::7]:8080/TCP terminating cluster=2 zone=3",
+        ),
+        (
+            "cilium_lb4_reverse_nat",
+            "0005",
+            Some(REVNAT4),
+            V1_18,
+            "id=5 10.96.0.10:53",
+        ),
+        // A 1.17 ipcache left beside 1.18's decodes with its own layout.
+        (
+            "cilium_ipcache",
+            IPC_KEY,
+            Some(IPC_V1_TUN),
+            V1_18,
+            "10.0.0.4/32 identity=61928 encryptkey=0 tunnelendpoint=192.168.1.2 flags=skiptunnel",
+        ),
+        (
+            "cilium_ipcache_",
+            IPC6_KEY,
+            Some(IPC_V2_VAL6),
+            V1_18,
+            "fd00:10:244::/64@3 identity=6 encryptkey=3 tunnelendpoint=fd00::2 flags=hastunnel,ipv6tunnel",
+        ),
+        (
+            "cilium_lxc",
+            EP_KEY,
+            Some(EP_VAL17),
+            V1_17,
+            "10.244.1.5:0 id=1234  sec_id=12345 flags=0x0000 ifindex=12  mac=0A:1B:2C:3D:4E:5F nodemac=AA:BB:CC:DD:EE:FF parent_ifindex=3",
+        ),
+        (
+            "cilium_lxc",
+            EP_KEY,
+            Some(EP_HOST),
+            V1_18,
+            "10.244.1.5:0 (localhost)",
+        ),
+        (
+            "cilium_policy_v2_02001",
+            POL_FULL_KEY,
+            Some(POL_FULL_17),
+            V1_17,
+            "Ingress identity=12345 80/TCP Allow proxy-port=NONE auth=disabled packets=10 bytes=1000",
+        ),
+        (
+            "cilium_policy_v",
+            POL_RANGE_KEY,
+            Some(POL_RANGE_18),
+            V1_18,
+            "Egress identity=0 80-81/TCP Allow proxy-port=15001 auth=spire",
+        ),
+        (
+            "cilium_policy_02001",
+            POL_PROTO_KEY,
+            Some(POL_OLD_PROTO),
+            V1_16,
+            "Egress identity=7 UDP Allow proxy-port=NONE auth=disabled packets=1 bytes=2",
+        ),
+        (
+            "cilium_policy_0",
+            POL_DENY_KEY,
+            None,
+            V1_16,
+            "Ingress identity=2 ANY",
+        ),
+        (
+            "cilium_metrics",
+            MET_KEY,
+            Some(MET_CPU0),
+            V1_18,
+            "Policy denied (133) INGRESS bpf_lxc.c:1234 packets=2 bytes=168",
+        ),
+    ];
+    for &(name, k, v, ver, want) in cases {
+        assert_eq!(show(name, k, v, ver).0, want, "{name}");
+    }
+    let (_, e) = show("cilium_ct4_global", CT4_KEY, Some(CT_ENTRY), V1_18);
+    let j = e.json();
+    assert_eq!(
+        (j["map"].as_str(), j["kind"].as_str(), j["version"].as_str()),
+        (Some("cilium_ct4_global"), Some("Ct4"), Some("1.18"))
+    );
+    assert_eq!(
+        (j["key"]["saddr"].as_str(), j["key"]["proto"].as_str()),
+        (Some("10.244.2.7"), Some("TCP"))
+    );
+    assert_eq!(
+        j["value"]["flag_names"],
+        serde_json::json!(["RxClosing", "TxClosing", "SeenNonSyn"])
+    );
+    assert_eq!(
+        show("cilium_ct4_glob", CT4_KEY, None, V1_18).1.json()["value"],
+        serde_json::Value::Null
+    );
+    // Wrong sizes on a name that is Cilium's: an error with both sizes. Other maps: not ours.
+    let err = decode(
+        "cilium_ct4_global",
+        &x(CT4_KEY)[..13],
+        Some(&x(CT_ENTRY)),
+        V1_18,
+    )
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cilium_ct4_global: key 13 bytes, value 56 bytes is not a layout of Cilium's Ct4 map (expected key 14 bytes, value 56 bytes)"
+    );
+    assert!(
+        decode("cilium_lb4_reve", &[0; 16], Some(&[0; 8]), V1_18).is_none(),
+        "cilium_lb4_reverse_sk"
+    );
+    assert!(decode("cilium_events", &[0; 4], Some(&[0; 4]), V1_18).is_none());
+    assert!(decode("my_ct_map", &x(CT4_KEY), Some(&x(CT_ENTRY)), V1_18).is_none());
 }

@@ -259,12 +259,15 @@ impl MapKind {
         None
     }
 
-    /// Whether one of Cilium's maps is called `name` in release `v` (whatever its sizes).
+    /// The map whose pin name in release `v` is exactly `name` (whatever its sizes). A cut kernel name is not
+    /// enough: other maps share its first 15 characters.
     pub fn named(name: &str, v: Version) -> Option<MapKind> {
         MapKind::GLOBAL
             .into_iter()
-            .chain([MapKind::Policy])
-            .find(|k| k.spec(v).is_some() && k.is_named(name, v))
+            .find(|k| k.spec(v).is_some() && k.pin_name(v) == name)
+            .or_else(|| {
+                is_policy_name(name, MapKind::Policy.pin_name(v)).then_some(MapKind::Policy)
+            })
     }
 }
 
@@ -396,5 +399,10 @@ mod tests {
         assert_eq!(id("my_map", 14, Some(56), V1_18), None);
         assert_eq!(MapKind::named("cilium_lxc", V1_18), Some(MapKind::Lxc));
         assert_eq!(MapKind::named("cilium_tunnel_map", V1_18), None);
+        assert_eq!(MapKind::named("cilium_lb4_reve", V1_18), None);
+        assert_eq!(
+            MapKind::named("cilium_policy_v2_00012", V1_18),
+            Some(MapKind::Policy)
+        );
     }
 }
