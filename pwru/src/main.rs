@@ -1,13 +1,13 @@
 //! pwru: trace the kernel functions a packet passes through.
 
 use clap::Parser;
-use pwru::{cli, run, sink};
+use pwru::{cli, filter_cmd, run, sink};
 
 fn main() {
     install_panic_hook();
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        Some(cli::Command::Filter(f)) => run::filter_command(&f),
+        Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
         Some(cli::Command::Cilium { cmd }) => {
             cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
         }
