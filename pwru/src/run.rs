@@ -1,7 +1,7 @@
 //! The trace command: check privileges and arguments, pick a backend, discover targets, attach, stream events
 //! until Ctrl-C / SIGTERM / `--output-limit-lines`, detach, and report what was produced and lost.
 
-use crate::cli::{self, FilterArgs, TraceArgs};
+use crate::cli::{self, TraceArgs};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::enrich::CiliumEnricher;
@@ -14,22 +14,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
-
-/// `pwru filter [--dump] [--read FILE] EXPR`: the pcap compiler on its own, no tracing (and no root) needed.
-pub fn filter_command(f: &FilterArgs) -> Result<i32> {
-    let expr = f.expr.join(" ");
-    let out = match &f.read {
-        Some(path) => pcap_filter::cli::read(path, &expr)?,
-        // --dump is the default: with neither flag there is nothing else to show.
-        None => pcap_filter::cli::dump(&expr)?,
-    };
-    let _ = f.dump;
-    print!("{out}");
-    if !out.is_empty() && !out.ends_with('\n') {
-        println!();
-    }
-    Ok(0)
-}
 
 /// Everything the arguments say, checked before any BPF work.
 struct Plan {
@@ -96,7 +80,8 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
     let filter = match args.filter_expr() {
         None => None,
         Some(expr) => {
-            let prog = pcap_filter::compile(&expr).map_err(|e| anyhow::anyhow!("filter: {e}"))?;
+            let prog = pcap_filter::compile(&expr)
+                .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
             Some(probes::FilterCode {
                 insns: prog.to_bytes(),
                 snaplen: prog.snaplen,

@@ -27,9 +27,9 @@ unset RUSTFLAGS
 # --test NAME applies to every selected package, so test names used by two packages (errors: pcap-filter's is
 # pure, probes' needs bpf()) get their own line.
 UNIT_SETS=(
-  "event pcap-filter symbols cilium tui probes pwru : --lib --bins --test format --test btf_blobs --test fuzz_blobs
+  "event pcap-filter symbols cilium tui probes bpf-sys pwru : --lib --bins --test format --test btf_blobs --test fuzz_blobs
    --test text_formats --test debian_kernels --test layout"
-  "pcap-filter : --test errors --test fuzz"
+  "pcap-filter : --test errors --test fuzz --test capture"
 )
 # Not here, on purpose: tests that need the kernel's bpf(), root, netns or host tools built for x86-64
 # (symbols host, probes load_kprobes/tracepoint_host, cilium node_maps, pcap-filter libpcap_oracle (links the
