@@ -1,14 +1,16 @@
 //! pwru: trace the kernel functions a packet passes through.
 
 use clap::Parser;
+use pwru::filter_cmd::BadFilter;
 use pwru::say::{is_broken_pipe, one_line};
-use pwru::{cli, run, say, trace};
+use pwru::{cli, filter_cmd, say, trace};
+use std::io::{IsTerminal, Write};
 
 fn main() {
     install_panic_hook();
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        Some(cli::Command::Filter(f)) => run::filter_command(&f),
+        Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
         Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut Stdout).map(|()| 0),
         None => trace::trace(cli.trace),
     };
@@ -17,6 +19,12 @@ fn main() {
         Err(e) if is_broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
             say!("{}", one_line(&e));
+            // A person at a terminal also gets the caret under the column; logs and scripts keep one line.
+            if let Some(excerpt) = e.downcast_ref::<BadFilter>().and_then(BadFilter::excerpt)
+                && std::io::stderr().is_terminal()
+            {
+                let _ = writeln!(std::io::stderr(), "{excerpt}");
+            }
             std::process::exit(1);
         }
     }
@@ -25,7 +33,7 @@ fn main() {
 /// stdout, with errors that say they are stdout's (their kind is kept, so a closed pipe is still one).
 struct Stdout;
 
-impl std::io::Write for Stdout {
+impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         std::io::stdout().lock().write(buf).map_err(named)
     }
@@ -35,7 +43,7 @@ impl std::io::Write for Stdout {
 }
 
 fn named(e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("cannot write stdout: {e}"))
+    std::io::Error::new(e.kind(), format!("cannot write to stdout: {e}"))
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.

@@ -9,7 +9,7 @@ pub fn line(msg: std::fmt::Arguments<'_>) {
     let _ = writeln!(err, "pwru: {msg}");
 }
 
-/// `say!("{n} ignored")` prints `pwru: 3 ignored` on stderr (see [`line`]).
+/// `say!("{n} ignored")` prints `pwru: 3 ignored` on stderr (see [`line()`]).
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => { $crate::say::line(format_args!($($arg)*)) };

@@ -1,14 +1,15 @@
 //! Host end-to-end: flag values that cannot work are refused with one line that says why and what is valid,
 //! before any BPF work (issue 17, items 5, 8 and 11).
 
-mod common;
-use common::*;
 use std::process::Command;
+use testkit::pwru::*;
+use testkit::{need_root, pwru_bin, serial, sh};
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn impossible_values_are_one_line_errors() {
     let _g = serial();
-    need_root();
+    need_root("BPF programs");
     for (args, want) in [
         // The probes take netns 0 as "no filter": it must not turn the filter off.
         (
@@ -39,7 +40,11 @@ fn impossible_values_are_one_line_errors() {
             "unknown kernel module no_such_module_xyz",
         ),
     ] {
-        let out = Command::new(bin()).args(args).arg("icmp").output().unwrap();
+        let out = Command::new(pwru_bin())
+            .args(args)
+            .arg("icmp")
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -51,6 +56,7 @@ fn impossible_values_are_one_line_errors() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn valid_edge_values_trace() {
     let _g = serial();
     let page = sh("getconf PAGESIZE").trim().to_string();
@@ -80,6 +86,7 @@ fn veth_built_in() -> bool {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn kmods_say_what_they_do_on_the_tracepoint_backend() {
     let _g = serial();
     let f = Pwru::start(&["--kmods", "veth"]).stop(SIGINT);

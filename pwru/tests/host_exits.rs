@@ -1,36 +1,28 @@
 //! Host end-to-end: every way out of a run ends cleanly with the summary line, and a closed or full stdout or
 //! stderr never panics or aborts — the tracer, `pwru filter` and `pwru cilium` (issue 17, items 2 and 6).
 
-mod common;
-use common::*;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::pwru::*;
+use testkit::{NetnsPair, TempDir, need_root, need_tool, pwru_bin, serial, sh};
 
-/// A private directory, removed at the end.
-struct Dir(PathBuf);
+/// A filesystem mounted on a directory for one test, unmounted at the end (before its directory goes).
+struct Mount(PathBuf);
 
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("pwru-exits-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
+impl Mount {
+    fn new(dir: PathBuf, mount_args: &str) -> Mount {
+        need_tool("mount");
+        std::fs::create_dir_all(&dir).unwrap();
+        sh(&format!("mount {mount_args} {}", dir.display()));
+        Mount(dir)
     }
 }
 
-impl Drop for Dir {
+impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.join("mnt"))
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 
@@ -116,12 +108,13 @@ fn no_crash(stderr: &str) {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn closed_stdout_ends_the_trace_with_the_summary() {
     let _g = serial();
     need_tool("bash");
     need_tool("head");
-    let t = Topo::new(31);
-    let d = Dir::new("head");
+    let t = NetnsPair::builder("x31", 31).resolve_neighbours().build();
+    let d = TempDir::new("pwru-exits-head");
     let (ready, err, out, code) = (
         d.join("ready"),
         d.join("err"),
@@ -131,7 +124,7 @@ fn closed_stdout_ends_the_trace_with_the_summary() {
     // `pwru icmp | head -1`, literally.
     let script = format!(
         "set -o pipefail; {} --backend tracepoint --ready-file {} 'icmp and host {}' 2>{} | head -1 >{}; echo ${{PIPESTATUS[0]}} >{}",
-        bin(),
+        pwru_bin().display(),
         ready.display(),
         t.ip_b,
         err.display(),
@@ -164,10 +157,11 @@ fn closed_stdout_ends_the_trace_with_the_summary() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn full_stdout_is_one_error_line_and_the_summary() {
     let _g = serial();
-    need_root();
-    let o = Command::new(bin())
+    need_root("BPF programs");
+    let o = Command::new(pwru_bin())
         .args(["--backend", "tracepoint", "icmp"])
         .stdout(dev_full())
         .output()
@@ -176,7 +170,7 @@ fn full_stdout_is_one_error_line_and_the_summary() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     no_crash(&err);
     assert!(
-        err.contains("pwru: cannot write stdout: No space left on device"),
+        err.contains("pwru: cannot write to stdout: No space left on device"),
         "{err}"
     );
     assert_accounted(&err);
@@ -192,20 +186,16 @@ fn full_stdout_is_one_error_line_and_the_summary() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn full_disk_names_the_file_and_counts_exactly() {
     let _g = serial();
     need_tool("mount");
-    let t = Topo::new(32);
-    let d = Dir::new("disk");
-    let mnt = d.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    sh(&format!(
-        "mount -t tmpfs -o size=256k pwru-full {}",
-        mnt.display()
-    ));
-    let file = mnt.join("trace.json");
+    let t = NetnsPair::builder("x32", 32).resolve_neighbours().build();
+    let d = TempDir::new("pwru-exits-disk");
+    let mnt = Mount::new(d.join("mnt"), "-t tmpfs -o size=256k pwru-full");
+    let file = mnt.0.join("trace.json");
     let ready = d.join("ready");
-    let mut child = Command::new(bin())
+    let mut child = Command::new(pwru_bin())
         .args(["--backend", "tracepoint", "--output-json", "--ready-file"])
         .arg(&ready)
         .arg("--output-file")
@@ -226,7 +216,7 @@ fn full_disk_names_the_file_and_counts_exactly() {
     no_crash(&err);
     assert!(
         err.contains(&format!(
-            "pwru: cannot write --output-file {}: No space left on device",
+            "pwru: cannot write to --output-file {}: No space left on device",
             file.display()
         )),
         "{err}"
@@ -241,12 +231,13 @@ fn full_disk_names_the_file_and_counts_exactly() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn full_stderr_never_aborts() {
     let _g = serial();
-    need_root();
-    let d = Dir::new("stderr");
+    need_root("BPF programs");
+    let d = TempDir::new("pwru-exits-stderr");
     let ready = d.join("ready");
-    let mut child = Command::new(bin())
+    let mut child = Command::new(pwru_bin())
         .args(["--backend", "tracepoint", "--ready-file"])
         .arg(&ready)
         .arg("--output-file")
@@ -262,7 +253,7 @@ fn full_stderr_never_aborts() {
         &["--filter-mark", "1/0"][..],
         &["filter", "--dump", "tcp port"],
     ] {
-        let st = Command::new(bin())
+        let st = Command::new(pwru_bin())
             .args(args)
             .stderr(dev_full())
             .status()
@@ -293,24 +284,24 @@ fn tiny_pcap(path: &Path) {
 }
 
 /// A bpffs with one map named like Cilium's, so `pwru cilium maps` has a table to print.
-fn cilium_bpffs(d: &Dir) -> PathBuf {
+fn cilium_bpffs(d: &TempDir) -> Mount {
     need_tool("bpftool");
-    let root = d.join("mnt");
-    std::fs::create_dir_all(&root).unwrap();
-    sh(&format!("mount -t bpf bpf {}", root.display()));
+    let m = Mount::new(d.join("mnt"), "-t bpf bpf");
+    let root = &m.0;
     std::fs::create_dir_all(root.join("tc/globals")).unwrap();
     sh(&format!(
         "bpftool map create {}/tc/globals/cilium_ipcache_v2 type lpm_trie key 24 value 24 entries 16 name cilium_ipcache_v2 flags 1",
         root.display()
     ));
-    root
+    m
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn filter_and_cilium_commands_on_closed_and_full_stdout() {
     let _g = serial();
-    need_root();
-    let d = Dir::new("cmds");
+    need_root("BPF programs");
+    let d = TempDir::new("pwru-exits-cmds");
     let pcap = d.join("one.pcap");
     tiny_pcap(&pcap);
     let bpffs = cilium_bpffs(&d);
@@ -324,19 +315,19 @@ fn filter_and_cilium_commands_on_closed_and_full_stdout() {
         "cilium".to_string(),
         "maps".into(),
         "--bpffs".into(),
-        bpffs.display().to_string(),
+        bpffs.0.display().to_string(),
     ];
     let dump = ["filter".to_string(), "--dump".into(), "tcp port 80".into()];
     for args in [&dump[..], &read[..], &cilium[..]] {
         // Sanity: each prints something when stdout works.
-        let o = Command::new(bin()).args(args).output().unwrap();
+        let o = Command::new(pwru_bin()).args(args).output().unwrap();
         assert!(
             o.status.success() && !o.stdout.is_empty(),
             "{args:?}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
         // A reader that went away: quiet, exit 0.
-        let o = Command::new(bin())
+        let o = Command::new(pwru_bin())
             .args(args)
             .stdout(closed_pipe())
             .output()
@@ -344,7 +335,7 @@ fn filter_and_cilium_commands_on_closed_and_full_stdout() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!((o.status.code(), err.as_ref()), (Some(0), ""), "{args:?}");
         // A full device: one line that says what could not be written, exit 1.
-        let o = Command::new(bin())
+        let o = Command::new(pwru_bin())
             .args(args)
             .stdout(dev_full())
             .output()
@@ -353,16 +344,17 @@ fn filter_and_cilium_commands_on_closed_and_full_stdout() {
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(
-            err.starts_with("pwru: cannot write stdout: No space left on device"),
+            err.starts_with("pwru: cannot write to stdout: No space left on device"),
             "{args:?}: {err}"
         );
     }
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn limit_lines_and_every_signal_end_with_the_summary() {
     let _g = serial();
-    let t = Topo::new(33);
+    let t = NetnsPair::builder("x33", 33).resolve_neighbours().build();
     for sig in [SIGINT, SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         let p = Pwru::start(&["--filter-netns", &t.path_b()]);
         t.exec(

@@ -1,29 +1,10 @@
 //! Host end-to-end: Ctrl-C ends pwru at every moment of start-up, and reads of what the user names are bounded
 //! (issue 17, item 3): `--kernel-btf /dev/zero`, `--kernel-btf FIFO`, `--output-file FIFO`.
 
-mod common;
-use common::*;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("pwru-start-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use testkit::{TempDir, need_root, need_tool, pwru_bin, serial, sh};
 
 /// Exit code, stderr and peak resident memory (KiB) of a child, waited for at most `secs`.
 fn finish(child: &mut std::process::Child, secs: u64) -> (Option<i32>, String, i64) {
@@ -51,8 +32,8 @@ fn finish(child: &mut std::process::Child, secs: u64) -> (Option<i32>, String, i
 }
 
 fn spawn(args: &[&str]) -> std::process::Child {
-    need_root();
-    Command::new(bin())
+    need_root("BPF programs");
+    Command::new(pwru_bin())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -91,6 +72,7 @@ fn stderr_until(child: &mut std::process::Child, want: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn kernel_btf_dev_zero_is_bounded_and_interruptible() {
     let _g = serial();
     let mut c = spawn(&["--kernel-btf", "/dev/zero", "icmp"]);
@@ -104,23 +86,58 @@ fn kernel_btf_dev_zero_is_bounded_and_interruptible() {
     assert!(err.contains("/dev/zero") && err.contains("MiB"), "{err}");
     assert!(rss_kib < 400 << 10, "peak RSS {} MiB", rss_kib >> 10);
 
-    // Ctrl-C while it reads.
-    let mut c = spawn(&["--kernel-btf", "/dev/zero", "icmp"]);
-    std::thread::sleep(Duration::from_millis(30));
+    // Ctrl-C in the middle of a read that would go on for a long time: a FIFO fed slowly with zeros.
+    need_tool("mkfifo");
+    let d = TempDir::new("pwru-start-slow-btf");
+    let fifo = d.join("btf");
+    sh(&format!("mkfifo {}", fifo.display()));
+    let mut c = spawn(&["--kernel-btf", fifo.to_str().unwrap(), "icmp"]);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            let chunk = vec![0u8; 1 << 20];
+            // Ends when pwru is gone (EPIPE).
+            while std::io::Write::write_all(&mut w, &chunk).is_ok() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0)
+    };
+    let t0 = Instant::now();
+    while rss(c.id()) < 40 << 10 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "pwru is not reading the FIFO"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     interrupt(&c);
     let t0 = Instant::now();
     let (code, err, _) = finish(&mut c, 10);
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
-    assert!(matches!(code, Some(130) | Some(1)), "{code:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(code, Some(130), "{err}");
+    assert!(
+        err.contains("interrupted (SIGINT) while reading BTF"),
+        "{err}"
+    );
+    writer.join().unwrap();
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn kernel_btf_fifo_without_writer_says_so_and_ctrl_c_ends_it() {
     let _g = serial();
     need_tool("mkfifo");
-    let d = Dir::new("btf-fifo");
-    let fifo = d.0.join("btf");
+    let d = TempDir::new("pwru-start-btf-fifo");
+    let fifo = d.join("btf");
     sh(&format!("mkfifo {}", fifo.display()));
     let mut c = spawn(&["--kernel-btf", fifo.to_str().unwrap(), "icmp"]);
     let seen = stderr_until(&mut c, "waiting for a writer");
@@ -139,11 +156,12 @@ fn kernel_btf_fifo_without_writer_says_so_and_ctrl_c_ends_it() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn output_file_fifo_waits_for_a_reader_interruptibly() {
     let _g = serial();
     need_tool("mkfifo");
-    let d = Dir::new("out-fifo");
-    let fifo = d.0.join("out");
+    let d = TempDir::new("pwru-start-out-fifo");
+    let fifo = d.join("out");
     sh(&format!("mkfifo {}", fifo.display()));
     let mut c = spawn(&["--output-file", fifo.to_str().unwrap(), "icmp"]);
     let seen = stderr_until(&mut c, "no reader yet");
@@ -161,7 +179,7 @@ fn output_file_fifo_waits_for_a_reader_interruptibly() {
     );
 
     // Once a reader comes, the trace goes on and writes into the FIFO.
-    let ready = d.0.join("ready");
+    let ready = d.join("ready");
     let mut c = spawn(&[
         "--backend",
         "tracepoint",

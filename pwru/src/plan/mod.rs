@@ -16,7 +16,6 @@ pub mod targets;
 
 use crate::cli::TraceArgs;
 use crate::decode::Want;
-use crate::enrich::CiliumEnricher;
 use crate::lookups::Symbols;
 use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
@@ -36,7 +35,7 @@ pub struct Plan {
     /// Where text or JSON lines go (stdout for the TUI, which does not use it).
     pub destination: Destination,
     /// `--cilium`: Cilium's maps, open.
-    pub cilium: Option<CiliumEnricher>,
+    pub cilium: Option<cilium::Enricher>,
     /// Created once every probe is attached.
     pub ready_file: Option<PathBuf>,
     /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
@@ -70,8 +69,8 @@ impl Plan {
         let filter = match args.filter_expr() {
             None => None,
             Some(expr) => {
-                let prog =
-                    pcap_filter::compile(&expr).map_err(|e| anyhow::anyhow!("filter: {e}"))?;
+                let prog = pcap_filter::compile(&expr)
+                    .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
                 Some(probes::FilterCode {
                     insns: prog.to_bytes(),
                     snaplen: prog.snaplen,
@@ -95,13 +94,8 @@ impl Plan {
             Some(dir) => {
                 phase("opening Cilium's maps");
                 Some(
-                    CiliumEnricher::open((!dir.is_empty()).then(|| Path::new(dir.as_str())))
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "--cilium: {}",
-                                format!("{e:#}").replace("--bpffs DIR", "--cilium=DIR")
-                            )
-                        })?,
+                    cilium::Enricher::open((!dir.is_empty()).then(|| Path::new(dir.as_str())))
+                        .map_err(cilium_error)?,
                 )
             }
         };
@@ -164,6 +158,16 @@ fn ifindex(name: &str, netns: Option<&NetnsFilter>, netns_arg: Option<&str>) -> 
     crate::ifnames::ifindex_of(name, path.as_deref())
         .with_context(|| format!("--filter-ifname {name}: cannot list interfaces in {where_}"))?
         .with_context(|| format!("--filter-ifname: no interface {name:?} in {where_}"))
+}
+
+/// `--cilium`'s error, with how to fix it in this command line's terms where that is a flag.
+fn cilium_error(e: cilium::Error) -> anyhow::Error {
+    match e {
+        cilium::Error::NoBpffs | cilium::Error::NoGlobals(_) | cilium::Error::NotBpffs(_) => {
+            anyhow::anyhow!("--cilium: {e}; pass --cilium=DIR to read another bpffs")
+        }
+        e => anyhow::Error::new(e).context("--cilium"),
+    }
 }
 
 fn page_size() -> u64 {

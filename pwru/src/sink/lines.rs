@@ -78,7 +78,7 @@ impl Writer {
         if r.is_err() {
             self.failed = true;
         }
-        r.with_context(|| format!("cannot write {}", self.name))
+        r.with_context(|| format!("cannot write to {}", self.name))
     }
 
     fn write_out(&mut self) -> std::io::Result<()> {
@@ -189,7 +189,7 @@ mod tests {
         let e = w.flush().unwrap_err();
         assert_eq!(w.printed(), 2, "22 of 25 bytes are two whole lines");
         assert!(
-            e.to_string().contains("cannot write --output-file /x"),
+            e.to_string().contains("cannot write to --output-file /x"),
             "{e}"
         );
         assert!(format!("{e:#}").contains("No space left"), "{e:#}");

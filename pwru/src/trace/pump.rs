@@ -1,7 +1,6 @@
 //! Ring buffer → decoder → (Cilium) enrichment → sinks, in batches, counting what was delivered.
 
 use crate::decode::{Decoder, Lookups};
-use crate::enrich::CiliumEnricher;
 use crate::lookups::Symbols;
 use crate::sink::Sink;
 use anyhow::Result;
@@ -21,7 +20,7 @@ pub enum Drained {
 }
 
 pub struct Pump {
-    pub enrich: Option<CiliumEnricher>,
+    pub enrich: Option<cilium::Enricher>,
     pub limit: Option<u64>,
     /// Events read and handed to the sinks.
     pub delivered: u64,
