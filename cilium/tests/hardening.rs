@@ -4,7 +4,6 @@
 
 mod common;
 
-use clap::Parser;
 use common::cluster::{self, Layout};
 use common::*;
 use std::os::unix::fs::PermissionsExt;
@@ -13,23 +12,6 @@ use std::process::{Command, Output, Stdio};
 use testkit::cmd::as_nobody;
 use testkit::paths::TempDir;
 use testkit::pwru_bin;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: cilium::Command,
-}
-
-/// `cilium::run` on `pwru cilium ARGS --bpffs ROOT --clock none`.
-fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
-    let root = fs.root.to_str().unwrap();
-    let mut argv = vec!["pwru-cilium"];
-    argv.extend(args);
-    argv.extend(["--bpffs", root, "--clock", "none"]);
-    let mut out = Vec::new();
-    cilium::run(&Cli::try_parse_from(&argv)?.cmd, &mut out)?;
-    Ok(String::from_utf8(out)?)
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -140,7 +122,14 @@ fn not_a_bpffs_is_named_once() {
 #[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn wrongly_shaped_maps_are_layout_errors() {
     // (command, map, type, key size, value size, flags) in the 1.17 layout.
-    type Case = (&'static [&'static str], &'static str, u32, u32, u32, u32);
+    type Case = (
+        &'static [&'static str],
+        &'static str,
+        bpf_map_type,
+        u32,
+        u32,
+        u32,
+    );
     let cases: &[Case] = &[
         (&["nodeid"], "cilium_node_map_v2", HASH, 20, 4, 0),
         (&["auth"], "cilium_auth_map", HASH, 12, 8, 0),
@@ -192,15 +181,18 @@ fn wrongly_shaped_maps_are_layout_errors() {
             BPF_F_NO_PREALLOC,
         ),
     ];
-    for &(cmd, name, ty, key, value, flags) in cases {
-        let fs = Bpffs::new("shape");
-        cluster::build(&fs, Layout::V1_17);
+    // One cluster with all of them replaced: each command reads its own map first.
+    let fs = Bpffs::new("shape");
+    cluster::build(&fs, Layout::V1_17);
+    for &(_, name, ty, key, value, flags) in cases {
         std::fs::remove_file(fs.globals().join(name)).unwrap();
         let m = fs.create(name, ty, key, value + 1, 1024, flags);
         // LPM keys start with a prefix length the kernel checks; 8 bits fit every key here.
         let mut k = vec![0u8; key as usize];
         k[0] = 8;
         m.put(&k, &vec![0u8; value as usize + 1]);
+    }
+    for &(cmd, name, ty, key, value, _) in cases {
         let err = format!("{:#}", run(&fs, cmd).unwrap_err());
         let ty = match ty {
             HASH => "hash",

@@ -4,27 +4,9 @@
 
 mod common;
 
-use clap::Parser;
 use common::cluster::{self, Layout};
 use common::*;
 use std::path::Path;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: cilium::Command,
-}
-
-fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
-    let root = fs.root.to_str().unwrap();
-    let mut argv = vec!["pwru-cilium"];
-    argv.extend(args);
-    argv.extend(["--bpffs", root, "--clock", "none"]);
-    let cli = Cli::try_parse_from(&argv)?;
-    let mut out = Vec::new();
-    cilium::run(&cli.cmd, &mut out)?;
-    Ok(String::from_utf8(out)?.replace(root, "$BPFFS"))
-}
 
 fn golden(layout: Layout, name: &str, got: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -421,7 +403,8 @@ fn undetectable_version_needs_override() {
     );
     let out = run(&fs, &["ipcache", "--cilium-version", "1.17"]).unwrap();
     assert_eq!(out, "No entries found.\n");
-    let cli = Cli::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
+    let cli =
+        <Cli as clap::Parser>::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
     let err = cilium::run(&cli.cmd, &mut Vec::new())
         .unwrap_err()
         .to_string();

@@ -490,8 +490,3 @@ pub(crate) fn service_rows(
     }
     rows
 }
-
-/// The shape of `bpf lb list`.
-pub(crate) fn services_shape() -> Shape {
-    SERVICES.shape
-}

@@ -104,7 +104,7 @@ pub(super) fn service(cx: &Cx, s: &str) -> anyhow::Result<Output> {
             json,
         });
     };
-    let mut text = Listing::new(listings::services_shape(), listings::service_rows(&hit, v)).text();
+    let mut text = Listing::new(listings::SERVICES.shape, listings::service_rows(&hit, v)).text();
     if let Some(r) = &hit.revnat {
         text.push_str(&format!("RevNAT {} -> {}\n", hit.value.rev_nat, r.text()));
     }
