@@ -76,32 +76,37 @@ fuzz() {
   fi
 }
 
-cmd=${1:-short}
-shift || true
-case $cmd in
-  short)
-    setup
-    replay
-    rc=0
-    for t in $TARGETS; do fuzz "$t" "${SHORT_SECS:-30}" || rc=1; done
-    exit $rc ;;
-  campaign)
-    setup
-    rc=0
-    for t in $TARGETS; do fuzz "$t" "-${1:-10000000}" || rc=1; done
-    exit $rc ;;
-  fuzz) setup; fuzz "$1" "$2" ;;
-  replay) setup; replay "$@" ;;
-  cmin)
-    setup
-    rm -rf "fuzz/corpus/$1.new"
-    # afl-cmin.bash: the Python afl-cmin of this AFL++ finds no tuples for stdin-fed persistent targets.
-    afl=$(dirname "$(ls "$XDG_DATA_HOME"/afl.rs/rustc-*/afl.rs-"$CARGO_AFL_VERSION"/afl/bin/afl-fuzz | head -1)")
-    PATH="$afl:$PATH" nice "$afl/afl-cmin.bash" -i "$2" -o "fuzz/corpus/$1.new" -- "$BIN/$1" >"$FUZZ_CACHE/cmin.log" 2>&1 || {
-      tail -5 "$FUZZ_CACHE/cmin.log"
-      exit 1
-    }
-    rm -rf "fuzz/corpus/$1" && mv "fuzz/corpus/$1.new" "fuzz/corpus/$1"
-    echo "fuzz: corpus $1: $(find "fuzz/corpus/$1" -type f | wc -l) files, $(du -sh "fuzz/corpus/$1" | cut -f1)" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
-esac
+# All of it in a function, so that bash has read the whole script before a long run starts (an edit of this
+# file during a run then cannot change what the run does).
+main() {
+  cmd=${1:-short}
+  shift || true
+  case $cmd in
+    short)
+      setup
+      replay
+      rc=0
+      for t in $TARGETS; do fuzz "$t" "${SHORT_SECS:-30}" || rc=1; done
+      exit $rc ;;
+    campaign)
+      setup
+      rc=0
+      for t in $TARGETS; do fuzz "$t" "-${1:-10000000}" || rc=1; done
+      exit $rc ;;
+    fuzz) setup; fuzz "$1" "$2" ;;
+    replay) setup; replay "$@" ;;
+    cmin)
+      setup
+      rm -rf "fuzz/corpus/$1.new"
+      # afl-cmin.bash: the Python afl-cmin of this AFL++ finds no tuples for stdin-fed persistent targets.
+      afl=$(dirname "$(ls "$XDG_DATA_HOME"/afl.rs/rustc-*/afl.rs-"$CARGO_AFL_VERSION"/afl/bin/afl-fuzz | head -1)")
+      PATH="$afl:$PATH" nice "$afl/afl-cmin.bash" -i "$2" -o "fuzz/corpus/$1.new" -- "$BIN/$1" >"$FUZZ_CACHE/cmin.log" 2>&1 || {
+        tail -5 "$FUZZ_CACHE/cmin.log"
+        exit 1
+      }
+      rm -rf "fuzz/corpus/$1" && mv "fuzz/corpus/$1.new" "fuzz/corpus/$1"
+      echo "fuzz: corpus $1: $(find "fuzz/corpus/$1" -type f | wc -l) files, $(du -sh "fuzz/corpus/$1" | cut -f1)" ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
+  esac
+}
+main "$@"

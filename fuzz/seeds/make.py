@@ -101,7 +101,8 @@ src = open(os.path.join(root, "cilium", "src", "golden_tests.rs")).read()
 imgs = [(n, bytes.fromhex(h)) for n, h in re.findall(r'const (\w+): &str =\s*"([0-9a-f]+)"', src)]
 for i, (name, key) in enumerate(imgs):
     val = imgs[(i + 1) % len(imgs)][1]
-    for sel in range(12):
-        write("cilium", "%s-%d" % (name, sel), bytes([sel, i % 12, len(key)]) + key + val)
+    # Selectors: the 23 global maps by pin name, then by their 15-character kernel names, then a policy map.
+    for sel in list(range(46)) + [46]:
+        write("cilium", "%s-%d" % (name, sel), bytes([sel, i % 3, len(key), 2 * (i % 6)]) + key + val)
 for t in sorted(os.listdir(out)):
     print(t, len(os.listdir(os.path.join(out, t))))
