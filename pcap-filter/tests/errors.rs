@@ -230,15 +230,22 @@ fn odd_characters_anywhere_never_panic() {
 /// code generator recurse, and an overflow would abort the process instead of printing an error.
 #[test]
 fn deep_expressions_never_overflow_the_stack() {
-    let kinds: [(&str, fn(usize) -> String); 8] = [
+    type Make = fn(usize) -> String;
+    let kinds: [(&str, Make); 8] = [
         ("not", |n| format!("{}tcp", "not ".repeat(n))),
         ("!", |n| format!("{}tcp", "! ".repeat(n))),
         ("unary minus", |n| format!("ip[0] = {}1", "- ".repeat(n))),
         ("or chain", |n| vec!["tcp"; n / 2].join(" or ")),
         ("and chain", |n| vec!["not udp"; n / 3].join(" and ")),
-        ("parentheses", |n| format!("{}tcp{}", "(".repeat(n / 2), ")".repeat(n / 2))),
-        ("arithmetic", |n| format!("ip[0] = 1{}", " + 1".repeat(n / 2))),
-        ("brackets", |n| format!("{}1{} = 0", "ip[".repeat(n / 2), "]".repeat(n / 2))),
+        ("parentheses", |n| {
+            format!("{}tcp{}", "(".repeat(n / 2), ")".repeat(n / 2))
+        }),
+        ("arithmetic", |n| {
+            format!("ip[0] = 1{}", " + 1".repeat(n / 2))
+        }),
+        ("brackets", |n| {
+            format!("{}1{} = 0", "ip[".repeat(n / 2), "]".repeat(n / 2))
+        }),
     ];
     for n in [900, 50_000] {
         for (what, make) in kinds {
