@@ -4,32 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use testkit::need_tool;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pwru")
+fn bin() -> PathBuf {
+    testkit::pwru_bin()
 }
 
 fn corpus(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/pcap-filter/pcaps")
-        .join(name);
+    let p = testkit::pcap_corpus().join("pcaps").join(name);
     assert!(
         p.is_file(),
-        "capture corpus missing: {} (copy /work/shared/pcap-filter there)",
+        "capture missing from the corpus: {}",
         p.display()
     );
     p
-}
-
-fn need_tool(t: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {t}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "`{t}` is required by this test and is not installed (tests/setup.sh installs it)"
-    );
 }
 
 fn pwru(args: &[&str]) -> Output {
@@ -154,9 +142,10 @@ fn odd_characters_are_one_line_errors_at_their_column() {
 }
 
 #[test]
+#[ignore = "needs root: the tracer's checks before BPF work (tests/run.sh runs it)"]
 fn the_tracer_refuses_odd_characters_before_any_bpf_work() {
     // The tracer checks privileges first, so this needs root; it loads nothing.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "this test must run as root");
+    testkit::need_root("BPF programs");
     for (expr, want) in ODD {
         let out = pwru(&["--backend", "tracepoint", expr]);
         let err = one_line_error(&out, expr);
@@ -194,6 +183,7 @@ fn on_a_terminal_a_caret_points_at_the_column() {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the shared capture corpus (tests/run.sh runs it)"]
 fn read_matches_what_tcpdump_matches() {
     need_tool("editcap");
     let ng = tmp("dhcp.pcapng");
@@ -250,6 +240,7 @@ fn read_matches_what_tcpdump_matches() {
 }
 
 #[test]
+#[ignore = "needs the shared capture corpus (tests/run.sh runs it)"]
 fn ip_broadcast_needs_a_netmask_that_only_a_capture_has() {
     for args in [
         &["filter", "--dump", "ip broadcast"][..],
@@ -276,6 +267,7 @@ fn cut(src: &Path, len: usize, name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the shared capture corpus (tests/run.sh runs it)"]
 fn damaged_captures_give_every_match_before_the_damage() {
     need_tool("editcap");
     let pcap = corpus("tcpdump-afs.pcap");
@@ -347,6 +339,7 @@ fn damaged_captures_give_every_match_before_the_damage() {
 }
 
 #[test]
+#[ignore = "needs the shared capture corpus (tests/run.sh runs it)"]
 fn unreadable_captures_are_readable_sentences() {
     let empty = tmp("empty.pcap");
     std::fs::write(&empty, b"").unwrap();
@@ -378,6 +371,7 @@ fn unreadable_captures_are_readable_sentences() {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the shared capture corpus (tests/run.sh runs it)"]
 fn read_and_dump_do_both() {
     let f = corpus("tcpdump-dcb_ets.pcap");
     let out = Command::new(bin())
@@ -409,6 +403,7 @@ fn read_and_dump_do_both() {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the shared capture corpus (tests/run.sh runs it)"]
 fn stdin_is_read_with_a_dash() {
     let f = corpus("tcpdump-afs.pcap");
     let out = Command::new(bin())
@@ -421,6 +416,7 @@ fn stdin_is_read_with_a_dash() {
 }
 
 #[test]
+#[ignore = "needs the shared capture corpus (tests/run.sh runs it)"]
 fn a_closed_or_full_stdout() {
     let f = corpus("tcpdump-afs.pcap");
     let f = f.to_str().unwrap();

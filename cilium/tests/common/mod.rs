@@ -39,32 +39,17 @@ fn sys_bpf(cmd: libc::c_long, attr: &mut [u64]) -> std::io::Result<i64> {
 /// A bpf filesystem mounted on a fresh temp dir; unmounted and removed on drop (also when a test panics).
 pub struct Bpffs {
     pub root: PathBuf,
+    _mount: testkit::Mount,
 }
 
 impl Bpffs {
     pub fn new(tag: &str) -> Bpffs {
         testkit::need_root("BPF maps, mounting bpffs");
-        let root = std::env::temp_dir().join(format!("pwru-cilium-{tag}-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&root);
-        let src = CString::new("bpf").unwrap();
-        let dst = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-        let r = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                dst.as_ptr(),
-                src.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
+        let mount = testkit::Mount::new("bpf", &format!("pwru-cilium-{tag}"));
+        let fs = Bpffs {
+            root: mount.path().to_path_buf(),
+            _mount: mount,
         };
-        assert_eq!(
-            r,
-            0,
-            "mount -t bpf {}: {}",
-            root.display(),
-            std::io::Error::last_os_error()
-        );
-        let fs = Bpffs { root };
         std::fs::create_dir_all(fs.globals()).unwrap();
         fs
     }
@@ -107,14 +92,6 @@ impl Bpffs {
             value,
             per_cpu: matches!(ty, PERCPU_HASH | LRU_PERCPU_HASH),
         }
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let dst = CString::new(self.root.as_os_str().as_encoded_bytes()).unwrap();
-        unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
