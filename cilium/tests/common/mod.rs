@@ -9,7 +9,6 @@ pub mod drop_prog;
 use bpf_sys::map::{Map, MapSpec};
 pub use bpf_sys::uapi::bpf_map_type;
 use bpf_sys::uapi::{bpf_insn, bpf_prog_type};
-use std::ffi::CString;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
