@@ -2,29 +2,12 @@
 //! stderr never panics or aborts — the tracer, `pwru filter` and `pwru cilium` (issue 17, items 2 and 6).
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::mount::Mount;
 use testkit::pwru::*;
 use testkit::{NetnsPair, TempDir, need_root, need_tool, pwru_bin, serial, sh};
-
-/// A filesystem mounted on a directory for one test, unmounted at the end (before its directory goes).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(dir: PathBuf, mount_args: &str) -> Mount {
-        need_tool("mount");
-        std::fs::create_dir_all(&dir).unwrap();
-        sh(&format!("mount {mount_args} {}", dir.display()));
-        Mount(dir)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let t0 = Instant::now();
@@ -189,11 +172,10 @@ fn full_stdout_is_one_error_line_and_the_summary() {
 #[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn full_disk_names_the_file_and_counts_exactly() {
     let _g = serial();
-    need_tool("mount");
     let t = NetnsPair::builder("x32", 32).resolve_neighbours().build();
     let d = TempDir::new("pwru-exits-disk");
-    let mnt = Mount::new(d.join("mnt"), "-t tmpfs -o size=256k pwru-full");
-    let file = mnt.0.join("trace.json");
+    let mnt = Mount::with_options("tmpfs", "pwru-full-disk", "size=256k");
+    let file = mnt.join("trace.json");
     let ready = d.join("ready");
     let mut child = Command::new(pwru_bin())
         .args(["--backend", "tracepoint", "--output-json", "--ready-file"])
@@ -284,10 +266,10 @@ fn tiny_pcap(path: &Path) {
 }
 
 /// A bpffs with one map named like Cilium's, so `pwru cilium maps` has a table to print.
-fn cilium_bpffs(d: &TempDir) -> Mount {
+fn cilium_bpffs() -> Mount {
     need_tool("bpftool");
-    let m = Mount::new(d.join("mnt"), "-t bpf bpf");
-    let root = &m.0;
+    let m = Mount::new("bpf", "pwru-exits-bpffs");
+    let root = m.path();
     std::fs::create_dir_all(root.join("tc/globals")).unwrap();
     sh(&format!(
         "bpftool map create {}/tc/globals/cilium_ipcache_v2 type lpm_trie key 24 value 24 entries 16 name cilium_ipcache_v2 flags 1",
@@ -304,7 +286,7 @@ fn filter_and_cilium_commands_on_closed_and_full_stdout() {
     let d = TempDir::new("pwru-exits-cmds");
     let pcap = d.join("one.pcap");
     tiny_pcap(&pcap);
-    let bpffs = cilium_bpffs(&d);
+    let bpffs = cilium_bpffs();
     let read = [
         "filter".to_string(),
         "--read".into(),
@@ -315,7 +297,7 @@ fn filter_and_cilium_commands_on_closed_and_full_stdout() {
         "cilium".to_string(),
         "maps".into(),
         "--bpffs".into(),
-        bpffs.0.display().to_string(),
+        bpffs.path().display().to_string(),
     ];
     let dump = ["filter".to_string(), "--dump".into(), "tcp port 80".into()];
     for args in [&dump[..], &read[..], &cilium[..]] {
