@@ -3,7 +3,8 @@
 //!
 //! Layout: [`Event`] and its parts here; [`options`] (what an output shows), [`text`] and [`json`] (the two line
 //! formats, independent of each other, both behind [`Formatter`]), [`proto`] (protocol and TCP flag names) and
-//! [`time`] (local time, per-skb deltas), which the TUI and other presentations use too.
+//! [`time`] (local time, per-skb deltas), which the TUI and other presentations use too; [`fate`] (what happened to
+//! a packet, and where one packet ends at an skb address), which the TUI and pwru's drop views share.
 //!
 //! ```
 //! use event::{Event, Formatter, OutputOptions, TextFormatter};
@@ -112,6 +113,7 @@ pub struct Annotation {
     pub json: serde_json::Value,
 }
 
+pub mod fate;
 pub mod json;
 pub mod options;
 pub mod proto;

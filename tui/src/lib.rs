@@ -10,12 +10,11 @@
 //! tui::run(cfg, rx, stats, Arc::new(AtomicBool::new(false)))?; // returns when the user quits
 //! # anyhow::Ok(())
 //! ```
-//! Layout: `model` (grouping, fate, eviction — pure), `fate` (name rules), `filter` (display filter), `app` (UI state
+//! Layout: `model` (grouping, fate, eviction — pure), `fate` (name rules, from the `event` crate), `filter` (display filter), `app` (UI state
 //! and keys — pure), `ui` (drawing), `term` (terminal setup/restore and the run loop).
 
 pub mod app;
 pub mod export;
-pub mod fate;
 pub mod filter;
 #[doc(hidden)]
 pub mod fixtures;
@@ -26,6 +25,8 @@ pub mod term;
 pub mod ui;
 
 pub use app::StatusInfo;
+/// The fate and packet-boundary rules, shared with pwru's drop views (they live in the `event` crate).
+pub use event::fate;
 pub use term::{LoopReport, check_terminal, run, run_with_backend};
 
 use event::Event;

@@ -1,7 +1,8 @@
 //! The packets the TUI keeps: events grouped per skb (clones under their parent), fates, drop statistics and
 //! bounded memory. Pure code, no terminal: everything here is driven by recorded event streams in tests.
 
-use crate::fate::{self, Fate, FateTracker};
+pub use crate::fate::iface_label;
+use crate::fate::{self, Fate, FateTracker, Life};
 use crate::filter::DisplayFilter;
 use event::{Event, Tuple};
 use std::cell::Cell;
@@ -11,19 +12,6 @@ pub type PacketId = u64;
 
 /// How long after an `skb_clone`-like call on a CPU a new skb address on that CPU is taken to be the copy.
 const CLONE_WINDOW_NS: u64 = 1_000_000;
-
-/// After a skb was handed to a device, a receive at the same address on that device this much later is another
-/// packet (a veth crossing takes microseconds).
-const HANDOFF_RX_GAP_NS: u64 = 1_000_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Life {
-    Live,
-    /// A kprobe on a free function fired; release helpers may still follow.
-    Releasing,
-    /// The skb memory was freed: the address may be reused by a new packet.
-    Freed,
-}
 
 /// One packet: the events of one skb from its first appearance until it is freed.
 #[derive(Debug)]
@@ -130,15 +118,6 @@ pub fn cilium_drop_name(p: &Packet) -> Option<String> {
         .flat_map(|e| e.annotations.iter())
         .filter(|a| a.name == "cilium_drop")
         .find_map(|a| a.json.get(0)?.get("name")?.as_str().map(str::to_string))
-}
-
-/// `veth0`, or the ifindex when the name is unknown; `None` when the skb has no device yet.
-pub fn iface_label(ev: &Event) -> Option<String> {
-    match (&ev.ifname, ev.ifindex) {
-        (Some(n), _) if !n.is_empty() => Some(n.clone()),
-        (_, 0) => None,
-        (_, i) => Some(i.to_string()),
-    }
 }
 
 /// Drop counts per (reason, function).
@@ -274,7 +253,6 @@ impl Model {
         let id = self.packet_for(&ev);
         let step_drop = matches!(fate::classify(&ev), fate::Step::Drop { .. });
         let frees = fate::frees_skb(&ev);
-        let starts_release = fate::starts_release(&ev);
         let copies = self.cfg.track_skb && fate::makes_copy(&ev.func);
         let (cpu, ktime, func) = (ev.cpu, ev.ktime_ns, ev.func.clone());
         let reason = ev
@@ -291,11 +269,7 @@ impl Model {
         if p.push(ev, cap) {
             self.events_kept += 1;
         }
-        if frees {
-            p.life = Life::Freed;
-        } else if starts_release && p.life == Life::Live {
-            p.life = Life::Releasing;
-        }
+        p.life = p.life.after(p.last());
         if frees {
             let skb = p.skb;
             if self.by_skb.get(&skb) == Some(&id) {
@@ -329,24 +303,7 @@ impl Model {
         if let Some(&id) = self.by_skb.get(&ev.skb)
             && let Some(p) = self.packets.get(&id)
         {
-            let same = match p.life {
-                // Handed to a device, then queued for transmit again on the same device: the free happened out of
-                // sight (filtered) and the memory was reused. Tunnels re-queue the same skb on another device.
-                // A receive on that device is a new packet only after a pause: a veth hands the skb to its peer
-                // within the same call (and net:net_dev_xmit even fires after the peer's netif_rx).
-                Life::Live => {
-                    let last = p.last();
-                    let gap = ev.ktime_ns.saturating_sub(last.ktime_ns);
-                    let restart = fate::starts_tx_path(&ev.func)
-                        || (fate::starts_rx_path(&ev.func) && gap > HANDOFF_RX_GAP_NS);
-                    !(fate::is_handoff(&last.func)
-                        && restart
-                        && iface_label(last) == iface_label(ev))
-                }
-                Life::Releasing => fate::is_release_step(&ev.func),
-                Life::Freed => false,
-            };
-            if same {
+            if fate::same_packet(p.life, p.last(), ev) {
                 return id;
             }
         }
