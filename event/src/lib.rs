@@ -41,6 +41,8 @@ pub struct Event {
     pub ifindex: u32,
     /// Interface name resolved in the skb's netns, when known.
     pub ifname: Option<String>,
+    /// Name of the skb's netns (`--output-netns-names`: `ip netns`, container or pod name), when known.
+    pub netns_name: Option<String>,
     /// skb->protocol in host byte order (e.g. 0x0800).
     pub proto: u16,
     /// MTU of the skb's device.

@@ -302,10 +302,9 @@ impl Model {
     fn packet_for(&mut self, ev: &Event) -> PacketId {
         if let Some(&id) = self.by_skb.get(&ev.skb)
             && let Some(p) = self.packets.get(&id)
+            && fate::same_packet(p.life, p.last(), ev)
         {
-            if fate::same_packet(p.life, p.last(), ev) {
-                return id;
-            }
+            return id;
         }
         let parent = self
             .cfg

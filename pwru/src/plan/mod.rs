@@ -133,6 +133,7 @@ impl Plan {
             },
             want: Want {
                 ifnames: args.output_meta,
+                netns_names: args.output_netns_names,
                 caller: args.output_caller,
                 stack,
             },
