@@ -35,6 +35,14 @@ pub enum SymbolsError {
         #[source]
         source: std::io::Error,
     },
+    /// A file larger than any file of its kind, not read.
+    #[error("cannot read {}: it holds more than {cap_mib} MiB, more than any file of its kind", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap, in MiB.
+        cap_mib: u64,
+    },
     /// A BTF blob that does not parse.
     #[error("bad BTF in {}: {msg}", .path.display())]
     BadBtf {
