@@ -1,8 +1,11 @@
-//! `struct event` (bpf/event.h) as the compiled objects describe it in their BTF must match `RawEvent`
-//! member for member: same names, same byte offsets, same size. Reads both committed objects (x86 and arm64)
+//! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: `struct event`
+//! (bpf/event.h) and `RawEvent` member for member (names, byte offsets, size), and every shared C enum
+//! (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with a small BTF reader of its own.
 use object::{Object, ObjectSection};
 use probes::RawEvent;
+use probes::contract::{self, counter};
+use probes::event::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 
@@ -10,8 +13,11 @@ fn u32_at(d: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(d[off..off + 4].try_into().unwrap())
 }
 
-/// (size, member name -> byte offset) of the struct called `want` in raw BTF.
-fn btf_struct(btf: &[u8], want: &str) -> Option<(u32, BTreeMap<String, u32>)> {
+/// One named BTF type: (kind, size, members or enumerators as name -> byte offset or value).
+type BtfType = (u32, u32, BTreeMap<String, u64>);
+
+/// The struct or enum called `want` in raw BTF.
+fn btf_type(btf: &[u8], want: &str) -> Option<BtfType> {
     assert_eq!(u16::from_le_bytes([btf[0], btf[1]]), 0xeb9f, "BTF magic");
     let hdr = u32_at(btf, 4) as usize;
     let (type_off, type_len) = (u32_at(btf, 8) as usize, u32_at(btf, 12) as usize);
@@ -38,25 +44,39 @@ fn btf_struct(btf: &[u8], want: &str) -> Option<(u32, BTreeMap<String, u32>)> {
             6 | 13 => vlen * 8,
             _ => 0,
         };
-        if kind == 4 && name(name_off) == want {
+        if matches!(kind, 4 | 6 | 19) && name(name_off) == want {
             let mut members = BTreeMap::new();
             for m in 0..vlen {
-                let q = p + m * 12;
-                let mut bits = u32_at(types, q + 8);
-                if kflag {
-                    bits &= 0x00ff_ffff;
-                }
-                assert_eq!(bits % 8, 0, "member at a bit offset");
-                members.insert(name(u32_at(types, q)), bits / 8);
+                let (n, v) = match kind {
+                    4 => {
+                        let q = p + m * 12;
+                        let mut bits = u32_at(types, q + 8);
+                        if kflag {
+                            bits &= 0x00ff_ffff;
+                        }
+                        assert_eq!(bits % 8, 0, "member at a bit offset");
+                        (u32_at(types, q), bits as u64 / 8)
+                    }
+                    6 => (
+                        u32_at(types, p + m * 8),
+                        u32_at(types, p + m * 8 + 4) as u64,
+                    ),
+                    _ => {
+                        let q = p + m * 12;
+                        let v = u32_at(types, q + 4) as u64 | (u32_at(types, q + 8) as u64) << 32;
+                        (u32_at(types, q), v)
+                    }
+                };
+                members.insert(name(n), v);
             }
-            return Some((size, members));
+            return Some((kind, size, members));
         }
         p += extra;
     }
     None
 }
 
-fn rust_layout() -> BTreeMap<String, u32> {
+fn rust_layout() -> BTreeMap<String, u64> {
     macro_rules! fields {
         ($($f:ident),*) => { [$( (stringify!($f), offset_of!(RawEvent, $f)) ),*] };
     }
@@ -89,8 +109,53 @@ fn rust_layout() -> BTreeMap<String, u32> {
         comm
     )
     .into_iter()
-    .map(|(n, o)| (n.to_string(), o as u32))
+    .map(|(n, o)| (n.to_string(), o as u64))
     .collect()
+}
+
+/// The Rust side of each shared C enum: (enum name, constants).
+fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
+    let m = |pairs: &[(&str, u64)]| pairs.iter().map(|&(n, v)| (n.to_string(), v)).collect();
+    vec![
+        (
+            "pwru_event_flag",
+            m(&[
+                ("EV_HAS_TUPLE", EV_HAS_TUPLE.into()),
+                ("EV_HAS_REASON", EV_HAS_REASON.into()),
+                ("EV_HAS_CALLER", EV_HAS_CALLER.into()),
+                ("EV_HAS_STACK", EV_HAS_STACK.into()),
+                ("EV_IPV6", EV_IPV6.into()),
+                ("EV_TRACKED", EV_TRACKED.into()),
+            ]),
+        ),
+        (
+            "pwru_event_kind",
+            m(&[
+                ("EV_KIND_KPROBE", EV_KIND_KPROBE.into()),
+                ("EV_KIND_TRACEPOINT", EV_KIND_TRACEPOINT.into()),
+            ]),
+        ),
+        (
+            "pwru_counter",
+            m(&[
+                ("CNT_PRODUCED", counter::PRODUCED.into()),
+                ("CNT_LOST", counter::LOST.into()),
+                ("CNT_TRACK_FULL", counter::TRACK_FULL.into()),
+                ("CNT_MAX", counter::COUNT.into()),
+            ]),
+        ),
+        (
+            "pwru_tp_id",
+            m(&[
+                ("TP_ID_MARKER", contract::TP_ID_MARKER as u64),
+                ("TP_ID_UNTRACK", contract::TP_ID_UNTRACK.into()),
+            ]),
+        ),
+        (
+            "pwru_filter_abi",
+            m(&[("FILTER_BUF_SIZE", pcap_filter::FILTER_BUF_SIZE.into())]),
+        ),
+    ]
 }
 
 fn check(path: &str) {
@@ -101,7 +166,7 @@ fn check(path: &str) {
         .expect(".BTF section")
         .data()
         .unwrap();
-    let (size, members) = btf_struct(btf, "event").expect("struct event in BTF");
+    let (_, size, members) = btf_type(btf, "event").expect("struct event in BTF");
     assert_eq!(
         size as usize,
         size_of::<RawEvent>(),
@@ -112,6 +177,12 @@ fn check(path: &str) {
         rust_layout(),
         "{path}: struct event members vs RawEvent"
     );
+    for (name, want) in rust_enums() {
+        let (kind, _, got) =
+            btf_type(btf, name).unwrap_or_else(|| panic!("{path}: enum {name} in BTF"));
+        assert!(matches!(kind, 6 | 19), "{path}: {name} is not an enum");
+        assert_eq!(got, want, "{path}: enum {name} vs its Rust mirror");
+    }
 }
 
 #[test]

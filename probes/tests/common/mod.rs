@@ -1,7 +1,7 @@
 //! Test helpers: a small BTF reader (tracepoint prototypes, enum values from the running kernel), a pair of
 //! network namespaces joined by a veth (removed on drop), and command runners.
 #![allow(dead_code)]
-use probes::TracepointTarget;
+use probes::{ArgIndex, TracepointTarget};
 use std::process::Command;
 
 pub fn u32_at(d: &[u8], off: usize) -> u32 {
@@ -129,22 +129,18 @@ impl Btf {
             else {
                 continue;
             };
-            if skb > 4 {
-                continue;
-            }
             let reason = params
                 .iter()
                 .position(|&ty| self.is_enum(ty, "skb_drop_reason"));
-            let reason_arg = match (skb, reason) {
-                (0, Some(2)) => Some(2),
-                _ => None,
-            };
-            out.push(TracepointTarget {
+            let t = TracepointTarget {
                 name: name.to_string(),
-                skb_arg: skb as u8,
-                reason_arg,
+                skb_arg: ArgIndex(skb as u8),
+                reason_arg: reason.map(|r| ArgIndex(r as u8)),
                 nargs: params.len() as u8,
-            });
+            };
+            if t.supported() {
+                out.push(t);
+            }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -171,18 +167,14 @@ impl Btf {
                 continue;
             };
             let reason = params
-                .get(skb + 1)
-                .is_some_and(|&ty| self.is_enum(ty, "skb_drop_reason"));
-            let reason_arg = match (skb, reason) {
-                (0, true) => Some(2),
-                (1, true) => Some(3),
-                _ => None,
-            };
+                .iter()
+                .take(5)
+                .position(|&ty| self.is_enum(ty, "skb_drop_reason"));
             out.push(probes::Target {
                 name: t.name.clone(),
                 module: None,
-                skb_arg: skb as u8 + 1,
-                reason_arg,
+                skb_arg: ArgIndex(skb as u8),
+                reason_arg: reason.map(|r| ArgIndex(r as u8)),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
