@@ -1,4 +1,5 @@
-//! Every wrapper against the running kernel (root): maps, pins, ids, infos, program loads, test runs, links.
+//! Every wrapper against the running kernel (root; tests/run.sh runs them): maps, pins, ids, infos, program loads,
+//! test runs, links.
 use bpf_sys::map::{Map, MapSpec};
 use bpf_sys::obj::{self, Kind};
 use bpf_sys::prog::{self, ProgLoad, TestRun};
@@ -8,6 +9,7 @@ use bpf_sys::uapi::{
 use bpf_sys::{Errno, Error, link};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use testkit::need_root;
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
     // SAFETY: bpf_insn is plain old data.
@@ -26,7 +28,9 @@ fn returns(ret: i32) -> [bpf_insn; 2] {
 }
 
 #[test]
+#[ignore = "needs root: creates BPF maps (tests/run.sh runs it)"]
 fn hash_map_roundtrip() {
+    need_root("creates BPF maps");
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_HASH,
         "bpfsys_hash_test",
@@ -89,7 +93,9 @@ fn hash_map_roundtrip() {
 }
 
 #[test]
+#[ignore = "needs root: creates BPF maps (tests/run.sh runs it)"]
 fn per_cpu_values_have_one_slot_per_cpu() {
+    need_root("creates BPF maps");
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY,
         "bpfsys_pcpu",
@@ -156,7 +162,9 @@ impl Drop for Bpffs {
 }
 
 #[test]
+#[ignore = "needs root: mounts a bpffs and creates maps and programs (tests/run.sh runs it)"]
 fn pin_and_open_by_path() {
+    need_root("mounts a bpffs and creates maps and programs");
     let fs = Bpffs::new();
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_ARRAY,
@@ -198,7 +206,9 @@ fn pin_and_open_by_path() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn program_load_info_and_test_run() {
+    need_root("loads BPF programs");
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER,
         "bpfsys_ret42",
@@ -236,7 +246,9 @@ fn program_load_info_and_test_run() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn refused_program_carries_the_verifier_log() {
+    need_root("loads BPF programs");
     // exit without setting r0
     let bad = [insn(0x95, 0, 0, 0, 0)];
     let e = prog::prog_load(&ProgLoad::new(
@@ -261,7 +273,9 @@ fn refused_program_carries_the_verifier_log() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn raw_tracepoint_link_and_its_info() {
+    need_root("loads BPF programs");
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
         "bpfsys_rawtp",
@@ -286,7 +300,9 @@ fn raw_tracepoint_link_and_its_info() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn kprobe_multi_cookies_must_match_the_symbols() {
+    need_root("loads BPF programs");
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER,
         "bpfsys_km",

@@ -80,7 +80,8 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
     let filter = match args.filter_expr() {
         None => None,
         Some(expr) => {
-            let prog = pcap_filter::compile(&expr).map_err(|e| anyhow::anyhow!("filter: {e}"))?;
+            let prog = pcap_filter::compile(&expr)
+                .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
             Some(probes::FilterCode {
                 insns: prog.to_bytes(),
                 snaplen: prog.snaplen,

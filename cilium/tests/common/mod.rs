@@ -43,11 +43,7 @@ pub struct Bpffs {
 
 impl Bpffs {
     pub fn new(tag: &str) -> Bpffs {
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "these tests create BPF maps and mount bpffs: run them as root"
-        );
+        testkit::need_root("BPF maps, mounting bpffs");
         let root = std::env::temp_dir().join(format!("pwru-cilium-{tag}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&root);
         let src = CString::new("bpf").unwrap();
@@ -404,115 +400,6 @@ pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
 /// `ld_imm64 dst, map_fd` (two instructions).
 pub fn ld_map_fd(dst: u8, fd: i32) -> [u64; 2] {
     [insn(0x18, dst, 1, 0, fd), 0]
-}
-
-pub fn sh(cmd: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two network namespaces joined by a veth pair; both are deleted on drop (which removes the veth and its qdiscs).
-pub struct NetnsPair {
-    pub a: String,
-    pub b: String,
-}
-
-impl NetnsPair {
-    /// `a` gets `addr_a`, `b` gets `addr_b` (/32 each, with a host route to the other).
-    pub fn new(tag: &str, addr_a: &str, addr_b: &str) -> NetnsPair {
-        let pid = std::process::id();
-        let p = NetnsPair {
-            a: format!("pwcil-{tag}-a-{pid}"),
-            b: format!("pwcil-{tag}-b-{pid}"),
-        };
-        let (a, b) = (&p.a, &p.b);
-        sh(&format!("ip netns add {a} && ip netns add {b}"));
-        sh(&format!(
-            "ip link add va netns {a} type veth peer name vb netns {b}"
-        ));
-        sh(&format!(
-            "ip -n {a} link set lo up && ip -n {a} link set va up && ip -n {a} addr add {addr_a}/32 dev va && \
-             ip -n {a} route add {addr_b}/32 dev va && \
-             ip -n {b} link set lo up && ip -n {b} link set vb up && ip -n {b} addr add {addr_b}/32 dev vb && \
-             ip -n {b} route add {addr_a}/32 dev vb"
-        ));
-        p
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.a])
-            .status();
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.b])
-            .status();
-    }
-}
-
-/// `$PWRU_BIN`; else the `pwru` that `cargo test --workspace` built next to this test if it is newer than the
-/// `cilium` library it links (so it contains this code); else `cargo build -p pwru`.
-pub fn pwru_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PWRU_BIN") {
-        return p.into();
-    }
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let sibling = deps.parent().unwrap().join("pwru");
-    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let newest_lib = std::fs::read_dir(&deps)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("libcilium-"))
-        })
-        .filter_map(|p| mtime(&p))
-        .max();
-    if let (Some(bin), Some(lib)) = (mtime(&sibling), newest_lib)
-        && bin >= lib
-    {
-        return sibling;
-    }
-    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            "pwru",
-            "--bin",
-            "pwru",
-            "--message-format=json",
-        ])
-        .current_dir(ws)
-        .output()
-        .expect("run cargo build -p pwru");
-    assert!(
-        out.status.success(),
-        "cargo build -p pwru failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "pwru")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no pwru executable")
 }
 
 /// `BPF_MAP_UPDATE_ELEM` on any fd (to prove the tool's descriptors refuse writes).
