@@ -138,23 +138,8 @@ fn tc_drop_is_named_policy_denied() {
     assert!(text.contains("cilium drop: POLICY_DENIED"), "{text}");
 
     // And cilium-dbg's view of the counters after the drops.
-    let run = |args: &[&str]| {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            cmd: cilium::Command,
-        }
-        let mut argv = vec!["x"];
-        argv.extend(args);
-        argv.extend(["--bpffs", fs.root.to_str().unwrap()]);
-        let cli = Cli::try_parse_from(argv).unwrap();
-        let mut out = Vec::new();
-        cilium::run(&cli.cmd, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    };
-    let metrics_out = run(&["metrics"]);
-    let maps_out = run(&["maps"]);
+    let metrics_out = run(&fs, &["metrics"]).unwrap();
+    let maps_out = run(&fs, &["maps"]).unwrap();
     assert!(!maps_out.contains("policy_drop_prog"), "{maps_out}");
     assert!(maps_out.contains("cilium_metrics"), "{maps_out}");
     assert!(

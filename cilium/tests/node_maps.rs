@@ -4,27 +4,9 @@
 
 mod common;
 
-use clap::Parser;
 use common::cluster::{self, Layout};
 use common::*;
 use std::path::Path;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: cilium::Command,
-}
-
-fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
-    let root = fs.root.to_str().unwrap();
-    let mut argv = vec!["pwru-cilium"];
-    argv.extend(args);
-    argv.extend(["--bpffs", root, "--clock", "none"]);
-    let cli = Cli::try_parse_from(&argv)?;
-    let mut out = Vec::new();
-    cilium::run(&cli.cmd, &mut out)?;
-    Ok(String::from_utf8(out)?.replace(root, "$BPFFS"))
-}
 
 fn golden(layout: Layout, name: &str, got: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,7 +77,8 @@ fn check_layout(layout: Layout) {
     let fs = Bpffs::new(&format!("golden-{}", layout.name()));
     cluster::build(&fs, layout);
     for (name, args) in COMMANDS {
-        let out = run(&fs, args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        // A command that fails (1.18 has no tunnel map) has its one-line error as golden output.
+        let out = run(&fs, args).unwrap_or_else(|e| format!("error: {e:#}\n"));
         golden(layout, name, &out);
     }
     verdicts(&fs, layout);
@@ -349,7 +332,7 @@ fn correlate(fs: &Bpffs, layout: Layout) {
         line: 1520,
         file: 2,
     };
-    after.counts.get_mut(&k).unwrap().0 += 1;
+    after.counts.get_mut(&k).unwrap().packets += 1;
     let d = cilium::drop_reason_from_metrics(&before, &after);
     assert_eq!(d.len(), 1);
     assert_eq!(
@@ -420,7 +403,8 @@ fn undetectable_version_needs_override() {
     );
     let out = run(&fs, &["ipcache", "--cilium-version", "1.17"]).unwrap();
     assert_eq!(out, "No entries found.\n");
-    let cli = Cli::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
+    let cli =
+        <Cli as clap::Parser>::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
     let err = cilium::run(&cli.cmd, &mut Vec::new())
         .unwrap_err()
         .to_string();
@@ -462,7 +446,7 @@ fn kernel_and_userspace_lpm_agree() {
         let ip: std::net::IpAddr = a.parse().unwrap();
         let kernel = maps.ipcache(&ip).unwrap().map(|v| v.identity);
         let user =
-            cilium::policy::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
+            cilium::lookup::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
                 .copied();
         assert_eq!(kernel, user, "{a}");
         assert!(kernel.is_some(), "{a} falls back to world 0.0.0.0/0");

@@ -3,7 +3,6 @@
 pub mod cli;
 pub mod clock;
 pub mod decode;
-pub mod enrich;
 pub mod filter_cmd;
 pub mod filters;
 pub mod ifnames;

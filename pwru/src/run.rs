@@ -4,7 +4,6 @@
 use crate::cli::{self, TraceArgs};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
-use crate::enrich::CiliumEnricher;
 use crate::filters::{self, NetnsFilter};
 use crate::lookups::Symbols;
 use crate::progress::Progress;
@@ -235,13 +234,8 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     let mut enrich = match &args.cilium {
         None => None,
         Some(dir) => Some(
-            CiliumEnricher::open((!dir.is_empty()).then(|| std::path::Path::new(dir.as_str())))
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "--cilium: {}",
-                        format!("{e:#}").replace("--bpffs DIR", "--cilium=DIR")
-                    )
-                })?,
+            cilium::Enricher::open((!dir.is_empty()).then(|| std::path::Path::new(dir.as_str())))
+                .map_err(cilium_error)?,
         ),
     };
     let out = sink::open_writer(args.output_file.as_deref())?;
@@ -439,7 +433,7 @@ fn tui_config(args: &TraceArgs, backend: probes::Backend, attached: usize) -> ::
 fn drain<L: Lookups>(
     ring: &mut probes::RingReader,
     dec: &mut Decoder<L>,
-    enrich: &mut Option<CiliumEnricher>,
+    enrich: &mut Option<cilium::Enricher>,
     sink: &mut dyn Sink,
     printed: &mut u64,
     limit: Option<u64>,
@@ -481,5 +475,15 @@ impl Lookups for WithStacks<'_> {
     }
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
+    }
+}
+
+/// `--cilium`'s error, with how to fix it in this command line's terms where that is a flag.
+fn cilium_error(e: cilium::Error) -> anyhow::Error {
+    match e {
+        cilium::Error::NoBpffs | cilium::Error::NoGlobals(_) | cilium::Error::NotBpffs(_) => {
+            anyhow::anyhow!("--cilium: {e}; pass --cilium=DIR to read another bpffs")
+        }
+        e => anyhow::Error::new(e).context("--cilium"),
     }
 }
