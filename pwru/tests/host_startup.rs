@@ -131,27 +131,32 @@ fn kernel_btf_dev_zero_is_bounded_and_interruptible() {
     writer.join().unwrap();
 }
 
-#[test]
-#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
-fn kernel_btf_fifo_without_writer_says_so_and_ctrl_c_ends_it() {
-    let _g = serial();
+/// `flag FIFO` with nobody at the other end: pwru says what it waits for, and Ctrl-C ends the wait. Returns the
+/// directory with the FIFO (`fifo`).
+fn lonely_fifo_wait_is_interruptible(flag: &str, says: &str, phase: &str) -> TempDir {
     need_tool("mkfifo");
-    let d = TempDir::new("pwru-start-btf-fifo");
-    let fifo = d.join("btf");
+    let d = TempDir::new("pwru-start-fifo");
+    let fifo = d.join("fifo");
     sh(&format!("mkfifo {}", fifo.display()));
-    let mut c = spawn(&["--kernel-btf", fifo.to_str().unwrap(), "icmp"]);
-    let seen = stderr_until(&mut c, "waiting for a writer");
-    assert!(
-        seen.contains("is a FIFO: waiting for a writer (Ctrl-C to stop)"),
-        "{seen}"
-    );
+    let mut c = spawn(&[flag, fifo.to_str().unwrap(), "icmp"]);
+    let seen = stderr_until(&mut c, says);
     std::thread::sleep(Duration::from_millis(300));
     interrupt(&c);
     let (code, err, _) = finish(&mut c, 10);
     assert_eq!(code, Some(130), "{seen}{err}");
-    assert!(
-        err.contains("interrupted (SIGINT) while reading BTF: stopped before tracing began"),
-        "{seen}{err}"
+    let want = format!("interrupted (SIGINT) while {phase}: stopped before tracing began");
+    assert!(err.contains(&want), "{seen}{err}");
+    d
+}
+
+#[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
+fn kernel_btf_fifo_without_writer_says_so_and_ctrl_c_ends_it() {
+    let _g = serial();
+    lonely_fifo_wait_is_interruptible(
+        "--kernel-btf",
+        "is a FIFO: waiting for a writer (Ctrl-C to stop)",
+        "reading BTF",
     );
 }
 
@@ -159,24 +164,12 @@ fn kernel_btf_fifo_without_writer_says_so_and_ctrl_c_ends_it() {
 #[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn output_file_fifo_waits_for_a_reader_interruptibly() {
     let _g = serial();
-    need_tool("mkfifo");
-    let d = TempDir::new("pwru-start-out-fifo");
-    let fifo = d.join("out");
-    sh(&format!("mkfifo {}", fifo.display()));
-    let mut c = spawn(&["--output-file", fifo.to_str().unwrap(), "icmp"]);
-    let seen = stderr_until(&mut c, "no reader yet");
-    assert!(
-        seen.contains("is a FIFO with no reader yet: waiting for one (Ctrl-C to stop)"),
-        "{seen}"
+    let d = lonely_fifo_wait_is_interruptible(
+        "--output-file",
+        "is a FIFO with no reader yet: waiting for one (Ctrl-C to stop)",
+        "opening the output",
     );
-    std::thread::sleep(Duration::from_millis(300));
-    interrupt(&c);
-    let (code, err, _) = finish(&mut c, 10);
-    assert_eq!(code, Some(130), "{seen}{err}");
-    assert!(
-        err.contains("interrupted (SIGINT) while opening the output"),
-        "{seen}{err}"
-    );
+    let fifo = d.join("fifo");
 
     // Once a reader comes, the trace goes on and writes into the FIFO.
     let ready = d.join("ready");

@@ -63,10 +63,6 @@ impl Sinks {
     pub fn push(&mut self, s: Box<dyn Sink>) {
         self.sinks.push(s);
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.sinks.is_empty()
-    }
 }
 
 impl Sink for Sinks {

@@ -26,13 +26,13 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
         .build()?;
     let _enter = rt.enter();
     let mut start = Startup::new(&rt)?;
-    match start_and_run(&rt, &mut start, args) {
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            let i = e.downcast_ref::<Interrupted>().expect("checked");
+    match start_and_run(&rt, &mut start, args).map_err(|e| e.downcast::<Interrupted>()) {
+        Ok(code) => Ok(code),
+        Err(Ok(i)) => {
             say!("{i}");
             Ok(128 + i.signal.number)
         }
-        r => r,
+        Err(Err(e)) => Err(e),
     }
 }
 
