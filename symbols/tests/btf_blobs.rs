@@ -1,12 +1,10 @@
 //! The tricky cases on small hand-built BTF blobs: typedef chains, two skb params, positions past 5, split BTF
 //! ids and strings, enum64, tracepoint typedefs, drop reasons, ELF wrapping and malformed input.
 
-mod common;
-
-use common::*;
 use symbols::{
     Btf, DropReasons, FuncFilter, SkbFunc, SymbolsError, skb_functions_in_btf, skb_tracepoints_with,
 };
+use testkit::btf::write::*;
 
 fn funcs(btf: &Btf) -> Vec<SkbFunc> {
     skb_functions_in_btf(btf, None)
@@ -343,6 +341,12 @@ fn elf_with_btf_section() {
     );
     obj.append_section_data(id, &blob, 4);
     let elf = obj.write().unwrap();
+    // From a file, only the section is read.
+    let path = std::env::temp_dir().join(format!("btf-elf-{}", std::process::id()));
+    std::fs::write(&path, &elf).unwrap();
+    let from_file = Btf::load(Some(&path), &symbols::ModuleSel::None);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(from_file.unwrap().base_bytes(), &blob[..]);
     let btf = Btf::from_bytes(elf).unwrap();
     assert_eq!(funcs(&btf)[0].name, "in_elf");
     assert_eq!(btf.base_bytes(), &blob[..]);
