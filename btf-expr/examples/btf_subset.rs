@@ -7,13 +7,122 @@
 //! declaration of it, and function pointers become `void *`: the offsets stay, the graph stays small.
 //! The enums in `ENUMS` are copied too (for enumerator constants that no kept member uses).
 
-#[path = "../tests/common/btf_writer.rs"]
-mod btf_writer;
-
 use std::collections::{HashMap, HashSet};
 
-use btf_writer::{BtfWriter, CONST, RESTRICT, Rec, TYPE_TAG, TYPEDEF, VOLATILE};
 use symbols::{Btf, Qualifier, Type, TypeId};
+use testkit::btf::{BtfBuilder, CONST, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VOLATILE};
+
+/// A type to write, its references already renumbered. Ids are planned first (types refer to later ones), then
+/// the records are written in id order.
+enum Rec {
+    Int {
+        name: String,
+        size: u32,
+        encoding: u32,
+        bit_offset: u32,
+        bits: u32,
+    },
+    Ptr(u32),
+    Array {
+        elem: u32,
+        index: u32,
+        len: u32,
+    },
+    Composite {
+        name: String,
+        size: u32,
+        union: bool,
+        members: Vec<(String, u32, u32, u32)>,
+    },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, u64)>,
+    },
+    Fwd {
+        name: String,
+        union: bool,
+    },
+    Ref {
+        kind: u32,
+        name: String,
+        ty: u32,
+    },
+    Float {
+        name: String,
+        size: u32,
+    },
+}
+
+/// The planned records: type `i + 1` is `recs[i]`, `None` while its members are being planned.
+#[derive(Default)]
+struct Plan {
+    recs: Vec<Option<Rec>>,
+}
+
+impl Plan {
+    fn reserve(&mut self) -> u32 {
+        self.recs.push(None);
+        self.recs.len() as u32
+    }
+    fn set(&mut self, id: u32, rec: Rec) {
+        self.recs[id as usize - 1] = Some(rec);
+    }
+    fn add(&mut self, rec: Rec) -> u32 {
+        let id = self.reserve();
+        self.set(id, rec);
+        id
+    }
+
+    fn write(&self) -> Vec<u8> {
+        let mut b = BtfBuilder::new();
+        for (i, rec) in self.recs.iter().enumerate() {
+            let id = match rec.as_ref().expect("every planned type is filled") {
+                Rec::Int {
+                    name,
+                    size,
+                    encoding,
+                    bit_offset,
+                    bits,
+                } => b.int_encoded(name, *size, *encoding, *bit_offset, *bits),
+                Rec::Ptr(to) => b.ptr(*to),
+                Rec::Array { elem, index, len } => b.array(*elem, *index, *len),
+                Rec::Composite {
+                    name,
+                    size,
+                    union,
+                    members,
+                } => {
+                    let ms: Vec<(&str, u32, u32, u32)> = members
+                        .iter()
+                        .map(|(n, t, o, w)| (n.as_str(), *t, *o, *w))
+                        .collect();
+                    b.composite(if *union { UNION } else { STRUCT }, name, *size, &ms)
+                }
+                Rec::Enum {
+                    name,
+                    size,
+                    signed,
+                    values,
+                } => {
+                    let vs: Vec<(&str, i64)> = values
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), *v as i64))
+                        .collect();
+                    b.enum_sized(name, *size, *signed, &vs)
+                }
+                Rec::Fwd { name, union } => b.fwd(name, *union),
+                Rec::Ref { kind, name, ty } if *kind == TYPEDEF => b.typedef(name, *ty),
+                Rec::Ref { kind, name, ty } if *kind == TYPE_TAG => b.type_tag(name, *ty),
+                Rec::Ref { kind, ty, .. } => b.modifier(*kind, *ty),
+                Rec::Float { name, size } => b.float(name, *size),
+            };
+            assert_eq!(id as usize, i + 1, "ids follow the plan");
+        }
+        b.build()
+    }
+}
 
 const KEEP: &[&str] = &[
     "sk_buff",
@@ -31,7 +140,7 @@ const ENUMS: &[&str] = &["skb_drop_reason", "pkt_hash_types", "sock_type"];
 struct Subset<'a> {
     btf: &'a Btf,
     keep: HashSet<&'static str>,
-    out: BtfWriter,
+    out: Plan,
     done: HashMap<TypeId, u32>,
     fwds: HashMap<(String, bool), u32>,
     index_int: Option<u32>,
@@ -42,7 +151,13 @@ impl Subset<'_> {
         if let Some(i) = self.index_int {
             return i;
         }
-        let i = self.out.int("__ARRAY_SIZE_TYPE__", 4, false);
+        let i = self.out.add(Rec::Int {
+            name: "__ARRAY_SIZE_TYPE__".into(),
+            size: 4,
+            encoding: 0,
+            bit_offset: 0,
+            bits: 32,
+        });
         self.index_int = Some(i);
         i
     }
@@ -63,7 +178,10 @@ impl Subset<'_> {
         if let Some(&id) = self.fwds.get(&key) {
             return id;
         }
-        let id = self.out.fwd(name, union);
+        let id = self.out.add(Rec::Fwd {
+            name: name.into(),
+            union,
+        });
         self.fwds.insert(key, id);
         id
     }
@@ -114,7 +232,6 @@ impl Subset<'_> {
                         )
                     })
                     .collect(),
-                old_style: false,
             },
             Type::Enum(e) => Rec::Enum {
                 name: e.name.into(),
@@ -171,7 +288,7 @@ fn main() {
     let mut s = Subset {
         btf: &btf,
         keep: KEEP.iter().copied().collect(),
-        out: BtfWriter::new(),
+        out: Plan::default(),
         done: HashMap::new(),
         fwds: HashMap::new(),
         index_int: None,
@@ -191,7 +308,7 @@ fn main() {
             }
         }
     }
-    let blob = s.out.build();
+    let blob = s.out.write();
     std::fs::write(output, &blob).expect("write the output");
     eprintln!(
         "btf_subset: {} types, {} bytes -> {output}",

@@ -124,20 +124,41 @@ fn messages_name_the_types_and_the_column() {
             "ntohs(skb->protocol) == 0x800",
             "function calls such as ntohs() are not supported (fields of type __be16/__be32/__be64 are already compared in host byte order) at column 1",
         ),
-        ("skb->len == 1x", "bad number '1x': 'x' is not a base-10 digit at column 13"),
+        (
+            "skb->len == 1x",
+            "bad number '1x': 'x' is not a base-10 digit at column 13",
+        ),
         (
             "skb->len == 99999999999999999999",
             "bad number '99999999999999999999': larger than 64 bits at column 13",
         ),
-        ("skb->len >", "expected a value, found end of expression at column 11"),
-        ("(skb->len > 1", "expected ')', found end of expression at column 14"),
+        (
+            "skb->len >",
+            "expected a value, found end of expression at column 11",
+        ),
+        (
+            "(skb->len > 1",
+            "expected ')', found end of expression at column 14",
+        ),
         ("skb->len > 1)", "unbalanced ')' at column 13"),
-        ("skb->", "expected a member name after '->', found end of expression at column 6"),
-        ("skb->dev->name == \"eth0", "unterminated string at column 19"),
+        (
+            "skb->",
+            "expected a member name after '->', found end of expression at column 6",
+        ),
+        (
+            "skb->dev->name == \"eth0",
+            "unterminated string at column 19",
+        ),
         ("", "empty expression at column 1"),
-        ("skb->len == 'a'", "character literals are not supported (write the number) at column 13"),
+        (
+            "skb->len == 'a'",
+            "character literals are not supported (write the number) at column 13",
+        ),
         ("skb->len ≥ 1", "unexpected character '≥' at column 10"),
-        ("skb->len \u{7} 1", "unexpected character '\\u{7}' at column 10"),
+        (
+            "skb->len \u{7} 1",
+            "unexpected character '\\u{7}' at column 10",
+        ),
         (
             "-skb->len < 0",
             "this needs a constant here (a number or an enumerator) at column 2",
@@ -170,7 +191,10 @@ fn fetch_errors_name_the_expression() {
     let e = skb.fetch(&["skb->sk->__sk_common"]).unwrap_err();
     assert!(matches!(e.error.kind, ErrorKind::NotAValue { .. }), "{e}");
     let e = skb.fetch(&["\"x\""]).unwrap_err();
-    assert_eq!(e.to_string(), "\"x\": a string literal has no kernel value to print at column 1");
+    assert_eq!(
+        e.to_string(),
+        "\"x\": a string literal has no kernel value to print at column 1"
+    );
     // 16 strings of 64 bytes do not fit the 1024-byte area.
     let many = vec!["skb->dev->rtnl_link_ops->kind"; 16];
     let e = skb.fetch(&many).unwrap_err();
@@ -182,7 +206,10 @@ fn fetch_errors_name_the_expression() {
 fn root_type_errors() {
     let btf = btf();
     assert_eq!(
-        Compiler::new(&btf, "skb", "sk_buf").err().unwrap().to_string(),
+        Compiler::new(&btf, "skb", "sk_buf")
+            .err()
+            .unwrap()
+            .to_string(),
         "the BTF has no struct sk_buf"
     );
     assert!(Compiler::new(&btf, "1skb", "sk_buff").is_err());
@@ -191,11 +218,65 @@ fn root_type_errors() {
 
 /// Tokens the soup is made of: real members, operators, literals, and junk.
 const SOUP: &[&str] = &[
-    "skb", "->", ".", "dev", "name", "len", "sk", "__sk_common", "skc_family", "pkt_type", "cb", "[", "]", "(",
-    ")", "==", "=", "!=", "<", "<=", ">", ">=", "&", "&&", "||", "!", "~", "-", "0", "1", "0x800", "-1",
-    "18446744073709551615", "\"eth0\"", "\"\"", "ifindex", "mark", "hash", "protocol", "nd_net", "net", "ns",
-    "inum", "rtnl_link_ops", "kind", "NULL", "SKB_DROP_REASON_NOT_SPECIFIED", "é", "\u{0}", "'", "*", "|",
-    "99999999999999999999", "0b", "07", "09", "\"\\x\"", "[0]", "[99]",
+    "skb",
+    "->",
+    ".",
+    "dev",
+    "name",
+    "len",
+    "sk",
+    "__sk_common",
+    "skc_family",
+    "pkt_type",
+    "cb",
+    "[",
+    "]",
+    "(",
+    ")",
+    "==",
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "&",
+    "&&",
+    "||",
+    "!",
+    "~",
+    "-",
+    "0",
+    "1",
+    "0x800",
+    "-1",
+    "18446744073709551615",
+    "\"eth0\"",
+    "\"\"",
+    "ifindex",
+    "mark",
+    "hash",
+    "protocol",
+    "nd_net",
+    "net",
+    "ns",
+    "inum",
+    "rtnl_link_ops",
+    "kind",
+    "NULL",
+    "SKB_DROP_REASON_NOT_SPECIFIED",
+    "é",
+    "\u{0}",
+    "'",
+    "*",
+    "|",
+    "99999999999999999999",
+    "0b",
+    "07",
+    "09",
+    "\"\\x\"",
+    "[0]",
+    "[99]",
 ];
 
 fn exercise(text: &str) {
@@ -242,11 +323,20 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     let btf = btf();
     let skb = Compiler::new(&btf, "skb", "sk_buff").unwrap();
     let deep = format!("{}skb->len{}", "(".repeat(100), ")".repeat(100));
-    assert_eq!(filter_err(&skb, &deep), "nested more than 64 deep at column 65");
+    assert_eq!(
+        filter_err(&skb, &deep),
+        "nested more than 64 deep at column 65"
+    );
     let nots = format!("{}skb->len", "!".repeat(100));
-    assert_eq!(filter_err(&skb, &nots), "nested more than 64 deep at column 65");
+    assert_eq!(
+        filter_err(&skb, &nots),
+        "nested more than 64 deep at column 65"
+    );
     let huge = format!("{}skb->len{}", "(".repeat(100_000), ")".repeat(100_000));
-    assert_eq!(filter_err(&skb, &huge), "expression too long (more than 4096 tokens) at column 4097");
+    assert_eq!(
+        filter_err(&skb, &huge),
+        "expression too long (more than 4096 tokens) at column 4097"
+    );
     let long = vec!["skb->len == 1"; 2000].join(" || ");
     assert!(filter_err(&skb, &long).starts_with("expression too long"));
     // Masks nested deeper than the spill slots.

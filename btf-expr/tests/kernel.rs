@@ -4,117 +4,94 @@
 //! (`bpf_get_current_task`), whose pid, comm, parent, network namespace and loopback device are checked.
 //! Fetchers write into an array map value, read back with BPF_MAP_LOOKUP_ELEM.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
+use bpf_sys::map::{Map, MapSpec};
+use bpf_sys::prog::{ProgLoad, TestRun, prog_load, prog_test_run};
+use bpf_sys::uapi::{bpf_attach_type, bpf_insn, bpf_map_type, bpf_prog_type};
 use btf_expr::{Compiler, Value};
 use pcap_filter::insn::*;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use symbols::Btf;
-
-const BPF_MAP_CREATE: i32 = 0;
-const BPF_MAP_LOOKUP_ELEM: i32 = 1;
-const BPF_PROG_LOAD: i32 = 5;
-const BPF_PROG_TEST_RUN: i32 = 10;
-
-const PROG_KPROBE: u32 = 2;
-const PROG_RAW_TRACEPOINT: u32 = 17;
-const PROG_TRACING: u32 = 26;
-const ATTACH_TRACE_RAW_TP: u32 = 23;
-const MAP_ARRAY: u32 = 2;
 
 const HELPER_MAP_LOOKUP: i32 = 1;
 const HELPER_GET_CURRENT_TASK: i32 = 35;
 const PSEUDO_CALL: u8 = 1;
 const PSEUDO_MAP_FD: u8 = 1;
 
-/// A `union bpf_attr`, filled field by field at the kernel's offsets.
-struct Attr([u8; 128]);
+fn bpf(insns: &[Insn]) -> Vec<bpf_insn> {
+    insns
+        .iter()
+        .map(|i| bpf_insn {
+            code: i.code,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(i.dst, i.src),
+            off: i.off,
+            imm: i.imm,
+        })
+        .collect()
+}
 
-impl Attr {
-    fn new() -> Self {
-        Attr([0; 128])
-    }
-    fn u32(mut self, off: usize, v: u32) -> Self {
-        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn u64(mut self, off: usize, v: u64) -> Self {
-        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn get_u32(&self, off: usize) -> u32 {
-        u32::from_ne_bytes(self.0[off..off + 4].try_into().unwrap())
-    }
-    fn call(&mut self, cmd: i32) -> std::io::Result<i64> {
-        let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, self.0.as_mut_ptr(), self.0.len()) };
-        if r < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(r)
+/// Loads a program of `kind` (raw_tp, kprobe, or tp_btf on `kfree_skb` given its typedef's id); a verifier
+/// refusal fails the test with the log's tail.
+fn load(kind: Kind, insns: &[Insn]) -> OwnedFd {
+    let insns = bpf(insns);
+    let mut p = ProgLoad::new(
+        bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        "btf_expr_test",
+        &insns,
+    );
+    match kind {
+        Kind::RawTp => {}
+        Kind::Kprobe => p.prog_type = bpf_prog_type::BPF_PROG_TYPE_KPROBE,
+        Kind::TpBtf(id) => {
+            p.prog_type = bpf_prog_type::BPF_PROG_TYPE_TRACING;
+            p.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_RAW_TP);
+            p.attach_btf_id = id;
         }
     }
+    prog_load(&p).unwrap_or_else(|e| {
+        let text = e.to_string();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        panic!(
+            "the verifier refused the program:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })
 }
 
-fn map_create(value_size: u32) -> OwnedFd {
-    let fd = Attr::new()
-        .u32(0, MAP_ARRAY)
-        .u32(4, 4)
-        .u32(8, value_size)
-        .u32(12, 1)
-        .call(BPF_MAP_CREATE)
-        .expect("BPF_MAP_CREATE");
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
-}
-
-fn map_value(map: &OwnedFd, size: usize) -> Vec<u8> {
-    let key = 0u32;
-    let mut value = vec![0u8; size];
-    Attr::new()
-        .u32(0, map.as_raw_fd() as u32)
-        .u64(8, &key as *const u32 as u64)
-        .u64(16, value.as_mut_ptr() as u64)
-        .call(BPF_MAP_LOOKUP_ELEM)
-        .expect("BPF_MAP_LOOKUP_ELEM");
-    value
-}
-
-/// Loads a program; on a verifier refusal, panics with the tail of the log.
-fn load(prog_type: u32, attach: Option<(u32, u32)>, insns: &[Insn]) -> OwnedFd {
-    let bytes: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
-    let license = c"GPL";
-    let mut log = vec![0u8; 1 << 20];
-    let (attach_type, btf_id) = attach.unwrap_or((0, 0));
-    let mut attr = Attr::new()
-        .u32(0, prog_type)
-        .u32(4, insns.len() as u32)
-        .u64(8, bytes.as_ptr() as u64)
-        .u64(16, license.as_ptr() as u64)
-        .u32(24, 1)
-        .u32(28, log.len() as u32)
-        .u64(32, log.as_mut_ptr() as u64)
-        .u32(68, attach_type)
-        .u32(108, btf_id);
-    match attr.call(BPF_PROG_LOAD) {
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
-        Err(e) => {
-            let text = String::from_utf8_lossy(&log);
-            let text = text.trim_end_matches('\0');
-            let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            panic!(
-                "the verifier refused the program ({e}):\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-    }
+#[derive(Clone, Copy)]
+enum Kind {
+    RawTp,
+    Kprobe,
+    TpBtf(u32),
 }
 
 /// BPF_PROG_TEST_RUN of a raw_tp program with `args` as its context; returns r0.
 fn test_run(prog: &OwnedFd, args: &[u64]) -> u32 {
-    let mut attr = Attr::new()
-        .u32(0, prog.as_raw_fd() as u32)
-        .u32(40, (args.len() * 8) as u32)
-        .u64(48, args.as_ptr() as u64);
-    attr.call(BPF_PROG_TEST_RUN).expect("BPF_PROG_TEST_RUN");
-    attr.get_u32(4)
+    let ctx: Vec<u8> = args.iter().flat_map(|a| a.to_ne_bytes()).collect();
+    let mut run = TestRun {
+        ctx_in: &ctx,
+        ..TestRun::default()
+    };
+    prog_test_run(prog.as_fd(), &mut run)
+        .expect("BPF_PROG_TEST_RUN")
+        .retval
+}
+
+fn map_create(value_size: u32) -> Map {
+    Map::create(&MapSpec::new(
+        bpf_map_type::BPF_MAP_TYPE_ARRAY,
+        "btf_expr_out",
+        4,
+        value_size,
+        1,
+    ))
+    .expect("BPF_MAP_CREATE")
+}
+
+fn map_value(map: &Map) -> Vec<u8> {
+    map.get(&0u32.to_ne_bytes())
+        .expect("BPF_MAP_LOOKUP_ELEM")
+        .expect("entry 0")
 }
 
 /// Where the root pointer comes from.
@@ -152,9 +129,9 @@ fn filter_program(root: Root, sub: &[Insn]) -> Vec<Insn> {
 }
 
 /// `main: out = map[0]; r1 = root; sub(r1, out); r0 = 0` followed by `sub` (the compiled fetcher).
-fn fetch_program(root: Root, map: &OwnedFd, sub: &[Insn]) -> Vec<Insn> {
+fn fetch_program(root: Root, map: &Map, sub: &[Insn]) -> Vec<Insn> {
     let mut p = vec![Insn::alu64_reg(MOV, 6, R1), Insn::st(BPF_W, R10, -4, 0)];
-    let [lo, hi] = Insn::ld_imm64(R1, map.as_raw_fd() as u64);
+    let [lo, hi] = Insn::ld_imm64(R1, map.as_fd().as_raw_fd() as u64);
     p.push(Insn {
         src: PSEUDO_MAP_FD,
         ..lo
@@ -182,10 +159,7 @@ fn fetch_program(root: Root, map: &OwnedFd, sub: &[Insn]) -> Vec<Insn> {
 }
 
 fn host_btf() -> Btf {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "this test loads BPF programs and must run as root"
-    );
+    testkit::need_root("loads BPF programs");
     Btf::load(None, &symbols::ModuleSel::None).expect("the host's /sys/kernel/btf/vmlinux")
 }
 
@@ -200,6 +174,7 @@ fn netns_inode() -> u64 {
 }
 
 #[test]
+#[ignore = "needs root and the running kernel"]
 fn task_filters_in_the_kernel() {
     let btf = host_btf();
     let task = Compiler::new(&btf, "task", "task_struct").unwrap();
@@ -247,11 +222,7 @@ fn task_filters_in_the_kernel() {
     ];
     for (expr, want) in &cases {
         let f = task.filter(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-        let prog = load(
-            PROG_RAW_TRACEPOINT,
-            None,
-            &filter_program(Root::CurrentTask, &f.insns),
-        );
+        let prog = load(Kind::RawTp, &filter_program(Root::CurrentTask, &f.insns));
         assert_eq!(
             test_run(&prog, &[0]),
             *want as u32,
@@ -266,6 +237,7 @@ fn task_filters_in_the_kernel() {
 }
 
 #[test]
+#[ignore = "needs root and the running kernel"]
 fn task_fetch_in_the_kernel() {
     let btf = host_btf();
     let task = Compiler::new(&btf, "task", "task_struct").unwrap();
@@ -284,12 +256,11 @@ fn task_fetch_in_the_kernel() {
     let f = task.fetch(&exprs).unwrap();
     let map = map_create(f.area_size);
     let prog = load(
-        PROG_RAW_TRACEPOINT,
-        None,
+        Kind::RawTp,
         &fetch_program(Root::CurrentTask, &map, &f.insns),
     );
     assert_eq!(test_run(&prog, &[0]), 0);
-    let got = f.decode(&map_value(&map, f.area_size as usize)).unwrap();
+    let got = f.decode(&map_value(&map)).unwrap();
     let text = |s: &str| Value::Str {
         bytes: s.as_bytes().to_vec(),
         cut: false,
@@ -316,42 +287,31 @@ fn task_fetch_in_the_kernel() {
 
 /// A NULL root and an unmapped one: comparisons are false, fetched values `<null>` / `<unreadable>`.
 #[test]
+#[ignore = "needs root and the running kernel"]
 fn bad_roots_in_the_kernel() {
     let btf = host_btf();
     let skb = Compiler::new(&btf, "skb", "sk_buff").unwrap();
     let f = skb
         .filter("skb->len == 0 || skb->dev->ifindex == 0 || !(skb->mark == 0)")
         .unwrap();
-    let prog = load(
-        PROG_RAW_TRACEPOINT,
-        None,
-        &filter_program(Root::CtxArg0, &f.insns),
-    );
+    let prog = load(Kind::RawTp, &filter_program(Root::CtxArg0, &f.insns));
     // NULL root: the two comparisons are false; `!(false)` is true.
     assert_eq!(test_run(&prog, &[0]), 1);
     let g = skb
         .filter("skb->len == 0 || skb->dev->ifindex == 0")
         .unwrap();
-    let prog = load(
-        PROG_RAW_TRACEPOINT,
-        None,
-        &filter_program(Root::CtxArg0, &g.insns),
-    );
+    let prog = load(Kind::RawTp, &filter_program(Root::CtxArg0, &g.insns));
     assert_eq!(test_run(&prog, &[0]), 0);
     assert_eq!(test_run(&prog, &[0xffff_dead_0000_0000]), 0);
 
     let f = skb.fetch(&["skb->len", "skb->dev->name"]).unwrap();
     let map = map_create(f.area_size);
-    let prog = load(
-        PROG_RAW_TRACEPOINT,
-        None,
-        &fetch_program(Root::CtxArg0, &map, &f.insns),
-    );
+    let prog = load(Kind::RawTp, &fetch_program(Root::CtxArg0, &map, &f.insns));
     test_run(&prog, &[0]);
-    let got = f.decode(&map_value(&map, f.area_size as usize)).unwrap();
+    let got = f.decode(&map_value(&map)).unwrap();
     assert_eq!(got, vec![Value::Null, Value::Null]);
     test_run(&prog, &[0xffff_dead_0000_0000]);
-    let got = f.decode(&map_value(&map, f.area_size as usize)).unwrap();
+    let got = f.decode(&map_value(&map)).unwrap();
     assert_eq!(got, vec![Value::Unreadable, Value::Unreadable]);
 }
 
@@ -359,6 +319,7 @@ fn bad_roots_in_the_kernel() {
 /// program types that will call them: kprobe (root a scalar from pt_regs), raw_tp, and tp_btf on
 /// `kfree_skb` (root a BTF-typed `struct sk_buff *`).
 #[test]
+#[ignore = "needs root and the running kernel"]
 fn skb_expressions_pass_the_verifier() {
     let btf = host_btf();
     let skb = Compiler::new(&btf, "skb", "sk_buff").unwrap();
@@ -384,19 +345,10 @@ fn skb_expressions_pass_the_verifier() {
     let mut loaded = 0;
     for e in filters {
         let f = skb.filter(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        load(Kind::Kprobe, &filter_program(Root::KprobeArg0, &f.insns));
+        load(Kind::RawTp, &filter_program(Root::CtxArg0, &f.insns));
         load(
-            PROG_KPROBE,
-            None,
-            &filter_program(Root::KprobeArg0, &f.insns),
-        );
-        load(
-            PROG_RAW_TRACEPOINT,
-            None,
-            &filter_program(Root::CtxArg0, &f.insns),
-        );
-        load(
-            PROG_TRACING,
-            Some((ATTACH_TRACE_RAW_TP, trace_id)),
+            Kind::TpBtf(trace_id),
             &filter_program(Root::CtxArg0, &f.insns),
         );
         loaded += 3;
@@ -404,11 +356,7 @@ fn skb_expressions_pass_the_verifier() {
     let x = xdp
         .filter("xdp->rxq->dev->ifindex == 9 && xdp->frame_sz > 0")
         .unwrap();
-    load(
-        PROG_KPROBE,
-        None,
-        &filter_program(Root::KprobeArg0, &x.insns),
-    );
+    load(Kind::Kprobe, &filter_program(Root::KprobeArg0, &x.insns));
     let fetch = skb
         .fetch(&[
             "skb->hash",
@@ -424,13 +372,11 @@ fn skb_expressions_pass_the_verifier() {
         .unwrap();
     let map = map_create(fetch.area_size);
     load(
-        PROG_KPROBE,
-        None,
+        Kind::Kprobe,
         &fetch_program(Root::KprobeArg0, &map, &fetch.insns),
     );
     load(
-        PROG_TRACING,
-        Some((ATTACH_TRACE_RAW_TP, trace_id)),
+        Kind::TpBtf(trace_id),
         &fetch_program(Root::CtxArg0, &map, &fetch.insns),
     );
     eprintln!(

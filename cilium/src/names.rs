@@ -73,6 +73,7 @@ pub fn identity_label(id: u32) -> String {
     }
 }
 
+/// `{"id": 2, "reserved": "world"}`.
 pub fn identity_json(id: u32) -> serde_json::Value {
     let mut v = serde_json::json!({ "id": id });
     if let Some(n) = reserved_identity(id) {
@@ -304,6 +305,7 @@ pub fn is_drop(code: u8) -> bool {
     code == 2 || code >= 130
 }
 
+/// A metrics or drop direction: `INGRESS`, `EGRESS`, `SERVICE`, `UNKNOWN`.
 pub fn direction(dir: u8) -> &'static str {
     match dir & 3 {
         1 => "INGRESS",
@@ -313,6 +315,7 @@ pub fn direction(dir: u8) -> &'static str {
     }
 }
 
+/// The datapath source file of a metrics/drop file ID (`bpf_lxc.c`), `unknown(N)` if we do not know it.
 pub fn bpf_file(id: u8) -> String {
     let s = match id {
         1 => "bpf_host.c",
@@ -342,6 +345,16 @@ pub fn bpf_file(id: u8) -> String {
         n => return format!("unknown({n})"),
     };
     s.to_string()
+}
+
+/// A policy/auth-map authentication type: `disabled`, `spire`, `test-always-fail`, `unknown(N)`.
+pub fn auth_type(t: u8) -> String {
+    match t {
+        0 => "disabled".into(),
+        1 => "spire".into(),
+        2 => "test-always-fail".into(),
+        n => format!("unknown({n})"),
+    }
 }
 
 /// Identity carried in `skb->mark` when Cilium tagged the packet (`MARK_MAGIC_IDENTITY`).

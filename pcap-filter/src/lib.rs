@@ -11,9 +11,11 @@
 //! r2 = caplen, r3 = wirelen, r4 = l3 (0: Ethernet header first, 1: IP header first);
 //! it returns non-zero on a match.
 
+pub mod capture;
 pub mod cli;
 pub(crate) mod codegen;
 mod disasm;
+mod error;
 pub mod insn;
 mod interp;
 mod ir;
@@ -24,31 +26,9 @@ mod semantics;
 mod services;
 
 pub use codegen::FILTER_BUF_SIZE;
+pub use error::FilterError;
 pub use insn::Insn;
 pub use interp::InterpError;
-
-/// A refused expression: what is wrong and where (1-based column; 0 when not tied to a place).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct FilterError {
-    pub message: String,
-    pub column: usize,
-}
-
-impl FilterError {
-    pub fn new(message: String, column: usize) -> Self {
-        FilterError { message, column }
-    }
-}
-
-impl std::fmt::Display for FilterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.column > 0 {
-            write!(f, "{} at column {}", self.message, self.column)
-        } else {
-            write!(f, "{}", self.message)
-        }
-    }
-}
 
 /// A compiled filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +54,20 @@ impl Program {
 const MAX_TOKENS: usize = 1000;
 const MAX_NESTING: usize = 64;
 
-/// Compile a pcap-filter(7) expression.
+/// What the meaning of an expression depends on besides its text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The netmask `ip broadcast` needs; `None` (unknown) refuses it, as libpcap does. `tcpdump -r` passes 0.
+    pub netmask: Option<u32>,
+}
+
+/// Compile a pcap-filter(7) expression, with no netmask known (for packets of every interface).
 pub fn compile(expr: &str) -> Result<Program, FilterError> {
+    compile_with(expr, &Options::default())
+}
+
+/// Compile a pcap-filter(7) expression with `opts`.
+pub fn compile_with(expr: &str, opts: &Options) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
     // Bound the recursion of the parser and the generator (real filters are far smaller).
     if toks.len() > MAX_TOKENS {
@@ -98,9 +90,12 @@ pub fn compile(expr: &str) -> Result<Program, FilterError> {
             ));
         }
     }
-    let l2 = parser::Parser::new(&toks, false).parse()?;
+    let l2 = parser::Parser::new(&toks, false)
+        .netmask(opts.netmask)
+        .parse()?;
     // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
     let l3 = parser::Parser::new(&toks, true)
+        .netmask(opts.netmask)
         .parse()
         .unwrap_or(ir::Pred::False);
     let (insns, snaplen) = codegen::generate(&l2, &l3)?;

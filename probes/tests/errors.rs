@@ -23,6 +23,7 @@ fn assert_verifier(e: ProbeError, what: &str) {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn verifier_rejection_carries_the_log() {
     let e = FilterTester::new(&out_of_bounds(), false)
         .err()
@@ -103,6 +104,7 @@ fn tracer_is_send() {
 
 /// Runs this test binary again as user `nobody` without capabilities; the child expects a permission error.
 #[test]
+#[ignore = "needs root: drops to user nobody with setpriv (tests/run.sh runs it)"]
 fn unprivileged_user_is_told_to_run_as_root() {
     if std::env::var_os("PROBES_UNPRIVILEGED_CHILD").is_some() {
         let cfg = Config {
@@ -124,20 +126,12 @@ fn unprivileged_user_is_told_to_run_as_root() {
         assert!(e.to_string().contains("run as root"), "{e}");
         return;
     }
-    let me = std::env::current_exe().unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-        ])
-        .arg(&me)
+    testkit::need_root("setpriv to user nobody");
+    let out = testkit::as_nobody(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "unprivileged_user_is_told_to_run_as_root",
+            "--include-ignored",
             "--nocapture",
         ])
         .env("PROBES_UNPRIVILEGED_CHILD", "1")

@@ -49,6 +49,7 @@ fn load(backend: Backend, full: bool) -> Tracer {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn kprobe_programs_load() {
     let t = load(Backend::Kprobe, false);
     eprintln!("kprobe programs loaded in {:?}", t.load_time());
@@ -60,6 +61,7 @@ fn kprobe_programs_load() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn kprobe_multi_programs_load() {
     let t = load(Backend::KprobeMulti, false);
     eprintln!("kprobe-multi programs loaded in {:?}", t.load_time());
@@ -67,6 +69,7 @@ fn kprobe_multi_programs_load() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn attach_reports_why_a_backend_is_unsupported() {
     let support = probes::support();
     eprintln!("{support:?}");

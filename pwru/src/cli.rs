@@ -32,10 +32,11 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct FilterArgs {
-    /// Print the eBPF program the expression compiles to.
+    /// Print the eBPF program the expression compiles to (the default without --read; with it, both).
     #[arg(long)]
     pub dump: bool,
-    /// Run the filter over a pcap/pcapng file and print the matching packet numbers.
+    /// Run the filter over a pcap/pcapng file (`-`: stdin) and print the matching packet numbers, as `tcpdump -r`
+    /// selects them (netmask 0). On a damaged file: the matches before the damage, a warning, exit status 1.
     #[arg(long, value_name = "FILE")]
     pub read: Option<PathBuf>,
     /// The pcap filter expression (words are joined with spaces).

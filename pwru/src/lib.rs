@@ -3,7 +3,7 @@
 pub mod cli;
 pub mod clock;
 pub mod decode;
-pub mod enrich;
+pub mod filter_cmd;
 pub mod filters;
 pub mod ifnames;
 pub mod lookups;

@@ -1,13 +1,15 @@
 //! pwru: trace the kernel functions a packet passes through.
 
 use clap::Parser;
-use pwru::{cli, run, sink};
+use pwru::filter_cmd::BadFilter;
+use pwru::{cli, filter_cmd, run, sink};
+use std::io::IsTerminal;
 
 fn main() {
     install_panic_hook();
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        Some(cli::Command::Filter(f)) => run::filter_command(&f),
+        Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
         Some(cli::Command::Cilium { cmd }) => {
             cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
         }
@@ -18,6 +20,12 @@ fn main() {
         Err(e) if sink::is_broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
             eprintln!("pwru: {}", one_line(&e));
+            // A person at a terminal also gets the caret under the column; logs and scripts keep one line.
+            if let Some(excerpt) = e.downcast_ref::<BadFilter>().and_then(BadFilter::excerpt)
+                && std::io::stderr().is_terminal()
+            {
+                eprintln!("{excerpt}");
+            }
             std::process::exit(1);
         }
     }

@@ -1,10 +1,9 @@
 //! The trace command: check privileges and arguments, pick a backend, discover targets, attach, stream events
 //! until Ctrl-C / SIGTERM / `--output-limit-lines`, detach, and report what was produced and lost.
 
-use crate::cli::{self, FilterArgs, TraceArgs};
+use crate::cli::{self, TraceArgs};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
-use crate::enrich::CiliumEnricher;
 use crate::filters::{self, NetnsFilter};
 use crate::lookups::Symbols;
 use crate::progress::Progress;
@@ -14,22 +13,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
-
-/// `pwru filter [--dump] [--read FILE] EXPR`: the pcap compiler on its own, no tracing (and no root) needed.
-pub fn filter_command(f: &FilterArgs) -> Result<i32> {
-    let expr = f.expr.join(" ");
-    let out = match &f.read {
-        Some(path) => pcap_filter::cli::read(path, &expr)?,
-        // --dump is the default: with neither flag there is nothing else to show.
-        None => pcap_filter::cli::dump(&expr)?,
-    };
-    let _ = f.dump;
-    print!("{out}");
-    if !out.is_empty() && !out.ends_with('\n') {
-        println!();
-    }
-    Ok(0)
-}
 
 /// Everything the arguments say, checked before any BPF work.
 struct Plan {
@@ -96,7 +79,8 @@ fn plan(args: &TraceArgs) -> Result<Plan> {
     let filter = match args.filter_expr() {
         None => None,
         Some(expr) => {
-            let prog = pcap_filter::compile(&expr).map_err(|e| anyhow::anyhow!("filter: {e}"))?;
+            let prog = pcap_filter::compile(&expr)
+                .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
             Some(probes::FilterCode {
                 insns: prog.to_bytes(),
                 snaplen: prog.snaplen,
@@ -255,13 +239,8 @@ pub fn trace(args: TraceArgs) -> Result<i32> {
     let mut enrich = match &args.cilium {
         None => None,
         Some(dir) => Some(
-            CiliumEnricher::open((!dir.is_empty()).then(|| std::path::Path::new(dir.as_str())))
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "--cilium: {}",
-                        format!("{e:#}").replace("--bpffs DIR", "--cilium=DIR")
-                    )
-                })?,
+            cilium::Enricher::open((!dir.is_empty()).then(|| std::path::Path::new(dir.as_str())))
+                .map_err(cilium_error)?,
         ),
     };
     let out = sink::open_writer(args.output_file.as_deref())?;
@@ -459,7 +438,7 @@ fn tui_config(args: &TraceArgs, backend: probes::Backend, attached: usize) -> ::
 fn drain<L: Lookups>(
     ring: &mut probes::RingReader,
     dec: &mut Decoder<L>,
-    enrich: &mut Option<CiliumEnricher>,
+    enrich: &mut Option<cilium::Enricher>,
     sink: &mut dyn Sink,
     printed: &mut u64,
     limit: Option<u64>,
@@ -501,5 +480,15 @@ impl Lookups for WithStacks<'_> {
     }
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
+    }
+}
+
+/// `--cilium`'s error, with how to fix it in this command line's terms where that is a flag.
+fn cilium_error(e: cilium::Error) -> anyhow::Error {
+    match e {
+        cilium::Error::NoBpffs | cilium::Error::NoGlobals(_) | cilium::Error::NotBpffs(_) => {
+            anyhow::anyhow!("--cilium: {e}; pass --cilium=DIR to read another bpffs")
+        }
+        e => anyhow::Error::new(e).context("--cilium"),
     }
 }

@@ -5,13 +5,11 @@
 //! independent computation.
 #![allow(dead_code)]
 
-pub mod btf_writer;
-
 use std::collections::HashMap;
 
 use btf_expr::{CmpOp, Memory, Value};
-use btf_writer::{BtfWriter, CONST, Rec, VOLATILE};
 use symbols::{Btf, Type, TypeId};
+use testkit::btf::{BtfBuilder, CONST, STRUCT, UNION, VOLATILE};
 
 pub fn data(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
@@ -45,136 +43,97 @@ pub fn corpora() -> Vec<Corpus> {
 
 /// A hand-built BTF with what real kernels have little or none of: signed bitfields, bitfields spanning 3-8
 /// bytes, old-style (INT-encoded) bitfields, enum64, signed and 1-byte enums, `__be` typedefs, qualifier
-/// chains, nested anonymous members, pointers to scalars, flexible arrays, forward declarations.
+/// chains, nested anonymous members, pointers to scalars, flexible arrays, forward declarations, a float.
 pub fn edge_btf() -> Vec<u8> {
-    let mut w = BtfWriter::new();
-    let u8_ = w.int("unsigned char", 1, false);
-    let s8 = w.int("signed char", 1, true);
-    let char_ = w.add(Rec::Int {
-        name: "char".into(),
-        size: 1,
-        encoding: 2,
-        bit_offset: 0,
-        bits: 8,
-    });
-    let u16_ = w.int("short unsigned int", 2, false);
-    let s16 = w.int("short int", 2, true);
-    let u32_ = w.int("unsigned int", 4, false);
-    let s32 = w.int("int", 4, true);
-    let u64_ = w.int("long long unsigned int", 8, false);
-    let s64 = w.int("long long int", 8, true);
-    let bool_ = w.add(Rec::Int {
-        name: "_Bool".into(),
-        size: 1,
-        encoding: 4,
-        bit_offset: 0,
-        bits: 8,
-    });
-    let td_u16 = w.typedef("__u16", u16_);
-    let be16 = w.typedef("__be16", td_u16);
-    let td_u32 = w.typedef("__u32", u32_);
-    let be32 = w.typedef("__be32", td_u32);
-    let be64 = w.typedef("__be64", u64_);
-    let cv = w.qual(CONST, u32_);
-    let cvv = w.qual(VOLATILE, cv);
-    let cvu32 = w.typedef("cvu32", cvv);
-    let e64 = w.add(Rec::Enum {
-        name: "big".into(),
-        size: 8,
-        signed: false,
-        values: vec![
-            ("BIG_A".into(), 1),
-            ("BIG_B".into(), 0x1_0000_0000),
-            ("BIG_C".into(), u64::MAX),
-        ],
-    });
-    let es = w.enumeration("neg", 4, true, &[("NEG_A", -5), ("NEG_B", 0), ("NEG_C", 7)]);
-    let e1 = w.enumeration("tiny", 1, false, &[("TINY_A", 0), ("TINY_B", 200)]);
-    // Old-style bitfields: the width sits in the INT.
-    let o4 = w.add(Rec::Int {
-        name: "unsigned int".into(),
-        size: 4,
-        encoding: 0,
-        bit_offset: 0,
-        bits: 4,
-    });
-    let o7 = w.add(Rec::Int {
-        name: "int".into(),
-        size: 4,
-        encoding: 1,
-        bit_offset: 0,
-        bits: 7,
-    });
-    let old = w.add(Rec::Composite {
-        name: "old".into(),
-        size: 4,
-        union: false,
-        members: vec![("o1".into(), o4, 0, 0), ("o2".into(), o7, 4, 0)],
-        old_style: true,
-    });
-    let pair = w.composite("", 4, false, &[("ax", u16_, 0, 0), ("ay", u16_, 16, 0)]);
-    let anon = w.composite("", 4, true, &[("au", u32_, 0, 0), ("", pair, 0, 0)]);
-    let inner = w.composite("inner", 8, false, &[("x", u32_, 0, 0), ("y", s8, 32, 0)]);
-    let arr_u16 = w.array(u16_, u32_, 3);
-    let arr_inner = w.array(inner, u32_, 2);
-    let name8 = w.array(char_, u32_, 8);
-    let flex = w.array(u8_, u32_, 0);
-    let charp = w.ptr(char_);
-    let u32p = w.ptr(u32_);
-    let opaque = w.fwd("opaque", false);
-    let opaquep = w.ptr(opaque);
-    let voidp = w.ptr(0);
-    let edge = w.reserve();
-    let edgep = w.ptr(edge);
-    let innerp = w.ptr(inner);
-    w.set(
-        edge,
-        Rec::Composite {
-            name: "edge".into(),
-            size: 176,
-            union: false,
-            members: [
-                ("a", u8_, 0, 0),
-                ("b", s8, 8, 0),
-                ("c", u16_, 16, 0),
-                ("d", s16, 32, 0),
-                ("f", s32, 64, 0),
-                ("g", u64_, 128, 0),
-                ("h", s64, 192, 0),
-                ("bf1", u32_, 256, 3),
-                ("bf2", s32, 259, 5),
-                ("bf3", u64_, 264, 33),
-                ("bf4", s64, 300, 60),
-                ("ee", es, 360, 4),
-                ("bb", bool_, 368, 0),
-                ("ol", old, 384, 0),
-                ("be16", be16, 448, 0),
-                ("be32", be32, 480, 0),
-                ("be64", be64, 512, 0),
-                ("e64", e64, 576, 0),
-                ("en", es, 640, 0),
-                ("e1", e1, 672, 0),
-                ("", anon, 704, 0),
-                ("cv", cvu32, 736, 0),
-                ("name", name8, 768, 0),
-                ("str", charp, 832, 0),
-                ("next", edgep, 896, 0),
-                ("op", opaquep, 960, 0),
-                ("arr", arr_u16, 1024, 0),
-                ("inn", arr_inner, 1088, 0),
-                ("vp", voidp, 1216, 0),
-                ("pi", u32p, 1280, 0),
-                ("ip", innerp, 1344, 0),
-                ("flex", flex, 1408, 0),
-            ]
-            .iter()
-            .map(|(n, t, o, b)| (n.to_string(), *t, *o, *b))
-            .collect(),
-            old_style: false,
-        },
+    let mut b = BtfBuilder::new();
+    let u8_ = b.int_encoded("unsigned char", 1, 0, 0, 8);
+    let s8 = b.int_encoded("signed char", 1, 1, 0, 8);
+    let char_ = b.int_encoded("char", 1, 2, 0, 8);
+    let u16_ = b.int_encoded("short unsigned int", 2, 0, 0, 16);
+    let s16 = b.int_encoded("short int", 2, 1, 0, 16);
+    let u32_ = b.int_encoded("unsigned int", 4, 0, 0, 32);
+    let s32 = b.int_encoded("int", 4, 1, 0, 32);
+    let u64_ = b.int_encoded("long long unsigned int", 8, 0, 0, 64);
+    let s64 = b.int_encoded("long long int", 8, 1, 0, 64);
+    let bool_ = b.int_encoded("_Bool", 1, 4, 0, 8);
+    let float = b.float("float", 4);
+    let td_u16 = b.typedef("__u16", u16_);
+    let be16 = b.typedef("__be16", td_u16);
+    let td_u32 = b.typedef("__u32", u32_);
+    let be32 = b.typedef("__be32", td_u32);
+    let be64 = b.typedef("__be64", u64_);
+    let c = b.modifier(CONST, u32_);
+    let cv = b.modifier(VOLATILE, c);
+    let cvu32 = b.typedef("cvu32", cv);
+    let e64 = b.enum_sized(
+        "big",
+        8,
+        false,
+        &[("BIG_A", 1), ("BIG_B", 0x1_0000_0000), ("BIG_C", -1)],
     );
-    let _ = (s16, s64, bool_);
-    w.build()
+    let es = b.enum_sized("neg", 4, true, &[("NEG_A", -5), ("NEG_B", 0), ("NEG_C", 7)]);
+    let e1 = b.enum_sized("tiny", 1, false, &[("TINY_A", 0), ("TINY_B", 200)]);
+    // Old-style bitfields: no kind flag, the width sits in the INT.
+    let o4 = b.int_encoded("unsigned int", 4, 0, 0, 4);
+    let o7 = b.int_encoded("int", 4, 1, 0, 7);
+    let old = b.composite(STRUCT, "old", 4, &[("o1", o4, 0, 0), ("o2", o7, 4, 0)]);
+    let pair = b.composite(STRUCT, "", 4, &[("ax", u16_, 0, 0), ("ay", u16_, 16, 0)]);
+    let anon = b.composite(UNION, "", 4, &[("au", u32_, 0, 0), ("", pair, 0, 0)]);
+    let inner = b.composite(STRUCT, "inner", 8, &[("x", u32_, 0, 0), ("y", s8, 32, 0)]);
+    let arr_u16 = b.array(u16_, u32_, 3);
+    let arr_inner = b.array(inner, u32_, 2);
+    let name8 = b.array(char_, u32_, 8);
+    let flex = b.array(u8_, u32_, 0);
+    let charp = b.ptr(char_);
+    let u32p = b.ptr(u32_);
+    let opaque = b.fwd("opaque", false);
+    let opaquep = b.ptr(opaque);
+    let voidp = b.ptr(0);
+    let innerp = b.ptr(inner);
+    let edge_id = b.next_id() + 1;
+    let edgep = b.ptr(edge_id);
+    let edge = b.composite(
+        STRUCT,
+        "edge",
+        180,
+        &[
+            ("a", u8_, 0, 0),
+            ("b", s8, 8, 0),
+            ("c", u16_, 16, 0),
+            ("d", s16, 32, 0),
+            ("f", s32, 64, 0),
+            ("g", u64_, 128, 0),
+            ("h", s64, 192, 0),
+            ("bf1", u32_, 256, 3),
+            ("bf2", s32, 259, 5),
+            ("bf3", u64_, 264, 33),
+            ("bf4", s64, 300, 60),
+            ("ee", es, 360, 4),
+            ("bb", bool_, 368, 0),
+            ("ol", old, 384, 0),
+            ("be16", be16, 448, 0),
+            ("be32", be32, 480, 0),
+            ("be64", be64, 512, 0),
+            ("e64", e64, 576, 0),
+            ("en", es, 640, 0),
+            ("e1", e1, 672, 0),
+            ("", anon, 704, 0),
+            ("cv", cvu32, 736, 0),
+            ("name", name8, 768, 0),
+            ("str", charp, 832, 0),
+            ("next", edgep, 896, 0),
+            ("op", opaquep, 960, 0),
+            ("arr", arr_u16, 1024, 0),
+            ("inn", arr_inner, 1088, 0),
+            ("vp", voidp, 1216, 0),
+            ("pi", u32p, 1280, 0),
+            ("ip", innerp, 1344, 0),
+            ("fl", float, 1408, 0),
+            ("flex", flex, 1440, 0),
+        ],
+    );
+    assert_eq!(edge, edge_id);
+    b.build()
 }
 
 /// splitmix64: small, seedable, good enough to drive a generator.

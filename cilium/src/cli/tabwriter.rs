@@ -7,7 +7,7 @@ const PADDING: usize = 3;
 /// Lays out text whose cells are tab-terminated, line by line, the way Go's tabwriter does: a column block is a
 /// run of consecutive lines that have a tab-terminated cell in that column; its width is the widest cell plus
 /// padding (at least `MIN_WIDTH`). The text after a line's last tab is not part of any column.
-pub fn layout(text: &str) -> String {
+pub(crate) fn layout(text: &str) -> String {
     let mut lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     // `split` yields one empty trailing line after a final newline; it is not a line.
     let trailing_newline = text.ends_with('\n');
@@ -78,7 +78,7 @@ fn write_lines(
 
 /// A two-column cilium-dbg table (`TablePrinter`): header `"%s\t%s\n"`, rows `"%s\t%s\t\n"`, further values of
 /// the same key with an empty first cell.
-pub fn key_value_table(h1: &str, h2: &str, rows: &[(String, Vec<String>)]) -> String {
+pub(crate) fn key_value_table(h1: &str, h2: &str, rows: &[(String, Vec<String>)]) -> String {
     let mut s = format!("{h1}\t{h2}\n");
     for (k, vals) in rows {
         for (i, v) in vals.iter().enumerate() {
