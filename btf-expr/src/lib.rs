@@ -202,7 +202,7 @@ impl<'a> Compiler<'a> {
     pub fn filter(&self, expr: &str) -> Result<Filter, ExprError> {
         let ast = parser::parse(&lexer::tokenize(expr)?)?;
         let cond = self.checker().filter(&ast)?;
-        let out = codegen::filter(&cond).map_err(|e| located(e, ast.col()))?;
+        let out = codegen::filter(&cond).map_err(|e| sema::at(e, ast.col()))?;
         Ok(Filter {
             insns: out.insns,
             stack: out.stack,
@@ -340,11 +340,4 @@ fn fetch_code<'i>(item: &'i FetchItem, slot: &Slot) -> codegen::FetchCode<'i> {
         },
         FetchItem::Bytes { acc, len, .. } => codegen::FetchCode::Bytes { acc, len: *len },
     }
-}
-
-fn located(mut e: ExprError, col: usize) -> ExprError {
-    if e.column == 0 {
-        e.column = col;
-    }
-    e
 }

@@ -96,13 +96,8 @@ pub(crate) enum FetchItem {
 /// Longest non-string array fetched as bytes.
 pub(crate) const MAX_BYTES: u32 = 64;
 
-/// Placeholder column for errors that the caller places with [`at`].
-fn col_of_cond() -> usize {
-    0
-}
-
 /// Gives a column to an error that has none yet.
-fn at(mut e: ExprError, col: usize) -> ExprError {
+pub(crate) fn at(mut e: ExprError, col: usize) -> ExprError {
     if e.column == 0 {
         e.column = col;
     }
@@ -306,7 +301,7 @@ impl Checker<'_> {
                 ErrorKind::Unsupported(
                     "a condition is not a value here (conditions combine with &&, || and !)".into(),
                 ),
-                col_of_cond(),
+                0, // the caller knows the operand's column: see `at`
             )),
             Operand::Str(_, col) => Err(err(
                 ErrorKind::Unsupported(
