@@ -5,7 +5,7 @@
 # PARTS="unit vm-amd64" limits the run to some parts (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ALL_PARTS="setup bpf-objects fmt clippy cargo-test vm-amd64 arm64"
+ALL_PARTS="setup bpf-objects fmt clippy cargo-test fuzz vm-amd64 arm64"
 PARTS=${PARTS:-$ALL_PARTS}
 export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -21,6 +21,8 @@ part_cargo-test()  {
   cargo build --release -p pwru -q &&
     PWRU_BIN=$CARGO_TARGET_DIR/release/pwru cargo test --workspace --no-fail-fast -- --include-ignored
 }
+# Coverage-guided fuzzing (fuzz/README.md): replay of the committed corpora, then 30 s of AFL++ per harness.
+part_fuzz()        { bash fuzz/run.sh short; }
 part_vm-amd64()    { bash tests/vm/run.sh amd64; }
 part_arm64()       { bash tests/arm64/run.sh; }
 

@@ -7,7 +7,6 @@ use bpf_sys::uapi::{
 };
 use bpf_sys::{Errno, Error, link};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
     // SAFETY: bpf_insn is plain old data.
@@ -26,6 +25,7 @@ fn returns(ret: i32) -> [bpf_insn; 2] {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn hash_map_roundtrip() {
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_HASH,
@@ -89,6 +89,7 @@ fn hash_map_roundtrip() {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn per_cpu_values_have_one_slot_per_cpu() {
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY,
@@ -117,47 +118,10 @@ fn per_cpu_values_have_one_slot_per_cpu() {
     );
 }
 
-/// A bpffs mounted on a fresh directory, unmounted on drop.
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn new() -> Bpffs {
-        let dir = std::env::temp_dir().join(format!("bpfsys-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mount(2) with valid C strings.
-        let r = unsafe {
-            libc::mount(
-                c"bpf".as_ptr(),
-                c.as_ptr(),
-                c"bpf".as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(
-            r,
-            0,
-            "mount bpffs on {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        );
-        Bpffs(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let c = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: umount2(2) with a valid C string.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn pin_and_open_by_path() {
-    let fs = Bpffs::new();
+    let fs = testkit::Mount::new("bpf", "bpfsys-test");
     let map = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_ARRAY,
         "bpfsys_pin",
@@ -166,7 +130,7 @@ fn pin_and_open_by_path() {
         2,
     ))
     .unwrap();
-    let path = fs.0.join("map");
+    let path = fs.join("map");
     map.pin(&path).unwrap();
     let ro = Map::open_pinned(&path, BPF_F_RDONLY).unwrap();
     assert_eq!(ro.info().id, map.info().id);
@@ -181,14 +145,14 @@ fn pin_and_open_by_path() {
         &returns(0),
     ))
     .unwrap();
-    let ppath = fs.0.join("prog");
+    let ppath = fs.join("prog");
     obj::obj_pin(p.as_fd(), &ppath).unwrap();
     let e = Map::open_pinned(&ppath, 0).unwrap_err();
     assert!(
         matches!(&e, Error::WrongKind { want: "map", got } if got == "anon_inode:bpf-prog"),
         "{e}"
     );
-    let e = obj::obj_get(&fs.0.join("absent"), 0).unwrap_err();
+    let e = obj::obj_get(&fs.join("absent"), 0).unwrap_err();
     assert_eq!(e.errno(), Some(Errno(libc::ENOENT)));
     assert_eq!(e.to_string(), "BPF_OBJ_GET failed");
     assert!(matches!(
@@ -198,6 +162,7 @@ fn pin_and_open_by_path() {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn program_load_info_and_test_run() {
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER,
@@ -236,6 +201,7 @@ fn program_load_info_and_test_run() {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn refused_program_carries_the_verifier_log() {
     // exit without setting r0
     let bad = [insn(0x95, 0, 0, 0, 0)];
@@ -261,6 +227,7 @@ fn refused_program_carries_the_verifier_log() {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn raw_tracepoint_link_and_its_info() {
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
@@ -286,6 +253,7 @@ fn raw_tracepoint_link_and_its_info() {
 }
 
 #[test]
+#[ignore = "needs root: bpf() on the running kernel (tests/run.sh runs it)"]
 fn kprobe_multi_cookies_must_match_the_symbols() {
     let p = prog::prog_load(&ProgLoad::new(
         bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER,

@@ -181,15 +181,18 @@ fn wrongly_shaped_maps_are_layout_errors() {
             BPF_F_NO_PREALLOC,
         ),
     ];
-    for &(cmd, name, ty, key, value, flags) in cases {
-        let fs = Bpffs::new("shape");
-        cluster::build(&fs, Layout::V1_17);
+    // One cluster with all of them replaced: each command reads its own map first.
+    let fs = Bpffs::new("shape");
+    cluster::build(&fs, Layout::V1_17);
+    for &(_, name, ty, key, value, flags) in cases {
         std::fs::remove_file(fs.globals().join(name)).unwrap();
         let m = fs.create(name, ty, key, value + 1, 1024, flags);
         // LPM keys start with a prefix length the kernel checks; 8 bits fit every key here.
         let mut k = vec![0u8; key as usize];
         k[0] = 8;
         m.put(&k, &vec![0u8; value as usize + 1]);
+    }
+    for &(cmd, name, ty, key, value, _) in cases {
         let err = format!("{:#}", run(&fs, cmd).unwrap_err());
         let ty = match ty {
             HASH => "hash",

@@ -10,9 +10,6 @@
 //!
 //! Run as root: `cargo bench -p pcap-filter --bench compare`.
 
-use std::ffi::{CString, c_char, c_int, c_void};
-use std::path::Path;
-
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
 use object::write::{Object, Symbol, SymbolSection};
@@ -21,53 +18,13 @@ use object::{
 };
 use pcap_filter::cli::{Packet, read_capture};
 use pcap_filter::insn::*;
+use testkit::libpcap::{CInsn, Program};
 
-#[repr(C)]
-struct BpfProgram {
-    bf_len: u32,
-    bf_insns: *const CInsn,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CInsn {
-    code: u16,
-    jt: u8,
-    jf: u8,
-    k: u32,
-}
-
-#[link(name = "pcap")]
-unsafe extern "C" {
-    fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
-    fn pcap_compile(
-        p: *mut c_void,
-        fp: *mut BpfProgram,
-        s: *const c_char,
-        optimize: c_int,
-        netmask: u32,
-    ) -> c_int;
-    fn pcap_freecode(fp: *mut BpfProgram);
-    fn pcap_close(p: *mut c_void);
-}
-
-fn libpcap(dlt: c_int, expr: &str) -> Option<Vec<CInsn>> {
-    let c = CString::new(expr).ok()?;
-    unsafe {
-        let h = pcap_open_dead(dlt, 262144);
-        let mut p = BpfProgram {
-            bf_len: 0,
-            bf_insns: std::ptr::null(),
-        };
-        let r = pcap_compile(h, &mut p, c.as_ptr(), 1, 0xffff_ffff);
-        let out =
-            (r == 0).then(|| std::slice::from_raw_parts(p.bf_insns, p.bf_len as usize).to_vec());
-        if r == 0 {
-            pcap_freecode(&mut p);
-        }
-        pcap_close(h);
-        out
-    }
+/// libpcap's program with its optimiser on (as tcpdump compiles), or None when libpcap refuses the expression.
+fn libpcap(dlt: i32, expr: &str) -> Option<Vec<CInsn>> {
+    Program::compile(dlt, expr, true)
+        .ok()
+        .map(|p| p.insns().to_vec())
 }
 
 /// Classic BPF to eBPF, as the kernel does for socket filters.
@@ -289,7 +246,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes the harness; nothing to list.
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
+    let dir = testkit::pcap_corpus();
     let json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus"),
     )
@@ -353,9 +310,11 @@ fn main() {
     );
 
     // ---- run time ----
-    if unsafe { libc_geteuid() } != 0 {
-        println!("(run time needs root: skipped)");
-        return;
+    if !testkit::is_root() {
+        eprintln!(
+            "compare: the run-time table needs root (BPF_PROG_TEST_RUN): sudo cargo bench -p pcap-filter --bench compare"
+        );
+        std::process::exit(1);
     }
     let mut pkts: Vec<Packet> = Vec::new();
     for f in [
@@ -432,9 +391,4 @@ fn main() {
         );
     }
     println!("median net ratio ours/libpcap = {:.2}", median(&mut ratios));
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }

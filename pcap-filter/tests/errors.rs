@@ -225,3 +225,37 @@ fn odd_characters_anywhere_never_panic() {
         }
     }
 }
+
+/// Deeply nested expressions of every kind compile or are refused, on a thread with a small stack: the parser and
+/// code generator recurse, and an overflow would abort the process instead of printing an error.
+#[test]
+fn deep_expressions_never_overflow_the_stack() {
+    type Make = fn(usize) -> String;
+    let kinds: [(&str, Make); 8] = [
+        ("not", |n| format!("{}tcp", "not ".repeat(n))),
+        ("!", |n| format!("{}tcp", "! ".repeat(n))),
+        ("unary minus", |n| format!("ip[0] = {}1", "- ".repeat(n))),
+        ("or chain", |n| vec!["tcp"; n / 2].join(" or ")),
+        ("and chain", |n| vec!["not udp"; n / 3].join(" and ")),
+        ("parentheses", |n| {
+            format!("{}tcp{}", "(".repeat(n / 2), ")".repeat(n / 2))
+        }),
+        ("arithmetic", |n| {
+            format!("ip[0] = 1{}", " + 1".repeat(n / 2))
+        }),
+        ("brackets", |n| {
+            format!("{}1{} = 0", "ip[".repeat(n / 2), "]".repeat(n / 2))
+        }),
+    ];
+    for n in [900, 50_000] {
+        for (what, make) in kinds {
+            let expr = make(n);
+            let r = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || pcap_filter::compile(&expr).map(|p| p.len()))
+                .unwrap()
+                .join();
+            assert!(r.is_ok(), "{what} x{n}: the compiler panicked");
+        }
+    }
+}

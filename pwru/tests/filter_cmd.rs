@@ -4,32 +4,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use testkit::{TempDir, need_root, need_tool, pcap_corpus, pwru_bin};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pwru")
+fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(pwru_bin)
 }
 
 fn corpus(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/pcap-filter/pcaps")
-        .join(name);
+    let p = pcap_corpus().join("pcaps").join(name);
     assert!(
         p.is_file(),
-        "capture corpus missing: {} (copy /work/shared/pcap-filter there)",
+        "{} missing from the capture corpus",
         p.display()
     );
     p
-}
-
-fn need_tool(t: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {t}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "`{t}` is required by this test and is not installed (tests/setup.sh installs it)"
-    );
 }
 
 fn pwru(args: &[&str]) -> Output {
@@ -40,10 +30,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Scratch files of this test process, removed at its end.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pwru-filter-cmd-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    static DIR: OnceLock<TempDir> = OnceLock::new();
+    DIR.get_or_init(|| TempDir::new("pwru-filter-cmd"))
+        .join(name)
 }
 
 /// The 1-based numbers of the packets of `file` that `tcpdump -r` matches (told by their bytes: tcpdump
@@ -154,9 +145,10 @@ fn odd_characters_are_one_line_errors_at_their_column() {
 }
 
 #[test]
+#[ignore = "needs root: the tracer checks privileges first (tests/run.sh runs it)"]
 fn the_tracer_refuses_odd_characters_before_any_bpf_work() {
     // The tracer checks privileges first, so this needs root; it loads nothing.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "this test must run as root");
+    need_root("the tracer checks privileges before the filter");
     for (expr, want) in ODD {
         let out = pwru(&["--backend", "tracepoint", expr]);
         let err = one_line_error(&out, expr);
@@ -169,6 +161,7 @@ fn the_tracer_refuses_odd_characters_before_any_bpf_work() {
 }
 
 #[test]
+#[ignore = "needs script(1) (tests/run.sh runs it)"]
 fn on_a_terminal_a_caret_points_at_the_column() {
     need_tool("script");
     for (expr, caret) in [
@@ -194,6 +187,7 @@ fn on_a_terminal_a_caret_points_at_the_column() {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the capture corpus (tests/run.sh runs it)"]
 fn read_matches_what_tcpdump_matches() {
     need_tool("editcap");
     let ng = tmp("dhcp.pcapng");
@@ -250,7 +244,9 @@ fn read_matches_what_tcpdump_matches() {
 }
 
 #[test]
+#[ignore = "needs root and the capture corpus (tests/run.sh runs it)"]
 fn ip_broadcast_needs_a_netmask_that_only_a_capture_has() {
+    need_root("the tracer checks privileges before the filter");
     for args in [
         &["filter", "--dump", "ip broadcast"][..],
         &["--backend", "tracepoint", "ip broadcast"],
@@ -276,6 +272,7 @@ fn cut(src: &Path, len: usize, name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs tcpdump, editcap and the capture corpus (tests/run.sh runs it)"]
 fn damaged_captures_give_every_match_before_the_damage() {
     need_tool("editcap");
     let pcap = corpus("tcpdump-afs.pcap");
@@ -347,6 +344,7 @@ fn damaged_captures_give_every_match_before_the_damage() {
 }
 
 #[test]
+#[ignore = "needs the capture corpus (tests/run.sh runs it)"]
 fn unreadable_captures_are_readable_sentences() {
     let empty = tmp("empty.pcap");
     std::fs::write(&empty, b"").unwrap();
@@ -378,6 +376,7 @@ fn unreadable_captures_are_readable_sentences() {
 }
 
 #[test]
+#[ignore = "needs tcpdump and the capture corpus (tests/run.sh runs it)"]
 fn read_and_dump_do_both() {
     let f = corpus("tcpdump-dcb_ets.pcap");
     let out = Command::new(bin())
@@ -409,6 +408,7 @@ fn read_and_dump_do_both() {
 }
 
 #[test]
+#[ignore = "needs tcpdump and the capture corpus (tests/run.sh runs it)"]
 fn stdin_is_read_with_a_dash() {
     let f = corpus("tcpdump-afs.pcap");
     let out = Command::new(bin())
@@ -421,6 +421,7 @@ fn stdin_is_read_with_a_dash() {
 }
 
 #[test]
+#[ignore = "needs the capture corpus (tests/run.sh runs it)"]
 fn a_closed_or_full_stdout() {
     let f = corpus("tcpdump-afs.pcap");
     let f = f.to_str().unwrap();

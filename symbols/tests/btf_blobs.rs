@@ -1,12 +1,10 @@
 //! The tricky cases on small hand-built BTF blobs: typedef chains, two skb params, positions past 5, split BTF
 //! ids and strings, enum64, tracepoint typedefs, drop reasons, ELF wrapping and malformed input.
 
-mod common;
-
-use common::*;
 use symbols::{
     Btf, DropReasons, FuncFilter, SkbFunc, SymbolsError, skb_functions_in_btf, skb_tracepoints_with,
 };
+use testkit::btf::write::*;
 
 fn funcs(btf: &Btf) -> Vec<SkbFunc> {
     skb_functions_in_btf(btf, None)

@@ -268,6 +268,7 @@ fn get<'a>(fs: &'a [SkbFunc], name: &str, module: Option<&str>) -> &'a SkbFunc {
 }
 
 #[test]
+#[ignore = "needs Debian's kernel packages, fetched by tests/vm/kernels.sh (tests/run.sh runs it)"]
 fn debian_6_1_vmlinux_and_veth() {
     let k = kernel("6.1");
     let btf = load(k, ModuleSel::Some(vec!["veth".into()])).unwrap();
@@ -315,6 +316,7 @@ fn debian_6_1_vmlinux_and_veth() {
 }
 
 #[test]
+#[ignore = "needs Debian's kernel packages, fetched by tests/vm/kernels.sh (tests/run.sh runs it)"]
 fn debian_6_12_vmlinux_openvswitch_and_all_kmods() {
     let k = kernel("6.12");
     let btf = load(k, ModuleSel::All).unwrap();
@@ -389,6 +391,7 @@ fn debian_6_12_vmlinux_openvswitch_and_all_kmods() {
 }
 
 #[test]
+#[ignore = "needs Debian's kernel packages, fetched by tests/vm/kernels.sh (tests/run.sh runs it)"]
 fn debian_unknown_module_and_elf_errors() {
     let k = kernel("6.12");
     let err = load(k, ModuleSel::Some(vec!["veth".into(), "nope".into()])).unwrap_err();
@@ -411,6 +414,7 @@ fn debian_unknown_module_and_elf_errors() {
 }
 
 #[test]
+#[ignore = "needs Debian's kernel packages, fetched by tests/vm/kernels.sh (tests/run.sh runs it)"]
 fn debian_arm64_images() {
     for series in ["6.1", "6.12"] {
         let k = kernel_of("arm64", series);

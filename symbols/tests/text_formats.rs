@@ -4,8 +4,6 @@ use std::path::Path;
 
 use symbols::{Btf, Kallsyms, SymbolsError, TraceSource, Traceable, skb_functions_with};
 
-mod common;
-
 const KALLSYMS: &str = "\
 ffffffff81000000 T _text
 ffffffff81ff6270 t __pfx_ip_rcv
@@ -173,7 +171,7 @@ ffffffffc0a01000 veth_poll [veth]
 
 #[test]
 fn discovery_keeps_only_probeable_functions() {
-    use common::*;
+    use testkit::btf::write::*;
     let Base {
         mut b,
         skb_ptr,

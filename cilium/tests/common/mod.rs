@@ -9,7 +9,6 @@ pub mod drop_prog;
 use bpf_sys::map::{Map, MapSpec};
 pub use bpf_sys::uapi::bpf_map_type;
 use bpf_sys::uapi::{bpf_insn, bpf_prog_type};
-use std::ffi::CString;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -46,32 +45,17 @@ pub fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
 /// A bpf filesystem mounted on a fresh temp dir; unmounted and removed on drop (also when a test panics).
 pub struct Bpffs {
     pub root: PathBuf,
+    _mount: testkit::Mount,
 }
 
 impl Bpffs {
     pub fn new(tag: &str) -> Bpffs {
         testkit::need_root("BPF maps, mounting bpffs");
-        let root = std::env::temp_dir().join(format!("pwru-cilium-{tag}-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&root);
-        let src = CString::new("bpf").unwrap();
-        let dst = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-        let r = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                dst.as_ptr(),
-                src.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
+        let mount = testkit::Mount::new("bpf", &format!("pwru-cilium-{tag}"));
+        let fs = Bpffs {
+            root: mount.path().to_path_buf(),
+            _mount: mount,
         };
-        assert_eq!(
-            r,
-            0,
-            "mount -t bpf {}: {}",
-            root.display(),
-            std::io::Error::last_os_error()
-        );
-        let fs = Bpffs { root };
         std::fs::create_dir_all(fs.globals()).unwrap();
         fs
     }
@@ -97,14 +81,6 @@ impl Bpffs {
         map.pin(&path)
             .unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e:?}", path.display()));
         TestMap { map }
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let dst = CString::new(self.root.as_os_str().as_encoded_bytes()).unwrap();
-        unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

@@ -1,7 +1,7 @@
 //! A small reader of raw little-endian BTF: every type with its name, the words after its header and the names of
 //! its members; enough to find skb functions and tracepoints, enum values and struct layouts.
 
-use super::*;
+use super::kind::*;
 use std::collections::BTreeMap;
 
 fn u32_at(d: &[u8], off: usize) -> u32 {

@@ -1,6 +1,6 @@
 //! A BTF writer for hand-built test blobs, base and split, little- or big-endian, malformed on request.
 
-use super::*;
+pub use super::kind::*;
 
 /// Builds a BTF blob type by type; each method returns the new type's id.
 #[derive(Clone, Debug)]
