@@ -63,7 +63,8 @@ pub enum Timestamp {
     Absolute,
 }
 
-#[derive(clap::Args, Debug, Default)]
+/// The tracer's flags as typed: checked and turned into a plan by [`crate::plan`].
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct TraceArgs {
     /// pcap-filter expression (e.g. 'host 10.0.0.5 and icmp'); the words are joined with spaces.
     #[arg(value_name = "PCAP-FILTER")]
@@ -138,9 +139,9 @@ pub struct TraceArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
     pub cilium: Option<String>,
 
-    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    /// Ring buffer size in bytes: a power of two, from the page size to 1 GiB.
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub ringbuf_size: u32,
+    pub ringbuf_size: u64,
     /// Create this file once every probe is attached (for scripts).
     #[arg(long, hide = true, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
@@ -152,22 +153,6 @@ impl TraceArgs {
         let s = self.filter.join(" ");
         let s = s.trim();
         (!s.is_empty()).then(|| s.to_string())
-    }
-
-    pub fn text_options(&self) -> event::TextOptions {
-        event::TextOptions {
-            meta: self.output_meta,
-            tuple: self.output_tuple,
-            tcp_flags: self.output_tcp_flags,
-            caller: self.output_caller,
-            stack: self.output_stack,
-            timestamp: match self.timestamp {
-                Timestamp::None => event::TimestampMode::None,
-                Timestamp::Current => event::TimestampMode::Current,
-                Timestamp::Relative => event::TimestampMode::Relative,
-                Timestamp::Absolute => event::TimestampMode::Absolute,
-            },
-        }
     }
 }
 

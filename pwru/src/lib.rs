@@ -1,14 +1,20 @@
 //! The pwru binary's parts, as a library so benchmarks and tests can drive the decoder and sinks directly.
+//!
+//! Flow of a trace: `cli` (raw flags) → `plan` (checked, resolved) → `trace` (load, attach, stream, detach,
+//! report) → `decode` (+ `lookups`, `ifnames`, `process`, `clock`, Cilium's enricher) → `sink` (text, JSON, TUI,
+//! …). `filter_cmd` is `pwru filter`; `say` prints every stderr line; `privileges` and `progress` serve the plan
+//! and the run.
 
 pub mod cli;
 pub mod clock;
 pub mod decode;
 pub mod filter_cmd;
-pub mod filters;
 pub mod ifnames;
 pub mod lookups;
+pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod progress;
-pub mod run;
+pub mod say;
 pub mod sink;
+pub mod trace;

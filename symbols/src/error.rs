@@ -23,6 +23,8 @@ pub enum SymbolsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read {}: it holds more than {cap_mib} MiB, more than any file of its kind", .path.display())]
+    TooLarge { path: PathBuf, cap_mib: u64 },
     #[error("bad BTF in {}: {msg}", .path.display())]
     BadBtf { path: PathBuf, msg: String },
     #[error("{} has no .BTF section", .0.display())]

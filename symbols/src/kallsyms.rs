@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::error::{Result, SymbolsError, io_err};
+use crate::error::{Result, SymbolsError};
 use crate::traceable::key;
 
 pub const KALLSYMS_PATH: &str = "/proc/kallsyms";
@@ -62,7 +62,7 @@ impl Kallsyms {
     }
 
     pub fn load_from(path: &Path) -> Result<Kallsyms> {
-        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let text = crate::read::read_text_capped(path, crate::read::MAX_SYMBOL_LIST_BYTES)?;
         Kallsyms::parse(&text)
     }
 

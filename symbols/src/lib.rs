@@ -15,6 +15,7 @@ mod btf;
 mod error;
 mod funcs;
 mod kallsyms;
+mod read;
 mod reasons;
 mod traceable;
 mod tracepoints;
@@ -29,6 +30,7 @@ pub use funcs::{
     skb_functions_kallsyms, skb_functions_with,
 };
 pub use kallsyms::{KALLSYMS_PATH, Kallsyms, MAX_SYMBOL_SPAN, SymRef};
+pub use read::{MAX_BTF_BYTES, MAX_SYMBOL_LIST_BYTES};
 pub use reasons::{DEFAULT_SUBSYS_MASK, DropReasons};
 pub use traceable::{AVAILABLE_FILTER_FUNCTIONS, TraceSource, Traceable};
 pub use tracepoints::{SkbTracepoint, TRACEFS_DIRS, skb_tracepoints, skb_tracepoints_with};

@@ -341,6 +341,12 @@ fn elf_with_btf_section() {
     );
     obj.append_section_data(id, &blob, 4);
     let elf = obj.write().unwrap();
+    // From a file, only the section is read.
+    let path = std::env::temp_dir().join(format!("btf-elf-{}", std::process::id()));
+    std::fs::write(&path, &elf).unwrap();
+    let from_file = Btf::load(Some(&path), &symbols::ModuleSel::None);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(from_file.unwrap().base_bytes(), &blob[..]);
     let btf = Btf::from_bytes(elf).unwrap();
     assert_eq!(funcs(&btf)[0].name, "in_elf");
     assert_eq!(btf.base_bytes(), &blob[..]);

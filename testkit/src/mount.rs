@@ -15,20 +15,26 @@ pub struct Mount {
 impl Mount {
     /// Mounts `fstype` ("bpf", "tracefs") on `<tmp>/<prefix>-<pid>-<n>`. Needs root.
     pub fn new(fstype: &str, prefix: &str) -> Mount {
+        Mount::with_options(fstype, prefix, "")
+    }
+
+    /// [`Mount::new`] with mount options (`-o`), e.g. a small tmpfs: `("tmpfs", "full", "size=256k")`.
+    pub fn with_options(fstype: &str, prefix: &str, options: &str) -> Mount {
         need_root("mounting a filesystem");
         let dir = TempDir::new(prefix);
-        let (src, dst) = (
+        let (src, dst, data) = (
             CString::new(fstype).unwrap(),
             CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap(),
+            CString::new(options).unwrap(),
         );
-        // SAFETY: mount(2) with valid C strings and no data.
+        // SAFETY: mount(2) with valid C strings; data is a C string of options, as filesystems like tmpfs parse it.
         let r = unsafe {
             libc::mount(
                 src.as_ptr(),
                 dst.as_ptr(),
                 src.as_ptr(),
                 0,
-                std::ptr::null(),
+                data.as_ptr().cast(),
             )
         };
         assert_eq!(

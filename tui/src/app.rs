@@ -73,7 +73,7 @@ pub struct App {
     pub filter_error: Option<String>,
     pub write_dir: PathBuf,
     /// How `w` formats lines: the text output's options.
-    pub text_options: event::TextOptions,
+    pub text_options: event::OutputOptions,
     /// Show times in the local time zone (UTC in tests, for stable golden screens).
     pub local_time: bool,
     /// First visible row of the packets pane.
@@ -102,7 +102,7 @@ impl App {
             message: None,
             filter_error: None,
             write_dir,
-            text_options: event::TextOptions {
+            text_options: event::OutputOptions {
                 stack: true,
                 ..Default::default()
             },

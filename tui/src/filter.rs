@@ -121,7 +121,7 @@ fn parse_term(word: &str) -> Result<Term, FilterError> {
     if let Ok(p) = word.parse::<u16>() {
         return Ok(Term::Port(p));
     }
-    if let Some(p) = proto_name(word) {
+    if let Some(p) = event::proto::number(word) {
         return Ok(Term::Proto(p));
     }
     if let Some(f) = fate_kind(word) {
@@ -130,19 +130,8 @@ fn parse_term(word: &str) -> Result<Term, FilterError> {
     Ok(Term::Text(word.to_ascii_lowercase()))
 }
 
-fn proto_name(s: &str) -> Option<u8> {
-    match s.to_ascii_lowercase().as_str() {
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp6" | "icmpv6" => Some(58),
-        "sctp" => Some(132),
-        _ => None,
-    }
-}
-
 fn proto_number(s: &str) -> Option<u8> {
-    proto_name(s).or_else(|| s.parse().ok())
+    event::proto::number(s).or_else(|| s.parse().ok())
 }
 
 fn fate_kind(s: &str) -> Option<FateKind> {

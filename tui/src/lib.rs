@@ -49,7 +49,7 @@ pub struct TuiConfig {
     /// Where `w` writes files.
     pub write_dir: PathBuf,
     /// The text output's options, so `w` writes the lines `pwru` would print with the same flags.
-    pub text_options: event::TextOptions,
+    pub text_options: event::OutputOptions,
 }
 
 impl Default for TuiConfig {
@@ -59,7 +59,7 @@ impl Default for TuiConfig {
             track_skb: false,
             status: StatusInfo::default(),
             write_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-            text_options: event::TextOptions {
+            text_options: event::OutputOptions {
                 stack: true,
                 ..Default::default()
             },

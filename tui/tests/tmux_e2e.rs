@@ -294,7 +294,7 @@ fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
 /// parse as SKB CPU PROCESS NETNS MARK IFACE PROTO MTU LEN TUPLE FUNC.
 fn check_text_format(text: &str, net: &str) {
     let mut lines = text.lines();
-    let header = event::TextFormatter::new(event::TextOptions {
+    let header = event::TextFormatter::new(event::OutputOptions {
         stack: true,
         ..Default::default()
     })

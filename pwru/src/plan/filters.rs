@@ -1,4 +1,4 @@
-//! Parsing of the `--filter-*` values that are not pcap: netns, mark, function regex, interface.
+//! The `--filter-*` values that are not pcap: netns, mark, function regex.
 
 use anyhow::{Context, Result, bail};
 use std::os::unix::fs::MetadataExt;
@@ -11,18 +11,32 @@ pub struct MarkFilter {
 }
 
 impl MarkFilter {
-    /// What the kernel side checks (kept here to document and test the semantics).
+    /// What the kernel side checks (`pwru.bpf.c`: the mark is compared unmasked).
     #[cfg(test)]
     pub fn matches(&self, mark: u32) -> bool {
-        mark & self.mask == self.mark & self.mask
+        mark & self.mask == self.mark
     }
 }
 
-fn parse_u32(s: &str) -> Option<u32> {
+/// A number too big for 32 bits, told apart from one that is not a number at all.
+enum Num {
+    Ok(u32),
+    TooBig,
+    Bad,
+}
+
+fn parse_u32(s: &str) -> Num {
     let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
+    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (s, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Num::Bad;
+    }
+    match u32::from_str_radix(digits, radix) {
+        Ok(n) => Num::Ok(n),
+        Err(_) => Num::TooBig,
     }
 }
 
@@ -31,13 +45,25 @@ pub fn parse_mark(s: &str) -> Result<MarkFilter> {
         Some((m, k)) => (m, Some(k)),
         None => (s, None),
     };
-    let bad =
-        || anyhow::anyhow!("invalid --filter-mark {s:?}: expected mark[/mask], e.g. 0x100/0xf00");
-    let mark = parse_u32(m).ok_or_else(bad)?;
+    let num = |part: &str| match parse_u32(part) {
+        Num::Ok(n) => Ok(n),
+        Num::TooBig => bail!(
+            "invalid --filter-mark {s:?}: {} is out of range (marks are 32-bit, at most 0xffffffff)",
+            part.trim()
+        ),
+        Num::Bad => bail!("invalid --filter-mark {s:?}: expected mark[/mask], e.g. 0x100/0xf00"),
+    };
+    let mark = num(m)?;
     let mask = match mask {
-        Some(k) => parse_u32(k).ok_or_else(bad)?,
+        Some(k) => num(k)?,
         None => u32::MAX,
     };
+    if mark & !mask != 0 {
+        bail!(
+            "invalid --filter-mark {s:?}: mark {mark:#x} has bits outside mask {mask:#x}, so no packet can match (did you mean {:#x}/{mask:#x}?)",
+            mark & mask
+        );
+    }
     Ok(MarkFilter { mark, mask })
 }
 
@@ -51,9 +77,13 @@ pub struct NetnsFilter {
 
 pub fn parse_netns(s: &str) -> Result<NetnsFilter> {
     if let Some(n) = s.strip_prefix("inode:") {
-        let inode: u32 = parse_u32(n).with_context(|| {
-            format!("invalid --filter-netns {s:?}: inode:N needs a 32-bit number")
-        })?;
+        let Num::Ok(inode) = parse_u32(n) else {
+            bail!("invalid --filter-netns {s:?}: inode:N needs a 32-bit number");
+        };
+        if inode == 0 {
+            // The probes take netns 0 to mean "any namespace".
+            bail!("invalid --filter-netns {s:?}: no namespace has inode 0");
+        }
         let path = crate::ifnames::netns_paths()
             .into_iter()
             .find(|(i, _)| *i == inode)
@@ -131,21 +161,22 @@ mod tests {
             parse_mark("0xA/0XF").unwrap(),
             MarkFilter { mark: 10, mask: 15 }
         );
-        for bad in [
-            "",
-            "x",
-            "0x",
-            "1/",
-            "/1",
-            "1/2/3",
-            "4294967296",
-            "-1",
-            "0xfffffffff",
-        ] {
-            assert!(parse_mark(bad).is_err(), "{bad}");
+        for bad in ["", "x", "0x", "1/", "/1", "1/2/3", "-1", "+1", "0x-1"] {
+            let e = parse_mark(bad).unwrap_err().to_string();
+            assert!(e.contains("expected mark[/mask]"), "{bad}: {e}");
+        }
+        for big in ["4294967296", "0xfffffffff", "1/4294967296"] {
+            let e = parse_mark(big).unwrap_err().to_string();
+            assert!(e.contains("out of range"), "{big}: {e}");
+        }
+        for never in ["1/0", "0x10/0x1", "0x1ff/0xf0"] {
+            let e = parse_mark(never).unwrap_err().to_string();
+            assert!(e.contains("no packet can match"), "{never}: {e}");
         }
         let f = parse_mark("0x100/0xf00").unwrap();
         assert!(f.matches(0x1100) && !f.matches(0x200));
+        let any = parse_mark("0/0").unwrap();
+        assert!(any.matches(0) && any.matches(0xffff_ffff));
     }
 
     #[test]
@@ -163,6 +194,8 @@ mod tests {
     #[test]
     fn kernel_netns_errors() {
         assert!(parse_netns("inode:abc").is_err());
+        let e = parse_netns("inode:0").unwrap_err().to_string();
+        assert!(e.contains("no namespace has inode 0"), "{e}");
         assert!(parse_netns("inode:99999999999").is_err());
         assert!(parse_netns("relative/path").is_err());
         assert!(parse_netns("/proc/999999999/ns/net").is_err());
