@@ -13,10 +13,11 @@ pub struct SkbTracepoint {
     pub system: Option<String>,
     /// `None` for vmlinux.
     pub module: Option<String>,
-    /// 0-based position of the first `struct sk_buff *` among the tracepoint's own args (the leading
-    /// `void *` context of the `btf_trace_` prototype is not counted).
+    /// Position of the first `struct sk_buff *` among the tracepoint's own args, counted from 0 as function
+    /// parameters and `probes::ArgIndex` count (the leading `void *` context of the `btf_trace_` prototype is not
+    /// counted).
     pub skb_arg: u8,
-    /// 0-based position of an `enum skb_drop_reason` arg.
+    /// Position of an `enum skb_drop_reason` arg, counted from 0.
     pub reason_arg: Option<u8>,
     /// Number of the tracepoint's own args.
     pub nargs: u8,
