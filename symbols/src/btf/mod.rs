@@ -1,6 +1,9 @@
 //! Kernel BTF: vmlinux plus the split BTF of selected modules.
 
 pub(crate) mod raw;
+mod types;
+
+pub use types::{Composite, EnumType, IntType, Member, POINTER_SIZE, Qualifier, Type, TypeId};
 
 use std::path::{Path, PathBuf};
 
