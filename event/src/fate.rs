@@ -15,7 +15,6 @@ use crate::Event;
 const CONSUMED_REASONS: &[&str] = &["CONSUMED", "SKB_CONSUMED"];
 
 /// The final (or so far) outcome of one packet.
-#[allow(missing_docs)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Fate {
     /// No decisive function seen yet.
@@ -23,17 +22,21 @@ pub enum Fate {
     InFlight,
     /// Handed to a device driver; `iface` is where.
     Transmitted {
+        /// `name:ifindex` of the device, when known.
         iface: Option<String>,
     },
+    /// Delivered locally.
     Delivered(Delivery),
+    /// Dropped by the kernel.
     Dropped {
         /// Reason name (`NO_SOCKET`), the number when the name is unknown, or `unknown` when none was recorded.
         reason: String,
+        /// The function that dropped it (`kfree_skb`).
         func: String,
     },
 }
 
-/// How a delivered packet was taken.
+/// How a packet was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// Queued to or copied into a socket.
@@ -43,14 +46,22 @@ pub enum Delivery {
 }
 
 /// The role a single event plays in deciding a packet's fate.
-#[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    Drop { reason: String },
+    /// A drop (a drop function, or a free with a drop reason).
+    Drop {
+        /// As in [`Fate::Dropped`].
+        reason: String,
+    },
+    /// Freed after normal use (`consume_skb`, or a free with reason CONSUMED).
     Consume,
+    /// Queued to a socket.
     Socket,
+    /// Handed to a device driver.
     Transmit,
+    /// Received by the stack (`netif_receive_skb`, `netif_rx`, GRO).
     Receive,
+    /// Says nothing about the fate.
     Other,
 }
 
@@ -171,7 +182,7 @@ impl FateTracker {
         &self.fate
     }
 
-    /// Takes the packet's next event.
+    /// Takes the packet's next event; a drop is final.
     pub fn observe(&mut self, ev: &Event) {
         if matches!(self.fate, Fate::Dropped { .. }) {
             return; // a drop is final

@@ -8,6 +8,7 @@ use event::{Event, Tuple};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
+/// A packet's number, in order of first appearance (never reused).
 pub type PacketId = u64;
 
 /// How long after an `skb_clone`-like call on a CPU a new skb address on that CPU is taken to be the copy.
@@ -16,7 +17,9 @@ const CLONE_WINDOW_NS: u64 = 1_000_000;
 /// One packet: the events of one skb from its first appearance until it is freed.
 #[derive(Debug)]
 pub struct Packet {
+    /// Its number.
     pub id: PacketId,
+    /// The skb address.
     pub skb: u64,
     /// With `--filter-track-skb`: the packet this one was cloned or copied from.
     pub parent: Option<PacketId>,
@@ -45,10 +48,12 @@ impl Packet {
         }
     }
 
+    /// Its events, in order (at most the per-packet cap).
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
+    /// Its fate so far.
     pub fn fate(&self) -> &Fate {
         self.fate.fate()
     }
@@ -58,10 +63,12 @@ impl Packet {
         &self.ifaces
     }
 
+    /// Its first event.
     pub fn first(&self) -> &Event {
         &self.events[0]
     }
 
+    /// Its latest kept event.
     pub fn last(&self) -> &Event {
         &self.events[self.events.len() - 1]
     }
@@ -71,6 +78,7 @@ impl Packet {
         self.events.len() as u64 + self.events_dropped
     }
 
+    /// Time from its first to its latest kept event.
     pub fn duration_ns(&self) -> u64 {
         self.last().ktime_ns.saturating_sub(self.first().ktime_ns)
     }
@@ -123,17 +131,24 @@ pub fn cilium_drop_name(p: &Packet) -> Option<String> {
 /// Drop counts per (reason, function).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropStat {
+    /// As in [`Fate::Dropped`].
     pub reason: String,
+    /// The dropping function.
     pub func: String,
+    /// Drops seen.
     pub count: u64,
     /// Order of the latest occurrence (larger is newer).
     pub last_seq: u64,
+    /// The packet of the latest occurrence.
     pub last_packet: PacketId,
 }
 
+/// The model's memory bounds and grouping.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
+    /// Packets kept; the oldest are evicted (and counted) beyond it.
     pub max_packets: usize,
+    /// Events kept per packet; beyond it the last one is replaced and the rest counted.
     pub max_events_per_packet: usize,
     /// Events kept over all packets: the oldest packets go first when it is exceeded (~400 bytes an event).
     pub max_events_total: usize,
@@ -155,11 +170,13 @@ impl Default for ModelConfig {
 /// One line of the packets pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// The packet shown.
     pub id: PacketId,
     /// 0 for a packet, 1+ for clones/copies.
     pub depth: u8,
 }
 
+/// Every kept packet, the skb addresses in use, and drop statistics; fed one event at a time by [`Model::push`].
 pub struct Model {
     cfg: ModelConfig,
     packets: BTreeMap<PacketId, Packet>,
@@ -171,16 +188,20 @@ pub struct Model {
     drops: HashMap<(String, String), DropStat>,
     next_id: PacketId,
     seq: u64,
+    /// Packets evicted to stay within the bounds.
     pub evicted: u64,
+    /// Events received.
     pub events_total: u64,
     /// Events currently kept, over all packets.
     pub events_kept: usize,
+    /// Some event carried a Cilium annotation (the Cilium pane is shown).
     pub has_cilium: bool,
     filter: DisplayFilter,
     filter_gen: u64,
 }
 
 impl Model {
+    /// An empty model; bounds below 1 are raised to 1.
     pub fn new(cfg: ModelConfig) -> Self {
         let cfg = ModelConfig {
             max_packets: cfg.max_packets.max(1),
@@ -206,30 +227,37 @@ impl Model {
         }
     }
 
+    /// Its bounds, as raised by [`Model::new`].
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
     }
 
+    /// Packets kept.
     pub fn len(&self) -> usize {
         self.packets.len()
     }
 
+    /// Whether no packet is kept.
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
 
+    /// Packet `id`, if still kept.
     pub fn packet(&self, id: PacketId) -> Option<&Packet> {
         self.packets.get(&id)
     }
 
+    /// Every kept packet, oldest first.
     pub fn packets(&self) -> impl DoubleEndedIterator<Item = &Packet> {
         self.packets.values()
     }
 
+    /// The display filter in use.
     pub fn filter(&self) -> &DisplayFilter {
         &self.filter
     }
 
+    /// Replaces the display filter.
     pub fn set_filter(&mut self, f: DisplayFilter) {
         if f != self.filter {
             self.filter = f;
@@ -244,6 +272,8 @@ impl Model {
         v
     }
 
+    /// Adds one event: to the packet using its skb address, to a new packet (a clone's under its parent with
+    /// `track_skb`), or starting a new one when the address was freed; then evicts beyond the bounds.
     pub fn push(&mut self, ev: Event) {
         self.events_total += 1;
         self.seq += 1;
