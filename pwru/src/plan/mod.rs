@@ -50,6 +50,15 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
+        for (on, flag) in [
+            (args.drops_only, "--drops-only"),
+            (args.summary, "--summary"),
+            (args.metrics.is_some(), "--metrics"),
+        ] {
+            if on {
+                bail!("{flag} is not available yet in this build");
+            }
+        }
         let func_re = args
             .filter_func
             .as_deref()
@@ -133,6 +142,7 @@ impl Plan {
             },
             want: Want {
                 ifnames: args.output_meta,
+                netns_names: args.output_netns_names,
                 caller: args.output_caller,
                 stack,
             },
