@@ -34,7 +34,10 @@ pub mod testing {
     }
 }
 
-pub use config::{ArgIndex, Backend, Config, FilterCode, Target, TracepointTarget};
+pub use config::{
+    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, StackConfig, StackFunc,
+    Target, TracepointTarget, TunnelConfig,
+};
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::RawEvent;
 pub use ringbuf::RingReader;
