@@ -329,6 +329,7 @@ pub fn is_release_step(func: &str) -> bool {
         || matches!(
             func,
             "skb_orphan"
+                | "sk_skb_reason_drop"
                 | "__skb_ext_put"
                 | "skb_zcopy_clear"
                 | "skb_dst_drop"
