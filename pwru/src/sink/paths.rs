@@ -148,6 +148,7 @@ fn boundary_fields(ev: &Event) -> Event {
         func: ev.func.clone(),
         func_kind: ev.func_kind,
         ktime_ns: ev.ktime_ns,
+        netns: ev.netns,
         ifindex: ev.ifindex,
         ifname: ev.ifname.clone(),
         ..Default::default()
