@@ -381,10 +381,7 @@ fn metrics_scraped_during_the_run() {
         2,
         "{all}"
     );
-    assert_eq!(
-        m["pwru_probes_attached{backend=tracepoint}"] as usize > 0,
-        true
-    );
+    assert!(m["pwru_probes_attached{backend=tracepoint}"] > 0.0, "{all}");
     assert_eq!(m["pwru_events_lost_total{}"], 0.0);
     assert_eq!(
         m["pwru_packets_total{}"],
