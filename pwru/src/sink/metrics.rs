@@ -401,6 +401,50 @@ mod tests {
         );
     }
 
+    /// docs/drops.md lists every metric, and the Grafana dashboard asks only for metrics that exist.
+    #[test]
+    fn docs_and_dashboard_match_the_metrics() {
+        let mut st = stats(&[("NO_SOCKET", "eth0")]);
+        st.track_skb = true;
+        let text = render(&st, &info(10));
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let doc = std::fs::read_to_string(root.join("docs/drops.md")).unwrap();
+        for f in &families {
+            assert!(
+                doc.contains(&format!("`{f}`")),
+                "docs/drops.md does not list {f}"
+            );
+        }
+        let dash: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("docs/grafana/pwru-drops.json")).unwrap(),
+        )
+        .expect("the dashboard is JSON");
+        let mut exprs = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let e = t["expr"].as_str().unwrap();
+                exprs += 1;
+                let used: Vec<&str> = e
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("pwru_"))
+                    .collect();
+                assert!(!used.is_empty(), "{e}");
+                for m in used {
+                    assert!(
+                        families.contains(&m),
+                        "the dashboard asks for {m}, which pwru does not export"
+                    );
+                }
+            }
+        }
+        assert!(exprs >= 5);
+    }
+
     #[test]
     fn serves_metrics_over_http() {
         let l = crate::plan::output::listen("127.0.0.1:0".parse().unwrap(), "x").unwrap();
