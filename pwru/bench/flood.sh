@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=${CARGO_TARGET_DIR:-$PWD/target}
-BIN=${1:-$T/release/pwru}
-[ -x "$BIN" ] || cargo build --release -p pwru -q
+# Without a binary argument, build the current tree (a no-op when it is up to date; a stale binary would lack flags).
+if [ -n "${1:-}" ]; then BIN=$1; else cargo build --release -p pwru -q; BIN=$T/release/pwru; fi
 SECS=${SECS:-5}
 A=pwru-bench-a B=pwru-bench-b
 work=$(mktemp -d)

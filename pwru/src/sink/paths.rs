@@ -102,7 +102,7 @@ impl<T: Default> Paths<T> {
         });
         p.seq = seq;
         p.life = p.life.after(ev);
-        p.last = boundary_fields(ev);
+        set_boundary_fields(&mut p.last, ev);
         let drop = match fate::classify(ev) {
             Step::Drop { reason } if !p.dropped => {
                 p.dropped = true;
@@ -142,17 +142,15 @@ impl<T: Default> Paths<T> {
     }
 }
 
-/// What [`fate::same_packet`] reads of the previous event, without the rest (process, stack, annotations).
-fn boundary_fields(ev: &Event) -> Event {
-    Event {
-        func: ev.func.clone(),
-        func_kind: ev.func_kind,
-        ktime_ns: ev.ktime_ns,
-        netns: ev.netns,
-        ifindex: ev.ifindex,
-        ifname: ev.ifname.clone(),
-        ..Default::default()
-    }
+/// Copies what [`fate::same_packet`] reads of the previous event, without the rest (process, stack,
+/// annotations), reusing the strings' memory: this runs for every event.
+fn set_boundary_fields(last: &mut Event, ev: &Event) {
+    last.func.clone_from(&ev.func);
+    last.ifname.clone_from(&ev.ifname);
+    last.func_kind = ev.func_kind;
+    last.ktime_ns = ev.ktime_ns;
+    last.netns = ev.netns;
+    last.ifindex = ev.ifindex;
 }
 
 #[cfg(test)]
