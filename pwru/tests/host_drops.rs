@@ -393,6 +393,17 @@ fn metrics_scraped_during_the_run() {
         (N_FILTERED + N_CLOSED + N_OPEN) as f64
     );
     let events = m["pwru_events_total{}"];
+    // A second pwru on the taken port: one line, exit 1, before any BPF work.
+    let second = Command::new(testkit::pwru_bin())
+        .args(["--backend", "tracepoint", "--metrics", &addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("cannot listen on"),
+        "{err}"
+    );
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     // The final summary says what the scrape said; the interval ones came before it.
