@@ -15,6 +15,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
+pub mod filters;
 mod linked;
 pub mod objects;
 mod parallel;
