@@ -1,5 +1,7 @@
 //! Command line, with cilium/pwru's flag names so pwru users' commands work unchanged.
 
+pub mod pending;
+
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -215,6 +217,10 @@ pub struct TraceArgs {
     /// Create this file once every probe is attached (for scripts).
     #[arg(long, hide = true, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+
+    /// pwru's flags that are parsed but refused for now.
+    #[command(flatten)]
+    pub pending: pending::PendingArgs,
 }
 
 impl TraceArgs {

@@ -54,6 +54,9 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
+        if let Some(refusal) = unsupported(args) {
+            bail!(refusal);
+        }
         let func_re = args
             .filter_func
             .as_deref()
@@ -202,6 +205,45 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
         }
         e => anyhow::Error::new(e).context("--cilium"),
     }
+}
+
+/// The refusal of the first flag given that parses but has no feature behind it yet.
+fn unsupported(args: &TraceArgs) -> Option<String> {
+    use crate::cli::pending::not_supported;
+    let tunnel = "the probes do not read VXLAN/Geneve packets yet";
+    let stack = "the probes do not follow packets by kernel stack yet";
+    [
+        (args.output_tunnel, "--output-tunnel", tunnel),
+        (
+            args.filter_tunnel_pcap_l2.is_some(),
+            "--filter-tunnel-pcap-l2",
+            tunnel,
+        ),
+        (
+            args.filter_tunnel_pcap_l3.is_some(),
+            "--filter-tunnel-pcap-l3",
+            tunnel,
+        ),
+        (
+            args.filter_track_skb_by_stackid,
+            "--filter-track-skb-by-stackid",
+            stack,
+        ),
+        (
+            !args.filter_non_skb_funcs.is_empty(),
+            "--filter-non-skb-funcs",
+            stack,
+        ),
+        (
+            args.output_bpfmap,
+            "--output-bpfmap",
+            "the probes do not trace BPF map operations yet",
+        ),
+    ]
+    .into_iter()
+    .find(|(on, _, _)| *on)
+    .map(|(_, flag, why)| not_supported(flag, why))
+    .or_else(|| args.pending.refusal())
 }
 
 /// A pcap expression given as `what` (`filter` for the positional one), compiled for the probes.
