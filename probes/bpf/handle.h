@@ -62,14 +62,8 @@ static __always_inline void fill_event(struct event *e, void *ctx, struct sk_buf
 static __always_inline void add_packet(struct record_buf *r, struct sk_buff *skb)
 {
 	struct pkt_span p = packet_span(skb);
-	__u64 cap = p.linear;
+	__u64 cap = read_packet(r->bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
 
-	if (cap > CFG_SNAPLEN)
-		cap = CFG_SNAPLEN;
-	if (cap > SNAPLEN_MAX)
-		cap = SNAPLEN_MAX;
-	if (bpf_probe_read_kernel(r->bytes, cap, p.start))
-		cap = 0;
 	r->packet_head.kind = SEC_PACKET;
 	r->packet_head.flags = 0;
 	r->packet_head.len = sizeof(r->packet) + cap;

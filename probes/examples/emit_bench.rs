@@ -79,7 +79,7 @@ fn row(
 ) {
     println!(
         "| {name:<22} | {insns:>6} | {events:>9} | {:>8} | {lost:>6} | {runs:>9} | {:>7.0} | {:>6.2} |",
-        if events > 0 { record_bytes / events } else { 0 },
+        record_bytes.checked_div(events).unwrap_or(0),
         ns as f64 / runs.max(1) as f64,
         wall.as_secs_f64()
     );
