@@ -3,6 +3,7 @@
 
 use crate::clock::WallClock;
 use crate::ifnames::IfNames;
+use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
 use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tuple};
 use probes::event::{
@@ -32,6 +33,8 @@ pub trait Lookups {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Want {
     pub ifnames: bool,
+    /// `--output-netns-names`, and the netns label of `--summary` and `--metrics`.
+    pub netns_names: bool,
     pub caller: bool,
     pub stack: bool,
 }
@@ -41,6 +44,7 @@ pub struct Decoder<L> {
     clock: WallClock,
     procs: ProcessNames,
     ifnames: Option<IfNames>,
+    netns_names: Option<NetnsNames>,
     want: Want,
     /// func_ip / probe_id → name: the hot path resolves each function once.
     funcs: HashMap<(u8, u64), String>,
@@ -54,6 +58,7 @@ impl<L: Lookups> Decoder<L> {
             clock,
             procs: ProcessNames::new(),
             ifnames,
+            netns_names: want.netns_names.then(NetnsNames::scan_now),
             want,
             funcs: HashMap::new(),
         }
@@ -71,6 +76,7 @@ impl<L: Lookups> Decoder<L> {
             clock,
             procs: ProcessNames::new(),
             ifnames,
+            netns_names: None,
             want,
             funcs: HashMap::new(),
         }
@@ -128,6 +134,10 @@ impl<L: Lookups> Decoder<L> {
             Some(c) => c.lookup(r.netns, r.ifindex).map(str::to_string),
             None => None,
         };
+        let netns_name = match &mut self.netns_names {
+            Some(n) => n.lookup(r.netns).map(str::to_string),
+            None => None,
+        };
 
         Event {
             skb: r.skb,
@@ -140,6 +150,7 @@ impl<L: Lookups> Decoder<L> {
             mark: r.mark,
             ifindex: r.ifindex,
             ifname,
+            netns_name,
             proto: u16::from_be(r.protocol),
             mtu: r.mtu,
             len: r.len,
@@ -286,7 +297,7 @@ pub(crate) mod tests {
         let mut d = decoder(Want {
             caller: true,
             stack: true,
-            ifnames: false,
+            ..Default::default()
         });
         let r = RawEvent {
             kind: 0,
@@ -339,7 +350,7 @@ pub(crate) mod tests {
         let want = Want {
             caller: true,
             stack: true,
-            ifnames: false,
+            ..Default::default()
         };
         let mut d = Decoder::with_ifnames(Tp, WallClock::from_offset(0), want, None);
         let e = d.decode(&RawEvent {
