@@ -70,6 +70,9 @@ pub struct Event {
     /// The BPF map operation this event reports (`--output-bpfmap`): the map function ran on the stack that was
     /// processing this packet.
     pub map_op: Option<MapOp>,
+    /// The packet's first bytes as the kernel held them at the function, when the probes copied some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Packet>,
 }
 
 /// The encapsulated packet of a tunnel packet.
@@ -230,6 +233,27 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
+/// Packet bytes an event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may be shorter: snaplen, paged data).
+    pub orig_len: u32,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// Where packet bytes start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    L2,
+    /// At the IP header (the skb had no MAC header).
+    L3,
+}
+
 /// What kind of probe saw the event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -286,7 +310,8 @@ pub mod text;
 pub mod time;
 
 pub use json::{
-    JsonDropReason, JsonEvent, JsonFormatter, JsonMapOp, JsonMeta, JsonTime, JsonTunnel, JsonTuple,
+    JsonDropReason, JsonEvent, JsonFormatter, JsonMapOp, JsonMeta, JsonPacket, JsonTime,
+    JsonTunnel, JsonTuple,
 };
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;

@@ -182,6 +182,11 @@ pub struct Config {
     pub stack_track: StackConfig,
     /// Bytes of each per-CPU buffer the BTF dumps of an event use (`--set-percpu-buf`).
     pub percpu_buf: u32,
+    /// Packet bytes to copy into each event ([`crate::event::Record::packet`]), from the MAC header when the skb
+    /// has one, else from the network header; at most [`crate::event::SNAPLEN_MAX`], and only the skb's linear
+    /// data. 0 (the default): none, and events cost what they cost without this feature (fixed-size records
+    /// written in place).
+    pub snaplen: u32,
 }
 
 /// Default of [`Config::percpu_buf`] (pwru's).
@@ -204,6 +209,7 @@ impl Default for Config {
             tunnel: TunnelConfig::default(),
             stack_track: StackConfig::default(),
             percpu_buf: PERCPU_BUF_DEFAULT,
+            snaplen: 0,
         }
     }
 }

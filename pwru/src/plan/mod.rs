@@ -159,6 +159,8 @@ impl Plan {
                     htab_elem_key: targets.htab_elem_key,
                 },
                 percpu_buf,
+                // No sink takes packet bytes yet (pcapng comes with issue 13).
+                snaplen: 0,
             },
             names: Symbols {
                 kallsyms,
