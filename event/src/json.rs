@@ -51,9 +51,23 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// Packet bytes, when the event carries some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<JsonPacket>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+}
+
+/// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonPacket {
+    /// `l2` (Ethernet header first) or `l3` (IP header first).
+    pub start: crate::PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may hold fewer).
+    pub orig_len: u32,
+    /// The bytes, lowercase hex.
+    pub data: String,
 }
 
 /// The metadata columns (`--output-meta`).
@@ -139,6 +153,7 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "packet",
 ];
 
 impl JsonEvent {
@@ -205,6 +220,11 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            packet: ev.packet.as_ref().map(|p| JsonPacket {
+                start: p.start,
+                orig_len: p.orig_len,
+                data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
+            }),
             annotations,
         }
     }
