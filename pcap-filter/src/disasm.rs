@@ -29,6 +29,10 @@ fn jmp_sym(op: u8) -> &'static str {
         JLT => "<",
         JLE => "<=",
         JSET => "&",
+        JSGT => "s>",
+        JSGE => "s>=",
+        JSLT => "s<",
+        JSLE => "s<=",
         _ => "?",
     }
 }

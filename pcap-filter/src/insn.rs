@@ -54,6 +54,10 @@ pub const JNE: u8 = 0x50;
 pub const EXIT: u8 = 0x90;
 pub const JLT: u8 = 0xa0;
 pub const JLE: u8 = 0xb0;
+pub const JSGT: u8 = 0x60;
+pub const JSGE: u8 = 0x70;
+pub const JSLT: u8 = 0xc0;
+pub const JSLE: u8 = 0xd0;
 
 /// Register numbers.
 pub const R0: u8 = 0;
