@@ -5,7 +5,7 @@
 # PARTS="unit vm-amd64" limits the run to some parts (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ALL_PARTS="setup bpf-objects fmt clippy cargo-test vm-amd64 arm64"
+ALL_PARTS="setup bpf-objects fmt clippy doc cargo-test fuzz vm-amd64 arm64"
 PARTS=${PARTS:-$ALL_PARTS}
 export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -14,8 +14,17 @@ part_setup()       { bash tests/setup.sh; }
 part_bpf-objects() { bash probes/bpf/build.sh --check; }
 part_fmt()         { cargo fmt --all -- --check; }
 part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
+# Every public item of the library crates is documented (deny(missing_docs)) and rustdoc finds no broken link.
+part_doc()         { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q; }
 # Tests that drive the real binary (cilium, tui, pcap) take it from PWRU_BIN instead of building their own.
-part_cargo-test()  { cargo build --release -p pwru -q && PWRU_BIN=$CARGO_TARGET_DIR/release/pwru cargo test --workspace --no-fail-fast; }
+# --include-ignored: the tests a plain `cargo test` leaves out (root, the kernel, tools beyond cargo) run here, and
+# fail when they cannot do their check.
+part_cargo-test()  {
+  cargo build --release -p pwru -q &&
+    PWRU_BIN=$CARGO_TARGET_DIR/release/pwru cargo test --workspace --no-fail-fast -- --include-ignored
+}
+# Coverage-guided fuzzing (fuzz/README.md): replay of the committed corpora, then 30 s of AFL++ per harness.
+part_fuzz()        { bash fuzz/run.sh short; }
 part_vm-amd64()    { bash tests/vm/run.sh amd64; }
 part_arm64()       { bash tests/arm64/run.sh; }
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "tests/setup.sh: run as root (apt-get install)" >&2; exit 1; }
 pkgs=(clang llvm libbpf-dev bpftool tcpdump libpcap-dev iproute2 iputils-ping nftables iptables tshark tmux socat
-      gcc libc6-dev binutils util-linux debian-archive-keyring
+      python3-prometheus-client
+      gcc libc6-dev make binutils util-linux debian-archive-keyring
       xz-utils zstd cpio file busybox-static qemu-system-x86 qemu-system-arm qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

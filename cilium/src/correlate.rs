@@ -1,19 +1,20 @@
 //! Puts Cilium's view of a traced packet beside it: identities, service/backend, conntrack, SNAT, and the drop
 //! reason Cilium counted.
 
-use crate::cmd::service_hit_json;
-use crate::ct;
+use crate::clock::Clock;
+use crate::drops::{DropDelta, MetricsSnapshot, drop_reason_from_metrics};
+use crate::error::Result;
 use crate::flow::FlowKey;
 use crate::lookup::Maps;
-use crate::metrics::MetricsKey;
-use crate::names;
 use crate::node::Node;
-use crate::version::Version;
+use crate::version::{PolicyFormat, Version};
+use crate::{ct, names, nat};
 use event::Annotation;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Flows remembered before the cache is emptied (a trace of a busy node must not grow without bound).
 const CACHE_LIMIT: usize = 65536;
@@ -24,104 +25,17 @@ pub struct Correlator {
     maps: Maps,
     cache: HashMap<(FlowKey, Option<u32>), Option<Annotation>>,
     /// Backend address → services, for flows socket-LB already translated.
-    backend_index: std::sync::Mutex<Option<(std::time::Instant, BackendIndex)>>,
+    backend_index: Mutex<Option<(std::time::Instant, BackendIndex)>>,
     /// Endpoint policy maps opened so far (`None`: the endpoint has none).
-    policy_maps: std::sync::Mutex<HashMap<u16, Option<std::sync::Arc<PolicyMap>>>>,
-    clock: Option<crate::clock::Clock>,
+    policy_maps: Mutex<HashMap<u16, Option<Arc<PolicyMap>>>>,
+    clock: Option<Clock>,
 }
 
 type BackendIndex = HashMap<(IpAddr, u16, u8), Vec<(String, u32)>>;
 
 struct PolicyMap {
     map: crate::bpf::Map,
-    format: crate::version::PolicyFormat,
-}
-
-/// `cilium_metrics` counters at one instant.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MetricsSnapshot {
-    pub counts: HashMap<MetricsKey, (u64, u64)>,
-}
-
-/// A drop counter that grew between two snapshots.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DropDelta {
-    /// Cilium drop code (133 …), or 2 for the generic "Invalid packet".
-    pub code: u8,
-    /// Hubble-style name (`POLICY_DENIED`).
-    pub name: Option<&'static str>,
-    /// cilium-dbg wording (`Policy denied`).
-    pub description: String,
-    pub direction: &'static str,
-    pub file: String,
-    pub line: u16,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-impl DropDelta {
-    pub fn text(&self) -> String {
-        format!(
-            "cilium drop: {} ({}, {}) {} at {}:{} (+{} packets)",
-            self.name.unwrap_or("?"),
-            self.code,
-            self.description,
-            self.direction,
-            self.file,
-            self.line,
-            self.packets
-        )
-    }
-
-    pub fn json(&self) -> Value {
-        json!({ "code": self.code, "name": self.name, "description": self.description, "direction": self.direction,
-                "file": self.file, "line": self.line, "packets": self.packets, "bytes": self.bytes })
-    }
-
-    /// An annotation for a dropped packet's event.
-    pub fn annotation(deltas: &[DropDelta]) -> Option<Annotation> {
-        if deltas.is_empty() {
-            return None;
-        }
-        Some(Annotation {
-            name: "cilium_drop".into(),
-            lines: deltas.iter().map(|d| d.text()).collect(),
-            json: Value::Array(deltas.iter().map(|d| d.json()).collect()),
-        })
-    }
-}
-
-/// The drop counters that increased from `before` to `after`, largest increase first. The trace calls this with
-/// snapshots taken around a drop (or periodically) to name the Cilium reason behind a `kfree_skb`.
-pub fn drop_reason_from_metrics(
-    before: &MetricsSnapshot,
-    after: &MetricsSnapshot,
-) -> Vec<DropDelta> {
-    let mut out: Vec<DropDelta> = after
-        .counts
-        .iter()
-        .filter(|(k, _)| k.is_drop())
-        .filter_map(|(k, &(p, b))| {
-            let (p0, b0) = before.counts.get(k).copied().unwrap_or((0, 0));
-            (p > p0).then(|| DropDelta {
-                code: k.reason,
-                name: names::drop_name(k.reason),
-                description: names::reason_desc(k.reason),
-                direction: names::direction(k.dir),
-                file: names::bpf_file(k.file),
-                line: k.line,
-                packets: p - p0,
-                bytes: b.saturating_sub(b0),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.packets
-            .cmp(&a.packets)
-            .then(a.code.cmp(&b.code))
-            .then(a.line.cmp(&b.line))
-    });
-    out
+    format: PolicyFormat,
 }
 
 fn ident_text(addr: &IpAddr, id: Option<u32>, from_mark: bool, ep: Option<u16>) -> String {
@@ -141,36 +55,33 @@ fn ident_text(addr: &IpAddr, id: Option<u32>, from_mark: bool, ep: Option<u16>) 
 
 impl Correlator {
     /// Opens the node's maps (`bpffs` = bpffs root, default from `/proc/self/mountinfo`).
-    pub fn open(bpffs: Option<&Path>, version: Option<Version>) -> anyhow::Result<Correlator> {
+    pub fn open(bpffs: Option<&Path>, version: Option<Version>) -> Result<Correlator> {
         let node = Node::open(bpffs, version)?;
         let maps = Maps::open(&node)?;
         Ok(Correlator {
             node,
             maps,
             cache: HashMap::new(),
-            clock: Some(crate::clock::Clock::auto()),
+            clock: Some(Clock::auto()),
             policy_maps: Default::default(),
             backend_index: Default::default(),
         })
     }
 
+    /// The release the maps were written by.
     pub fn version(&self) -> Version {
         self.node.version
     }
 
     /// Shows raw CT/NAT timestamps instead of remaining/elapsed seconds (deterministic output for tests).
-    pub fn set_clock(&mut self, clock: Option<crate::clock::Clock>) {
+    pub fn set_clock(&mut self, clock: Option<Clock>) {
         self.clock = clock;
     }
 
-    pub fn metrics_snapshot(&self) -> anyhow::Result<MetricsSnapshot> {
+    /// The `cilium_metrics` counters now.
+    pub fn metrics_snapshot(&self) -> Result<MetricsSnapshot> {
         Ok(MetricsSnapshot {
-            counts: self
-                .node
-                .metrics()?
-                .into_iter()
-                .map(|(k, p, b)| (k, (p, b)))
-                .collect(),
+            counts: self.node.metrics()?.into_iter().collect(),
         })
     }
 
@@ -198,10 +109,10 @@ impl Correlator {
         dst: &(IpAddr, u16),
         lines: &mut Vec<String>,
         j: &mut serde_json::Map<String, Value>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let m = &self.maps;
         let dst_id = m.ipcache(&dst.0)?.map(|x| x.identity);
-        let local = |a: &IpAddr| -> anyhow::Result<Option<u16>> {
+        let local = |a: &IpAddr| -> Result<Option<u16>> {
             Ok(m.endpoint(a)?.filter(|e| !e.is_host()).map(|e| e.lxc_id))
         };
         let mut checks = Vec::new();
@@ -216,7 +127,7 @@ impl Correlator {
             let Some(pm) = self.policy_map(ep) else {
                 continue; // no policy map for this endpoint
             };
-            let Ok(verdict) = crate::cmd::verdict_on(
+            let Ok(verdict) = crate::verdict::verdict_on(
                 self.node.version,
                 &pm.map,
                 pm.format,
@@ -276,7 +187,7 @@ impl Correlator {
         out
     }
 
-    fn build_backend_index(&self) -> anyhow::Result<BackendIndex> {
+    fn build_backend_index(&self) -> Result<BackendIndex> {
         let v = self.node.version;
         let backends = self.node.backends()?;
         let mut index: BackendIndex = HashMap::new();
@@ -303,24 +214,20 @@ impl Correlator {
         Ok(index)
     }
 
-    fn policy_map(&self, ep: u16) -> Option<std::sync::Arc<PolicyMap>> {
+    fn policy_map(&self, ep: u16) -> Option<Arc<PolicyMap>> {
         let mut cache = self.policy_maps.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(ep)
             .or_insert_with(|| {
                 let map = self.node.policy_map(ep).ok()?;
-                let format = crate::cmd::policy_map_format(&self.node, &map).ok()?;
-                Some(std::sync::Arc::new(PolicyMap { map, format }))
+                let format = self.node.policy_format(&map).ok()?;
+                Some(Arc::new(PolicyMap { map, format }))
             })
             .clone()
     }
 
     /// The uncached lookups behind [`annotate`](Self::annotate).
-    pub fn lookup_flow(
-        &self,
-        flow: &FlowKey,
-        mark_id: Option<u32>,
-    ) -> anyhow::Result<Option<Annotation>> {
+    pub fn lookup_flow(&self, flow: &FlowKey, mark_id: Option<u32>) -> Result<Option<Annotation>> {
         let v = self.node.version;
         let m = &self.maps;
         let clock = self.clock.map(|c| c.refreshed());
@@ -385,7 +292,7 @@ impl Correlator {
             if let Some((_, _, Some(b))) = chosen_be {
                 post_dnat = (b.addr, b.port);
             }
-            let mut sj = service_hit_json(&hit, v);
+            let mut sj = hit.json(v);
             sj["selected_backend"] = json!(chosen);
             j.insert("service".into(), sj);
         } else {
@@ -436,8 +343,11 @@ impl Correlator {
         let nats = m.nat(flow)?;
         let mut nj = Vec::new();
         for (k, e) in &nats {
-            lines.push(format!("cilium nat {}", ct::nat_line(k, e, clock.as_ref())));
-            nj.push(ct::nat_json(k, e, clock.as_ref()));
+            lines.push(format!(
+                "cilium nat {}",
+                nat::nat_line(k, e, clock.as_ref())
+            ));
+            nj.push(nat::nat_json(k, e, clock.as_ref()));
         }
         if !nj.is_empty() {
             j.insert("nat".into(), Value::Array(nj));
@@ -467,12 +377,13 @@ pub struct Enricher {
 
 impl Enricher {
     /// Opens the node's maps (`bpffs` root; default from `/proc/self/mountinfo`) and takes the metrics baseline.
-    pub fn open(bpffs: Option<&Path>) -> anyhow::Result<Enricher> {
+    pub fn open(bpffs: Option<&Path>) -> Result<Enricher> {
         let corr = Correlator::open(bpffs, None)?;
         let last = corr.metrics_snapshot().ok();
         Ok(Enricher { corr, last })
     }
 
+    /// The correlator behind it.
     pub fn correlator(&mut self) -> &mut Correlator {
         &mut self.corr
     }

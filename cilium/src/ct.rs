@@ -1,29 +1,42 @@
-//! Conntrack (`cilium_ct{4,6,_any4,_any6}_global`) and NAT (`cilium_snat_v{4,6}_external`) entries.
+//! Conntrack entries (`cilium_ct{4,6,_any4,_any6}_global`): the tuple key (shared with the NAT maps) and
+//! `struct ct_entry`.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Relative};
 use crate::names;
 use crate::version::Version;
 use crate::wire::*;
 use serde_json::json;
 use std::net::IpAddr;
 
+/// Tuple flags: an entry created by an egress packet.
 pub const TUPLE_F_OUT: u8 = 0;
+/// Tuple flags: an entry created by an ingress packet.
 pub const TUPLE_F_IN: u8 = 1;
+/// Tuple flags: an ICMP error related to a connection.
 pub const TUPLE_F_RELATED: u8 = 2;
+/// Tuple flags: a service (load-balancer) entry.
 pub const TUPLE_F_SERVICE: u8 = 4;
 
-/// `ipv4_ct_tuple` / `ipv6_ct_tuple` with the C field names (ports in host order here).
+/// `ipv4_ct_tuple` / `ipv6_ct_tuple` with the C field names (ports in host order here). The address fields are
+/// stored reversed for OUT/IN entries (see cilium-maps.md §1.1); the NAT maps use the same tuple in packet order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CtTuple {
+    /// `daddr` field.
     pub daddr: IpAddr,
+    /// `saddr` field.
     pub saddr: IpAddr,
+    /// `dport` field.
     pub dport: u16,
+    /// `sport` field.
     pub sport: u16,
+    /// IP protocol.
     pub nexthdr: u8,
+    /// `TUPLE_F_*` bits.
     pub flags: u8,
 }
 
 impl CtTuple {
+    /// Decodes a 14-byte (IPv4) or 38-byte (IPv6) tuple.
     pub fn parse(b: &[u8]) -> Result<CtTuple, SizeError> {
         check("ct tuple", b, &[14, 38])?;
         let v6 = b.len() == 38;
@@ -79,29 +92,7 @@ impl CtTuple {
         s
     }
 
-    /// NAT keys are stored in packet orientation: `saddr:sport -> daddr:dport`.
-    pub fn nat_text(&self) -> String {
-        let dir = if self.flags & TUPLE_F_IN != 0 {
-            "IN"
-        } else {
-            "OUT"
-        };
-        // The NAT dump brackets every address of the IPv6 map (as `cilium-dbg bpf nat list` does).
-        let mut s = format!(
-            "{} {dir} {} -> {} ",
-            names::proto(self.nexthdr),
-            host_port(&self.saddr, self.sport),
-            host_port(&self.daddr, self.dport)
-        );
-        if self.flags & TUPLE_F_RELATED != 0 {
-            s.push_str("related ");
-        }
-        if self.flags & TUPLE_F_SERVICE != 0 {
-            s.push_str("service ");
-        }
-        s
-    }
-
+    /// The fields, protocol name included.
     pub fn json(&self) -> serde_json::Value {
         json!({
             "daddr": self.daddr, "saddr": self.saddr, "dport": self.dport, "sport": self.sport,
@@ -127,23 +118,34 @@ const CT_FLAG_NAMES: [&str; 11] = [
 /// `struct ct_entry` (56 bytes in every supported release).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CtEntry {
+    /// The backend a service entry selected.
     pub backend_id: u64,
+    /// Packets seen.
     pub packets: u64,
+    /// Bytes seen.
     pub bytes: u64,
+    /// Expiry time in the clock's units.
     pub lifetime: u32,
+    /// Flag bits (`RxClosing`, …, LSB first).
     pub flags: u16,
     /// Host order (stored big-endian).
     pub rev_nat_index: u16,
     /// 1.16/1.17 only (reserved in 1.18).
     pub ifindex: u16,
+    /// TCP flags ORed over egress/service lookups.
     pub tx_flags_seen: u8,
+    /// TCP flags ORed over ingress lookups.
     pub rx_flags_seen: u8,
+    /// Security identity of the source.
     pub src_sec_id: u32,
+    /// Last egress monitor report.
     pub last_tx_report: u32,
+    /// Last ingress monitor report.
     pub last_rx_report: u32,
 }
 
 impl CtEntry {
+    /// Decodes a 56-byte entry.
     pub fn parse(b: &[u8]) -> Result<CtEntry, SizeError> {
         check("ct entry", b, &[56])?;
         Ok(CtEntry {
@@ -162,6 +164,7 @@ impl CtEntry {
         })
     }
 
+    /// Names of the set flag bits, as cilium-dbg prints them.
     pub fn flag_names(&self) -> Vec<&'static str> {
         // cilium-dbg never prints the placeholder bit 9 (Reserved1).
         (0..CT_FLAG_NAMES.len())
@@ -185,10 +188,14 @@ impl CtEntry {
         s
     }
 
+    /// The entry as `bpf ct list` prints it after the key (with the remaining time when the clock is known).
     pub fn text(&self, v: Version, clock: Option<&Clock>) -> String {
-        let remaining = clock
-            .map(|c| format!(" (remaining: {} sec(s))", c.secs_until(self.lifetime)))
-            .unwrap_or_default();
+        let remaining = match clock.map(|c| c.until(self.lifetime)) {
+            None => String::new(),
+            Some(Relative::In(n)) => format!(" (remaining: {n} sec(s))"),
+            Some(Relative::Ago(n)) => format!(" (expired {n} sec(s) ago)"),
+            Some(Relative::BeforeBoot) => format!(" ({NOT_THIS_CLOCK})"),
+        };
         let ifindex = if v == Version::V1_18 {
             String::new()
         } else {
@@ -210,6 +217,7 @@ impl CtEntry {
         )
     }
 
+    /// The fields; with a clock also `remaining_secs` and `expired`.
     pub fn json(&self, v: Version, clock: Option<&Clock>) -> serde_json::Value {
         let mut j = json!({
             "expires": self.lifetime, "packets": self.packets, "bytes": self.bytes,
@@ -222,84 +230,28 @@ impl CtEntry {
             j["ifindex"] = self.ifindex.into();
         }
         if let Some(c) = clock {
-            j["remaining_secs"] = c.secs_until(self.lifetime).into();
+            let (remaining, expired) = match c.until(self.lifetime) {
+                Relative::In(n) => (Some(n), Some(false)),
+                Relative::Ago(_) => (Some(0), Some(true)),
+                Relative::BeforeBoot => (None, None),
+            };
+            j["remaining_secs"] = remaining.into();
+            j["expired"] = expired.into();
         }
         j
     }
 }
 
+/// Said of a timestamp the clock cannot have produced (before its boot value, or after now for a creation time):
+/// the entries were stamped with another clock.
+pub const NOT_THIS_CLOCK: &str = "not a time on this clock";
+
 /// Go's `%#0Nx`: N zero-padded hex digits after `0x`.
-pub fn go_hex(v: u64, digits: usize) -> String {
+fn go_hex(v: u64, digits: usize) -> String {
     format!("0x{v:0digits$x}")
 }
 
 /// One `bpf ct list global` line (without the newline).
 pub fn ct_line(key: &CtTuple, e: &CtEntry, v: Version, clock: Option<&Clock>) -> String {
     format!("{}{}", key.ct_text(), e.text(v, clock))
-}
-
-/// `ipv4_nat_entry` / `ipv6_nat_entry`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NatEntry {
-    pub created: u64,
-    pub needs_ct: bool,
-    pub to_addr: IpAddr,
-    pub to_port: u16,
-}
-
-impl NatEntry {
-    pub fn parse(b: &[u8]) -> Result<NatEntry, SizeError> {
-        check("nat entry", b, &[40, 56])?;
-        let v6 = b.len() == 56;
-        let a = if v6 { 16 } else { 4 };
-        Ok(NatEntry {
-            created: u64le(b, 0),
-            needs_ct: u64le(b, 8) & 1 != 0,
-            to_addr: ip(b, 32, v6),
-            to_port: be16(b, 32 + a),
-        })
-    }
-}
-
-/// One `bpf nat list` line: `TCP OUT 10.0.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1`.
-pub fn nat_line(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> String {
-    let which = if key.flags & TUPLE_F_IN != 0 {
-        "XLATE_DST"
-    } else {
-        "XLATE_SRC"
-    };
-    let created = match clock {
-        Some(c) => format!("{}sec ago", c.secs_since(e.created)),
-        None => e.created.to_string(),
-    };
-    format!(
-        "{}{which} {} Created={created} NeedsCT={}",
-        key.nat_text(),
-        host_port(&e.to_addr, e.to_port),
-        e.needs_ct as u8
-    )
-}
-
-pub fn nat_json(key: &CtTuple, e: &NatEntry, clock: Option<&Clock>) -> serde_json::Value {
-    let mut j = key.json();
-    j["direction"] = if key.flags & TUPLE_F_IN != 0 {
-        "IN"
-    } else {
-        "OUT"
-    }
-    .into();
-    j["xlate"] = if key.flags & TUPLE_F_IN != 0 {
-        "dst"
-    } else {
-        "src"
-    }
-    .into();
-    j["to_addr"] = json!(e.to_addr);
-    j["to_port"] = e.to_port.into();
-    j["created"] = e.created.into();
-    j["needs_ct"] = e.needs_ct.into();
-    if let Some(c) = clock {
-        j["created_secs_ago"] = c.secs_since(e.created).into();
-    }
-    j
 }

@@ -5,16 +5,22 @@ use crate::wire::*;
 use serde_json::json;
 use std::net::IpAddr;
 
+/// `endpoint_info.flags`: the entry is one of the host's own addresses.
 pub const ENDPOINT_F_HOST: u32 = 1;
 
+/// `struct endpoint_key`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EndpointKey {
+    /// The endpoint's address.
     pub addr: IpAddr,
+    /// IPsec key index (0).
     pub key: u8,
+    /// Cluster ID.
     pub cluster_id: u16,
 }
 
 impl EndpointKey {
+    /// Decodes a 20-byte key.
     pub fn parse(b: &[u8]) -> Result<EndpointKey, SizeError> {
         check("endpoint key", b, &[20])?;
         Ok(EndpointKey {
@@ -24,6 +30,7 @@ impl EndpointKey {
         })
     }
 
+    /// The key of `addr`, for lookups.
     pub fn lookup_bytes(addr: &IpAddr) -> Vec<u8> {
         let mut b = ip_bytes(addr);
         b.resize(16, 0);
@@ -41,15 +48,27 @@ impl EndpointKey {
         };
         format!("{}{cid}:{}", self.addr, self.key)
     }
+
+    /// The fields.
+    pub fn json(&self) -> serde_json::Value {
+        json!({ "key": self.text(), "addr": self.addr })
+    }
 }
 
+/// `struct endpoint_info`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointInfo {
+    /// The endpoint's interface (host side of its veth).
     pub ifindex: u32,
+    /// Endpoint ID.
     pub lxc_id: u16,
+    /// `ENDPOINT_F_*` bits.
     pub flags: u32,
+    /// The endpoint's MAC.
     pub mac: [u8; 6],
+    /// The node-side MAC.
     pub node_mac: [u8; 6],
+    /// Security identity.
     pub sec_id: u32,
     /// 1.17+.
     pub parent_ifindex: u32,
@@ -59,6 +78,7 @@ fn mac(b: &[u8], o: usize) -> [u8; 6] {
     b[o..o + 6].try_into().unwrap()
 }
 
+/// `0A:1B:2C:3D:4E:5F` (uppercase, as cilium-dbg).
 pub fn mac_text(m: &[u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02X}"))
@@ -67,6 +87,7 @@ pub fn mac_text(m: &[u8; 6]) -> String {
 }
 
 impl EndpointInfo {
+    /// Decodes a 48-byte value; `v` tells whether bytes 36–39 are `parent_ifindex` (1.17+).
     pub fn parse(b: &[u8], v: Version) -> Result<EndpointInfo, SizeError> {
         check("endpoint info", b, &[48])?;
         Ok(EndpointInfo {
@@ -80,10 +101,12 @@ impl EndpointInfo {
         })
     }
 
+    /// Whether this is one of the host's own addresses (not a pod).
     pub fn is_host(&self) -> bool {
         self.flags & ENDPOINT_F_HOST != 0
     }
 
+    /// The value as `bpf endpoint list` prints it.
     pub fn text(&self, v: Version) -> String {
         if self.is_host() {
             return "(localhost)".into();
@@ -103,6 +126,7 @@ impl EndpointInfo {
         s
     }
 
+    /// The fields.
     pub fn json(&self, v: Version) -> serde_json::Value {
         let mut j = json!({
             "host": self.is_host(), "id": self.lxc_id, "sec_id": self.sec_id, "flags": self.flags,

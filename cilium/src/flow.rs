@@ -6,10 +6,15 @@ use std::net::IpAddr;
 /// A packet's 5-tuple as seen on the wire (original or reply direction).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
+    /// Source address.
     pub saddr: IpAddr,
+    /// Destination address.
     pub daddr: IpAddr,
+    /// Source port (ICMP: echo ID; 0 = any in user spellings).
     pub sport: u16,
+    /// Destination port.
     pub dport: u16,
+    /// IP protocol.
     pub proto: u8,
 }
 
@@ -26,6 +31,7 @@ impl From<&event::Tuple> for FlowKey {
 }
 
 impl FlowKey {
+    /// The reply direction's tuple.
     pub fn reversed(&self) -> FlowKey {
         FlowKey {
             saddr: self.daddr,
@@ -49,6 +55,7 @@ impl std::fmt::Display for FlowKey {
     }
 }
 
+/// A tuple, service or port the user spelled in a way we cannot read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("cannot parse {what} {input:?}: {why}")]
 pub struct ParseError {

@@ -1,13 +1,17 @@
 //! Byte images of every decoded entry kind, per Cilium release, against the text cilium-dbg prints for them.
 //! The images were built from the C struct layouts (cilium-maps.md §1) independently of our decoders.
 
+use crate::cli::listings::policy_cells;
 use crate::clock::Clock;
-use crate::ct::{self, CtEntry, CtTuple, NatEntry};
+use crate::ct::{self, CtEntry, CtTuple};
 use crate::endpoint::{EndpointInfo, EndpointKey};
 use crate::ipcache::{IpcacheKey, IpcacheValue};
 use crate::lb::{self, Backend, RevNat, SvcKey, SvcValue};
-use crate::metrics::{MetricsKey, sum_per_cpu};
+use crate::lookup::lpm_lookup;
+use crate::metrics::{Counters, MetricsKey};
+use crate::nat::{self, NatEntry};
 use crate::policy::{self, PolicyEntry, PolicyKey};
+use crate::verdict;
 use crate::version::{PolicyFormat, Version::*};
 
 fn x(s: &str) -> Vec<u8> {
@@ -132,7 +136,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT_OUT_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, Some(&clock)),
+        nat::nat_line(&k, &v, Some(&clock)),
         "TCP OUT 10.244.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=12sec ago NeedsCT=1"
     );
     let (k, v) = (
@@ -140,7 +144,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT_IN_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, Some(&clock)),
+        nat::nat_line(&k, &v, Some(&clock)),
         "TCP IN 1.1.1.1:443 -> 192.168.1.10:40000 XLATE_DST 10.244.1.5:40000 Created=12sec ago NeedsCT=1"
     );
     let (k, v) = (
@@ -148,7 +152,7 @@ fn nat_entries() {
         NatEntry::parse(&x(NAT6_VAL)).unwrap(),
     );
     assert_eq!(
-        ct::nat_line(&k, &v, None),
+        nat::nat_line(&k, &v, None),
         "UDP OUT [fd00::5]:5353 -> [2001:db8::1]:53 XLATE_SRC [fd00::100]:6000 Created=100 NeedsCT=0"
     );
 }
@@ -299,7 +303,7 @@ fn policy_entries_per_version() {
     let fk = PolicyKey::parse(&x(POL_FULL_KEY)).unwrap();
     let fe = PolicyEntry::parse(&x(POL_FULL_17), V1_17, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&fk, &fe, None),
+        policy_cells(&fk, &fe, None),
         [
             "Allow", "Ingress", "12345", "80/TCP", "NONE", "disabled", "1000", "10", "24"
         ]
@@ -307,7 +311,7 @@ fn policy_entries_per_version() {
     let dk = PolicyKey::parse(&x(POL_DENY_KEY)).unwrap();
     let de = PolicyEntry::parse(&x(POL_DENY_17), V1_16, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&dk, &de, None),
+        policy_cells(&dk, &de, None),
         [
             "Deny", "Ingress", "2", "ANY", "NONE", "disabled", "0", "0", "0"
         ]
@@ -315,7 +319,7 @@ fn policy_entries_per_version() {
     let rk = PolicyKey::parse(&x(POL_RANGE_KEY)).unwrap();
     let re = PolicyEntry::parse(&x(POL_RANGE_18), V1_18, PolicyFormat::PrefixLen).unwrap();
     assert_eq!(
-        policy::row_cells(&rk, &re, None),
+        policy_cells(&rk, &re, None),
         [
             "Allow",
             "Egress",
@@ -329,7 +333,14 @@ fn policy_entries_per_version() {
         ]
     );
     assert_eq!(
-        policy::row_cells(&rk, &re, Some((4, 400)))[6..8],
+        policy_cells(
+            &rk,
+            &re,
+            Some(Counters {
+                packets: 4,
+                bytes: 400
+            })
+        )[6..8],
         ["400", "4"]
     );
     assert!(re.has_explicit_auth());
@@ -337,7 +348,7 @@ fn policy_entries_per_version() {
     let pk = PolicyKey::parse(&x(POL_PROTO_KEY)).unwrap();
     let old = PolicyEntry::parse(&x(POL_OLD_PROTO), V1_16, PolicyFormat::Wildcard).unwrap();
     assert_eq!(
-        policy::row_cells(&pk, &old, None),
+        policy_cells(&pk, &old, None),
         [
             "Allow", "Egress", "7", "UDP", "NONE", "disabled", "2", "1", "8"
         ]
@@ -357,9 +368,9 @@ fn policy_entries_per_version() {
 #[test]
 fn metrics_entry() {
     let k = MetricsKey::parse(&x(MET_KEY)).unwrap();
-    let (p, b) = sum_per_cpu(&[x(MET_CPU0), x(MET_CPU1)]).unwrap();
+    let c = Counters::sum(&[x(MET_CPU0), x(MET_CPU1)]).unwrap();
     assert_eq!(
-        k.cells(p, b),
+        k.cells(c),
         ["Policy denied", "INGRESS", "3", "252", "1234", "bpf_lxc.c"].map(String::from)
     );
     assert!(k.is_drop());
@@ -395,9 +406,9 @@ fn policy_verdicts() {
             (key(64, 100, 0, 6, 8080), entry(v, 24 << 3, 0, 0, 0)),
         ];
         let mut lookup =
-            |k: &[u8]| policy::lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
+            |k: &[u8]| lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, fmt).unwrap());
         let vd = |l: &mut dyn FnMut(&[u8]) -> Option<PolicyEntry>, id, proto, port| {
-            policy::verdict(v, l, id, false, proto, port)
+            verdict::verdict(v, l, id, false, proto, port)
         };
         assert_eq!(vd(&mut lookup, 100, 6, 80).drop, None);
         assert_eq!(vd(&mut lookup, 200, 6, 80).drop, Some(181));
@@ -429,15 +440,14 @@ fn policy_verdicts() {
         (key(64, 0, 0, 6, 80), entry(v, 0, 0, 0, 0)),      // any 80/TCP allow
     ];
     let mut lookup = |k: &[u8]| {
-        policy::lpm_lookup(&map, k)
-            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap())
+        lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::Wildcard).unwrap())
     };
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 80).drop,
         None
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 81).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 81).drop,
         Some(181)
     );
     // 1.16.4+: a full L3/L4 entry wins outright, even over a longer... equal L4 entry.
@@ -448,28 +458,51 @@ fn policy_verdicts() {
         (key(56, 0, 0, 6, 0), entry(v, 16 << 3, 0, 0, 0)), // any TCP ports 0-255
     ];
     let mut lookup = |k: &[u8]| {
-        policy::lpm_lookup(&map, k)
-            .map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap())
+        lpm_lookup(&map, k).map(|e| PolicyEntry::parse(e, v, PolicyFormat::PrefixLen).unwrap())
     };
     assert_eq!(
-        policy::verdict(v, &mut lookup, 100, false, 6, 80).drop,
+        verdict::verdict(v, &mut lookup, 100, false, 6, 80).drop,
         Some(189)
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 5, false, 6, 22)
+        verdict::verdict(v, &mut lookup, 5, false, 6, 22)
             .matched
             .unwrap()
             .0,
         "any"
     );
     assert_eq!(
-        policy::verdict(v, &mut lookup, 5, false, 17, 22)
+        verdict::verdict(v, &mut lookup, 5, false, 17, 22)
             .matched
             .unwrap()
             .0,
         "identity"
     );
 }
+
+/// Pin names and kernel (cut) names of every map we decode.
+const NAMES: &[&str] = &[
+    "cilium_ct4_global",
+    "cilium_ct_any6_",
+    "cilium_snat_v4_external",
+    "cilium_snat_v6_",
+    "cilium_lb4_services_v2",
+    "cilium_lb6_serv",
+    "cilium_lb4_backends_v3",
+    "cilium_lb6_reverse_nat",
+    "cilium_ipcache",
+    "cilium_ipcache_v2",
+    "cilium_lxc",
+    "cilium_metrics",
+    "cilium_policystats",
+    "cilium_policy_v2_00012",
+    "cilium_policy_00012",
+    "cilium_node_map_v2",
+    "cilium_tunnel_map",
+    "cilium_auth_map",
+    "cilium_lb4_source_range",
+    "cilium_lb6_affinity",
+];
 
 /// Arbitrary bytes of every size never panic a decoder: they decode or give a size error.
 #[test]
@@ -496,13 +529,13 @@ fn garbage_never_panics() {
                 let _ = IpcacheValue::parse(&b, v).map(|x| x.text(v));
                 let _ = EndpointKey::parse(&b).map(|k| k.text());
                 let _ = EndpointInfo::parse(&b, v).map(|x| x.text(v));
-                let _ = MetricsKey::parse(&b).map(|k| k.cells(1, 1));
+                let _ = MetricsKey::parse(&b).map(|k| k.cells(Counters::default()));
                 if let Ok(k) = PolicyKey::parse(&b[..b.len().min(12)]) {
                     let e = &b[12..];
                     for f in [PolicyFormat::Wildcard, PolicyFormat::PrefixLen] {
                         if let Ok(e) = PolicyEntry::parse(e, v, f) {
-                            let _ = policy::row_cells(&k, &e, None);
-                            let _ = policy::verdict(
+                            let _ = policy_cells(&k, &e, None);
+                            let _ = verdict::verdict(
                                 v,
                                 &mut |_| Some(e.clone()),
                                 k.identity,
@@ -513,17 +546,57 @@ fn garbage_never_panics() {
                         }
                     }
                 }
-                let _ = sum_per_cpu(std::slice::from_ref(&b));
-                let (k, val) = b.split_at(b.len() / 2);
-                let _ =
-                    crate::misc::NodeEntry::parse(k, val).map(|n| crate::misc::nodeid_rows(&[n]));
-                let _ = crate::misc::TunnelEntry::parse(k, val).map(|t| t.cells());
-                let _ = crate::misc::AuthEntry::parse(k, val).map(|a| a.cells());
-                let _ = crate::misc::SourceRange::parse(&b).map(|r| r.text());
-                let _ = crate::misc::Affinity::parse(k, val).map(|a| a.cells());
+                let _ = Counters::sum(std::slice::from_ref(&b));
+                let _ = lb::SourceRange::parse(&b).map(|r| r.text());
             }
         }
     }
+}
+
+/// Random keys and values of every map by name, of the layout's sizes and one byte off, never panic the
+/// decoder or its text and JSON.
+#[test]
+fn decode_by_name_never_panics() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as u8
+    };
+    let mut decoded = 0;
+    for name in NAMES {
+        for v in [V1_16, V1_17, V1_18] {
+            let kinds = crate::version::MapKind::GLOBAL
+                .into_iter()
+                .chain([crate::version::MapKind::Policy]);
+            let Some(spec) = kinds
+                .filter(|k| k.is_named(name, v))
+                .find_map(|k| k.spec(v))
+            else {
+                continue;
+            };
+            for (dk, dv) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
+                let klen = (spec.key as i64 + dk).max(0) as usize;
+                let vlen = (spec.value as i64 + dv).max(0) as usize;
+                for _ in 0..200 {
+                    let k: Vec<u8> = (0..klen).map(|_| next()).collect();
+                    let val: Vec<u8> = (0..vlen).map(|_| next()).collect();
+                    for val in [Some(&val[..]), None] {
+                        match crate::entry::decode(name, &k, val, v) {
+                            Some(Ok(e)) => {
+                                decoded += 1;
+                                let _ = (e.to_string(), e.json());
+                            }
+                            Some(Err(e)) => assert!(e.to_string().starts_with(name), "{e}"),
+                            None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(decoded > 10_000, "{decoded}");
 }
 
 /// NAT46x64 entries live in the IPv6 NAT map with IPv4-mapped addresses; cilium-dbg prints those as dotted quads
@@ -544,7 +617,7 @@ fn nat46x64_mapped_addresses() {
     v[48..50].copy_from_slice(&33388u16.to_be_bytes());
     let e = NatEntry::parse(&v).unwrap();
     assert_eq!(
-        ct::nat_line(&k, &e, Some(&Clock { now: 255, hz: None })),
+        nat::nat_line(&k, &e, Some(&Clock { now: 255, hz: None })),
         "TCP IN [64:ff9b::8c52:7104]:80 -> [192.168.64.2]:33388 XLATE_DST [2001:db8:dead:beef::2]:33388 Created=155sec ago NeedsCT=0"
     );
 }
@@ -555,4 +628,194 @@ fn enricher_is_send() {
     fn send<T: Send>() {}
     send::<crate::Enricher>();
     send::<crate::Correlator>();
+}
+
+/// The byte images above decoded by map name (pin names and the kernel's 15-character names), as
+/// `--output-bpfmap` will: key alone or with its value, one line of text and JSON.
+#[test]
+fn entries_by_map_name() {
+    use crate::entry::decode;
+    let show = |name: &str, k: &str, v: Option<&str>, ver| {
+        let v = v.map(x);
+        let e = decode(name, &x(k), v.as_deref(), ver)
+            .unwrap_or_else(|| panic!("{name}: not recognised"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        (e.to_string(), e)
+    };
+    let cases: &[(&str, &str, Option<&str>, crate::version::Version, &str)] = &[
+        (
+            "cilium_ct4_glob",
+            CT4_KEY,
+            None,
+            V1_18,
+            "TCP OUT 10.244.1.5:43210 -> 10.244.2.7:8080",
+        ),
+        (
+            "cilium_ct_any4_global",
+            CTSVC_KEY,
+            Some(CTSVC_ENTRY),
+            V1_17,
+            "UDP SVC 10.244.1.5:43210 -> 10.96.0.10:53 expires=500 Packets=1 Bytes=60 RxFlagsSeen=0x00 LastRxReport=0 TxFlagsSeen=0x00 LastTxReport=0 Flags=0x0000 [ ] RevNAT=5 SourceSecurityID=12345 IfIndex=0 BackendID=3",
+        ),
+        (
+            "cilium_snat_v4_external",
+            NAT_OUT_KEY,
+            Some(NAT_OUT_VAL),
+            V1_18,
+            "TCP OUT 10.244.1.5:40000 -> 1.1.1.1:443 XLATE_SRC 192.168.1.10:40000 Created=100 NeedsCT=1",
+        ),
+        (
+            "cilium_snat_v6_",
+            NAT6_KEY,
+            Some(NAT6_VAL),
+            V1_18,
+            "UDP OUT [fd00::5]:5353 -> [2001:db8::1]:53 XLATE_SRC [fd00::100]:6000 Created=100 NeedsCT=0",
+        ),
+        (
+            "cilium_lb4_services_v2",
+            SVC_MASTER_KEY,
+            Some(SVC_MASTER_VAL),
+            V1_18,
+            "10.96.0.10:53/UDP (0) count=2 revnat=5 [ClusterIP]",
+        ),
+        (
+            "cilium_lb4_serv",
+            SVC_SLOT_KEY,
+            Some(SVC_SLOT_VAL),
+            V1_16,
+            "10.96.0.10:53 (1) backend=3 revnat=5",
+        ),
+        (
+            "cilium_lb4_services_v2",
+            SVC_MASTER_KEY,
+            Some(SVC_L7_VAL),
+            V1_17,
+            "10.96.0.10:53/UDP (0) count=1 revnat=8 [ClusterIP, l7-load-balancer] l7-proxy-port=10000",
+        ),
+        (
+            "cilium_lb4_back",
+            "03000000",
+            Some(BACKEND4),
+            V1_18,
+            "id=3 10.244.2.7:53/UDP active",
+        ),
+        (
+            "cilium_lb6_backends_v3",
+            "06000000",
+            Some(BACKEND6),
+            V1_18,
+            "id=6 [fd00::7]:8080/TCP terminating cluster=2 zone=3",
+        ),
+        (
+            "cilium_lb4_reverse_nat",
+            "0005",
+            Some(REVNAT4),
+            V1_18,
+            "id=5 10.96.0.10:53",
+        ),
+        // A 1.17 ipcache left beside 1.18's decodes with its own layout.
+        (
+            "cilium_ipcache",
+            IPC_KEY,
+            Some(IPC_V1_TUN),
+            V1_18,
+            "10.0.0.4/32 identity=61928 encryptkey=0 tunnelendpoint=192.168.1.2 flags=skiptunnel",
+        ),
+        (
+            "cilium_ipcache_",
+            IPC6_KEY,
+            Some(IPC_V2_VAL6),
+            V1_18,
+            "fd00:10:244::/64@3 identity=6 encryptkey=3 tunnelendpoint=fd00::2 flags=hastunnel,ipv6tunnel",
+        ),
+        (
+            "cilium_lxc",
+            EP_KEY,
+            Some(EP_VAL17),
+            V1_17,
+            "10.244.1.5:0 id=1234  sec_id=12345 flags=0x0000 ifindex=12  mac=0A:1B:2C:3D:4E:5F nodemac=AA:BB:CC:DD:EE:FF parent_ifindex=3",
+        ),
+        (
+            "cilium_lxc",
+            EP_KEY,
+            Some(EP_HOST),
+            V1_18,
+            "10.244.1.5:0 (localhost)",
+        ),
+        (
+            "cilium_policy_v2_02001",
+            POL_FULL_KEY,
+            Some(POL_FULL_17),
+            V1_17,
+            "Ingress identity=12345 80/TCP Allow proxy-port=NONE auth=disabled packets=10 bytes=1000",
+        ),
+        (
+            "cilium_policy_v",
+            POL_RANGE_KEY,
+            Some(POL_RANGE_18),
+            V1_18,
+            "Egress identity=0 80-81/TCP Allow proxy-port=15001 auth=spire",
+        ),
+        (
+            "cilium_policy_02001",
+            POL_PROTO_KEY,
+            Some(POL_OLD_PROTO),
+            V1_16,
+            "Egress identity=7 UDP Allow proxy-port=NONE auth=disabled packets=1 bytes=2",
+        ),
+        (
+            "cilium_policy_0",
+            POL_DENY_KEY,
+            None,
+            V1_16,
+            "Ingress identity=2 ANY",
+        ),
+        (
+            "cilium_metrics",
+            MET_KEY,
+            Some(MET_CPU0),
+            V1_18,
+            "Policy denied (133) INGRESS bpf_lxc.c:1234 packets=2 bytes=168",
+        ),
+    ];
+    for &(name, k, v, ver, want) in cases {
+        assert_eq!(show(name, k, v, ver).0, want, "{name}");
+    }
+    let (_, e) = show("cilium_ct4_global", CT4_KEY, Some(CT_ENTRY), V1_18);
+    let j = e.json();
+    assert_eq!(
+        (j["map"].as_str(), j["kind"].as_str(), j["version"].as_str()),
+        (Some("cilium_ct4_global"), Some("Ct4"), Some("1.18"))
+    );
+    assert_eq!(
+        (j["key"]["saddr"].as_str(), j["key"]["proto"].as_str()),
+        (Some("10.244.2.7"), Some("TCP"))
+    );
+    assert_eq!(
+        j["value"]["flag_names"],
+        serde_json::json!(["RxClosing", "TxClosing", "SeenNonSyn"])
+    );
+    assert_eq!(
+        show("cilium_ct4_glob", CT4_KEY, None, V1_18).1.json()["value"],
+        serde_json::Value::Null
+    );
+    // Wrong sizes on a name that is Cilium's: an error with both sizes. Other maps: not ours.
+    let err = decode(
+        "cilium_ct4_global",
+        &x(CT4_KEY)[..13],
+        Some(&x(CT_ENTRY)),
+        V1_18,
+    )
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cilium_ct4_global: key 13 bytes, value 56 bytes is not a layout of Cilium's Ct4 map (expected key 14 bytes, value 56 bytes)"
+    );
+    assert!(
+        decode("cilium_lb4_reve", &[0; 16], Some(&[0; 8]), V1_18).is_none(),
+        "cilium_lb4_reverse_sk"
+    );
+    assert!(decode("cilium_events", &[0; 4], Some(&[0; 4]), V1_18).is_none());
+    assert!(decode("my_ct_map", &x(CT4_KEY), Some(&x(CT_ENTRY)), V1_18).is_none());
 }

@@ -9,15 +9,19 @@ use std::net::{IpAddr, Ipv4Addr};
 /// Bits of the key before the IP: cluster_id, pad, family (`IPCACHE_PREFIX_LEN`).
 pub const STATIC_PREFIX: u32 = 32;
 
+/// `struct ipcache_key`: an IP prefix (LPM key).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpcacheKey {
+    /// Prefix address.
     pub addr: IpAddr,
     /// IP prefix length (the key's prefixlen minus the 32 static bits).
     pub prefix: u8,
+    /// Cluster ID (nonzero only with cluster-aware addressing).
     pub cluster_id: u16,
 }
 
 impl IpcacheKey {
+    /// Decodes a 24-byte key.
     pub fn parse(b: &[u8]) -> Result<IpcacheKey, SizeError> {
         check("ipcache key", b, &[24])?;
         let family = b[7];
@@ -56,19 +60,30 @@ impl IpcacheKey {
         }
         s
     }
+
+    /// The fields.
+    pub fn json(&self) -> serde_json::Value {
+        json!({ "prefix": self.text(), "addr": self.addr, "prefix_len": self.prefix, "cluster_id": self.cluster_id })
+    }
 }
 
+/// `struct remote_endpoint_info` (12 bytes up to 1.17, 24 in 1.18).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpcacheValue {
+    /// Security identity of the prefix.
     pub identity: u32,
+    /// The node to tunnel to (0.0.0.0 when none).
     pub tunnel_endpoint: IpAddr,
+    /// IPsec key index.
     pub encrypt_key: u8,
+    /// Flag bits (`skiptunnel`, and from 1.18 `hastunnel`, `ipv6tunnel`, `remotecluster`).
     pub flags: u8,
 }
 
 const FLAGS_V2: [&str; 4] = ["skiptunnel", "hastunnel", "ipv6tunnel", "remotecluster"];
 
 impl IpcacheValue {
+    /// Decodes the release's value layout.
     pub fn parse(b: &[u8], v: Version) -> Result<IpcacheValue, SizeError> {
         if v == Version::V1_18 {
             check("ipcache_v2 value", b, &[24])?;
@@ -90,6 +105,7 @@ impl IpcacheValue {
         }
     }
 
+    /// Names of the set flag bits.
     pub fn flag_names(&self, v: Version) -> Vec<&'static str> {
         let n = if v == Version::V1_18 {
             FLAGS_V2.len()
@@ -117,6 +133,7 @@ impl IpcacheValue {
         )
     }
 
+    /// The fields, identity with its reserved name.
     pub fn json(&self, v: Version) -> serde_json::Value {
         let tunnel = if self.tunnel_endpoint == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
             None

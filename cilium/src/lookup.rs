@@ -2,18 +2,24 @@
 //! `pwru cilium …` lookups and the trace correlator.
 
 use crate::bpf::Map;
-use crate::ct::{CtEntry, CtTuple, NatEntry, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE};
+use crate::ct::{CtEntry, CtTuple, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE};
 use crate::endpoint::{EndpointInfo, EndpointKey};
+use crate::error::Result;
 use crate::flow::FlowKey;
 use crate::ipcache::{IpcacheKey, IpcacheValue};
 use crate::lb::{Backend, RevNat, SvcKey, SvcValue};
-use crate::node::{Node, Result};
+use crate::nat::NatEntry;
+use crate::node::Node;
 use crate::version::{MapKind, Version};
+use crate::wire::u32le;
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// The global maps of a node, opened once.
+#[derive(Debug)]
 pub struct Maps {
+    /// The release whose layouts the maps have.
     pub version: Version,
     maps: HashMap<MapKind, Map>,
 }
@@ -21,14 +27,36 @@ pub struct Maps {
 /// A service frontend and its backends as the datapath would resolve them.
 #[derive(Clone, Debug)]
 pub struct ServiceHit {
+    /// The master entry's key.
     pub key: SvcKey,
+    /// The master entry.
     pub value: SvcValue,
     /// (slot, backend ID, backend if found).
     pub backends: Vec<(u16, u32, Option<Backend>)>,
+    /// The service's reverse-NAT entry.
     pub revnat: Option<RevNat>,
 }
 
+impl ServiceHit {
+    /// The frontend, flags, reverse NAT and backends.
+    pub fn json(&self, v: Version) -> serde_json::Value {
+        let mut frontend = self.key.json();
+        if let Some(o) = frontend.as_object_mut() {
+            o.remove("slot");
+        }
+        json!({
+            "frontend": frontend,
+            "rev_nat": self.value.rev_nat,
+            "flags": self.value.flags_text(v),
+            "revnat_addr": self.revnat.as_ref().map(RevNat::text),
+            "backends": self.backends.iter().map(|(slot, id, b)| json!({
+                "slot": slot, "id": id, "backend": b.as_ref().map(|b| b.json(*id)) })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 impl Maps {
+    /// Opens every global map the node has pinned (layouts checked).
     pub fn open(node: &Node) -> Result<Maps> {
         let mut maps = HashMap::new();
         for kind in MapKind::GLOBAL {
@@ -42,6 +70,7 @@ impl Maps {
         })
     }
 
+    /// The opened map of that kind, if pinned.
     pub fn get(&self, kind: MapKind) -> Option<&Map> {
         self.maps.get(&kind)
     }
@@ -59,6 +88,7 @@ impl Maps {
         Ok(v.and_then(|v| IpcacheValue::parse(&v, self.version).ok()))
     }
 
+    /// The local endpoint (or host address) `addr` is, from `cilium_lxc`.
     pub fn endpoint(&self, addr: &IpAddr) -> Result<Option<EndpointInfo>> {
         let v = self.lookup(MapKind::Lxc, &EndpointKey::lookup_bytes(addr))?;
         Ok(v.and_then(|v| EndpointInfo::parse(&v, self.version).ok()))
@@ -138,6 +168,7 @@ impl Maps {
         }))
     }
 
+    /// Backend `id` of the family.
     pub fn backend(&self, v6: bool, id: u32) -> Result<Option<Backend>> {
         let kind = if v6 {
             MapKind::Lb6Backends
@@ -149,6 +180,7 @@ impl Maps {
             .and_then(|b| Backend::parse(&b).ok()))
     }
 
+    /// Reverse-NAT entry `id` of the family.
     pub fn revnat(&self, v6: bool, id: u16) -> Result<Option<RevNat>> {
         let kind = if v6 {
             MapKind::Lb6RevNat
@@ -160,7 +192,8 @@ impl Maps {
             .and_then(|b| RevNat::parse(&b).ok()))
     }
 
-    fn ct_kind(flow: &FlowKey) -> MapKind {
+    /// The CT map a packet of `flow` is tracked in (TCP or not, per family).
+    pub fn ct_kind(&self, flow: &FlowKey) -> MapKind {
         match (flow.saddr.is_ipv4(), flow.proto == 6) {
             (true, true) => MapKind::Ct4,
             (true, false) => MapKind::CtAny4,
@@ -172,7 +205,7 @@ impl Maps {
     /// The connection entries a packet of `flow` can hit, whichever direction it travels: OUT/IN entries for the
     /// flow and for its reverse, and the service entry when the destination is a VIP.
     pub fn ct(&self, flow: &FlowKey) -> Result<Vec<(CtTuple, CtEntry)>> {
-        let kind = Self::ct_kind(flow);
+        let kind = self.ct_kind(flow);
         let mut out = Vec::new();
         let mut keys = Vec::new();
         for f in [flow.clone(), flow.reversed()] {
@@ -241,4 +274,25 @@ impl Maps {
         }
         Ok(out)
     }
+}
+
+/// Userspace longest-prefix match over dumped entries, with the kernel LPM trie's semantics (prefix bits counted
+/// from the first data byte's MSB). Used where the kernel map is not at hand (decoding dumps, unit tests).
+/// Keys are `prefixlen u32` followed by the data; keys shorter than that never match.
+pub fn lpm_lookup<'a, V>(entries: &'a [(Vec<u8>, V)], key: &[u8]) -> Option<&'a V> {
+    let data = key.get(4..)?;
+    let mut best: Option<(u32, &V)> = None;
+    for (k, v) in entries {
+        let Some(kd) = k.get(4..) else { continue };
+        let plen = u32le(k, 0);
+        if kd.len() != data.len() || plen as usize > kd.len() * 8 {
+            continue;
+        }
+        let matches =
+            (0..plen as usize).all(|i| (kd[i / 8] ^ data[i / 8]) & (0x80 >> (i % 8)) == 0);
+        if matches && best.is_none_or(|(b, _)| plen > b) {
+            best = Some((plen, v));
+        }
+    }
+    best.map(|(_, v)| v)
 }

@@ -4,15 +4,30 @@ use crate::names;
 use crate::wire::*;
 use serde_json::json;
 
+/// `struct metrics_key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MetricsKey {
+    /// 0 forwarded, a `REASON_*` below 130, or a drop code.
     pub reason: u8,
+    /// 1 ingress, 2 egress, 3 service, 0 unknown.
     pub dir: u8,
+    /// Source line of the datapath that counted.
     pub line: u16,
+    /// Source file ID.
     pub file: u8,
 }
 
+/// Packet and byte counters (summed over CPUs where the map is per-CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Counters {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
 impl MetricsKey {
+    /// Decodes an 8-byte key.
     pub fn parse(b: &[u8]) -> Result<MetricsKey, SizeError> {
         check("metrics key", b, &[8])?;
         Ok(MetricsKey {
@@ -23,39 +38,73 @@ impl MetricsKey {
         })
     }
 
+    /// Whether the reason is a drop (Go's `IsDrop`).
     pub fn is_drop(&self) -> bool {
         names::is_drop(self.reason)
     }
 
+    /// `Policy denied (133) INGRESS bpf_lxc.c:1520`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} ({}) {} {}:{}",
+            names::reason_desc(self.reason),
+            self.reason,
+            names::direction(self.dir),
+            names::bpf_file(self.file),
+            self.line
+        )
+    }
+
     /// Cells in `bpf metrics list` order (REASON, DIRECTION, PACKETS, BYTES, LINE, FILE).
-    pub fn cells(&self, packets: u64, bytes: u64) -> [String; 6] {
+    pub fn cells(&self, c: Counters) -> [String; 6] {
         [
             names::reason_desc(self.reason),
             names::direction(self.dir).into(),
-            packets.to_string(),
-            bytes.to_string(),
+            c.packets.to_string(),
+            c.bytes.to_string(),
             self.line.to_string(),
             names::bpf_file(self.file),
         ]
     }
 
-    pub fn json(&self, packets: u64, bytes: u64) -> serde_json::Value {
+    /// The key's fields by name.
+    pub fn json(&self) -> serde_json::Value {
         json!({
             "reason": self.reason, "reason_name": names::drop_name(self.reason),
             "description": names::reason_desc(self.reason), "drop": self.is_drop(),
             "direction": names::direction(self.dir), "line": self.line, "file": names::bpf_file(self.file),
-            "packets": packets, "bytes": bytes,
         })
     }
 }
 
-/// Sums the per-CPU `{count, bytes}` values.
-pub fn sum_per_cpu(vals: &[Vec<u8>]) -> Result<(u64, u64), SizeError> {
-    let (mut p, mut b) = (0u64, 0u64);
-    for v in vals {
-        check("metrics value", v, &[16])?;
-        p = p.wrapping_add(u64le(v, 0));
-        b = b.wrapping_add(u64le(v, 8));
+impl Counters {
+    /// Decodes one CPU's 16-byte `{count, bytes}`.
+    pub fn parse(v: &[u8]) -> Result<Counters, SizeError> {
+        check("counters", v, &[16])?;
+        Ok(Counters {
+            packets: u64le(v, 0),
+            bytes: u64le(v, 8),
+        })
     }
-    Ok((p, b))
+
+    /// Sums the per-CPU values.
+    pub fn sum(vals: &[Vec<u8>]) -> Result<Counters, SizeError> {
+        let mut sum = Counters::default();
+        for v in vals {
+            let c = Counters::parse(v)?;
+            sum.packets = sum.packets.wrapping_add(c.packets);
+            sum.bytes = sum.bytes.wrapping_add(c.bytes);
+        }
+        Ok(sum)
+    }
+
+    /// `packets=3 bytes=180`.
+    pub fn text(&self) -> String {
+        format!("packets={} bytes={}", self.packets, self.bytes)
+    }
+
+    /// The fields.
+    pub fn json(&self) -> serde_json::Value {
+        json!({ "packets": self.packets, "bytes": self.bytes })
+    }
 }

@@ -1,6 +1,7 @@
 //! Names Cilium users know: protocols, reserved identities, drop reasons, metrics directions and source files.
 
-/// Protocol name as cilium-dbg prints it (`u8proto.U8proto.String()`).
+/// Protocol name as cilium-dbg prints it (`u8proto.U8proto.String()`). This is cilium-dbg's own vocabulary (upper
+/// case, `ANY` for 0, numbers for protocols it does not name, such as GRE), not pwru's `event::proto`.
 pub fn proto(p: u8) -> String {
     match p {
         0 => "ANY".into(),
@@ -13,17 +14,12 @@ pub fn proto(p: u8) -> String {
     }
 }
 
-/// Parses `tcp`, `UDP`, `icmp`, `6`, … into an IP protocol number.
+/// Parses `tcp`, `UDP`, `icmp6`, `6`, … into an IP protocol number (`any` is 0, as in Cilium's maps).
 pub fn parse_proto(s: &str) -> Option<u8> {
-    match s.to_ascii_lowercase().as_str() {
-        "any" => Some(0),
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmpv6" | "icmp6" => Some(58),
-        "sctp" => Some(132),
-        n => n.parse().ok(),
+    if s.eq_ignore_ascii_case("any") {
+        return Some(0);
     }
+    event::proto::number(s).or_else(|| s.parse().ok())
 }
 
 /// Name of a reserved or well-known security identity (`pkg/identity/numericidentity.go`).
@@ -73,6 +69,7 @@ pub fn identity_label(id: u32) -> String {
     }
 }
 
+/// `{"id": 2, "reserved": "world"}`.
 pub fn identity_json(id: u32) -> serde_json::Value {
     let mut v = serde_json::json!({ "id": id });
     if let Some(n) = reserved_identity(id) {
@@ -304,6 +301,7 @@ pub fn is_drop(code: u8) -> bool {
     code == 2 || code >= 130
 }
 
+/// A metrics or drop direction: `INGRESS`, `EGRESS`, `SERVICE`, `UNKNOWN`.
 pub fn direction(dir: u8) -> &'static str {
     match dir & 3 {
         1 => "INGRESS",
@@ -313,6 +311,7 @@ pub fn direction(dir: u8) -> &'static str {
     }
 }
 
+/// The datapath source file of a metrics/drop file ID (`bpf_lxc.c`), `unknown(N)` if we do not know it.
 pub fn bpf_file(id: u8) -> String {
     let s = match id {
         1 => "bpf_host.c",
@@ -344,6 +343,16 @@ pub fn bpf_file(id: u8) -> String {
     s.to_string()
 }
 
+/// A policy/auth-map authentication type: `disabled`, `spire`, `test-always-fail`, `unknown(N)`.
+pub fn auth_type(t: u8) -> String {
+    match t {
+        0 => "disabled".into(),
+        1 => "spire".into(),
+        2 => "test-always-fail".into(),
+        n => format!("unknown({n})"),
+    }
+}
+
 /// Identity carried in `skb->mark` when Cilium tagged the packet (`MARK_MAGIC_IDENTITY`).
 pub fn identity_from_mark(mark: u32) -> Option<u32> {
     if mark & 0xF00 == 0xF00 {
@@ -371,6 +380,11 @@ mod tests {
         assert_eq!(identity_from_mark(0x3039_0F01), Some(12345 | 1 << 16));
         assert_eq!(identity_from_mark(0x0000_0200), None);
         assert_eq!(parse_proto("Tcp"), Some(6));
+        assert_eq!(parse_proto("ANY"), Some(0));
+        assert_eq!(parse_proto("icmpv6"), Some(58));
+        assert_eq!(parse_proto("gre"), Some(47));
+        assert_eq!(parse_proto("132"), Some(132));
+        assert_eq!(parse_proto("tcpx"), None);
         assert_eq!(proto(58), "ICMPv6");
     }
 }

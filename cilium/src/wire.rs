@@ -7,8 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}: {got} bytes, expected {want}")]
 pub struct SizeError {
+    /// Which field (`ct entry`).
     pub what: &'static str,
+    /// Its size in bytes.
     pub got: usize,
+    /// The sizes it may have (`14 or 38`).
     pub want: String,
 }
 
@@ -78,5 +81,17 @@ pub(crate) fn host_port(a: &IpAddr, port: u16) -> String {
     match a {
         IpAddr::V4(a) => format!("{a}:{port}"),
         IpAddr::V6(_) => format!("[{}]:{port}", go_ip(a)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Bytes from hex pieces.
+    pub(crate) fn hex(parts: &[&str]) -> Vec<u8> {
+        let s: String = parts.concat();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

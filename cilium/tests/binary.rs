@@ -1,5 +1,5 @@
 //! Root test through the real `pwru` binary: `pwru cilium …` prints what the library prints, and errors are one
-//! clear line with exit status 1. The binary is `$PWRU_BIN` if set, else built here with cargo.
+//! clear line with exit status 1. The binary is testkit's `pwru_bin()` (`$PWRU_BIN`, else cargo's).
 
 mod common;
 
@@ -7,8 +7,10 @@ use common::cluster::{self, Layout};
 use common::*;
 use std::path::Path;
 use std::process::Command;
+use testkit::pwru_bin;
 
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn pwru_cilium_subcommands() {
     let bin = pwru_bin();
     let fs = Bpffs::new("binary");

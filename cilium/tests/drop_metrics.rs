@@ -6,9 +6,10 @@
 mod common;
 
 use common::cluster::{self, Layout};
-use common::drop_prog::program;
+use common::drop_prog::{pods_with_drop_on_ingress, program};
 use common::*;
 use std::os::fd::AsRawFd;
+use testkit::sh;
 
 /// The drop is counted in softirq context; poll (up to 5 s) until `n` more drops than in `since` are visible.
 fn wait_for_drops(
@@ -31,6 +32,7 @@ fn wait_for_drops(
 }
 
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn tc_drop_is_named_policy_denied() {
     let fs = Bpffs::new("dropmetrics");
     cluster::build(&fs, Layout::V1_17);
@@ -41,13 +43,7 @@ fn tc_drop_is_named_policy_denied() {
 
     // Remote pod 10.244.2.7 (identity 34567) sends to the local server 10.244.1.6 (endpoint 2001), whose ingress
     // policy has no rule for 34567 on 8080.
-    let ns = NetnsPair::new("drop", "10.244.2.7", "10.244.1.6");
-    sh(&format!(
-        "ip netns exec {b} tc qdisc add dev vb clsact && \
-         ip netns exec {b} tc filter add dev vb ingress bpf direct-action object-pinned {}",
-        prog_pin.display(),
-        b = ns.b
-    ));
+    let ns = pods_with_drop_on_ingress("drop", &prog_pin);
 
     let mut corr = cilium::Correlator::open(Some(&fs.root), None).unwrap();
     corr.set_clock(None);
@@ -133,23 +129,8 @@ fn tc_drop_is_named_policy_denied() {
     assert!(text.contains("cilium drop: POLICY_DENIED"), "{text}");
 
     // And cilium-dbg's view of the counters after the drops.
-    let run = |args: &[&str]| {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            cmd: cilium::Command,
-        }
-        let mut argv = vec!["x"];
-        argv.extend(args);
-        argv.extend(["--bpffs", fs.root.to_str().unwrap()]);
-        let cli = Cli::try_parse_from(argv).unwrap();
-        let mut out = Vec::new();
-        cilium::run(&cli.cmd, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    };
-    let metrics_out = run(&["metrics"]);
-    let maps_out = run(&["maps"]);
+    let metrics_out = run(&fs, &["metrics"]).unwrap();
+    let maps_out = run(&fs, &["maps"]).unwrap();
     assert!(!maps_out.contains("policy_drop_prog"), "{maps_out}");
     assert!(maps_out.contains("cilium_metrics"), "{maps_out}");
     assert!(

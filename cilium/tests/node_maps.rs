@@ -4,46 +4,16 @@
 
 mod common;
 
-use clap::Parser;
 use common::cluster::{self, Layout};
 use common::*;
 use std::path::Path;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: cilium::Command,
-}
-
-fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
-    let root = fs.root.to_str().unwrap();
-    let mut argv = vec!["pwru-cilium"];
-    argv.extend(args);
-    argv.extend(["--bpffs", root, "--clock", "none"]);
-    let cli = Cli::try_parse_from(&argv)?;
-    let mut out = Vec::new();
-    cilium::run(&cli.cmd, &mut out)?;
-    Ok(String::from_utf8(out)?.replace(root, "$BPFFS"))
-}
 
 fn golden(layout: Layout, name: &str, got: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(layout.name())
         .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        got,
-        want,
-        "output of `{name}` for {} differs from {}",
-        layout.name(),
-        path.display()
-    );
+    testkit::assert_golden(&path, got);
 }
 
 const COMMANDS: &[(&str, &[&str])] = &[
@@ -107,7 +77,8 @@ fn check_layout(layout: Layout) {
     let fs = Bpffs::new(&format!("golden-{}", layout.name()));
     cluster::build(&fs, layout);
     for (name, args) in COMMANDS {
-        let out = run(&fs, args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        // A command that fails (1.18 has no tunnel map) has its one-line error as golden output.
+        let out = run(&fs, args).unwrap_or_else(|e| format!("error: {e:#}\n"));
         golden(layout, name, &out);
     }
     verdicts(&fs, layout);
@@ -116,18 +87,22 @@ fn check_layout(layout: Layout) {
 }
 
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn cilium_1_16_0() {
     check_layout(Layout::V1_16_0);
 }
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn cilium_1_16() {
     check_layout(Layout::V1_16);
 }
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn cilium_1_17() {
     check_layout(Layout::V1_17);
 }
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn cilium_1_18() {
     check_layout(Layout::V1_18);
 }
@@ -357,7 +332,7 @@ fn correlate(fs: &Bpffs, layout: Layout) {
         line: 1520,
         file: 2,
     };
-    after.counts.get_mut(&k).unwrap().0 += 1;
+    after.counts.get_mut(&k).unwrap().packets += 1;
     let d = cilium::drop_reason_from_metrics(&before, &after);
     assert_eq!(d.len(), 1);
     assert_eq!(
@@ -369,6 +344,7 @@ fn correlate(fs: &Bpffs, layout: Layout) {
 
 /// A map whose sizes do not match the release is refused with its name and sizes, not misread.
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn unknown_layout_is_a_clear_error() {
     let fs = Bpffs::new("badlayout");
     fs.create(
@@ -410,6 +386,7 @@ fn unknown_layout_is_a_clear_error() {
 }
 
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn undetectable_version_needs_override() {
     let fs = Bpffs::new("nover");
     fs.create("cilium_ipcache", LPM_TRIE, 24, 12, 1024, BPF_F_NO_PREALLOC);
@@ -426,7 +403,8 @@ fn undetectable_version_needs_override() {
     );
     let out = run(&fs, &["ipcache", "--cilium-version", "1.17"]).unwrap();
     assert_eq!(out, "No entries found.\n");
-    let cli = Cli::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
+    let cli =
+        <Cli as clap::Parser>::try_parse_from(["x", "maps", "--bpffs", "/nonexistent"]).unwrap();
     let err = cilium::run(&cli.cmd, &mut Vec::new())
         .unwrap_err()
         .to_string();
@@ -438,6 +416,7 @@ fn undetectable_version_needs_override() {
 
 /// The kernel's LPM lookup (used by the tool) and the userspace one (used to name the matched prefix) agree.
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn kernel_and_userspace_lpm_agree() {
     let fs = Bpffs::new("lpm");
     cluster::build(&fs, Layout::V1_17);
@@ -467,7 +446,7 @@ fn kernel_and_userspace_lpm_agree() {
         let ip: std::net::IpAddr = a.parse().unwrap();
         let kernel = maps.ipcache(&ip).unwrap().map(|v| v.identity);
         let user =
-            cilium::policy::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
+            cilium::lookup::lpm_lookup(&raw, &cilium::ipcache::IpcacheKey::lookup_bytes(&ip, 0))
                 .copied();
         assert_eq!(kernel, user, "{a}");
         assert!(kernel.is_some(), "{a} falls back to world 0.0.0.0/0");
@@ -476,6 +455,7 @@ fn kernel_and_userspace_lpm_agree() {
 
 /// The tool's map descriptors are read-only: the kernel refuses writes through them.
 #[test]
+#[ignore = "needs root: BPF maps in a private bpffs (tests/run.sh runs it)"]
 fn maps_are_opened_read_only() {
     use std::os::fd::AsRawFd;
     let fs = Bpffs::new("rdonly");

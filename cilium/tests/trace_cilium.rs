@@ -6,30 +6,15 @@
 mod common;
 
 use common::cluster::{self, Layout};
-use common::drop_prog::program;
+use common::drop_prog::{pods_with_drop_on_ingress, program};
 use common::*;
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Removes the output directory even when the test fails.
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Stops pwru even when the test fails.
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use testkit::pwru::{Pwru, SIGINT};
+use testkit::{pwru_bin, sh};
 
 #[test]
+#[ignore = "needs root: runs pwru, tc, netns (tests/run.sh runs it)"]
 fn trace_with_cilium_names_policy_denied() {
     let bin = pwru_bin();
     let fs = Bpffs::new("trace");
@@ -38,45 +23,10 @@ fn trace_with_cilium_names_policy_denied() {
     let prog_pin = fs.root.join("policy_drop_prog");
     let _prog = load_tc_prog(&program(metrics.as_raw_fd()), &prog_pin);
     // Remote pod 10.244.2.7 (identity 34567) → local server 10.244.1.6 (endpoint 2001), no rule for 34567 on 8080.
-    let ns = NetnsPair::new("trace", "10.244.2.7", "10.244.1.6");
-    sh(&format!(
-        "ip netns exec {b} tc qdisc add dev vb clsact && \
-         ip netns exec {b} tc filter add dev vb ingress bpf direct-action object-pinned {}",
-        prog_pin.display(),
-        b = ns.b
-    ));
+    let ns = pods_with_drop_on_ingress("trace", &prog_pin);
 
-    let tmp =
-        TempDir(std::env::temp_dir().join(format!("pwru-cilium-e2e-out-{}", std::process::id())));
-    std::fs::create_dir_all(&tmp.0).unwrap();
-    let (ready, out, err) = (tmp.0.join("ready"), tmp.0.join("out"), tmp.0.join("err"));
-    let mut child = Child(
-        Command::new(&bin)
-            .args(["--backend", "tracepoint", "--output-json", "--ready-file"])
-            .arg(&ready)
-            .arg("--output-file")
-            .arg(&out)
-            .arg(format!("--cilium={}", fs.root.display()))
-            .arg("udp and dst port 8080")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while !ready.exists() {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            panic!(
-                "pwru exited before it was ready ({st}): {}",
-                std::fs::read_to_string(&err).unwrap()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "pwru not ready after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let cilium = format!("--cilium={}", fs.root.display());
+    let p = Pwru::start_bin(&bin, &["--output-json", &cilium, "udp and dst port 8080"]);
     sh(&format!(
         "ip netns exec {a} bash -c 'echo hi > /dev/udp/10.244.1.6/8080'",
         a = ns.a
@@ -84,19 +34,12 @@ fn trace_with_cilium_names_policy_denied() {
 
     // Wait for the drop event, then stop pwru with SIGINT (it flushes and exits 0).
     let t0 = Instant::now();
-    let has_drop = || {
-        std::fs::read_to_string(&out)
-            .unwrap_or_default()
-            .contains("\"cilium_drop\"")
-    };
-    while !has_drop() && t0.elapsed() < Duration::from_secs(15) {
+    while !p.output().contains("\"cilium_drop\"") && t0.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
-    let st = child.0.wait().unwrap();
-    let stderr = std::fs::read_to_string(&err).unwrap();
-    assert!(st.success(), "pwru failed ({st}): {stderr}");
-    let text = std::fs::read_to_string(&out).unwrap();
+    let f = p.stop(SIGINT);
+    let (stderr, text) = (f.stderr, f.output);
+    assert_eq!(f.code, Some(0), "pwru failed: {stderr}");
     let evs: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

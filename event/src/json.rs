@@ -3,24 +3,31 @@
 //!
 //! [`JsonEvent`] also deserializes, so consumers (tests, the TUI's replay) can read the lines back.
 
-use crate::text::{TextOptions, TimestampMode};
-use crate::{Event, FuncKind, time::local_millis};
+use crate::time::{SinceLast, local_millis};
+use crate::{Event, Formatter, FuncKind, OutputOptions, TimestampMode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// One JSON line: the event's fields as the options select them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JsonEvent {
     /// skb address as `"0xffff…"` (a string, as in pwru: JSON numbers lose precision above 2^53).
     pub skb: String,
+    /// CPU the probe ran on.
     pub cpu: u32,
+    /// pwru-style `exe_path:pid`.
     pub process: String,
+    /// Process id (0 in interrupt context).
     pub pid: u32,
     /// Function or tracepoint name, without the drop reason.
     pub func: String,
+    /// `kprobe` or `tracepoint`.
     pub func_kind: FuncKind,
+    /// The kernel's drop reason, where the function or tracepoint has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_reason: Option<JsonDropReason>,
+    /// `--output-caller`: the caller, `""` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_func: Option<String>,
     /// `--timestamp current|relative`: ns; `absolute`: local time string. Absent with `--timestamp none`.
@@ -28,8 +35,12 @@ pub struct JsonEvent {
     pub time: Option<JsonTime>,
     /// Wall-clock time of the event in ns since the epoch (always present).
     pub wall_ns: u64,
+    /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
+    /// `--output-netns-names`: the netns's name, absent when unknown (as in pwru).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
     /// `null` for packets without an IP header; absent with `--output-tuple=false`.
     #[serde(
         default,
@@ -37,6 +48,7 @@ pub struct JsonEvent {
         deserialize_with = "present"
     )]
     pub tuple: Option<Option<JsonTuple>>,
+    /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
@@ -47,24 +59,36 @@ pub struct JsonEvent {
 /// The metadata columns (`--output-meta`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonMeta {
+    /// Network namespace inode.
     pub netns: u32,
+    /// skb->mark.
     pub mark: u32,
     /// `name:ifindex` or the bare ifindex, as in the text IFACE column.
     pub iface: String,
+    /// Device index.
     pub ifindex: u32,
+    /// Device name, `null` when unknown.
     pub ifname: Option<String>,
     /// skb->protocol, host order (2048 = IPv4).
     pub proto: u16,
+    /// Device MTU.
     pub mtu: u32,
+    /// skb->len.
     pub len: u32,
+    /// skb->pkt_type.
     pub pkt_type: u8,
 }
 
+/// The `tuple` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonTuple {
+    /// Source address.
     pub saddr: IpAddr,
+    /// Destination address.
     pub daddr: IpAddr,
+    /// Source port.
     pub sport: u16,
+    /// Destination port.
     pub dport: u16,
     /// IPPROTO_* number.
     pub proto: u8,
@@ -72,16 +96,22 @@ pub struct JsonTuple {
     pub flags: String,
 }
 
+/// The `drop_reason` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonDropReason {
+    /// `enum skb_drop_reason` value.
     pub code: u32,
+    /// Its name without `SKB_DROP_REASON_`, `null` when the kernel's BTF has none.
     pub name: Option<String>,
 }
 
+/// The `time` value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum JsonTime {
+    /// Nanoseconds (`--timestamp current` or `relative`).
     Ns(u64),
+    /// Local time, `2006-01-02T15:04:05.000` (`--timestamp absolute`).
     Text(String),
 }
 
@@ -98,6 +128,7 @@ const RESERVED: &[&str] = &[
     "time",
     "wall_ns",
     "netns",
+    "netns_name",
     "mark",
     "iface",
     "ifindex",
@@ -112,7 +143,7 @@ const RESERVED: &[&str] = &[
 
 impl JsonEvent {
     /// Builds the JSON form. `relative_ns` is the `--timestamp relative` delta (the caller keeps per-skb state).
-    pub fn new(ev: &Event, opts: &TextOptions, relative_ns: u64) -> Self {
+    pub fn new(ev: &Event, opts: &OutputOptions, relative_ns: u64) -> Self {
         let time = match opts.timestamp {
             TimestampMode::None => None,
             TimestampMode::Current => Some(JsonTime::Ns(ev.ktime_ns)),
@@ -137,7 +168,7 @@ impl JsonEvent {
                 sport: t.sport,
                 dport: t.dport,
                 proto: t.proto,
-                flags: crate::tcp_flags_display(t.tcp_flags),
+                flags: crate::proto::tcp_flags(t.tcp_flags),
             })
         });
         let annotations = ev
@@ -171,6 +202,7 @@ impl JsonEvent {
             time,
             wall_ns: ev.wall_ns,
             meta,
+            netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
             annotations,
@@ -194,12 +226,54 @@ fn annotations_only<'de, D: serde::Deserializer<'de>>(
     Ok(m)
 }
 
-/// One JSON line (with the trailing `\n`).
-pub fn to_json_line(ev: &Event, opts: &TextOptions, relative_ns: u64) -> String {
-    let mut s = serde_json::to_string(&JsonEvent::new(ev, opts, relative_ns)).unwrap_or_else(|e| {
-        // Serialising plain strings and numbers cannot fail; keep the stream line-oriented if it ever does.
-        format!("{{\"error\":{:?}}}", e.to_string())
-    });
-    s.push('\n');
-    s
+/// Formats events as JSON lines. Holds the little state `--timestamp relative` needs (last time per skb).
+#[derive(Debug, Default)]
+pub struct JsonFormatter {
+    /// What the objects hold.
+    pub opts: OutputOptions,
+    since: SinceLast,
+}
+
+impl JsonFormatter {
+    /// A formatter writing what `opts` asks for.
+    pub fn new(opts: OutputOptions) -> Self {
+        Self {
+            opts,
+            since: SinceLast::default(),
+        }
+    }
+
+    /// The event's JSON object, with the `--timestamp relative` delta from this formatter's state.
+    pub fn json_event(&mut self, ev: &Event) -> JsonEvent {
+        let rel = if self.opts.timestamp == TimestampMode::Relative {
+            self.since.delta(ev.skb, ev.ktime_ns)
+        } else {
+            0
+        };
+        JsonEvent::new(ev, &self.opts, rel)
+    }
+
+    /// One JSON line, ending in `\n`.
+    pub fn format(&mut self, ev: &Event) -> String {
+        let mut s = String::with_capacity(384);
+        Formatter::format_into(self, ev, &mut s);
+        s
+    }
+}
+
+impl Formatter for JsonFormatter {
+    /// JSON lines have no header.
+    fn header(&self) -> Option<String> {
+        None
+    }
+
+    fn format_into(&mut self, ev: &Event, out: &mut String) {
+        let obj = self.json_event(ev);
+        match serde_json::to_string(&obj) {
+            Ok(line) => out.push_str(&line),
+            // Serialising plain strings and numbers cannot fail; keep the stream line-oriented if it ever does.
+            Err(e) => out.push_str(&format!("{{\"error\":{:?}}}", e.to_string())),
+        }
+        out.push('\n');
+    }
 }

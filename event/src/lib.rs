@@ -1,5 +1,19 @@
 //! The decoded trace event: what `pwru` builds from a raw probe record after resolving symbols, interface names,
-//! processes and Cilium state, and what every sink (text, JSON, pcapng, TUI) consumes.
+//! processes and Cilium state, and what every output (text, JSON, TUI) consumes.
+//!
+//! Layout: [`Event`] and its parts here; [`options`] (what an output shows), [`text`] and [`json`] (the two line
+//! formats, independent of each other, both behind [`Formatter`]), [`proto`] (protocol and TCP flag names) and
+//! [`time`] (local time, per-skb deltas), which the TUI and other presentations use too; [`fate`] (what happened to
+//! a packet, and where one packet ends at an skb address), which the TUI and pwru's drop views share.
+//!
+//! ```
+//! use event::{Event, Formatter, OutputOptions, TextFormatter};
+//! let mut f = TextFormatter::new(OutputOptions::default());
+//! let mut out = String::new();
+//! f.format_into(&Event { func: "ip_rcv".into(), ..Default::default() }, &mut out);
+//! assert!(out.ends_with(" ip_rcv\n"));
+//! ```
+#![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -9,7 +23,9 @@ use std::net::IpAddr;
 pub struct Event {
     /// `struct sk_buff` address.
     pub skb: u64,
+    /// CPU the probe ran on.
     pub cpu: u32,
+    /// Process (thread group) id current when the probe ran; 0 in interrupt context.
     pub pid: u32,
     /// pwru-style `exe_path:pid` (see `process` in the text format).
     pub process: String,
@@ -17,20 +33,31 @@ pub struct Event {
     pub ktime_ns: u64,
     /// Wall-clock time of the event in ns since the Unix epoch, converted at event time.
     pub wall_ns: u64,
+    /// Inode of the skb's network namespace (of its device, else of its socket).
     pub netns: u32,
+    /// skb->mark.
     pub mark: u32,
+    /// Index of the skb's device, 0 when it has none.
     pub ifindex: u32,
     /// Interface name resolved in the skb's netns, when known.
     pub ifname: Option<String>,
+    /// Name of the skb's netns (`--output-netns-names`: `ip netns`, container or pod name), when known.
+    pub netns_name: Option<String>,
     /// skb->protocol in host byte order (e.g. 0x0800).
     pub proto: u16,
+    /// MTU of the skb's device.
     pub mtu: u32,
+    /// skb->len.
     pub len: u32,
+    /// skb->pkt_type (PACKET_HOST = 0, PACKET_BROADCAST, …).
     pub pkt_type: u8,
+    /// Addresses, ports and protocol of the IPv4/IPv6 packet; `None` without an IP header.
     pub tuple: Option<Tuple>,
     /// Function or tracepoint name (`kfree_skb_reason`, `net:netif_receive_skb` shows as `netif_receive_skb`).
     pub func: String,
+    /// Whether `func` is a kernel function or a tracepoint.
     pub func_kind: FuncKind,
+    /// Why the kernel dropped the skb, on the functions and tracepoints that say so.
     pub drop_reason: Option<DropReason>,
     /// Caller symbol (`--output-caller`).
     pub caller: Option<String>,
@@ -40,19 +67,27 @@ pub struct Event {
     pub annotations: Vec<Annotation>,
 }
 
+/// What kind of probe saw the event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FuncKind {
+    /// A kernel function (kprobe or kprobe-multi).
     #[default]
     Kprobe,
+    /// A kernel tracepoint.
     Tracepoint,
 }
 
+/// The L3/L4 tuple of a packet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tuple {
+    /// Source address.
     pub saddr: IpAddr,
+    /// Destination address.
     pub daddr: IpAddr,
+    /// Source port (0 without ports, e.g. ICMP).
     pub sport: u16,
+    /// Destination port (0 without ports).
     pub dport: u16,
     /// IPPROTO_* number.
     pub proto: u8,
@@ -60,13 +95,16 @@ pub struct Tuple {
     pub tcp_flags: u8,
 }
 
+/// A kernel drop reason (`enum skb_drop_reason`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropReason {
+    /// The enum's value.
     pub code: u32,
     /// Name without the `SKB_DROP_REASON_` prefix, when the kernel's BTF knows it.
     pub name: Option<String>,
 }
 
+/// Context an enricher attached to an event, in both text and JSON form.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Annotation {
     /// Key in JSON output (`"cilium"`).
@@ -77,12 +115,24 @@ pub struct Annotation {
     pub json: serde_json::Value,
 }
 
+pub mod fate;
 pub mod json;
+pub mod options;
+pub mod proto;
 pub mod text;
-mod time;
+pub mod time;
 
-pub use json::{JsonDropReason, JsonEvent, JsonMeta, JsonTime, JsonTuple, to_json_line};
-pub use text::{TextFormatter, TextOptions, TimestampMode};
+pub use json::{JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple};
+pub use options::{OutputOptions, TimestampMode};
+pub use text::TextFormatter;
+
+/// A line format: turns events into text, one or more `\n`-terminated lines each.
+pub trait Formatter {
+    /// The line to write before the first event (without its newline), if the format has one.
+    fn header(&self) -> Option<String>;
+    /// Appends the event's lines to `out`.
+    fn format_into(&mut self, ev: &Event, out: &mut String);
+}
 
 impl Event {
     /// What the FUNC column shows: the function name, with the drop reason in parentheses when there is one
@@ -140,44 +190,11 @@ impl Tuple {
         let _ = write!(s, ":{}->", self.sport);
         addr(s, &self.daddr);
         let _ = write!(s, ":{}(", self.dport);
-        match self.proto {
-            1 => s.push_str("icmp"),
-            6 => s.push_str("tcp"),
-            17 => s.push_str("udp"),
-            58 => s.push_str("icmp6"),
-            p => s.push_str(&proto_name(p)),
-        }
+        s.push_str(&proto::display(self.proto));
         if tcp_flags && self.proto == 6 && self.tcp_flags != 0 {
             s.push(':');
-            s.push_str(&tcp_flags_display(self.tcp_flags));
+            s.push_str(&proto::tcp_flags(self.tcp_flags));
         }
         s.push(')');
     }
-}
-
-/// Short name of an IPPROTO_* number, or the number itself.
-pub fn proto_name(p: u8) -> String {
-    match p {
-        1 => "icmp".into(),
-        2 => "igmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        47 => "gre".into(),
-        50 => "esp".into(),
-        58 => "icmp6".into(),
-        132 => "sctp".into(),
-        n => n.to_string(),
-    }
-}
-
-/// `SYN|ACK`: TCP flag names from FIN (bit 0) to CWR (bit 7), empty for 0.
-pub fn tcp_flags_display(f: u8) -> String {
-    const NAMES: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
-    NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| f & (1 << i) != 0)
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join("|")
 }

@@ -5,8 +5,8 @@
 //! (and FUNC when a CALLER follows) have fixed widths, so lines stay aligned however the traffic changes; only
 //! IPv6 tuples longer than the column push the rest of their own line right.
 
-use crate::{Event, time::local_millis};
-use std::collections::HashMap;
+use crate::time::{SinceLast, local_millis};
+use crate::{Event, Formatter, OutputOptions, TimestampMode};
 use std::fmt::Write;
 
 /// Width of the TUPLE column: the longest IPv4 tuple, `255.255.255.255:65535->255.255.255.255:65535(icmp6)`.
@@ -15,60 +15,20 @@ pub const TUPLE_WIDTH: usize = 51;
 pub const FUNC_WIDTH: usize = 40;
 const IFACE_WIDTH: usize = 16;
 
-/// `--timestamp`: what the time column shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TimestampMode {
-    /// No time column.
-    #[default]
-    None,
-    /// The event's monotonic kernel time in ns (bpf_ktime_get_ns), in a TIMESTAMP column.
-    Current,
-    /// ns since the same skb's previous event (0 for its first), in a TIMESTAMP column.
-    Relative,
-    /// Local wall-clock time of the event, `2006-01-02T15:04:05.000`, in a TIME column first.
-    Absolute,
-}
-
-/// Which columns and extra lines to print.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TextOptions {
-    pub meta: bool,
-    pub tuple: bool,
-    pub tcp_flags: bool,
-    pub caller: bool,
-    pub stack: bool,
-    pub timestamp: TimestampMode,
-}
-
-impl Default for TextOptions {
-    /// pwru's defaults: metadata and tuple on, everything else off.
-    fn default() -> Self {
-        Self {
-            meta: true,
-            tuple: true,
-            tcp_flags: false,
-            caller: false,
-            stack: false,
-            timestamp: TimestampMode::None,
-        }
-    }
-}
-
 /// Formats events as text lines. Holds the little state `--timestamp relative` needs (last time per skb).
 #[derive(Debug, Default)]
 pub struct TextFormatter {
-    pub opts: TextOptions,
-    last_seen: HashMap<u64, u64>,
+    /// What the lines show.
+    pub opts: OutputOptions,
+    since: SinceLast,
 }
 
-/// Bounds the per-skb memory of `--timestamp relative` on long runs (skb addresses are recycled anyway).
-const LAST_SEEN_MAX: usize = 1 << 20;
-
 impl TextFormatter {
-    pub fn new(opts: TextOptions) -> Self {
+    /// A formatter printing what `opts` asks for.
+    pub fn new(opts: OutputOptions) -> Self {
         Self {
             opts,
-            last_seen: HashMap::new(),
+            since: SinceLast::default(),
         }
     }
 
@@ -98,6 +58,9 @@ impl TextFormatter {
                 "LEN"
             );
         }
+        if let Some(w) = o.netns_names {
+            let _ = write!(s, " {}", center("NETNS NAME", w));
+        }
         if o.tuple {
             let _ = write!(s, " {:<TUPLE_WIDTH$}", "TUPLE");
         }
@@ -121,7 +84,7 @@ impl TextFormatter {
                 let _ = write!(s, " {:<16}", ev.ktime_ns);
             }
             TimestampMode::Relative => {
-                let delta = self.relative(ev);
+                let delta = self.since.delta(ev.skb, ev.ktime_ns);
                 let _ = write!(s, " {delta:<16}");
             }
             _ => {}
@@ -130,6 +93,13 @@ impl TextFormatter {
             let _ = write!(s, " {:<10} {:<8x} ", ev.netns, ev.mark);
             push_centered(s, &fit_iface(ev), IFACE_WIDTH);
             let _ = write!(s, " 0x{:04x} {:<5} {:<5}", ev.proto, ev.mtu, ev.len);
+        }
+        if let Some(w) = o.netns_names {
+            s.push(' ');
+            // Cut to the column, as pwru does; `-` when unknown, so the columns stay countable.
+            let name = ev.netns_name.as_deref().unwrap_or("-");
+            let cut: String = name.chars().take(w).collect();
+            push_centered(s, &cut, w);
         }
         if o.tuple {
             s.push(' ');
@@ -167,25 +137,15 @@ impl TextFormatter {
         self.format_into(ev, &mut s);
         s
     }
+}
 
-    /// One JSON line for the event (see [`crate::json`]), sharing the `--timestamp relative` state.
-    pub fn format_json(&mut self, ev: &Event) -> String {
-        let rel = if self.opts.timestamp == TimestampMode::Relative {
-            self.relative(ev)
-        } else {
-            0
-        };
-        crate::json::to_json_line(ev, &self.opts, rel)
+impl Formatter for TextFormatter {
+    fn header(&self) -> Option<String> {
+        Some(TextFormatter::header(self))
     }
 
-    fn relative(&mut self, ev: &Event) -> u64 {
-        if self.last_seen.len() >= LAST_SEEN_MAX {
-            self.last_seen.clear();
-        }
-        match self.last_seen.insert(ev.skb, ev.ktime_ns) {
-            Some(prev) => ev.ktime_ns.saturating_sub(prev),
-            None => 0,
-        }
+    fn format_into(&mut self, ev: &Event, out: &mut String) {
+        TextFormatter::format_into(self, ev, out)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Golden lines for the text and JSON formats.
 
 use event::{
-    Annotation, DropReason, Event, FuncKind, JsonEvent, JsonTime, TextFormatter, TextOptions,
-    TimestampMode, Tuple,
+    Annotation, DropReason, Event, FuncKind, JsonEvent, JsonFormatter, JsonTime, OutputOptions,
+    TextFormatter, TimestampMode, Tuple,
 };
 use std::net::IpAddr;
 
@@ -80,13 +80,13 @@ const HEADER: &str = "SKB                CPU PROCESS          NETNS      MARK/x 
 
 #[test]
 fn header_matches_pwru_columns() {
-    let f = TextFormatter::new(TextOptions::default());
+    let f = TextFormatter::new(OutputOptions::default());
     assert_eq!(f.header(), HEADER);
 }
 
 #[test]
 fn ping_line() {
-    let mut f = TextFormatter::new(TextOptions::default());
+    let mut f = TextFormatter::new(OutputOptions::default());
     assert_eq!(
         f.format(&ping()),
         "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 4026531840 1a           veth0:3      0x0800 1500  84    10.0.0.1:0->10.0.0.2:0(icmp)                        net_dev_start_xmit\n"
@@ -95,7 +95,7 @@ fn ping_line() {
 
 #[test]
 fn columns_line_up_with_header_whatever_the_tuple() {
-    let mut f = TextFormatter::new(TextOptions::default());
+    let mut f = TextFormatter::new(OutputOptions::default());
     let func_col = HEADER.find("FUNC").unwrap();
     for ev in [ping(), drop_ev()] {
         let line = f.format(&ev);
@@ -105,7 +105,7 @@ fn columns_line_up_with_header_whatever_the_tuple() {
 
 #[test]
 fn ipv6_line_in_brackets_with_tcp_flags() {
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = TextFormatter::new(OutputOptions {
         tcp_flags: true,
         ..Default::default()
     });
@@ -117,7 +117,7 @@ fn ipv6_line_in_brackets_with_tcp_flags() {
 
 #[test]
 fn drop_reason_in_func_column() {
-    let mut f = TextFormatter::new(TextOptions::default());
+    let mut f = TextFormatter::new(OutputOptions::default());
     let line = f.format(&drop_ev());
     assert!(
         line.ends_with(
@@ -137,7 +137,7 @@ fn drop_reason_in_func_column() {
 
 #[test]
 fn meta_and_tuple_can_be_dropped() {
-    let opts = TextOptions {
+    let opts = OutputOptions {
         meta: false,
         tuple: false,
         ..Default::default()
@@ -152,7 +152,7 @@ fn meta_and_tuple_can_be_dropped() {
 
 #[test]
 fn caller_stack_and_annotations() {
-    let opts = TextOptions {
+    let opts = OutputOptions {
         meta: false,
         tuple: false,
         caller: true,
@@ -188,7 +188,7 @@ fn caller_stack_and_annotations() {
 
 #[test]
 fn timestamps() {
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = TextFormatter::new(OutputOptions {
         timestamp: TimestampMode::Relative,
         ..Default::default()
     });
@@ -210,7 +210,7 @@ fn timestamps() {
             .contains(" ~r/sbin/ping:995 2500             4026531840 ")
     );
 
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = TextFormatter::new(OutputOptions {
         timestamp: TimestampMode::Current,
         ..Default::default()
     });
@@ -219,7 +219,7 @@ fn timestamps() {
             .contains(" ~r/sbin/ping:995 1000000123       4026531840 ")
     );
 
-    let f = TextFormatter::new(TextOptions {
+    let f = TextFormatter::new(OutputOptions {
         timestamp: TimestampMode::Absolute,
         ..Default::default()
     });
@@ -233,7 +233,7 @@ fn absolute_time_is_event_time_in_local_zone() {
         std::env::set_var("TZ", "UTC");
         libc_tzset();
     }
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = TextFormatter::new(OutputOptions {
         timestamp: TimestampMode::Absolute,
         ..Default::default()
     });
@@ -251,7 +251,7 @@ unsafe extern "C" {
 
 #[test]
 fn long_ifname_keeps_ifindex() {
-    let mut f = TextFormatter::new(TextOptions::default());
+    let mut f = TextFormatter::new(OutputOptions::default());
     let ev = Event {
         ifname: Some("lxc1234567890ab".into()),
         ifindex: 12345,
@@ -263,7 +263,7 @@ fn long_ifname_keeps_ifindex() {
 
 #[test]
 fn non_ip_packet_has_placeholder_tuple() {
-    let mut f = TextFormatter::new(TextOptions::default());
+    let mut f = TextFormatter::new(OutputOptions::default());
     let ev = Event {
         tuple: None,
         proto: 0x0806,
@@ -279,7 +279,7 @@ fn non_ip_packet_has_placeholder_tuple() {
 
 #[test]
 fn json_keeps_zero_values_and_round_trips() {
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = JsonFormatter::new(OutputOptions {
         timestamp: TimestampMode::Current,
         ..Default::default()
     });
@@ -289,7 +289,7 @@ fn json_keeps_zero_values_and_round_trips() {
         proto: 0,
         ..ping()
     };
-    let line = f.format_json(&ev);
+    let line = f.format(&ev);
     assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["skb"], "0xff3f834f3ffb7a00");
@@ -323,7 +323,7 @@ fn json_keeps_zero_values_and_round_trips() {
 
 #[test]
 fn json_drop_ipv6_annotations() {
-    let mut f = TextFormatter::new(TextOptions {
+    let mut f = JsonFormatter::new(OutputOptions {
         caller: true,
         stack: true,
         ..Default::default()
@@ -338,7 +338,7 @@ fn json_drop_ipv6_annotations() {
         }],
         ..drop_ev()
     };
-    let line = f.format_json(&ev);
+    let line = f.format(&ev);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["func"], "kfree_skb");
     assert_eq!(v["drop_reason"]["name"], "NO_SOCKET");
@@ -350,7 +350,7 @@ fn json_drop_ipv6_annotations() {
     let back: JsonEvent = serde_json::from_str(&line).unwrap();
     assert_eq!(back.annotations["cilium"]["ep"], 7);
 
-    let line = f.format_json(&v6());
+    let line = f.format(&v6());
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["tuple"]["saddr"], "fd00::1");
     assert_eq!(v["tuple"]["flags"], "SYN|ACK");
@@ -362,12 +362,73 @@ fn json_drop_ipv6_annotations() {
         "fd00::2".parse::<IpAddr>().unwrap()
     );
 
-    let no_meta = TextOptions {
+    let no_meta = OutputOptions {
         meta: false,
         tuple: false,
         ..Default::default()
     };
-    let mut f = TextFormatter::new(no_meta);
-    let v: serde_json::Value = serde_json::from_str(&f.format_json(&ping())).unwrap();
+    let mut f = JsonFormatter::new(no_meta);
+    let v: serde_json::Value = serde_json::from_str(&f.format(&ping())).unwrap();
     assert!(v.get("netns").is_none() && v.get("tuple").is_none() && v.get("iface").is_none());
+}
+
+#[test]
+fn json_relative_time_is_per_skb_like_text() {
+    let opts = OutputOptions {
+        timestamp: TimestampMode::Relative,
+        ..Default::default()
+    };
+    let (mut j, mut t) = (JsonFormatter::new(opts), TextFormatter::new(opts));
+    let at = |skb: u64, ktime_ns: u64| Event {
+        skb,
+        ktime_ns,
+        ..ping()
+    };
+    let mut times = Vec::new();
+    for ev in [at(1, 100), at(2, 130), at(1, 175), at(2, 200)] {
+        let v: serde_json::Value = serde_json::from_str(&j.format(&ev)).unwrap();
+        let text = t.format(&ev);
+        let col: u64 = text.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert_eq!(v["time"].as_u64(), Some(col), "{text}");
+        times.push(col);
+    }
+    assert_eq!(times, [0, 0, 75, 70]);
+}
+
+#[test]
+fn netns_name_column_and_key() {
+    let opts = OutputOptions {
+        netns_names: Some(10),
+        ..Default::default()
+    };
+    let mut f = TextFormatter::new(opts);
+    let header = f.header();
+    assert!(header.contains("LEN   NETNS NAME TUPLE"), "{header}");
+    let named = Event {
+        netns_name: Some("kube-system/coredns-abc".into()),
+        ..ping()
+    };
+    let line = f.format(&named);
+    // Cut to the width, centred; a namespace without a name shows `-`.
+    assert!(line.contains(" 84    kube-syste 10.0.0.1:0->"), "{line}");
+    let line = f.format(&ping());
+    assert!(line.contains(" 84        -      10.0.0.1:0->"), "{line}");
+    assert_eq!(
+        line.split_whitespace().count(),
+        12,
+        "one more column than without names: {line}"
+    );
+
+    let mut j = JsonFormatter::new(opts);
+    let v: serde_json::Value = serde_json::from_str(&j.format(&named)).unwrap();
+    assert_eq!(v["netns_name"], "kube-system/coredns-abc");
+    let back: JsonEvent = serde_json::from_str(&j.format(&named)).unwrap();
+    assert_eq!(back.netns_name.as_deref(), Some("kube-system/coredns-abc"));
+    assert!(back.annotations.is_empty());
+    let v: serde_json::Value = serde_json::from_str(&j.format(&ping())).unwrap();
+    assert!(v.get("netns_name").is_none(), "absent when unknown: {v}");
+    // Without the option the key never appears, even when the event has a name.
+    let mut j = JsonFormatter::new(OutputOptions::default());
+    let v: serde_json::Value = serde_json::from_str(&j.format(&named)).unwrap();
+    assert!(v.get("netns_name").is_none());
 }

@@ -11,9 +11,6 @@
 //! Run as root: `cargo bench -p pcap-filter --bench compare` (`-- --no-kernel`: counts and
 //! compile times only; `-- --all`: a row per corpus expression, worst ratio first).
 
-use std::ffi::{CString, c_char, c_int, c_void};
-use std::path::Path;
-
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
 use object::write::{Object, Symbol, SymbolSection};
@@ -22,53 +19,13 @@ use object::{
 };
 use pcap_filter::cli::{Packet, read_capture};
 use pcap_filter::insn::*;
+use testkit::libpcap::{CInsn, Program};
 
-#[repr(C)]
-struct BpfProgram {
-    bf_len: u32,
-    bf_insns: *const CInsn,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CInsn {
-    code: u16,
-    jt: u8,
-    jf: u8,
-    k: u32,
-}
-
-#[link(name = "pcap")]
-unsafe extern "C" {
-    fn pcap_open_dead(linktype: c_int, snaplen: c_int) -> *mut c_void;
-    fn pcap_compile(
-        p: *mut c_void,
-        fp: *mut BpfProgram,
-        s: *const c_char,
-        optimize: c_int,
-        netmask: u32,
-    ) -> c_int;
-    fn pcap_freecode(fp: *mut BpfProgram);
-    fn pcap_close(p: *mut c_void);
-}
-
-fn libpcap(dlt: c_int, expr: &str) -> Option<Vec<CInsn>> {
-    let c = CString::new(expr).ok()?;
-    unsafe {
-        let h = pcap_open_dead(dlt, 262144);
-        let mut p = BpfProgram {
-            bf_len: 0,
-            bf_insns: std::ptr::null(),
-        };
-        let r = pcap_compile(h, &mut p, c.as_ptr(), 1, 0xffff_ffff);
-        let out =
-            (r == 0).then(|| std::slice::from_raw_parts(p.bf_insns, p.bf_len as usize).to_vec());
-        if r == 0 {
-            pcap_freecode(&mut p);
-        }
-        pcap_close(h);
-        out
-    }
+/// libpcap's program with its optimiser on (as tcpdump compiles), or None when libpcap refuses the expression.
+fn libpcap(dlt: i32, expr: &str) -> Option<Vec<CInsn>> {
+    Program::compile(dlt, expr, true)
+        .ok()
+        .map(|p| p.insns().to_vec())
 }
 
 /// Classic BPF to eBPF, as the kernel does for socket filters.
@@ -211,7 +168,11 @@ struct Loaded {
 
 impl Loaded {
     fn ours(code: &[u8], snaplen: u32) -> Loaded {
-        let elf = probes::splice::splice(probes::objects::object(), code).expect("splice");
+        let stub = probes::splice::Stub {
+            section: probes::splice::PCAP_FILTER,
+            insns: code,
+        };
+        let elf = probes::splice::splice(probes::objects::object(), &[stub]).expect("splice");
         let one = 1u32;
         let zero = 0u32;
         let snap = snaplen.clamp(1, 2048);
@@ -327,7 +288,14 @@ fn main() {
     }
     let all_rows = args.iter().any(|a| a == "--all");
     let no_kernel = args.iter().any(|a| a == "--no-kernel");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
+    if !no_kernel && !testkit::is_root() {
+        eprintln!(
+            "compare: the kernel tables need root (BPF_PROG_TEST_RUN): sudo cargo bench -p pcap-filter --bench compare \
+             (or `-- --no-kernel` for the counts alone)"
+        );
+        std::process::exit(1);
+    }
+    let dir = testkit::pcap_corpus();
     let json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus"),
     )
@@ -430,7 +398,7 @@ fn main() {
     );
 
     // ---- long expressions ----
-    let root = unsafe { libc_geteuid() } == 0 && !no_kernel;
+    let root = !no_kernel;
     println!("## Long expressions\n");
     println!(
         "| expression | ours: insns | compile | kernel load | libpcap EN10MB + RAW | libpcap compile | ratio |"
@@ -486,8 +454,7 @@ fn main() {
     println!();
 
     // ---- run time ----
-    if !root {
-        println!("(run time needs root: skipped)");
+    if no_kernel {
         return;
     }
     let mut pkts: Vec<Packet> = Vec::new();
@@ -566,9 +533,4 @@ fn main() {
         "\nmedian net ratio ours/libpcap = {:.2}",
         median(&mut ratios)
     );
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }

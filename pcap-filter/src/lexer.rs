@@ -311,28 +311,28 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
     let s = input.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let (mut col, mut col_at) = (1, 0);
     while i < s.len() {
         let c = s[i];
         if c.is_ascii_whitespace() {
             i += 1;
             continue;
         }
-        let col = input[..i].chars().count() + 1;
-        // Two-character operators, then one-character ones.
-        let two = if i + 1 < s.len() {
-            &input[i..i + 2]
-        } else {
-            ""
-        };
-        let op2 = match two {
-            ">=" => Some(">="),
-            "<=" => Some("<="),
-            "!=" => Some("!="),
-            "==" => Some("="),
-            "<<" => Some("<<"),
-            ">>" => Some(">>"),
-            "&&" => Some("and"),
-            "||" => Some("or"),
+        // Columns count characters; `i` only ever stops at a character boundary, since every
+        // token ends before an ASCII byte or at the end (a non-ASCII byte is never part of one).
+        col += input[col_at..i].chars().count();
+        col_at = i;
+        // Two-character operators, then one-character ones. Compared as bytes: the second byte
+        // may start a multi-byte character.
+        let op2 = match s.get(i..i + 2).unwrap_or_default() {
+            b">=" => Some(">="),
+            b"<=" => Some("<="),
+            b"!=" => Some("!="),
+            b"==" => Some("="),
+            b"<<" => Some("<<"),
+            b">>" => Some(">>"),
+            b"&&" => Some("and"),
+            b"||" => Some("or"),
             _ => None,
         };
         if let Some(op) = op2 {
@@ -344,7 +344,7 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             out.push(Token {
                 tok,
                 col,
-                text: two.to_string(),
+                text: input[i..i + 2].to_string(),
             });
             i += 2;
             continue;
@@ -436,13 +436,19 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         }
         let (len, prio) = best;
         if len == 0 {
-            return Err(FilterError::new(
+            let c = input[i..].chars().next().unwrap_or('?');
+            let msg = if c.is_ascii() {
+                format!("syntax error: unexpected character '{c}'")
+            } else if crate::error::printable(c.encode_utf8(&mut [0; 4])).starts_with('\\') {
+                format!("syntax error: non-ASCII character '{c}'")
+            } else {
+                // Look-alikes (a full-width digit, a Cyrillic letter) need their code point to be told apart.
                 format!(
-                    "syntax error: unexpected character '{}'",
-                    input[i..].chars().next().unwrap_or('?')
-                ),
-                col,
-            ));
+                    "syntax error: non-ASCII character '{c}' (U+{:04X})",
+                    c as u32
+                )
+            };
+            return Err(FilterError::new(msg, col));
         }
         let text = input[i..i + len].to_string();
         let tok = match prio {
@@ -457,7 +463,7 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
         out.push(Token { tok, col, text });
         i += len;
     }
-    let col = input.chars().count() + 1;
+    col += input[col_at..].chars().count();
     out.push(Token {
         tok: Tok::Eof,
         col,

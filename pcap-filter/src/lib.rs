@@ -11,10 +11,12 @@
 //! r2 = caplen, r3 = wirelen, r4 = l3 (0: Ethernet header first, 1: IP header first);
 //! it returns non-zero on a match.
 
+pub mod capture;
 mod cfg;
 pub mod cli;
 pub(crate) mod codegen;
 mod disasm;
+mod error;
 mod facts;
 pub mod insn;
 mod interp;
@@ -29,31 +31,9 @@ mod semantics;
 mod services;
 
 pub use codegen::FILTER_BUF_SIZE;
+pub use error::FilterError;
 pub use insn::Insn;
 pub use interp::InterpError;
-
-/// A refused expression: what is wrong and where (1-based column; 0 when not tied to a place).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct FilterError {
-    pub message: String,
-    pub column: usize,
-}
-
-impl FilterError {
-    pub fn new(message: String, column: usize) -> Self {
-        FilterError { message, column }
-    }
-}
-
-impl std::fmt::Display for FilterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.column > 0 {
-            write!(f, "{} at column {}", self.message, self.column)
-        } else {
-            write!(f, "{}", self.message)
-        }
-    }
-}
 
 /// A compiled filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,13 +60,28 @@ impl Program {
 /// them); libpcap's parser stack allows deeper nesting, real filters never get near.
 const MAX_NESTING: usize = 64;
 
-/// Compile a pcap-filter(7) expression.
+/// What the meaning of an expression depends on besides its text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The netmask `ip broadcast` needs; `None` (unknown) refuses it, as libpcap does. `tcpdump -r` passes 0.
+    pub netmask: Option<u32>,
+}
+
+/// Compile a pcap-filter(7) expression, with no netmask known (for packets of every interface).
 pub fn compile(expr: &str) -> Result<Program, FilterError> {
+    compile_with(expr, &Options::default())
+}
+
+/// Compile a pcap-filter(7) expression with `opts`.
+pub fn compile_with(expr: &str, opts: &Options) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
     check_nesting(&toks)?;
-    let l2 = parser::Parser::new(&toks, false).parse()?;
+    let l2 = parser::Parser::new(&toks, false)
+        .netmask(opts.netmask)
+        .parse()?;
     // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
     let l3 = parser::Parser::new(&toks, true)
+        .netmask(opts.netmask)
         .parse()
         .unwrap_or(ir::Pred::False);
     build(&l2, &l3)
@@ -149,6 +144,12 @@ pub fn compile_one_body(expr: &str, l3: bool) -> Result<Program, FilterError> {
 /// A listing of the program, one instruction a line.
 pub fn disassemble(p: &Program) -> String {
     disasm::disassemble(&p.insns)
+}
+
+/// A listing of any eBPF instruction sequence (also other compilers' output, e.g. `btf-expr`), in the
+/// verifier's notation.
+pub fn disassemble_insns(insns: &[Insn]) -> String {
+    disasm::disassemble(insns)
 }
 
 /// Run the program as the kernel would on `packet` (captured from its Ethernet header, or

@@ -46,6 +46,11 @@ impl<'a> Parser<'a> {
         }
     }
 
+    pub fn netmask(mut self, netmask: Option<u32>) -> Self {
+        self.sem.netmask = netmask;
+        self
+    }
+
     fn peek(&self) -> &Tok {
         &self.toks[self.pos].tok
     }

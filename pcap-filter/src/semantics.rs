@@ -248,6 +248,8 @@ pub struct Gen {
     pub off_nl_nosnap: u32,
     pub label_stack_depth: u32,
     pub vlan_stack_depth: u32,
+    /// The network's netmask, for `ip broadcast`; None when unknown (libpcap's PCAP_NETMASK_UNKNOWN).
+    pub netmask: Option<u32>,
 }
 
 /// Where a fixed offset is measured from (libpcap's `enum e_offrel`).
@@ -279,6 +281,7 @@ impl Gen {
                 off_nl_nosnap: 0,
                 label_stack_depth: 0,
                 vlan_stack_depth: 0,
+                netmask: None,
             }
         } else {
             Gen {
@@ -294,6 +297,7 @@ impl Gen {
                 off_nl_nosnap: 3,
                 label_stack_depth: 0,
                 vlan_stack_depth: 0,
+                netmask: None,
             }
         }
     }
@@ -1015,7 +1019,25 @@ impl Gen {
                 }
                 self.bcmp(Rel::LinkHdr, 0, &[0xff; 6])
             }
-            Proto::Ip => Err("netmask not known, so 'ip broadcast' not supported".into()),
+            Proto::Ip => {
+                let Some(netmask) = self.netmask else {
+                    return Err(
+                        "netmask not known, so 'ip broadcast' not supported (a netmask is \
+                        known only when reading a capture, where it is 0; 'ip dst 255.255.255.255' \
+                        matches the limited broadcast)"
+                            .into(),
+                    );
+                };
+                // The host part all zeros or all ones, as libpcap's gen_broadcast.
+                let host = !netmask;
+                Ok(Pred::and(
+                    self.linktype(ETH_IP)?,
+                    Pred::or(
+                        self.mcmp(Rel::LinkPl, 16, 4, 0, host)?,
+                        self.mcmp(Rel::LinkPl, 16, 4, host, host)?,
+                    ),
+                ))
+            }
             _ => Err("only link-layer/IP broadcast filters supported".into()),
         }
     }

@@ -31,15 +31,14 @@ fn main() {
     };
     let dst = args.get(2).cloned().unwrap_or_else(|| "10.0.0.2".into());
     println!("support: {:?}", probes::support());
-    let btf = common::Btf::vmlinux();
+    let btf = testkit::btf::Btf::vmlinux();
     let avail: HashSet<String> =
         std::fs::read_to_string("/sys/kernel/tracing/available_filter_functions")
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .collect();
-    let funcs: Vec<_> = btf
-        .skb_functions()
+    let funcs: Vec<_> = common::skb_functions(&btf)
         .into_iter()
         .filter(|t| avail.contains(&t.name))
         .collect();
@@ -49,8 +48,8 @@ fn main() {
     println!("{} skb functions traceable", funcs.len());
     let kfree = TracepointTarget {
         name: "kfree_skb".into(),
-        skb_arg: 0,
-        reason_arg: Some(2),
+        skb_arg: probes::ArgIndex(0),
+        reason_arg: Some(probes::ArgIndex(2)),
         nargs: 4,
     };
     let cfg = Config {

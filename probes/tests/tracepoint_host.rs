@@ -2,25 +2,21 @@
 //! namespaces, read back from the ring buffer and checked field by field. Needs root.
 mod common;
 
-use common::{Btf, NetnsPair, sh};
+use common::skb_tracepoints;
 use probes::event::{
     EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
 };
 use probes::filter_check::FilterTester;
-use probes::{Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer};
+use probes::{
+    ArgIndex, Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer,
+};
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The tests attach to the same tracepoints and check the kernel for leftovers: run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+use testkit::btf::Btf;
+use testkit::{NetnsPair, serial, sh};
 
 fn tracepoints(names: &[&str]) -> Vec<TracepointTarget> {
-    let all = Btf::vmlinux().skb_tracepoints();
+    let all = skb_tracepoints(&Btf::vmlinux());
     names
         .iter()
         .map(|n| {
@@ -93,14 +89,15 @@ fn detach_and_check(mut t: Tracer) {
     // The kernel frees programs after an RCU grace period: give it a moment.
     let t0 = Instant::now();
     loop {
-        let progs: Vec<_> = probes::raw::kernel_programs()
-            .into_iter()
-            .filter(|p| ids.programs.contains(&p.id))
-            .collect();
-        let links: Vec<_> = probes::raw::kernel_links()
-            .into_iter()
-            .filter(|(l, _)| ids.links.contains(l))
-            .collect();
+        let still = |kind, mine: &[u32]| -> Vec<u32> {
+            bpf_sys::obj::ids(kind)
+                .expect("list the kernel's BPF ids")
+                .into_iter()
+                .filter(|id| mine.contains(id))
+                .collect()
+        };
+        let progs = still(bpf_sys::obj::Kind::Prog, &ids.programs);
+        let links = still(bpf_sys::obj::Kind::Link, &ids.links);
         if progs.is_empty() && links.is_empty() {
             eprintln!("kernel released everything {:?} after detach", t0.elapsed());
             return;
@@ -149,13 +146,14 @@ fn check_counters(t: &Tracer, ring: &mut RingReader, mut delivered: usize) -> (u
 }
 
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn tracepoints_see_ping_and_udp_drop() {
     let _s = serial();
     let btf = Btf::vmlinux();
     let no_socket = btf
         .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
         .expect("SKB_DROP_REASON_NO_SOCKET in the kernel's BTF");
-    let all = btf.skb_tracepoints();
+    let all = skb_tracepoints(&btf);
     assert!(
         all.len() >= 10,
         "skb tracepoints found in BTF: {}",
@@ -165,14 +163,14 @@ fn tracepoints_see_ping_and_udp_drop() {
         .iter()
         .find(|t| t.name == "kfree_skb")
         .expect("kfree_skb tracepoint");
-    assert_eq!((kfree.skb_arg, kfree.reason_arg), (0, Some(2)));
+    assert_eq!(
+        (kfree.skb_arg, kfree.reason_arg),
+        (ArgIndex(0), Some(ArgIndex(2)))
+    );
 
     let pair = NetnsPair::new("t", 201);
-    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
-    let (if_a, if_b) = (
-        pair.ifindex(&pair.a, &pair.veth_a),
-        pair.ifindex(&pair.b, &pair.veth_b),
-    );
+    let (ns_a, ns_b) = (pair.inode_a, pair.inode_b);
+    let (if_a, if_b) = (pair.ifindex_a, pair.ifindex_b);
     // every skb tracepoint of the kernel, as pwru would attach them
     let cfg = Config {
         backend: Backend::Tracepoint,
@@ -333,11 +331,12 @@ const TPS: [&str; 5] = [
 ];
 
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn netns_mark_and_ifindex_filters() {
     let _s = serial();
     let pair = NetnsPair::new("f", 202);
-    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
-    let if_b = pair.ifindex(&pair.b, &pair.veth_b);
+    let (ns_a, ns_b) = (pair.inode_a, pair.inode_b);
+    let if_b = pair.ifindex_b;
     let ping = |mark: Option<u32>| {
         let m = mark.map_or(String::new(), |m| format!("-m {m} "));
         pair.exec(&pair.a, &format!("ping {m}-c 2 -i 0.2 -W 2 {}", pair.ip_b));
@@ -416,10 +415,11 @@ fn netns_mark_and_ifindex_filters() {
 }
 
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn full_ring_counts_lost_events() {
     let _s = serial();
     let pair = NetnsPair::new("l", 203);
-    let ns_b = pair.inode(&pair.b);
+    let ns_b = pair.inode_b;
     // one page holds about 28 events; 30 pings make well over 100 in b
     let cfg = Config {
         tracepoints: tracepoints(&TPS),
@@ -481,6 +481,7 @@ fn frame(proto: u8) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn spliced_filter_runs_in_test_run_and_in_the_probes() {
     let _s = serial();
     // BPF_PROG_TEST_RUN through filter_test: L2 and L3 entry points
@@ -494,7 +495,7 @@ fn spliced_filter_runs_in_test_run_and_in_the_probes() {
 
     // the same filter spliced into the tracepoint programs, on real packets (with stacks recorded)
     let pair = NetnsPair::new("p", 204);
-    let ns_b = pair.inode(&pair.b);
+    let ns_b = pair.inode_b;
     let cfg = Config {
         tracepoints: tracepoints(&TPS),
         netns: Some(ns_b),
@@ -545,14 +546,15 @@ fn ipv6(e: &RawEvent) -> Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)> {
 /// IPv6 tuples, through the fragment extension header: the first fragment shows the UDP ports behind it, later
 /// fragments show the protocol but no ports, and the reassembled datagram is dropped with NO_SOCKET.
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn ipv6_tuple_through_fragment_headers() {
     let _s = serial();
     let btf = Btf::vmlinux();
     let no_socket = btf
         .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
         .unwrap();
-    let pair = NetnsPair::new_v6("6", 205);
-    let ns_b = pair.inode(&pair.b);
+    let pair = NetnsPair::builder("6", 205).ipv6().build();
+    let ns_b = pair.inode_b;
     let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
         "fd00:205::1".parse().unwrap(),
         "fd00:205::2".parse().unwrap(),
@@ -613,10 +615,11 @@ fn ipv6_tuple_through_fragment_headers() {
 /// scrubs the mark when the same skb enters namespace b, where only tracking lets it through (EV_TRACKED). The
 /// skb is forgotten when it is freed, so later unmarked packets that reuse its memory are not traced.
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn track_skb_follows_an_skb_past_the_filter() {
     let _s = serial();
     let pair = NetnsPair::new("k", 206);
-    let (ns_a, ns_b) = (pair.inode(&pair.a), pair.inode(&pair.b));
+    let (ns_a, ns_b) = (pair.inode_a, pair.inode_b);
     let mut tps = TPS.to_vec();
     tps.push("net_dev_xmit");
     let cfg = Config {
@@ -661,6 +664,7 @@ fn track_skb_follows_an_skb_past_the_filter() {
 
 /// The raw_tp fallback (used where tp_btf is refused, e.g. tracepoints without BTF) delivers the same events.
 #[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
 fn raw_tracepoint_fallback_delivers_events() {
     let _s = serial();
     let btf = Btf::vmlinux();
@@ -668,7 +672,7 @@ fn raw_tracepoint_fallback_delivers_events() {
         .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
         .unwrap();
     let pair = NetnsPair::new("r", 207);
-    let ns_b = pair.inode(&pair.b);
+    let ns_b = pair.inode_b;
     probes::testing::force_raw_tracepoints(true);
     let cfg = Config {
         tracepoints: tracepoints(&TPS),

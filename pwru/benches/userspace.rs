@@ -5,7 +5,9 @@ use probes::event::{EV_HAS_REASON, EV_HAS_TUPLE, EV_KIND_TRACEPOINT, RawEvent};
 use pwru::clock::WallClock;
 use pwru::decode::{Decoder, Want};
 use pwru::lookups::Symbols;
-use pwru::sink;
+use pwru::plan::Destination;
+use pwru::sink::Sink;
+use pwru::sink::lines::{LineSink, Writer};
 use std::time::Instant;
 
 fn events(n: usize) -> Vec<RawEvent> {
@@ -64,19 +66,25 @@ fn main() {
             ]
             .map(String::from)
             .to_vec(),
-            stacks: None,
         };
         let mut dec = Decoder::new(
             syms,
             WallClock::measure(),
             Want {
                 ifnames: true,
-                caller: false,
-                stack: false,
+                ..Default::default()
             },
         );
-        let out = sink::open_writer(Some(std::path::Path::new("/dev/null"))).unwrap();
-        let mut s = sink::new_sink(json, event::TextOptions::default(), out).unwrap();
+        let out = Writer::new(Destination::File {
+            path: "/dev/null".into(),
+            file: std::fs::File::create("/dev/null").unwrap(),
+        });
+        let opts = event::OutputOptions::default();
+        let mut s: Box<dyn Sink> = if json {
+            Box::new(LineSink::new(event::JsonFormatter::new(opts), out).unwrap())
+        } else {
+            Box::new(LineSink::new(event::TextFormatter::new(opts), out).unwrap())
+        };
         let t0 = Instant::now();
         for (i, r) in raws.iter().enumerate() {
             let mut r = *r;

@@ -1,4 +1,5 @@
-//! The decoder's symbol lookups, backed by the `symbols` crate (kallsyms, drop reasons) and the probes' maps.
+//! The decoder's symbol lookups, backed by the `symbols` crate (kallsyms, drop reasons); kernel stacks come from
+//! the tracer (`trace::pump::WithStacks`).
 
 use crate::decode::Lookups;
 use symbols::{DropReasons, Kallsyms};
@@ -8,8 +9,6 @@ pub struct Symbols {
     pub reasons: DropReasons,
     /// probe_id → tracepoint name (without its `net:` system prefix, as pwru prints function names).
     pub tracepoints: Vec<String>,
-    /// Stack ids are resolved through the tracer's STACKS map.
-    pub stacks: Option<Box<dyn Fn(i32) -> Vec<u64>>>,
 }
 
 impl Lookups for Symbols {
@@ -35,9 +34,5 @@ impl Lookups for Symbols {
             let d = self.reasons.describe(code);
             (d != code.to_string()).then_some(d)
         })
-    }
-
-    fn stack(&self, id: i32) -> Vec<u64> {
-        self.stacks.as_ref().map(|f| f(id)).unwrap_or_default()
     }
 }

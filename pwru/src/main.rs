@@ -1,42 +1,53 @@
 //! pwru: trace the kernel functions a packet passes through.
 
 use clap::Parser;
-use pwru::{cli, filter_cmd, run, sink};
+use pwru::filter_cmd::BadFilter;
+use pwru::say::{is_broken_pipe, one_line};
+use pwru::{cli, filter_cmd, manual, say, trace};
+use std::io::{IsTerminal, Write};
 
 fn main() {
     install_panic_hook();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
-        Some(cli::Command::Cilium { cmd }) => {
-            cilium::run(&cmd, &mut std::io::stdout().lock()).map(|()| 0)
+        Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut Stdout).map(|()| 0),
+        Some(cli::Command::Completions { shell }) => {
+            manual::completions(shell, &mut Stdout).map(|()| 0)
         }
-        None => run::trace(cli.trace),
+        Some(cli::Command::Man) => manual::man(&mut Stdout).map(|()| 0),
+        None => trace::trace(cli.trace),
     };
     match result {
         Ok(code) => std::process::exit(code),
-        Err(e) if sink::is_broken_pipe(&e) => std::process::exit(0),
+        Err(e) if is_broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
-            eprintln!("pwru: {}", one_line(&e));
+            say!("{}", one_line(&e));
+            // A person at a terminal also gets the caret under the column; logs and scripts keep one line.
+            if let Some(excerpt) = e.downcast_ref::<BadFilter>().and_then(BadFilter::excerpt)
+                && std::io::stderr().is_terminal()
+            {
+                let _ = writeln!(std::io::stderr(), "{excerpt}");
+            }
             std::process::exit(1);
         }
     }
 }
 
-/// `outer: inner: root cause` on one line.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for c in e.chain() {
-        let part = c.to_string().replace('\n', " ");
-        // Many errors repeat their source in their own message; print each cause once.
-        if !out.contains(&part) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&part);
-        }
+/// stdout, with errors that say they are stdout's (their kind is kept, so a closed pipe is still one).
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().lock().write(buf).map_err(named)
     }
-    out
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush().map_err(named)
+    }
+}
+
+fn named(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot write to stdout: {e}"))
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.
@@ -52,8 +63,8 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "pwru: internal error: {}{at} (please report this bug)",
+        say!(
+            "internal error: {}{at} (please report this bug)",
             msg.replace('\n', " ")
         );
     }));

@@ -28,7 +28,7 @@ impl Progress {
                 total,
             }
         } else {
-            eprintln!("pwru: attaching {total} {what} ({backend})");
+            crate::say!("attaching {total} {what} ({backend})");
             Self { bar: None, total }
         }
     }
@@ -44,8 +44,8 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-        eprintln!(
-            "pwru: {attached}/{} attached, {ignored} ignored ({} ms)",
+        crate::say!(
+            "{attached}/{} attached, {ignored} ignored ({} ms)",
             self.total,
             took.as_millis()
         );

@@ -3,21 +3,14 @@
 //! same splice the probes use) and must pass the verifier, at L2 and at L3; then
 //! BPF_PROG_TEST_RUN on every corpus packet must give the verdict of pcap-filter's interpreter.
 //!
-//! Corpus: `$CARGO_MANIFEST_DIR/../../shared/pcap-filter` (see pcap-filter/tests/libpcap_oracle.rs).
-
-use std::path::Path;
+//! Corpus: testkit::pcap_corpus() (`$PCAP_CORPUS`, else shared/pcap-filter above the workspace).
 
 use pcap_filter::cli::{Packet, read_capture};
 use probes::FilterCode;
 use probes::filter_check::FilterTester;
 
 fn corpus() -> (Vec<String>, Vec<Packet>, Vec<Packet>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap-filter");
-    assert!(
-        dir.join("libpcap-filter-tests.json").is_file(),
-        "pcap filter corpus missing at {} (copy /work/shared/pcap-filter there)",
-        dir.display()
-    );
+    let dir = testkit::pcap_corpus();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).unwrap())
             .unwrap();
@@ -68,11 +61,9 @@ fn frame(p: &Packet) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "needs root: BPF_PROG_TEST_RUN, and the filter corpus (tests/run.sh runs it)"]
 fn kernel_agrees_with_interpreter() {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "this test loads BPF programs and must run as root"
-    );
+    testkit::need_root("BPF_PROG_TEST_RUN");
     let (exprs, l2, l3) = corpus();
     let mut loaded = 0;
     let mut runs = 0u64;

@@ -1,12 +1,13 @@
 //! Host end-to-end: under a ping flood, every event the kernel side produced is either printed or counted lost.
 
-mod common;
-use common::*;
+use testkit::pwru::*;
+use testkit::{NetnsPair, as_nobody, pwru_bin, serial};
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn flood_printed_plus_lost_equals_produced() {
     let _g = serial();
-    let t = Topo::new(17);
+    let t = NetnsPair::builder("t17", 17).resolve_neighbours().build();
     // A small ring buffer makes loss likely, so both terms of the sum are exercised.
     let p = Pwru::start(&["--output-json", "--ringbuf-size", "65536"]);
     t.exec(
@@ -31,6 +32,7 @@ fn flood_printed_plus_lost_equals_produced() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn errors_are_one_line_and_nonzero() {
     let _g = serial();
     for (args, want) in [
@@ -48,7 +50,7 @@ fn errors_are_one_line_and_nonzero() {
         (vec!["--kernel-btf", "/nonexistent/btf"], "/nonexistent/btf"),
         (vec!["--filter-ifname", "nosuchif0"], "nosuchif0"),
     ] {
-        let out = std::process::Command::new(bin())
+        let out = std::process::Command::new(pwru_bin())
             .args(&args)
             .output()
             .unwrap();
@@ -66,18 +68,7 @@ fn errors_are_one_line_and_nonzero() {
         assert!(!err.contains("panicked"), "{err}");
     }
     // Without privileges: one line saying what to do, before any work.
-    need_tool("setpriv");
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            bin(),
-            "icmp",
-        ])
-        .output()
-        .unwrap();
+    let out = as_nobody(pwru_bin()).arg("icmp").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -88,7 +79,7 @@ fn errors_are_one_line_and_nonzero() {
     );
     // A forced backend the kernel lacks fails with the reason (this host has no kprobes; a CI kernel may).
     if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
-        let out = std::process::Command::new(bin())
+        let out = std::process::Command::new(pwru_bin())
             .args(["--backend", "kprobe"])
             .output()
             .unwrap();

@@ -1,11 +1,11 @@
 //! Host end-to-end: the real pwru binary, tracepoint backend, real packets through a veth pair between two
 //! network namespaces. Run as root: `cargo test -p pwru --test host_trace`.
 
-mod common;
-use common::*;
+use testkit::pwru::*;
+use testkit::{NetnsPair, need_tool, pwru_bin, serial};
 
 /// Events of the ICMP echo between the two sides, from JSON output.
-fn icmp_events(f: &Finished, t: &Topo) -> Vec<serde_json::Value> {
+fn icmp_events(f: &Finished, t: &NetnsPair) -> Vec<serde_json::Value> {
     f.json()
         .into_iter()
         .filter(|e| {
@@ -19,9 +19,10 @@ fn icmp_events(f: &Finished, t: &Topo) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn ping_between_namespaces_text() {
     let _g = serial();
-    let t = Topo::new(11);
+    let t = NetnsPair::builder("t11", 11).resolve_neighbours().build();
     let p = Pwru::start(&[]);
     t.exec(&t.a, &format!("ping -c2 -i0.2 -m 42 {}", t.ip_b));
     settle();
@@ -37,8 +38,8 @@ fn ping_between_namespaces_text() {
     let req = format!("{}:0->{}:0(icmp)", t.ip_a, t.ip_b);
     let rep = format!("{}:0->{}:0(icmp)", t.ip_b, t.ip_a);
     let evs: Vec<TextLine> = lines.iter().filter_map(|l| parse_text(l)).collect();
-    let iface_a = format!("{}:{}", t.va, t.ifindex_a);
-    let iface_b = format!("{}:{}", t.vb, t.ifindex_b);
+    let iface_a = format!("{}:{}", t.veth_a, t.ifindex_a);
+    let iface_b = format!("{}:{}", t.veth_b, t.ifindex_b);
     let has = |tuple: &str, netns: u32, iface: &str, funcs: &[&str], mark: &str| {
         evs.iter().any(|e| {
             e.tuple == tuple
@@ -94,10 +95,11 @@ fn ping_between_namespaces_text() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn drops_carry_their_reason() {
     let _g = serial();
     need_tool("nft");
-    let t = Topo::new(12);
+    let t = NetnsPair::builder("t12", 12).resolve_neighbours().build();
     t.exec(
         &t.b,
         "nft add table inet pwrut && nft add chain inet pwrut in \"{ type filter hook input priority 0; }\" && nft add rule inet pwrut in udp dport 7777 drop",
@@ -155,10 +157,11 @@ fn drops_carry_their_reason() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn drop_reason_in_text_func_column() {
     let _g = serial();
     need_tool("socat");
-    let t = Topo::new(13);
+    let t = NetnsPair::builder("t13", 13).resolve_neighbours().build();
     let p = Pwru::start(&["--filter-netns", &t.path_b()]);
     t.exec(&t.a, &format!("echo x | socat - UDP4-SENDTO:{}:9", t.ip_b));
     settle();
@@ -174,9 +177,10 @@ fn drop_reason_in_text_func_column() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn netns_mark_and_ifname_filters_select_exactly() {
     let _g = serial();
-    let t = Topo::new(14);
+    let t = NetnsPair::builder("t14", 14).resolve_neighbours().build();
     let ping = |p: Pwru| {
         t.exec(&t.a, &format!("ping -c2 -i0.2 -m 42 {}", t.ip_b));
         settle();
@@ -250,7 +254,7 @@ fn netns_mark_and_ifname_filters_select_exactly() {
         "--filter-netns",
         &t.path_b(),
         "--filter-ifname",
-        &t.vb,
+        &t.veth_b,
     ]));
     let evs = f.json();
     assert!(
@@ -261,7 +265,7 @@ fn netns_mark_and_ifname_filters_select_exactly() {
     );
     assert!(
         evs.iter()
-            .all(|e| e["iface"] == format!("{}:{}", t.vb, t.ifindex_b).as_str())
+            .all(|e| e["iface"] == format!("{}:{}", t.veth_b, t.ifindex_b).as_str())
     );
     assert!(
         icmp_events(&f, &t).len() >= 4,
@@ -271,9 +275,10 @@ fn netns_mark_and_ifname_filters_select_exactly() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn json_fields_and_limit_lines() {
     let _g = serial();
-    let t = Topo::new(15);
+    let t = NetnsPair::builder("t15", 15).resolve_neighbours().build();
     let p = Pwru::start(&[
         "--output-json",
         "--filter-netns",
@@ -293,7 +298,7 @@ fn json_fields_and_limit_lines() {
     assert!(rx["skb"].as_str().unwrap().starts_with("0x"));
     assert!(rx["cpu"].is_u64() && rx["mark"] == 0 && rx["process"].is_string());
     assert_eq!(rx["netns"], t.inode_b);
-    assert_eq!(rx["iface"], format!("{}:{}", t.vb, t.ifindex_b));
+    assert_eq!(rx["iface"], format!("{}:{}", t.veth_b, t.ifindex_b));
     assert_eq!(rx["proto"], 0x0800);
     assert_eq!(rx["len"], 84);
     assert_eq!(rx["mtu"], 1500);
@@ -336,9 +341,10 @@ fn json_fields_and_limit_lines() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn meta_and_tuple_columns_can_be_switched_off() {
     let _g = serial();
-    let t = Topo::new(16);
+    let t = NetnsPair::builder("t16", 16).resolve_neighbours().build();
     let p = Pwru::start(&[
         "--output-meta=false",
         "--output-tuple=false",
@@ -362,10 +368,11 @@ fn meta_and_tuple_columns_can_be_switched_off() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn pcap_filter_selects_exactly() {
     let _g = serial();
     need_tool("socat");
-    let t = Topo::new(18);
+    let t = NetnsPair::builder("t18", 18).resolve_neighbours().build();
     let p = Pwru::start(&[
         "--output-json",
         &format!("udp and dst host {} and dst port 9", t.ip_b),
@@ -408,7 +415,7 @@ fn pcap_filter_selects_exactly() {
     );
 
     // A bad expression is a one-line error before anything is attached.
-    let out = std::process::Command::new(bin())
+    let out = std::process::Command::new(pwru_bin())
         .args(["--backend", "tracepoint", "tcpx"])
         .output()
         .unwrap();
@@ -421,9 +428,10 @@ fn pcap_filter_selects_exactly() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn caller_and_stack_of_tracepoint_events() {
     let _g = serial();
-    let t = Topo::new(19);
+    let t = NetnsPair::builder("t19", 19).resolve_neighbours().build();
     let p = Pwru::start(&[
         "--output-json",
         "--output-caller",
@@ -482,16 +490,13 @@ fn caller_and_stack_of_tracepoint_events() {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
 fn ipv6_ping_in_brackets() {
     let _g = serial();
-    let t = Topo::new(20);
-    sh(&format!(
-        "ip -n {a} addr add fd00:20::1/64 dev {va} nodad && ip -n {b} addr add fd00:20::2/64 dev {vb} nodad",
-        a = t.a,
-        b = t.b,
-        va = t.va,
-        vb = t.vb
-    ));
+    let t = NetnsPair::builder("t20", 20)
+        .ipv6()
+        .resolve_neighbours()
+        .build();
     t.exec(&t.a, "ping -6 -c1 -W2 fd00:20::2 >/dev/null");
     let p = Pwru::start(&["--filter-netns", &t.path_b()]);
     t.exec(&t.a, "ping -6 -c1 fd00:20::2");
@@ -499,7 +504,7 @@ fn ipv6_ping_in_brackets() {
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let evs: Vec<TextLine> = f.lines().iter().filter_map(|l| parse_text(l)).collect();
-    let iface_b = format!("{}:{}", t.vb, t.ifindex_b);
+    let iface_b = format!("{}:{}", t.veth_b, t.ifindex_b);
     assert!(
         evs.iter()
             .any(|e| e.tuple == "[fd00:20::1]:0->[fd00:20::2]:0(icmp6)"
@@ -513,6 +518,59 @@ fn ipv6_ping_in_brackets() {
         evs.iter()
             .any(|e| e.tuple == "[fd00:20::2]:0->[fd00:20::1]:0(icmp6)"),
         "reply missing:\n{}",
+        f.output
+    );
+}
+
+#[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
+fn netns_names_from_ip_netns() {
+    let _g = serial();
+    let t = NetnsPair::builder("t19", 19).resolve_neighbours().build();
+    let only = "icmp and (net 10.19.0.0/24 or net 10.20.0.0/24)";
+    let p = Pwru::start(&["--output-json", "--output-netns-names", only]);
+    // Made after pwru started (and silent until the ping below): named all the same, a miss rescans.
+    let late = NetnsPair::new("t19late", 20);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
+    late.exec(&late.a, &format!("ping -c1 {}", late.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let evs = f.json();
+    for (inode, name) in [
+        (t.inode_a, &t.a),
+        (t.inode_b, &t.b),
+        (late.inode_a, &late.a),
+        (late.inode_b, &late.b),
+    ] {
+        let of_ns: Vec<_> = evs.iter().filter(|e| e["netns"] == inode).collect();
+        assert!(!of_ns.is_empty(), "no event in {name}:\n{}", f.output);
+        assert!(
+            of_ns.iter().all(|e| e["netns_name"] == name.as_str()),
+            "{name}:\n{}",
+            f.output
+        );
+    }
+
+    // Text: a NETNS NAME column, cut to --netns-names-max-length (10 at least, as in pwru).
+    let p = Pwru::start(&[
+        "--output-netns-names",
+        "--netns-names-max-length",
+        "3",
+        only,
+    ]);
+    t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(f.lines()[0].contains(" NETNS NAME "), "{}", f.output);
+    let cut: String = t.b.chars().take(10).collect();
+    assert!(
+        f.lines()
+            .iter()
+            .any(|l| l.contains(&format!(" {cut} ")) && l.contains(&t.inode_b.to_string())),
+        "{}",
         f.output
     );
 }

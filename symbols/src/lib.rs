@@ -11,21 +11,28 @@
 //! # Ok::<(), symbols::SymbolsError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod btf;
 mod error;
 mod funcs;
 mod kallsyms;
+mod read;
 mod reasons;
 mod traceable;
 mod tracepoints;
 
-pub use btf::{Btf, BtfOptions, DEFAULT_MODULE_DIR, DEFAULT_VMLINUX, ModuleSel};
+pub use btf::{
+    Btf, BtfOptions, Composite, DEFAULT_MODULE_DIR, DEFAULT_VMLINUX, EnumType, IntType, Member,
+    ModuleSel, POINTER_SIZE, Qualifier, Type, TypeId,
+};
 pub use error::{Result, SymbolsError};
 pub use funcs::{
     Discovery, FuncFilter, MAX_ARG, SkbFunc, skb_functions, skb_functions_in_btf,
     skb_functions_kallsyms, skb_functions_with,
 };
 pub use kallsyms::{KALLSYMS_PATH, Kallsyms, MAX_SYMBOL_SPAN, SymRef};
+pub use read::{MAX_BTF_BYTES, MAX_SYMBOL_LIST_BYTES};
 pub use reasons::{DEFAULT_SUBSYS_MASK, DropReasons};
 pub use traceable::{AVAILABLE_FILTER_FUNCTIONS, TraceSource, Traceable};
 pub use tracepoints::{SkbTracepoint, TRACEFS_DIRS, skb_tracepoints, skb_tracepoints_with};

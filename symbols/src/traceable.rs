@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SymbolsError};
 use crate::kallsyms::Kallsyms;
+use crate::read::{MAX_SYMBOL_LIST_BYTES, read_text_capped};
 
+/// Where ftrace lists the functions kprobes can attach to (tracefs, then its old debugfs place).
 pub const AVAILABLE_FILTER_FUNCTIONS: [&str; 2] = [
     "/sys/kernel/tracing/available_filter_functions",
     "/sys/kernel/debug/tracing/available_filter_functions",
@@ -40,7 +42,9 @@ const TRACING_PLUMBING: [&str; 6] = [
 /// Where the list of probe-able functions came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceSource {
+    /// ftrace's `available_filter_functions`.
     AvailableFilterFunctions(PathBuf),
+    /// `/proc/kallsyms` text symbols, when ftrace is unreadable (a superset: includes notrace functions).
     Kallsyms(PathBuf),
 }
 
@@ -60,6 +64,7 @@ impl std::fmt::Display for TraceSource {
 pub struct Traceable {
     keys: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     modules: HashSet<String>,
+    /// Which list this is.
     pub source: TraceSource,
     /// Things the user should know, e.g. that ftrace was unreadable or kallsyms addresses are hidden.
     pub warnings: Vec<String>,
@@ -77,7 +82,7 @@ impl Traceable {
     pub fn detect_with(kallsyms: Option<&Kallsyms>) -> Result<Traceable> {
         let mut t = Traceable::detect_list(kallsyms)?;
         for path in KPROBE_BLACKLIST {
-            if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(text) = read_text_capped(Path::new(path), MAX_SYMBOL_LIST_BYTES) {
                 t.remove_kprobe_blacklist(&text);
                 break;
             }
@@ -88,7 +93,7 @@ impl Traceable {
     fn detect_list(kallsyms: Option<&Kallsyms>) -> Result<Traceable> {
         let mut why = Vec::new();
         for path in AVAILABLE_FILTER_FUNCTIONS {
-            match std::fs::read_to_string(path) {
+            match read_text_capped(Path::new(path), MAX_SYMBOL_LIST_BYTES) {
                 // Empty when ftrace is compiled in but has no functions to offer: useless as a list.
                 Ok(text) if text.trim().is_empty() => why.push(format!("{path}: empty")),
                 Ok(text) => {
@@ -97,14 +102,14 @@ impl Traceable {
                         Path::new(path),
                     ));
                 }
-                Err(e) => why.push(format!("{path}: {e}")),
+                Err(e) => why.push(e.to_string()),
             }
         }
         let mut t = match kallsyms {
             Some(k) => Traceable::from_kallsyms_table(k, Path::new(KALLSYMS)),
             None => {
-                let text =
-                    std::fs::read_to_string(KALLSYMS).map_err(|_| SymbolsError::NoTraceableList)?;
+                let text = read_text_capped(Path::new(KALLSYMS), MAX_SYMBOL_LIST_BYTES)
+                    .map_err(|_| SymbolsError::NoTraceableList)?;
                 Traceable::from_kallsyms(&text, Path::new(KALLSYMS))
             }
         };
@@ -235,6 +240,7 @@ impl Traceable {
         self.keys.len()
     }
 
+    /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

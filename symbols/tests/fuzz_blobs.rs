@@ -1,10 +1,8 @@
 //! Corrupted BTF must give an error or a result, never a panic or a hang.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
 use symbols::{Btf, DropReasons, skb_functions_in_btf, skb_tracepoints_with};
+use testkit::btf::write::*;
 
 fn sample() -> (Vec<u8>, Vec<u8>) {
     let Base {

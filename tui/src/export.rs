@@ -2,13 +2,13 @@
 //! (`event::TextFormatter`), so the file can be pasted into a bug report or diffed against a text-mode capture.
 
 use crate::model::Packet;
-use event::{TextFormatter, TextOptions};
+use event::{OutputOptions, TextFormatter};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The text lines (header first) for a packet, with the text output's options (`--output-*`, `--timestamp`); stack
 /// and annotation lines follow their event, as in text mode.
-pub fn packet_text(p: &Packet, opts: TextOptions) -> String {
+pub fn packet_text(p: &Packet, opts: OutputOptions) -> String {
     let mut f = TextFormatter::new(opts);
     let mut s = f.header();
     s.push('\n');
@@ -27,7 +27,7 @@ pub fn file_for(dir: &Path, p: &Packet) -> PathBuf {
 pub fn write_packet(
     dir: &Path,
     p: &Packet,
-    opts: TextOptions,
+    opts: OutputOptions,
 ) -> std::io::Result<(PathBuf, usize)> {
     let path = file_for(dir, p);
     let text = packet_text(p, opts);
@@ -51,7 +51,7 @@ mod tests {
         let p = m.packets().next().unwrap();
         let dir = std::env::temp_dir().join(format!("tui-export-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let opts = TextOptions {
+        let opts = OutputOptions {
             stack: true,
             ..Default::default()
         };
@@ -60,7 +60,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         // Header, 6 events, 8 stack frames.
         assert_eq!(n, 1 + 6 + 8);
-        let mut f = TextFormatter::new(TextOptions {
+        let mut f = TextFormatter::new(OutputOptions {
             stack: true,
             ..Default::default()
         });

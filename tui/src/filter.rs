@@ -10,18 +10,25 @@ use crate::fate::Fate;
 use crate::model::Packet;
 use std::net::IpAddr;
 
+/// Why a display filter does not parse; the value is the offending word.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FilterError {
+    /// `addr:` with something that is not an IP address.
     #[error("bad address '{0}'")]
     Address(String),
+    /// `port:` with something that is not a port number.
     #[error("bad port '{0}'")]
     Port(String),
+    /// `proto:` with an unknown protocol.
     #[error("unknown protocol '{0}' (tcp, udp, icmp, icmp6, sctp or a number)")]
     Proto(String),
+    /// `fate:` with an unknown fate.
     #[error("unknown fate '{0}' (dropped, delivered, transmitted, inflight)")]
     Fate(String),
+    /// `key:value` with an unknown key.
     #[error("unknown key '{0}' (addr, port, proto, if, func, reason, fate)")]
     Key(String),
+    /// `key:` with nothing after it.
     #[error("empty value for '{0}'")]
     Empty(String),
 }
@@ -46,6 +53,7 @@ enum FateKind {
     InFlight,
 }
 
+/// A parsed display filter (see the module's syntax); the empty filter shows everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DisplayFilter {
     /// (negated, term)
@@ -54,6 +62,7 @@ pub struct DisplayFilter {
 }
 
 impl DisplayFilter {
+    /// Parses what the user typed.
     pub fn parse(text: &str) -> Result<Self, FilterError> {
         let mut terms = Vec::new();
         for word in text.split_whitespace() {
@@ -72,14 +81,17 @@ impl DisplayFilter {
         })
     }
 
+    /// Whether it has no terms (shows every packet).
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
 
+    /// The text it was parsed from, trimmed.
     pub fn text(&self) -> &str {
         &self.text
     }
 
+    /// Whether packet `p` is shown: every term matches one of its events (a `!` term none).
     pub fn matches(&self, p: &Packet) -> bool {
         self.terms.iter().all(|(neg, t)| term_matches(t, p) != *neg)
     }
@@ -121,7 +133,7 @@ fn parse_term(word: &str) -> Result<Term, FilterError> {
     if let Ok(p) = word.parse::<u16>() {
         return Ok(Term::Port(p));
     }
-    if let Some(p) = proto_name(word) {
+    if let Some(p) = event::proto::number(word) {
         return Ok(Term::Proto(p));
     }
     if let Some(f) = fate_kind(word) {
@@ -130,19 +142,8 @@ fn parse_term(word: &str) -> Result<Term, FilterError> {
     Ok(Term::Text(word.to_ascii_lowercase()))
 }
 
-fn proto_name(s: &str) -> Option<u8> {
-    match s.to_ascii_lowercase().as_str() {
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp6" | "icmpv6" => Some(58),
-        "sctp" => Some(132),
-        _ => None,
-    }
-}
-
 fn proto_number(s: &str) -> Option<u8> {
-    proto_name(s).or_else(|| s.parse().ok())
+    event::proto::number(s).or_else(|| s.parse().ok())
 }
 
 fn fate_kind(s: &str) -> Option<FateKind> {

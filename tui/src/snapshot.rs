@@ -166,20 +166,12 @@ mod tests {
     /// Compares the whole screen with `golden/<name>.txt`; `UPDATE_GOLDEN=1` rewrites the files.
     #[test]
     fn screens_match_golden_buffers() {
-        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         let mut failures = Vec::new();
         for mut s in scenarios() {
             let (text, _) = render(&mut s.app, WIDTH, HEIGHT);
             let path = golden_dir().join(format!("{}.txt", s.name));
-            if update {
-                std::fs::create_dir_all(golden_dir()).unwrap();
-                std::fs::write(&path, &text).unwrap();
-                continue;
-            }
-            let want = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            if want != text {
-                failures.push(format!("{}:\n--- want\n{want}--- got\n{text}", s.name));
+            if let Err(e) = testkit::golden::check(&path, &text) {
+                failures.push(format!("{}: {e}", s.name));
             }
         }
         assert!(
@@ -241,12 +233,7 @@ mod tests {
     fn narrow_terminal_keeps_the_fate_column() {
         let mut v = scenarios();
         let (text, _) = render(&mut v[1].app, 80, 24);
-        let golden =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/udp-no-socket-80x24.txt");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, &text).unwrap();
-        }
-        assert_eq!(text, std::fs::read_to_string(&golden).unwrap());
+        testkit::assert_golden(&golden_dir().join("udp-no-socket-80x24.txt"), &text);
         assert!(text.contains("DROPPED NO_SOCKET (kfree_skb)"), "{text}");
         assert!(text.contains("kfree_skb(NO_SOCKET)"), "{text}");
     }

@@ -75,6 +75,8 @@ fn col_width(c: Col, width: u16) -> Constraint {
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
+/// Draws the whole screen: the packets pane on top; below it the path beside (on a narrow terminal: above) the
+/// drops and Cilium panes; then the status line and the prompt.
 pub fn draw(f: &mut Frame, app: &mut App) {
     let [top, bottom, status, prompt] = Layout::vertical([
         Constraint::Percentage(35),
@@ -126,22 +128,12 @@ fn pane_block(app: &App, pane: Pane, title: String) -> Block<'static> {
 pub fn clock(wall_ns: u64, local: bool) -> String {
     let secs = wall_ns / 1_000_000_000;
     let micros = (wall_ns % 1_000_000_000) / 1000;
-    let (h, m, s) = if local {
-        local_hms(secs)
-    } else {
-        (secs / 3600 % 24, secs / 60 % 60, secs % 60)
+    let utc = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let (h, m, s) = match local.then(|| event::time::local(wall_ns)).flatten() {
+        Some(t) => (t.hour as u64, t.minute as u64, t.second as u64),
+        None => utc,
     };
     format!("{h:02}:{m:02}:{s:02}.{micros:06}")
-}
-
-fn local_hms(secs: u64) -> (u64, u64, u64) {
-    let t = secs as libc::time_t;
-    // SAFETY: localtime_r writes only into the tm we own; a zeroed tm is a valid start value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    }
-    (tm.tm_hour as u64, tm.tm_min as u64, tm.tm_sec as u64)
 }
 
 fn addr_port(a: &std::net::IpAddr, port: u16, with_port: bool) -> String {
@@ -160,10 +152,11 @@ pub fn tuple_text(t: &Tuple) -> String {
         "{}->{} {}",
         addr_port(&t.saddr, t.sport, ports),
         addr_port(&t.daddr, t.dport, ports),
-        event::proto_name(t.proto)
+        event::proto::display(t.proto)
     )
 }
 
+/// A duration as the packets pane shows it: µs below a millisecond, ms below a second, else seconds.
 pub fn duration_text(ns: u64) -> String {
     match ns {
         n if n < 1_000_000 => format!("{:.1}µs", n as f64 / 1e3),

@@ -1,140 +1,77 @@
 //! End-to-end: `pwru --tui` on the host, driven through tmux (`send-keys`, `capture-pane`), with the tracepoint
-//! backend and real traffic through a veth pair into a netns. Needs root, tmux, iproute2, ping, bpftool and the
-//! pwru binary (`PWRU_BIN`, else built with `cargo build -p pwru`). Fails (never skips) when any is missing.
+//! backend and real traffic through a veth pair between two network namespaces. Needs root, tmux, iproute2, ping, bpftool and the
+//! pwru binary (testkit's `pwru_bin()`). Fails (never skips) when any is missing.
 //!
-//! Run: `cargo test -p tui --test tmux_e2e -- --test-threads=1`
+//! Run: `sudo cargo test -p tui --test tmux_e2e -- --include-ignored`
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-fn ok(cmd: &str, args: &[&str]) -> String {
-    let o = run(cmd, args);
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use testkit::bpf::{held_by, loaded_ids};
+use testkit::{NetnsPair, TempDir, cargo_build, need_root, need_tool, output, pwru_bin, run};
 
 fn require_tools() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "the TUI end-to-end test needs root (BPF, netns)"
-    );
-    for t in ["tmux", "ip", "ping", "bpftool"] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-                .success(),
-            "{t} is not installed (apt-get install -y tmux iproute2 iputils-ping bpftool)"
-        );
+    need_root("BPF, netns");
+    for t in ["tmux", "ip", "ping", "bash", "bpftool"] {
+        need_tool(t);
     }
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The pwru binary: `PWRU_BIN`, or a debug build in this test's target dir.
-fn pwru_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PWRU_BIN") {
-        return PathBuf::from(p);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(&cargo)
-        .args(["build", "-q", "-p", "pwru"])
-        .current_dir(workspace())
-        .status()
-        .unwrap();
-    assert!(st.success(), "cargo build -p pwru failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let bin = target.join("debug/pwru");
-    assert!(bin.exists(), "{} not found after the build", bin.display());
-    bin
-}
-
-/// Removes the netns, veth, tmux session and scratch dir even when the test fails.
+/// Removes the netns pair, tmux session and scratch dir even when the test fails.
 struct Env {
-    ns: String,
-    veth: String,
+    /// pwru traces namespace `b`; the traffic comes from `a`.
+    pair: NetnsPair,
     session: String,
-    dir: PathBuf,
+    dir: TempDir,
+    /// The first three octets of both addresses.
     net: String,
 }
 
 impl Env {
     /// `tag` (0-9) keeps the names of tests running at the same time apart.
-    fn new(tag: u32) -> Self {
-        let id = format!("{}{tag}", std::process::id());
-        let pid = std::process::id();
-        let e = Env {
-            ns: format!("tuie2e{id}"),
-            veth: format!("tuiv{id}"),
-            session: format!("tuie2e{id}"),
-            dir: std::env::temp_dir().join(format!("tui-e2e-{id}")),
-            net: format!("10.{}.{}", 231 + tag, pid % 250 + 1),
-        };
-        let _ = std::fs::remove_dir_all(&e.dir);
-        std::fs::create_dir_all(&e.dir).unwrap();
-        let peer = format!("tuip{id}");
-        ok("ip", &["netns", "add", &e.ns]);
-        ok(
-            "ip",
-            &[
-                "link", "add", &e.veth, "type", "veth", "peer", "name", &peer,
-            ],
+    fn new(tag: u8) -> Self {
+        let pair = NetnsPair::new(&format!("tui{tag}"), 231 + tag);
+        Env {
+            net: format!("10.{}.0", 231 + tag),
+            session: format!("tuie2e{}{tag}", std::process::id()),
+            dir: TempDir::new("tui-e2e"),
+            pair,
+        }
+    }
+
+    /// Starts `pwru --tui` tracing namespace `b` in a detached tmux session of `width` x `height`, waits until it
+    /// has attached, and returns its pid. The wrapper records pwru's exit code and the tty modes after it, then
+    /// keeps the pane for inspection.
+    fn start_pwru(&self, bin: &std::path::Path, width: u16, height: u16) -> u32 {
+        let d = self.dir.path().display();
+        let script = format!(
+            "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns {ns} 2>{d}/stderr; \
+             echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
+            bin = bin.display(),
+            ns = self.pair.path_b()
         );
-        ok("ip", &["link", "set", &peer, "netns", &e.ns]);
-        ok(
-            "ip",
-            &["addr", "add", &format!("{}.1/24", e.net), "dev", &e.veth],
-        );
-        ok("ip", &["link", "set", &e.veth, "up"]);
-        ok(
-            "ip",
-            &[
-                "-n",
-                &e.ns,
-                "addr",
-                "add",
-                &format!("{}.2/24", e.net),
-                "dev",
-                &peer,
-            ],
-        );
-        ok("ip", &["-n", &e.ns, "link", "set", &peer, "up"]);
-        ok("ip", &["-n", &e.ns, "link", "set", "lo", "up"]);
-        e
+        tmux_session(&self.session, &script, width, height);
+        self.wait_file("ready", 90);
+        let sh_pid: u32 = run(
+            "tmux",
+            &["display-message", "-p", "-t", &self.session, "#{pane_pid}"],
+        )
+        .trim()
+        .parse()
+        .unwrap();
+        child_pid(sh_pid, "pwru")
     }
 
     fn capture(&self) -> String {
-        String::from_utf8_lossy(&run("tmux", &["capture-pane", "-p", "-t", &self.session]).stdout)
-            .into_owned()
+        String::from_utf8_lossy(
+            &output("tmux", &["capture-pane", "-p", "-t", &self.session]).stdout,
+        )
+        .into_owned()
     }
 
     fn keys(&self, keys: &[&str]) {
         let mut a = vec!["send-keys", "-t", &self.session];
         a.extend_from_slice(keys);
-        ok("tmux", &a);
+        run("tmux", &a);
     }
 
     /// Polls the screen until `pred` holds; fails with the last screen and pwru's stderr.
@@ -181,42 +118,28 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = run("tmux", &["kill-session", "-t", &self.session]);
-        let _ = run("ip", &["link", "del", &self.veth]);
-        let _ = run("ip", &["netns", "del", &self.ns]);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = output("tmux", &["kill-session", "-t", &self.session]);
     }
 }
 
-/// ids of the BPF objects (`prog_id`, `map_id`, `link_id`) `pid` holds file descriptors to, from /proc fdinfo.
-fn bpf_ids_of(key: &str, pid: u32) -> Vec<u64> {
-    let mut ids = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-    {
-        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
-        for l in info.lines() {
-            if let Some(v) = l.strip_prefix(key).and_then(|r| r.strip_prefix(':'))
-                && let Ok(id) = v.trim().parse()
-                && !ids.contains(&id)
-            {
-                ids.push(id);
-            }
-        }
-    }
-    ids
-}
-
-fn bpf_ids(kind: &str) -> Vec<u64> {
-    let out = ok("bpftool", &["-j", kind, "show"]);
-    let v: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or(serde_json::Value::Array(vec![]));
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["id"].as_u64())
-        .collect()
+fn tmux_session(session: &str, script: &str, width: u16, height: u16) {
+    let (w, h) = (width.to_string(), height.to_string());
+    run(
+        "tmux",
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
 }
 
 /// Top-level entries of the host's bpffs (pwru pins nothing; a pin left behind would show here).
@@ -231,7 +154,7 @@ fn bpffs_entries() -> Vec<String> {
 }
 
 fn child_pid(parent: u32, name: &str) -> u32 {
-    let out = ok("ps", &["-o", "pid=,comm=", "--ppid", &parent.to_string()]);
+    let out = run("ps", &["-o", "pid=,comm=", "--ppid", &parent.to_string()]);
     out.lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
@@ -243,55 +166,22 @@ fn child_pid(parent: u32, name: &str) -> u32 {
 }
 
 #[test]
+#[ignore = "needs root: runs pwru --tui in tmux, netns (tests/run.sh runs it)"]
 fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
     require_tools();
     let bin = pwru_bin();
     let env = Env::new(0);
     let pins_before = bpffs_entries();
     let net = env.net.clone();
-    let d = env.dir.display().to_string();
-    // The wrapper records pwru's exit code and the tty modes after it, then keeps the pane for inspection.
-    let script = format!(
-        "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns /var/run/netns/{ns} 2>{d}/stderr; \
-         echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
-        bin = bin.display(),
-        ns = env.ns
-    );
-    ok(
-        "tmux",
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            &env.session,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
-    env.wait_file("ready", 90);
-    let sh_pid: u32 = ok(
-        "tmux",
-        &["display-message", "-p", "-t", &env.session, "#{pane_pid}"],
-    )
-    .trim()
-    .parse()
-    .unwrap();
-    let pwru_pid = child_pid(sh_pid, "pwru");
+    let pwru_pid = env.start_pwru(&bin, 200, 50);
 
-    // Real traffic: one ping, one UDP datagram to a closed port in the netns.
-    let p = run("ping", &["-c1", "-W2", &format!("{net}.2")]);
-    assert!(
-        p.status.success(),
-        "ping failed: {}",
-        String::from_utf8_lossy(&p.stdout)
+    // Real traffic from namespace a: one ping, one UDP datagram to a closed port in the traced namespace b.
+    let (pair, b) = (&env.pair, &env.pair.ip_b);
+    pair.exec(&pair.a, &format!("ping -c1 -W2 {b}"));
+    pair.exec(
+        &pair.a,
+        &format!("bash -c 'echo hello > /dev/udp/{b}/9999'"),
     );
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-    sock.send_to(b"hello", format!("{net}.2:9999")).unwrap();
 
     let req = format!("{net}.1->{net}.2 icmp");
     let rep = format!("{net}.2->{net}.1 icmp");
@@ -352,16 +242,15 @@ fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
     check_text_format(&text, &net);
 
     // q: quit; everything pwru held must be gone and the terminal restored.
-    let progs = bpf_ids_of("prog_id", pwru_pid);
-    let maps = bpf_ids_of("map_id", pwru_pid);
-    let links = bpf_ids_of("link_id", pwru_pid);
+    let held = held_by(pwru_pid);
+    let (progs, maps, links) = (held.progs, held.maps, held.links);
     assert!(
         !progs.is_empty() && !maps.is_empty(),
         "pwru {pwru_pid} holds programs and maps: {progs:?} {maps:?}"
     );
     // The check below would pass vacuously if bpftool listed nothing: it must list what pwru holds now.
     assert!(
-        progs.iter().all(|i| bpf_ids("prog").contains(i)),
+        progs.iter().all(|i| loaded_ids("prog").contains(i)),
         "bpftool lists pwru's programs"
     );
     env.keys(&["q"]);
@@ -372,7 +261,7 @@ fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
         "pwru exit code; stderr:\n{}",
         env.stderr()
     );
-    let (now_p, now_m, now_l) = (bpf_ids("prog"), bpf_ids("map"), bpf_ids("link"));
+    let (now_p, now_m, now_l) = (loaded_ids("prog"), loaded_ids("map"), loaded_ids("link"));
     assert!(
         progs.iter().all(|i| !now_p.contains(i)),
         "programs left behind: {progs:?} in {now_p:?}"
@@ -406,7 +295,7 @@ fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
 /// parse as SKB CPU PROCESS NETNS MARK IFACE PROTO MTU LEN TUPLE FUNC.
 fn check_text_format(text: &str, net: &str) {
     let mut lines = text.lines();
-    let header = event::TextFormatter::new(event::TextOptions {
+    let header = event::TextFormatter::new(event::OutputOptions {
         stack: true,
         ..Default::default()
     })
@@ -453,58 +342,32 @@ fn tui_without_a_terminal_fails_with_one_line() {
 /// A panic inside the UI loop (the demo example's `--panic-after-ms`) leaves a usable terminal: cooked mode,
 /// the alternate screen left, the panic message readable.
 #[test]
+#[ignore = "needs root: runs pwru --tui in tmux, netns (tests/run.sh runs it)"]
 fn tui_panic_restores_the_terminal() {
     require_tools();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(&cargo)
-        .args(["build", "-q", "-p", "tui", "--example", "demo"])
-        .current_dir(workspace())
-        .status()
-        .unwrap();
-    assert!(st.success(), "cargo build --example demo failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let demo = target.join("debug/examples/demo");
-    let id = std::process::id();
-    let dir = std::env::temp_dir().join(format!("tui-panic-{id}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let session = format!("tuipanic{id}");
-    struct Kill(String, PathBuf);
+    let demo = cargo_build(&["-p", "tui", "--example", "demo"]);
+    let dir = TempDir::new("tui-panic");
+    let session = format!("tuipanic{}", std::process::id());
+    struct Kill(String);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = run("tmux", &["kill-session", "-t", &self.0]);
-            let _ = std::fs::remove_dir_all(&self.1);
+            let _ = output("tmux", &["kill-session", "-t", &self.0]);
         }
     }
-    let _k = Kill(session.clone(), dir.clone());
-    let d = dir.display();
+    let _k = Kill(session.clone());
+    let d = dir.path().display();
     let script = format!(
         "RUST_BACKTRACE=0 {} --panic-after-ms 1500; stty -a > {d}/stty.tmp; mv {d}/stty.tmp {d}/stty; sleep 60",
         demo.display()
     );
-    ok(
-        "tmux",
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "150",
-            "-y",
-            "40",
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
+    tmux_session(&session, &script, 150, 40);
     let start = Instant::now();
     let mut saw_tui = false;
     while !dir.join("stty").exists() {
-        let s =
-            String::from_utf8_lossy(&run("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
-                .into_owned();
+        let s = String::from_utf8_lossy(
+            &output("tmux", &["capture-pane", "-p", "-t", &session]).stdout,
+        )
+        .into_owned();
         saw_tui |= s.contains("┌ Packets");
         assert!(
             start.elapsed() < Duration::from_secs(30),
@@ -519,7 +382,7 @@ fn tui_panic_restores_the_terminal() {
         "terminal left in raw mode:\n{stty}"
     );
     let screen =
-        String::from_utf8_lossy(&run("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
+        String::from_utf8_lossy(&output("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
             .into_owned();
     assert!(
         screen.contains("panic inside the UI loop"),
@@ -533,51 +396,21 @@ fn tui_panic_restores_the_terminal() {
 
 /// SIGTERM while the TUI is up: pwru detaches, restores the terminal, prints its summary and exits 0.
 #[test]
+#[ignore = "needs root: runs pwru --tui in tmux, netns (tests/run.sh runs it)"]
 fn tui_sigterm_detaches_and_restores_the_terminal() {
     require_tools();
     let bin = pwru_bin();
     let env = Env::new(1);
-    let d = env.dir.display().to_string();
-    let script = format!(
-        "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns /var/run/netns/{ns} \
-         2>{d}/stderr; echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
-        bin = bin.display(),
-        ns = env.ns
-    );
-    ok(
-        "tmux",
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            &env.session,
-            "-x",
-            "160",
-            "-y",
-            "40",
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
-    env.wait_file("ready", 90);
+    let pwru_pid = env.start_pwru(&bin, 160, 40);
     env.wait_screen("the TUI", |s| {
         s.contains("┌ Packets") && s.contains("tracepoint")
     });
-    let sh_pid: u32 = ok(
-        "tmux",
-        &["display-message", "-p", "-t", &env.session, "#{pane_pid}"],
-    )
-    .trim()
-    .parse()
-    .unwrap();
-    let pwru_pid = child_pid(sh_pid, "pwru");
-    let progs = bpf_ids_of("prog_id", pwru_pid);
+    let progs = held_by(pwru_pid).progs;
     assert!(!progs.is_empty(), "pwru holds programs while tracing");
-    ok("kill", &["-TERM", &pwru_pid.to_string()]);
+    run("kill", &["-TERM", &pwru_pid.to_string()]);
     let code = env.wait_file("exit", 30);
     assert_eq!(code.trim(), "0", "exit code; stderr:\n{}", env.stderr());
-    let now = bpf_ids("prog");
+    let now = loaded_ids("prog");
     assert!(
         progs.iter().all(|i| !now.contains(i)),
         "programs left behind: {progs:?}"

@@ -6,69 +6,56 @@
 pub mod cluster;
 pub mod drop_prog;
 
-use std::ffi::CString;
+use bpf_sys::map::{Map, MapSpec};
+pub use bpf_sys::uapi::bpf_map_type;
+use bpf_sys::uapi::{bpf_insn, bpf_prog_type};
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-pub const HASH: u32 = 1;
-pub const PERF_EVENT_ARRAY: u32 = 4;
-pub const PERCPU_HASH: u32 = 5;
-pub const LRU_HASH: u32 = 9;
-pub const LRU_PERCPU_HASH: u32 = 10;
-pub const LPM_TRIE: u32 = 11;
+pub const HASH: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_HASH;
+pub const PERF_EVENT_ARRAY: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+pub const PERCPU_HASH: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH;
+pub const LRU_HASH: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_LRU_HASH;
+pub const LRU_PERCPU_HASH: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_LRU_PERCPU_HASH;
+pub const LPM_TRIE: bpf_map_type = bpf_map_type::BPF_MAP_TYPE_LPM_TRIE;
 pub const BPF_F_NO_PREALLOC: u32 = 1;
 pub const BPF_F_NO_COMMON_LRU: u32 = 2;
 
-fn sys_bpf(cmd: libc::c_long, attr: &mut [u64]) -> std::io::Result<i64> {
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(attr) as u32,
-        )
-    };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+/// `pwru cilium <command>` as the binary parses it.
+#[derive(clap::Parser)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: cilium::Command,
+}
+
+/// `cilium::run` on `pwru cilium ARGS --bpffs ROOT --clock none`; the bpffs root shows as `$BPFFS` in the output.
+pub fn run(fs: &Bpffs, args: &[&str]) -> anyhow::Result<String> {
+    use clap::Parser;
+    let root = fs.root.to_str().unwrap();
+    let mut argv = vec!["pwru-cilium"];
+    argv.extend(args);
+    argv.extend(["--bpffs", root, "--clock", "none"]);
+    let cli = Cli::try_parse_from(&argv)?;
+    let mut out = Vec::new();
+    cilium::run(&cli.cmd, &mut out)?;
+    Ok(String::from_utf8(out)?.replace(root, "$BPFFS"))
 }
 
 /// A bpf filesystem mounted on a fresh temp dir; unmounted and removed on drop (also when a test panics).
 pub struct Bpffs {
     pub root: PathBuf,
+    _mount: testkit::Mount,
 }
 
 impl Bpffs {
     pub fn new(tag: &str) -> Bpffs {
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "these tests create BPF maps and mount bpffs: run them as root"
-        );
-        let root = std::env::temp_dir().join(format!("pwru-cilium-{tag}-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&root);
-        let src = CString::new("bpf").unwrap();
-        let dst = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-        let r = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                dst.as_ptr(),
-                src.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
+        testkit::need_root("BPF maps, mounting bpffs");
+        let mount = testkit::Mount::new("bpf", &format!("pwru-cilium-{tag}"));
+        let fs = Bpffs {
+            root: mount.path().to_path_buf(),
+            _mount: mount,
         };
-        assert_eq!(
-            r,
-            0,
-            "mount -t bpf {}: {}",
-            root.display(),
-            std::io::Error::last_os_error()
-        );
-        let fs = Bpffs { root };
         std::fs::create_dir_all(fs.globals()).unwrap();
         fs
     }
@@ -81,82 +68,51 @@ impl Bpffs {
     pub fn create(
         &self,
         name: &str,
-        ty: u32,
+        ty: bpf_map_type,
         key: u32,
         value: u32,
         max: u32,
         flags: u32,
     ) -> TestMap {
-        let mut attr = [0u64; 8];
-        attr[0] = ty as u64 | (key as u64) << 32;
-        attr[1] = value as u64 | (max as u64) << 32;
-        attr[2] = flags as u64;
-        let kname: Vec<u8> = name.bytes().take(15).collect();
-        let mut nb = [0u8; 16];
-        nb[..kname.len()].copy_from_slice(&kname);
-        // map_name starts at byte 28 of the attr.
-        let bytes: &mut [u8] =
-            unsafe { std::slice::from_raw_parts_mut(attr.as_mut_ptr() as *mut u8, 64) };
-        bytes[28..44].copy_from_slice(&nb);
-        let fd = sys_bpf(0, &mut attr).unwrap_or_else(|e| panic!("BPF_MAP_CREATE {name}: {e}"));
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let mut spec = MapSpec::new(ty, name, key, value, max);
+        spec.flags = flags;
+        let map = Map::create(&spec).unwrap_or_else(|e| panic!("BPF_MAP_CREATE {name}: {e:?}"));
         let path = self.globals().join(name);
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        let mut attr = [0u64; 3];
-        attr[0] = cpath.as_ptr() as u64;
-        attr[1] = fd.as_raw_fd() as u64;
-        sys_bpf(6, &mut attr).unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e}", path.display()));
-        TestMap {
-            fd,
-            value,
-            per_cpu: matches!(ty, PERCPU_HASH | LRU_PERCPU_HASH),
-        }
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let dst = CString::new(self.root.as_os_str().as_encoded_bytes()).unwrap();
-        unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
-        let _ = std::fs::remove_dir_all(&self.root);
+        map.pin(&path)
+            .unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e:?}", path.display()));
+        TestMap { map }
     }
 }
 
 pub struct TestMap {
-    pub fd: OwnedFd,
-    value: u32,
-    per_cpu: bool,
+    pub map: Map,
 }
 
 pub fn ncpus() -> usize {
-    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
-    s.trim()
-        .split(',')
-        .map(|p| p.rsplit('-').next().unwrap().parse::<usize>().unwrap())
-        .max()
-        .unwrap()
-        + 1
+    bpf_sys::map::possible_cpus().unwrap()
 }
 
 impl TestMap {
+    /// Inserts `value`; in a per-CPU map CPU 0 gets it and CPU 1 the same again (so sums are 2x).
     pub fn put(&self, key: &[u8], value: &[u8]) {
-        assert_eq!(value.len(), self.value as usize, "fixture value size");
-        let buf = if self.per_cpu {
-            // Spread counts over CPUs: CPU 0 gets the value, CPU 1 the same again (so sums are 2x).
-            let stride = value.len().div_ceil(8) * 8;
-            let mut b = vec![0u8; stride * ncpus()];
-            for c in 0..ncpus().min(2) {
-                b[c * stride..c * stride + value.len()].copy_from_slice(value);
-            }
-            b
+        assert_eq!(
+            value.len(),
+            self.map.info().value_size as usize,
+            "fixture value size"
+        );
+        let mut buf = vec![0u8; self.map.value_len()];
+        let stride = value.len().div_ceil(8) * 8;
+        let copies = if buf.len() > value.len() {
+            ncpus().min(2)
         } else {
-            value.to_vec()
+            1
         };
-        let mut attr = [0u64; 4];
-        attr[0] = self.fd.as_raw_fd() as u64;
-        attr[1] = key.as_ptr() as u64;
-        attr[2] = buf.as_ptr() as u64;
-        sys_bpf(2, &mut attr).unwrap_or_else(|e| panic!("BPF_MAP_UPDATE_ELEM: {e}"));
+        for c in 0..copies {
+            buf[c * stride..c * stride + value.len()].copy_from_slice(value);
+        }
+        self.map
+            .update(key, &buf, 0)
+            .unwrap_or_else(|e| panic!("BPF_MAP_UPDATE_ELEM: {e:?}"));
     }
 }
 
@@ -356,40 +312,29 @@ pub fn counters(packets: u64, bytes: u64) -> Vec<u8> {
 
 /// `BPF_OBJ_GET` on a pinned map (read-write: fixtures only).
 pub fn obj_get(path: &std::path::Path) -> OwnedFd {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let mut attr = [0u64; 3];
-    attr[0] = c.as_ptr() as u64;
-    let fd =
-        sys_bpf(7, &mut attr).unwrap_or_else(|e| panic!("BPF_OBJ_GET {}: {e}", path.display()));
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    bpf_sys::obj::obj_get(path, 0)
+        .unwrap_or_else(|e| panic!("BPF_OBJ_GET {}: {e:?}", path.display()))
 }
 
 /// Loads a `sched_cls` program from raw instructions and pins it at `pin`.
 pub fn load_tc_prog(insns: &[u64], pin: &std::path::Path) -> OwnedFd {
-    let license = CString::new("GPL").unwrap();
-    let mut log = vec![0u8; 65536];
-    let mut attr = [0u64; 16];
-    attr[0] = 3 | (insns.len() as u64) << 32; // BPF_PROG_TYPE_SCHED_CLS
-    attr[1] = insns.as_ptr() as u64;
-    attr[2] = license.as_ptr() as u64;
-    attr[3] = 1 | (log.len() as u64) << 32; // log_level 1
-    attr[4] = log.as_mut_ptr() as u64;
-    let fd = match sys_bpf(5, &mut attr) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            panic!(
-                "BPF_PROG_LOAD: {e}\n{}",
-                String::from_utf8_lossy(&log[..end])
-            );
-        }
-    };
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let c = CString::new(pin.as_os_str().as_encoded_bytes()).unwrap();
-    let mut attr = [0u64; 3];
-    attr[0] = c.as_ptr() as u64;
-    attr[1] = fd.as_raw_fd() as u64;
-    sys_bpf(6, &mut attr).unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e}", pin.display()));
+    // SAFETY: `struct bpf_insn` is 8 bytes (code, regs, off, imm) laid out as `insn()` encodes them in a
+    // little-endian u64.
+    let insns: Vec<bpf_insn> = insns
+        .iter()
+        .map(|&i| unsafe { std::mem::transmute::<u64, bpf_insn>(i) })
+        .collect();
+    let load = bpf_sys::prog::ProgLoad::new(
+        bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS,
+        "policy_drop",
+        &insns,
+    );
+    let fd = bpf_sys::prog::prog_load(&load).unwrap_or_else(|e| match e {
+        bpf_sys::Error::ProgLoad { errno, log, .. } => panic!("BPF_PROG_LOAD: {errno}\n{log}"),
+        e => panic!("BPF_PROG_LOAD: {e:?}"),
+    });
+    bpf_sys::obj::obj_pin(fd.as_fd(), pin)
+        .unwrap_or_else(|e| panic!("BPF_OBJ_PIN {}: {e:?}", pin.display()));
     fd
 }
 
@@ -406,120 +351,13 @@ pub fn ld_map_fd(dst: u8, fd: i32) -> [u64; 2] {
     [insn(0x18, dst, 1, 0, fd), 0]
 }
 
-pub fn sh(cmd: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two network namespaces joined by a veth pair; both are deleted on drop (which removes the veth and its qdiscs).
-pub struct NetnsPair {
-    pub a: String,
-    pub b: String,
-}
-
-impl NetnsPair {
-    /// `a` gets `addr_a`, `b` gets `addr_b` (/32 each, with a host route to the other).
-    pub fn new(tag: &str, addr_a: &str, addr_b: &str) -> NetnsPair {
-        let pid = std::process::id();
-        let p = NetnsPair {
-            a: format!("pwcil-{tag}-a-{pid}"),
-            b: format!("pwcil-{tag}-b-{pid}"),
-        };
-        let (a, b) = (&p.a, &p.b);
-        sh(&format!("ip netns add {a} && ip netns add {b}"));
-        sh(&format!(
-            "ip link add va netns {a} type veth peer name vb netns {b}"
-        ));
-        sh(&format!(
-            "ip -n {a} link set lo up && ip -n {a} link set va up && ip -n {a} addr add {addr_a}/32 dev va && \
-             ip -n {a} route add {addr_b}/32 dev va && \
-             ip -n {b} link set lo up && ip -n {b} link set vb up && ip -n {b} addr add {addr_b}/32 dev vb && \
-             ip -n {b} route add {addr_a}/32 dev vb"
-        ));
-        p
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.a])
-            .status();
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.b])
-            .status();
-    }
-}
-
-/// `$PWRU_BIN`; else the `pwru` that `cargo test --workspace` built next to this test if it is newer than the
-/// `cilium` library it links (so it contains this code); else `cargo build -p pwru`.
-pub fn pwru_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PWRU_BIN") {
-        return p.into();
-    }
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let sibling = deps.parent().unwrap().join("pwru");
-    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let newest_lib = std::fs::read_dir(&deps)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("libcilium-"))
-        })
-        .filter_map(|p| mtime(&p))
-        .max();
-    if let (Some(bin), Some(lib)) = (mtime(&sibling), newest_lib)
-        && bin >= lib
-    {
-        return sibling;
-    }
-    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            "pwru",
-            "--bin",
-            "pwru",
-            "--message-format=json",
-        ])
-        .current_dir(ws)
-        .output()
-        .expect("run cargo build -p pwru");
-    assert!(
-        out.status.success(),
-        "cargo build -p pwru failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "pwru")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no pwru executable")
-}
-
-/// `BPF_MAP_UPDATE_ELEM` on any fd (to prove the tool's descriptors refuse writes).
+/// `BPF_MAP_UPDATE_ELEM` on any map fd (to prove the tool's descriptors refuse writes).
 pub fn try_update(fd: i32, key: &[u8], value: &[u8]) -> std::io::Result<()> {
-    let mut attr = [0u64; 4];
-    attr[0] = fd as u64;
-    attr[1] = key.as_ptr() as u64;
-    attr[2] = value.as_ptr() as u64;
-    sys_bpf(2, &mut attr).map(|_| ())
+    // SAFETY: the caller's descriptor outlives this call; the map gets its own duplicate of it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let map = Map::from_fd(fd).map_err(std::io::Error::other)?;
+    map.update(key, value, 0).map_err(|e| match e.errno() {
+        Some(errno) => errno.into(),
+        None => std::io::Error::other(e),
+    })
 }

@@ -1,52 +1,251 @@
-//! Where decoded events go: text or JSON lines, on stdout or in `--output-file`.
+//! Where decoded events go. The run hands every event to one [`Sinks`] fan-out and knows nothing of what is
+//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), the live loss notice ([`loss`]), and later
+//! pcapng files, metrics endpoints or a drops-only buffer, side by side.
+//!
+//! A sink is told about each event, is flushed after each batch, sees the kernel's counters about once a second
+//! ([`Sink::tick`]) and once more at the end ([`Sink::finish`], after the probes are detached). A sink that wants
+//! the run to end (the TUI's quit key) calls [`StopHandle::stop`] from any thread. An error from a sink ends the
+//! run; the summary line is printed all the same.
+//!
+//! Adding a sink: implement [`Sink`] in a module here, and push it in [`build`] when the plan asks for it.
 
-pub mod json;
-pub mod text;
+pub mod lines;
+pub mod loss;
 pub mod tui;
 
-use anyhow::{Context, Result};
-use event::{Event, TextFormatter, TextOptions};
-use std::io::Write;
-use std::path::Path;
+use crate::plan::{Destination, Format, Output};
+use anyhow::Result;
+use event::{Event, JsonFormatter, TextFormatter};
+use std::io::IsTerminal;
+use std::sync::Arc;
 
+/// The kernel's counters and the run's own, as a sink sees them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Events the probes produced (selected by the filters).
+    pub produced: u64,
+    /// Events the kernel could not put in the ring buffer.
+    pub lost: u64,
+    /// Events read from the ring and handed to the sinks.
+    pub delivered: u64,
+}
+
+/// One consumer of decoded events.
 pub trait Sink {
-    /// Writes one event (buffered).
+    /// Takes one event (buffering is fine: [`Sink::flush`] follows each batch).
     fn event(&mut self, ev: &Event) -> Result<()>;
-    /// Pushes buffered output out (called when the ring buffer is drained, and at exit).
-    fn flush(&mut self) -> Result<()>;
+    /// Pushes buffered output out: after each batch of events, and before [`Sink::finish`].
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// About once a second while tracing.
+    fn tick(&mut self, _counts: &Counts) -> Result<()> {
+        Ok(())
+    }
+    /// The run is over and the counters are final: restore the terminal, write trailers.
+    fn finish(&mut self, _counts: &Counts) -> Result<()> {
+        Ok(())
+    }
+    /// For sinks that print every event: how many were written out completely (the summary's "printed").
+    fn printed(&self) -> Option<u64> {
+        None
+    }
 }
 
-/// stdout, or the `--output-file` (created/truncated).
-pub fn open_writer(path: Option<&Path>) -> Result<Box<dyn Write + Send>> {
-    Ok(match path {
-        Some(p) => Box::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::fs::File::create(p)
-                .with_context(|| format!("cannot create --output-file {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::io::stdout(),
-        )),
-    })
+/// Every sink of the run, itself a sink. The first sink that prints events gives the summary its count.
+#[derive(Default)]
+pub struct Sinks {
+    sinks: Vec<Box<dyn Sink>>,
 }
 
-/// Builds the sink the options ask for and writes its header.
-pub fn new_sink(
-    json: bool,
-    opts: TextOptions,
-    out: Box<dyn Write + Send>,
-) -> Result<Box<dyn Sink + Send>> {
-    let f = TextFormatter::new(opts);
-    Ok(if json {
-        Box::new(json::JsonSink::new(f, out))
-    } else {
-        Box::new(text::TextSink::new(f, out)?)
-    })
+impl Sinks {
+    /// Adds a sink; events reach sinks in the order they were added.
+    pub fn push(&mut self, s: Box<dyn Sink>) {
+        self.sinks.push(s);
+    }
 }
 
-/// A stdout that went away (`pwru | head`) ends the run quietly, like other Unix tools.
-pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+impl Sink for Sinks {
+    fn event(&mut self, ev: &Event) -> Result<()> {
+        self.sinks.iter_mut().try_for_each(|s| s.event(ev))
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.sinks.iter_mut().try_for_each(|s| s.flush())
+    }
+    fn tick(&mut self, c: &Counts) -> Result<()> {
+        self.sinks.iter_mut().try_for_each(|s| s.tick(c))
+    }
+    /// Finishes every sink, also after one failed (each may hold a terminal or a file); the first error wins.
+    fn finish(&mut self, c: &Counts) -> Result<()> {
+        let mut first = Ok(());
+        for s in &mut self.sinks {
+            let r = s.finish(c);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+    fn printed(&self) -> Option<u64> {
+        self.sinks.iter().find_map(|s| s.printed())
+    }
+}
+
+/// Lets a sink end the run, from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<tokio::sync::Notify>);
+
+impl StopHandle {
+    /// Asks the run to stop (it detaches, finishes the sinks and prints the summary).
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits until a sink asked to stop (also when it asked before the wait began).
+    pub async fn stopped(&self) {
+        self.0.notified().await
+    }
+}
+
+/// What the sinks need to know about the attached tracer.
+pub struct Attached {
+    pub backend: probes::Backend,
+    pub attached: usize,
+    pub track_skb: bool,
+}
+
+/// The sinks the plan asks for. Text and JSON write their header (if any) now.
+pub fn build(
+    output: &Output,
+    destination: Destination,
+    attached: &Attached,
+    stop: &StopHandle,
+) -> Result<Sinks> {
+    let mut sinks = Sinks::default();
+    match &output.format {
+        Format::Tui { max_packets } => {
+            let cfg = tui::config(output, *max_packets, attached);
+            sinks.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
+        }
+        Format::Text => sinks.push(Box::new(lines::LineSink::new(
+            TextFormatter::new(output.options),
+            lines::Writer::new(destination),
+        )?)),
+        Format::Json => sinks.push(Box::new(lines::LineSink::new(
+            JsonFormatter::new(output.options),
+            lines::Writer::new(destination),
+        )?)),
+    }
+    if !matches!(output.format, Format::Tui { .. }) && std::io::stderr().is_terminal() {
+        sinks.push(Box::new(loss::LossNotice::default()));
+    }
+    Ok(sinks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what it was told; fails on the event numbered `fail_at`.
+    #[derive(Default)]
+    struct Probe {
+        seen: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+        fail_at: Option<usize>,
+        printed: Option<u64>,
+    }
+
+    impl Sink for Probe {
+        fn event(&mut self, ev: &Event) -> Result<()> {
+            let mut seen = self.seen.borrow_mut();
+            seen.push(ev.func.clone());
+            if self.fail_at == Some(seen.len()) {
+                anyhow::bail!("full");
+            }
+            Ok(())
+        }
+        fn tick(&mut self, c: &Counts) -> Result<()> {
+            self.seen.borrow_mut().push(format!("tick {}", c.lost));
+            Ok(())
+        }
+        fn finish(&mut self, c: &Counts) -> Result<()> {
+            self.seen
+                .borrow_mut()
+                .push(format!("finish {}", c.produced));
+            anyhow::ensure!(self.fail_at.is_none(), "finish failed");
+            Ok(())
+        }
+        fn printed(&self) -> Option<u64> {
+            self.printed
+        }
+    }
+
+    #[test]
+    fn fan_out_in_order_and_first_printer_counts() {
+        let (a, b) = (
+            Probe::default(),
+            Probe {
+                printed: Some(7),
+                ..Default::default()
+            },
+        );
+        let (seen_a, seen_b) = (a.seen.clone(), b.seen.clone());
+        let mut s = Sinks::default();
+        s.push(Box::new(a));
+        s.push(Box::new(b));
+        let ev = Event {
+            func: "ip_rcv".into(),
+            ..Default::default()
+        };
+        s.event(&ev).unwrap();
+        s.tick(&Counts {
+            lost: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        s.finish(&Counts {
+            produced: 9,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(*seen_a.borrow(), ["ip_rcv", "tick 3", "finish 9"]);
+        assert_eq!(*seen_a.borrow(), *seen_b.borrow());
+        assert_eq!(s.printed(), Some(7));
+    }
+
+    #[test]
+    fn an_error_stops_the_event_but_every_sink_is_finished() {
+        let a = Probe {
+            fail_at: Some(1),
+            ..Default::default()
+        };
+        let b = Probe::default();
+        let (seen_a, seen_b) = (a.seen.clone(), b.seen.clone());
+        let mut s = Sinks::default();
+        s.push(Box::new(a));
+        s.push(Box::new(b));
+        assert!(s.event(&Event::default()).is_err());
+        assert!(
+            seen_b.borrow().is_empty(),
+            "the run stops at the first error"
+        );
+        let e = s.finish(&Counts::default()).unwrap_err();
+        assert_eq!(e.to_string(), "finish failed");
+        assert_eq!(seen_a.borrow().last().unwrap(), "finish 0");
+        assert_eq!(seen_b.borrow().last().unwrap(), "finish 0");
+    }
+
+    #[test]
+    fn stop_before_the_wait_is_not_lost() {
+        let h = StopHandle::default();
+        h.clone().stop();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), h.stopped())
+                .await
+                .expect("a stop asked before the wait must end it");
+        });
+    }
 }

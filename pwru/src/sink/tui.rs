@@ -1,16 +1,72 @@
 //! `--tui`: events go to the terminal UI (crate `tui`), which runs on its own thread until the user quits.
 
-use super::Sink;
+use super::{Attached, Counts, Sink, StopHandle};
+use crate::plan::Output;
 use anyhow::Result;
-use event::Event;
+use event::{Event, OutputOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use tokio::sync::oneshot;
+
+/// What the `--tui` status line and `w` export need.
+pub fn config(output: &Output, max_packets: usize, a: &Attached) -> ::tui::TuiConfig {
+    ::tui::TuiConfig {
+        max_packets,
+        track_skb: a.track_skb,
+        // `w` writes what the text output would print with the same flags (stacks whenever events carry them).
+        text_options: OutputOptions {
+            stack: true,
+            ..output.options
+        },
+        status: ::tui::StatusInfo {
+            backend: a.backend.name().to_string(),
+            attached: a.attached,
+            filter: output.filter_words.clone(),
+        },
+        ..Default::default()
+    }
+}
 
 /// Hands events to the UI without ever blocking the ring reader (what the UI cannot take is counted there).
+/// Finishing (or dropping) it stops the UI and waits for it, so the terminal is restored before pwru prints
+/// anything else.
 pub struct TuiSink {
     tx: ::tui::EventSender,
+    counters: Arc<::tui::Counters>,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl TuiSink {
+    /// Starts the UI thread; when the user quits, it asks the run to stop.
+    pub fn start(cfg: ::tui::TuiConfig, stop: StopHandle) -> Result<TuiSink> {
+        let (tx, rx) = ::tui::event_channel(::tui::DEFAULT_CHANNEL_CAPACITY);
+        let counters = Arc::new(::tui::Counters::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let (c, s) = (counters.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name("pwru-tui".into())
+            .spawn(move || {
+                let r = ::tui::run(cfg, rx, c, s);
+                stop.stop();
+                r
+            })?;
+        Ok(TuiSink {
+            tx,
+            counters,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop_ui(&mut self) -> Result<()> {
+        self.shutdown.store(true, Ordering::Relaxed);
+        match self.thread.take().map(|t| t.join()) {
+            None => Ok(()),
+            Some(Ok(r)) => r.map_err(|e| e.context("--tui")),
+            Some(Err(_)) => anyhow::bail!("--tui: the terminal UI crashed"),
+        }
+    }
 }
 
 impl Sink for TuiSink {
@@ -18,74 +74,20 @@ impl Sink for TuiSink {
         self.tx.send(ev.clone());
         Ok(())
     }
-    fn flush(&mut self) -> Result<()> {
+
+    fn tick(&mut self, c: &Counts) -> Result<()> {
+        self.counters.lost.store(c.lost, Ordering::Relaxed);
         Ok(())
     }
-}
 
-/// The running UI. Dropping it (any exit path) stops the UI and waits for it, so the terminal is restored before
-/// pwru prints anything else.
-pub struct TuiHandle {
-    pub counters: Arc<::tui::Counters>,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<()>>>,
-    /// Fires when the UI returns (the user quit).
-    pub done: Option<oneshot::Receiver<()>>,
-}
-
-/// Starts the UI thread.
-pub fn start(cfg: ::tui::TuiConfig) -> Result<(TuiSink, TuiHandle)> {
-    let (tx, rx) = ::tui::event_channel(::tui::DEFAULT_CHANNEL_CAPACITY);
-    let counters = Arc::new(::tui::Counters::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let (done_tx, done_rx) = oneshot::channel();
-    let (c, s) = (counters.clone(), shutdown.clone());
-    let thread = std::thread::Builder::new()
-        .name("pwru-tui".into())
-        .spawn(move || {
-            let r = ::tui::run(cfg, rx, c, s);
-            let _ = done_tx.send(());
-            r
-        })?;
-    Ok((
-        TuiSink { tx },
-        TuiHandle {
-            counters,
-            shutdown,
-            thread: Some(thread),
-            done: Some(done_rx),
-        },
-    ))
-}
-
-impl TuiHandle {
-    /// Stops the UI (if still running) and returns its error, if any.
-    pub fn finish(mut self) -> Result<()> {
-        self.stop()
-    }
-
-    fn stop(&mut self) -> Result<()> {
-        self.shutdown.store(true, Ordering::Relaxed);
-        match self.thread.take().map(|t| t.join()) {
-            None => Ok(()),
-            Some(Ok(r)) => r,
-            Some(Err(_)) => anyhow::bail!("the terminal UI crashed"),
-        }
+    fn finish(&mut self, c: &Counts) -> Result<()> {
+        self.counters.lost.store(c.lost, Ordering::Relaxed);
+        self.stop_ui()
     }
 }
 
-impl Drop for TuiHandle {
+impl Drop for TuiSink {
     fn drop(&mut self) {
-        let _ = self.stop();
-    }
-}
-
-/// Waits until the UI returns; never, without a UI.
-pub async fn quit(done: &mut Option<oneshot::Receiver<()>>) {
-    match done {
-        Some(rx) => {
-            let _ = rx.await;
-        }
-        None => std::future::pending::<()>().await,
+        let _ = self.stop_ui();
     }
 }

@@ -1,21 +1,30 @@
 //! Kernel BTF: vmlinux plus the split BTF of selected modules.
 
 pub(crate) mod raw;
+mod types;
+
+pub use types::{Composite, EnumType, IntType, Member, POINTER_SIZE, Qualifier, Type, TypeId};
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SymbolsError, io_err};
+use crate::read::{MAX_BTF_BYTES, read_capped};
 use raw::{TypeRec, Unit, kind};
 
+/// The running kernel's own BTF.
 pub const DEFAULT_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+/// Where the running kernel exposes each loaded module's split BTF, one file per module.
 pub const DEFAULT_MODULE_DIR: &str = "/sys/kernel/btf";
 
 /// Which modules' split BTF to add (`--kmods a,b` / `--all-kmods`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ModuleSel {
+    /// vmlinux only.
     #[default]
     None,
+    /// These modules (each must exist).
     Some(Vec<String>),
+    /// Every module in the module directory.
     All,
 }
 
@@ -26,6 +35,7 @@ pub struct BtfOptions {
     pub kernel_btf: Option<PathBuf>,
     /// Directory holding one split-BTF file per module (raw or ELF, e.g. a `.ko`).
     pub module_dir: PathBuf,
+    /// Which modules of `module_dir` to add.
     pub kmods: ModuleSel,
 }
 
@@ -56,17 +66,20 @@ impl Btf {
         })
     }
 
+    /// vmlinux and the modules `opts` names. Module BTF from the module directory only fits the running kernel,
+    /// so asking for modules on another kernel's `kernel_btf` with the default directory is an error.
     pub fn load_with(opts: &BtfOptions) -> Result<Btf> {
         let base_path = opts
             .kernel_btf
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_VMLINUX));
-        let bytes = std::fs::read(&base_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound && opts.kernel_btf.is_none() {
+        let bytes = read_btf_file(&base_path).map_err(|e| match e {
+            SymbolsError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound && opts.kernel_btf.is_none() =>
+            {
                 SymbolsError::NoKernelBtf(base_path.clone())
-            } else {
-                io_err(&base_path)(e)
             }
+            e => e,
         })?;
         let mut btf = Btf::from_bytes_at(bytes, &base_path)?;
         let modules = module_names(&opts.module_dir, &opts.kmods)?;
@@ -74,13 +87,14 @@ impl Btf {
         if let Some(file) = &opts.kernel_btf
             && !modules.is_empty()
             && opts.module_dir == Path::new(DEFAULT_MODULE_DIR)
-            && std::fs::read(DEFAULT_VMLINUX).is_ok_and(|sys| sys != btf.base_bytes())
+            && read_capped(Path::new(DEFAULT_VMLINUX), MAX_BTF_BYTES)
+                .is_ok_and(|sys| sys != btf.base_bytes())
         {
             return Err(SymbolsError::ModuleBaseMismatch(file.clone()));
         }
         for name in modules {
             let path = opts.module_dir.join(&name);
-            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            let bytes = read_btf_file(&path)?;
             btf.add_module_at(&name, bytes, &path)?;
         }
         Ok(btf)
@@ -143,6 +157,35 @@ impl Btf {
             unit,
         })
     }
+}
+
+/// The BTF in a file, read with a size cap: of an ELF file only its `.BTF` section (a vmlinux with debug info is
+/// hundreds of MB), of anything else the whole file up to [`MAX_BTF_BYTES`].
+fn read_btf_file(path: &Path) -> Result<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut magic = [0u8; 4];
+    let regular = f.metadata().is_ok_and(|m| m.is_file());
+    let elf =
+        regular && std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"\x7fELF";
+    if !elf {
+        return read_capped(path, MAX_BTF_BYTES);
+    }
+    let cache = object::ReadCache::new(f);
+    let file = object::File::parse(&cache).map_err(|e| bad(path, format!("bad ELF: {e}")))?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or_else(|| SymbolsError::NoBtfSection(path.to_path_buf()))?;
+    if section.size() > MAX_BTF_BYTES {
+        return Err(SymbolsError::TooLarge {
+            path: path.to_path_buf(),
+            cap_mib: MAX_BTF_BYTES >> 20,
+        });
+    }
+    let data = section
+        .uncompressed_data()
+        .map_err(|e| bad(path, format!("cannot read .BTF: {e}")))?;
+    Ok(data.into_owned())
 }
 
 fn bad(path: &Path, msg: String) -> SymbolsError {

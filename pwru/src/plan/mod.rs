@@ -1,0 +1,218 @@
+//! The tracer's arguments → one checked [`Plan`], before any BPF work (ripgrep's lowargs → hiargs): every
+//! validation of the command line happens here, and what the plan holds is ready to use.
+//!
+//! Order: value checks that need nothing (a typo never waits for BTF parsing, nor needs root), then privileges,
+//! then what needs the system (interfaces in a namespace, the output file, Cilium's maps), then the backend, BTF
+//! and the targets. Parts: [`filters`] (netns, mark, func regex), [`kmods`] (`--kmods`), [`targets`] (backend
+//! and discovery), [`output`] (format and destination).
+//!
+//! Adding a flag: declare it in `cli.rs`, check it and turn it into a typed field here (or in the part it
+//! belongs to), and let the run or a sink read the field; nothing after the plan looks at [`TraceArgs`].
+
+pub mod filters;
+pub mod kmods;
+pub mod output;
+pub mod targets;
+
+use crate::cli::TraceArgs;
+use crate::decode::Want;
+use crate::lookups::Symbols;
+use anyhow::{Context, Result, bail};
+use filters::NetnsFilter;
+use std::path::{Path, PathBuf};
+
+pub use output::{Destination, Format, Output};
+
+/// Everything a trace run needs, checked.
+pub struct Plan {
+    /// What the kernel side is asked to do.
+    pub tracer: probes::Config,
+    /// Names for decoding: functions, tracepoints, drop reasons.
+    pub names: Symbols,
+    /// Which lookups decoding must do for the output.
+    pub want: Want,
+    pub output: Output,
+    /// Where text or JSON lines go (stdout for the TUI, which does not use it).
+    pub destination: Destination,
+    /// `--cilium`: Cilium's maps, open.
+    pub cilium: Option<cilium::Enricher>,
+    /// Created once every probe is attached.
+    pub ready_file: Option<PathBuf>,
+    /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
+    pub notes: Vec<String>,
+}
+
+/// The ring buffer is mapped whole into the kernel's memory and pwru's: more than this is a mistake.
+pub const MAX_RINGBUF_BYTES: u64 = 1 << 30;
+
+impl Plan {
+    /// Checks `args` and resolves everything they name. `phase` is told what is being done, so an interruption
+    /// can say where it happened.
+    pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
+        phase("checking the arguments");
+        for (on, flag) in [
+            (args.drops_only, "--drops-only"),
+            (args.summary, "--summary"),
+            (args.metrics.is_some(), "--metrics"),
+        ] {
+            if on {
+                bail!("{flag} is not available yet in this build");
+            }
+        }
+        let func_re = args
+            .filter_func
+            .as_deref()
+            .map(filters::parse_func_regex)
+            .transpose()?;
+        let mark = args
+            .filter_mark
+            .as_deref()
+            .map(filters::parse_mark)
+            .transpose()?;
+        let netns = args
+            .filter_netns
+            .as_deref()
+            .map(filters::parse_netns)
+            .transpose()?;
+        let ringbuf_bytes = ringbuf_size(args.ringbuf_size, page_size())?;
+        let filter = match args.filter_expr() {
+            None => None,
+            Some(expr) => {
+                let prog = pcap_filter::compile(&expr)
+                    .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
+                Some(probes::FilterCode {
+                    insns: prog.to_bytes(),
+                    snaplen: prog.snaplen,
+                })
+            }
+        };
+        let output = output::plan(args)?;
+        crate::privileges::check()?;
+
+        let ifindex = match &args.filter_ifname {
+            None => None,
+            Some(name) => Some(ifindex(name, netns.as_ref(), args.filter_netns.as_deref())?),
+        };
+        phase("opening the output");
+        let destination = match output.format {
+            Format::Tui { .. } => Destination::Stdout,
+            _ => output::open(args.output_file.as_deref())?,
+        };
+        let cilium = match &args.cilium {
+            None => None,
+            Some(dir) => {
+                phase("opening Cilium's maps");
+                Some(
+                    cilium::Enricher::open((!dir.is_empty()).then(|| Path::new(dir.as_str())))
+                        .map_err(cilium_error)?,
+                )
+            }
+        };
+
+        let targets = targets::discover(args, func_re.as_ref(), phase)?;
+        let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
+        // Tracepoints have no return address: --output-caller takes the firing function from the stack.
+        let stack = args.output_stack || (args.output_caller && tracepoint_backend);
+        let kallsyms = match targets.kallsyms {
+            Some(k) => Some(k),
+            None if args.output_caller || args.output_stack => {
+                phase("reading /proc/kallsyms");
+                Some(symbols::Kallsyms::load()?)
+            }
+            None => None,
+        };
+        Ok(Plan {
+            tracer: probes::Config {
+                backend: targets.backend,
+                kprobes: targets.kprobes,
+                tracepoints: targets.tracepoints,
+                filter,
+                netns: netns.map(|n| n.inode),
+                mark: mark.map(|m| (m.mark, m.mask)),
+                ifindex,
+                track_skb: args.filter_track_skb,
+                caller: args.output_caller,
+                stack,
+                ringbuf_bytes,
+            },
+            names: Symbols {
+                kallsyms,
+                reasons: targets.reasons,
+                tracepoints: targets.tracepoint_names,
+            },
+            want: Want {
+                ifnames: args.output_meta,
+                netns_names: args.output_netns_names,
+                caller: args.output_caller,
+                stack,
+            },
+            output,
+            destination,
+            cilium,
+            ready_file: args.ready_file.clone(),
+            notes: targets.notes,
+        })
+    }
+}
+
+/// `--filter-ifname NAME`, looked up in the `--filter-netns` namespace (else the current one).
+fn ifindex(name: &str, netns: Option<&NetnsFilter>, netns_arg: Option<&str>) -> Result<u32> {
+    let path = netns.and_then(|n| n.path.clone());
+    if netns.is_some() && path.is_none() {
+        bail!(
+            "--filter-ifname {name}: cannot enter netns {} to resolve it",
+            netns_arg.unwrap_or("")
+        );
+    }
+    let where_ = netns_arg.unwrap_or("the current netns");
+    crate::ifnames::ifindex_of(name, path.as_deref())
+        .with_context(|| format!("--filter-ifname {name}: cannot list interfaces in {where_}"))?
+        .with_context(|| format!("--filter-ifname: no interface {name:?} in {where_}"))
+}
+
+/// `--cilium`'s error, with how to fix it in this command line's terms where that is a flag.
+fn cilium_error(e: cilium::Error) -> anyhow::Error {
+    match e {
+        cilium::Error::NoBpffs | cilium::Error::NoGlobals(_) | cilium::Error::NotBpffs(_) => {
+            anyhow::anyhow!("--cilium: {e}; pass --cilium=DIR to read another bpffs")
+        }
+        e => anyhow::Error::new(e).context("--cilium"),
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
+}
+
+/// `--ringbuf-size`: the kernel wants a power of two and a multiple of the page size; more than
+/// [`MAX_RINGBUF_BYTES`] is refused rather than silently taken from the node's memory.
+fn ringbuf_size(n: u64, page: u64) -> Result<u32> {
+    if n.is_power_of_two() && (page..=MAX_RINGBUF_BYTES).contains(&n) {
+        return Ok(n as u32);
+    }
+    bail!(
+        "invalid --ringbuf-size {n}: must be a power of two from {page} (the page size) to {MAX_RINGBUF_BYTES} (1 GiB, the cap), e.g. 8388608 (the default, 8 MiB)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ringbuf_sizes() {
+        for ok in [4096, 8 << 20, 1 << 30] {
+            assert_eq!(ringbuf_size(ok, 4096).unwrap() as u64, ok);
+        }
+        for bad in [0, 3, 6000, 2048, 4097, (1 << 31), u32::MAX as u64, 1 << 40] {
+            let e = ringbuf_size(bad, 4096).unwrap_err().to_string();
+            assert!(
+                e.contains("power of two from 4096") && e.contains("1 GiB, the cap"),
+                "{bad}: {e}"
+            );
+        }
+        // 64 KiB pages (arm64): 16 KiB is a power of two but not a multiple of the page.
+        assert!(ringbuf_size(16 << 10, 64 << 10).is_err());
+    }
+}

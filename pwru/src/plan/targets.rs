@@ -1,0 +1,173 @@
+//! Which backend, and what it attaches to: the skb functions in BTF (kprobe backends) or the skb tracepoints.
+
+use super::kmods;
+use crate::cli;
+use crate::say;
+use anyhow::{Context, Result, bail};
+use std::os::unix::fs::FileTypeExt;
+use symbols::Kallsyms;
+
+/// What to attach, and what naming the events needs from discovery.
+pub struct Targets {
+    pub backend: probes::Backend,
+    /// Kernel functions (kprobe backends).
+    pub kprobes: Vec<probes::Target>,
+    /// Tracepoints (tracepoint backend); the index is the event's `probe_id`.
+    pub tracepoints: Vec<probes::TracepointTarget>,
+    /// `probe_id` → tracepoint name.
+    pub tracepoint_names: Vec<String>,
+    pub reasons: symbols::DropReasons,
+    /// Read during discovery (kprobe backends), reused to name functions.
+    pub kallsyms: Option<Kallsyms>,
+    /// Lines for the user: why `auto` fell back, what --kmods did.
+    pub notes: Vec<String>,
+}
+
+fn probes_backend(b: cli::Backend) -> Option<probes::Backend> {
+    match b {
+        cli::Backend::Auto => None,
+        cli::Backend::Kprobe => Some(probes::Backend::Kprobe),
+        cli::Backend::KprobeMulti => Some(probes::Backend::KprobeMulti),
+        cli::Backend::Tracepoint => Some(probes::Backend::Tracepoint),
+    }
+}
+
+/// Picks the backend (the asked one if it works here, else the best), then finds its targets in BTF.
+pub fn discover(
+    args: &cli::TraceArgs,
+    func_re: Option<&regex::Regex>,
+    phase: &dyn Fn(&'static str),
+) -> Result<Targets> {
+    phase("probing the kernel's tracing support");
+    let support = probes::support();
+    let backend = match probes_backend(args.backend) {
+        Some(b) => {
+            support.check(b)?;
+            b
+        }
+        None => support.best().with_context(|| {
+            format!(
+                "no tracing backend works on this kernel: {}; {}; {}",
+                support.kprobe_multi.clone().unwrap_err(),
+                support.kprobe.clone().unwrap_err(),
+                support.tracepoint.clone().unwrap_err()
+            )
+        })?,
+    };
+    let tracepoint_backend = backend == probes::Backend::Tracepoint;
+
+    // Kprobe backends read kallsyms anyway; the tracepoint backend only if a --kmods name needs it.
+    let mut kallsyms = None;
+    if !tracepoint_backend {
+        phase("reading /proc/kallsyms");
+        kallsyms = Some(Kallsyms::load()?);
+    }
+    let lazy = std::cell::OnceCell::new();
+    let is_vmlinux_symbol = |name: &str| {
+        let k = kallsyms
+            .as_ref()
+            .or_else(|| lazy.get_or_init(|| Kallsyms::load().ok()).as_ref());
+        k.is_some_and(|k| k.address_in(name, None).is_some())
+    };
+    let (modules, mut notes) = kmods::select(
+        &args.kmods,
+        args.all_kmods,
+        tracepoint_backend,
+        &kmods::Roots::running_kernel(),
+        &is_vmlinux_symbol,
+    )?;
+
+    phase("reading BTF");
+    if let Some(p) = &args.kernel_btf
+        && std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo())
+    {
+        say!(
+            "--kernel-btf {} is a FIFO: waiting for a writer (Ctrl-C to stop)",
+            p.display()
+        );
+    }
+    let btf = symbols::Btf::load_with(&symbols::BtfOptions {
+        kernel_btf: args.kernel_btf.clone(),
+        kmods: modules,
+        ..Default::default()
+    })?;
+
+    phase("finding skb functions");
+    let mut kprobes = Vec::new();
+    let mut tracepoints = Vec::new();
+    let mut tracepoint_names = Vec::new();
+    if tracepoint_backend {
+        for tp in symbols::skb_tracepoints(&btf) {
+            let t = probes::TracepointTarget {
+                name: tp.name,
+                skb_arg: probes::ArgIndex(tp.skb_arg),
+                reason_arg: tp.reason_arg.map(probes::ArgIndex),
+                nargs: tp.nargs,
+            };
+            if func_re.is_some_and(|re| !re.is_match(&t.name)) || !t.supported() {
+                continue;
+            }
+            tracepoint_names.push(t.name.clone());
+            tracepoints.push(t);
+        }
+        if tracepoints.is_empty() {
+            bail!(
+                "no skb tracepoint matches --filter-func {}",
+                args.filter_func.as_deref().unwrap_or("")
+            );
+        }
+    } else {
+        let ff = args
+            .filter_func
+            .as_deref()
+            .map(symbols::FuncFilter::new)
+            .transpose()?;
+        let k = kallsyms.as_ref().context("kallsyms not read")?;
+        // One read of /proc/kallsyms serves both the probe-able check and, later, the function names.
+        let found = symbols::skb_functions_kallsyms(&btf, ff.as_ref(), k)?;
+        notes.extend(found.warnings);
+        for f in found.funcs {
+            kprobes.push(probes::Target {
+                name: f.name,
+                module: f.module,
+                skb_arg: probes::ArgIndex(f.skb_arg),
+                reason_arg: f.reason_arg.map(probes::ArgIndex),
+            });
+        }
+        if kprobes.is_empty() {
+            bail!(
+                "no probe-able skb function matches --filter-func {}",
+                args.filter_func.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if probes_backend(args.backend).is_none() && backend != probes::Backend::KprobeMulti {
+        let why = match backend {
+            probes::Backend::Kprobe => support.kprobe_multi.clone().err(),
+            _ => support
+                .kprobe
+                .clone()
+                .err()
+                .or(support.kprobe_multi.clone().err()),
+        }
+        .unwrap_or_default();
+        notes.insert(
+            0,
+            match backend {
+                probes::Backend::Tracepoint => {
+                    format!("{why}: using {} tracepoints", tracepoints.len())
+                }
+                _ => format!("{why}: using kprobes on {} functions", kprobes.len()),
+            },
+        );
+    }
+    Ok(Targets {
+        backend,
+        kprobes,
+        tracepoints,
+        tracepoint_names,
+        reasons: symbols::DropReasons::from_btf(&btf),
+        kallsyms: kallsyms.or_else(|| lazy.into_inner().flatten()),
+        notes,
+    })
+}

@@ -1,0 +1,113 @@
+//! The trace run: plan ([`crate::plan`]), load, attach, stream events into the sinks ([`crate::sink`]) until a
+//! signal, a sink's stop, `--output-limit-lines` or an error, then detach and report. Parts: [`startup`] (signals,
+//! interruptible start-up), `session` (streaming and the end of the run) and [`pump`] (ring → decoder → sinks).
+//!
+//! Every way out after the probes are attached prints the summary line
+//! (`N events produced, M lost, P printed`), errors included.
+
+pub mod pump;
+mod session;
+pub mod startup;
+
+use crate::cli::TraceArgs;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::say;
+use crate::sink::{self, Sinks, StopHandle};
+use anyhow::Result;
+use pump::Pump;
+use session::Session;
+use startup::{Interrupted, Startup};
+
+/// `pwru [flags] [PCAP-FILTER]`: returns the exit code.
+pub fn trace(args: TraceArgs) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _enter = rt.enter();
+    let mut start = Startup::new(&rt)?;
+    match start_and_run(&rt, &mut start, args).map_err(|e| e.downcast::<Interrupted>()) {
+        Ok(code) => Ok(code),
+        Err(Ok(i)) => {
+            say!("{i}");
+            Ok(128 + i.signal.number)
+        }
+        Err(Err(e)) => Err(e),
+    }
+}
+
+fn start_and_run(
+    rt: &tokio::runtime::Runtime,
+    start: &mut Startup,
+    args: TraceArgs,
+) -> Result<i32> {
+    let plan = start.run("checking the arguments", move |phase| {
+        Plan::new(&args, phase)
+    })??;
+    for n in &plan.notes {
+        say!("{n}");
+    }
+    let Plan {
+        tracer: cfg,
+        names,
+        want,
+        output,
+        destination,
+        cilium,
+        ready_file,
+        ..
+    } = plan;
+    let backend = cfg.backend;
+    let track_skb = cfg.track_skb;
+    let total = cfg.kprobes.len() + cfg.tracepoints.len();
+    let what = if backend == probes::Backend::Tracepoint {
+        "tracepoints"
+    } else {
+        "functions"
+    };
+
+    let tracer = start.run("loading the BPF programs", move |_| {
+        probes::Tracer::load(cfg)
+    })??;
+    let progress = Progress::new(total as u64, backend.name(), what);
+    let (tracer, stats, progress) = start.run("attaching the probes", move |_| {
+        let mut tracer = tracer;
+        let stats =
+            tracer.attach(|done, _total, ignored| progress.update(done as u64, ignored as u64));
+        (tracer, stats, progress)
+    })?;
+    let stats = stats?;
+    progress.finish(
+        stats.attached as u64,
+        stats.ignored.len() as u64,
+        stats.elapsed,
+    );
+    for ig in stats.ignored.iter().take(5) {
+        say!("ignored {}: {}", ig.name, ig.reason);
+    }
+    if stats.ignored.len() > 5 {
+        say!("… and {} more ignored", stats.ignored.len() - 5);
+    }
+
+    // From here on, every way out prints the summary line.
+    let session = Session {
+        tracer,
+        attached: sink::Attached {
+            backend,
+            attached: stats.attached,
+            track_skb,
+        },
+        names,
+        want,
+        pump: Pump {
+            enrich: cilium,
+            limit: output.limit,
+            delivered: 0,
+        },
+        output,
+        ready_file,
+        sinks: Sinks::default(),
+        stop: StopHandle::default(),
+    };
+    Ok(session.run(rt, &mut start.signals, destination))
+}

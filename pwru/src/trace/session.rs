@@ -1,0 +1,226 @@
+//! A run with its probes attached: stream into the sinks, then detach, drain, finish the sinks and report. Every
+//! way out of here prints the summary line.
+
+use super::pump::{Drained, Pump, WithStacks};
+use super::startup::{Caught, Signals};
+use crate::clock::WallClock;
+use crate::decode::{Decoder, Lookups, Want};
+use crate::lookups::Symbols;
+use crate::plan::{Destination, Output};
+use crate::say;
+use crate::say::{is_broken_pipe, one_line};
+use crate::sink::{self, Attached, Counts, Sink, Sinks, StopHandle};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+
+/// Why streaming ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    Signal(Caught),
+    /// A sink asked (the TUI's quit).
+    Stopped,
+    Limit,
+}
+
+/// Everything the run needs once the probes are attached.
+pub struct Session {
+    pub tracer: probes::Tracer,
+    pub attached: Attached,
+    pub names: Symbols,
+    pub want: Want,
+    pub pump: Pump,
+    pub output: Output,
+    pub ready_file: Option<PathBuf>,
+    pub sinks: Sinks,
+    pub stop: StopHandle,
+}
+
+impl Session {
+    /// Streams until a signal, a sink's stop, the line limit or an error, then ends the run; returns the exit code.
+    pub fn run(
+        mut self,
+        rt: &tokio::runtime::Runtime,
+        signals: &mut Signals,
+        destination: Destination,
+    ) -> i32 {
+        let ring = self
+            .tracer
+            .take_ring()
+            .context("the tracer has no event ring")
+            // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
+            .and_then(|r| unsafe { AsyncFd::register(r) }.context("cannot watch the event ring"));
+        let (live, ring) = match ring {
+            Ok(mut ring) => (self.live(rt, signals, &mut ring, destination), Some(ring)),
+            Err(e) => (Err(e), None),
+        };
+        self.end(live, ring)
+    }
+
+    fn live(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        signals: &mut Signals,
+        ring: &mut AsyncFd<probes::RingReader>,
+        destination: Destination,
+    ) -> Result<End> {
+        if self.attached.attached == 0 {
+            bail!("no probe could be attached");
+        }
+        self.sinks = sink::build(&self.output, destination, &self.attached, &self.stop)?;
+        if let Some(p) = &self.ready_file {
+            std::fs::write(p, b"")
+                .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
+        }
+        let lookups = WithStacks {
+            syms: &self.names,
+            tracer: &self.tracer,
+        };
+        let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+        rt.block_on(stream(
+            signals,
+            &self.stop,
+            &self.tracer,
+            ring,
+            &mut self.pump,
+            &mut dec,
+            &mut self.sinks,
+        ))
+    }
+
+    /// Detaches, hands on what is left in the ring after a signal, finishes the sinks, reports errors and the
+    /// summary.
+    fn end(mut self, live: Result<End>, ring: Option<AsyncFd<probes::RingReader>>) -> i32 {
+        // Links first: after this no new event is produced, and the kernel's counters are final.
+        let det = self.tracer.detach();
+        let mut errors = Vec::new();
+        if let (Ok(End::Signal(_)), Some(mut ring)) = (&live, ring) {
+            // What the kernel wrote before the links closed is still in the ring: hand it on too.
+            let lookups = WithStacks {
+                syms: &self.names,
+                tracer: &self.tracer,
+            };
+            let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+            loop {
+                match self.pump.drain(ring.get_mut(), &mut dec, &mut self.sinks) {
+                    Ok(Drained::More) => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        errors.push(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = live {
+            errors.insert(0, e);
+        }
+        let counts = Counts {
+            produced: det.produced,
+            lost: det.lost,
+            delivered: self.pump.delivered,
+        };
+        for r in [self.sinks.flush(), self.sinks.finish(&counts)] {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        // The TUI has left the screen: now the errors and the summary can be read.
+        let mut code = 0;
+        for e in &errors {
+            // A reader that went away is no failure (`pwru | head`), but the summary says what it missed.
+            if !is_broken_pipe(e) {
+                say!("{}", one_line(e));
+                code = 1;
+            }
+        }
+        say!("{}", summary(&counts, self.sinks.printed(), det.elapsed));
+        code
+    }
+}
+
+/// Streams until a signal, a sink's stop, the line limit or an error.
+async fn stream<L: Lookups>(
+    signals: &mut Signals,
+    stop: &StopHandle,
+    tracer: &probes::Tracer,
+    ring: &mut AsyncFd<probes::RingReader>,
+    pump: &mut Pump,
+    dec: &mut Decoder<L>,
+    sinks: &mut Sinks,
+) -> Result<End> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            biased;
+            s = signals.recv() => return Ok(End::Signal(s)),
+            _ = stop.stopped() => return Ok(End::Stopped),
+            _ = tick.tick() => sinks.tick(&Counts {
+                produced: tracer.produced(),
+                lost: tracer.lost(),
+                delivered: pump.delivered,
+            })?,
+            g = ring.readable_mut() => {
+                let mut g = g?;
+                match pump.drain(g.get_inner_mut(), dec, sinks)? {
+                    Drained::Limit => return Ok(End::Limit),
+                    // Ready again only when the kernel writes more.
+                    Drained::Empty => g.clear_ready(),
+                    // Let the runtime look at its signal pipe and timers before the next batch.
+                    Drained::More => tokio::task::yield_now().await,
+                }
+            }
+        }
+    }
+}
+
+/// `N events produced, M lost, P printed[, W not written][, U not read] (detached in T ms)`: every event
+/// produced is lost, printed, not written (the output failed) or not read (the run stopped first).
+fn summary(c: &Counts, printed: Option<u64>, detach: Duration) -> String {
+    let printed = printed.unwrap_or(c.delivered);
+    let mut s = format!(
+        "{} events produced, {} lost, {printed} printed",
+        c.produced, c.lost
+    );
+    let unwritten = c.delivered.saturating_sub(printed);
+    if unwritten > 0 {
+        s.push_str(&format!(", {unwritten} not written"));
+    }
+    let unread = c
+        .produced
+        .saturating_sub(c.lost)
+        .saturating_sub(c.delivered);
+    if unread > 0 {
+        s.push_str(&format!(", {unread} not read"));
+    }
+    s.push_str(&format!(" (detached in {} ms)", detach.as_millis()));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_accounts_for_every_event() {
+        let c = Counts {
+            produced: 100,
+            lost: 10,
+            delivered: 80,
+        };
+        assert_eq!(
+            summary(&c, Some(75), Duration::from_millis(3)),
+            "100 events produced, 10 lost, 75 printed, 5 not written, 10 not read (detached in 3 ms)"
+        );
+        let c = Counts {
+            produced: 5,
+            lost: 0,
+            delivered: 5,
+        };
+        assert_eq!(
+            summary(&c, None, Duration::ZERO),
+            "5 events produced, 0 lost, 5 printed (detached in 0 ms)"
+        );
+    }
+}

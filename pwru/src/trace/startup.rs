@@ -1,0 +1,120 @@
+//! Signals, and a start-up that they can always interrupt.
+//!
+//! BTF parsing, target discovery, loading (the verifier) and attaching can each take seconds, and a read of a
+//! wrong path (`--kernel-btf FIFO`) can wait forever. Each phase runs on a helper thread while the main thread
+//! waits for it or for a signal. On a signal pwru exits at once: nothing needs undoing, since every program,
+//! link and perf event it made is held by a file descriptor, and the kernel removes them when the process ends.
+
+use anyhow::Result;
+use std::sync::{Arc, Mutex};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// A signal that ends pwru: SIGINT, SIGTERM, SIGHUP or SIGQUIT, all handled alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caught {
+    pub name: &'static str,
+    pub number: i32,
+}
+
+/// The signals pwru stops on, caught from [`Signals::install`] on (inside a tokio runtime).
+pub struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+    quit: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    /// Waits for the next of them.
+    pub async fn recv(&mut self) -> Caught {
+        let (name, number) = tokio::select! {
+            _ = self.int.recv() => ("SIGINT", libc::SIGINT),
+            _ = self.term.recv() => ("SIGTERM", libc::SIGTERM),
+            _ = self.hup.recv() => ("SIGHUP", libc::SIGHUP),
+            _ = self.quit.recv() => ("SIGQUIT", libc::SIGQUIT),
+        };
+        Caught { name, number }
+    }
+}
+
+/// A start-up phase ended by a signal.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: Caught,
+    /// What was being done.
+    pub phase: &'static str,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted ({}) while {}: stopped before tracing began",
+            self.signal.name, self.phase
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Runs start-up phases so that a signal ends them.
+pub struct Startup<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    pub signals: Signals,
+    phase: Arc<Mutex<&'static str>>,
+}
+
+impl<'a> Startup<'a> {
+    /// Installs the signal handlers (from here on SIGINT and the others no longer kill pwru outright).
+    pub fn new(rt: &'a tokio::runtime::Runtime) -> Result<Startup<'a>> {
+        let _enter = rt.enter();
+        Ok(Startup {
+            rt,
+            signals: Signals::install()?,
+            phase: Arc::new(Mutex::new("starting")),
+        })
+    }
+
+    /// Runs `f` on a helper thread; `f` may name finer phases through its argument. A signal first makes this an
+    /// [`Interrupted`] error, and the helper thread is left to die with the process.
+    pub fn run<T: Send + 'static>(
+        &mut self,
+        phase: &'static str,
+        f: impl FnOnce(&dyn Fn(&'static str)) -> T + Send + 'static,
+    ) -> Result<T> {
+        set(&self.phase, phase);
+        let cell = self.phase.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("pwru-startup".into())
+            .spawn(move || {
+                let _ = tx.send(f(&|p| set(&cell, p)));
+            })?;
+        let signals = &mut self.signals;
+        let cell = &self.phase;
+        self.rt.block_on(async {
+            tokio::select! {
+                biased;
+                s = signals.recv() => Err(Interrupted {
+                    signal: s,
+                    phase: *cell.lock().unwrap_or_else(|e| e.into_inner()),
+                }
+                .into()),
+                r = rx => r.map_err(|_| anyhow::anyhow!("start-up ({phase}) failed unexpectedly")),
+            }
+        })
+    }
+}
+
+fn set(cell: &Mutex<&'static str>, phase: &'static str) {
+    *cell.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+}

@@ -1,0 +1,79 @@
+//! Commands from tests, and the checks that make a test fail (never skip) when the machine cannot run it.
+
+use std::process::{Command, Output};
+
+/// Runs `cmd` through `sh -c` and returns its stdout; panics with the status, stdout and stderr when it cannot
+/// start or exits non-zero.
+pub fn sh(cmd: &str) -> String {
+    checked(cmd, Command::new("sh").arg("-c").arg(cmd).output())
+}
+
+/// Runs `program` with `args` (no shell) and returns its stdout; panics like [`sh`] when it fails.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let what = format!("{program} {}", args.join(" "));
+    checked(&what, Command::new(program).args(args).output())
+}
+
+/// Runs `program` with `args` (no shell) whatever its exit status; panics only when it cannot start.
+pub fn output(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+fn checked(what: &str, out: std::io::Result<Output>) -> String {
+    let out = out.unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
+    assert!(
+        out.status.success(),
+        "`{what}` failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Fails the test unless it runs as root; `why` says what needs it ("BPF programs", "mounting bpffs").
+pub fn need_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}): run `sudo bash tests/run.sh`, or `sudo cargo test -- --include-ignored`"
+    );
+}
+
+/// Fails the test unless `tool` is on PATH.
+pub fn need_tool(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "this test needs `{tool}`, which is not installed (tests/setup.sh installs every tool the tests use)"
+    );
+}
+
+/// `program` as user nobody (65534) with no capabilities at all, through util-linux's `setpriv`: what an
+/// unprivileged user gets. Add arguments and run it like any [`Command`].
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    need_tool("setpriv");
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+    ])
+    .arg(program);
+    c
+}
