@@ -175,11 +175,9 @@ fn ip_frame(src: &[u8]) -> Vec<u8> {
 /// pass the verifier (its budget is the instructions it walks, over every path) and agree
 /// with the interpreter, matches included.
 #[test]
+#[ignore = "needs root: BPF_PROG_TEST_RUN, and the filter corpus (tests/run.sh runs it)"]
 fn long_expressions_load_and_agree() {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "this test loads BPF programs and must run as root"
-    );
+    testkit::need_root("BPF_PROG_TEST_RUN");
     let (_, l2, l3) = corpus();
     let mut v6_500 = vec![0x20, 0x01, 0x0d, 0xb8];
     v6_500.extend([0u8; 10]);
