@@ -231,6 +231,39 @@ s_drops() {
   expect_clean "$base"
 }
 
+# 8: tunnels. VXLAN and Geneve devices between the root netns and ns1 over the veth: the inner filter selects exactly
+# the encapsulated pings to the inner address (not the inner UDP), and each event shows the outer tuple and, in the
+# TUNNEL column, the kind, VNI and inner tuple.
+s_tunnel() {
+  SCEN="8-tunnel"
+  $IP link add vx0 type vxlan id 42 dstport 4789 local 10.0.0.1 remote 10.0.0.2 dev veth0 \
+    && $IP -n ns1 link add vx1 type vxlan id 42 dstport 4789 local 10.0.0.2 remote 10.0.0.1 dev veth1 \
+    && $IP link add gn0 type geneve id 7 remote 10.0.0.2 && $IP -n ns1 link add gn1 type geneve id 7 remote 10.0.0.1 \
+    || { fail "setup: vxlan/geneve devices"; return; }
+  $IP addr add 192.168.77.1/24 dev vx0; $IP -n ns1 addr add 192.168.77.2/24 dev vx1
+  $IP addr add 192.168.78.1/24 dev gn0; $IP -n ns1 addr add 192.168.78.2/24 dev gn1
+  for d in vx0 gn0; do $IP link set $d up; done; for d in vx1 gn1; do $IP -n ns1 link set $d up; done
+  # Resolve the inner neighbours first, so that the traced pings take the plain path.
+  $PING -c1 -W5 192.168.77.2 > /dev/null && $PING -c1 -W5 192.168.78.2 > /dev/null || fail "setup: ping over the tunnels"
+  for kind in vxlan geneve; do
+    case $kind in vxlan) port=4789 vni=42 net=192.168.77 ;; *) port=6081 vni=7 net=192.168.78 ;; esac
+    SCEN="8-tunnel[$kind]"
+    tracer_start "tun-$kind" --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
+      --filter-tunnel-pcap-l3 "icmp and host $net.2" "udp port $port" || continue
+    $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
+    $UDPSEND $net.2 9 2 40020 > /dev/null
+    settle; tracer_stop
+    expect "the encapsulated request: outer and inner tuples" "$(lit '10.0.0.1:')[0-9]+$(lit "->10.0.0.2:$port(udp)")" \
+      "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")\$" "$(ns $NS_ROOT)"
+    expect "it arrives in ns1" "$(lit "->10.0.0.2:$port(udp)")" "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")" "$(ns $NS_1)"
+    expect "the encapsulated reply" "$(lit '10.0.0.2:')[0-9]+$(lit "->10.0.0.1:$port(udp)")" \
+      "$(lit "$kind:$vni $net.2:0->$net.1:0(icmp)")\$"
+    expect_all "every event is an encapsulated ping" "$(lit "(udp)").*$(lit "$kind:$vni ")[^ ]+\(icmp\)\$"
+    expect_none "the inner UDP datagram excluded" "$(lit ":40020->")"
+  done
+  $IP link del vx0; $IP link del gn0; $IP -n ns1 link del vx1; $IP -n ns1 link del gn1
+}
+
 s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }
 
 case ${PAYLOAD:-scenarios} in
@@ -238,7 +271,7 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap"
+    DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap tunnel"
     # 7 (drops) tests userspace views the arch does not change; under arm64's slower TCG it runs only when named.
     [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
