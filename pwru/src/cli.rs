@@ -110,11 +110,11 @@ pub struct TraceArgs {
     pub filter_track_skb: bool,
     /// Also follow a packet by the kernel stack processing it: while a selected skb is being processed, every other
     /// skb that task's stack handles is shown too, so the packet is followed where the kernel frees its skb and
-    /// builds another (bridges, some tunnels).
+    /// builds another (bridges, some tunnels). Not supported yet.
     #[arg(long)]
     pub filter_track_skb_by_stackid: bool,
     /// Also probe these functions that take no skb (comma-separated); their events are shown for the packet the
-    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only.
+    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only. Not supported yet.
     #[arg(long, value_delimiter = ',', value_name = "FUNCS")]
     pub filter_non_skb_funcs: Vec<String>,
     /// pcap-filter expression on the Ethernet frame inside VXLAN/Geneve packets: tunnel packets must match it, other
@@ -154,7 +154,7 @@ pub struct TraceArgs {
     pub output_tunnel: bool,
     /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
     /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
-    /// only.
+    /// only. Not supported yet.
     #[arg(long)]
     pub output_bpfmap: bool,
     /// One JSON object per line instead of text.

@@ -391,6 +391,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tunnel_sections() {
+        let mut t = TunnelSection {
+            kind: TUN_GENEVE,
+            flags: TUNF_HAS_VNI | TUNF_HAS_TUPLE | TUNF_IPV6,
+            l4_proto: 17,
+            vni: 7,
+            sport: 4321,
+            dport: 9,
+            ..TunnelSection::default()
+        };
+        t.saddr[15] = 1;
+        t.daddr[15] = 2;
+        let got = tunnel(&t).unwrap();
+        assert_eq!((got.kind, got.vni), (TunnelKind::Geneve, Some(7)));
+        let tuple = got.tuple.unwrap();
+        assert_eq!(tuple.saddr.to_string(), "::1");
+        assert_eq!(
+            (
+                tuple.daddr.to_string(),
+                tuple.sport,
+                tuple.dport,
+                tuple.proto
+            ),
+            ("::2".into(), 4321, 9, 17)
+        );
+        // Encapsulated by the kernel, inner ARP: no VNI, no tuple.
+        let arp = TunnelSection {
+            kind: TUN_ENCAP,
+            ..TunnelSection::default()
+        };
+        assert_eq!(
+            tunnel(&arp),
+            Some(Tunnel {
+                kind: TunnelKind::Encap,
+                vni: None,
+                tuple: None
+            })
+        );
+        // A kind from a newer probe object is no tunnel this build can name.
+        assert_eq!(tunnel(&TunnelSection { kind: 9, ..t }), None);
+    }
+
+    #[test]
     fn ipv6_tuple() {
         let mut r = RawEvent {
             flags: EV_HAS_TUPLE | EV_IPV6,
