@@ -11,6 +11,7 @@ pub mod decode;
 pub mod filter_cmd;
 pub mod ifnames;
 pub mod lookups;
+pub mod pcapng;
 pub mod plan;
 pub mod privileges;
 pub mod process;
