@@ -127,6 +127,22 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub timestamp: Timestamp,
 
+    /// Also write the packets to this pcapng file (`-`: stdout, e.g. `| tshark -r -`), one per event, with the
+    /// function, drop reason, netns and process in each packet's comment. With `-`, text or JSON lines are written
+    /// only to --output-file.
+    #[arg(long, value_name = "FILE")]
+    pub output_pcap: Option<PathBuf>,
+    /// With --output-pcap: bytes of each packet to copy, from its MAC header (else its IP header); 0: none.
+    #[arg(long, value_name = "N", requires = "output_pcap")]
+    pub snaplen: Option<u32>,
+    /// With --output-pcap: only each skb's first event, for a capture that looks like tcpdump's.
+    #[arg(long, requires = "output_pcap")]
+    pub output_pcap_once: bool,
+    /// With --output-pcap: give packets that start at the IP header an all-zero Ethernet header, so the file has one
+    /// link type, as libpcap's readers (tcpdump) need.
+    #[arg(long, requires = "output_pcap")]
+    pub output_pcap_ethernet: bool,
+
     /// Live terminal view instead of text: packets with their fate, the path of the selected one, drops, Cilium.
     #[arg(long, conflicts_with_all = ["output_json", "output_file", "output_limit_lines"])]
     pub tui: bool,

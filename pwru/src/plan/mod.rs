@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
 use std::path::{Path, PathBuf};
 
-pub use output::{Destination, Format, Output};
+pub use output::{Destination, Destinations, Format, Output};
 
 /// Everything a trace run needs, checked.
 pub struct Plan {
@@ -32,8 +32,8 @@ pub struct Plan {
     /// Which lookups decoding must do for the output.
     pub want: Want,
     pub output: Output,
-    /// Where text or JSON lines go (stdout for the TUI, which does not use it).
-    pub destination: Destination,
+    /// Where text or JSON lines and pcapng go, open.
+    pub destinations: Destinations,
     /// `--cilium`: Cilium's maps, open.
     pub cilium: Option<cilium::Enricher>,
     /// Created once every probe is attached.
@@ -85,10 +85,7 @@ impl Plan {
             Some(name) => Some(ifindex(name, netns.as_ref(), args.filter_netns.as_deref())?),
         };
         phase("opening the output");
-        let destination = match output.format {
-            Format::Tui { .. } => Destination::Stdout,
-            _ => output::open(args.output_file.as_deref())?,
-        };
+        let destinations = output::open_all(&output, args)?;
         let cilium = match &args.cilium {
             None => None,
             Some(dir) => {
@@ -132,12 +129,13 @@ impl Plan {
                 tracepoints: targets.tracepoint_names,
             },
             want: Want {
-                ifnames: args.output_meta,
+                // pcapng names its interfaces.
+                ifnames: args.output_meta || output.pcap.is_some(),
                 caller: args.output_caller,
                 stack,
             },
             output,
-            destination,
+            destinations,
             cilium,
             ready_file: args.ready_file.clone(),
             notes: targets.notes,

@@ -1,10 +1,12 @@
-//! Where events go and what they show: text or JSON lines on stdout or in `--output-file`, or the TUI.
+//! Where events go and what they show: text or JSON lines on stdout or in `--output-file`, or the TUI; and
+//! beside them, `--output-pcap`.
 
 use crate::cli::{Timestamp, TraceArgs};
 use crate::say;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use event::{OutputOptions, TimestampMode};
 use std::fs::File;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The event format.
@@ -18,10 +20,15 @@ pub enum Format {
     },
 }
 
-/// Where text or JSON lines are written.
+/// Where a stream of output (lines, pcapng) is written.
 pub enum Destination {
     Stdout,
-    File { path: PathBuf, file: File },
+    File {
+        /// The flag that named it (`--output-file`).
+        flag: &'static str,
+        path: PathBuf,
+        file: File,
+    },
 }
 
 impl Destination {
@@ -29,10 +36,32 @@ impl Destination {
     pub fn name(&self) -> String {
         match self {
             Destination::Stdout => "stdout".into(),
-            Destination::File { path, .. } => format!("--output-file {}", path.display()),
+            Destination::File { flag, path, .. } => format!("{flag} {}", path.display()),
         }
     }
 }
+
+/// The streams of a run, opened: lines (none with the TUI, or when pcapng takes stdout alone) and pcapng.
+pub struct Destinations {
+    pub lines: Option<Destination>,
+    pub pcap: Option<Destination>,
+}
+
+/// `--output-pcap`'s options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pcap {
+    /// `--snaplen`: bytes of each packet the probes copy.
+    pub snaplen: u32,
+    /// `--output-pcap-once`: each skb's first event only.
+    pub once: bool,
+    /// `--output-pcap-ethernet`: one link type, Ethernet.
+    pub ethernet: bool,
+}
+
+/// `--snaplen`'s default: headers and the start of the payload, at a fraction of a full packet's cost.
+pub const DEFAULT_SNAPLEN: u32 = 256;
+/// The most `--snaplen` takes: a jumbo frame.
+pub const MAX_SNAPLEN: u32 = 9216;
 
 /// The output half of the plan.
 pub struct Output {
@@ -42,6 +71,8 @@ pub struct Output {
     pub limit: Option<u64>,
     /// The kernel-side filters in words, for the TUI's status line.
     pub filter_words: String,
+    /// `--output-pcap`, when given.
+    pub pcap: Option<Pcap>,
 }
 
 /// The output flags as a plan (no I/O apart from the TUI's terminal check).
@@ -62,7 +93,53 @@ pub fn plan(args: &TraceArgs) -> Result<Output> {
         options: options(args),
         limit: (args.output_limit_lines > 0).then_some(args.output_limit_lines),
         filter_words: filter_words(args),
+        pcap: pcap(args)?,
     })
+}
+
+fn pcap(args: &TraceArgs) -> Result<Option<Pcap>> {
+    let Some(path) = &args.output_pcap else {
+        return Ok(None);
+    };
+    let snaplen = args.snaplen.unwrap_or(DEFAULT_SNAPLEN);
+    if snaplen > MAX_SNAPLEN {
+        bail!("invalid --snaplen {snaplen}: at most {MAX_SNAPLEN} bytes (0: no packet bytes)");
+    }
+    if args.output_file.as_ref() == Some(path) {
+        bail!("--output-file and --output-pcap name the same file");
+    }
+    if path == Path::new("-") {
+        if args.tui {
+            bail!("--output-pcap - cannot share the terminal with --tui: name a file");
+        }
+        if std::io::stdout().is_terminal() {
+            bail!(
+                "--output-pcap -: stdout is a terminal; pipe it (`| tshark -r -`) or name a file"
+            );
+        }
+    }
+    Ok(Some(Pcap {
+        snaplen,
+        once: args.output_pcap_once,
+        ethernet: args.output_pcap_ethernet,
+    }))
+}
+
+/// Opens the streams the output needs: before any BPF work, so a file that cannot be written stops the run
+/// before it attaches.
+pub fn open_all(output: &Output, args: &TraceArgs) -> Result<Destinations> {
+    let pcap_stdout = output.pcap.is_some() && args.output_pcap.as_deref() == Some(Path::new("-"));
+    let pcap = match &args.output_pcap {
+        Some(_) if pcap_stdout => Some(Destination::Stdout),
+        Some(p) if output.pcap.is_some() => Some(open("--output-pcap", Some(p))?),
+        _ => None,
+    };
+    let lines = match (&output.format, &args.output_file) {
+        (Format::Tui { .. }, _) => None,
+        (_, None) if pcap_stdout => None,
+        (_, path) => Some(open("--output-file", path.as_deref())?),
+    };
+    Ok(Destinations { lines, pcap })
 }
 
 fn options(args: &TraceArgs) -> OutputOptions {
@@ -99,14 +176,14 @@ fn filter_words(args: &TraceArgs) -> String {
     words.join(" · ")
 }
 
-/// Opens stdout or creates `--output-file`. A FIFO nobody reads yet is said to be one, then waited for (the
+/// Opens stdout or creates the file `flag` names. A FIFO nobody reads yet is said to be one, then waited for (the
 /// start-up phases can be interrupted, so Ctrl-C ends the wait).
-pub fn open(path: Option<&Path>) -> Result<Destination> {
+pub fn open(flag: &'static str, path: Option<&Path>) -> Result<Destination> {
     let Some(path) = path else {
         return Ok(Destination::Stdout);
     };
     use std::os::unix::fs::OpenOptionsExt;
-    let what = || format!("cannot create --output-file {}", path.display());
+    let what = || format!("cannot create {flag} {}", path.display());
     let file = match File::options()
         .write(true)
         .create(true)
@@ -121,7 +198,7 @@ pub fn open(path: Option<&Path>) -> Result<Destination> {
         // ENXIO: a FIFO without a reader (a non-blocking open never waits for one).
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
             say!(
-                "--output-file {} is a FIFO with no reader yet: waiting for one (Ctrl-C to stop)",
+                "{flag} {} is a FIFO with no reader yet: waiting for one (Ctrl-C to stop)",
                 path.display()
             );
             File::options().write(true).open(path).with_context(what)?
@@ -129,6 +206,7 @@ pub fn open(path: Option<&Path>) -> Result<Destination> {
         Err(e) => return Err(e).with_context(what),
     };
     Ok(Destination::File {
+        flag,
         path: path.to_path_buf(),
         file,
     })

@@ -1,6 +1,7 @@
 //! Where decoded events go. The run hands every event to one [`Sinks`] fan-out and knows nothing of what is
-//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), the live loss notice ([`loss`]), and later
-//! pcapng files, metrics endpoints or a drops-only buffer, side by side.
+//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), pcapng ([`pcap`]), the live loss notice
+//! ([`loss`]), and later metrics endpoints or a drops-only buffer, side by side. [`writer`] counts what the
+//! streams wrote.
 //!
 //! A sink is told about each event, is flushed after each batch, sees the kernel's counters about once a second
 //! ([`Sink::tick`]) and once more at the end ([`Sink::finish`], after the probes are detached). A sink that wants
@@ -11,9 +12,11 @@
 
 pub mod lines;
 pub mod loss;
+pub mod pcap;
 pub mod tui;
+pub mod writer;
 
-use crate::plan::{Destination, Format, Output};
+use crate::plan::{Destinations, Format, Output};
 use anyhow::Result;
 use event::{Event, JsonFormatter, TextFormatter};
 use std::io::IsTerminal;
@@ -114,27 +117,35 @@ pub struct Attached {
     pub track_skb: bool,
 }
 
-/// The sinks the plan asks for. Text and JSON write their header (if any) now.
+/// The sinks the plan asks for. Text and JSON write their header (if any) now, pcapng its section header.
 pub fn build(
     output: &Output,
-    destination: Destination,
+    destinations: Destinations,
     attached: &Attached,
     stop: &StopHandle,
 ) -> Result<Sinks> {
     let mut sinks = Sinks::default();
-    match &output.format {
-        Format::Tui { max_packets } => {
+    match (&output.format, destinations.lines) {
+        (Format::Tui { max_packets }, _) => {
             let cfg = tui::config(output, *max_packets, attached);
             sinks.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
         }
-        Format::Text => sinks.push(Box::new(lines::LineSink::new(
+        (Format::Text, Some(d)) => sinks.push(Box::new(lines::LineSink::new(
             TextFormatter::new(output.options),
-            lines::Writer::new(destination),
+            writer::Writer::new(d),
         )?)),
-        Format::Json => sinks.push(Box::new(lines::LineSink::new(
+        (Format::Json, Some(d)) => sinks.push(Box::new(lines::LineSink::new(
             JsonFormatter::new(output.options),
-            lines::Writer::new(destination),
+            writer::Writer::new(d),
         )?)),
+        (_, None) => {}
+    }
+    if let (Some(opts), Some(d)) = (output.pcap, destinations.pcap) {
+        sinks.push(Box::new(pcap::PcapSink::new(
+            writer::Writer::new(d),
+            opts,
+            concat!("pwru ", env!("CARGO_PKG_VERSION")),
+        )?));
     }
     if !matches!(output.format, Format::Tui { .. }) && std::io::stderr().is_terminal() {
         sinks.push(Box::new(loss::LossNotice::default()));

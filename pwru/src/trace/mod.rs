@@ -52,7 +52,7 @@ fn start_and_run(
         names,
         want,
         output,
-        destination,
+        destinations,
         cilium,
         ready_file,
         ..
@@ -109,5 +109,5 @@ fn start_and_run(
         sinks: Sinks::default(),
         stop: StopHandle::default(),
     };
-    Ok(session.run(rt, &mut start.signals, destination))
+    Ok(session.run(rt, &mut start.signals, destinations))
 }

@@ -6,7 +6,7 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Output};
+use crate::plan::{Destinations, Output};
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
 use crate::sink::{self, Attached, Counts, Sink, Sinks, StopHandle};
@@ -43,7 +43,7 @@ impl Session {
         mut self,
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
-        destination: Destination,
+        destinations: Destinations,
     ) -> i32 {
         let ring = self
             .tracer
@@ -52,7 +52,7 @@ impl Session {
             // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
             .and_then(|r| unsafe { AsyncFd::register(r) }.context("cannot watch the event ring"));
         let (live, ring) = match ring {
-            Ok(mut ring) => (self.live(rt, signals, &mut ring, destination), Some(ring)),
+            Ok(mut ring) => (self.live(rt, signals, &mut ring, destinations), Some(ring)),
             Err(e) => (Err(e), None),
         };
         self.end(live, ring)
@@ -63,12 +63,12 @@ impl Session {
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
         ring: &mut AsyncFd<probes::RingReader>,
-        destination: Destination,
+        destinations: Destinations,
     ) -> Result<End> {
         if self.attached.attached == 0 {
             bail!("no probe could be attached");
         }
-        self.sinks = sink::build(&self.output, destination, &self.attached, &self.stop)?;
+        self.sinks = sink::build(&self.output, destinations, &self.attached, &self.stop)?;
         if let Some(p) = &self.ready_file {
             std::fs::write(p, b"")
                 .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
