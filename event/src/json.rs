@@ -1,10 +1,14 @@
 //! JSON lines output (`--output-json`): one object per event with pwru's key names, but every field kept even
 //! when it is zero (pwru drops `cpu: 0`, `mark: 0`, `proto: 0`, which makes consumers guess).
 //!
-//! [`JsonEvent`] also deserializes, so consumers (tests, the TUI's replay) can read the lines back.
+//! [`JsonEvent`] also deserializes, so consumers (tests, `pwru replay`) can read the lines back, and
+//! [`JsonEvent::to_event`] turns a line back into the event it was made of: every field the options printed comes
+//! back, so a replay prints the lines the live run printed.
 
 use crate::time::{SinceLast, local_millis};
-use crate::{Event, Formatter, FuncKind, OutputOptions, TimestampMode};
+use crate::{
+    Annotation, DropReason, Event, Formatter, FuncKind, OutputOptions, TimestampMode, Tuple,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,6 +39,9 @@ pub struct JsonEvent {
     pub time: Option<JsonTime>,
     /// Wall-clock time of the event in ns since the epoch (always present).
     pub wall_ns: u64,
+    /// Monotonic kernel time of the event in ns (always present; absent in lines of older versions).
+    #[serde(default)]
+    pub ktime_ns: u64,
     /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
@@ -51,6 +58,18 @@ pub struct JsonEvent {
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+    /// The text lines of each annotation, in the events' order (present only on events with annotations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotation_lines: Vec<JsonAnnotationLines>,
+}
+
+/// An annotation's lines as the text output prints them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonAnnotationLines {
+    /// The annotation's name, its key among the event's keys.
+    pub name: String,
+    /// Its lines, without indentation.
+    pub lines: Vec<String>,
 }
 
 /// The metadata columns (`--output-meta`).
@@ -124,6 +143,8 @@ const RESERVED: &[&str] = &[
     "caller_func",
     "time",
     "wall_ns",
+    "ktime_ns",
+    "annotation_lines",
     "netns",
     "mark",
     "iface",
@@ -170,14 +191,7 @@ impl JsonEvent {
         let annotations = ev
             .annotations
             .iter()
-            .map(|a| {
-                let key = if RESERVED.contains(&a.name.as_str()) {
-                    format!("annotation_{}", a.name)
-                } else {
-                    a.name.clone()
-                };
-                (key, a.json.clone())
-            })
+            .map(|a| (annotation_key(&a.name), a.json.clone()))
             .collect();
         Self {
             skb: format!("{:#x}", ev.skb),
@@ -197,11 +211,82 @@ impl JsonEvent {
             },
             time,
             wall_ns: ev.wall_ns,
+            ktime_ns: ev.ktime_ns,
             meta,
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
             annotations,
+            annotation_lines: ev
+                .annotations
+                .iter()
+                .map(|a| JsonAnnotationLines {
+                    name: a.name.clone(),
+                    lines: a.lines.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The event this line was made of, as far as the line holds it: what its options left out is zero or empty
+    /// (the metadata without `--output-meta`, the stack without `--output-stack`).
+    pub fn to_event(&self) -> Event {
+        let skb = self.skb.trim_start_matches("0x");
+        let meta = self.meta.as_ref();
+        let annotations = self
+            .annotation_lines
+            .iter()
+            .map(|a| Annotation {
+                name: a.name.clone(),
+                lines: a.lines.clone(),
+                json: self
+                    .annotations
+                    .get(&annotation_key(&a.name))
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Event {
+            skb: u64::from_str_radix(skb, 16).unwrap_or(0),
+            cpu: self.cpu,
+            pid: self.pid,
+            process: self.process.clone(),
+            ktime_ns: self.ktime_ns,
+            wall_ns: self.wall_ns,
+            netns: meta.map_or(0, |m| m.netns),
+            mark: meta.map_or(0, |m| m.mark),
+            ifindex: meta.map_or(0, |m| m.ifindex),
+            ifname: meta.and_then(|m| m.ifname.clone()),
+            proto: meta.map_or(0, |m| m.proto),
+            mtu: meta.map_or(0, |m| m.mtu),
+            len: meta.map_or(0, |m| m.len),
+            pkt_type: meta.map_or(0, |m| m.pkt_type),
+            tuple: self.tuple.clone().flatten().map(|t| Tuple {
+                saddr: t.saddr,
+                daddr: t.daddr,
+                sport: t.sport,
+                dport: t.dport,
+                proto: t.proto,
+                tcp_flags: crate::proto::parse_tcp_flags(&t.flags),
+            }),
+            func: self.func.clone(),
+            func_kind: self.func_kind,
+            drop_reason: self.drop_reason.as_ref().map(|d| DropReason {
+                code: d.code,
+                name: d.name.clone(),
+            }),
+            caller: self.caller_func.clone().filter(|c| !c.is_empty()),
+            stack: self.stack.clone().unwrap_or_default(),
+            annotations,
+        }
+    }
+}
+
+/// An annotation's key: its name, unless that is one of the event's own keys.
+fn annotation_key(name: &str) -> String {
+    if RESERVED.contains(&name) {
+        format!("annotation_{name}")
+    } else {
+        name.to_string()
     }
 }
 

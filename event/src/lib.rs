@@ -118,7 +118,9 @@ pub mod proto;
 pub mod text;
 pub mod time;
 
-pub use json::{JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple};
+pub use json::{
+    JsonAnnotationLines, JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple,
+};
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;
 
