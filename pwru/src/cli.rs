@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Compile, dump or test a pcap filter expression without tracing.
     Filter(FilterArgs),
+    /// Print a saved trace again (--output-json lines or an --output-pcap file), as text, JSON, pcapng or in the
+    /// TUI, keeping the events the filters select.
+    Replay(ReplayArgs),
     /// Inspect Cilium's pinned datapath maps.
     Cilium {
         #[command(subcommand)]
@@ -83,6 +86,31 @@ pub struct TraceArgs {
     #[arg(long)]
     pub all_kmods: bool,
 
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// With --output-pcap: bytes of each packet to copy, from its MAC header (else its IP header); 0: none.
+    #[arg(long, value_name = "N", requires = "output_pcap")]
+    pub snaplen: Option<u32>,
+
+    /// Annotate events with Cilium's state for their flow (endpoints, identities, services, CT, policy, drop
+    /// reasons), read from its pinned maps; optional value: the bpffs root (default: found automatically).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
+    pub cilium: Option<String>,
+
+    /// Ring buffer size in bytes: a power of two, from the page size to 1 GiB.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub ringbuf_size: u64,
+    /// Create this file once every probe is attached (for scripts).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// Which events to keep besides the pcap expression: checked in the kernel by the tracer, on the saved events by
+/// `pwru replay`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SelectArgs {
     /// Only functions whose whole name matches this regex.
     #[arg(long, value_name = "REGEX")]
     pub filter_func: Option<String>,
@@ -92,13 +120,17 @@ pub struct TraceArgs {
     /// Only packets with this mark: mark[/mask] (decimal or 0x hex).
     #[arg(long, value_name = "MARK[/MASK]")]
     pub filter_mark: Option<String>,
-    /// Only packets on this interface (resolved in --filter-netns, else the current netns).
+    /// Only packets on this interface (live: resolved in --filter-netns, else the current netns; replay: by name).
     #[arg(long, value_name = "NAME")]
     pub filter_ifname: Option<String>,
     /// Keep following an skb after its first match (NAT, decapsulation).
     #[arg(long)]
     pub filter_track_skb: bool,
+}
 
+/// What the events show and where they go: the tracer's and `pwru replay`'s.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct OutputArgs {
     /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_meta: bool,
@@ -132,9 +164,6 @@ pub struct TraceArgs {
     /// only to --output-file.
     #[arg(long, value_name = "FILE")]
     pub output_pcap: Option<PathBuf>,
-    /// With --output-pcap: bytes of each packet to copy, from its MAC header (else its IP header); 0: none.
-    #[arg(long, value_name = "N", requires = "output_pcap")]
-    pub snaplen: Option<u32>,
     /// With --output-pcap: only each skb's first event, for a capture that looks like tcpdump's.
     #[arg(long, requires = "output_pcap")]
     pub output_pcap_once: bool,
@@ -149,27 +178,44 @@ pub struct TraceArgs {
     /// With --tui: how many of the newest packets to keep (older ones are evicted and counted).
     #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub tui_max_packets: u64,
+}
 
-    /// Annotate events with Cilium's state for their flow (endpoints, identities, services, CT, policy, drop
-    /// reasons), read from its pinned maps; optional value: the bpffs root (default: found automatically).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
-    pub cilium: Option<String>,
-
-    /// Ring buffer size in bytes: a power of two, from the page size to 1 GiB.
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub ringbuf_size: u64,
-    /// Create this file once every probe is attached (for scripts).
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub ready_file: Option<PathBuf>,
+/// `pwru replay`'s arguments.
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "Examples:\n  pwru replay trace.json\n  pwru replay --tui trace.pcapng 'icmp'\n  pwru replay --filter-func 'kfree_skb.*' --output-json trace.pcapng"
+)]
+pub struct ReplayArgs {
+    /// The saved trace: JSON lines (--output-json) or pcapng (--output-pcap); `-`: stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// pcap-filter expression, run on the packet bytes of a pcapng trace (JSON lines hold none).
+    #[arg(value_name = "PCAP-FILTER")]
+    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl TraceArgs {
     /// The pcap expression, or None when no words were given.
     pub fn filter_expr(&self) -> Option<String> {
-        let s = self.filter.join(" ");
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_string())
+        join_expr(&self.filter)
     }
+}
+
+impl ReplayArgs {
+    /// The pcap expression, or None when no words were given.
+    pub fn filter_expr(&self) -> Option<String> {
+        join_expr(&self.filter)
+    }
+}
+
+fn join_expr(words: &[String]) -> Option<String> {
+    let s = words.join(" ");
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 #[cfg(test)]
@@ -221,24 +267,25 @@ mod tests {
         let t = &c.trace;
         assert_eq!(t.backend, Backend::KprobeMulti);
         assert_eq!(t.kmods, vec!["veth", "bridge"]);
+        let o = &t.output;
         assert!(
-            !t.output_meta
-                && t.output_tuple
-                && t.output_caller
-                && t.output_json
-                && t.filter_track_skb
+            !o.output_meta
+                && o.output_tuple
+                && o.output_caller
+                && o.output_json
+                && t.select.filter_track_skb
         );
-        assert_eq!(t.output_limit_lines, 10);
-        assert_eq!(t.timestamp, Timestamp::Absolute);
+        assert_eq!(o.output_limit_lines, 10);
+        assert_eq!(o.timestamp, Timestamp::Absolute);
         assert_eq!(t.filter_expr().as_deref(), Some("tcp"));
     }
 
     #[test]
     fn defaults_are_pwrus() {
         let t = parse(&[]).trace;
-        assert!(t.output_meta && t.output_tuple && !t.output_json);
+        assert!(t.output.output_meta && t.output.output_tuple && !t.output.output_json);
         assert_eq!(t.backend, Backend::Auto);
-        assert_eq!(t.timestamp, Timestamp::None);
+        assert_eq!(t.output.timestamp, Timestamp::None);
     }
 
     #[test]
@@ -254,6 +301,41 @@ mod tests {
             parse(&["cilium", "maps"]).command,
             Some(Command::Cilium { .. })
         ));
+        match parse(&[
+            "replay",
+            "--output-meta=false",
+            "--filter-func",
+            "ip_.*",
+            "t.pcapng",
+            "icmp",
+            "or",
+            "udp",
+        ])
+        .command
+        {
+            Some(Command::Replay(r)) => {
+                assert_eq!(r.file, PathBuf::from("t.pcapng"));
+                assert_eq!(r.filter_expr().as_deref(), Some("icmp or udp"));
+                assert!(!r.output.output_meta);
+                assert_eq!(r.select.filter_func.as_deref(), Some("ip_.*"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pcap_flags_need_output_pcap() {
+        let t = parse(&["--output-pcap", "-", "--snaplen", "0", "--output-pcap-once"]).trace;
+        assert_eq!(t.output.output_pcap, Some(PathBuf::from("-")));
+        assert_eq!(t.snaplen, Some(0));
+        assert!(t.output.output_pcap_once);
+        for f in [
+            &["--snaplen", "64"][..],
+            &["--output-pcap-once"],
+            &["--output-pcap-ethernet"],
+        ] {
+            assert!(Cli::try_parse_from(std::iter::once("pwru").chain(f.iter().copied())).is_err());
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! Flow of a trace: `cli` (raw flags) → `plan` (checked, resolved) → `trace` (load, attach, stream, detach,
 //! report) → `decode` (+ `lookups`, `ifnames`, `process`, `clock`, Cilium's enricher) → `sink` (text, JSON, TUI,
-//! …). `filter_cmd` is `pwru filter`; `say` prints every stderr line; `privileges` and `progress` serve the plan
-//! and the run.
+//! pcapng, …). `filter_cmd` is `pwru filter`; `replay` is `pwru replay` (a saved trace → the same sinks);
+//! `pcapng` encodes `--output-pcap`'s blocks; `say` prints every stderr line; `privileges` and `progress` serve
+//! the plan and the run.
 
 pub mod cli;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod progress;
+pub mod replay;
 pub mod say;
 pub mod sink;
 pub mod trace;

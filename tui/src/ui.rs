@@ -482,8 +482,12 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             HEADER,
         ),
         sep(),
-        Span::raw(format!("{} attached", s.attached)),
-        sep(),
+    ];
+    // A replay attaches nothing.
+    if s.attached > 0 {
+        spans.extend([Span::raw(format!("{} attached", s.attached)), sep()]);
+    }
+    spans.extend([
         Span::raw(format!("{:.0} ev/s", app.live.events_per_sec)),
         sep(),
         Span::styled(format!("lost {}", app.live.lost), lost_style),
@@ -499,7 +503,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             }
         )),
         sep(),
-    ];
+    ]);
     spans.push(if app.paused {
         Span::styled(
             " PAUSED ",

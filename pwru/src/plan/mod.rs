@@ -50,17 +50,18 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        let func_re = args
+        let (sel, out) = (&args.select, &args.output);
+        let func_re = sel
             .filter_func
             .as_deref()
             .map(filters::parse_func_regex)
             .transpose()?;
-        let mark = args
+        let mark = sel
             .filter_mark
             .as_deref()
             .map(filters::parse_mark)
             .transpose()?;
-        let netns = args
+        let netns = sel
             .filter_netns
             .as_deref()
             .map(filters::parse_netns)
@@ -77,15 +78,16 @@ impl Plan {
                 })
             }
         };
-        let output = output::plan(args)?;
+        let words = output::filter_words(args.filter_expr(), sel);
+        let output = output::plan(out, words, args.snaplen)?;
         crate::privileges::check()?;
 
-        let ifindex = match &args.filter_ifname {
+        let ifindex = match &sel.filter_ifname {
             None => None,
-            Some(name) => Some(ifindex(name, netns.as_ref(), args.filter_netns.as_deref())?),
+            Some(name) => Some(ifindex(name, netns.as_ref(), sel.filter_netns.as_deref())?),
         };
         phase("opening the output");
-        let destinations = output::open_all(&output, args)?;
+        let destinations = output::open_all(&output, out)?;
         let cilium = match &args.cilium {
             None => None,
             Some(dir) => {
@@ -100,10 +102,10 @@ impl Plan {
         let targets = targets::discover(args, func_re.as_ref(), phase)?;
         let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
-        let stack = args.output_stack || (args.output_caller && tracepoint_backend);
+        let stack = out.output_stack || (out.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
             Some(k) => Some(k),
-            None if args.output_caller || args.output_stack => {
+            None if out.output_caller || out.output_stack => {
                 phase("reading /proc/kallsyms");
                 Some(symbols::Kallsyms::load()?)
             }
@@ -118,8 +120,8 @@ impl Plan {
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
-                track_skb: args.filter_track_skb,
-                caller: args.output_caller,
+                track_skb: sel.filter_track_skb,
+                caller: out.output_caller,
                 stack,
                 ringbuf_bytes,
             },
@@ -130,8 +132,8 @@ impl Plan {
             },
             want: Want {
                 // pcapng names its interfaces.
-                ifnames: args.output_meta || output.pcap.is_some(),
-                caller: args.output_caller,
+                ifnames: out.output_meta || output.pcap.is_some(),
+                caller: out.output_caller,
                 stack,
             },
             output,

@@ -1,7 +1,7 @@
 //! Where events go and what they show: text or JSON lines on stdout or in `--output-file`, or the TUI; and
 //! beside them, `--output-pcap`.
 
-use crate::cli::{Timestamp, TraceArgs};
+use crate::cli::{OutputArgs, SelectArgs, Timestamp};
 use crate::say;
 use anyhow::{Context, Result, bail};
 use event::{OutputOptions, TimestampMode};
@@ -75,8 +75,9 @@ pub struct Output {
     pub pcap: Option<Pcap>,
 }
 
-/// The output flags as a plan (no I/O apart from the TUI's terminal check).
-pub fn plan(args: &TraceArgs) -> Result<Output> {
+/// The output flags as a plan (no I/O apart from the TUI's terminal check). `filter_words` says what selects
+/// the events ([`filter_words`]); `snaplen` is `--snaplen` (the tracer's only: a replay has its bytes).
+pub fn plan(args: &OutputArgs, filter_words: String, snaplen: Option<u32>) -> Result<Output> {
     let format = if args.tui {
         // Without a terminal there is nothing to show: say so before any BPF work.
         ::tui::check_terminal()?;
@@ -92,16 +93,16 @@ pub fn plan(args: &TraceArgs) -> Result<Output> {
         format,
         options: options(args),
         limit: (args.output_limit_lines > 0).then_some(args.output_limit_lines),
-        filter_words: filter_words(args),
-        pcap: pcap(args)?,
+        filter_words,
+        pcap: pcap(args, snaplen)?,
     })
 }
 
-fn pcap(args: &TraceArgs) -> Result<Option<Pcap>> {
+fn pcap(args: &OutputArgs, snaplen: Option<u32>) -> Result<Option<Pcap>> {
     let Some(path) = &args.output_pcap else {
         return Ok(None);
     };
-    let snaplen = args.snaplen.unwrap_or(DEFAULT_SNAPLEN);
+    let snaplen = snaplen.unwrap_or(DEFAULT_SNAPLEN);
     if snaplen > MAX_SNAPLEN {
         bail!("invalid --snaplen {snaplen}: at most {MAX_SNAPLEN} bytes (0: no packet bytes)");
     }
@@ -127,7 +128,7 @@ fn pcap(args: &TraceArgs) -> Result<Option<Pcap>> {
 
 /// Opens the streams the output needs: before any BPF work, so a file that cannot be written stops the run
 /// before it attaches.
-pub fn open_all(output: &Output, args: &TraceArgs) -> Result<Destinations> {
+pub fn open_all(output: &Output, args: &OutputArgs) -> Result<Destinations> {
     let pcap_stdout = output.pcap.is_some() && args.output_pcap.as_deref() == Some(Path::new("-"));
     let pcap = match &args.output_pcap {
         Some(_) if pcap_stdout => Some(Destination::Stdout),
@@ -142,7 +143,7 @@ pub fn open_all(output: &Output, args: &TraceArgs) -> Result<Destinations> {
     Ok(Destinations { lines, pcap })
 }
 
-fn options(args: &TraceArgs) -> OutputOptions {
+fn options(args: &OutputArgs) -> OutputOptions {
     OutputOptions {
         meta: args.output_meta,
         tuple: args.output_tuple,
@@ -159,8 +160,8 @@ fn options(args: &TraceArgs) -> OutputOptions {
 }
 
 /// `host 10.0.0.5 · netns inode:4026531840 · mark 0x10 · iface eth0 · func ip_.*`.
-fn filter_words(args: &TraceArgs) -> String {
-    let mut words: Vec<String> = args.filter_expr().into_iter().collect();
+pub fn filter_words(expr: Option<String>, args: &SelectArgs) -> String {
+    let mut words: Vec<String> = expr.into_iter().collect();
     if let Some(n) = &args.filter_netns {
         words.push(format!("netns {n}"));
     }

@@ -114,11 +114,12 @@ pub fn discover(
         if tracepoints.is_empty() {
             bail!(
                 "no skb tracepoint matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
     } else {
         let ff = args
+            .select
             .filter_func
             .as_deref()
             .map(symbols::FuncFilter::new)
@@ -142,7 +143,7 @@ pub fn discover(
         if kprobes.is_empty() {
             bail!(
                 "no probe-able skb function matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
     }

@@ -96,39 +96,63 @@ impl Sink for Sinks {
 
 /// Lets a sink end the run, from any thread.
 #[derive(Clone, Debug, Default)]
-pub struct StopHandle(Arc<tokio::sync::Notify>);
+pub struct StopHandle(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    notify: tokio::sync::Notify,
+    asked: std::sync::atomic::AtomicBool,
+}
 
 impl StopHandle {
     /// Asks the run to stop (it detaches, finishes the sinks and prints the summary).
     pub fn stop(&self) {
-        self.0.notify_one();
+        self.0
+            .asked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.notify.notify_one();
     }
 
     /// Waits until a sink asked to stop (also when it asked before the wait began).
     pub async fn stopped(&self) {
-        self.0.notified().await
+        self.0.notify.notified().await
+    }
+
+    /// Whether a sink asked to stop (for loops that do not wait: a replay).
+    pub fn is_stopped(&self) -> bool {
+        self.0.asked.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
-/// What the sinks need to know about the attached tracer.
-pub struct Attached {
-    pub backend: probes::Backend,
+/// What the sinks need to know about where the events come from.
+pub struct Source {
+    /// The backend (`tracepoint`), or `replay FILE`.
+    pub name: String,
+    /// Probes attached (0 for a replay).
     pub attached: usize,
+    /// `--filter-track-skb`.
     pub track_skb: bool,
+    /// A replay, and the flag its signal handler sets: the TUI takes every event, stays up after the last one
+    /// until the user quits, and ends at once when the flag is set.
+    pub replay: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The sinks the plan asks for. Text and JSON write their header (if any) now, pcapng its section header.
 pub fn build(
     output: &Output,
     destinations: Destinations,
-    attached: &Attached,
+    source: &Source,
     stop: &StopHandle,
 ) -> Result<Sinks> {
     let mut sinks = Sinks::default();
     match (&output.format, destinations.lines) {
         (Format::Tui { max_packets }, _) => {
-            let cfg = tui::config(output, *max_packets, attached);
-            sinks.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
+            let cfg = tui::config(output, *max_packets, source);
+            sinks.push(Box::new(tui::TuiSink::start(
+                cfg,
+                source.replay.clone(),
+                stop.clone(),
+            )?));
         }
         (Format::Text, Some(d)) => sinks.push(Box::new(lines::LineSink::new(
             TextFormatter::new(output.options),

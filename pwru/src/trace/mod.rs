@@ -92,10 +92,11 @@ fn start_and_run(
     // From here on, every way out prints the summary line.
     let session = Session {
         tracer,
-        attached: sink::Attached {
-            backend,
+        source: sink::Source {
+            name: backend.name().to_string(),
             attached: stats.attached,
             track_skb,
+            replay: None,
         },
         names,
         want,

@@ -9,7 +9,7 @@ use crate::lookups::Symbols;
 use crate::plan::{Destinations, Output};
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Sink, Sinks, StopHandle};
+use crate::sink::{self, Counts, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ enum End {
 /// Everything the run needs once the probes are attached.
 pub struct Session {
     pub tracer: probes::Tracer,
-    pub attached: Attached,
+    pub source: Source,
     pub names: Symbols,
     pub want: Want,
     pub pump: Pump,
@@ -65,10 +65,10 @@ impl Session {
         ring: &mut AsyncFd<probes::RingReader>,
         destinations: Destinations,
     ) -> Result<End> {
-        if self.attached.attached == 0 {
+        if self.source.attached == 0 {
             bail!("no probe could be attached");
         }
-        self.sinks = sink::build(&self.output, destinations, &self.attached, &self.stop)?;
+        self.sinks = sink::build(&self.output, destinations, &self.source, &self.stop)?;
         if let Some(p) = &self.ready_file {
             std::fs::write(p, b"")
                 .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
