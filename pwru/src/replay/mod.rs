@@ -13,7 +13,7 @@ use crate::plan::output;
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
 use crate::sink::{self, Counts, Sink, StopHandle};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use select::Select;
 use std::io::Read;
 use std::sync::Arc;
@@ -78,13 +78,6 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
     let out = output::plan(&args.output, words, None)?;
     let stop_flag = install_signals();
     let mut src = source::open(&args.file, |r| Box::new(Interruptible(r)))?;
-    if select.needs_bytes() && src.kind == source::Kind::Json {
-        bail!(
-            "{}: JSON lines hold no packet bytes for the pcap filter: replay an --output-pcap file, or select with \
-             --filter-func, --filter-netns, --filter-mark and --filter-ifname",
-            src.name
-        );
-    }
     let dests = output::open_all(&out, &args.output)?;
     let source = sink::Source {
         name: format!("replay {}", src.name),
@@ -95,7 +88,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
     let stop = StopHandle::default();
     let mut sinks = sink::build(&out, dests, &source, &stop)?;
 
-    let (mut read, mut selected) = (0u64, 0u64);
+    let (mut read, mut selected, mut with_bytes) = (0u64, 0u64, 0u64);
     let mut errors = Vec::new();
     let mut batch = 0;
     while signalled().is_none() && !stop.is_stopped() && out.limit.is_none_or(|l| selected < l) {
@@ -110,6 +103,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
             }
         };
         read += 1;
+        with_bytes += saved.packet.is_some() as u64;
         if !select.keep(&saved) {
             continue;
         }
@@ -143,6 +137,13 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
             say!("{}", one_line(e));
             code = 1;
         }
+    }
+    if select.needs_bytes() && read > 0 && with_bytes == 0 {
+        say!(
+            "{}: no event carries packet bytes (traced without --output-pcap), so the pcap filter matched none; \
+             select with --filter-func, --filter-netns, --filter-mark or --filter-ifname",
+            src.name
+        );
     }
     if let Some(sig) = signalled() {
         say!("interrupted ({})", signal_name(sig));
