@@ -7,7 +7,7 @@
 #   fuzz/run.sh cmin TARGET DIR            minimise the inputs in DIR into fuzz/corpus/TARGET
 # Exits non-zero on any crash or hang, or when it cannot install or build what it needs (it never skips).
 # FUZZ_CACHE (default tests/.cache/fuzz) holds cargo-afl, the AFL++ it builds, the harness builds and the runs.
-# SHORT_SECS (default 30) sets the short run's seconds per target.
+# SHORT_SECS (default 30) sets the short run's seconds per target; FROM=DIR starts `fuzz` from DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGETS="filter capture btf cilium"
@@ -52,14 +52,15 @@ replay() {
 
 stat() { sed -n "s/^$2 *: //p" "$1/default/fuzzer_stats"; }
 
-# fuzz TARGET SECS|-EXECS: one AFL++ run from the committed corpus; reports executions, corpus size, findings.
+# fuzz TARGET SECS|-EXECS: one AFL++ run from the committed corpus (or from $FROM, e.g. an earlier run's queue, to
+# go on where it stopped); reports executions, corpus size, findings.
 fuzz() {
   local t=$1 limit=$2 out="$FUZZ_CACHE/out/$1"
   rm -rf "$out"
   mkdir -p "$out"
   local stop=(-V "$limit")
   [ "${limit#-}" = "$limit" ] || stop=(-E "${limit#-}")
-  nice -n 19 cargo afl fuzz -i "fuzz/corpus/$t" -o "$out" "${stop[@]}" -- "$BIN/$t" >"$out/log" 2>&1 || {
+  nice -n 19 cargo afl fuzz -i "${FROM:-fuzz/corpus/$t}" -o "$out" "${stop[@]}" -- "$BIN/$t" >"$out/log" 2>&1 || {
     tail -20 "$out/log"
     echo "fuzz: afl-fuzz failed on $t"
     return 1
@@ -69,7 +70,7 @@ fuzz() {
   hangs=$(find "$out/default/hangs" -type f -name 'id:*' | wc -l)
   printf 'fuzz: %-8s %10s execs in %5ss (%s/s), corpus %s -> %s, crashes %s, hangs %s\n' "$t" \
     "$(stat "$out" execs_done)" "$(stat "$out" run_time)" "$(stat "$out" execs_per_sec)" \
-    "$(find "fuzz/corpus/$t" -type f | wc -l)" "$(stat "$out" corpus_count)" "$crashes" "$hangs"
+    "$(find "${FROM:-fuzz/corpus/$t}" -type f | wc -l)" "$(stat "$out" corpus_count)" "$crashes" "$hangs"
   if [ "$crashes" -gt 0 ] || [ "$hangs" -gt 0 ]; then
     echo "fuzz: findings of $t are in $out/default/{crashes,hangs}"
     return 1

@@ -1,6 +1,7 @@
 //! Names Cilium users know: protocols, reserved identities, drop reasons, metrics directions and source files.
 
-/// Protocol name as cilium-dbg prints it (`u8proto.U8proto.String()`).
+/// Protocol name as cilium-dbg prints it (`u8proto.U8proto.String()`). This is cilium-dbg's own vocabulary (upper
+/// case, `ANY` for 0, numbers for protocols it does not name, such as GRE), not pwru's `event::proto`.
 pub fn proto(p: u8) -> String {
     match p {
         0 => "ANY".into(),
@@ -13,17 +14,12 @@ pub fn proto(p: u8) -> String {
     }
 }
 
-/// Parses `tcp`, `UDP`, `icmp`, `6`, … into an IP protocol number.
+/// Parses `tcp`, `UDP`, `icmp6`, `6`, … into an IP protocol number (`any` is 0, as in Cilium's maps).
 pub fn parse_proto(s: &str) -> Option<u8> {
-    match s.to_ascii_lowercase().as_str() {
-        "any" => Some(0),
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmpv6" | "icmp6" => Some(58),
-        "sctp" => Some(132),
-        n => n.parse().ok(),
+    if s.eq_ignore_ascii_case("any") {
+        return Some(0);
     }
+    event::proto::number(s).or_else(|| s.parse().ok())
 }
 
 /// Name of a reserved or well-known security identity (`pkg/identity/numericidentity.go`).
@@ -384,6 +380,11 @@ mod tests {
         assert_eq!(identity_from_mark(0x3039_0F01), Some(12345 | 1 << 16));
         assert_eq!(identity_from_mark(0x0000_0200), None);
         assert_eq!(parse_proto("Tcp"), Some(6));
+        assert_eq!(parse_proto("ANY"), Some(0));
+        assert_eq!(parse_proto("icmpv6"), Some(58));
+        assert_eq!(parse_proto("gre"), Some(47));
+        assert_eq!(parse_proto("132"), Some(132));
+        assert_eq!(parse_proto("tcpx"), None);
         assert_eq!(proto(58), "ICMPv6");
     }
 }

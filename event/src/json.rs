@@ -45,6 +45,9 @@ pub struct JsonEvent {
     /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
+    /// `--output-netns-names`: the netns's name, absent when unknown (as in pwru).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
     /// `null` for packets without an IP header; absent with `--output-tuple=false`.
     #[serde(
         default,
@@ -146,6 +149,7 @@ const RESERVED: &[&str] = &[
     "ktime_ns",
     "annotation_lines",
     "netns",
+    "netns_name",
     "mark",
     "iface",
     "ifindex",
@@ -213,6 +217,7 @@ impl JsonEvent {
             wall_ns: ev.wall_ns,
             ktime_ns: ev.ktime_ns,
             meta,
+            netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
             annotations,
@@ -253,6 +258,7 @@ impl JsonEvent {
             ktime_ns: self.ktime_ns,
             wall_ns: self.wall_ns,
             netns: meta.map_or(0, |m| m.netns),
+            netns_name: self.netns_name.clone(),
             mark: meta.map_or(0, |m| m.mark),
             ifindex: meta.map_or(0, |m| m.ifindex),
             ifname: meta.and_then(|m| m.ifname.clone()),

@@ -1,16 +1,14 @@
-//! The work behind `pwru filter --dump EXPR` and `pwru filter --read FILE EXPR`.
+//! The work behind `pwru filter --dump EXPR` and `pwru filter --read FILE EXPR`: the listing, and whole captures
+//! read into memory (for the differential test and the benchmark; `--read` streams with [`Capture`]).
 
 use std::path::Path;
 
 pub use crate::capture::{Capture, CaptureError, Packet};
-use crate::{FilterError, Program, compile, disassemble};
+use crate::{Program, disassemble};
 
-/// Why a command of `pwru filter` failed.
+/// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The expression is refused.
-    #[error("filter: {0}")]
-    Filter(#[from] FilterError),
     /// The capture cannot be opened.
     #[error("{path}: {source}")]
     Open {
@@ -45,11 +43,6 @@ pub fn read_capture(path: &Path) -> Result<Vec<Packet>, CliError> {
         .map_err(capture_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(capture_err)
-}
-
-/// Text for `pwru filter --dump EXPR`.
-pub fn dump(expr: &str) -> Result<String, CliError> {
-    Ok(listing(&compile(expr)?))
 }
 
 /// The listing `--dump` prints: a summary line, then one instruction a line.

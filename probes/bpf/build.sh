@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compiles pwru.bpf.c for x86_64 and arm64 into the committed objects obj/pwru-{x86,arm64}.o.
+# Compiles pwru.bpf.c (which includes the other files here: one object, shared maps) for x86_64 and arm64 into
+# the committed objects obj/pwru-{x86,arm64}.o.
 #   build.sh           rebuild the committed objects
 #   build.sh --check   rebuild into a temporary directory and fail if any object differs from the committed one
 # Needs Debian's clang 14 and libbpf-dev (bpf/bpf_helpers.h). The output does not depend on the checkout path:

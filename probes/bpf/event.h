@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* The one definition of what the BPF side sends to userspace. Its Rust mirror is
  * probes/src/event.rs (RawEvent); probes/tests/layout.rs checks that the two agree
- * by reading this struct's BTF out of the compiled object. Only fixed-width types. */
+ * by reading this struct's BTF (and the enums' values) out of the compiled objects. Only fixed-width types. */
 #ifndef PWRU_EVENT_H
 #define PWRU_EVENT_H
 
-#define PWRU_EVENT_VERSION 1
-
 /* event.flags */
-#define EV_HAS_TUPLE   (1 << 0) /* saddr/daddr/ports/l4_proto are valid */
-#define EV_HAS_REASON  (1 << 1) /* drop_reason is valid */
-#define EV_HAS_CALLER  (1 << 2) /* caller_ip is valid */
-#define EV_HAS_STACK   (1 << 3) /* stack_id is valid */
-#define EV_IPV6        (1 << 4) /* addresses are IPv6 (else IPv4 in the first 4 bytes) */
-#define EV_TRACKED     (1 << 5) /* passed because --filter-track-skb follows this skb */
+enum pwru_event_flag {
+	EV_HAS_TUPLE = 1 << 0,  /* saddr/daddr/ports/l4_proto are valid */
+	EV_HAS_REASON = 1 << 1, /* drop_reason is valid */
+	EV_HAS_CALLER = 1 << 2, /* caller_ip is valid */
+	EV_HAS_STACK = 1 << 3,  /* stack_id is valid */
+	EV_IPV6 = 1 << 4,       /* addresses are IPv6 (else IPv4 in the first 4 bytes) */
+	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb */
+};
 
 /* event.kind */
-#define EV_KIND_KPROBE     0 /* func_ip = address of the probed function */
-#define EV_KIND_TRACEPOINT 1 /* probe_id = index into the loader's tracepoint table */
+enum pwru_event_kind {
+	EV_KIND_KPROBE = 0,     /* func_ip = address of the probed function */
+	EV_KIND_TRACEPOINT = 1, /* probe_id = index into the loader's tracepoint table */
+};
 
 struct event {
 	__u64 ts_ns;       /* bpf_ktime_get_ns() */

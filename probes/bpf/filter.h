@@ -6,7 +6,11 @@
 #ifndef PWRU_FILTER_H
 #define PWRU_FILTER_H
 
-#define FILTER_BUF_SIZE 2048
+/* Bytes of packet copied for the filter: pcap-filter's FILTER_BUF_SIZE (pcap-filter/src/codegen.rs), which the
+ * generated code's bounds checks assume; probes/tests/layout.rs checks that the two agree. */
+enum pwru_filter_abi {
+	FILTER_BUF_SIZE = 2048,
+};
 
 static __attribute__((noinline, section(".text.pcap_filter")))
 int pcap_filter(void *buf, __u32 caplen, __u32 wirelen, __u32 l3)

@@ -48,8 +48,8 @@ fn main() {
     println!("{} skb functions traceable", funcs.len());
     let kfree = TracepointTarget {
         name: "kfree_skb".into(),
-        skb_arg: 0,
-        reason_arg: Some(2),
+        skb_arg: probes::ArgIndex(0),
+        reason_arg: Some(probes::ArgIndex(2)),
         nargs: 4,
     };
     let cfg = Config {

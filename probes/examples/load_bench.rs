@@ -38,11 +38,11 @@ fn main() {
         probes::Backend::Kprobe,
         probes::Backend::KprobeMulti,
     ] {
-        let kprobes = (1..=5)
+        let kprobes = (0..5)
             .map(|a| probes::Target {
                 name: format!("f{a}"),
                 module: None,
-                skb_arg: a,
+                skb_arg: probes::ArgIndex(a),
                 reason_arg: None,
             })
             .collect();

@@ -1,4 +1,18 @@
 //! What the caller asks the tracer to do.
+use crate::variant;
+use std::fmt;
+
+/// The position of an argument, counted from 0: `ArgIndex(0)` is a function's first parameter or a tracepoint's
+/// first argument (after the `void *` context of its `btf_trace_` prototype). Every position in this crate's API
+/// is one; which positions a program reads is decided in one table (see [`Target::supported`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ArgIndex(pub u8);
+
+impl fmt::Display for ArgIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "argument {} (counted from 0)", self.0)
+    }
+}
 
 /// How kernel functions are probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -12,6 +26,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The name users know the backend by (`kprobe`, `kprobe-multi`, `tracepoint`).
     pub fn name(self) -> &'static str {
         match self {
             Backend::Kprobe => "kprobe",
@@ -24,14 +39,23 @@ impl Backend {
 /// A kernel function to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The function's name.
     pub name: String,
     /// Kernel module that holds the function, `None` for vmlinux.
     pub module: Option<String>,
-    /// 1-based position of the `struct sk_buff *` argument (1..=5).
-    pub skb_arg: u8,
-    /// 1-based position of an `enum skb_drop_reason` argument. Supported pairs: (skb 1, reason 2) as in
-    /// `kfree_skb_reason`, (skb 2, reason 3) as in `sk_skb_reason_drop`.
-    pub reason_arg: Option<u8>,
+    /// Position of the `struct sk_buff *` parameter.
+    pub skb_arg: ArgIndex,
+    /// Position of an `enum skb_drop_reason` parameter. Where no program reads the reason at that position
+    /// (next to this skb position), the function is probed without it and its events carry no reason.
+    pub reason_arg: Option<ArgIndex>,
+}
+
+impl Target {
+    /// Whether a program reads the skb from [`Target::skb_arg`]; [`crate::Tracer::load`] refuses targets
+    /// that are not.
+    pub fn supported(&self) -> bool {
+        variant::kprobe(self.skb_arg, self.reason_arg).is_some()
+    }
 }
 
 /// A tracepoint to attach. Its index in [`Config::tracepoints`] is the event's `probe_id`.
@@ -39,12 +63,21 @@ pub struct Target {
 pub struct TracepointTarget {
     /// Tracepoint name as in `btf_trace_<name>` (`netif_receive_skb`); a `category:` prefix is ignored.
     pub name: String,
-    /// 0-based position of the `struct sk_buff *` among the tracepoint's arguments (0..=4).
-    pub skb_arg: u8,
-    /// 0-based position of an `enum skb_drop_reason` argument; supported: skb 0 + reason 2 (`skb:kfree_skb`).
-    pub reason_arg: Option<u8>,
+    /// Position of the `struct sk_buff *` among the tracepoint's arguments.
+    pub skb_arg: ArgIndex,
+    /// Position of an `enum skb_drop_reason` argument; read where a program reads it next to this skb position
+    /// (`skb:kfree_skb`), else the tracepoint is attached without it.
+    pub reason_arg: Option<ArgIndex>,
     /// Number of tracepoint arguments (informational).
     pub nargs: u8,
+}
+
+impl TracepointTarget {
+    /// Whether a program reads the skb from [`TracepointTarget::skb_arg`]; [`crate::Tracer::load`] refuses
+    /// targets that are not.
+    pub fn supported(&self) -> bool {
+        variant::tracepoint(self.skb_arg, self.reason_arg).is_some()
+    }
 }
 
 /// A compiled pcap filter (docs/filter-abi.md).
@@ -52,18 +85,20 @@ pub struct TracepointTarget {
 pub struct FilterCode {
     /// Raw eBPF instructions, 8 bytes each, host byte order.
     pub insns: Vec<u8>,
-    /// Bytes of packet the filter may read (capped at 2048).
+    /// Bytes of packet the filter may read (capped at [`pcap_filter::FILTER_BUF_SIZE`]).
     pub snaplen: u32,
 }
 
 /// Everything [`crate::Tracer::load`] needs.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// How kernel functions are probed.
     pub backend: Backend,
     /// Functions to probe (kprobe backends).
     pub kprobes: Vec<Target>,
     /// Tracepoints to attach. With the kprobe backends these come in addition to the kprobes.
     pub tracepoints: Vec<TracepointTarget>,
+    /// Keep only packets this pcap filter accepts.
     pub filter: Option<FilterCode>,
     /// Keep only skbs of this netns inode.
     pub netns: Option<u32>,
@@ -71,7 +106,7 @@ pub struct Config {
     pub mark: Option<(u32, u32)>,
     /// Keep only skbs on this ifindex.
     pub ifindex: Option<u32>,
-    /// `--filter-track-skb`: once an skb matched, follow it (and its clones, with kprobes) unfiltered.
+    /// Once an skb matched the filters, follow it (and its clones, with the kprobe backends) unfiltered.
     pub track_skb: bool,
     /// Record the caller's address (kprobe backends).
     pub caller: bool,

@@ -2,11 +2,13 @@
 //! classifier copies the test packet into the same buffer the probes use and returns the stub's verdict, and the
 //! filter reaches it through exactly the production splice ([`crate::splice`]).
 use crate::config::FilterCode;
-use crate::error::ProbeError;
+use crate::contract::FILTER_BUF_SIZE;
+use crate::error::{ObjectError, ProbeError};
 use crate::{objects, splice};
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
 
+/// The `filter_test` program with one filter spliced in, loaded and ready to run on packets.
 pub struct FilterTester {
     ebpf: Ebpf,
 }
@@ -17,7 +19,7 @@ impl FilterTester {
     pub fn new(filter: &FilterCode, l3: bool) -> Result<Self, ProbeError> {
         let elf = splice::splice(objects::object(), &filter.insns)?;
         let have = 1u32;
-        let snaplen = filter.snaplen.clamp(1, 2048);
+        let snaplen = filter.snaplen.clamp(1, FILTER_BUF_SIZE);
         let l3 = l3 as u32;
         let mut ebpf = EbpfLoader::new()
             .override_global("HAVE_FILTER", &have, true)
@@ -27,39 +29,53 @@ impl FilterTester {
             .map_max_entries("STACKS", 1)
             .map_max_entries("TRACKED", 1)
             .load(&elf)
-            .map_err(|e| ProbeError::Object(e.to_string()))?;
-        let prog: &mut SchedClassifier = ebpf
-            .program_mut("filter_test")
-            .ok_or_else(|| ProbeError::Object("no filter_test program".into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| ProbeError::Object(e.to_string()))?;
+            .map_err(ObjectError::Maps)?;
+        let prog = program(&mut ebpf)?;
         prog.load().map_err(|e| match e {
             aya::programs::ProgramError::LoadError {
                 io_error,
                 verifier_log,
             } => ProbeError::Verifier {
                 program: "filter_test".into(),
-                errno: io_error,
+                errno: bpf_sys::Errno(io_error.raw_os_error().unwrap_or(0)),
                 log: crate::error::log_tail(&verifier_log.to_string(), 25),
             },
-            other => ProbeError::Object(other.to_string()),
+            source => ObjectError::Program {
+                name: "filter_test",
+                source,
+            }
+            .into(),
         })?;
         Ok(FilterTester { ebpf })
     }
 
     /// Runs the filter on one Ethernet frame (at least 14 bytes); returns the filter's r0.
     pub fn run(&mut self, packet: &[u8]) -> Result<u32, ProbeError> {
-        let prog: &mut SchedClassifier = self
-            .ebpf
-            .program_mut("filter_test")
-            .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| ProbeError::Object("no filter_test program".into()))?;
-        let r = prog
+        let r = program(&mut self.ebpf)?
             .test_run(TestRunOptions {
                 data_in: Some(packet),
                 ..Default::default()
             })
-            .map_err(|e| ProbeError::Object(format!("BPF_PROG_TEST_RUN: {e}")))?;
+            .map_err(|source| ObjectError::Program {
+                name: "filter_test",
+                source,
+            })?;
         Ok(r.return_value)
     }
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, ProbeError> {
+    let p = ebpf
+        .program_mut("filter_test")
+        .ok_or_else(|| ObjectError::Missing {
+            kind: "program",
+            name: "filter_test".into(),
+        })?;
+    p.try_into().map_err(|source| {
+        ObjectError::Program {
+            name: "filter_test",
+            source,
+        }
+        .into()
+    })
 }

@@ -8,19 +8,22 @@
 //! t.lost(); t.produced(); t.stack(ev.stack_id);
 //! t.detach();                                                               // fast, parallel
 //! ```
+#![deny(missing_docs)]
 mod backend;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
 mod linked;
 pub mod objects;
 mod parallel;
-pub mod raw;
+mod patch;
 pub mod ringbuf;
 pub mod splice;
 pub mod support;
 pub mod tracer;
+mod variant;
 
 /// Hooks for tests that must reach code paths the host kernel would not take on its own.
 #[doc(hidden)]
@@ -31,8 +34,8 @@ pub mod testing {
     }
 }
 
-pub use config::{Backend, Config, FilterCode, Target, TracepointTarget};
-pub use error::ProbeError;
+pub use config::{ArgIndex, Backend, Config, FilterCode, Target, TracepointTarget};
+pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::RawEvent;
 pub use ringbuf::RingReader;
 pub use support::{Support, support};

@@ -1,11 +1,11 @@
 //! The BPF object after aya created its maps: our own parsed copy, relocated against the kernel's BTF and
 //! aya's map fds, from which the loader takes finished instruction streams for the programs it loads itself
 //! (one tp_btf program per tracepoint, kprobe-multi programs, kprobes).
-use crate::error::ProbeError;
-use crate::raw::{self, ProgSpec};
+use crate::error::{ObjectError, ProbeError};
 use aya::maps::Map;
 use aya_obj::btf::Btf;
 use aya_obj::generated::bpf_insn;
+use bpf_sys::prog::ProgLoad;
 use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
@@ -30,9 +30,8 @@ impl Linked {
         btf: &Btf,
         maps: impl Iterator<Item = (&'a str, &'a Map)>,
     ) -> Result<Self, ProbeError> {
-        let oerr = |e: &dyn std::fmt::Display| ProbeError::Object(e.to_string());
-        let mut obj = aya_obj::Object::parse(elf).map_err(|e| oerr(&e))?;
-        obj.relocate_btf(btf).map_err(|e| oerr(&e))?;
+        let mut obj = aya_obj::Object::parse(elf).map_err(ObjectError::Parse)?;
+        obj.relocate_btf(btf).map_err(ObjectError::Core)?;
         let text: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
         let map_objs = obj.maps.clone();
         let fds: Vec<(&str, RawFd)> = maps
@@ -45,16 +44,20 @@ impl Linked {
             }
         }
         obj.relocate_maps(with_obj.into_iter(), &text)
-            .map_err(|e| oerr(&e))?;
-        obj.relocate_calls(&text).map_err(|e| oerr(&e))?;
+            .map_err(ObjectError::Relocation)?;
+        obj.relocate_calls(&text).map_err(ObjectError::Relocation)?;
         Ok(Linked { obj })
     }
 
     /// The linked instructions of program `name` (its own function plus the subprograms it calls).
     pub(crate) fn insns(&self, name: &str) -> Result<Vec<bpf_insn>, ProbeError> {
-        let prog =
-            self.obj.programs.get(name).ok_or_else(|| {
-                ProbeError::Object(format!("the BPF object has no program {name}"))
+        let prog = self
+            .obj
+            .programs
+            .get(name)
+            .ok_or_else(|| ObjectError::Missing {
+                kind: "program",
+                name: name.to_string(),
             })?;
         Ok(self.obj.functions[&prog.function_key()]
             .instructions
@@ -62,16 +65,7 @@ impl Linked {
     }
 }
 
-/// Loads `insns` with our raw loader, turning failures into typed errors.
-pub(crate) fn load(spec: &ProgSpec, insns: &[bpf_insn]) -> Result<OwnedFd, ProbeError> {
-    raw::prog_load(spec, insns).map_err(|e| match e.errno.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) if e.log.is_empty() => ProbeError::Permission {
-            what: format!("loading BPF program {}", spec.name),
-        },
-        _ => ProbeError::Verifier {
-            program: spec.name.clone(),
-            errno: e.errno,
-            log: crate::error::log_tail(&e.log, 25),
-        },
-    })
+/// Loads a program with bpf-sys, turning failures into [`ProbeError::Permission`] or [`ProbeError::Verifier`].
+pub(crate) fn load(spec: &ProgLoad<'_>) -> Result<OwnedFd, ProbeError> {
+    bpf_sys::prog::prog_load(spec).map_err(ProbeError::load)
 }

@@ -4,8 +4,48 @@
 //! generated instructions, fix the section and symbol sizes, and drop the stub's stale `.BTF.ext` line records
 //! (they point into the old body; the kernel refuses line info past a subprogram's end), keeping the one at the
 //! function's first instruction, which the kernel requires. The result is an ordinary ELF for aya.
-use crate::error::ProbeError;
 use object::build::elf::{Builder, SectionData};
+
+/// Why generated instructions cannot be spliced into the object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpliceError {
+    /// The code is empty or not whole instructions.
+    #[error("the filter is {0} bytes, not a non-empty multiple of 8")]
+    Length(usize),
+    /// More instructions than the kernel loads.
+    #[error("the filter has {0} instructions, more than the kernel allows")]
+    TooLong(usize),
+    /// A call of a BPF function or kfunc (only helper calls need no relocation).
+    #[error(
+        "instruction {at} calls a BPF function or kfunc (src_reg {src}); only helper calls can be spliced"
+    )]
+    Call {
+        /// Instruction index.
+        at: usize,
+        /// Its source register field.
+        src: u8,
+    },
+    /// A 64-bit load of a map or BTF reference, which needs a relocation.
+    #[error(
+        "instruction {at} loads a map or BTF reference (src_reg {src}), which needs a relocation"
+    )]
+    Reference {
+        /// Instruction index.
+        at: usize,
+        /// Its source register field.
+        src: u8,
+    },
+    /// The last instruction could fall through past the end.
+    #[error("the filter does not end with exit or a jump")]
+    NoExit,
+    /// The object does not look as `bpf/filter.h` makes it (a stale or foreign object).
+    #[error("the object {0}")]
+    Object(&'static str),
+    /// Reading or writing the ELF failed.
+    #[error("rewriting the ELF")]
+    Elf(#[from] object::build::Error),
+}
 
 /// The section holding the stub.
 pub const STUB_SECTION: &str = ".text.pcap_filter";
@@ -18,18 +58,13 @@ const BPF_JMP32: u8 = 0x06;
 
 /// Checks what the splice cannot carry: relocations. The generated code may call helpers, but not other BPF
 /// functions or kfuncs, and may not reference maps; its last instruction must be an exit or a jump.
-pub fn validate(insns: &[u8]) -> Result<(), ProbeError> {
+pub fn validate(insns: &[u8]) -> Result<(), SpliceError> {
     if insns.is_empty() || !insns.len().is_multiple_of(8) {
-        return Err(ProbeError::Splice(format!(
-            "the filter is {} bytes, not a non-empty multiple of 8",
-            insns.len()
-        )));
+        return Err(SpliceError::Length(insns.len()));
     }
     let n = insns.len() / 8;
     if n > 1_000_000 {
-        return Err(ProbeError::Splice(format!(
-            "the filter has {n} instructions, more than the kernel allows"
-        )));
+        return Err(SpliceError::TooLong(n));
     }
     let mut i = 0;
     while i < n {
@@ -37,15 +72,11 @@ pub fn validate(insns: &[u8]) -> Result<(), ProbeError> {
         let code = b[0];
         let src = b[1] >> 4;
         if code == BPF_JMP | BPF_CALL && src != 0 {
-            return Err(ProbeError::Splice(format!(
-                "instruction {i} calls a BPF function or kfunc (src_reg {src}); only helper calls can be spliced"
-            )));
+            return Err(SpliceError::Call { at: i, src });
         }
         if code == BPF_LD_IMM64 {
             if src != 0 {
-                return Err(ProbeError::Splice(format!(
-                    "instruction {i} loads a map or BTF reference (src_reg {src}), which needs a relocation"
-                )));
+                return Err(SpliceError::Reference { at: i, src });
             }
             i += 1; // second half of the 16-byte instruction
         }
@@ -54,18 +85,15 @@ pub fn validate(insns: &[u8]) -> Result<(), ProbeError> {
     let last = insns[(n - 1) * 8];
     let class = last & 0x07;
     if last != BPF_EXIT && class != BPF_JMP && class != BPF_JMP32 {
-        return Err(ProbeError::Splice(
-            "the filter does not end with exit or a jump".into(),
-        ));
+        return Err(SpliceError::NoExit);
     }
     Ok(())
 }
 
 /// Returns `elf` with the body of the `pcap_filter` stub replaced by `insns`.
-pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
+pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, SpliceError> {
     validate(insns)?;
-    let err = |e: object::build::Error| ProbeError::Splice(e.to_string());
-    let mut b = Builder::read(elf).map_err(err)?;
+    let mut b = Builder::read(elf)?;
 
     let mut stub = None;
     for s in b.sections.iter_mut() {
@@ -75,8 +103,7 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
             stub = Some(s.id());
         }
     }
-    let stub = stub
-        .ok_or_else(|| ProbeError::Splice(format!("the object has no {STUB_SECTION} section")))?;
+    let stub = stub.ok_or(SpliceError::Object("has no .text.pcap_filter section"))?;
     let mut sized = 0;
     for sym in b.symbols.iter_mut() {
         if sym.section == Some(stub) && sym.st_size > 0 {
@@ -85,9 +112,9 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
         }
     }
     if sized != 1 {
-        return Err(ProbeError::Splice(format!(
-            "expected one function in {STUB_SECTION}, found {sized}"
-        )));
+        return Err(SpliceError::Object(
+            "does not have exactly one function in .text.pcap_filter",
+        ));
     }
 
     let btf = b
@@ -98,7 +125,7 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
             SectionData::Data(d) => Some(d.to_vec()),
             _ => None,
         })
-        .ok_or_else(|| ProbeError::Splice("the object has no .BTF section".into()))?;
+        .ok_or(SpliceError::Object("has no .BTF section"))?;
     for s in b.sections.iter_mut() {
         if s.name.as_slice() == b".BTF.ext"
             && let SectionData::Data(d) = &s.data
@@ -121,24 +148,24 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, ProbeError> {
         s.data = SectionData::SectionString;
     }
     let mut out = Vec::new();
-    b.write(&mut out).map_err(err)?;
+    b.write(&mut out)?;
     Ok(out)
 }
 
-fn u32_at(d: &[u8], off: usize) -> Result<u32, ProbeError> {
+fn u32_at(d: &[u8], off: usize) -> Result<u32, SpliceError> {
     d.get(off..off + 4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .ok_or_else(|| ProbeError::Splice(format!("truncated BTF at offset {off}")))
+        .ok_or(SpliceError::Object("has truncated BTF"))
 }
 
 /// The name at `off` in the .BTF string table.
-fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], ProbeError> {
+fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], SpliceError> {
     let hdr_len = u32_at(btf, 4)? as usize;
     let str_off = u32_at(btf, 16)? as usize;
     let start = hdr_len + str_off + off as usize;
     let tail = btf
         .get(start..)
-        .ok_or_else(|| ProbeError::Splice("bad BTF string offset".into()))?;
+        .ok_or(SpliceError::Object("has a bad BTF string offset"))?;
     let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
     Ok(&tail[..end])
 }
@@ -146,9 +173,9 @@ fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], ProbeError> {
 /// Rewrites the line_info part of a .BTF.ext blob so that the stub's section keeps only the records at
 /// instruction offset 0. Other sections, func_info and CO-RE records are copied unchanged; the header's
 /// offsets are shifted by the bytes removed.
-fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, ProbeError> {
+fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, SpliceError> {
     if ext.len() < 24 || u16::from_le_bytes([ext[0], ext[1]]) != 0xeb9f {
-        return Err(ProbeError::Splice("malformed .BTF.ext header".into()));
+        return Err(SpliceError::Object("has a malformed .BTF.ext header"));
     }
     let hdr_len = u32_at(ext, 4)? as usize;
     let line_off = u32_at(ext, 16)? as usize;
@@ -160,7 +187,7 @@ fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, ProbeError> {
     }
     let rec_size = u32_at(ext, start)? as usize;
     if rec_size < 4 {
-        return Err(ProbeError::Splice("bad .BTF.ext line record size".into()));
+        return Err(SpliceError::Object("has a bad .BTF.ext line record size"));
     }
     let mut lines = ext[start..start + 4].to_vec();
     let mut p = start + 4;
@@ -170,7 +197,7 @@ fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, ProbeError> {
         let recs = p + 8;
         let recs_end = recs + num * rec_size;
         if recs_end > end {
-            return Err(ProbeError::Splice("truncated .BTF.ext line info".into()));
+            return Err(SpliceError::Object("has truncated .BTF.ext line info"));
         }
         if btf_string(btf, sec_name)? == STUB_SECTION.as_bytes() {
             let kept: Vec<&[u8]> = ext[recs..recs_end]

@@ -2,20 +2,27 @@
 //! real thing (a tiny program and a link), not from guessing at kernel versions.
 use crate::config::Backend;
 use crate::error::ProbeError;
-use crate::raw::{self, KprobePmu, ProgSpec};
-use aya_obj::generated::bpf_insn;
+use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
+use bpf_sys::Errno;
+use bpf_sys::link::{link_kprobe_multi, raw_tracepoint_open};
+use bpf_sys::perf::KprobePmu;
+use bpf_sys::prog::{ProgLoad, prog_load};
 use std::ffi::CString;
-use std::io;
+use std::os::fd::AsFd;
 
-/// `Ok(())` or the reason a backend cannot be used.
+/// For each backend, `Ok(())` or the reason it cannot be used (one line for the user).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Support {
+    /// [`Backend::Kprobe`].
     pub kprobe: Result<(), String>,
+    /// [`Backend::KprobeMulti`].
     pub kprobe_multi: Result<(), String>,
+    /// [`Backend::Tracepoint`].
     pub tracepoint: Result<(), String>,
 }
 
 impl Support {
+    /// The answer for `backend`.
     pub fn get(&self, backend: Backend) -> &Result<(), String> {
         match backend {
             Backend::Kprobe => &self.kprobe,
@@ -51,30 +58,26 @@ fn trivial() -> [bpf_insn; 2] {
     p
 }
 
-fn perm_hint(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => {
+fn perm_hint(e: &bpf_sys::Error) -> String {
+    match e.errno() {
+        Some(errno) if errno.is_permission() => {
             "permission denied: run as root or grant CAP_BPF+CAP_PERFMON".to_string()
         }
-        _ => e.to_string(),
+        Some(errno) => errno.to_string(),
+        None => e.to_string(),
     }
 }
 
 fn check_tracepoint() -> Result<(), String> {
-    let spec = ProgSpec {
-        prog_type: raw::BPF_PROG_TYPE_RAW_TRACEPOINT,
-        name: "pwru_probe".into(),
-        ..Default::default()
-    };
-    let prog = raw::prog_load(&spec, &trivial()).map_err(|e| {
-        format!(
-            "cannot load a raw tracepoint program: {}",
-            perm_hint(&e.errno)
-        )
-    })?;
-    let name = CString::new("netif_receive_skb").expect("no NUL");
-    use std::os::fd::AsRawFd;
-    raw::raw_tracepoint_open(Some(&name), prog.as_raw_fd())
+    let insns = trivial();
+    let spec = ProgLoad::new(
+        bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        "pwru_probe",
+        &insns,
+    );
+    let prog = prog_load(&spec)
+        .map_err(|e| format!("cannot load a raw tracepoint program: {}", perm_hint(&e)))?;
+    raw_tracepoint_open(Some(c"netif_receive_skb"), prog.as_fd())
         .map(drop)
         .map_err(|e| {
             format!(
@@ -92,28 +95,24 @@ fn check_kprobe() -> Result<(), String> {
 }
 
 fn check_kprobe_multi() -> Result<(), String> {
-    let spec = ProgSpec {
-        prog_type: raw::BPF_PROG_TYPE_KPROBE,
-        expected_attach_type: raw::BPF_TRACE_KPROBE_MULTI,
-        name: "pwru_probe".into(),
-        ..Default::default()
-    };
-    let prog = raw::prog_load(&spec, &trivial()).map_err(|e| match e.errno.raw_os_error() {
+    let insns = trivial();
+    let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_KPROBE, "pwru_probe", &insns);
+    spec.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
+    let prog = prog_load(&spec).map_err(|e| match e.errno().map(Errno::raw) {
         Some(libc::EINVAL) => "kprobe-multi unavailable (kernel older than 5.18)".to_string(),
-        _ => format!("kprobe-multi unavailable: {}", perm_hint(&e.errno)),
+        _ => format!("kprobe-multi unavailable: {}", perm_hint(&e)),
     })?;
-    use std::os::fd::AsRawFd;
     let mut last = String::new();
     // Any always-present, traceable function will do; the first that resolves decides.
     for f in ["vprintk", "netif_receive_skb", "kfree_skbmem"] {
         let sym = CString::new(f).expect("no NUL");
-        match raw::link_kprobe_multi(prog.as_raw_fd(), &[sym]) {
+        match link_kprobe_multi(prog.as_fd(), &[sym], None, false) {
             Ok(_) => return Ok(()),
-            Err(e) => match e.raw_os_error() {
+            Err(e) => match e.errno().map(Errno::raw) {
                 Some(libc::EOPNOTSUPP) => {
                     return Err("kprobe-multi unavailable (needs CONFIG_FPROBE)".into());
                 }
-                Some(libc::ESRCH) | Some(libc::ENOENT) => last = format!("{f}: {e}"),
+                Some(libc::ESRCH) | Some(libc::ENOENT) => last = format!("{f}: {}", perm_hint(&e)),
                 _ => return Err(format!("kprobe-multi unavailable: {}", perm_hint(&e))),
             },
         }

@@ -2,19 +2,23 @@
 //! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{Backend, Config, Target};
-use crate::error::ProbeError;
+use crate::config::{ArgIndex, Backend, Config};
+use crate::contract::{FILTER_BUF_SIZE, counter};
+use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::linked::{self, Linked};
 use crate::parallel;
-use crate::raw::{self, KprobePmu, ProgSpec};
 use crate::ringbuf::RingReader;
+use crate::variant::{self, Variant, kprobe_variant};
 use crate::{objects, splice};
 use aya::maps::{PerCpuArray, RingBuf, StackTraceMap};
 use aya::{Ebpf, EbpfLoader};
 use aya_obj::btf::Btf;
+use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
+use bpf_sys::perf::KprobePmu;
+use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 pub use crate::backend::tracepoint::TracepointStats;
@@ -22,7 +26,9 @@ pub use crate::backend::tracepoint::TracepointStats;
 /// A probe target the kernel refused, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ignored {
+    /// The function or tracepoint.
     pub name: String,
+    /// The kernel's answer, in one line.
     pub reason: String,
 }
 
@@ -35,13 +41,16 @@ pub struct AttachStats {
     pub ignored: Vec<Ignored>,
     /// How the tracepoints were attached.
     pub tracepoints: TracepointStats,
+    /// How long attaching took.
     pub elapsed: Duration,
 }
 
 /// What a tracer holds in the kernel, by id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelIds {
+    /// Program ids (ours, and those behind our links).
     pub programs: Vec<u32>,
+    /// BPF link ids (perf-event kprobes are not BPF links and have none).
     pub links: Vec<u32>,
 }
 
@@ -50,20 +59,18 @@ pub struct KernelIds {
 pub struct DetachStats {
     /// Links and perf events closed.
     pub closed: usize,
+    /// How long detaching took.
     pub elapsed: Duration,
-    /// Final counters, read after the links were closed.
+    /// Events produced, read after the links were closed (final).
     pub produced: u64,
+    /// Events lost, read after the links were closed (final).
     pub lost: u64,
 }
 
-/// Counter slots of the COUNTERS map (bpf/pwru.bpf.c).
-const CNT_PRODUCED: u32 = 0;
-const CNT_LOST: u32 = 1;
-const CNT_TRACK_FULL: u32 = 2;
-
-/// Functions whose clones --filter-track-skb follows (kprobe backends).
+/// Functions whose clones skb tracking follows (kprobe backends).
 const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 
+/// Loaded probes: the maps, our programs and, after [`Tracer::attach`], the links that run them.
 pub struct Tracer {
     /// Attached links and perf events: dropped first so nothing fires into half-freed state.
     links: Vec<OwnedFd>,
@@ -78,18 +85,6 @@ pub struct Tracer {
     /// aya's side: the maps (and the object's BTF).
     ebpf: Ebpf,
     load_time: Duration,
-}
-
-fn kprobe_variant(t: &Target) -> Result<String, ProbeError> {
-    match (t.skb_arg, t.reason_arg) {
-        (1..=5, None) => Ok(format!("skb_{}", t.skb_arg)),
-        (1, Some(2)) => Ok("skb_1_reason_2".into()),
-        (2, Some(3)) => Ok("skb_2_reason_3".into()),
-        (s, r) => Err(ProbeError::Config(format!(
-            "function {}: no program for skb argument {s} with reason argument {r:?}",
-            t.name
-        ))),
-    }
 }
 
 /// Looks through an error chain for the errno that explains it (EPERM deserves its own message).
@@ -121,21 +116,20 @@ impl Tracer {
     /// Tracepoint programs are loaded by [`Tracer::attach`], one per tracepoint.
     pub fn load(cfg: Config) -> Result<Self, ProbeError> {
         let t0 = Instant::now();
-        raw::raise_nofile_limit();
+        bpf_sys::rlimit::raise_nofile_limit();
         // No backend support check here: loading (verifying) kprobe programs works on any kernel, and attach()
         // reports an unsupported backend with its reason.
         for t in &cfg.kprobes {
             kprobe_variant(t)?;
         }
         for t in &cfg.tracepoints {
-            tracepoint::variant(t)?;
+            variant::tracepoint_variant(t)?;
         }
         let elf = match &cfg.filter {
             Some(f) => splice::splice(objects::object(), &f.insns)?,
             None => objects::object().to_vec(),
         };
-        let btf = Btf::from_sys_fs()
-            .map_err(|e| ProbeError::Object(format!("reading kernel BTF: {e}")))?;
+        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
 
         let netns = cfg.netns.unwrap_or(0);
         let (mark_on, mark, mask) = match cfg.mark {
@@ -150,7 +144,7 @@ impl Tracer {
         let snaplen = cfg
             .filter
             .as_ref()
-            .map_or(2048, |f| f.snaplen.clamp(1, 2048));
+            .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE));
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
         let self_tgid: u32 = std::process::id();
         let mut loader = EbpfLoader::new();
@@ -178,25 +172,31 @@ impl Tracer {
             Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission {
                 what: "creating the BPF maps".into(),
             },
-            _ => ProbeError::Object(e.to_string()),
+            _ => ObjectError::Maps(e).into(),
         })?;
         let linked = Linked::new(&elf, &btf, ebpf.maps())?;
-        let ring = RingBuf::try_from(
-            ebpf.take_map("EVENTS")
-                .ok_or_else(|| ProbeError::Object("no EVENTS map".into()))?,
-        )
-        .map_err(|e| ProbeError::Object(e.to_string()))?;
+        let ring = ebpf.take_map("EVENTS").ok_or(ObjectError::Missing {
+            kind: "map",
+            name: "EVENTS".into(),
+        })?;
+        let ring = RingBuf::try_from(ring).map_err(|source| ObjectError::Map {
+            name: "EVENTS",
+            source,
+        })?;
 
         let mut progs = BTreeMap::new();
         let multi = cfg.backend == Backend::KprobeMulti;
-        let mut wanted: Vec<(String, u32)> = Vec::new();
+        let mut wanted: Vec<(String, Option<bpf_attach_type>)> = Vec::new();
         if cfg.backend != Backend::Tracepoint {
             for t in &cfg.kprobes {
-                let v = kprobe_variant(t)?;
+                let v = kprobe_variant(t)?.suffix();
                 let (name, attach) = if multi {
-                    (format!("kprobe_multi_{v}"), raw::BPF_TRACE_KPROBE_MULTI)
+                    (
+                        format!("kprobe_multi_{v}"),
+                        Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
+                    )
                 } else {
-                    (format!("kprobe_{v}"), 0)
+                    (format!("kprobe_{v}"), None)
                 };
                 if !wanted.iter().any(|(n, _)| *n == name) {
                     wanted.push((name, attach));
@@ -208,36 +208,30 @@ impl Tracer {
                     "kprobe_clone_entry",
                     "kretprobe_clone_exit",
                 ] {
-                    wanted.push((p.to_string(), 0));
+                    wanted.push((p.to_string(), None));
                 }
             }
         }
         // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
         // which needs no target) so that a verifier rejection is reported by load(), not as N ignored targets.
-        let mut tp_variants: Vec<String> = Vec::new();
+        let mut tp_variants: Vec<Variant> = Vec::new();
         for t in &cfg.tracepoints {
-            let v = tracepoint::variant(t)?;
+            let v = variant::tracepoint_variant(t)?;
             if !tp_variants.contains(&v) {
                 tp_variants.push(v);
             }
         }
         for v in tp_variants {
-            let name = format!("raw_tp_{v}");
-            let spec = ProgSpec {
-                prog_type: raw::BPF_PROG_TYPE_RAW_TRACEPOINT,
-                name: name.clone(),
-                ..Default::default()
-            };
-            drop(linked::load(&spec, &linked.insns(&name)?)?);
+            let name = format!("raw_tp_{}", v.suffix());
+            let insns = linked.insns(&name)?;
+            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
+            drop(linked::load(&spec)?);
         }
         for (name, attach) in wanted {
-            let spec = ProgSpec {
-                prog_type: raw::BPF_PROG_TYPE_KPROBE,
-                expected_attach_type: attach,
-                name: name.clone(),
-                ..Default::default()
-            };
-            let fd = linked::load(&spec, &linked.insns(&name)?)?;
+            let insns = linked.insns(&name)?;
+            let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_KPROBE, &name, &insns);
+            spec.expected_attach_type = attach;
+            let fd = linked::load(&spec)?;
             progs.insert(name, fd);
         }
         Ok(Tracer {
@@ -281,17 +275,18 @@ impl Tracer {
                 })?;
                 let mut jobs = Vec::with_capacity(self.cfg.kprobes.len());
                 for t in &self.cfg.kprobes {
-                    let prog_name = format!("kprobe_{}", kprobe_variant(t)?);
+                    let prog_name = format!("kprobe_{}", kprobe_variant(t)?.suffix());
                     let symbol = match &t.module {
                         Some(m) => format!("{m}:{}", t.name),
                         None => t.name.clone(),
                     };
                     jobs.push(kprobe::Job {
-                        symbol: CString::new(symbol).map_err(|_| {
-                            ProbeError::Config(format!("bad function name {:?}", t.name))
+                        symbol: CString::new(symbol).map_err(|_| ConfigError::BadName {
+                            kind: "function",
+                            name: t.name.clone(),
                         })?,
                         display: t.name.clone(),
-                        prog_fd: self.progs[&prog_name].as_raw_fd(),
+                        prog: self.progs[&prog_name].as_fd(),
                         retprobe: false,
                     });
                 }
@@ -304,19 +299,19 @@ impl Tracer {
                 let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for t in &self.cfg.kprobes {
                     groups
-                        .entry(format!("kprobe_multi_{}", kprobe_variant(t)?))
+                        .entry(format!("kprobe_multi_{}", kprobe_variant(t)?.suffix()))
                         .or_default()
                         .push(t.name.clone());
                 }
                 let groups: Vec<kprobe_multi::Group> = groups
                     .into_iter()
                     .map(|(p, names)| kprobe_multi::Group {
-                        prog_fd: self.progs[&p].as_raw_fd(),
+                        prog: self.progs[&p].as_fd(),
                         names,
                     })
                     .collect();
                 let (fds, ignored) = kprobe_multi::attach(&groups, prog)?;
-                let unique: std::collections::HashSet<(&str, u8, Option<u8>)> = self
+                let unique: std::collections::HashSet<(&str, ArgIndex, Option<ArgIndex>)> = self
                     .cfg
                     .kprobes
                     .iter()
@@ -336,7 +331,7 @@ impl Tracer {
             let mut jobs = vec![kprobe::Job {
                 symbol: CString::new("kfree_skbmem").expect("no NUL"),
                 display: "kfree_skbmem (track)".into(),
-                prog_fd: self.progs["kprobe_untrack"].as_raw_fd(),
+                prog: self.progs["kprobe_untrack"].as_fd(),
                 retprobe: false,
             }];
             for f in CLONE_FUNCS {
@@ -347,7 +342,7 @@ impl Tracer {
                     jobs.push(kprobe::Job {
                         symbol: CString::new(f).expect("no NUL"),
                         display: format!("{f} (track{})", if ret { ", return" } else { "" }),
-                        prog_fd: self.progs[p].as_raw_fd(),
+                        prog: self.progs[p].as_fd(),
                         retprobe: ret,
                     });
                 }
@@ -359,20 +354,16 @@ impl Tracer {
         if !self.cfg.tracepoints.is_empty() {
             let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
             let (Some(linked), Some(btf)) = (&self.linked, &self.btf) else {
-                return Err(ProbeError::Config(
-                    "attach() was already called on this tracer".into(),
-                ));
+                return Err(ConfigError::AttachedTwice.into());
             };
-            let (fds, ignored, tp) =
+            let (fds, mut ignored, tp) =
                 tracepoint::attach(linked, btf, &self.cfg.tracepoints, &offset_progress)?;
             if fds.is_empty() && !ignored.is_empty() {
-                let first = &ignored[0];
-                return Err(ProbeError::Config(format!(
-                    "no tracepoint could be attached ({} tried; {}: {})",
-                    ignored.len(),
-                    first.name,
-                    first.reason
-                )));
+                return Err(ProbeError::NothingAttached {
+                    what: "tracepoint",
+                    tried: ignored.len(),
+                    first: ignored.swap_remove(0),
+                });
             }
             stats.attached += fds.len();
             stats.tracepoints = tp;
@@ -408,17 +399,17 @@ impl Tracer {
 
     /// Events that passed the in-kernel filters (delivered + lost).
     pub fn produced(&self) -> u64 {
-        self.counter(CNT_PRODUCED)
+        self.counter(counter::PRODUCED)
     }
 
     /// Events dropped because the ring buffer was full.
     pub fn lost(&self) -> u64 {
-        self.counter(CNT_LOST)
+        self.counter(counter::LOST)
     }
 
     /// skbs `--filter-track-skb` could not remember because its table was full.
     pub fn track_overflows(&self) -> u64 {
-        self.counter(CNT_TRACK_FULL)
+        self.counter(counter::TRACK_FULL)
     }
 
     /// The kernel stack (innermost first) recorded under `id` (events with `EV_HAS_STACK`).
@@ -444,13 +435,14 @@ impl Tracer {
     pub fn kernel_ids(&self) -> KernelIds {
         let mut ids = KernelIds::default();
         for fd in self.progs.values() {
-            ids.programs.extend(raw::prog_id(fd.as_raw_fd()));
+            ids.programs
+                .extend(bpf_sys::obj::prog_info(fd.as_fd()).map(|i| i.id));
         }
         for fd in &self.links {
-            if let Some((link, prog)) = raw::link_ids(fd.as_raw_fd()) {
-                ids.links.push(link);
-                if !ids.programs.contains(&prog) {
-                    ids.programs.push(prog);
+            if let Ok(info) = bpf_sys::obj::link_info(fd.as_fd()) {
+                ids.links.push(info.id);
+                if !ids.programs.contains(&info.prog_id) {
+                    ids.programs.push(info.prog_id);
                 }
             }
         }

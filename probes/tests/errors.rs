@@ -1,7 +1,10 @@
 //! The loader's errors say what is wrong: a filter the verifier refuses comes back as a verifier error with the
 //! verifier's reason, and an unprivileged user is told to run as root.
 use probes::filter_check::FilterTester;
-use probes::{Backend, Config, FilterCode, ProbeError, Target, TracepointTarget, Tracer};
+use probes::{
+    ArgIndex, Backend, Config, ConfigError, FilterCode, ProbeError, Target, TracepointTarget,
+    Tracer,
+};
 
 /// `r0 = *(u8 *)(r1 + 4000); exit`: reads past the 2048-byte filter buffer.
 fn out_of_bounds() -> FilterCode {
@@ -33,7 +36,7 @@ fn verifier_rejection_carries_the_log() {
     let kprobes = vec![Target {
         name: "ip_rcv".into(),
         module: None,
-        skb_arg: 1,
+        skb_arg: ArgIndex(0),
         reason_arg: None,
     }];
     let cfg = Config {
@@ -49,7 +52,7 @@ fn verifier_rejection_carries_the_log() {
 
     let tracepoints = vec![TracepointTarget {
         name: "netif_receive_skb".into(),
-        skb_arg: 0,
+        skb_arg: ArgIndex(0),
         reason_arg: None,
         nargs: 1,
     }];
@@ -69,9 +72,10 @@ fn bad_skb_positions_are_config_errors() {
     let kprobes = vec![Target {
         name: "f".into(),
         module: None,
-        skb_arg: 6,
+        skb_arg: ArgIndex(5),
         reason_arg: None,
     }];
+    assert!(!kprobes[0].supported());
     let e = Tracer::load(Config {
         backend: Backend::Kprobe,
         kprobes,
@@ -79,20 +83,27 @@ fn bad_skb_positions_are_config_errors() {
     })
     .err()
     .unwrap();
-    assert!(matches!(e, ProbeError::Config(_)), "{e}");
+    assert!(
+        matches!(e, ProbeError::Config(ConfigError::NoProgram { .. })),
+        "{e}"
+    );
     let tracepoints = vec![TracepointTarget {
         name: "x".into(),
-        skb_arg: 1,
-        reason_arg: Some(3),
-        nargs: 4,
+        skb_arg: ArgIndex(5),
+        reason_arg: Some(ArgIndex(3)),
+        nargs: 6,
     }];
+    assert!(!tracepoints[0].supported());
     let e = Tracer::load(Config {
         tracepoints,
         ..Config::default()
     })
     .err()
     .unwrap();
-    assert!(matches!(e, ProbeError::Config(_)), "{e}");
+    assert!(
+        matches!(e, ProbeError::Config(ConfigError::NoProgram { .. })),
+        "{e}"
+    );
 }
 
 #[test]
@@ -110,7 +121,7 @@ fn unprivileged_user_is_told_to_run_as_root() {
         let cfg = Config {
             tracepoints: vec![TracepointTarget {
                 name: "netif_receive_skb".into(),
-                skb_arg: 0,
+                skb_arg: ArgIndex(0),
                 reason_arg: None,
                 nargs: 1,
             }],

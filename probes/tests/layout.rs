@@ -1,8 +1,11 @@
-//! `struct event` (bpf/event.h) as the compiled objects describe it in their BTF must match `RawEvent`
-//! member for member: same names, same byte offsets, same size. Reads both committed objects (x86 and arm64)
+//! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: `struct event`
+//! (bpf/event.h) and `RawEvent` member for member (names, byte offsets, size), and every shared C enum
+//! (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with testkit's BTF reader (independent of the loader's).
 use object::{Object, ObjectSection};
 use probes::RawEvent;
+use probes::contract::{self, counter};
+use probes::event::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use testkit::btf::Btf;
@@ -44,6 +47,51 @@ fn rust_layout() -> BTreeMap<String, u32> {
     .collect()
 }
 
+/// The Rust side of each shared C enum: (enum name, constants).
+fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
+    let m = |pairs: &[(&str, u64)]| pairs.iter().map(|&(n, v)| (n.to_string(), v)).collect();
+    vec![
+        (
+            "pwru_event_flag",
+            m(&[
+                ("EV_HAS_TUPLE", EV_HAS_TUPLE.into()),
+                ("EV_HAS_REASON", EV_HAS_REASON.into()),
+                ("EV_HAS_CALLER", EV_HAS_CALLER.into()),
+                ("EV_HAS_STACK", EV_HAS_STACK.into()),
+                ("EV_IPV6", EV_IPV6.into()),
+                ("EV_TRACKED", EV_TRACKED.into()),
+            ]),
+        ),
+        (
+            "pwru_event_kind",
+            m(&[
+                ("EV_KIND_KPROBE", EV_KIND_KPROBE.into()),
+                ("EV_KIND_TRACEPOINT", EV_KIND_TRACEPOINT.into()),
+            ]),
+        ),
+        (
+            "pwru_counter",
+            m(&[
+                ("CNT_PRODUCED", counter::PRODUCED.into()),
+                ("CNT_LOST", counter::LOST.into()),
+                ("CNT_TRACK_FULL", counter::TRACK_FULL.into()),
+                ("CNT_MAX", counter::COUNT.into()),
+            ]),
+        ),
+        (
+            "pwru_tp_id",
+            m(&[
+                ("TP_ID_MARKER", contract::TP_ID_MARKER as u64),
+                ("TP_ID_UNTRACK", contract::TP_ID_UNTRACK.into()),
+            ]),
+        ),
+        (
+            "pwru_filter_abi",
+            m(&[("FILTER_BUF_SIZE", pcap_filter::FILTER_BUF_SIZE.into())]),
+        ),
+    ]
+}
+
 fn check(path: &str) {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let file = object::File::parse(&*data).unwrap();
@@ -52,9 +100,8 @@ fn check(path: &str) {
         .expect(".BTF section")
         .data()
         .unwrap();
-    let (size, members) = Btf::parse(btf)
-        .struct_layout("event")
-        .expect("struct event in BTF");
+    let btf = Btf::parse(btf);
+    let (size, members) = btf.struct_layout("event").expect("struct event in BTF");
     assert_eq!(
         size as usize,
         size_of::<RawEvent>(),
@@ -65,6 +112,12 @@ fn check(path: &str) {
         rust_layout(),
         "{path}: struct event members vs RawEvent"
     );
+    for (name, want) in rust_enums() {
+        let got = btf
+            .enum_values(name)
+            .unwrap_or_else(|| panic!("{path}: enum {name} in BTF"));
+        assert_eq!(got, want, "{path}: enum {name} vs its Rust mirror");
+    }
 }
 
 #[test]

@@ -1,23 +1,23 @@
 //! The kprobe and kprobe-multi programs pass the verifier of the running kernel, with every option that
 //! changes their code turned on; attaching them needs a kernel with kprobes (tests/vm), so on a kernel without
 //! them attach must fail with the backend's reason.
-use probes::{Backend, Config, FilterCode, ProbeError, Target, Tracer};
+use probes::{ArgIndex, Backend, Config, FilterCode, ProbeError, Target, Tracer};
 
 fn targets() -> Vec<Target> {
-    let t = |name: &str, skb_arg, reason_arg| Target {
+    let t = |name: &str, skb_arg, reason_arg: Option<u8>| Target {
         name: name.into(),
         module: None,
-        skb_arg,
-        reason_arg,
+        skb_arg: ArgIndex(skb_arg),
+        reason_arg: reason_arg.map(ArgIndex),
     };
     vec![
-        t("ip_rcv", 1, None),
-        t("ip_output", 3, None),
-        t("f2", 2, None),
-        t("f4", 4, None),
-        t("f5", 5, None),
-        t("kfree_skb_reason", 1, Some(2)),
-        t("sk_skb_reason_drop", 2, Some(3)),
+        t("ip_rcv", 0, None),
+        t("ip_output", 2, None),
+        t("f2", 1, None),
+        t("f4", 3, None),
+        t("f5", 4, None),
+        t("kfree_skb_reason", 0, Some(1)),
+        t("sk_skb_reason_drop", 1, Some(2)),
     ]
 }
 

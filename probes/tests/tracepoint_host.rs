@@ -7,7 +7,9 @@ use probes::event::{
     EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
 };
 use probes::filter_check::FilterTester;
-use probes::{Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer};
+use probes::{
+    ArgIndex, Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer,
+};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use testkit::btf::Btf;
@@ -87,14 +89,15 @@ fn detach_and_check(mut t: Tracer) {
     // The kernel frees programs after an RCU grace period: give it a moment.
     let t0 = Instant::now();
     loop {
-        let progs: Vec<_> = probes::raw::kernel_programs()
-            .into_iter()
-            .filter(|p| ids.programs.contains(&p.id))
-            .collect();
-        let links: Vec<_> = probes::raw::kernel_links()
-            .into_iter()
-            .filter(|(l, _)| ids.links.contains(l))
-            .collect();
+        let still = |kind, mine: &[u32]| -> Vec<u32> {
+            bpf_sys::obj::ids(kind)
+                .expect("list the kernel's BPF ids")
+                .into_iter()
+                .filter(|id| mine.contains(id))
+                .collect()
+        };
+        let progs = still(bpf_sys::obj::Kind::Prog, &ids.programs);
+        let links = still(bpf_sys::obj::Kind::Link, &ids.links);
         if progs.is_empty() && links.is_empty() {
             eprintln!("kernel released everything {:?} after detach", t0.elapsed());
             return;
@@ -160,7 +163,10 @@ fn tracepoints_see_ping_and_udp_drop() {
         .iter()
         .find(|t| t.name == "kfree_skb")
         .expect("kfree_skb tracepoint");
-    assert_eq!((kfree.skb_arg, kfree.reason_arg), (0, Some(2)));
+    assert_eq!(
+        (kfree.skb_arg, kfree.reason_arg),
+        (ArgIndex(0), Some(ArgIndex(2)))
+    );
 
     let pair = NetnsPair::new("t", 201);
     let (ns_a, ns_b) = (pair.inode_a, pair.inode_b);

@@ -74,8 +74,7 @@ fn main() {
             WallClock::measure(),
             Want {
                 ifnames: true,
-                caller: false,
-                stack: false,
+                ..Default::default()
             },
         );
         let out = Writer::new(Destination::File {

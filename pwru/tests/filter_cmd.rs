@@ -161,18 +161,20 @@ fn the_tracer_refuses_odd_characters_before_any_bpf_work() {
 }
 
 #[test]
-#[ignore = "needs script(1) (tests/run.sh runs it)"]
+#[ignore = "needs script(1), and root for the tracer (tests/run.sh runs it)"]
 fn on_a_terminal_a_caret_points_at_the_column() {
     need_tool("script");
-    for (expr, caret) in [
-        ("tcp port 8０", "            ^"),
-        ("udp and 主机", "          ^"),
-        ("ho\u{301}st", "    ^"),
-        ("tcp and", "         ^"),
+    need_root("the tracer checks privileges before the filter");
+    for (cmd, expr, caret) in [
+        ("filter --dump", "tcp port 8０", "            ^"),
+        ("filter --dump", "udp and 主机", "          ^"),
+        ("filter --dump", "ho\u{301}st", "    ^"),
+        ("filter --dump", "tcp and", "         ^"),
+        ("--backend tracepoint", "icmp or 😀", "          ^"),
     ] {
         // script(1) gives pwru a terminal; the expression goes through the environment, unquoted by nobody.
         let out = Command::new("script")
-            .args(["-qec", "\"$PWRU\" filter --dump \"$EXPR\"", "/dev/null"])
+            .args(["-qec", &format!("\"$PWRU\" {cmd} \"$EXPR\""), "/dev/null"])
             .env("PWRU", bin())
             .env("EXPR", expr)
             .output()

@@ -6,18 +6,20 @@ use crate::btf::{Btf, raw::kind};
 use crate::error::{Result, SymbolsError};
 use crate::traceable::{TraceSource, Traceable};
 
-/// kprobe programs read arguments 1..=5 from registers (PT_REGS_PARM1..5).
+/// kprobe programs read the first five arguments from registers (PT_REGS_PARM1..5).
 pub const MAX_ARG: usize = 5;
 
 /// A function with an skb argument (probe-able when it comes from [`skb_functions`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SkbFunc {
+    /// The function's name.
     pub name: String,
     /// `None` for vmlinux.
     pub module: Option<String>,
-    /// 1-based position of the first `struct sk_buff *` parameter (1..=5).
+    /// Position of the first `struct sk_buff *` parameter, counted from 0 (below [`MAX_ARG`]), as tracepoint
+    /// arguments and `probes::ArgIndex` count.
     pub skb_arg: u8,
-    /// 1-based position of an `enum skb_drop_reason` parameter, when within 1..=5.
+    /// Position of an `enum skb_drop_reason` parameter, counted from 0, when below [`MAX_ARG`].
     pub reason_arg: Option<u8>,
 }
 
@@ -55,6 +57,7 @@ impl FuncFilter {
         })
     }
 
+    /// Whether the whole of `name` matches the expression.
     pub fn is_match(&self, name: &str) -> bool {
         self.regex.is_match(name)
     }
@@ -85,11 +88,13 @@ pub struct Discovery {
     pub total_btf: usize,
     /// Of those, how many are not in the probe-able list (inlined, notrace, renamed `.isra`/`.constprop` ...).
     pub not_traceable: usize,
+    /// Which list told what can be probed.
     pub source: TraceSource,
+    /// What the user should know about that list (one line each).
     pub warnings: Vec<String>,
 }
 
-/// Every probe-able function in `btf` with an skb parameter at 1..=5, narrowed by `filter`.
+/// Every probe-able function in `btf` with an skb among its first [`MAX_ARG`] parameters, narrowed by `filter`.
 pub fn skb_functions(btf: &Btf, filter: Option<&FuncFilter>) -> Result<Discovery> {
     let traceable = Traceable::detect()?;
     Ok(skb_functions_with(btf, filter, &traceable))
@@ -126,7 +131,8 @@ pub fn skb_functions_with(
     }
 }
 
-/// Every FUNC in `btf` with an skb parameter at 1..=5 (no probe-ability check), sorted by (module, name).
+/// Every FUNC in `btf` with an skb among its first [`MAX_ARG`] parameters (no probe-ability check), sorted by
+/// (module, name).
 pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFunc> {
     let mut out = Vec::new();
     let mut seen: HashSet<(Option<&str>, &str)> = HashSet::new();
@@ -141,7 +147,7 @@ pub fn skb_functions_in_btf(btf: &Btf, filter: Option<&FuncFilter>) -> Vec<SkbFu
             let mut skb_arg = None;
             let mut reason_arg = None;
             for (i, id) in params.take(MAX_ARG).enumerate() {
-                let pos = (i + 1) as u8;
+                let pos = i as u8;
                 // Only the first skb parameter counts; a second one must not shift anything.
                 if skb_arg.is_none() && view.is_struct_ptr(id, "sk_buff") {
                     skb_arg = Some(pos);

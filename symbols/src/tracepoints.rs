@@ -4,19 +4,23 @@ use std::path::Path;
 
 use crate::btf::{Btf, raw::kind};
 
+/// Where tracefs is mounted (its own mount point, then its old place under debugfs).
 pub const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
+/// A tracepoint with an skb argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkbTracepoint {
+    /// The tracepoint's name (`kfree_skb`).
     pub name: String,
     /// tracefs system (`skb`, `net`, ...) when tracefs is readable.
     pub system: Option<String>,
     /// `None` for vmlinux.
     pub module: Option<String>,
-    /// 0-based position of the first `struct sk_buff *` among the tracepoint's own args (the leading
-    /// `void *` context of the `btf_trace_` prototype is not counted).
+    /// Position of the first `struct sk_buff *` among the tracepoint's own args, counted from 0 as function
+    /// parameters and `probes::ArgIndex` count (the leading `void *` context of the `btf_trace_` prototype is not
+    /// counted).
     pub skb_arg: u8,
-    /// 0-based position of an `enum skb_drop_reason` arg.
+    /// Position of an `enum skb_drop_reason` arg, counted from 0.
     pub reason_arg: Option<u8>,
     /// Number of the tracepoint's own args.
     pub nargs: u8,

@@ -275,10 +275,10 @@ fn debian_6_1_vmlinux_and_veth() {
     assert_eq!(btf.modules(), vec!["veth"]);
     let fs = skb_functions_in_btf(&btf, None);
     assert!(fs.iter().filter(|f| f.module.is_none()).count() > 1000);
-    assert_eq!(get(&fs, "ip_rcv", None).skb_arg, 1);
-    assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 3);
+    assert_eq!(get(&fs, "ip_rcv", None).skb_arg, 0);
+    assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 2);
     let kfr = get(&fs, "kfree_skb_reason", None);
-    assert_eq!((kfr.skb_arg, kfr.reason_arg), (1, Some(2)));
+    assert_eq!((kfr.skb_arg, kfr.reason_arg), (0, Some(1)));
     assert!(
         fs.iter().all(|f| f.name != "sk_skb_reason_drop"),
         "sk_skb_reason_drop is 6.11+"
@@ -289,7 +289,7 @@ fn debian_6_1_vmlinux_and_veth() {
         .filter(|f| f.module.as_deref() == Some("veth"))
         .collect();
     assert!(!veth.is_empty());
-    assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 1);
+    assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 0);
     assert!(
         veth.iter()
             .all(|f| f.name.starts_with("veth_") || f.name.starts_with("__")),
@@ -322,17 +322,17 @@ fn debian_6_12_vmlinux_openvswitch_and_all_kmods() {
     let btf = load(k, ModuleSel::All).unwrap();
     assert_eq!(btf.modules(), vec!["openvswitch", "veth"]);
     let fs = skb_functions_in_btf(&btf, None);
-    assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 3);
+    assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 2);
     let drop = get(&fs, "sk_skb_reason_drop", None);
-    assert_eq!((drop.skb_arg, drop.reason_arg), (2, Some(3)));
-    assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 1);
+    assert_eq!((drop.skb_arg, drop.reason_arg), (1, Some(2)));
+    assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 0);
     assert_eq!(
         get(&fs, "ovs_vport_receive", Some("openvswitch")).skb_arg,
-        2
+        1
     );
     assert_eq!(
         get(&fs, "ovs_dp_process_packet", Some("openvswitch")).skb_arg,
-        1
+        0
     );
     // Both modules' ids start right after vmlinux's: each must resolve in its own table.
     assert!(
@@ -421,17 +421,17 @@ fn debian_arm64_images() {
         let btf = load(k, ModuleSel::Some(vec!["veth".into()])).unwrap();
         let fs = skb_functions_in_btf(&btf, None);
         assert!(fs.len() > 1000, "{series}: {}", fs.len());
-        assert_eq!(get(&fs, "ip_rcv", None).skb_arg, 1);
-        assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 3);
-        assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 1);
+        assert_eq!(get(&fs, "ip_rcv", None).skb_arg, 0);
+        assert_eq!(get(&fs, "ip_rcv_finish", None).skb_arg, 2);
+        assert_eq!(get(&fs, "veth_xmit", Some("veth")).skb_arg, 0);
         let r = DropReasons::from_btf(&btf);
         if series == "6.1" {
             let f = get(&fs, "kfree_skb_reason", None);
-            assert_eq!((f.skb_arg, f.reason_arg), (1, Some(2)));
+            assert_eq!((f.skb_arg, f.reason_arg), (0, Some(1)));
             assert_eq!(r.name(2), Some("NO_SOCKET"));
         } else {
             let f = get(&fs, "sk_skb_reason_drop", None);
-            assert_eq!((f.skb_arg, f.reason_arg), (2, Some(3)));
+            assert_eq!((f.skb_arg, f.reason_arg), (1, Some(2)));
             assert_eq!(r.name(3), Some("NO_SOCKET"));
         }
         // Same release, other architecture: nearly the same skb functions (inlining differs a little).

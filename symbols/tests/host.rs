@@ -41,33 +41,33 @@ fn host_skb_functions() {
             .find(|f| f.name == name)
             .unwrap_or_else(|| panic!("{name} not found"))
     };
-    assert_eq!(get("ip_rcv").skb_arg, 1);
+    assert_eq!(get("ip_rcv").skb_arg, 0);
     assert_eq!(
         get("ip_rcv_finish").skb_arg,
-        3,
+        2,
         "ip_rcv_finish(net, sk, skb)"
     );
-    assert_eq!(get("ip_finish_output2").skb_arg, 3);
-    assert_eq!(get("__netif_receive_skb").skb_arg, 1);
-    assert_eq!(get("__netif_receive_skb_one_core").skb_arg, 1);
-    assert_eq!(get("netif_receive_skb").skb_arg, 1);
-    assert_eq!(get("kfree_skbmem").skb_arg, 1);
+    assert_eq!(get("ip_finish_output2").skb_arg, 2);
+    assert_eq!(get("__netif_receive_skb").skb_arg, 0);
+    assert_eq!(get("__netif_receive_skb_one_core").skb_arg, 0);
+    assert_eq!(get("netif_receive_skb").skb_arg, 0);
+    assert_eq!(get("kfree_skbmem").skb_arg, 0);
     if kernel_version() >= (6, 11) {
         let f = get("sk_skb_reason_drop");
         assert_eq!(
             (f.skb_arg, f.reason_arg),
-            (2, Some(3)),
+            (1, Some(2)),
             "sk_skb_reason_drop(sk, skb, reason)"
         );
     } else {
         let f = get("kfree_skb_reason");
-        assert_eq!((f.skb_arg, f.reason_arg), (1, Some(2)));
+        assert_eq!((f.skb_arg, f.reason_arg), (0, Some(1)));
     }
     assert!(get("ip_rcv").reason_arg.is_none());
     assert!(
         d.funcs
             .iter()
-            .all(|f| f.module.is_none() && (1..=5).contains(&f.skb_arg))
+            .all(|f| f.module.is_none() && (f.skb_arg as usize) < symbols::MAX_ARG)
     );
     let names: HashSet<&str> = d.funcs.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names.len(), d.funcs.len(), "names are deduplicated");

@@ -75,6 +75,8 @@ fn col_width(c: Col, width: u16) -> Constraint {
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
+/// Draws the whole screen: the packets pane on top; below it the path beside (on a narrow terminal: above) the
+/// drops and Cilium panes; then the status line and the prompt.
 pub fn draw(f: &mut Frame, app: &mut App) {
     let [top, bottom, status, prompt] = Layout::vertical([
         Constraint::Percentage(35),
@@ -154,6 +156,7 @@ pub fn tuple_text(t: &Tuple) -> String {
     )
 }
 
+/// A duration as the packets pane shows it: µs below a millisecond, ms below a second, else seconds.
 pub fn duration_text(ns: u64) -> String {
     match ns {
         n if n < 1_000_000 => format!("{:.1}µs", n as f64 / 1e3),

@@ -2,29 +2,28 @@
 use super::Progress;
 use crate::error::ProbeError;
 use crate::parallel;
-use crate::raw::KprobePmu;
 use crate::tracer::Ignored;
+use bpf_sys::perf::KprobePmu;
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One probe to create.
-pub(crate) struct Job {
+pub(crate) struct Job<'a> {
     /// `func` or `module:func`, as the kprobe PMU resolves it.
     pub symbol: CString,
     /// Name for reports.
     pub display: String,
-    pub prog_fd: RawFd,
+    pub prog: BorrowedFd<'a>,
     pub retprobe: bool,
 }
 
 /// Errors that mean the tracer cannot work at all (privileges, resources). Anything else is about one function
 /// (gone: ENOENT; not probeable or blacklisted: EADDRNOTAVAIL, EINVAL, EILSEQ, ENOTSUPP; ...) and only makes
 /// that function "ignored", as pwru does for ENOENT/EADDRNOTAVAIL.
-fn fatal(e: &io::Error) -> bool {
+fn fatal(e: &bpf_sys::Error) -> bool {
     matches!(
-        e.raw_os_error(),
+        e.errno().map(bpf_sys::Errno::raw),
         Some(libc::EPERM | libc::EACCES | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
     )
 }
@@ -32,14 +31,14 @@ fn fatal(e: &io::Error) -> bool {
 /// Attaches every job; returns the perf fds (closing one removes its probe) and the functions ignored.
 pub(crate) fn attach(
     pmu: &KprobePmu,
-    jobs: &[Job],
+    jobs: &[Job<'_>],
     progress: Progress<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Ignored>), ProbeError> {
     let done = AtomicUsize::new(0);
     let ignored_n = AtomicUsize::new(0);
     let total = jobs.len();
     let results = parallel::try_map(jobs, parallel::threads_for(total), |_, job| {
-        let r = pmu.attach(&job.symbol, job.retprobe, job.prog_fd);
+        let r = pmu.attach(&job.symbol, job.retprobe, job.prog);
         let d = done.fetch_add(1, Ordering::Relaxed) + 1;
         let out = match r {
             Ok(fd) => Ok(Ok(fd)),
@@ -47,7 +46,7 @@ pub(crate) fn attach(
                 ignored_n.fetch_add(1, Ordering::Relaxed);
                 Ok(Err(Ignored {
                     name: job.display.clone(),
-                    reason: e.to_string(),
+                    reason: super::reason(&e),
                 }))
             }
             Err(e) => Err(ProbeError::sys(
@@ -67,16 +66,11 @@ pub(crate) fn attach(
         }
     }
     if fds.is_empty() && !ignored.is_empty() {
-        let first = &ignored[0];
-        return Err(ProbeError::sys(
-            format!(
-                "no function could be probed ({} tried; {}: {})",
-                ignored.len(),
-                first.name,
-                first.reason
-            ),
-            io::Error::from_raw_os_error(libc::ENOENT),
-        ));
+        return Err(ProbeError::NothingAttached {
+            what: "function",
+            tried: ignored.len(),
+            first: ignored.swap_remove(0),
+        });
     }
     Ok((fds, ignored))
 }

@@ -5,12 +5,11 @@
 //! link still fails, the list is halved until the offending names are found; each is reported as ignored.
 use super::Progress;
 use crate::error::ProbeError;
-use crate::raw;
 use crate::tracer::Ignored;
+use bpf_sys::link::link_kprobe_multi;
 use std::collections::HashSet;
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// Function names ftrace can trace (`func` and `func [module]` lines), or `None` if the file is unreadable.
 pub(crate) fn available_filter_functions() -> Option<HashSet<String>> {
@@ -29,20 +28,31 @@ pub(crate) fn available_filter_functions() -> Option<HashSet<String>> {
 }
 
 /// All functions one program variant is attached to.
-pub(crate) struct Group {
-    pub prog_fd: RawFd,
+pub(crate) struct Group<'a> {
+    pub prog: BorrowedFd<'a>,
     pub names: Vec<String>,
 }
 
-fn rejects_names(e: &io::Error) -> bool {
+fn errno(e: &bpf_sys::Error) -> Option<i32> {
+    e.errno().map(bpf_sys::Errno::raw)
+}
+
+fn rejects_names(e: &bpf_sys::Error) -> bool {
     matches!(
-        e.raw_os_error(),
+        errno(e),
         Some(libc::ESRCH | libc::ENOENT | libc::EINVAL | libc::EADDRNOTAVAIL | libc::EBUSY)
     )
 }
 
+fn unsupported() -> ProbeError {
+    ProbeError::Unsupported {
+        backend: "kprobe-multi",
+        reason: "kprobe-multi unavailable (needs CONFIG_FPROBE)".into(),
+    }
+}
+
 fn link_all(
-    prog_fd: RawFd,
+    prog: BorrowedFd<'_>,
     names: &[String],
     links: &mut Vec<OwnedFd>,
     ignored: &mut Vec<Ignored>,
@@ -54,7 +64,7 @@ fn link_all(
         .iter()
         .filter_map(|n| CString::new(n.as_str()).ok())
         .collect();
-    match raw::link_kprobe_multi(prog_fd, &syms) {
+    match link_kprobe_multi(prog, &syms, None, false) {
         Ok(fd) => {
             links.push(fd);
             Ok(())
@@ -63,24 +73,21 @@ fn link_all(
             if names.len() == 1 {
                 ignored.push(Ignored {
                     name: names[0].clone(),
-                    reason: format!("kprobe-multi refused it: {e}"),
+                    reason: format!("kprobe-multi refused it: {}", super::reason(&e)),
                 });
                 return Ok(());
             }
             let (a, b) = names.split_at(names.len() / 2);
-            link_all(prog_fd, a, links, ignored)?;
-            link_all(prog_fd, b, links, ignored)
+            link_all(prog, a, links, ignored)?;
+            link_all(prog, b, links, ignored)
         }
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Err(ProbeError::Unsupported {
-            backend: "kprobe-multi",
-            reason: "kprobe-multi unavailable (needs CONFIG_FPROBE)".into(),
-        }),
+        Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => Err(unsupported()),
         Err(e) => Err(ProbeError::sys("creating a kprobe-multi link", e)),
     }
 }
 
 pub(crate) fn attach(
-    groups: &[Group],
+    groups: &[Group<'_>],
     progress: Progress<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Ignored>), ProbeError> {
     let total: usize = groups.iter().map(|g| g.names.len()).sum();
@@ -103,7 +110,7 @@ pub(crate) fn attach(
             .iter()
             .filter_map(|n| CString::new(n.as_str()).ok())
             .collect();
-        match raw::link_kprobe_multi(g.prog_fd, &syms) {
+        match link_kprobe_multi(g.prog, &syms, None, false) {
             Ok(fd) => links.push(fd),
             Err(e) if rejects_names(&e) => {
                 let set = avail.get_or_insert_with(available_filter_functions);
@@ -117,14 +124,9 @@ pub(crate) fn attach(
                         _ => keep.push(n),
                     }
                 }
-                link_all(g.prog_fd, &keep, &mut links, &mut ignored)?;
+                link_all(g.prog, &keep, &mut links, &mut ignored)?;
             }
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                return Err(ProbeError::Unsupported {
-                    backend: "kprobe-multi",
-                    reason: "kprobe-multi unavailable (needs CONFIG_FPROBE)".into(),
-                });
-            }
+            Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => return Err(unsupported()),
             Err(e) => return Err(ProbeError::sys("creating a kprobe-multi link", e)),
         }
         done += g.names.len();

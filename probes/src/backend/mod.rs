@@ -5,3 +5,11 @@ pub(crate) mod tracepoint;
 
 /// The attach-progress callback: (done, total, ignored so far).
 pub(crate) type Progress<'a> = &'a (dyn Fn(usize, usize, usize) + Sync);
+
+/// One line for a target the kernel refused: its errno alone, as that is all the kernel says about the name.
+pub(crate) fn reason(e: &bpf_sys::Error) -> String {
+    match e.errno() {
+        Some(errno) => errno.to_string(),
+        None => e.to_string(),
+    }
+}

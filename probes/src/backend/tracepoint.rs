@@ -8,36 +8,24 @@
 //! not followed; tracked skbs are forgotten at `skb:kfree_skb` and `skb:consume_skb`.
 use super::Progress;
 use crate::config::TracepointTarget;
-use crate::error::ProbeError;
+use crate::contract::{TP_ID_MARKER, TP_ID_UNTRACK};
+use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::linked::{self, Linked};
-use crate::parallel;
-use crate::raw::{self, ProgSpec};
 use crate::tracer::Ignored;
+use crate::variant::{Variant, tracepoint_variant as variant};
+use crate::{parallel, patch};
 use aya_obj::btf::{Btf, BtfKind};
-use aya_obj::generated::bpf_insn;
+use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
+use bpf_sys::link::raw_tracepoint_open;
+use bpf_sys::prog::ProgLoad;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-const MARKER: i32 = 0x7e7e_7e7e;
 
 /// Test hook: skip tp_btf and use the raw_tp fallback (see [`crate::testing`]).
 pub(crate) static FORCE_RAW_TP: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
-const UNTRACK: u32 = 1 << 31;
-
-/// The program variant (suffix after `tp_btf_` / `raw_tp_`) for a target.
-pub(crate) fn variant(t: &TracepointTarget) -> Result<String, ProbeError> {
-    match (t.skb_arg, t.reason_arg) {
-        (0..=4, None) => Ok(format!("skb_{}", t.skb_arg)),
-        (0, Some(2)) => Ok("skb_0_reason_2".into()),
-        (s, r) => Err(ProbeError::Config(format!(
-            "tracepoint {}: no program for skb argument {s} with reason argument {r:?}",
-            t.name
-        ))),
-    }
-}
 
 /// The bare tracepoint name (`net:netif_receive_skb` -> `netif_receive_skb`).
 pub(crate) fn bare(name: &str) -> &str {
@@ -47,7 +35,9 @@ pub(crate) fn bare(name: &str) -> &str {
 /// How the tracepoints ended up attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TracepointStats {
+    /// Attached as tp_btf programs.
     pub tp_btf: usize,
+    /// Attached as raw_tp programs (no BTF for the tracepoint, or tp_btf refused).
     pub raw_tp: usize,
 }
 
@@ -63,12 +53,12 @@ pub(crate) fn attach(
     targets: &[TracepointTarget],
     progress: Progress<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Ignored>, TracepointStats), ProbeError> {
-    let mut code: HashMap<String, (Vec<bpf_insn>, Vec<bpf_insn>)> = HashMap::new();
+    let mut code: HashMap<Variant, (Vec<bpf_insn>, Vec<bpf_insn>)> = HashMap::new();
     for t in targets {
         let v = variant(t)?;
         if let std::collections::hash_map::Entry::Vacant(slot) = code.entry(v) {
-            let b = linked.insns(&format!("tp_btf_{}", slot.key()))?;
-            let r = linked.insns(&format!("raw_tp_{}", slot.key()))?;
+            let b = linked.insns(&format!("tp_btf_{}", v.suffix()))?;
+            let r = linked.insns(&format!("raw_tp_{}", v.suffix()))?;
             slot.insert((b, r));
         }
     }
@@ -81,14 +71,12 @@ pub(crate) fn attach(
         let (btf_code, raw_code) = &code[&v];
         let mut id = i as u32;
         if matches!(name, "kfree_skb" | "consume_skb") {
-            id |= UNTRACK;
+            id |= TP_ID_UNTRACK;
         }
         let patched = |c: &[bpf_insn]| -> Result<Vec<bpf_insn>, ProbeError> {
             let mut c = c.to_vec();
-            if raw::patch_mov_imm(&mut c, MARKER, id as i32) == 0 {
-                return Err(ProbeError::Object(
-                    "tracepoint program without its id marker".into(),
-                ));
+            if patch::patch_mov_imm(&mut c, TP_ID_MARKER, id as i32) == 0 {
+                return Err(ObjectError::NoMarker(v.suffix()).into());
             }
             Ok(c)
         };
@@ -103,16 +91,14 @@ pub(crate) fn attach(
         };
         match btf_id {
             Ok(btf_id) => {
-                let spec = ProgSpec {
-                    prog_type: raw::BPF_PROG_TYPE_TRACING,
-                    expected_attach_type: raw::BPF_TRACE_RAW_TP,
-                    attach_btf_id: btf_id,
-                    name: short.clone(),
-                };
-                match linked::load(&spec, &patched(btf_code)?) {
-                    Ok(prog) => match raw::raw_tracepoint_open(None, prog.as_raw_fd()) {
+                let insns = patched(btf_code)?;
+                let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_TRACING, &short, &insns);
+                spec.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_RAW_TP);
+                spec.attach_btf_id = btf_id;
+                match linked::load(&spec) {
+                    Ok(prog) => match raw_tracepoint_open(None, prog.as_fd()) {
                         Ok(link) => outcome = Some(Outcome::Btf(link)),
-                        Err(e) => why.push(format!("tp_btf attach: {e}")),
+                        Err(e) => why.push(format!("tp_btf attach: {}", super::reason(&e))),
                     },
                     Err(e @ ProbeError::Permission { .. }) => return Err(e),
                     Err(e) => why.push(format!("tp_btf: {e}")),
@@ -121,17 +107,16 @@ pub(crate) fn attach(
             Err(reason) => why.push(reason),
         }
         if outcome.is_none() {
-            let spec = ProgSpec {
-                prog_type: raw::BPF_PROG_TYPE_RAW_TRACEPOINT,
-                name: short,
-                ..Default::default()
-            };
-            let cname = CString::new(name)
-                .map_err(|_| ProbeError::Config(format!("bad tracepoint name {name:?}")))?;
-            match linked::load(&spec, &patched(raw_code)?) {
-                Ok(prog) => match raw::raw_tracepoint_open(Some(&cname), prog.as_raw_fd()) {
+            let insns = patched(raw_code)?;
+            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &short, &insns);
+            let cname = CString::new(name).map_err(|_| ConfigError::BadName {
+                kind: "tracepoint",
+                name: name.to_string(),
+            })?;
+            match linked::load(&spec) {
+                Ok(prog) => match raw_tracepoint_open(Some(&cname), prog.as_fd()) {
                     Ok(link) => outcome = Some(Outcome::Raw(link)),
-                    Err(e) => why.push(format!("raw_tp attach: {e}")),
+                    Err(e) => why.push(format!("raw_tp attach: {}", super::reason(&e))),
                 },
                 Err(e @ ProbeError::Permission { .. }) => return Err(e),
                 Err(e) => why.push(format!("raw_tp: {e}")),

@@ -50,6 +50,15 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
+        for (on, flag) in [
+            (args.drops_only, "--drops-only"),
+            (args.summary, "--summary"),
+            (args.metrics.is_some(), "--metrics"),
+        ] {
+            if on {
+                bail!("{flag} is not available yet in this build");
+            }
+        }
         let (sel, out) = (&args.select, &args.output);
         let func_re = sel
             .filter_func
@@ -133,6 +142,7 @@ impl Plan {
             want: Want {
                 // pcapng names its interfaces.
                 ifnames: out.output_meta || output.pcap.is_some(),
+                netns_names: out.output_netns_names,
                 caller: out.output_caller,
                 stack,
             },

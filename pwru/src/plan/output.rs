@@ -156,6 +156,10 @@ fn options(args: &OutputArgs) -> OutputOptions {
             Timestamp::Relative => TimestampMode::Relative,
             Timestamp::Absolute => TimestampMode::Absolute,
         },
+        // pwru raises a smaller width to 10 rather than refusing it, so its command lines keep working.
+        netns_names: args
+            .output_netns_names
+            .then(|| args.netns_names_max_length.max(10) as usize),
     }
 }
 

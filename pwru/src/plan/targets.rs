@@ -98,18 +98,17 @@ pub fn discover(
     let mut tracepoint_names = Vec::new();
     if tracepoint_backend {
         for tp in symbols::skb_tracepoints(&btf) {
-            if func_re.is_some_and(|re| !re.is_match(&tp.name)) || tp.skb_arg > 4 {
+            let t = probes::TracepointTarget {
+                name: tp.name,
+                skb_arg: probes::ArgIndex(tp.skb_arg),
+                reason_arg: tp.reason_arg.map(probes::ArgIndex),
+                nargs: tp.nargs,
+            };
+            if func_re.is_some_and(|re| !re.is_match(&t.name)) || !t.supported() {
                 continue;
             }
-            // The programs read a drop reason only where skb:kfree_skb has it (skb 0, reason 2).
-            let reason_arg = (tp.skb_arg == 0 && tp.reason_arg == Some(2)).then_some(2);
-            tracepoint_names.push(tp.name.clone());
-            tracepoints.push(probes::TracepointTarget {
-                name: tp.name,
-                skb_arg: tp.skb_arg,
-                reason_arg,
-                nargs: tp.nargs,
-            });
+            tracepoint_names.push(t.name.clone());
+            tracepoints.push(t);
         }
         if tracepoints.is_empty() {
             bail!(
@@ -129,15 +128,11 @@ pub fn discover(
         let found = symbols::skb_functions_kallsyms(&btf, ff.as_ref(), k)?;
         notes.extend(found.warnings);
         for f in found.funcs {
-            let reason_arg = match (f.skb_arg, f.reason_arg) {
-                (1, Some(2)) | (2, Some(3)) => f.reason_arg,
-                _ => None,
-            };
             kprobes.push(probes::Target {
                 name: f.name,
                 module: f.module,
-                skb_arg: f.skb_arg,
-                reason_arg,
+                skb_arg: probes::ArgIndex(f.skb_arg),
+                reason_arg: f.reason_arg.map(probes::ArgIndex),
             });
         }
         if kprobes.is_empty() {

@@ -65,7 +65,7 @@ impl Select {
         let tracked = self.tracked.as_ref().is_some_and(|t| t.contains(&ev.skb));
         let keep = tracked || self.matches(s);
         if let Some(t) = &mut self.tracked {
-            if ::tui::fate::frees_skb(ev) {
+            if event::fate::frees_skb(ev) {
                 t.remove(&ev.skb);
             } else if keep {
                 t.insert(ev.skb);

@@ -7,6 +7,7 @@ use crate::pcapng::{self, Interface, LINKTYPE_ETHERNET, LINKTYPE_RAW};
 use crate::plan::output::Pcap;
 use anyhow::Result;
 use event::Event;
+use event::fate::{Life, same_packet};
 use std::collections::HashMap;
 
 /// Writes the section header now, then a packet block per event (and an interface description before the first
@@ -167,32 +168,31 @@ fn os_name() -> String {
     format!("{} {}", field(&u.sysname), field(&u.release))
 }
 
-/// Tells an skb's first event from its later ones. An address is new again once its skb was freed, or after a
-/// pause no packet takes inside the kernel (its free may be filtered out of the trace).
+/// Tells a packet's first event from its later ones, with the TUI's definition of a packet
+/// ([`event::fate::same_packet`]): an address is a new packet once its skb was freed, or when a handed-off skb's
+/// address comes back on the same device.
 #[derive(Default)]
 struct FirstPerSkb {
-    /// skb address → time of its latest event.
-    last: HashMap<u64, u64>,
+    /// skb address → its packet's life and latest event.
+    last: HashMap<u64, (Life, Event)>,
 }
 
-/// A packet's events are microseconds to milliseconds apart; the same address a second later is another packet.
-const NEW_AFTER_NS: u64 = 1_000_000_000;
 /// Bounds the memory on long runs (the oldest addresses are long freed).
-const MAX_TRACKED: usize = 1 << 20;
+const MAX_TRACKED: usize = 1 << 18;
 
 impl FirstPerSkb {
     fn is_first(&mut self, ev: &Event) -> bool {
-        let first = self
-            .last
-            .get(&ev.skb)
-            .is_none_or(|&t| ev.ktime_ns.saturating_sub(t) > NEW_AFTER_NS);
-        if ::tui::fate::frees_skb(ev) {
+        let (first, life) = match self.last.get(&ev.skb) {
+            Some((life, last)) if same_packet(*life, last, ev) => (false, life.after(ev)),
+            _ => (true, Life::Live.after(ev)),
+        };
+        if life == Life::Freed {
             self.last.remove(&ev.skb);
         } else {
             if self.last.len() >= MAX_TRACKED {
                 self.last.clear();
             }
-            self.last.insert(ev.skb, ev.ktime_ns);
+            self.last.insert(ev.skb, (life, ev.clone()));
         }
         first
     }
@@ -228,8 +228,9 @@ mod tests {
             (ev(1, "consume_skb", 30), false),
             // Freed: the address is a new packet now.
             (ev(1, "net_dev_queue", 40), true),
-            (ev(2, "netif_receive_skb", 20 + NEW_AFTER_NS), false),
-            (ev(2, "netif_receive_skb", 21 + 2 * NEW_AFTER_NS), true),
+            (ev(1, "net_dev_start_xmit", 50), false),
+            // Handed to the device, then queued again on it: the free was not seen, this is another packet.
+            (ev(1, "net_dev_queue", 60), true),
         ];
         for (i, (e, want)) in seq.iter().enumerate() {
             assert_eq!(f.is_first(e), *want, "event {i}: {}", e.func);

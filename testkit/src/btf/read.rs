@@ -207,6 +207,21 @@ impl Btf {
         Some(t.extra[i * 2 + 1])
     }
 
+    /// Every enumerator of the 32-bit enum `name` with its value (as the unsigned bits BTF stores).
+    pub fn enum_values(&self, name: &str) -> Option<BTreeMap<String, u64>> {
+        let t = self
+            .types
+            .iter()
+            .find(|t| t.kind == ENUM && t.name == name)?;
+        Some(
+            t.member_names
+                .iter()
+                .zip(t.extra.chunks(2))
+                .map(|(n, v)| (n.clone(), v[1] as u64))
+                .collect(),
+        )
+    }
+
     /// Size of `struct <name>` and the byte offset of each member by name; panics on a bitfield member.
     pub fn struct_layout(&self, name: &str) -> Option<(u32, BTreeMap<String, u32>)> {
         let t = self

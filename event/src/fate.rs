@@ -1,10 +1,15 @@
-//! What happened to a packet, decided from the names of the kernel functions and tracepoints it passed.
+//! What happened to a packet, decided from the names of the kernel functions and tracepoints it passed, and where
+//! one packet ends and the next begins at the same skb address.
 //!
-//! All the name rules live here so they can be read, tested and extended in one place. They cover both backends:
-//! kprobes see function names (`kfree_skb_reason`, `dev_hard_start_xmit`), the tracepoint backend sees tracepoint
-//! names (`kfree_skb`, `net_dev_xmit`, `consume_skb`).
+//! All the name rules live here so they can be read, tested and extended in one place: the TUI groups its packets
+//! with them, and pwru's `--drops-only`, `--summary` and `--metrics` decide with them what a drop is. They cover
+//! both backends: kprobes see function names (`kfree_skb_reason`, `dev_hard_start_xmit`), the tracepoint backend
+//! sees tracepoint names (`kfree_skb`, `net_dev_xmit`, `consume_skb`).
+//!
+//! A new kind of drop (e.g. the `TC_ACT_SHOT`/`XDP_DROP` verdict of a traced BPF program) is added in [`classify`]
+//! as a [`Step::Drop`]: every consumer follows from there.
 
-use event::Event;
+use crate::Event;
 
 /// Drop reason names (without `SKB_DROP_REASON_`) that mean "freed after normal use", not a drop.
 const CONSUMED_REASONS: &[&str] = &["CONSUMED", "SKB_CONSUMED"];
@@ -17,16 +22,21 @@ pub enum Fate {
     InFlight,
     /// Handed to a device driver; `iface` is where.
     Transmitted {
+        /// `name:ifindex` of the device, when known.
         iface: Option<String>,
     },
+    /// Delivered locally.
     Delivered(Delivery),
+    /// Dropped by the kernel.
     Dropped {
         /// Reason name (`NO_SOCKET`), the number when the name is unknown, or `unknown` when none was recorded.
         reason: String,
+        /// The function that dropped it (`kfree_skb`).
         func: String,
     },
 }
 
+/// How a packet was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// Queued to or copied into a socket.
@@ -38,11 +48,20 @@ pub enum Delivery {
 /// The role a single event plays in deciding a packet's fate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    Drop { reason: String },
+    /// A drop (a drop function, or a free with a drop reason).
+    Drop {
+        /// As in [`Fate::Dropped`].
+        reason: String,
+    },
+    /// Freed after normal use (`consume_skb`, or a free with reason CONSUMED).
     Consume,
+    /// Queued to a socket.
     Socket,
+    /// Handed to a device driver.
     Transmit,
+    /// Received by the stack (`netif_receive_skb`, `netif_rx`, GRO).
     Receive,
+    /// Says nothing about the fate.
     Other,
 }
 
@@ -81,7 +100,7 @@ pub fn classify(ev: &Event) -> Step {
 }
 
 /// `NO_SOCKET`, or the number when the kernel's BTF did not name it.
-pub fn reason_text(r: &event::DropReason) -> String {
+pub fn reason_text(r: &crate::DropReason) -> String {
     match &r.name {
         Some(n) => n.clone(),
         None => r.code.to_string(),
@@ -158,10 +177,12 @@ pub struct FateTracker {
 }
 
 impl FateTracker {
+    /// The fate so far.
     pub fn fate(&self) -> &Fate {
         &self.fate
     }
 
+    /// Takes the packet's next event; a drop is final.
     pub fn observe(&mut self, ev: &Event) {
         if matches!(self.fate, Fate::Dropped { .. }) {
             return; // a drop is final
@@ -198,19 +219,96 @@ impl FateTracker {
     }
 }
 
+/// After a skb was handed to a device, a receive at the same address on that device this much later is another
+/// packet (a veth crossing takes microseconds).
+pub const HANDOFF_RX_GAP_NS: u64 = 1_000_000;
+
+/// Where a packet is in its life, as far as its events tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Life {
+    /// Not being freed.
+    #[default]
+    Live,
+    /// A kprobe on a free function fired; release helpers may still follow.
+    Releasing,
+    /// The skb memory was freed: the address may be reused by a new packet.
+    Freed,
+}
+
+impl Life {
+    /// The life after `ev`, one of this packet's events.
+    pub fn after(self, ev: &Event) -> Life {
+        if frees_skb(ev) {
+            Life::Freed
+        } else if self == Life::Live && starts_release(ev) {
+            Life::Releasing
+        } else {
+            self
+        }
+    }
+}
+
+/// Whether `ev`, seen at the address of a packet in `life` whose latest event is `last`, belongs to that packet;
+/// false when it is a new packet that reused the memory.
+pub fn same_packet(life: Life, last: &Event, ev: &Event) -> bool {
+    match life {
+        // Handed to a device, then queued for transmit again on the same device: the free happened out of sight
+        // (filtered) and the memory was reused. Tunnels re-queue the same skb on another device. A receive on that
+        // device is a new packet only after a pause: a veth hands the skb to its peer within the same call (and
+        // net:net_dev_xmit even fires after the peer's netif_rx).
+        Life::Live => {
+            let gap = ev.ktime_ns.saturating_sub(last.ktime_ns);
+            let restart =
+                starts_tx_path(&ev.func) || (starts_rx_path(&ev.func) && gap > HANDOFF_RX_GAP_NS);
+            !(is_handoff(&last.func) && restart && same_iface(last, ev))
+        }
+        Life::Releasing => is_release_step(&ev.func),
+        Life::Freed => false,
+    }
+}
+
+/// `veth0`, or the ifindex when the name is unknown; `None` when the skb has no device yet.
+pub fn iface_label(ev: &Event) -> Option<String> {
+    match (&ev.ifname, ev.ifindex) {
+        (Some(n), _) if !n.is_empty() => Some(n.clone()),
+        (_, 0) => None,
+        (_, i) => Some(i.to_string()),
+    }
+}
+
+/// `iface_label(a) == iface_label(b)`, without allocating.
+fn same_iface(a: &Event, b: &Event) -> bool {
+    fn named(e: &Event) -> Option<&str> {
+        e.ifname.as_deref().filter(|n| !n.is_empty())
+    }
+    match (named(a), named(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => a.ifindex == b.ifindex,
+        // A name against a bare ifindex: equal only if the name is that number.
+        (Some(n), None) | (None, Some(n)) => {
+            let i = if named(a).is_some() {
+                b.ifindex
+            } else {
+                a.ifindex
+            };
+            i != 0 && n == i.to_string()
+        }
+    }
+}
+
 /// Whether the skb behind this event is freed by it, so the next event at the same address is a new packet.
 pub fn frees_skb(ev: &Event) -> bool {
     match ev.func_kind {
         // The skb:kfree_skb and skb:consume_skb tracepoints fire only when the last reference goes.
-        event::FuncKind::Tracepoint => matches!(ev.func.as_str(), "kfree_skb" | "consume_skb"),
-        event::FuncKind::Kprobe => ev.func == "kfree_skbmem",
+        crate::FuncKind::Tracepoint => matches!(ev.func.as_str(), "kfree_skb" | "consume_skb"),
+        crate::FuncKind::Kprobe => ev.func == "kfree_skbmem",
     }
 }
 
 /// Whether this kprobe'd function starts the release of an skb (it may still be followed by release helpers such as
 /// `skb_release_data` and `kfree_skbmem` on the same address).
 pub fn starts_release(ev: &Event) -> bool {
-    ev.func_kind == event::FuncKind::Kprobe
+    ev.func_kind == crate::FuncKind::Kprobe
         && (is_drop_func(&ev.func)
             || is_consume(&ev.func)
             || is_reasoned_free(&ev.func)
@@ -291,7 +389,7 @@ pub fn makes_copy(func: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use event::{DropReason, FuncKind};
+    use crate::{DropReason, FuncKind};
 
     fn ev(func: &str) -> Event {
         Event {

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Constants the BPF programs share with the loader, as C enums so that the objects' BTF carries their values.
+ * Rust mirror: probes/src/contract.rs; probes/tests/layout.rs compares the two through the committed objects. */
+#ifndef PWRU_CONTRACT_H
+#define PWRU_CONTRACT_H
+
+/* Slots of the per-CPU COUNTERS map. */
+enum pwru_counter {
+	CNT_PRODUCED = 0,   /* events that passed the filters */
+	CNT_LOST = 1,       /* of those, events the ring buffer had no room for */
+	CNT_TRACK_FULL = 2, /* skbs skb tracking could not remember (TRACKED full) */
+	CNT_MAX = 3,
+};
+
+/* Tracepoint programs are loaded once per tracepoint; the loader patches the immediate of the instruction
+ * `rX = TP_ID_MARKER` with that tracepoint's index. TP_ID_UNTRACK in the patched value asks to forget the skb for
+ * skb tracking after the event (set on skb:kfree_skb and skb:consume_skb, the tracepoint backend's stand-in for
+ * kfree_skbmem). */
+enum pwru_tp_id {
+	TP_ID_MARKER = 0x7e7e7e7e,
+	TP_ID_UNTRACK = 0x80000000u,
+};
+
+#endif

@@ -1,0 +1,25 @@
+//! Constants shared with the BPF C, mirrored from `bpf/contract.h` (and `bpf/filter.h`). There each is a C enum,
+//! so the compiled objects' BTF carries its value, and `tests/layout.rs` checks it against the constant here.
+
+/// Slots of the per-CPU `COUNTERS` map (`enum pwru_counter`).
+pub mod counter {
+    /// Events that passed the filters.
+    pub const PRODUCED: u32 = 0;
+    /// Of those, events the ring buffer had no room for.
+    pub const LOST: u32 = 1;
+    /// skbs the tracked-skb table could not remember (full).
+    pub const TRACK_FULL: u32 = 2;
+    /// The number of slots.
+    pub const COUNT: u32 = 3;
+}
+
+/// Tracepoint programs are loaded once per tracepoint, with this immediate (`rX = TP_ID_MARKER`) replaced by
+/// the tracepoint's index, which becomes the events' `probe_id` (`enum pwru_tp_id`).
+pub const TP_ID_MARKER: i32 = 0x7e7e_7e7e;
+
+/// Bit of the patched tracepoint id that makes the program forget the skb for skb tracking after the event
+/// (`skb:kfree_skb`, `skb:consume_skb`: the tracepoint backend's stand-in for `kfree_skbmem`).
+pub const TP_ID_UNTRACK: u32 = 1 << 31;
+
+/// Bytes of packet the probes copy for the pcap filter: pcap-filter's buffer size, which `bpf/filter.h` repeats.
+pub const FILTER_BUF_SIZE: u32 = pcap_filter::FILTER_BUF_SIZE;
