@@ -50,6 +50,13 @@ case $ARCH in
   *) die "arch must be amd64 or arm64" ;;
 esac
 [ -x "$PWRU_BIN" ] || die "no tracer binary at $PWRU_BIN"
+# A pwru for this host, for the host-side checks of what the guest wrote (the arm64 tracer does not run here).
+host_pwru() {
+  if [ "$ARCH" = amd64 ]; then echo "$PWRU_BIN"; return; fi
+  local b=${CARGO_TARGET_DIR:-$ROOT/target}/release/pwru
+  [ -x "$b" ] || (cd "$ROOT" && cargo build --release -p pwru -q) >&2
+  echo "$b"
+}
 UDPSEND=$CACHE/tools/$ARCH/udpsend
 if [ ! -x "$UDPSEND" ] || [ "$ROOT/tests/vm/tools/udpsend.c" -nt "$UDPSEND" ]; then
   $CC_STATIC -O2 -static -o "$UDPSEND" "$ROOT/tests/vm/tools/udpsend.c" || die "cannot build udpsend with $CC_STATIC"
@@ -96,6 +103,15 @@ PLAN
   grep -aqE '^@@SUMMARY' "$log" || [ "${VM_PAYLOAD:-scenarios}" != scenarios ] || FAILURES+=("$kver: no scenario summary")
   grep -aqE 'BUG:|Oops:|Kernel panic|general protection fault' "$log" && FAILURES+=("$kver: kernel oops/panic in $log")
   grep -aE '^@@MODULE FAIL' "$log" | while read -r l; do echo "warning: $kver $l"; done
+  # The pcapng files the guest sent: read on the host by tshark and tcpdump (not in the guest).
+  if [ "${VM_PAYLOAD:-scenarios}" = scenarios ]; then
+    case " ${VM_SCENARIOS:-pcapng} " in *" pcapng "*) optional= ;; *) optional=1 ;; esac
+    t=$(date +%s.%N)
+    PCAPNG_OPTIONAL=$optional bash "$ROOT/tests/vm/check-pcapng.sh" "$log" "$(host_pwru)" > "$log.host" 2>&1
+    grep -aE '^@@CHECK' "$log.host"
+    while IFS= read -r l; do FAILURES+=("$kver: ${l#@@CHECK FAIL }"); done < <(grep -aE '^@@CHECK FAIL ' "$log.host")
+    record "  $kver host pcapng checks" "$(secs $t)"
+  fi
   echo "$kver: $(grep -ac '^@@CHECK PASS' "$log") checks passed, $(grep -ac '^@@CHECK FAIL' "$log") failed"
 done < "$CACHE/kernels/$ARCH.list"
 
