@@ -58,6 +58,9 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// Packet bytes, when the event carries some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<JsonPacket>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
@@ -73,6 +76,17 @@ pub struct JsonAnnotationLines {
     pub name: String,
     /// Its lines, without indentation.
     pub lines: Vec<String>,
+}
+
+/// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonPacket {
+    /// `l2` (Ethernet header first) or `l3` (IP header first).
+    pub start: crate::PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may hold fewer).
+    pub orig_len: u32,
+    /// The bytes, lowercase hex.
+    pub data: String,
 }
 
 /// The metadata columns (`--output-meta`).
@@ -160,6 +174,7 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "packet",
 ];
 
 impl JsonEvent {
@@ -220,6 +235,11 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            packet: ev.packet.as_ref().map(|p| JsonPacket {
+                start: p.start,
+                orig_len: p.orig_len,
+                data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
+            }),
             annotations,
             annotation_lines: ev
                 .annotations
@@ -283,8 +303,26 @@ impl JsonEvent {
             caller: self.caller_func.clone().filter(|c| !c.is_empty()),
             stack: self.stack.clone().unwrap_or_default(),
             annotations,
+            packet: self.packet.as_ref().and_then(|p| {
+                Some(crate::Packet {
+                    start: p.start,
+                    orig_len: p.orig_len,
+                    data: from_hex(&p.data)?,
+                })
+            }),
         }
     }
+}
+
+/// The bytes of lowercase (or uppercase) hex; `None` for anything else.
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// An annotation's key: its name, unless that is one of the event's own keys.

@@ -65,6 +65,30 @@ pub struct Event {
     pub stack: Vec<String>,
     /// Extra context from enrichers (e.g. Cilium), printed as indented lines / a JSON object per name.
     pub annotations: Vec<Annotation>,
+    /// The packet's first bytes as the kernel held them at the function, when the probes copied some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Packet>,
+}
+
+/// Packet bytes an event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may be shorter: snaplen, paged data).
+    pub orig_len: u32,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// Where packet bytes start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    L2,
+    /// At the IP header (the skb had no MAC header).
+    L3,
 }
 
 /// What kind of probe saw the event.
@@ -123,7 +147,8 @@ pub mod text;
 pub mod time;
 
 pub use json::{
-    JsonAnnotationLines, JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple,
+    JsonAnnotationLines, JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonPacket, JsonTime,
+    JsonTuple,
 };
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;

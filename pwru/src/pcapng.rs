@@ -188,13 +188,41 @@ pub fn packet(out: &mut Vec<u8>, p: &Packet) {
     b.end(options);
 }
 
-/// The event option's text: [`EVENT_TAG`] and the event as JSON (every field, so a replay rebuilds it exactly).
+/// The event option's text: [`EVENT_TAG`] and the event as JSON, every field but the packet's bytes, which are
+/// the block's ([`with_bytes`] puts them back).
 pub fn event_option(ev: &Event) -> String {
     let mut s = String::with_capacity(512);
     s.push_str(EVENT_TAG);
+    let shell;
+    let ev = if ev.packet.is_some() {
+        let mut e = ev.clone();
+        if let Some(p) = &mut e.packet {
+            p.data = Vec::new();
+        }
+        shell = e;
+        &shell
+    } else {
+        ev
+    };
     // Serialising strings and numbers cannot fail.
     s.push_str(&serde_json::to_string(ev).unwrap_or_default());
     s
+}
+
+/// `ev` (from [`parse_event_option`]) with the bytes of its packet block. `l3` says whether the block's interface
+/// is raw IP: an Ethernet block of an event whose bytes started at the IP header has the all-zero header
+/// `--output-pcap-ethernet` added, which is taken off again.
+pub fn with_bytes(mut ev: Event, data: Vec<u8>, l3: bool) -> Event {
+    if let Some(p) = &mut ev.packet {
+        let added = if p.start == event::PacketStart::L3 && !l3 {
+            14.min(data.len())
+        } else {
+            0
+        };
+        p.data = data;
+        p.data.drain(..added);
+    }
+    ev
 }
 
 /// Why an event option could not be read back.
@@ -361,5 +389,34 @@ mod tests {
             c,
             "kfree_skb_reason(NETFILTER_DROP) skb=0xffff888001020304 netns=0 mark=0x0 /usr/bin/ping:77"
         );
+    }
+
+    #[test]
+    fn the_bytes_live_in_the_block_and_come_back_from_an_ethernet_copy() {
+        let ev = Event {
+            func: "ip_output".into(),
+            packet: Some(event::Packet {
+                start: event::PacketStart::L3,
+                orig_len: 84,
+                data: vec![0x45, 1, 2],
+            }),
+            ..Default::default()
+        };
+        let opt = event_option(&ev);
+        assert!(
+            opt.contains(r#""packet":{"start":"l3","orig_len":84,"data":[]}"#),
+            "{opt}"
+        );
+        let back = parse_event_option(opt.as_bytes()).unwrap();
+        assert_eq!(with_bytes(back.clone(), vec![0x45, 1, 2], true), ev);
+        let mut eth = vec![0; 12];
+        eth.extend([8, 0, 0x45, 1, 2]);
+        assert_eq!(
+            with_bytes(back, eth, false),
+            ev,
+            "the added Ethernet header is taken off"
+        );
+        let plain = Event::default();
+        assert_eq!(with_bytes(plain.clone(), vec![], false), plain);
     }
 }

@@ -280,7 +280,7 @@ fn replay_prints_the_live_lines() {
     let (out, err, code) = replay(&[jfile.to_str().unwrap(), "icmp"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(err.contains("no packet bytes"), "{err}");
+    assert!(err.contains("no event carries packet bytes"), "{err}");
 }
 
 #[test]
@@ -432,4 +432,53 @@ fn unwritable_pcap_is_refused_before_attaching() {
         "{err}"
     );
     assert!(!err.contains("attaching"), "{err}");
+}
+
+#[test]
+#[ignore = "needs root: runs pwru, netns, tshark (tests/run.sh runs it)"]
+fn once_mode_writes_each_packet_once() {
+    let _g = serial();
+    let t = NetnsPair::builder("pc5", 45).resolve_neighbours().build();
+    let d = TempDir::new("pwru-pcap-once");
+    let file = d.join("once.pcapng");
+    // Namespace a only: the request leaves it, the reply arrives in it.
+    let ns = t.path_a();
+    let p = Pwru::start(&[
+        "--output-pcap",
+        file.to_str().unwrap(),
+        "--output-pcap-once",
+        "--filter-netns",
+        &ns,
+        "icmp",
+    ]);
+    t.exec(&t.a, &format!("ping -c2 -i0.2 {}", t.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let events = f.lines().len() - 1;
+    let types: Vec<String> = tshark(&[
+        "-r",
+        file.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-e",
+        "icmp.type",
+    ])
+    .lines()
+    .map(String::from)
+    .collect();
+    // Two requests and two replies, each once, however many functions each passed.
+    assert_eq!(
+        types,
+        ["8", "0", "8", "0"],
+        "{events} events:\n{}",
+        f.output
+    );
+    assert!(events >= 4 * 3, "{}", f.output);
+    // Every event is accounted for: the ones left out count as handled.
+    assert!(
+        f.stderr.contains(&format!("{events} printed")),
+        "{}",
+        f.stderr
+    );
 }

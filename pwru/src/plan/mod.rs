@@ -133,6 +133,8 @@ impl Plan {
                 caller: out.output_caller,
                 stack,
                 ringbuf_bytes,
+                // Bytes only for a sink that writes them: without one, events cost what they did.
+                snaplen: output.pcap.map_or(0, |p| p.snaplen),
             },
             names: Symbols {
                 kallsyms,

@@ -60,8 +60,8 @@ pub struct Pcap {
 
 /// `--snaplen`'s default: headers and the start of the payload, at a fraction of a full packet's cost.
 pub const DEFAULT_SNAPLEN: u32 = 256;
-/// The most `--snaplen` takes: a jumbo frame.
-pub const MAX_SNAPLEN: u32 = 9216;
+/// The most `--snaplen` takes: what the probes copy at most.
+pub const MAX_SNAPLEN: u32 = probes::event::SNAPLEN_MAX;
 
 /// The output half of the plan.
 pub struct Output {

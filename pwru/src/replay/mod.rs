@@ -92,7 +92,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
     let mut errors = Vec::new();
     let mut batch = 0;
     while signalled().is_none() && !stop.is_stopped() && out.limit.is_none_or(|l| selected < l) {
-        let saved = match src.next_saved() {
+        let ev = match src.next_event() {
             None => break,
             Some(Ok(s)) => s,
             Some(Err(e)) => {
@@ -103,12 +103,12 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
             }
         };
         read += 1;
-        with_bytes += saved.packet.is_some() as u64;
-        if !select.keep(&saved) {
+        with_bytes += ev.packet.is_some() as u64;
+        if !select.keep(&ev) {
             continue;
         }
         selected += 1;
-        if let Err(e) = sinks.event(&saved.event) {
+        if let Err(e) = sinks.event(&ev) {
             errors.push(e);
             break;
         }

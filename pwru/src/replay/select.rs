@@ -2,10 +2,10 @@
 //! function regex picks the probes; netns, mark, interface and the pcap expression must all hold, unless
 //! `--filter-track-skb` already follows the skb, which it then does until the skb is freed.
 
-use super::source::Saved;
 use crate::cli::SelectArgs;
 use crate::plan::filters::{self, MarkFilter};
 use anyhow::Result;
+use event::{Event, PacketStart};
 use std::collections::HashSet;
 
 /// What a replay keeps.
@@ -56,14 +56,13 @@ impl Select {
         self.filter.is_some()
     }
 
-    /// Whether `s` is kept.
-    pub fn keep(&mut self, s: &Saved) -> bool {
-        let ev = &s.event;
+    /// Whether `ev` is kept.
+    pub fn keep(&mut self, ev: &Event) -> bool {
         if self.func.as_ref().is_some_and(|re| !re.is_match(&ev.func)) {
             return false;
         }
         let tracked = self.tracked.as_ref().is_some_and(|t| t.contains(&ev.skb));
-        let keep = tracked || self.matches(s);
+        let keep = tracked || self.matches(ev);
         if let Some(t) = &mut self.tracked {
             if event::fate::frees_skb(ev) {
                 t.remove(&ev.skb);
@@ -74,8 +73,7 @@ impl Select {
         keep
     }
 
-    fn matches(&self, s: &Saved) -> bool {
-        let ev = &s.event;
+    fn matches(&self, ev: &Event) -> bool {
         if self.netns.is_some_and(|n| n != ev.netns)
             || self.mark.is_some_and(|m| ev.mark & m.mask != m.mark)
             || self
@@ -85,12 +83,13 @@ impl Select {
         {
             return false;
         }
-        match (&self.filter, &s.packet) {
+        match (&self.filter, &ev.packet) {
             (None, _) => true,
             (Some(_), None) => false,
             // A program fault (it cannot happen with the compiler's programs) selects nothing, as in the kernel.
             (Some(p), Some(b)) => {
-                pcap_filter::interpret_with_len(p, &b.data, b.wirelen, b.l3).is_ok_and(|v| v != 0)
+                let l3 = b.start == PacketStart::L3;
+                pcap_filter::interpret_with_len(p, &b.data, b.orig_len, l3).is_ok_and(|v| v != 0)
             }
         }
     }
@@ -98,26 +97,22 @@ impl Select {
 
 #[cfg(test)]
 mod tests {
-    use super::super::source::Bytes;
     use super::*;
-    use event::Event;
 
-    fn saved(skb: u64, func: &str, mark: u32, data: Vec<u8>) -> Saved {
-        Saved {
-            event: Event {
-                skb,
-                func: func.into(),
-                func_kind: event::FuncKind::Tracepoint,
-                mark,
-                netns: 7,
-                ifname: Some("veth0".into()),
-                ..Default::default()
-            },
-            packet: Some(Bytes {
-                wirelen: data.len() as u32,
+    fn saved(skb: u64, func: &str, mark: u32, data: Vec<u8>) -> Event {
+        Event {
+            skb,
+            func: func.into(),
+            func_kind: event::FuncKind::Tracepoint,
+            mark,
+            netns: 7,
+            ifname: Some("veth0".into()),
+            packet: Some(event::Packet {
+                start: PacketStart::L3,
+                orig_len: data.len() as u32,
                 data,
-                l3: true,
             }),
+            ..Default::default()
         }
     }
 
@@ -156,13 +151,13 @@ mod tests {
             "pcap"
         );
         let mut other = saved(1, "netif_receive_skb", 0x13, ip(1));
-        other.event.netns = 8;
+        other.netns = 8;
         assert!(!s.keep(&other), "netns");
-        other.event.netns = 7;
-        other.event.ifname = Some("eth0".into());
+        other.netns = 7;
+        other.ifname = Some("eth0".into());
         assert!(!s.keep(&other), "ifname");
         other.packet = None;
-        other.event.ifname = Some("veth0".into());
+        other.ifname = Some("veth0".into());
         assert!(!s.keep(&other), "no bytes for the pcap filter");
     }
 

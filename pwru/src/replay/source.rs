@@ -11,23 +11,6 @@ use std::path::Path;
 /// The longest JSON line read (an event with a long stack and Cilium state is a few KiB).
 pub const MAX_LINE: u64 = 16 << 20;
 
-/// A saved event, with the packet bytes when the trace has them.
-#[derive(Debug)]
-pub struct Saved {
-    pub event: Event,
-    pub packet: Option<Bytes>,
-}
-
-/// Captured bytes of a packet.
-#[derive(Debug)]
-pub struct Bytes {
-    pub data: Vec<u8>,
-    /// Its length before the capture cut it.
-    pub wirelen: u32,
-    /// The bytes start at the IP header.
-    pub l3: bool,
-}
-
 /// The trace's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -120,7 +103,7 @@ fn hex(b: &[u8]) -> String {
 
 impl Source {
     /// The next event; `None` at the end; an error at damage (after which there is nothing more).
-    pub fn next_saved(&mut self) -> Option<Result<Saved>> {
+    pub fn next_event(&mut self) -> Option<Result<Event>> {
         let r = match &mut self.inner {
             Inner::Empty => return None,
             Inner::Json { r, line, buf } => next_json(&self.name, r, line, buf),
@@ -138,7 +121,7 @@ fn next_json(
     r: &mut Box<dyn BufRead>,
     line: &mut u64,
     buf: &mut Vec<u8>,
-) -> Option<Result<Saved>> {
+) -> Option<Result<Event>> {
     loop {
         buf.clear();
         *line += 1;
@@ -160,10 +143,7 @@ fn next_json(
         }
         return Some(
             serde_json::from_slice::<JsonEvent>(buf)
-                .map(|j| Saved {
-                    event: j.to_event(),
-                    packet: None,
-                })
+                .map(|j| j.to_event())
                 .map_err(|e| anyhow::anyhow!("{name}:{line}: not a pwru JSON event: {e}")),
         );
     }
@@ -173,7 +153,7 @@ fn next_packet(
     name: &str,
     cap: &mut Capture<Box<dyn BufRead>>,
     packet: &mut u64,
-) -> Option<Result<Saved>> {
+) -> Option<Result<Event>> {
     let p = match cap.next()? {
         Ok(p) => p,
         Err(e) => return Some(Err(anyhow::Error::new(e).context(name.to_string()))),
@@ -190,14 +170,7 @@ fn next_packet(
     };
     Some(
         crate::pcapng::parse_event_option(data)
-            .map(|event| Saved {
-                event,
-                packet: Some(Bytes {
-                    data: p.data,
-                    wirelen: p.wirelen,
-                    l3: p.l3,
-                }),
-            })
+            .map(|ev| crate::pcapng::with_bytes(ev, p.data, p.l3))
             .map_err(|e| anyhow::anyhow!("{name}: packet {packet}: {e}")),
     )
 }
@@ -222,9 +195,9 @@ mod tests {
 
     fn all(mut s: Source) -> (Vec<Event>, Option<String>) {
         let mut v = Vec::new();
-        while let Some(r) = s.next_saved() {
+        while let Some(r) = s.next_event() {
             match r {
-                Ok(saved) => v.push(saved.event),
+                Ok(ev) => v.push(ev),
                 Err(e) => return (v, Some(format!("{e:#}"))),
             }
         }
@@ -277,6 +250,11 @@ mod tests {
         );
         let ev = Event {
             func: "ip_rcv".into(),
+            packet: Some(event::Packet {
+                start: event::PacketStart::L3,
+                orig_len: 20,
+                data: vec![0x45, 0],
+            }),
             ..Default::default()
         };
         let json = crate::pcapng::event_option(&ev);
@@ -296,15 +274,13 @@ mod tests {
         let s = source_of(&b).unwrap();
         assert_eq!(s.kind, Kind::Pcapng);
         let mut s = s;
-        let first = s.next_saved().unwrap().unwrap();
-        assert_eq!(first.event, ev);
-        let bytes = first.packet.unwrap();
         assert_eq!(
-            (bytes.data, bytes.wirelen, bytes.l3),
-            (vec![0x45, 0], 20, true)
+            s.next_event().unwrap().unwrap(),
+            ev,
+            "the event with its bytes"
         );
-        let e = s.next_saved().unwrap().unwrap_err().to_string();
+        let e = s.next_event().unwrap().unwrap_err().to_string();
         assert!(e.contains("packet 2 carries no pwru event"), "{e}");
-        assert!(s.next_saved().is_none());
+        assert!(s.next_event().is_none());
     }
 }

@@ -6,8 +6,8 @@ use super::writer::Writer;
 use crate::pcapng::{self, Interface, LINKTYPE_ETHERNET, LINKTYPE_RAW};
 use crate::plan::output::Pcap;
 use anyhow::Result;
-use event::Event;
-use event::fate::{Life, same_packet};
+use event::fate::{self, Life};
+use event::{Event, PacketStart};
 use std::collections::HashMap;
 
 /// Writes the section header now, then a packet block per event (and an interface description before the first
@@ -77,9 +77,12 @@ impl PcapSink {
 }
 
 /// The bytes the probes copied for `ev`: (data, length before the cut, whether they start at the IP header).
+/// Without bytes (`--snaplen 0`), the block still says how long the packet was.
 fn packet_bytes(ev: &Event) -> (&[u8], u32, bool) {
-    // Until the probes copy packet bytes, events carry none: the block says how long the packet was.
-    (&[], ev.len, false)
+    match &ev.packet {
+        Some(p) => (&p.data, p.orig_len, p.start == PacketStart::L3),
+        None => (&[], ev.len, false),
+    }
 }
 
 /// An all-zero Ethernet header for bytes that start at the IP header (`--output-pcap-ethernet`).
@@ -168,23 +171,46 @@ fn os_name() -> String {
     format!("{} {}", field(&u.sysname), field(&u.release))
 }
 
-/// Tells a packet's first event from its later ones, with the TUI's definition of a packet
-/// ([`event::fate::same_packet`]): an address is a new packet once its skb was freed, or when a handed-off skb's
-/// address comes back on the same device.
+/// Tells a packet's first event from its later ones, by `event::fate`'s rules of a packet's life: an address is a
+/// new packet once its skb was freed (or its release ended), when an skb handed to a device is queued for transmit
+/// on that device again (its free was filtered out of the trace), or after a pause no packet takes in the kernel.
+/// Unlike the TUI it never splits a packet on a late receive: under load a veth's backlog runs milliseconds after
+/// the handoff, and a capture must not show one packet twice.
 #[derive(Default)]
 struct FirstPerSkb {
-    /// skb address → its packet's life and latest event.
-    last: HashMap<u64, (Life, Event)>,
+    /// skb address → its packet's life, latest function, device and time.
+    last: HashMap<u64, Seen>,
 }
 
+struct Seen {
+    life: Life,
+    func: String,
+    iface: Option<String>,
+    ktime_ns: u64,
+}
+
+/// A packet's events are microseconds to milliseconds apart; the same address a second later is another packet.
+const NEW_AFTER_NS: u64 = 1_000_000_000;
 /// Bounds the memory on long runs (the oldest addresses are long freed).
 const MAX_TRACKED: usize = 1 << 18;
 
 impl FirstPerSkb {
     fn is_first(&mut self, ev: &Event) -> bool {
-        let (first, life) = match self.last.get(&ev.skb) {
-            Some((life, last)) if same_packet(*life, last, ev) => (false, life.after(ev)),
-            _ => (true, Life::Live.after(ev)),
+        let same = self.last.get(&ev.skb).is_some_and(|s| {
+            ev.ktime_ns.saturating_sub(s.ktime_ns) <= NEW_AFTER_NS
+                && match s.life {
+                    Life::Live => {
+                        !(fate::is_handoff(&s.func)
+                            && fate::starts_tx_path(&ev.func)
+                            && s.iface == fate::iface_label(ev))
+                    }
+                    Life::Releasing => fate::is_release_step(&ev.func),
+                    Life::Freed => false,
+                }
+        });
+        let life = match (same, self.last.get(&ev.skb)) {
+            (true, Some(s)) => s.life.after(ev),
+            _ => Life::Live.after(ev),
         };
         if life == Life::Freed {
             self.last.remove(&ev.skb);
@@ -192,9 +218,17 @@ impl FirstPerSkb {
             if self.last.len() >= MAX_TRACKED {
                 self.last.clear();
             }
-            self.last.insert(ev.skb, (life, ev.clone()));
+            self.last.insert(
+                ev.skb,
+                Seen {
+                    life,
+                    func: ev.func.clone(),
+                    iface: fate::iface_label(ev),
+                    ktime_ns: ev.ktime_ns,
+                },
+            );
         }
-        first
+        !same
     }
 }
 
@@ -231,6 +265,14 @@ mod tests {
             (ev(1, "net_dev_start_xmit", 50), false),
             // Handed to the device, then queued again on it: the free was not seen, this is another packet.
             (ev(1, "net_dev_queue", 60), true),
+            (ev(1, "net_dev_start_xmit", 70), false),
+            // A receive long after the handoff is still the same packet (a veth's backlog under load)...
+            (ev(1, "netif_receive_skb", 70 + 50_000_000), false),
+            // ...but not a second later.
+            (
+                ev(1, "netif_receive_skb", 71 + 50_000_000 + NEW_AFTER_NS),
+                true,
+            ),
         ];
         for (i, (e, want)) in seq.iter().enumerate() {
             assert_eq!(f.is_first(e), *want, "event {i}: {}", e.func);
