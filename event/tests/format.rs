@@ -401,6 +401,11 @@ fn json_relative_time_is_per_skb_like_text() {
 fn json_lines_read_back_print_the_same_text() {
     let annotated = Event {
         netns_name: Some("pod-a".into()),
+        packet: Some(event::Packet {
+            start: event::PacketStart::L2,
+            orig_len: 98,
+            data: vec![0, 0xab, 0xff, 0x45],
+        }),
         caller: Some("udp_rcv+0x15".into()),
         stack: vec!["a+0x1".into(), "b+0x2".into()],
         annotations: vec![

@@ -198,7 +198,8 @@ fn replay_prints_the_live_lines() {
     let t = pair("pc2", 42);
     let d = TempDir::new("pwru-replay");
     let pcap = d.join("trace.pcapng");
-    let expr = format!("host {}", t.ip_b);
+    // IP only: a neighbour probe (ARP) may come at any time, also before the second tracer is attached.
+    let expr = format!("ip host {}", t.ip_b);
     // Two tracers on the same traffic: text (with its pcapng), and JSON lines.
     let text = Pwru::start(&["--output-pcap", pcap.to_str().unwrap(), &expr]);
     let json = Pwru::start(&["--output-json", &expr]);
