@@ -77,7 +77,16 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
     let words = output::filter_words(expr, &args.select);
     let out = output::plan(&args.output, words, None)?;
     let stop_flag = install_signals();
-    let mut src = source::open(&args.file, |r| Box::new(Interruptible(r)))?;
+    let mut src = match source::open(&args.file, |r| Box::new(Interruptible(r))) {
+        Ok(s) => s,
+        // Interrupted while waiting for the first bytes (a pipe with nothing in it yet).
+        Err(_) if let Some(sig) = signalled() => {
+            say!("interrupted ({})", signal_name(sig));
+            say!("{}", summary(0, 0, None));
+            return Ok(128 + sig);
+        }
+        Err(e) => return Err(e),
+    };
     let dests = output::open_all(&out, &args.output)?;
     let source = sink::Source {
         name: format!("replay {}", src.name),

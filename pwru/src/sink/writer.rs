@@ -131,11 +131,6 @@ impl Writer {
     pub fn printed(&self) -> u64 {
         self.printed
     }
-
-    /// How errors name the output.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// Outputs for tests.
