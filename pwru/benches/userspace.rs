@@ -84,8 +84,12 @@ fn main() {
         });
         let opts = event::OutputOptions::default();
         let mut s: Box<dyn Sink> = match format {
-            "json" => Box::new(LineSink::new(event::JsonFormatter::new(opts), out).unwrap()),
-            "text" => Box::new(LineSink::new(event::TextFormatter::new(opts), out).unwrap()),
+            "json" => {
+                Box::new(LineSink::new(event::JsonFormatter::new(opts), shared(out)).unwrap())
+            }
+            "text" => {
+                Box::new(LineSink::new(event::TextFormatter::new(opts), shared(out)).unwrap())
+            }
             _ => Box::new(
                 PcapSink::new(
                     out,
@@ -113,4 +117,8 @@ fn main() {
         let dt = t0.elapsed().as_secs_f64();
         println!("| {format} | {n} | {dt:.3} | {:.0} |", n as f64 / dt);
     }
+}
+
+fn shared(w: Writer) -> pwru::sink::lines::SharedWriter {
+    std::rc::Rc::new(std::cell::RefCell::new(w))
 }

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
 use std::path::{Path, PathBuf};
 
-pub use output::{Destination, Destinations, Format, Output};
+pub use output::{Destination, Destinations, DropsOnlyCaps, Format, Metrics, Output, Summary};
 
 /// Everything a trace run needs, checked.
 pub struct Plan {
@@ -36,6 +36,8 @@ pub struct Plan {
     pub destinations: Destinations,
     /// `--cilium`: Cilium's maps, open.
     pub cilium: Option<cilium::Enricher>,
+    /// `--metrics`: listening already.
+    pub metrics: Option<Metrics>,
     /// Created once every probe is attached.
     pub ready_file: Option<PathBuf>,
     /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
@@ -50,15 +52,6 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        for (on, flag) in [
-            (args.drops_only, "--drops-only"),
-            (args.summary, "--summary"),
-            (args.metrics.is_some(), "--metrics"),
-        ] {
-            if on {
-                bail!("{flag} is not available yet in this build");
-            }
-        }
         let (sel, out) = (&args.select, &args.output);
         let func_re = sel
             .filter_func
@@ -88,7 +81,13 @@ impl Plan {
             }
         };
         let words = output::filter_words(args.filter_expr(), sel);
-        let output = output::plan(out, words, args.snaplen)?;
+        let mut output = output::plan(&args.output, words, args.snaplen)?;
+        output::drop_views(&mut output, args)?;
+        let metrics_addr = args
+            .metrics
+            .as_deref()
+            .map(output::parse_metrics_addr)
+            .transpose()?;
         crate::privileges::check()?;
 
         let ifindex = match &sel.filter_ifname {
@@ -96,7 +95,14 @@ impl Plan {
             Some(name) => Some(ifindex(name, netns.as_ref(), sel.filter_netns.as_deref())?),
         };
         phase("opening the output");
-        let destinations = output::open_all(&output, out)?;
+        let destinations = output::open_all(&output, &args.output)?;
+        let metrics = match (metrics_addr, &args.metrics) {
+            (Some(addr), Some(arg)) => Some(Metrics {
+                listener: output::listen(addr, arg)?,
+                max_series: args.metrics_max_series as usize,
+            }),
+            _ => None,
+        };
         let cilium = match &args.cilium {
             None => None,
             Some(dir) => {
@@ -142,8 +148,11 @@ impl Plan {
                 tracepoints: targets.tracepoint_names,
             },
             want: Want {
-                // pcapng names its interfaces.
-                ifnames: out.output_meta || output.pcap.is_some(),
+                // pcapng names its interfaces; the drop views label drops by interface.
+                ifnames: out.output_meta
+                    || output.pcap.is_some()
+                    || args.summary
+                    || args.metrics.is_some(),
                 netns_names: out.output_netns_names,
                 caller: out.output_caller,
                 stack,
@@ -151,6 +160,7 @@ impl Plan {
             output,
             destinations,
             cilium,
+            metrics,
             ready_file: args.ready_file.clone(),
             notes: targets.notes,
         })

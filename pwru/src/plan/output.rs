@@ -1,12 +1,13 @@
 //! Where events go and what they show: text or JSON lines on stdout or in `--output-file`, or the TUI; and
 //! beside them, `--output-pcap`.
 
-use crate::cli::{OutputArgs, SelectArgs, Timestamp};
+use crate::cli::{OutputArgs, SelectArgs, Timestamp, TraceArgs};
 use crate::say;
 use anyhow::{Context, Result, bail};
 use event::{OutputOptions, TimestampMode};
 use std::fs::File;
 use std::io::IsTerminal;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 /// The event format.
@@ -67,12 +68,43 @@ pub const MAX_SNAPLEN: u32 = probes::event::SNAPLEN_MAX;
 pub struct Output {
     pub format: Format,
     pub options: OutputOptions,
-    /// `--output-limit-lines`: stop after this many events.
+    /// `--output-limit-lines`: stop after this many events (printed ones with `--drops-only`).
     pub limit: Option<u64>,
     /// The kernel-side filters in words, for the TUI's status line.
     pub filter_words: String,
     /// `--output-pcap`, when given.
     pub pcap: Option<Pcap>,
+    /// Events reach a printer (false with `--summary` alone: only the summary is printed).
+    pub events: bool,
+    /// `--drops-only`, with its caps.
+    pub drops_only: Option<DropsOnlyCaps>,
+    /// `--summary`.
+    pub summary: Option<Summary>,
+    /// `--cilium` is on (a label of the drop metrics).
+    pub cilium: bool,
+}
+
+/// `--drops-only-max-skbs` and `--drops-only-max-events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropsOnlyCaps {
+    /// Packets held at once.
+    pub skbs: usize,
+    /// Events held per packet (at least 2).
+    pub events: usize,
+}
+
+/// `--summary`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `--summary-interval`.
+    pub interval: Option<std::time::Duration>,
+}
+
+/// `--metrics`: the socket, listening already.
+pub struct Metrics {
+    pub listener: std::net::TcpListener,
+    /// `--metrics-max-series`.
+    pub max_series: usize,
 }
 
 /// The output flags as a plan (no I/O apart from the TUI's terminal check). `filter_words` says what selects
@@ -95,7 +127,33 @@ pub fn plan(args: &OutputArgs, filter_words: String, snaplen: Option<u32>) -> Re
         limit: (args.output_limit_lines > 0).then_some(args.output_limit_lines),
         filter_words,
         pcap: pcap(args, snaplen)?,
+        // The drop views are the tracer's: see `drop_views`.
+        events: true,
+        drops_only: None,
+        summary: None,
+        cilium: false,
     })
+}
+
+/// The tracer's drop views (`--drops-only`, `--summary`) and the labels `--metrics` needs, into its output plan.
+pub fn drop_views(output: &mut Output, args: &TraceArgs) -> Result<()> {
+    let out = &args.output;
+    if args.summary
+        && out.output_file.is_none()
+        && out.output_pcap.as_deref() == Some(Path::new("-"))
+    {
+        bail!("--summary prints to stdout, which --output-pcap - takes: add --output-file FILE");
+    }
+    output.events = !args.summary || args.drops_only || out.tui;
+    output.drops_only = args.drops_only.then_some(DropsOnlyCaps {
+        skbs: args.drops_only_max_skbs as usize,
+        events: args.drops_only_max_events as usize,
+    });
+    output.summary = args.summary.then(|| Summary {
+        interval: args.summary_interval.map(std::time::Duration::from_secs),
+    });
+    output.cilium = args.cilium.is_some();
+    Ok(())
 }
 
 fn pcap(args: &OutputArgs, snaplen: Option<u32>) -> Result<Option<Pcap>> {
@@ -136,6 +194,8 @@ pub fn open_all(output: &Output, args: &OutputArgs) -> Result<Destinations> {
         _ => None,
     };
     let lines = match (&output.format, &args.output_file) {
+        // The summary follows the TUI on stdout, once the screen is restored.
+        (Format::Tui { .. }, _) if output.summary.is_some() => Some(Destination::Stdout),
         (Format::Tui { .. }, _) => None,
         (_, None) if pcap_stdout => None,
         (_, path) => Some(open("--output-file", path.as_deref())?),
@@ -179,6 +239,28 @@ pub fn filter_words(expr: Option<String>, args: &SelectArgs) -> String {
         words.push(format!("func {f}"));
     }
     words.join(" · ")
+}
+
+/// `ADDR:PORT` (`127.0.0.1:9464`, `[::1]:9464`, `:9464` for every address) → a socket address.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr> {
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("[::]:{port}"),
+        None => s.to_string(),
+    };
+    full.parse().with_context(|| {
+        format!(
+            "invalid --metrics {s:?}: expected ADDR:PORT, e.g. 127.0.0.1:9464, [::1]:9464 or :9464"
+        )
+    })
+}
+
+/// Listens on `addr` now, so a taken port is an error before any BPF work.
+pub fn listen(addr: SocketAddr, arg: &str) -> Result<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .with_context(|| format!("--metrics {arg}: cannot listen on {addr}"))?;
+    l.set_nonblocking(true)
+        .with_context(|| format!("--metrics {arg}"))?;
+    Ok(l)
 }
 
 /// Opens stdout or creates the file `flag` names. A FIFO nobody reads yet is said to be one, then waited for (the
@@ -227,4 +309,28 @@ fn blocking(f: &File) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:9464").unwrap().to_string(),
+            "127.0.0.1:9464"
+        );
+        assert_eq!(
+            parse_metrics_addr("[::1]:9464").unwrap().to_string(),
+            "[::1]:9464"
+        );
+        assert_eq!(
+            parse_metrics_addr(":9464").unwrap().to_string(),
+            "[::]:9464"
+        );
+        let e = parse_metrics_addr("localhost").unwrap_err().to_string();
+        assert!(e.contains("expected ADDR:PORT"), "{e}");
+        assert!(parse_metrics_addr("1.2.3.4:99999").is_err());
+    }
 }

@@ -95,7 +95,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
         replay: Some(stop_flag),
     };
     let stop = StopHandle::default();
-    let mut sinks = sink::build(&out, dests, &source, &stop)?;
+    let mut sinks = sink::build(&out, dests, None, &source, &stop)?;
 
     let (mut read, mut selected, mut with_bytes) = (0u64, 0u64, 0u64);
     let mut errors = Vec::new();
@@ -134,6 +134,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
         produced: read,
         lost: 0,
         delivered: selected,
+        ..Default::default()
     };
     for r in [sinks.flush(), sinks.finish(&counts)] {
         if let Err(e) = r {

@@ -1,7 +1,9 @@
 //! Where decoded events go. The run hands every event to one [`Sinks`] fan-out and knows nothing of what is
 //! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), pcapng ([`pcap`]), the live loss notice
-//! ([`loss`]), and later metrics endpoints or a drops-only buffer, side by side. [`writer`] counts what the
-//! streams wrote.
+//! ([`loss`]), `--drops-only` ([`drops_only`], which holds events and hands the dropped packets' paths to the
+//! printers behind it), `--summary` and the counting behind `--metrics` ([`summary`], over [`tally`]), the metrics
+//! endpoint ([`metrics`]), side by side. [`paths`] groups events into packets for the drop views. [`writer`] counts
+//! what the streams wrote.
 //!
 //! A sink is told about each event, is flushed after each batch, sees the kernel's counters about once a second
 //! ([`Sink::tick`]) and once more at the end ([`Sink::finish`], after the probes are detached). A sink that wants
@@ -10,17 +12,22 @@
 //!
 //! Adding a sink: implement [`Sink`] in a module here, and push it in [`build`] when the plan asks for it.
 
+pub mod drops_only;
 pub mod lines;
 pub mod loss;
+pub mod metrics;
+pub mod paths;
 pub mod pcap;
+pub mod summary;
+pub mod tally;
 pub mod tui;
 pub mod writer;
 
-use crate::plan::{Destinations, Format, Output};
+use crate::plan::{Destinations, Format, Metrics, Output};
 use anyhow::Result;
 use event::{Event, JsonFormatter, TextFormatter};
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The kernel's counters and the run's own, as a sink sees them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +38,23 @@ pub struct Counts {
     pub lost: u64,
     /// Events read from the ring and handed to the sinks.
     pub delivered: u64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: u64,
+    /// Events `--drops-only` evicted (its caps), as the printers behind it are told.
+    pub evicted: u64,
+}
+
+/// What `--drops-only` held back from the printers, for the summary line: every event it was given is printed (by
+/// the printers), `not_dropped` or `evicted`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Dropped packets whose paths were handed on.
+    pub paths: u64,
+    /// Events of packets not seen to be dropped (ended normally, or still in flight at the end), and events after
+    /// a drop (release helpers).
+    pub not_dropped: u64,
+    /// Events evicted by the caps.
+    pub evicted: u64,
 }
 
 /// One consumer of decoded events.
@@ -51,6 +75,10 @@ pub trait Sink {
     }
     /// For sinks that print every event: how many were written out completely (the summary's "printed").
     fn printed(&self) -> Option<u64> {
+        None
+    }
+    /// For sinks that hold events back from the printers behind them (`--drops-only`): what they held.
+    fn held(&self) -> Option<Held> {
         None
     }
 }
@@ -91,6 +119,9 @@ impl Sink for Sinks {
     }
     fn printed(&self) -> Option<u64> {
         self.sinks.iter().find_map(|s| s.printed())
+    }
+    fn held(&self) -> Option<Held> {
+        self.sinks.iter().find_map(|s| s.held())
     }
 }
 
@@ -137,39 +168,87 @@ pub struct Source {
     pub replay: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
-/// The sinks the plan asks for. Text and JSON write their header (if any) now, pcapng its section header.
+/// The sinks the plan asks for. Text and JSON write their header (if any) now, pcapng its section header; the
+/// metrics endpoint starts serving.
 pub fn build(
     output: &Output,
     destinations: Destinations,
+    metrics: Option<Metrics>,
     source: &Source,
     stop: &StopHandle,
 ) -> Result<Sinks> {
-    let mut sinks = Sinks::default();
-    match (&output.format, destinations.lines) {
-        (Format::Tui { max_packets }, _) => {
-            let cfg = tui::config(output, *max_packets, source);
-            sinks.push(Box::new(tui::TuiSink::start(
-                cfg,
-                source.replay.clone(),
-                stop.clone(),
-            )?));
+    let writer: Option<lines::SharedWriter> = destinations
+        .lines
+        .map(|d| std::rc::Rc::new(std::cell::RefCell::new(writer::Writer::new(d))));
+    let mut printers = Sinks::default();
+    if output.events {
+        match (&output.format, &writer) {
+            (Format::Tui { max_packets }, _) => {
+                let cfg = tui::config(output, *max_packets, source);
+                printers.push(Box::new(tui::TuiSink::start(
+                    cfg,
+                    source.replay.clone(),
+                    stop.clone(),
+                )?));
+            }
+            (Format::Text, Some(w)) => printers.push(Box::new(lines::LineSink::new(
+                TextFormatter::new(output.options),
+                w.clone(),
+            )?)),
+            (Format::Json, Some(w)) => printers.push(Box::new(lines::LineSink::new(
+                JsonFormatter::new(output.options),
+                w.clone(),
+            )?)),
+            (_, None) => {}
         }
-        (Format::Text, Some(d)) => sinks.push(Box::new(lines::LineSink::new(
-            TextFormatter::new(output.options),
-            writer::Writer::new(d),
-        )?)),
-        (Format::Json, Some(d)) => sinks.push(Box::new(lines::LineSink::new(
-            JsonFormatter::new(output.options),
-            writer::Writer::new(d),
-        )?)),
-        (_, None) => {}
     }
+    // Beside the printers, also under --summary alone; behind --drops-only, it holds the dropped paths only.
     if let (Some(opts), Some(d)) = (output.pcap, destinations.pcap) {
-        sinks.push(Box::new(pcap::PcapSink::new(
+        printers.push(Box::new(pcap::PcapSink::new(
             writer::Writer::new(d),
             opts,
             concat!("pwru ", env!("CARGO_PKG_VERSION")),
         )?));
+    }
+    let mut sinks = Sinks::default();
+    match output.drops_only {
+        Some(caps) => sinks.push(Box::new(drops_only::DropsOnly::new(
+            printers,
+            caps,
+            output.limit,
+            stop.clone(),
+        ))),
+        None => sinks.sinks.append(&mut printers.sinks),
+    }
+    // After the printers, so the TUI has left the screen before the summary is written.
+    if output.summary.is_some() || metrics.is_some() {
+        let stats = Arc::new(Mutex::new(summary::Stats {
+            tally: tally::Tally::new(metrics.as_ref().map_or(0, |m| m.max_series).max(4096)),
+            counts: Counts::default(),
+            attached: source.attached,
+            track_skb: source.track_skb,
+        }));
+        let printer = match (output.summary, writer) {
+            (None, _) => None,
+            (Some(s), Some(out)) => Some(summary::Printer {
+                out,
+                json: output.format == Format::Json,
+                interval: s.interval,
+            }),
+            // The plan refuses this before attaching.
+            (Some(_), None) => anyhow::bail!("--summary: stdout carries the pcapng"),
+        };
+        sinks.push(Box::new(summary::TallySink::new(stats.clone(), printer)));
+        if let Some(m) = metrics {
+            let info = metrics::Info {
+                backend: source.name.clone(),
+                max_series: m.max_series,
+                cilium: output.cilium,
+            };
+            sinks.push(Box::new(metrics::MetricsSink::start(
+                m.listener, stats, info,
+            )?));
+        }
     }
     if !matches!(output.format, Format::Tui { .. }) && std::io::stderr().is_terminal() {
         sinks.push(Box::new(loss::LossNotice::default()));

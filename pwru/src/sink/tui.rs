@@ -22,6 +22,8 @@ pub fn config(output: &Output, max_packets: usize, a: &Source) -> ::tui::TuiConf
             backend: a.name.clone(),
             attached: a.attached,
             filter: output.filter_words.clone(),
+            track_skb: a.track_skb,
+            drops_only: output.drops_only.is_some(),
         },
         ..Default::default()
     }
@@ -37,6 +39,8 @@ pub struct TuiSink {
     counters: Arc<::tui::Counters>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
+    /// Events handed to the UI.
+    sent: u64,
 }
 
 impl TuiSink {
@@ -65,6 +69,7 @@ impl TuiSink {
             counters,
             shutdown,
             thread: Some(thread),
+            sent: 0,
         })
     }
 
@@ -90,19 +95,32 @@ impl Sink for TuiSink {
             } else {
                 tx.send(ev.clone());
             }
+            self.sent += 1;
         }
         Ok(())
     }
 
     fn tick(&mut self, c: &Counts) -> Result<()> {
-        self.counters.lost.store(c.lost, Ordering::Relaxed);
+        store(&self.counters, c);
         Ok(())
     }
 
     fn finish(&mut self, c: &Counts) -> Result<()> {
-        self.counters.lost.store(c.lost, Ordering::Relaxed);
+        store(&self.counters, c);
         self.stop_ui(!self.replay)
     }
+
+    /// What the UI was given (it counts what it could not take itself, on screen).
+    fn printed(&self) -> Option<u64> {
+        Some(self.sent)
+    }
+}
+
+/// The counters the status line shows.
+fn store(to: &::tui::Counters, c: &Counts) {
+    to.lost.store(c.lost, Ordering::Relaxed);
+    to.untracked.store(c.untracked, Ordering::Relaxed);
+    to.evicted.store(c.evicted, Ordering::Relaxed);
 }
 
 impl Drop for TuiSink {
