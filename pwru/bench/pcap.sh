@@ -30,10 +30,12 @@ ip netns exec $A ping -c1 -W2 10.251.0.2 >/dev/null
 
 flood() { ip netns exec $A ping -f -q -s 1000 -w "$SECS" 10.251.0.2 2>&1 | awk '/packets transmitted/ {print $1}'; }
 
-# Sum of run_time_ns and run_cnt over the programs process $1 holds.
+# Sum of run_time_ns and run_cnt over the programs process $1 holds (their ids from its fds' fdinfo).
 kstats() {
-  bpftool prog show -j | jq -r --argjson pid "$1" \
-    '[.[] | select(any(.pids[]?; .pid == $pid))] | "\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'
+  local ids
+  ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u)
+  for id in $ids; do bpftool prog show id "$id" -j; done \
+    | jq -s -r '"\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'
 }
 
 base=$(flood)

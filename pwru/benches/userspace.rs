@@ -1,5 +1,5 @@
 //! Userspace throughput: RawEvents decoded, enriched (process, interface, drop reason names) and formatted as
-//! text, as JSON and as pcapng (without packet bytes: the userspace cost of the blocks), written to /dev/null. Not a test: prints a table. `cargo bench -p pwru --bench userspace`.
+//! text, as JSON and as pcapng (with 256 packet bytes per event), written to /dev/null. Not a test: prints a table. `cargo bench -p pwru --bench userspace`.
 
 use probes::event::{EV_HAS_REASON, EV_HAS_TUPLE, EV_KIND_TRACEPOINT, RawEvent};
 use pwru::clock::WallClock;
@@ -107,7 +107,15 @@ fn main() {
         for (i, r) in raws.iter().enumerate() {
             let mut r = *r;
             r.netns = own_netns;
-            let ev = dec.decode(&r);
+            let mut ev = dec.decode(&r);
+            if format == "pcapng" {
+                // What --snaplen 256 copies of a 1000-byte ping.
+                ev.packet = Some(event::Packet {
+                    start: event::PacketStart::L2,
+                    orig_len: 1042,
+                    data: vec![0x45; 256],
+                });
+            }
             s.event(&ev).unwrap();
             if i % 256 == 255 {
                 s.flush().unwrap();
