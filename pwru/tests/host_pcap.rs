@@ -483,3 +483,72 @@ fn once_mode_writes_each_packet_once() {
         f.stderr
     );
 }
+
+/// Beside the drop views: with `--drops-only` the pcapng holds the dropped packets' paths, exactly the events
+/// printed; with `--summary` alone (no event lines) it holds every event; `--summary` cannot share stdout with it.
+#[test]
+#[ignore = "needs root: runs pwru, netns, tshark (tests/run.sh runs it)"]
+fn pcapng_beside_the_drop_views() {
+    let _g = serial();
+    let t = pair("pc7", 47);
+    let d = TempDir::new("pwru-pcap-drops");
+    let file = d.join("drops.pcapng");
+    let expr = format!("ip host {}", t.ip_b);
+    let p = Pwru::start(&[
+        "--drops-only",
+        "--output-json",
+        "--output-pcap",
+        file.to_str().unwrap(),
+        &expr,
+    ]);
+    traffic(&t);
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let evs = f.json();
+    let rows = frames(&file, &["frame.comment"]);
+    assert_eq!(rows.len(), evs.len(), "a packet per printed event");
+    for (i, (row, ev)) in rows.iter().zip(&evs).enumerate() {
+        let func = ev["func"].as_str().unwrap();
+        assert!(row[0].starts_with(func), "{row:?} for {ev}");
+        // Each packet in the file is on a dropped path: its skb is dropped at this event or a later one.
+        assert!(
+            evs[i..]
+                .iter()
+                .any(|e| e["skb"] == ev["skb"] && e["drop_reason"].is_object()),
+            "not on a dropped path: {ev}"
+        );
+    }
+    assert!(rows.iter().any(|r| r[0].contains("(NETFILTER_DROP)")));
+    assert!(rows.iter().any(|r| r[0].contains("(NO_SOCKET)")));
+
+    let all = d.join("all.pcapng");
+    let p = Pwru::start(&["--summary", "--output-pcap", all.to_str().unwrap(), &expr]);
+    traffic(&t);
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(f.output.contains("NETFILTER_DROP"), "{}", f.output);
+    let rows = frames(&all, &["icmp.type"]);
+    assert!(
+        rows.iter().filter(|r| r[0] == "8").count() >= 2,
+        "every event, the pings too: {rows:?}"
+    );
+    let printed: usize = f
+        .stderr
+        .split(" printed")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no printed count: {}", f.stderr));
+    assert_eq!(printed, rows.len(), "{}", f.stderr);
+
+    let o = output(
+        pwru_bin().to_str().unwrap(),
+        &["--summary", "--output-pcap", "-", "icmp"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--output-file"), "{err}");
+}
