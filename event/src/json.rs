@@ -58,6 +58,24 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
+    /// carries no IP packet.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel_tuple: Option<Option<JsonTuple>>,
+    /// `--output-tunnel`: which tunnel (`{"kind": "vxlan", "vni": 42}`), `null` for other packets.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel: Option<Option<JsonTunnel>>,
+    /// `--output-bpfmap`: the map operation this event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpfmap: Option<JsonMapOp>,
     /// Packet bytes, when the event carries some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<JsonPacket>,
@@ -129,6 +147,90 @@ pub struct JsonTuple {
     pub flags: String,
 }
 
+impl JsonTuple {
+    /// The tuple this object was made of.
+    pub fn to_tuple(&self) -> Tuple {
+        Tuple {
+            saddr: self.saddr,
+            daddr: self.daddr,
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+            tcp_flags: crate::proto::parse_tcp_flags(&self.flags),
+        }
+    }
+}
+
+impl From<&crate::Tuple> for JsonTuple {
+    fn from(t: &crate::Tuple) -> Self {
+        JsonTuple {
+            saddr: t.saddr,
+            daddr: t.daddr,
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+            flags: crate::proto::tcp_flags(t.tcp_flags),
+        }
+    }
+}
+
+/// The `tunnel` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonTunnel {
+    /// `vxlan`, `geneve`, or `encap` (known from the kernel's inner headers only).
+    pub kind: crate::TunnelKind,
+    /// The VXLAN/Geneve network identifier (Cilium puts the source security identity there).
+    pub vni: Option<u32>,
+}
+
+/// The `bpfmap` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JsonMapOp {
+    /// `lookup`, `update` or `delete`.
+    pub op: crate::MapOpKind,
+    /// Map id.
+    pub id: u32,
+    /// The kernel's name of the map (at most 15 characters).
+    pub name: String,
+    /// Map type (`hash`, `lru_hash`, ...).
+    #[serde(rename = "type")]
+    pub map_type: String,
+    /// Key size of the map.
+    pub key_size: u32,
+    /// Value size of the map.
+    pub value_size: u32,
+    /// The key, hex.
+    pub key: String,
+    /// The value a lookup found or an update wrote, hex; `null` otherwise.
+    pub value: Option<String>,
+    /// Lookups: whether the key was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<bool>,
+    /// The key or value was longer than what the probe copies.
+    pub cut: bool,
+    /// The entry decoded by its map's layout (Cilium's maps): `{"map", "kind", "version", "key", "value"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<serde_json::Value>,
+}
+
+impl From<&crate::MapOp> for JsonMapOp {
+    fn from(m: &crate::MapOp) -> Self {
+        JsonMapOp {
+            op: m.op,
+            id: m.map_id,
+            name: m.map_name.clone(),
+            map_type: m.map_type.clone(),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            key: crate::hex(&m.key),
+            value: m.value.as_deref().map(crate::hex),
+            hit: m.hit,
+            cut: m.cut,
+            decoded: m.decoded.as_ref().map(|d| d.json.clone()),
+        }
+    }
+}
+
 /// The `drop_reason` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonDropReason {
@@ -174,6 +276,9 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "tunnel_tuple",
+    "tunnel",
+    "bpfmap",
     "packet",
 ];
 
@@ -197,16 +302,7 @@ impl JsonEvent {
             len: ev.len,
             pkt_type: ev.pkt_type,
         });
-        let tuple = opts.tuple.then(|| {
-            ev.tuple.as_ref().map(|t| JsonTuple {
-                saddr: t.saddr,
-                daddr: t.daddr,
-                sport: t.sport,
-                dport: t.dport,
-                proto: t.proto,
-                flags: crate::proto::tcp_flags(t.tcp_flags),
-            })
-        });
+        let tuple = opts.tuple.then(|| ev.tuple.as_ref().map(JsonTuple::from));
         let annotations = ev
             .annotations
             .iter()
@@ -235,6 +331,19 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            tunnel_tuple: opts.tunnel.then(|| {
+                ev.tunnel
+                    .as_ref()
+                    .and_then(|t| t.tuple.as_ref())
+                    .map(JsonTuple::from)
+            }),
+            tunnel: opts.tunnel.then(|| {
+                ev.tunnel.as_ref().map(|t| JsonTunnel {
+                    kind: t.kind,
+                    vni: t.vni,
+                })
+            }),
+            bpfmap: ev.map_op.as_ref().map(JsonMapOp::from),
             packet: ev.packet.as_ref().map(|p| JsonPacket {
                 start: p.start,
                 orig_len: p.orig_len,
@@ -286,14 +395,7 @@ impl JsonEvent {
             mtu: meta.map_or(0, |m| m.mtu),
             len: meta.map_or(0, |m| m.len),
             pkt_type: meta.map_or(0, |m| m.pkt_type),
-            tuple: self.tuple.clone().flatten().map(|t| Tuple {
-                saddr: t.saddr,
-                daddr: t.daddr,
-                sport: t.sport,
-                dport: t.dport,
-                proto: t.proto,
-                tcp_flags: crate::proto::parse_tcp_flags(&t.flags),
-            }),
+            tuple: self.tuple.clone().flatten().map(|t| t.to_tuple()),
             func: self.func.clone(),
             func_kind: self.func_kind,
             drop_reason: self.drop_reason.as_ref().map(|d| DropReason {
@@ -302,6 +404,25 @@ impl JsonEvent {
             }),
             caller: self.caller_func.clone().filter(|c| !c.is_empty()),
             stack: self.stack.clone().unwrap_or_default(),
+            tunnel: self.tunnel.clone().flatten().map(|t| crate::Tunnel {
+                kind: t.kind,
+                vni: t.vni,
+                tuple: self.tunnel_tuple.clone().flatten().map(|t| t.to_tuple()),
+            }),
+            // The decoded entry's text lines are not in the JSON: a replay prints the bytes.
+            map_op: self.bpfmap.as_ref().map(|m| crate::MapOp {
+                op: m.op,
+                map_id: m.id,
+                map_name: m.name.clone(),
+                map_type: m.map_type.clone(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                key: from_hex(&m.key).unwrap_or_default(),
+                value: m.value.as_deref().and_then(from_hex),
+                hit: m.hit,
+                cut: m.cut,
+                decoded: None,
+            }),
             annotations,
             packet: self.packet.as_ref().and_then(|p| {
                 Some(crate::Packet {

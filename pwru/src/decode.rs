@@ -162,6 +162,8 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            tunnel: None,
+            map_op: None,
             packet: None,
         }
     }

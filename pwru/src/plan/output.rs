@@ -220,11 +220,13 @@ fn options(args: &OutputArgs) -> OutputOptions {
         netns_names: args
             .output_netns_names
             .then(|| args.netns_names_max_length.max(10) as usize),
+        tunnel: args.output_tunnel,
     }
 }
 
-/// `host 10.0.0.5 · netns inode:4026531840 · mark 0x10 · iface eth0 · func ip_.*`.
-pub fn filter_words(expr: Option<String>, args: &SelectArgs) -> String {
+/// `host 10.0.0.5 · netns inode:4026531840 · mark 0x10 · iface eth0 · func ip_.*`; `tunnel` is the tracer's
+/// `--filter-tunnel-pcap-l2` and `-l3`.
+pub fn filter_words(expr: Option<String>, args: &SelectArgs, tunnel: [Option<&str>; 2]) -> String {
     let mut words: Vec<String> = expr.into_iter().collect();
     if let Some(n) = &args.filter_netns {
         words.push(format!("netns {n}"));
@@ -237,6 +239,11 @@ pub fn filter_words(expr: Option<String>, args: &SelectArgs) -> String {
     }
     if let Some(f) = &args.filter_func {
         words.push(format!("func {f}"));
+    }
+    for (flag, e) in ["tunnel l2", "tunnel l3"].into_iter().zip(tunnel) {
+        if let Some(e) = e.filter(|e| !e.trim().is_empty()) {
+            words.push(format!("{flag} {e}"));
+        }
     }
     words.join(" · ")
 }

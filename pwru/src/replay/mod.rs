@@ -74,7 +74,7 @@ impl Read for Interruptible {
 pub fn run(args: &ReplayArgs) -> Result<i32> {
     let expr = args.filter_expr();
     let mut select = Select::new(&args.select, expr.as_deref())?;
-    let words = output::filter_words(expr, &args.select);
+    let words = output::filter_words(expr, &args.select, [None, None]);
     let out = output::plan(&args.output, words, None)?;
     let stop_flag = install_signals();
     let mut src = match source::open(&args.file, |r| Box::new(Interruptible(r))) {
