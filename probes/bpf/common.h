@@ -45,6 +45,11 @@ volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pc
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
 volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
+volatile const __u32 CFG_TUNNEL = 0;     /* 1 = a SEC_TUNNEL section on the events of tunnel packets */
+volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-tunnel-pcap-l2 filter */
+volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
+volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
+volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
 
 /* ---- maps ---- */
 struct {
@@ -81,6 +86,16 @@ struct {
  * without sections are reserved in the ring and written in place). */
 struct record_buf {
 	struct event event;
+	struct section_head packet_head;
+	struct section_packet packet;
+	__u8 bytes[SNAPLEN_MAX];
+	__u8 room[sizeof(struct section_head) + sizeof(struct section_tunnel)]; /* for record_buf_tunnel */
+};
+/* The same buffer when the event carries a SEC_TUNNEL section (before the packet, so both stay at fixed offsets). */
+struct record_buf_tunnel {
+	struct event event;
+	struct section_head tunnel_head;
+	struct section_tunnel tunnel;
 	struct section_head packet_head;
 	struct section_packet packet;
 	__u8 bytes[SNAPLEN_MAX];

@@ -58,22 +58,47 @@ static __always_inline void fill_event(struct event *e, void *ctx, struct sk_buf
 	parse_tuple(e, skb);
 }
 
-/* Appends the SEC_PACKET section (up to CFG_SNAPLEN bytes of the packet's linear data) to r's event. */
-static __always_inline void add_packet(struct record_buf *r, struct sk_buff *skb)
+/* Appends the SEC_PACKET section (up to CFG_SNAPLEN bytes of the packet's linear data) to the record of head, whose
+ * section header, payload header and bytes are at sh, pk and bytes (record_buf or record_buf_tunnel). */
+static __always_inline void add_packet(struct record_head *head, struct section_head *sh, struct section_packet *pk,
+				       __u8 *bytes, struct sk_buff *skb)
 {
 	struct pkt_span p = packet_span(skb);
-	__u64 cap = read_packet(r->bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
+	__u64 cap = read_packet(bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
 
-	r->packet_head.kind = SEC_PACKET;
-	r->packet_head.flags = 0;
-	r->packet_head.len = sizeof(r->packet) + cap;
-	r->packet.orig_len = p.wire;
-	r->packet.cap_len = cap;
-	r->packet.start = p.l3 ? PKT_START_L3 : PKT_START_L2;
-	r->packet._pad = 0;
-	r->event.head.size += sizeof(r->packet_head) + sizeof(r->packet) + cap;
-	r->event.head.nsections++;
-	r->event.head.sections |= 1u << SEC_PACKET;
+	sh->kind = SEC_PACKET;
+	sh->flags = 0;
+	sh->len = sizeof(*pk) + cap;
+	pk->orig_len = p.wire;
+	pk->cap_len = cap;
+	pk->start = p.l3 ? PKT_START_L3 : PKT_START_L2;
+	pk->_pad = 0;
+	head->size += sizeof(*sh) + sizeof(*pk) + cap;
+	head->nsections++;
+	head->sections |= 1u << SEC_PACKET;
+}
+
+/* Adds the sections the configuration asks for to r's event: SEC_TUNNEL for a tunnel packet, then SEC_PACKET. */
+static __always_inline void add_sections(struct record_buf *r, struct sk_buff *skb)
+{
+	struct tunnel_at t;
+
+	if (CFG_TUNNEL && find_tunnel(skb, &t)) {
+		struct record_buf_tunnel *rt = (void *)r;
+
+		rt->tunnel_head.kind = SEC_TUNNEL;
+		rt->tunnel_head.flags = 0;
+		rt->tunnel_head.len = sizeof(rt->tunnel);
+		tunnel_tuple(&t, &rt->tunnel);
+		rt->event.head.size += sizeof(rt->tunnel_head) + sizeof(rt->tunnel);
+		rt->event.head.nsections++;
+		rt->event.head.sections |= 1u << SEC_TUNNEL;
+		if (CFG_SNAPLEN)
+			add_packet(&rt->event.head, &rt->packet_head, &rt->packet, rt->bytes, skb);
+		return;
+	}
+	if (CFG_SNAPLEN)
+		add_packet(&r->event.head, &r->packet_head, &r->packet, r->bytes, skb);
 }
 
 /* The shared body of every tracing program. */
@@ -104,6 +129,8 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 			return 0;
 		if (HAVE_FILTER && !run_filter(skb))
 			return 0;
+		if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
+			return 0;
 		if (CFG_TRACK_SKB)
 			track(s.addr);
 	}
@@ -111,12 +138,12 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 	count(CNT_PRODUCED);
 	/* Without sections the fixed-size record is reserved in the ring and written in place. With sections its size
 	 * is known only at the end (bpf_ringbuf_reserve needs a constant): it is built in the per-CPU buffer and then
-	 * exactly its size is copied into the ring. CFG_SNAPLEN is a load-time constant, so the verifier keeps one of
-	 * the two paths. */
+	 * exactly its size is copied into the ring. CFG_SNAPLEN and CFG_TUNNEL are load-time constants, so the verifier
+	 * keeps one of the two paths. */
 	struct record_buf *r = 0;
 	struct event *e;
 
-	if (CFG_SNAPLEN) {
+	if (CFG_SNAPLEN || CFG_TUNNEL) {
 		__u32 zero = 0;
 
 		r = bpf_map_lookup_elem(&RECORD_BUF, &zero);
@@ -133,7 +160,7 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 		bpf_ringbuf_submit(e, 0);
 		return 0;
 	}
-	add_packet(r, skb);
+	add_sections(r, skb);
 	__u64 size = r->event.head.size;
 
 	if (size > sizeof(*r))
