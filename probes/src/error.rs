@@ -59,6 +59,20 @@ pub enum ProbeError {
         first: Ignored,
     },
 
+    /// `/proc/kallsyms` could not be read (BPF helper tracing names the calls with it).
+    #[error("reading /proc/kallsyms")]
+    Kallsyms(#[from] symbols::SymbolsError),
+
+    /// A system call outside bpf() failed (a thread, an fd).
+    #[error("{what}")]
+    Io {
+        /// The step that failed.
+        what: &'static str,
+        /// The failed call.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A syscall failed where nothing more specific applies.
     #[error("{what}")]
     Sys {

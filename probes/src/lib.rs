@@ -19,6 +19,7 @@ mod linked;
 pub mod objects;
 mod parallel;
 mod patch;
+pub mod progs;
 pub mod ringbuf;
 pub mod splice;
 pub mod support;
@@ -34,7 +35,7 @@ pub mod testing {
     }
 }
 
-pub use config::{ArgIndex, Backend, Config, FilterCode, Target, TracepointTarget};
+pub use config::{ArgIndex, Backend, Config, FilterCode, ProgTracing, Target, TracepointTarget};
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};
 pub use ringbuf::RingReader;
