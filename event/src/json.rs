@@ -22,7 +22,7 @@ pub struct JsonEvent {
     pub pid: u32,
     /// Function or tracepoint name, without the drop reason.
     pub func: String,
-    /// `kprobe` or `tracepoint`.
+    /// `kprobe`, `tracepoint`, `tc` or `xdp`.
     pub func_kind: FuncKind,
     /// The kernel's drop reason, where the function or tracepoint has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +48,18 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// The traced BPF program's id (tc/XDP events; helper events: the traced program running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u32>,
+    /// Helper events: the BPF program whose code called the helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_prog: Option<String>,
+    /// What a traced tc/XDP program returned (its exit event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::Verdict>,
+    /// `__sk_buff->cb[0..4]` (`--output-skb-cb`), as in pwru.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cb: Option<[u32; 5]>,
     /// Packet bytes, when the event carries some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<JsonPacket>,
@@ -150,6 +162,10 @@ const RESERVED: &[&str] = &[
     "tuple",
     "stack",
     "packet",
+    "prog_id",
+    "in_prog",
+    "verdict",
+    "cb",
 ];
 
 impl JsonEvent {
@@ -215,6 +231,10 @@ impl JsonEvent {
             meta,
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            prog_id: ev.prog_id,
+            in_prog: ev.in_prog.clone(),
+            verdict: ev.verdict.clone(),
+            cb: if opts.skb_cb { ev.cb } else { None },
             packet: ev.packet.as_ref().map(|p| JsonPacket {
                 start: p.start,
                 orig_len: p.orig_len,

@@ -59,10 +59,6 @@ pub enum ProbeError {
         first: Ignored,
     },
 
-    /// `/proc/kallsyms` could not be read (BPF helper tracing names the calls with it).
-    #[error("reading /proc/kallsyms")]
-    Kallsyms(#[from] symbols::SymbolsError),
-
     /// A system call outside bpf() failed (a thread, an fd).
     #[error("{what}")]
     Io {

@@ -98,6 +98,18 @@ pub struct TraceArgs {
     /// Keep following an skb after its first match (NAT, decapsulation).
     #[arg(long)]
     pub filter_track_skb: bool,
+    /// Also trace tc BPF programs (cls_bpf, tcx, netkit): entry and return, with the verdict (TC_ACT_*), by their
+    /// BTF names; programs loaded while tracing are picked up.
+    #[arg(long)]
+    pub filter_trace_tc: bool,
+    /// Also trace XDP programs: entry and return with the verdict (XDP_*); a packet they pass is followed into
+    /// the skb the kernel builds for it.
+    #[arg(long)]
+    pub filter_trace_xdp: bool,
+    /// With --filter-trace-tc/--filter-trace-xdp: also show the BPF helpers and map operations those programs
+    /// call (kprobes), with the calling program, tail-called ones included.
+    #[arg(long)]
+    pub filter_track_bpf_helpers: bool,
 
     /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
@@ -114,6 +126,9 @@ pub struct TraceArgs {
     /// Print the kernel stack of each event.
     #[arg(long)]
     pub output_stack: bool,
+    /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on with --filter-trace-tc.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_skb_cb: Option<bool>,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub output_json: bool,
@@ -148,6 +163,11 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
+    /// `--output-skb-cb`, on by default with `--filter-trace-tc` (as in pwru).
+    pub fn skb_cb(&self) -> bool {
+        self.output_skb_cb.unwrap_or(self.filter_trace_tc)
+    }
+
     /// The pcap expression, or None when no words were given.
     pub fn filter_expr(&self) -> Option<String> {
         let s = self.filter.join(" ");

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod progress;
+pub mod progs_report;
 pub mod say;
 pub mod sink;
 pub mod trace;

@@ -204,6 +204,8 @@ pub fn frees_skb(ev: &Event) -> bool {
         // The skb:kfree_skb and skb:consume_skb tracepoints fire only when the last reference goes.
         event::FuncKind::Tracepoint => matches!(ev.func.as_str(), "kfree_skb" | "consume_skb"),
         event::FuncKind::Kprobe => ev.func == "kfree_skbmem",
+        // A traced BPF program never frees the skb itself; its verdict makes the kernel do it (seen separately).
+        event::FuncKind::Tc | event::FuncKind::Xdp => false,
     }
 }
 

@@ -107,6 +107,8 @@ pub struct ProgsReport {
     pub helpers: Vec<String>,
     /// Those the kernel refused a kprobe.
     pub helpers_ignored: Vec<Ignored>,
+    /// Why the helpers cannot be probed at all (no kprobes), when they were asked for.
+    pub helpers_unavailable: Option<String>,
     /// `Err(why)` when programs released while tracing cannot be noticed (no `bpf_prog` iterator).
     pub release: Result<(), String>,
     /// How long it took.

@@ -53,16 +53,35 @@ fn why(what: &str, e: bpf_sys::Error) -> String {
     format!("{what}: {}", crate::backend::reason(&e))
 }
 
+/// What the test found.
+pub(crate) enum Found {
+    Answer(TailCalls),
+    /// The kernel refuses fentry programs on BPF programs (EPERM/EACCES): nothing can be traced.
+    Refused(String),
+}
+
 /// Runs the test; [`TailCalls::Unknown`] says which step failed.
-pub(crate) fn test() -> TailCalls {
+pub(crate) fn test() -> Found {
     match run() {
-        Ok(true) => TailCalls::Seen,
-        Ok(false) => TailCalls::NotSeen,
-        Err(e) => TailCalls::Unknown(e),
+        Ok(true) => Found::Answer(TailCalls::Seen),
+        Ok(false) => Found::Answer(TailCalls::NotSeen),
+        Err(Step::Refused(e)) => Found::Refused(e),
+        Err(Step::Failed(e)) => Found::Answer(TailCalls::Unknown(e)),
     }
 }
 
-fn run() -> Result<bool, String> {
+enum Step {
+    Refused(String),
+    Failed(String),
+}
+
+impl From<String> for Step {
+    fn from(s: String) -> Step {
+        Step::Failed(s)
+    }
+}
+
+fn run() -> Result<bool, Step> {
     let jmp = Map::create(&MapSpec::new(
         bpf_map_type::BPF_MAP_TYPE_PROG_ARRAY,
         "pwru_tailtest",
@@ -142,7 +161,13 @@ fn run() -> Result<bool, String> {
     spec.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_FENTRY);
     spec.attach_btf_id = func;
     spec.attach_obj = AttachObj::Prog(callee.as_fd());
-    let fentry = prog::prog_load(&spec).map_err(|e| why("fentry on the callee", e))?;
+    let fentry = prog::prog_load(&spec).map_err(|e| {
+        if e.is_permission() {
+            Step::Refused("loading an fentry program on a BPF program: permission denied".into())
+        } else {
+            Step::Failed(why("fentry on the callee", e))
+        }
+    })?;
     let _link = bpf_sys::link::raw_tracepoint_open(None, fentry.as_fd())
         .map_err(|e| why("fentry link", e))?;
 
@@ -156,10 +181,7 @@ fn run() -> Result<bool, String> {
     )
     .map_err(|e| why("test run", e))?;
     if out.retval != 2 {
-        return Err(format!(
-            "the tail call did not happen (returned {})",
-            out.retval
-        ));
+        return Err(format!("the tail call did not happen (returned {})", out.retval).into());
     }
     let n = hits
         .get(&0u32.to_ne_bytes())

@@ -3,7 +3,9 @@
 //! [`ProgEvent`].
 use super::attach::{self, Outcome, Pair, Traced};
 use super::refs::{self, ITER_REFS, Refs};
-use super::{Hook, ProgEvent, ProgTable, ProgsReport, Skipped, helpers, inventory, tailcall};
+use super::{
+    Hook, ProgEvent, ProgTable, ProgsReport, Skipped, TailCalls, helpers, inventory, tailcall,
+};
 use crate::backend::kprobe;
 use crate::config::ProgTracing;
 use crate::error::ProbeError;
@@ -258,28 +260,36 @@ impl Watch {
         helper_prog: Option<OwnedFd>,
     ) -> Result<(Watch, ProgsReport), ProbeError> {
         let t0 = Instant::now();
-        let tail_calls = tailcall::test();
+        let (tail_calls, refused) = match tailcall::test() {
+            tailcall::Found::Answer(a) => (a, None),
+            tailcall::Found::Refused(why) => (TailCalls::Unknown(why.clone()), Some(why)),
+        };
         let refs = Refs::new(&code.refs, btf);
         let release = refs.as_ref().map(drop).map_err(Clone::clone);
+        let mut helpers_unavailable = None;
         let helpers = match helper_prog {
-            Some(prog) => {
-                let pmu = KprobePmu::open().map_err(|_| ProbeError::Unsupported {
-                    backend: "kprobe",
-                    reason:
-                        "kprobes unavailable (CONFIG_KPROBES not set): BPF helpers cannot be probed"
-                            .into(),
-                })?;
-                let ksyms = Kallsyms::load()?;
-                let call_base = ksyms.address("__bpf_call_base").unwrap_or(0);
-                Some(Helpers {
-                    pmu,
-                    prog,
-                    ksyms,
-                    call_base,
-                    probes: Vec::new(),
-                    seen: HashSet::new(),
-                })
-            }
+            Some(prog) => match (KprobePmu::open(), Kallsyms::load()) {
+                (Ok(pmu), Ok(ksyms)) => {
+                    let call_base = ksyms.address("__bpf_call_base").unwrap_or(0);
+                    Some(Helpers {
+                        pmu,
+                        prog,
+                        ksyms,
+                        call_base,
+                        probes: Vec::new(),
+                        seen: HashSet::new(),
+                    })
+                }
+                (Err(_), _) => {
+                    helpers_unavailable =
+                        Some("no kprobes on this kernel (CONFIG_KPROBES not set)".into());
+                    None
+                }
+                (_, Err(e)) => {
+                    helpers_unavailable = Some(format!("reading /proc/kallsyms: {e}"));
+                    None
+                }
+            },
             None => None,
         };
         let table = ProgTable::default();
@@ -295,15 +305,21 @@ impl Watch {
         let mut report = ProgsReport {
             traced: 0,
             skipped: Vec::new(),
-            refused: None,
+            refused,
             tail_calls,
             tail_targets: 0,
             helpers: Vec::new(),
             helpers_ignored: Vec::new(),
+            helpers_unavailable,
             release,
             elapsed: Default::default(),
         };
-        let list = state.list()?;
+        // A kernel that refuses fentry on our own test program refuses it on every other.
+        let list = if report.refused.is_some() {
+            Vec::new()
+        } else {
+            state.list()?
+        };
         let ids: Vec<u32> = list
             .iter()
             .filter(|r| state.wanted(r))
@@ -322,9 +338,7 @@ impl Watch {
                 }
             }
             Err(ProbeError::Permission { what }) => {
-                report.refused = Some(format!(
-                    "{what}: the kernel refuses fentry/fexit programs on BPF programs"
-                ));
+                report.refused = Some(format!("{what} on a BPF program: permission denied"));
             }
             Err(e) => return Err(e),
         }

@@ -42,6 +42,9 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// How often `--filter-trace-tc`/`--filter-trace-xdp` look for programs loaded or released while tracing.
+pub const PROG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The ring buffer is mapped whole into the kernel's memory and pwru's: more than this is a mistake.
 pub const MAX_RINGBUF_BYTES: u64 = 1 << 30;
 
@@ -106,12 +109,19 @@ impl Plan {
         let stack = args.output_stack || (args.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
             Some(k) => Some(k),
-            None if args.output_caller || args.output_stack => {
+            // Helper events are kprobe events: their functions are named from kallsyms.
+            None if args.output_caller || args.output_stack || args.filter_track_bpf_helpers => {
                 phase("reading /proc/kallsyms");
                 Some(symbols::Kallsyms::load()?)
             }
             None => None,
         };
+        let mut notes = targets.notes;
+        if args.filter_track_bpf_helpers && !args.filter_trace_tc && !args.filter_trace_xdp {
+            notes.push(
+                "--filter-track-bpf-helpers shows the helpers traced tc/XDP programs call: add --filter-trace-tc or --filter-trace-xdp".into(),
+            );
+        }
         Ok(Plan {
             tracer: probes::Config {
                 backend: targets.backend,
@@ -122,6 +132,13 @@ impl Plan {
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
                 track_skb: args.filter_track_skb,
+                progs: probes::ProgTracing {
+                    tc: args.filter_trace_tc,
+                    xdp: args.filter_trace_xdp,
+                    helpers: args.filter_track_bpf_helpers,
+                    poll: Some(PROG_POLL),
+                },
+                skb_cb: args.skb_cb(),
                 caller: args.output_caller,
                 stack,
                 ringbuf_bytes,
@@ -142,7 +159,7 @@ impl Plan {
             destination,
             cilium,
             ready_file: args.ready_file.clone(),
-            notes: targets.notes,
+            notes,
         })
     }
 }

@@ -72,6 +72,7 @@ fn options(args: &TraceArgs) -> OutputOptions {
         tcp_flags: args.output_tcp_flags,
         caller: args.output_caller,
         stack: args.output_stack,
+        skb_cb: args.skb_cb(),
         timestamp: match args.timestamp {
             Timestamp::None => TimestampMode::None,
             Timestamp::Current => TimestampMode::Current,

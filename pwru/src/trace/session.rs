@@ -76,9 +76,12 @@ impl Session {
         let lookups = WithStacks {
             syms: &self.names,
             tracer: &self.tracer,
+            progs: self.tracer.prog_table(),
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+        let quiet = matches!(self.output.format, crate::plan::Format::Tui { .. });
         rt.block_on(stream(
+            quiet,
             signals,
             &self.stop,
             &self.tracer,
@@ -100,6 +103,7 @@ impl Session {
             let lookups = WithStacks {
                 syms: &self.names,
                 tracer: &self.tracer,
+                progs: self.tracer.prog_table(),
             };
             let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
             loop {
@@ -140,8 +144,10 @@ impl Session {
     }
 }
 
-/// Streams until a signal, a sink's stop, the line limit or an error.
+/// Streams until a signal, a sink's stop, the line limit or an error. Each tick also reports, unless `quiet`
+/// (the TUI holds the terminal), the BPF programs traced or let go since the last.
 async fn stream<L: Lookups>(
+    quiet: bool,
     signals: &mut Signals,
     stop: &StopHandle,
     tracer: &probes::Tracer,
@@ -156,11 +162,18 @@ async fn stream<L: Lookups>(
             biased;
             s = signals.recv() => return Ok(End::Signal(s)),
             _ = stop.stopped() => return Ok(End::Stopped),
-            _ = tick.tick() => sinks.tick(&Counts {
-                produced: tracer.produced(),
-                lost: tracer.lost(),
-                delivered: pump.delivered,
-            })?,
+            _ = tick.tick() => {
+                for ev in tracer.prog_events() {
+                    if !quiet {
+                        say!("{}", crate::progs_report::change(&ev));
+                    }
+                }
+                sinks.tick(&Counts {
+                    produced: tracer.produced(),
+                    lost: tracer.lost(),
+                    delivered: pump.delivered,
+                })?
+            }
             g = ring.readable_mut() => {
                 let mut g = g?;
                 match pump.drain(g.get_inner_mut(), dec, sinks)? {
