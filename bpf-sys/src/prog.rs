@@ -177,8 +177,11 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, run: &mut TestRun<'_>) -> Result<Test
     unsafe {
         let t = &mut a.test;
         t.prog_fd = prog.as_raw_fd() as u32;
-        t.data_in = run.data_in.as_ptr() as u64;
-        t.data_size_in = run.data_in.len() as u32;
+        // Raw tracepoint programs refuse any data pointer, even with size 0 (EINVAL).
+        if !run.data_in.is_empty() {
+            t.data_in = run.data_in.as_ptr() as u64;
+            t.data_size_in = run.data_in.len() as u32;
+        }
         if let Some(out) = run.data_out.as_deref_mut() {
             t.data_out = out.as_mut_ptr() as u64;
             t.data_size_out = out.len() as u32;

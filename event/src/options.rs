@@ -33,6 +33,8 @@ pub struct OutputOptions {
     pub skb_cb: bool,
     /// `--timestamp`.
     pub timestamp: TimestampMode,
+    /// `--output-netns-names`: a NETNS NAME column this wide (text), a `netns_name` key (JSON).
+    pub netns_names: Option<usize>,
 }
 
 impl Default for OutputOptions {
@@ -46,6 +48,7 @@ impl Default for OutputOptions {
             stack: false,
             skb_cb: false,
             timestamp: TimestampMode::None,
+            netns_names: None,
         }
     }
 }

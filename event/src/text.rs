@@ -63,6 +63,9 @@ impl TextFormatter {
                 let _ = write!(s, " {:<CB_WIDTH$}", "__sk_buff->cb[]");
             }
         }
+        if let Some(w) = o.netns_names {
+            let _ = write!(s, " {}", center("NETNS NAME", w));
+        }
         if o.tuple {
             let _ = write!(s, " {:<TUPLE_WIDTH$}", "TUPLE");
         }
@@ -113,6 +116,13 @@ impl TextFormatter {
                 }
                 pad_to(s, start, CB_WIDTH);
             }
+        }
+        if let Some(w) = o.netns_names {
+            s.push(' ');
+            // Cut to the column, as pwru does; `-` when unknown, so the columns stay countable.
+            let name = ev.netns_name.as_deref().unwrap_or("-");
+            let cut: String = name.chars().take(w).collect();
+            push_centered(s, &cut, w);
         }
         if o.tuple {
             s.push(' ');

@@ -15,6 +15,7 @@ fn alu_sym(op: u8) -> &'static str {
         XOR => "^=",
         LSH => "<<=",
         RSH => ">>=",
+        ARSH => "s>>=",
         MOV => "=",
         _ => "?=",
     }
@@ -29,11 +30,26 @@ fn jmp_sym(op: u8) -> &'static str {
         JLT => "<",
         JLE => "<=",
         JSET => "&",
+        JSGT => "s>",
+        JSGE => "s>=",
+        JSLT => "s<",
+        JSLE => "s<=",
         _ => "?",
     }
 }
 
-pub fn insn_text(i: &Insn, pc: usize) -> String {
+fn size_name(code: u8) -> &'static str {
+    match code & 0x18 {
+        BPF_B => "u8",
+        BPF_H => "u16",
+        BPF_W => "u32",
+        _ => "u64",
+    }
+}
+
+/// One instruction in the verifier's notation; `next` is the following slot (the upper half of an
+/// `ld_imm64`).
+pub fn insn_text(i: &Insn, pc: usize, next: Option<&Insn>) -> String {
     let class = i.class();
     let wide = |r: u8| format!("r{r}");
     let narrow = |r: u8| format!("w{r}");
@@ -55,21 +71,37 @@ pub fn insn_text(i: &Insn, pc: usize) -> String {
             };
             format!("{} {} {}", reg(i.dst), alu_sym(op), src)
         }
-        BPF_LDX => {
-            let ty = match i.code & 0x18 {
-                BPF_B => "u8",
-                BPF_H => "u16",
-                BPF_W => "u32",
-                _ => "u64",
-            };
-            format!("r{} = *({ty} *)(r{} {:+})", i.dst, i.src, i.off)
+        BPF_LDX => format!(
+            "r{} = *({} *)(r{} {:+})",
+            i.dst,
+            size_name(i.code),
+            i.src,
+            i.off
+        ),
+        BPF_STX => format!(
+            "*({} *)(r{} {:+}) = r{}",
+            size_name(i.code),
+            i.dst,
+            i.off,
+            i.src
+        ),
+        BPF_ST => format!(
+            "*({} *)(r{} {:+}) = {:#x}",
+            size_name(i.code),
+            i.dst,
+            i.off,
+            i.imm
+        ),
+        BPF_LD if i.code == BPF_LD | BPF_IMM | BPF_DW => {
+            let hi = next.map_or(0, |n| n.imm as u32 as u64);
+            format!("r{} = {:#x} ll", i.dst, hi << 32 | i.imm as u32 as u64)
         }
-        BPF_STX => format!("*(u64 *)(r{} {:+}) = r{}", i.dst, i.off, i.src),
         BPF_JMP | BPF_JMP32 => {
             let op = i.code & 0xf0;
             let target = pc as i64 + 1 + i.off as i64;
             match op {
                 EXIT => "exit".to_string(),
+                CALL => format!("call {}", i.imm),
                 JA => format!("goto {target}"),
                 _ => {
                     let reg = if class == BPF_JMP { wide } else { narrow };
@@ -88,8 +120,19 @@ pub fn insn_text(i: &Insn, pc: usize) -> String {
 
 pub fn disassemble(insns: &[Insn]) -> String {
     let mut s = String::new();
-    for (pc, i) in insns.iter().enumerate() {
-        s.push_str(&format!("({pc:03}) {}\n", insn_text(i, pc)));
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = &insns[pc];
+        s.push_str(&format!(
+            "({pc:03}) {}\n",
+            insn_text(i, pc, insns.get(pc + 1))
+        ));
+        // The upper half of an ld_imm64 is not an instruction of its own.
+        pc += if i.code == BPF_LD | BPF_IMM | BPF_DW {
+            2
+        } else {
+            1
+        };
     }
     s
 }

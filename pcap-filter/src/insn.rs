@@ -17,6 +17,12 @@ pub const BPF_JMP: u8 = 0x05;
 pub const BPF_JMP32: u8 = 0x06;
 pub const BPF_ALU64: u8 = 0x07;
 pub const BPF_STX: u8 = 0x03;
+/// Store of an immediate (`*(u64 *)(r10 -8) = 0`).
+pub const BPF_ST: u8 = 0x02;
+/// Class of the 16-byte `ld_imm64`.
+pub const BPF_LD: u8 = 0x00;
+/// Mode of `ld_imm64`.
+pub const BPF_IMM: u8 = 0x00;
 
 // Sizes (LDX/STX).
 pub const BPF_W: u8 = 0x00;
@@ -43,6 +49,8 @@ pub const MOD: u8 = 0x90;
 pub const XOR: u8 = 0xa0;
 pub const MOV: u8 = 0xb0;
 pub const END: u8 = 0xd0;
+/// Arithmetic (sign-propagating) right shift.
+pub const ARSH: u8 = 0xc0;
 
 // Jump operations.
 pub const JA: u8 = 0x00;
@@ -54,6 +62,13 @@ pub const JNE: u8 = 0x50;
 pub const EXIT: u8 = 0x90;
 pub const JLT: u8 = 0xa0;
 pub const JLE: u8 = 0xb0;
+/// Signed comparisons.
+pub const JSGT: u8 = 0x60;
+pub const JSGE: u8 = 0x70;
+pub const JSLT: u8 = 0xc0;
+pub const JSLE: u8 = 0xd0;
+/// A helper call (`imm` = helper id, `src` = 0).
+pub const CALL: u8 = 0x80;
 
 /// Register numbers.
 pub const R0: u8 = 0;
@@ -105,6 +120,24 @@ impl Insn {
     pub const fn jmp32_imm(op: u8, dst: u8, imm: i32, off: i16) -> Self {
         Self::new(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
     }
+    pub const fn jmp32_reg(op: u8, dst: u8, src: u8, off: i16) -> Self {
+        Self::new(BPF_JMP32 | op | BPF_X, dst, src, off, 0)
+    }
+    /// `*(size *)(dst + off) = imm`.
+    pub const fn st(size: u8, dst: u8, off: i16, imm: i32) -> Self {
+        Self::new(BPF_ST | BPF_MEM | size, dst, 0, off, imm)
+    }
+    /// `dst = imm` for any 64-bit constant: two instruction slots.
+    pub const fn ld_imm64(dst: u8, imm: u64) -> [Self; 2] {
+        [
+            Self::new(BPF_LD | BPF_IMM | BPF_DW, dst, 0, 0, imm as u32 as i32),
+            Self::new(0, 0, 0, 0, (imm >> 32) as u32 as i32),
+        ]
+    }
+    /// Call helper number `id`.
+    pub const fn call(id: i32) -> Self {
+        Self::new(BPF_JMP | CALL, 0, 0, 0, id)
+    }
     pub const fn ja(off: i16) -> Self {
         Self::new(BPF_JMP | JA, 0, 0, off, 0)
     }
@@ -116,7 +149,7 @@ impl Insn {
         self.code & 0x07
     }
     pub fn is_jump(&self) -> bool {
-        matches!(self.class(), BPF_JMP | BPF_JMP32) && self.code & 0xf0 != EXIT
+        matches!(self.class(), BPF_JMP | BPF_JMP32) && !matches!(self.code & 0xf0, EXIT | CALL)
     }
 
     /// The kernel's little-endian encoding.

@@ -116,6 +116,12 @@ pub fn disassemble(p: &Program) -> String {
     disasm::disassemble(&p.insns)
 }
 
+/// A listing of any eBPF instruction sequence (also other compilers' output, e.g. `btf-expr`), in the
+/// verifier's notation.
+pub fn disassemble_insns(insns: &[Insn]) -> String {
+    disasm::disassemble(insns)
+}
+
 /// Run the program as the kernel would on `packet` (captured from its Ethernet header, or
 /// from its IP header when `l3`): the first 2048 bytes are copied into the buffer,
 /// caplen = min(len, 2048), wirelen = the packet's length.

@@ -11,6 +11,8 @@
 //! # Ok::<(), symbols::SymbolsError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod btf;
 mod error;
 mod funcs;
@@ -20,7 +22,10 @@ mod reasons;
 mod traceable;
 mod tracepoints;
 
-pub use btf::{Btf, BtfOptions, DEFAULT_MODULE_DIR, DEFAULT_VMLINUX, ModuleSel};
+pub use btf::{
+    Btf, BtfOptions, Composite, DEFAULT_MODULE_DIR, DEFAULT_VMLINUX, EnumType, IntType, Member,
+    ModuleSel, POINTER_SIZE, Qualifier, Type, TypeId,
+};
 pub use error::{Result, SymbolsError};
 pub use funcs::{
     Discovery, FuncFilter, MAX_ARG, SkbFunc, skb_functions, skb_functions_in_btf,

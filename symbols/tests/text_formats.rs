@@ -172,14 +172,7 @@ ffffffffc0a01000 veth_poll [veth]
 #[test]
 fn discovery_keeps_only_probeable_functions() {
     use testkit::btf::write::*;
-    let Base {
-        mut b,
-        skb_ptr,
-        sock_ptr,
-        ..
-    } = base();
-    b.func_with("ip_rcv", &[skb_ptr]);
-    b.func_with("ip_rcv_finish", &[sock_ptr, sock_ptr, skb_ptr]);
+    let Base { mut b, skb_ptr, .. } = base().with_ip_rcv();
     b.func_with("inlined_fn", &[skb_ptr]);
     let mut m = BtfBuilder::split(&b);
     m.func_with("veth_xmit", &[skb_ptr]);

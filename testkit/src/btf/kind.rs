@@ -30,6 +30,8 @@ pub const FUNC_PROTO: u32 = 13;
 pub const VAR: u32 = 14;
 /// `BTF_KIND_DATASEC`.
 pub const DATASEC: u32 = 15;
+/// `BTF_KIND_FLOAT`.
+pub const FLOAT: u32 = 16;
 /// `BTF_KIND_DECL_TAG`.
 pub const DECL_TAG: u32 = 17;
 /// `BTF_KIND_TYPE_TAG`.

@@ -165,6 +165,66 @@ impl BtfBuilder {
         let proto = self.proto(0, params);
         self.func(name, proto)
     }
+    /// An integer with its full encoding: `encoding` is BTF_INT_SIGNED (1) | CHAR (2) | BOOL (4); `bit_offset`
+    /// and `bits` place the value in its storage (old-style bitfields encode their width here).
+    pub fn int_encoded(
+        &mut self,
+        name: &str,
+        size: u32,
+        encoding: u32,
+        bit_offset: u32,
+        bits: u32,
+    ) -> u32 {
+        let id = self.ty(name, INT, 0, false, size);
+        self.u32(encoding << 24 | bit_offset << 16 | bits);
+        id
+    }
+    /// `elem[len]`, indexed by type `index`.
+    pub fn array(&mut self, elem: u32, index: u32, len: u32) -> u32 {
+        let id = self.ty("", ARRAY, 0, false, 0);
+        self.u32(elem);
+        self.u32(index);
+        self.u32(len);
+        id
+    }
+    /// A struct ([`STRUCT`]) or union ([`UNION`]) with members at explicit places: (name, type, bit offset,
+    /// bitfield width). Any non-zero width sets the kind flag (bitfields encoded in the members); with none, old-style
+    /// bitfields can still come from [`BtfBuilder::int_encoded`] member types.
+    pub fn composite(
+        &mut self,
+        kind: u32,
+        name: &str,
+        size: u32,
+        members: &[(&str, u32, u32, u32)],
+    ) -> u32 {
+        let kflag = members.iter().any(|m| m.3 > 0);
+        let names: Vec<u32> = members.iter().map(|m| self.str(m.0)).collect();
+        let id = self.ty(name, kind, members.len() as u32, kflag, size);
+        for (m, n) in members.iter().zip(names) {
+            self.u32(n);
+            self.u32(m.1);
+            self.u32(if kflag { m.3 << 24 | m.2 } else { m.2 });
+        }
+        id
+    }
+    /// An enum of `size` bytes (an ENUM64 for 8); `signed` sets its kind flag.
+    pub fn enum_sized(&mut self, name: &str, size: u32, signed: bool, vals: &[(&str, i64)]) -> u32 {
+        let names: Vec<u32> = vals.iter().map(|(n, _)| self.str(n)).collect();
+        let kind = if size == 8 { ENUM64 } else { ENUM };
+        let id = self.ty(name, kind, vals.len() as u32, signed, size);
+        for (i, (_, v)) in vals.iter().enumerate() {
+            self.u32(names[i]);
+            self.u32(*v as u32);
+            if kind == ENUM64 {
+                self.u32((*v >> 32) as u32);
+            }
+        }
+        id
+    }
+    /// A floating-point type of `size` bytes.
+    pub fn float(&mut self, name: &str, size: u32) -> u32 {
+        self.ty(name, FLOAT, 0, false, size)
+    }
     /// A raw record of any kind, for malformed-input tests.
     pub fn raw(&mut self, name: &str, kind: u32, vlen: u32, size_type: u32) -> u32 {
         self.ty(name, kind, vlen, false, size_type)
@@ -218,6 +278,18 @@ pub struct Base {
     pub reason: u32,
     /// `void *`.
     pub void_ptr: u32,
+}
+
+impl Base {
+    /// Adds `ip_rcv(skb)` and `ip_rcv_finish(sk, sk, skb)` (the skb third, like the kernel's `(net, sk, skb)`).
+    pub fn with_ip_rcv(mut self) -> Base {
+        self.b.func_with("ip_rcv", &[self.skb_ptr]);
+        self.b.func_with(
+            "ip_rcv_finish",
+            &[self.sock_ptr, self.sock_ptr, self.skb_ptr],
+        );
+        self
+    }
 }
 
 /// A new [`Base`]: `int`, `struct sk_buff` and `struct sock` with pointers to them, `enum skb_drop_reason`, `void *`.
