@@ -86,12 +86,14 @@ impl Session {
             progs: self.tracer.prog_table(),
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
-        let quiet = matches!(self.output.format, crate::plan::Format::Tui { .. });
+        let src = Source {
+            tracer: &self.tracer,
+            say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
+        };
         rt.block_on(stream(
-            quiet,
             signals,
             &self.stop,
-            &self.tracer,
+            src,
             ring,
             &mut self.pump,
             &mut dec,
@@ -163,13 +165,18 @@ impl Session {
     }
 }
 
-/// Streams until a signal, a sink's stop, the line limit or an error. Each tick also reports, unless `quiet`
-/// (the TUI holds the terminal), the BPF programs traced or let go since the last.
+/// The tracer, and whether the BPF programs it traces or lets go while running are said on stderr (not while
+/// the TUI holds the terminal).
+struct Source<'a> {
+    tracer: &'a probes::Tracer,
+    say_changes: bool,
+}
+
+/// Streams until a signal, a sink's stop, the line limit or an error.
 async fn stream<L: Lookups>(
-    quiet: bool,
     signals: &mut Signals,
     stop: &StopHandle,
-    tracer: &probes::Tracer,
+    src: Source<'_>,
     ring: &mut AsyncFd<probes::RingReader>,
     pump: &mut Pump,
     dec: &mut Decoder<L>,
@@ -182,8 +189,9 @@ async fn stream<L: Lookups>(
             s = signals.recv() => return Ok(End::Signal(s)),
             _ = stop.stopped() => return Ok(End::Stopped),
             _ = tick.tick() => {
+                let tracer = src.tracer;
                 for ev in tracer.prog_events() {
-                    if !quiet {
+                    if src.say_changes {
                         say!("{}", crate::progs_report::change(&ev));
                     }
                 }
