@@ -33,6 +33,13 @@ pub mod testing {
     pub fn force_raw_tracepoints(on: bool) {
         crate::backend::tracepoint::FORCE_RAW_TP.store(on, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Makes `--filter-trace-tc/-xdp` hold each program (the two references its fentry/fexit links would take)
+    /// instead of tracing it, and skip the tail-call test, so that the inventory and the watcher (programs picked up
+    /// and let go) can be tested on a kernel that refuses fentry on BPF programs (for all tracers in this process).
+    pub fn hold_programs(on: bool) {
+        crate::progs::HOLD_ONLY.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub use config::{ArgIndex, Backend, Config, FilterCode, ProgTracing, Target, TracepointTarget};

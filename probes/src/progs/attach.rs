@@ -75,6 +75,22 @@ pub(crate) fn trace(code: &Pair, d: Described) -> Result<Outcome, ProbeError> {
     }))
 }
 
+/// Test mode ([`crate::testing::hold_programs`]): takes the two references our links would hold on the program,
+/// without fentry/fexit, so that the watcher can be tested on kernels that refuse those.
+pub(crate) fn hold(d: Described) -> Outcome {
+    match bpf_sys::obj::fd_by_id(bpf_sys::obj::Kind::Prog, d.prog.id) {
+        Ok(again) => Outcome::Traced(Traced {
+            fentry: d.fd,
+            fexit: again,
+            prog: d.prog,
+        }),
+        Err(e) => Outcome::Skipped(Skipped {
+            prog: d.prog,
+            reason: crate::backend::reason(&e),
+        }),
+    }
+}
+
 fn link(
     insns: &[bpf_insn],
     at: bpf_attach_type,

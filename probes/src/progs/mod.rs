@@ -24,7 +24,11 @@ pub(crate) use watch::{Code, Watch};
 use crate::tracer::Ignored;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+
+/// Test hook: hold programs instead of tracing them (see [`crate::testing::hold_programs`]).
+pub(crate) static HOLD_ONLY: AtomicBool = AtomicBool::new(false);
 
 /// Where a traced program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -21,6 +21,7 @@ use bpf_sys::uapi::bpf_map_type;
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -146,7 +147,12 @@ impl State {
             Hook::Tc => &self.code.tc,
             Hook::Xdp => &self.code.xdp,
         };
-        Ok(match attach::trace(pair, d)? {
+        let outcome = if super::HOLD_ONLY.load(Ordering::Relaxed) {
+            attach::hold(d)
+        } else {
+            attach::trace(pair, d)?
+        };
+        Ok(match outcome {
             Outcome::Traced(t) => Seen::Traced(t, calls),
             Outcome::Skipped(s) => Seen::Skipped(s),
         })
@@ -260,9 +266,13 @@ impl Watch {
         helper_prog: Option<OwnedFd>,
     ) -> Result<(Watch, ProgsReport), ProbeError> {
         let t0 = Instant::now();
-        let (tail_calls, refused) = match tailcall::test() {
-            tailcall::Found::Answer(a) => (a, None),
-            tailcall::Found::Refused(why) => (TailCalls::Unknown(why.clone()), Some(why)),
+        let (tail_calls, refused) = if super::HOLD_ONLY.load(Ordering::Relaxed) {
+            (TailCalls::Unknown("not tested: programs held, not traced".into()), None)
+        } else {
+            match tailcall::test() {
+                tailcall::Found::Answer(a) => (a, None),
+                tailcall::Found::Refused(why) => (TailCalls::Unknown(why.clone()), Some(why)),
+            }
         };
         let refs = Refs::new(&code.refs, btf);
         let release = refs.as_ref().map(drop).map_err(Clone::clone);
