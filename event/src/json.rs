@@ -63,6 +63,24 @@ pub struct JsonEvent {
     /// `__sk_buff->cb[0..4]` (`--output-skb-cb`), as in pwru.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cb: Option<[u32; 5]>,
+    /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
+    /// carries no IP packet.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel_tuple: Option<Option<JsonTuple>>,
+    /// `--output-tunnel`: which tunnel (`{"kind": "vxlan", "vni": 42}`), `null` for other packets.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel: Option<Option<JsonTunnel>>,
+    /// `--output-bpfmap`: the map operation this event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpfmap: Option<JsonMapOp>,
     /// Packet bytes, when the event carries some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<JsonPacket>,
@@ -122,6 +140,76 @@ pub struct JsonTuple {
     pub flags: String,
 }
 
+impl From<&crate::Tuple> for JsonTuple {
+    fn from(t: &crate::Tuple) -> Self {
+        JsonTuple {
+            saddr: t.saddr,
+            daddr: t.daddr,
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+            flags: crate::proto::tcp_flags(t.tcp_flags),
+        }
+    }
+}
+
+/// The `tunnel` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonTunnel {
+    /// `vxlan`, `geneve`, or `encap` (known from the kernel's inner headers only).
+    pub kind: crate::TunnelKind,
+    /// The VXLAN/Geneve network identifier (Cilium puts the source security identity there).
+    pub vni: Option<u32>,
+}
+
+/// The `bpfmap` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JsonMapOp {
+    /// `lookup`, `update` or `delete`.
+    pub op: crate::MapOpKind,
+    /// Map id.
+    pub id: u32,
+    /// The kernel's name of the map (at most 15 characters).
+    pub name: String,
+    /// Map type (`hash`, `lru_hash`, ...).
+    #[serde(rename = "type")]
+    pub map_type: String,
+    /// Key size of the map.
+    pub key_size: u32,
+    /// Value size of the map.
+    pub value_size: u32,
+    /// The key, hex.
+    pub key: String,
+    /// The value a lookup found or an update wrote, hex; `null` otherwise.
+    pub value: Option<String>,
+    /// Lookups: whether the key was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<bool>,
+    /// The key or value was longer than what the probe copies.
+    pub cut: bool,
+    /// The entry decoded by its map's layout (Cilium's maps): `{"map", "kind", "version", "key", "value"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<serde_json::Value>,
+}
+
+impl From<&crate::MapOp> for JsonMapOp {
+    fn from(m: &crate::MapOp) -> Self {
+        JsonMapOp {
+            op: m.op,
+            id: m.map_id,
+            name: m.map_name.clone(),
+            map_type: m.map_type.clone(),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            key: crate::hex(&m.key),
+            value: m.value.as_deref().map(crate::hex),
+            hit: m.hit,
+            cut: m.cut,
+            decoded: m.decoded.as_ref().map(|d| d.json.clone()),
+        }
+    }
+}
+
 /// The `drop_reason` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonDropReason {
@@ -165,6 +253,9 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "tunnel_tuple",
+    "tunnel",
+    "bpfmap",
     "packet",
     "prog_id",
     "in_prog",
@@ -192,16 +283,7 @@ impl JsonEvent {
             len: ev.len,
             pkt_type: ev.pkt_type,
         });
-        let tuple = opts.tuple.then(|| {
-            ev.tuple.as_ref().map(|t| JsonTuple {
-                saddr: t.saddr,
-                daddr: t.daddr,
-                sport: t.sport,
-                dport: t.dport,
-                proto: t.proto,
-                flags: crate::proto::tcp_flags(t.tcp_flags),
-            })
-        });
+        let tuple = opts.tuple.then(|| ev.tuple.as_ref().map(JsonTuple::from));
         let annotations = ev
             .annotations
             .iter()
@@ -240,6 +322,19 @@ impl JsonEvent {
             in_prog: ev.in_prog.clone(),
             verdict: ev.verdict.clone(),
             cb: if opts.skb_cb { ev.cb } else { None },
+            tunnel_tuple: opts.tunnel.then(|| {
+                ev.tunnel
+                    .as_ref()
+                    .and_then(|t| t.tuple.as_ref())
+                    .map(JsonTuple::from)
+            }),
+            tunnel: opts.tunnel.then(|| {
+                ev.tunnel.as_ref().map(|t| JsonTunnel {
+                    kind: t.kind,
+                    vni: t.vni,
+                })
+            }),
+            bpfmap: ev.map_op.as_ref().map(JsonMapOp::from),
             packet: ev.packet.as_ref().map(|p| JsonPacket {
                 start: p.start,
                 orig_len: p.orig_len,

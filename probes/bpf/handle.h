@@ -209,14 +209,7 @@ static __always_inline void add_packet(struct record_buf *r, __u32 off, struct p
 {
 	struct section_head *h = (void *)(r->tail + off);
 	struct section_packet *pk = (void *)(h + 1);
-	__u64 cap = p.linear;
-
-	if (cap > CFG_SNAPLEN)
-		cap = CFG_SNAPLEN;
-	if (cap > SNAPLEN_MAX)
-		cap = SNAPLEN_MAX;
-	if (bpf_probe_read_kernel(pk + 1, cap, p.start))
-		cap = 0;
+	__u64 cap = read_packet(pk + 1, &p, CFG_SNAPLEN, SNAPLEN_MAX);
 	h->kind = SEC_PACKET;
 	h->flags = 0;
 	h->len = sizeof(*pk) + cap;

@@ -69,6 +69,21 @@ static __always_inline struct pkt_span packet_span(struct sk_buff *skb)
 	return s;
 }
 
+/* Copies up to `want` bytes of the packet's linear data to dst, at most `room` (a constant: the verifier needs the
+ * bound); returns how many (0 when the read fails). */
+static __always_inline __u64 read_packet(void *dst, struct pkt_span *p, __u64 want, __u64 room)
+{
+	__u64 n = p->linear;
+
+	if (n > want)
+		n = want;
+	if (n > room)
+		n = room;
+	if (bpf_probe_read_kernel(dst, n, p->start))
+		n = 0;
+	return n;
+}
+
 /* Copies the packet at p into FILTER_BUF and runs the spliced pcap filter on it. */
 static __always_inline int run_filter_on(struct pkt_span p)
 {
@@ -78,14 +93,8 @@ static __always_inline int run_filter_on(struct pkt_span p)
 	if (!fb)
 		return 0;
 
-	__u64 caplen = p.linear;
+	__u64 caplen = read_packet(fb->data, &p, FILTER_SNAPLEN, FILTER_BUF_SIZE);
 
-	if (caplen > FILTER_SNAPLEN)
-		caplen = FILTER_SNAPLEN;
-	if (caplen > FILTER_BUF_SIZE)
-		caplen = FILTER_BUF_SIZE;
-	if (bpf_probe_read_kernel(fb->data, caplen, p.start))
-		caplen = 0;
 	return pcap_filter(fb->data, caplen, p.wire, p.l3);
 }
 

@@ -15,6 +15,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
+pub mod filters;
 mod linked;
 pub mod objects;
 mod parallel;
@@ -42,7 +43,10 @@ pub mod testing {
     }
 }
 
-pub use config::{ArgIndex, Backend, Config, FilterCode, ProgTracing, Target, TracepointTarget};
+pub use config::{
+    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProgTracing, StackConfig, StackFunc,
+    Target, TracepointTarget, TunnelConfig,
+};
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};
 pub use ringbuf::RingReader;

@@ -42,6 +42,20 @@ fn ping(pair: &NetnsPair) {
     );
 }
 
+/// Loads a tracer with `snaplen` on every skb tracepoint, pings, and returns the tracer, its configuration and the
+/// events.
+fn traced_ping(pair: &NetnsPair, snaplen: u32) -> (probes::Tracer, Config, Vec<Record>) {
+    let cfg = Config {
+        tracepoints: all_tracepoints(),
+        snaplen,
+        ..Config::default()
+    };
+    let (t, mut ring, cfg) = load_attach(cfg);
+    ping(pair);
+    let evs = drain(&mut ring, Duration::from_millis(500));
+    (t, cfg, evs)
+}
+
 /// The events of `name` on the a -> b pings.
 fn pings<'a>(cfg: &Config, evs: &'a [Record], pair: &NetnsPair, tp: &str) -> Vec<&'a Record> {
     let (a, b): (Ipv4Addr, Ipv4Addr) = (pair.ip_a.parse().unwrap(), pair.ip_b.parse().unwrap());
@@ -85,14 +99,7 @@ fn ping_bytes_from_the_ethernet_header() {
     );
 
     // A snaplen above the frame size: every byte of it.
-    let cfg = Config {
-        tracepoints: all_tracepoints(),
-        snaplen: 512,
-        ..Config::default()
-    };
-    let (t, mut ring, cfg) = load_attach(cfg);
-    ping(&pair);
-    let evs = drain(&mut ring, Duration::from_millis(500));
+    let (t, cfg, evs) = traced_ping(&pair, 512);
     let (tx, rx) = (
         pings(&cfg, &evs, &pair, "net_dev_start_xmit"),
         pings(&cfg, &evs, &pair, "netif_receive_skb"),
@@ -134,14 +141,7 @@ fn ping_bytes_from_the_ethernet_header() {
     detach_and_check(t);
 
     // A snaplen below it: the first bytes, with the original length.
-    let cfg = Config {
-        tracepoints: all_tracepoints(),
-        snaplen: 60,
-        ..Config::default()
-    };
-    let (t, mut ring, cfg) = load_attach(cfg);
-    ping(&pair);
-    let evs = drain(&mut ring, Duration::from_millis(500));
+    let (t, cfg, evs) = traced_ping(&pair, 60);
     let tx = pings(&cfg, &evs, &pair, "net_dev_start_xmit");
     assert!(tx.len() >= 3);
     for e in tx {
@@ -158,13 +158,7 @@ fn ping_bytes_from_the_ethernet_header() {
     detach_and_check(t);
 
     // No snaplen: no sections, fixed-size records as before.
-    let cfg = Config {
-        tracepoints: all_tracepoints(),
-        ..Config::default()
-    };
-    let (t, mut ring, cfg) = load_attach(cfg);
-    ping(&pair);
-    let evs = drain(&mut ring, Duration::from_millis(500));
+    let (t, cfg, evs) = traced_ping(&pair, 0);
     let tx = pings(&cfg, &evs, &pair, "net_dev_start_xmit");
     assert!(tx.len() >= 3);
     for e in tx {

@@ -203,6 +203,8 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            tunnel: None,
+            map_op: None,
             packet: None,
             prog_id,
             in_prog,
