@@ -44,8 +44,8 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProgTracing, StackConfig, StackFunc,
-    Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProgTracing, StackConfig,
+    StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

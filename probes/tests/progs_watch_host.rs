@@ -64,7 +64,11 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
     probes::testing::hold_programs(true);
     let fs = Mount::new("bpf", "pwru-progs");
     let pins = fs.join("progs");
-    sh(&format!("bpftool prog loadall {} {}", obj("progs"), pins.display()));
+    sh(&format!(
+        "bpftool prog loadall {} {}",
+        obj("progs"),
+        pins.display()
+    ));
     let expected = [
         ("pwru_test_pass_egress", Hook::Tc),
         ("pwru_test_drop_udp_ingress", Hook::Tc),
@@ -72,7 +76,10 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
         ("pwru_test_tail_callee", Hook::Tc),
         ("pwru_test_xdp_udp", Hook::Xdp),
     ];
-    let ids: Vec<(u32, String)> = expected.iter().map(|(n, _)| pinned(&pins.join(n))).collect();
+    let ids: Vec<(u32, String)> = expected
+        .iter()
+        .map(|(n, _)| pinned(&pins.join(n)))
+        .collect();
 
     let cfg = Config {
         tracepoints: tracepoints(&["netif_receive_skb"]),
@@ -134,7 +141,9 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
     let p = table.get(late).expect("the late program in the table");
     assert_eq!((p.name.as_str(), p.hook), ("pwru_test_late_pass", Hook::Tc));
     assert!(
-        !seen.iter().any(|e| matches!(e, ProgEvent::Traced(p) if p.id != late)),
+        !seen
+            .iter()
+            .any(|e| matches!(e, ProgEvent::Traced(p) if p.id != late)),
         "only the new program is new: {seen:?}"
     );
 
@@ -149,7 +158,10 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
     while exists(late) && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!exists(late), "the released program is freed, not kept by us");
+    assert!(
+        !exists(late),
+        "the released program is freed, not kept by us"
+    );
     assert_eq!(
         table.get(late).map(|p| p.name),
         Some("pwru_test_late_pass".to_string()),

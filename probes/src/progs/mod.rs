@@ -23,8 +23,8 @@ pub(crate) use watch::{Code, Watch};
 
 use crate::tracer::Ignored;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Test hook: hold programs instead of tracing them (see [`crate::testing::hold_programs`]).

@@ -267,7 +267,10 @@ impl Watch {
     ) -> Result<(Watch, ProgsReport), ProbeError> {
         let t0 = Instant::now();
         let (tail_calls, refused) = if super::HOLD_ONLY.load(Ordering::Relaxed) {
-            (TailCalls::Unknown("not tested: programs held, not traced".into()), None)
+            (
+                TailCalls::Unknown("not tested: programs held, not traced".into()),
+                None,
+            )
         } else {
             match tailcall::test() {
                 tailcall::Found::Answer(a) => (a, None),

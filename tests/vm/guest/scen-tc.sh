@@ -101,8 +101,10 @@ s_tc() {
 
   SCEN="tc-xdp"
   expect "XDP drop of 7003" "$(lit 'pwru_test_xdp_udp(xdp)=XDP_DROP')" "$T3" "$(ns $NS_1)"
-  expect_none "no tc program saw the XDP-dropped datagram" "$(lit '(tc)')" "$T3"
-  expect "XDP passes 7004 (rewritten)" "$(lit 'pwru_test_xdp_udp(xdp)=XDP_PASS')" "$T4"
+  expect_none "no tc program in ns1 saw the XDP-dropped datagram" "$(lit '(tc)')" "$T3" "$(ns $NS_1)"
+  expect "XDP sees 7004 at entry" "$(lit ' pwru_test_xdp_udp(xdp)')\$" "$T4"
+  expect "and passes it rewritten to 7005 (the verdict event shows the packet as the program left it)" \
+    "$(lit 'pwru_test_xdp_udp(xdp)=XDP_PASS')" "$T5"
   expect "the skb built on the passed buffer is followed: 7005 after the rewrite" "$(fn 'ip_rcv|udp_rcv|__udp4_lib_rcv|__netif_receive_skb_core|kfree_skb_reason|sk_skb_reason_drop')" "$T5"
 
   SCEN="tc-late"
