@@ -30,8 +30,6 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
         b = t.b,
         vb = t.veth_b
     ));
-    let progs_before = sh("bpftool prog show | grep -c '^[0-9]*:' || true");
-
     let p = Pwru::start(&["--filter-trace-tc", "--filter-trace-xdp", "udp"]);
     t.exec(
         &t.a,
@@ -41,6 +39,8 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
         ),
     );
     settle();
+    let held = held_programs(p.pid());
+    assert!(!held.is_empty(), "pwru holds its programs while it runs");
     let f = p.stop(SIGINT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let refusal: Vec<&str> = f
@@ -74,11 +74,17 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
     );
     // The cb words are shown by default with --filter-trace-tc, as in pwru.
     assert!(f.lines()[0].contains("__sk_buff->cb[]"), "{}", f.lines()[0]);
-    // The program still runs and still drops; nothing of pwru's is left.
-    assert_eq!(
-        sh("bpftool prog show | grep -c '^[0-9]*:' || true"),
-        progs_before
-    );
+    // Nothing of pwru's is left (other tests may load programs meanwhile: pwru's own are checked by id); the
+    // program still runs and still drops.
+    let t0 = std::time::Instant::now();
+    let left = loop {
+        let left: Vec<u32> = held.iter().copied().filter(|&id| prog_exists(id)).collect();
+        if left.is_empty() || t0.elapsed() > std::time::Duration::from_secs(5) {
+            break left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(left.is_empty(), "pwru's programs {left:?} left after exit");
     let prog = pins.join("pwru_test_drop_udp_ingress");
     let runs = || -> u64 {
         let s = sh(&format!("bpftool prog show pinned {}", prog.display()));
@@ -100,4 +106,31 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
         after > before,
         "the tc program ran again after pwru: run_cnt {before} -> {after}"
     );
+}
+
+/// Ids of the BPF programs process `pid` holds an fd of (`prog_id:` in its fdinfo).
+fn held_programs(pid: u32) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).expect("pwru's fdinfo") {
+        let Ok(info) = std::fs::read_to_string(e.expect("an fdinfo entry").path()) else {
+            continue;
+        };
+        ids.extend(
+            info.lines()
+                .filter_map(|l| l.strip_prefix("prog_id:"))
+                .filter_map(|n| n.trim().parse::<u32>().ok()),
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn prog_exists(id: u32) -> bool {
+    std::process::Command::new("bpftool")
+        .args(["prog", "show", "id", &id.to_string()])
+        .output()
+        .expect("run bpftool")
+        .status
+        .success()
 }
