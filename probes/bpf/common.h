@@ -47,6 +47,11 @@ volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packe
 volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
 volatile const __u32 CFG_SKB_CB = 0;     /* 1 = skb events carry __sk_buff->cb[] (SEC_SKB_CB) */
 volatile const __u32 CFG_XDP_FOLLOW = 0; /* 1 = an skb built on a buffer an XDP program passed after a match goes on */
+volatile const __u32 CFG_TUNNEL = 0;     /* 1 = a SEC_TUNNEL section on the events of tunnel packets */
+volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-tunnel-pcap-l2 filter */
+volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
+volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
+volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
 
 /* ---- maps ---- */
 struct {
@@ -81,10 +86,10 @@ struct {
 
 /* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
  * without sections are reserved in the ring and written in place). The sections follow in this order, each only
- * when present: verdict, skb cb, packet (last: its length varies). */
+ * when present: verdict, skb cb, tunnel, packet (last: its length varies). */
 #define SECTIONS_FIXED_MAX                                                                                  \
-	(3 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
-	 sizeof(struct section_skb_cb) + sizeof(struct section_packet))
+	(4 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
+	 sizeof(struct section_skb_cb) + sizeof(struct section_tunnel) + sizeof(struct section_packet))
 struct record_buf {
 	struct event event;
 	__u8 tail[SECTIONS_FIXED_MAX + SNAPLEN_MAX];

@@ -77,6 +77,8 @@ static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
 		return 0;
 	if (HAVE_FILTER && !run_filter(skb))
 		return 0;
+	if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
+		return 0;
 	if (CFG_TRACK_SKB)
 		track(s->addr);
 	return 1;
@@ -230,7 +232,8 @@ static __always_inline void add_packet(struct record_buf *r, __u32 off, struct p
 static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, struct probe *p)
 {
 	int cb = !xdp && CFG_SKB_CB;
-	int sections = CFG_SNAPLEN || cb || p->has_verdict;
+	int tunnel = !xdp && CFG_TUNNEL;
+	int sections = CFG_SNAPLEN || cb || tunnel || p->has_verdict;
 	struct record_buf *r = 0;
 	struct event *e;
 
@@ -271,6 +274,12 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 		if (bpf_probe_read_kernel(c->cb, sizeof(c->cb),
 					  (void *)skb->cb + bpf_core_field_offset(struct qdisc_skb_cb, data)))
 			__builtin_memset(c->cb, 0, sizeof(c->cb));
+	}
+	if (tunnel) {
+		struct tunnel_at t;
+
+		if (find_tunnel(pkt, &t))
+			tunnel_tuple(&t, section(r, &off, SEC_TUNNEL, sizeof(struct section_tunnel)));
 	}
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));

@@ -6,6 +6,7 @@
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
  *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
+ *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
  *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper kprobe, the bpf_prog iterator
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
@@ -23,6 +24,7 @@
 #include "filter.h"
 #include "common.h"
 #include "skb.h"
+#include "tunnel.h"
 #include "handle.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -36,6 +38,7 @@ struct pwru_contract {
 	struct section_skb_cb skb_cb;
 	struct section_verdict verdict;
 	struct prog_ref prog_ref;
+	struct section_tunnel tunnel;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
 	enum pwru_section_flag section_flag;
@@ -47,6 +50,9 @@ struct pwru_contract {
 	enum pwru_tp_id tp_id;
 	enum pwru_filter_abi filter;
 	enum pwru_prog_marker prog_marker;
+	enum pwru_filter_mode filter_mode;
+	enum pwru_tunnel_kind tunnel_kind;
+	enum pwru_tunnel_flag tunnel_flag;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 

@@ -28,7 +28,7 @@ pub const SEC_VERDICT: u16 = 3;
 pub const SEC_BTF_VALUES: u16 = 4;
 /// Section kind, reserved: `bpf_snprintf_btf()` text of a struct (issue 11); [`SECF_CUT`] when it did not fit.
 pub const SEC_BTF_DUMP: u16 = 5;
-/// Section kind, reserved: the inner tuple of a VXLAN/Geneve packet (issue 12).
+/// Section kind: the tunnel of a VXLAN/Geneve packet and its inner tuple ([`TunnelSection`]).
 pub const SEC_TUNNEL: u16 = 6;
 
 /// Section flag: the payload was cut to fit its buffer.
@@ -105,6 +105,45 @@ pub struct PacketHead {
     /// Padding.
     pub _pad: u8,
 }
+
+/// `struct section_tunnel`: the [`SEC_TUNNEL`] payload, the tunnel of a VXLAN/Geneve packet and its inner tuple.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelSection {
+    /// `TUN_*`.
+    pub kind: u8,
+    /// `TUNF_*`.
+    pub flags: u8,
+    /// The inner packet's `IPPROTO_*`, with [`TUNF_HAS_TUPLE`].
+    pub l4_proto: u8,
+    /// The inner TCP flags byte.
+    pub tcp_flags: u8,
+    /// The VXLAN/Geneve network identifier, with [`TUNF_HAS_VNI`].
+    pub vni: u32,
+    /// Inner source port, host byte order.
+    pub sport: u16,
+    /// Inner destination port, host byte order.
+    pub dport: u16,
+    /// Padding.
+    pub _pad: u32,
+    /// Inner source address (IPv4 in the first 4 bytes unless [`TUNF_IPV6`]).
+    pub saddr: [u8; 16],
+    /// Inner destination address.
+    pub daddr: [u8; 16],
+}
+
+/// [`TunnelSection::kind`]: VXLAN (UDP to port 4789 or 8472).
+pub const TUN_VXLAN: u8 = 1;
+/// [`TunnelSection::kind`]: Geneve (UDP to port 6081).
+pub const TUN_GENEVE: u8 = 2;
+/// [`TunnelSection::kind`]: encapsulated by this kernel (inner headers set; any tunnel).
+pub const TUN_ENCAP: u8 = 3;
+/// [`TunnelSection::flags`]: `vni` is valid.
+pub const TUNF_HAS_VNI: u8 = 1 << 0;
+/// [`TunnelSection::flags`]: the inner packet is IP: addresses, `l4_proto` (and ports) are valid.
+pub const TUNF_HAS_TUPLE: u8 = 1 << 1;
+/// [`TunnelSection::flags`]: the inner addresses are IPv6.
+pub const TUNF_IPV6: u8 = 1 << 2;
 
 /// `struct event`: the fixed part of a [`REC_EVENT`] record, one skb seen by one probe.
 #[repr(C)]
@@ -233,6 +272,7 @@ impl ProgRef {
             .collect()
     }
 }
+impl Pod for TunnelSection {}
 
 /// One section of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,6 +369,12 @@ impl Record {
     /// What the traced program returned ([`SEC_VERDICT`]): present on the fexit events of tc and XDP programs.
     pub fn verdict(&self) -> Option<i32> {
         pod::<VerdictSection>(self.section(SEC_VERDICT)?.data).map(|v| v.retval)
+    }
+
+    /// The tunnel section ([`SEC_TUNNEL`]): present on tunnel packets when the tracer was loaded with
+    /// [`crate::TunnelConfig::output`].
+    pub fn tunnel(&self) -> Option<TunnelSection> {
+        pod(self.section(SEC_TUNNEL)?.data)
     }
 
     /// The packet bytes ([`SEC_PACKET`]), when the tracer was loaded with a snaplen.

@@ -58,6 +58,20 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
         layout!("section_skb_cb", SkbCb, cb),
         layout!("section_verdict", VerdictSection, retval, _pad),
         layout!("prog_ref", ProgRef, id, prog_type, refcnt),
+        layout!(
+            "section_tunnel",
+            TunnelSection,
+            kind,
+            flags,
+            l4_proto,
+            tcp_flags,
+            vni,
+            sport,
+            dport,
+            _pad,
+            saddr,
+            daddr
+        ),
     ]
 }
 
@@ -133,6 +147,37 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
         (
             "pwru_prog_marker",
             m(&[("PROG_ID_MARKER", contract::PROG_ID_MARKER as u64)]),
+        ),
+        (
+            "pwru_tunnel_kind",
+            m(&[
+                ("TUN_VXLAN", TUN_VXLAN.into()),
+                ("TUN_GENEVE", TUN_GENEVE.into()),
+                ("TUN_ENCAP", TUN_ENCAP.into()),
+            ]),
+        ),
+        (
+            "pwru_tunnel_flag",
+            m(&[
+                ("TUNF_HAS_VNI", TUNF_HAS_VNI.into()),
+                ("TUNF_HAS_TUPLE", TUNF_HAS_TUPLE.into()),
+                ("TUNF_IPV6", TUNF_IPV6.into()),
+            ]),
+        ),
+        (
+            "pwru_filter_mode",
+            m(&[
+                ("FILTER_MODE_L2", probes::filters::MODE_L2.into()),
+                ("FILTER_MODE_L3", probes::filters::MODE_L3.into()),
+                (
+                    "FILTER_MODE_TUNNEL_L2",
+                    probes::filters::MODE_TUNNEL_L2.into(),
+                ),
+                (
+                    "FILTER_MODE_TUNNEL_L3",
+                    probes::filters::MODE_TUNNEL_L3.into(),
+                ),
+            ]),
         ),
         (
             "pwru_filter_abi",
