@@ -52,7 +52,7 @@ fn start_and_run(
         names,
         want,
         output,
-        destination,
+        destinations,
         cilium,
         metrics,
         ready_file,
@@ -104,10 +104,11 @@ fn start_and_run(
     // From here on, every way out prints the summary line.
     let session = Session {
         tracer,
-        attached: sink::Attached {
-            backend,
+        source: sink::Source {
+            name: backend.name().to_string(),
             attached: stats.attached,
             track_skb,
+            replay: None,
         },
         names,
         want,
@@ -123,5 +124,5 @@ fn start_and_run(
         sinks: Sinks::default(),
         stop: StopHandle::default(),
     };
-    Ok(session.run(rt, &mut start.signals, destination))
+    Ok(session.run(rt, &mut start.signals, destinations))
 }

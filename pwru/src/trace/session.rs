@@ -6,10 +6,10 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Metrics, Output};
+use crate::plan::{Destinations, Metrics, Output};
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Held, Sink, Sinks, StopHandle};
+use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ enum End {
 /// Everything the run needs once the probes are attached.
 pub struct Session {
     pub tracer: probes::Tracer,
-    pub attached: Attached,
+    pub source: Source,
     pub names: Symbols,
     pub want: Want,
     pub pump: Pump,
@@ -44,7 +44,7 @@ impl Session {
         mut self,
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
-        destination: Destination,
+        destinations: Destinations,
     ) -> i32 {
         let ring = self
             .tracer
@@ -53,7 +53,7 @@ impl Session {
             // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
             .and_then(|r| unsafe { AsyncFd::register(r) }.context("cannot watch the event ring"));
         let (live, ring) = match ring {
-            Ok(mut ring) => (self.live(rt, signals, &mut ring, destination), Some(ring)),
+            Ok(mut ring) => (self.live(rt, signals, &mut ring, destinations), Some(ring)),
             Err(e) => (Err(e), None),
         };
         self.end(live, ring)
@@ -64,16 +64,16 @@ impl Session {
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
         ring: &mut AsyncFd<probes::RingReader>,
-        destination: Destination,
+        destinations: Destinations,
     ) -> Result<End> {
-        if self.attached.attached == 0 {
+        if self.source.attached == 0 {
             bail!("no probe could be attached");
         }
         self.sinks = sink::build(
             &self.output,
-            destination,
+            destinations,
             self.metrics.take(),
-            &self.attached,
+            &self.source,
             &self.stop,
         )?;
         if let Some(p) = &self.ready_file {
@@ -86,7 +86,7 @@ impl Session {
             progs: self.tracer.prog_table(),
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
-        let src = Source {
+        let src = Feed {
             tracer: &self.tracer,
             say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
         };
@@ -150,7 +150,7 @@ impl Session {
                 code = 1;
             }
         }
-        let track = self.attached.track_skb.then_some(counts.untracked);
+        let track = self.source.track_skb.then_some(counts.untracked);
         say!(
             "{}",
             summary(
@@ -167,7 +167,7 @@ impl Session {
 
 /// The tracer, and whether the BPF programs it traces or lets go while running are said on stderr (not while
 /// the TUI holds the terminal).
-struct Source<'a> {
+struct Feed<'a> {
     tracer: &'a probes::Tracer,
     say_changes: bool,
 }
@@ -176,7 +176,7 @@ struct Source<'a> {
 async fn stream<L: Lookups>(
     signals: &mut Signals,
     stop: &StopHandle,
-    src: Source<'_>,
+    src: Feed<'_>,
     ring: &mut AsyncFd<probes::RingReader>,
     pump: &mut Pump,
     dec: &mut Decoder<L>,
