@@ -30,13 +30,16 @@ enum pwru_event_flag {
 	EV_HAS_CALLER = 1 << 2, /* caller_ip is valid */
 	EV_HAS_STACK = 1 << 3,  /* stack_id is valid */
 	EV_IPV6 = 1 << 4,       /* addresses are IPv6 (else IPv4 in the first 4 bytes) */
-	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb */
+	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb (or an XDP buffer it was built on) */
+	EV_IN_PROG = 1 << 6,    /* a BPF helper called by traced program probe_id (kprobe kind; caller_ip: the call) */
 };
 
 /* event.kind */
 enum pwru_event_kind {
 	EV_KIND_KPROBE = 0,     /* func_ip = address of the probed function */
 	EV_KIND_TRACEPOINT = 1, /* probe_id = index into the loader's tracepoint table */
+	EV_KIND_TC = 2,         /* a traced tc program (sched_cls/sched_act): probe_id = its program id; skb = its skb */
+	EV_KIND_XDP = 3,        /* a traced XDP program: probe_id = its program id; skb = its struct xdp_buff */
 };
 
 /* The fixed part of a REC_EVENT record. */
@@ -81,8 +84,8 @@ struct section_head {
  * they are implemented, so that features developed side by side do not collide. */
 enum pwru_section_kind {
 	SEC_PACKET = 1,     /* struct section_packet, then the packet bytes (issue 13) */
-	SEC_SKB_CB = 2,     /* reserved (issue 10): the five __u32 words of skb->cb[] */
-	SEC_VERDICT = 3,    /* reserved (issue 10): a traced BPF program's id and return code (TC_ACT_*, XDP_*) */
+	SEC_SKB_CB = 2,     /* struct section_skb_cb: __sk_buff->cb[0..4] */
+	SEC_VERDICT = 3,    /* struct section_verdict: a traced program returned (EV_KIND_TC/XDP at fexit) */
 	SEC_BTF_VALUES = 4, /* reserved (issue 11): values of BTF expressions, in the order of the loader's list */
 	SEC_BTF_DUMP = 5,   /* reserved (issue 11): bpf_snprintf_btf() text of a struct; flag SECF_CUT if it did not fit */
 	SEC_TUNNEL = 6,     /* reserved (issue 12): the inner tuple of a VXLAN/Geneve packet */
@@ -100,15 +103,60 @@ struct section_packet {
 	__u8 _pad;
 };
 
+/* SEC_SKB_CB payload (20 bytes; the writer zeroes the padding after it). */
+struct section_skb_cb {
+	__u32 cb[5]; /* __sk_buff->cb[0..4]: the data of struct qdisc_skb_cb */
+};
+
+/* SEC_VERDICT payload: what the traced program (event.probe_id) returned: TC_ACT_* or XDP_*. For a tc or XDP
+ * program that tail-calls, the verdict of the last program of the chain (fexit sees the chain's return). */
+struct section_verdict {
+	__s32 retval;
+	__u32 _pad;
+};
+
 enum pwru_packet_start {
 	PKT_START_L2 = 0, /* at the MAC header */
 	PKT_START_L3 = 1, /* at the network header (the skb has no MAC header) */
+};
+
+/* SEC_TUNNEL payload (--output-tunnel): the tunnel a VXLAN/Geneve packet belongs to and its inner packet's tuple. */
+struct section_tunnel {
+	__u8 kind;      /* enum pwru_tunnel_kind */
+	__u8 flags;     /* enum pwru_tunnel_flag */
+	__u8 l4_proto;  /* of the inner packet, with TUNF_HAS_TUPLE */
+	__u8 tcp_flags;
+	__u32 vni;      /* with TUNF_HAS_VNI */
+	__u16 sport;    /* host byte order */
+	__u16 dport;
+	__u32 _pad;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes unless TUNF_IPV6 */
+	__u8 daddr[16];
+};
+
+enum pwru_tunnel_kind {
+	TUN_VXLAN = 1,  /* UDP to port 4789 or 8472 with a VXLAN header */
+	TUN_GENEVE = 2, /* UDP to port 6081 with a Geneve header */
+	TUN_ENCAP = 3,  /* encapsulated by this kernel: skb->encapsulation and inner headers set (any tunnel) */
+};
+
+enum pwru_tunnel_flag {
+	TUNF_HAS_VNI = 1 << 0,
+	TUNF_HAS_TUPLE = 1 << 1, /* the inner packet is IP: addresses, l4_proto (and ports for TCP/UDP/SCTP) */
+	TUNF_IPV6 = 1 << 2,
 };
 
 /* Largest snaplen the probes take (the per-CPU record buffer holds one event with this many packet bytes): a
  * 9000-byte jumbo frame fits. */
 enum pwru_packet_abi {
 	SNAPLEN_MAX = 16384,
+};
+
+/* ---- the bpf_prog iterator's records (iter_prog_refs, read by probes/src/progs/refs.rs) ---- */
+struct prog_ref {
+	__u32 id;     /* program id */
+	__u32 prog_type; /* enum bpf_prog_type */
+	__s64 refcnt; /* bpf_prog_aux.refcnt, the iterator's own reference included */
 };
 
 #endif

@@ -6,7 +6,9 @@
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
  *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
+ *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
+ *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper kprobe, the bpf_prog iterator
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
  * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
  * splices. */
@@ -22,6 +24,7 @@
 #include "filter.h"
 #include "common.h"
 #include "skb.h"
+#include "tunnel.h"
 #include "handle.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -32,6 +35,10 @@ struct pwru_contract {
 	struct event event;
 	struct section_head section;
 	struct section_packet packet;
+	struct section_skb_cb skb_cb;
+	struct section_verdict verdict;
+	struct prog_ref prog_ref;
+	struct section_tunnel tunnel;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
 	enum pwru_section_flag section_flag;
@@ -42,9 +49,14 @@ struct pwru_contract {
 	enum pwru_counter counter;
 	enum pwru_tp_id tp_id;
 	enum pwru_filter_abi filter;
+	enum pwru_prog_marker prog_marker;
+	enum pwru_filter_mode filter_mode;
+	enum pwru_tunnel_kind tunnel_kind;
+	enum pwru_tunnel_flag tunnel_flag;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 
 #include "kprobe.c"
+#include "bpfprog.c"
 #include "tracepoint.c"
 #include "filter_test.c"
