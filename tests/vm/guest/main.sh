@@ -261,11 +261,11 @@ s_drops() {
   expect_clean "$base"
 }
 
-# 9: tunnels. VXLAN and Geneve devices between the root netns and ns1 over the veth: the inner filter selects exactly
+# 10: tunnels. VXLAN and Geneve devices between the root netns and ns1 over the veth: the inner filter selects exactly
 # the encapsulated pings to the inner address (not the inner UDP), and each event shows the outer tuple and, in the
 # TUNNEL column, the kind, VNI and inner tuple.
 s_tunnel() {
-  SCEN="9-tunnel"
+  SCEN="10-tunnel"
   $IP link add vx0 type vxlan id 42 dstport 4789 local 10.0.0.1 remote 10.0.0.2 dev veth0 \
     && $IP -n ns1 link add vx1 type vxlan id 42 dstport 4789 local 10.0.0.2 remote 10.0.0.1 dev veth1 \
     && $IP link add gn0 type geneve id 7 remote 10.0.0.2 && $IP -n ns1 link add gn1 type geneve id 7 remote 10.0.0.1 \
@@ -277,7 +277,7 @@ s_tunnel() {
   $PING -c1 -W5 192.168.77.2 > /dev/null && $PING -c1 -W5 192.168.78.2 > /dev/null || fail "setup: ping over the tunnels"
   for kind in vxlan geneve; do
     case $kind in vxlan) port=4789 vni=42 net=192.168.77 ;; *) port=6081 vni=7 net=192.168.78 ;; esac
-    SCEN="9-tunnel[$kind]"
+    SCEN="10-tunnel[$kind]"
     tracer_start "tun-$kind" --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
       --filter-tunnel-pcap-l3 "icmp and host $net.2" "udp port $port" || continue
     $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
@@ -301,10 +301,11 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    # 9 (tunnel) runs when named (VM_EXTRA_SCENARIOS=tunnel) until its amd64 runs are in (arm64 6.12: 60 s).
+    # 10 (tunnel) runs when named (VM_EXTRA_SCENARIOS=tunnel) until its amd64 runs are in (arm64 6.12: 60 s).
     DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap"
     # 7 (drops) and 8 (pcapng) test what the arch does not change; under arm64's slower TCG they run only when named.
     [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng"
+    # 9 (tc) runs on request (VM_SCENARIOS=tc) until its run on both amd64 kernels is in.
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
