@@ -151,11 +151,9 @@ int fentry_xdp(__u64 *ctx) { AS_OURS(on_xdp, ctx, 0); }
 SEC("fexit/xdp")
 int fexit_xdp(__u64 *ctx) { AS_OURS(on_xdp, ctx, 1); }
 
-/* A BPF helper the traced programs call (--filter-track-bpf-helpers): an event for the packet of the innermost
- * traced program running on this CPU, if its entry matched. The caller address lies in the JITed code of the
- * program that made the call, which names it also when it was reached by a tail call (fentry does not see those). */
-SEC("kprobe/bpf_helper")
-int kprobe_bpf_helper(void *ctx)
+/* The innermost traced program running on this CPU, if its entry matched and none of our fentry/fexit programs is
+ * running (their own map lookups and helper calls are not the traced program's). */
+static __always_inline struct prog_frame *matched_frame(void)
 {
 	struct prog_stack *st = prog_stack();
 
@@ -167,31 +165,198 @@ int kprobe_bpf_helper(void *ctx)
 		return 0;
 	struct prog_frame *f = &st->f[(d - 1) & (PROG_DEPTH - 1)];
 
-	if (!f->matched)
-		return 0;
-	struct probe p = {
-		.func_ip = bpf_get_func_ip(ctx),
-		.caller = kprobe_caller(ctx),
-		.probe_id = f->prog_id,
-		.kind = EV_KIND_KPROBE,
-		.flags = EV_IN_PROG,
-		.has_caller = 1,
-	};
+	return f->matched ? f : 0;
+}
+
+/* An event for frame f's packet, from a kprobe inside the traced program (a helper call or a map operation). */
+static __always_inline void emit_in_prog(void *ctx, struct prog_frame *f, struct probe *p)
+{
 	struct seen s;
 
+	p->probe_id = f->prog_id;
+	p->kind = EV_KIND_KPROBE;
+	p->flags = EV_IN_PROG;
 	if (f->hook == HOOK_XDP) {
 		struct xdp_buff *x = (struct xdp_buff *)f->ctx;
 
 		seen_xdp(x, &s);
-		emit(ctx, x, 1, &s, &p);
+		emit(ctx, x, 1, &s, p);
 	} else {
 		struct sk_buff *skb = (struct sk_buff *)f->ctx;
 
 		seen_skb(skb, &s);
-		emit(ctx, skb, 0, &s, &p);
+		emit(ctx, skb, 0, &s, p);
 	}
+}
+
+/* A BPF helper the traced programs call (--filter-track-bpf-helpers): an event for the packet of the innermost
+ * traced program running on this CPU, if its entry matched. The caller address lies in the JITed code of the
+ * program that made the call, which names it also when it was reached by a tail call (fentry does not see those). */
+SEC("kprobe/bpf_helper")
+int kprobe_bpf_helper(void *ctx)
+{
+	struct prog_frame *f = matched_frame();
+	struct probe p = {
+		.func_ip = bpf_get_func_ip(ctx),
+		.caller = kprobe_caller(ctx),
+		.has_caller = 1,
+	};
+
+	if (f)
+		emit_in_prog(ctx, f, &p);
 	return 0;
 }
+
+/* ---- --output-bpfmap: the map operations of traced programs ----
+ * The verifier turns a program's bpf_map_*_elem() calls into direct calls of the map type's operation (and a hash
+ * lookup into a call of __htab_map_lookup_elem around inlined code); the loader puts these kprobes on those the
+ * traced programs call (probes/src/progs/helpers.rs). The map is the first argument, the key the second, an
+ * update's value the third; a lookup's value is what it returns, read by the kretprobe. Lookups inlined whole
+ * (arrays) are no calls and are not seen. */
+
+struct bpf_map___op {
+	enum bpf_map_type map_type; /* an enum, as in the kernel: CO-RE does not match an int to it */
+	__u32 key_size;
+	__u32 value_size;
+	__u32 id;
+	char name[16];
+} __core;
+
+/* A lookup whose return is older than this was missed (kretprobe instances ran out): start over. */
+#define MAPOP_STALE_NS 100000000ull
+
+static __always_inline struct map_op_pending *map_op_pending(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&MAP_OP, &zero);
+}
+
+/* Fills m->op from the map and key of this kprobe; 0 when the map is one of ours. */
+static __always_inline int map_op_begin(void *ctx, struct map_op_pending *m, __u8 op)
+{
+	struct bpf_map___op *map = (void *)KARG(ctx, 0);
+	struct section_map_op *o = &m->op;
+	__u32 id = BPF_CORE_READ(map, id);
+
+	if (bpf_map_lookup_elem(&OWN_MAPS, &id))
+		return 0;
+	__builtin_memset(o, 0, sizeof(*o));
+	o->map_id = id;
+	o->map_type = BPF_CORE_READ(map, map_type);
+	o->key_size = BPF_CORE_READ(map, key_size);
+	o->value_size = BPF_CORE_READ(map, value_size);
+	BPF_CORE_READ_STR_INTO(&o->name, map, name);
+	o->op = op;
+
+	__u32 klen = o->key_size < MAPOP_KEY_MAX ? o->key_size : MAPOP_KEY_MAX;
+
+	if (klen && klen <= MAPOP_KEY_MAX && bpf_probe_read_kernel(o->data, klen, (void *)KARG(ctx, 1)))
+		klen = 0;
+	o->key_len = klen;
+	return 1;
+}
+
+/* Appends the value at src (value_size bytes, at most MAPOP_VALUE_MAX) after the key. */
+static __always_inline void map_op_value(struct section_map_op *o, void *src)
+{
+	__u32 klen = o->key_len;
+	__u32 vlen = o->value_size < MAPOP_VALUE_MAX ? o->value_size : MAPOP_VALUE_MAX;
+
+	if (klen > MAPOP_KEY_MAX || !vlen || vlen > MAPOP_VALUE_MAX)
+		return;
+	if (bpf_probe_read_kernel(o->data + klen, vlen, src))
+		return;
+	o->value_len = vlen;
+	o->flags |= MAPF_VALUE;
+}
+
+static __always_inline void map_op_send(void *ctx, struct prog_frame *f, __u64 func_ip)
+{
+	struct probe p = {
+		.func_ip = func_ip,
+		.has_map_op = 1,
+	};
+
+	emit_in_prog(ctx, f, &p);
+}
+
+SEC("kprobe/map_lookup")
+int kprobe_map_lookup(void *ctx)
+{
+	struct map_op_pending *m = map_op_pending();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!m)
+		return 0;
+	if (m->depth && now - m->ts > MAPOP_STALE_NS)
+		m->depth = 0;
+	if (m->depth++)
+		return 0; /* inside an outer lookup: that one is reported */
+	m->ts = now;
+	m->func_ip = bpf_get_func_ip(ctx);
+	m->armed = matched_frame() && map_op_begin(ctx, m, MAPOP_LOOKUP);
+	return 0;
+}
+
+/* The lookup's return; `elem`: the function returns the hash element (__htab_map_lookup_elem), not the value. */
+static __always_inline int map_lookup_return(void *ctx, int elem)
+{
+	struct map_op_pending *m = map_op_pending();
+
+	if (!m || !m->depth || --m->depth || !m->armed)
+		return 0;
+	m->armed = 0;
+
+	struct prog_frame *f = matched_frame();
+	__u64 ret = REG(ctx, REG_RET);
+	struct section_map_op *o = &m->op;
+
+	if (!f)
+		return 0;
+	if (ret && ret < (__u64)-4095) { /* neither NULL nor an error pointer */
+		o->flags |= MAPF_HIT;
+		if (!elem)
+			map_op_value(o, (void *)ret);
+		else if (CFG_HTAB_KEY_OFF && o->map_type != BPF_MAP_TYPE_PERCPU_HASH &&
+			 o->map_type != BPF_MAP_TYPE_LRU_PERCPU_HASH)
+			/* the value follows the key, 8-aligned (per-CPU hashes keep a pointer there) */
+			map_op_value(o, (void *)(ret + CFG_HTAB_KEY_OFF + ((o->key_size + 7) & ~7u)));
+	}
+	map_op_send(ctx, f, m->func_ip);
+	return 0;
+}
+
+SEC("kretprobe/map_lookup")
+int kretprobe_map_lookup(void *ctx) { return map_lookup_return(ctx, 0); }
+
+SEC("kretprobe/map_lookup_elem")
+int kretprobe_map_lookup_elem(void *ctx) { return map_lookup_return(ctx, 1); }
+
+/* Updates and deletes are reported at their entry (a lookup in flight keeps its own record: they never run inside
+ * one). */
+static __always_inline int map_write(void *ctx, __u8 op)
+{
+	struct map_op_pending *m = map_op_pending();
+	struct prog_frame *f = matched_frame();
+
+	if (!m || !f)
+		return 0;
+	if (m->depth && bpf_ktime_get_ns() - m->ts > MAPOP_STALE_NS)
+		m->depth = 0;
+	if (m->depth || !map_op_begin(ctx, m, op))
+		return 0;
+	if (op == MAPOP_UPDATE)
+		map_op_value(&m->op, (void *)KARG(ctx, 2));
+	map_op_send(ctx, f, bpf_get_func_ip(ctx));
+	return 0;
+}
+
+SEC("kprobe/map_update")
+int kprobe_map_update(void *ctx) { return map_write(ctx, MAPOP_UPDATE); }
+
+SEC("kprobe/map_delete")
+int kprobe_map_delete(void *ctx) { return map_write(ctx, MAPOP_DELETE); }
 
 /* One struct prog_ref per BPF program. A traced program whose count is down to the references our links and
  * this iterator hold has been detached and closed by its owner: the loader lets it go. */

@@ -86,10 +86,11 @@ struct {
 
 /* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
  * without sections are reserved in the ring and written in place). The sections follow in this order, each only
- * when present: verdict, skb cb, tunnel, packet (last: its length varies). */
+ * when present: verdict, skb cb, tunnel, map op, packet (last: its length varies). */
 #define SECTIONS_FIXED_MAX                                                                                  \
-	(4 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
-	 sizeof(struct section_skb_cb) + sizeof(struct section_tunnel) + sizeof(struct section_packet))
+	(5 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
+	 sizeof(struct section_skb_cb) + sizeof(struct section_tunnel) + sizeof(struct section_map_op) +     \
+	 sizeof(struct section_packet))
 struct record_buf {
 	struct event event;
 	__u8 tail[SECTIONS_FIXED_MAX + SNAPLEN_MAX];
@@ -131,6 +132,35 @@ struct {
 	__type(key, __u32);
 	__type(value, struct prog_stack);
 } PROG_STACK SEC(".maps");
+
+/* --output-bpfmap: the map operation being reported on this CPU, filled by the map-operation kprobes
+ * (bpfprog.c) and copied into the event's SEC_MAP_OP section. A lookup is built at its entry and completed at its
+ * return; `depth` counts the lookups entered and not returned (a map type's lookup may call another probed one),
+ * and only the outermost is reported. */
+struct map_op_pending {
+	__u64 ts;        /* when the outermost lookup began */
+	__u64 func_ip;   /* its function (bpf_get_func_ip() at the return is not the entry's) */
+	__u32 depth;
+	__u32 armed;     /* the outermost lookup is the traced program's: report it at its return */
+	struct section_map_op op;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct map_op_pending);
+} MAP_OP SEC(".maps");
+
+/* ids of this object's own maps, filled by the loader: lookups our tracepoint programs do while a traced program
+ * runs are not the program's */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} OWN_MAPS SEC(".maps");
+
+volatile const __u32 CFG_HTAB_KEY_OFF = 0; /* offsetof(struct htab_elem, key) in this kernel, 0 = unknown */
 
 /* data_hard_start of buffers a traced XDP program passed after they matched: the skb the kernel then builds on
  * the buffer (skb->head == data_hard_start: generic XDP, veth, most drivers' build_skb) continues the trace. */

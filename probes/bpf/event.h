@@ -20,7 +20,7 @@ struct record_head {
 
 enum pwru_record_type {
 	REC_EVENT = 0,  /* struct event: one skb seen by one probe */
-	REC_MAP_OP = 1, /* reserved (issue 12, map operations on the tracked packet's path): its own fixed part */
+	REC_MAP_OP = 1, /* unused: map operations are REC_EVENT records with a SEC_MAP_OP section */
 };
 
 /* event.flags */
@@ -89,6 +89,7 @@ enum pwru_section_kind {
 	SEC_BTF_VALUES = 4, /* reserved (issue 11): values of BTF expressions, in the order of the loader's list */
 	SEC_BTF_DUMP = 5,   /* reserved (issue 11): bpf_snprintf_btf() text of a struct; flag SECF_CUT if it did not fit */
 	SEC_TUNNEL = 6,     /* reserved (issue 12): the inner tuple of a VXLAN/Geneve packet */
+	SEC_MAP_OP = 7,     /* struct section_map_op: a BPF map operation of a traced program (--output-bpfmap) */
 };
 
 enum pwru_section_flag {
@@ -150,6 +151,36 @@ enum pwru_tunnel_flag {
  * 9000-byte jumbo frame fits. */
 enum pwru_packet_abi {
 	SNAPLEN_MAX = 16384,
+	MAPOP_KEY_MAX = 64,    /* key bytes a SEC_MAP_OP section holds (Cilium's largest key, the IPv6 CT tuple, is 38) */
+	MAPOP_VALUE_MAX = 128, /* value bytes it holds */
+};
+
+/* SEC_MAP_OP payload: a lookup, update or delete that a traced tc/XDP program (event.probe_id) did on a map while
+ * it ran on the event's packet. data holds key_len key bytes, then value_len value bytes (a lookup's value when it
+ * hit, an update's new value). Fixed size: the lengths say what is valid. */
+struct section_map_op {
+	__u32 map_id;
+	__u32 map_type;   /* enum bpf_map_type */
+	__u32 key_size;   /* the map's, of which key_len bytes are here */
+	__u32 value_size; /* the map's, of which value_len bytes are here */
+	__u16 key_len;
+	__u16 value_len;
+	__u8 op;          /* enum pwru_map_op */
+	__u8 flags;       /* enum pwru_map_op_flag */
+	__u8 _pad[2];
+	char name[16];    /* the map's name (15 characters and a NUL at most, as the kernel keeps it) */
+	__u8 data[MAPOP_KEY_MAX + MAPOP_VALUE_MAX];
+};
+
+enum pwru_map_op {
+	MAPOP_LOOKUP = 1,
+	MAPOP_UPDATE = 2,
+	MAPOP_DELETE = 3,
+};
+
+enum pwru_map_op_flag {
+	MAPF_HIT = 1 << 0,   /* a lookup found the key */
+	MAPF_VALUE = 1 << 1, /* value_len value bytes follow the key */
 };
 
 /* ---- the bpf_prog iterator's records (iter_prog_refs, read by probes/src/progs/refs.rs) ---- */

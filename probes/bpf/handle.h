@@ -17,6 +17,7 @@ struct probe {
 	__u8 has_caller;
 	__u8 has_reason;
 	__u8 has_verdict;
+	__u8 has_map_op; /* the event carries MAP_OP's operation (SEC_MAP_OP) */
 };
 
 /* What the filters looked at. */
@@ -233,7 +234,7 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 {
 	int cb = !xdp && CFG_SKB_CB;
 	int tunnel = !xdp && CFG_TUNNEL;
-	int sections = CFG_SNAPLEN || cb || tunnel || p->has_verdict;
+	int sections = CFG_SNAPLEN || cb || tunnel || p->has_verdict || p->has_map_op;
 	struct record_buf *r = 0;
 	struct event *e;
 
@@ -280,6 +281,16 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 
 		if (find_tunnel(pkt, &t))
 			tunnel_tuple(&t, section(r, &off, SEC_TUNNEL, sizeof(struct section_tunnel)));
+	}
+	if (p->has_map_op) {
+		__u32 zero = 0;
+		struct map_op_pending *m = bpf_map_lookup_elem(&MAP_OP, &zero);
+		struct section_map_op *o = section(r, &off, SEC_MAP_OP, sizeof(*o));
+
+		if (m)
+			__builtin_memcpy(o, &m->op, sizeof(*o));
+		else
+			__builtin_memset(o, 0, sizeof(*o));
 	}
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));

@@ -8,7 +8,8 @@
  *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
  *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
- *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper kprobe, the bpf_prog iterator
+ *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper and map-operation kprobes, the bpf_prog
+ *               iterator
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
  * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
  * splices. */
@@ -39,6 +40,7 @@ struct pwru_contract {
 	struct section_verdict verdict;
 	struct prog_ref prog_ref;
 	struct section_tunnel tunnel;
+	struct section_map_op map_op;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
 	enum pwru_section_flag section_flag;
@@ -53,6 +55,8 @@ struct pwru_contract {
 	enum pwru_filter_mode filter_mode;
 	enum pwru_tunnel_kind tunnel_kind;
 	enum pwru_tunnel_flag tunnel_flag;
+	enum pwru_map_op map_op_kind;
+	enum pwru_map_op_flag map_op_flag;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 

@@ -98,6 +98,12 @@ pub struct ProgTracing {
     pub xdp: bool,
     /// Also kprobes on the kernel functions (BPF helpers, map operations) the traced programs call.
     pub helpers: bool,
+    /// `--output-bpfmap`: the map operation functions of this kernel. Those the traced programs call get kprobes
+    /// whose events carry the operation (map, key, value) for the packet the program runs on.
+    pub map_funcs: Vec<MapFuncTarget>,
+    /// `offsetof(struct htab_elem, key)` in the running kernel, to find the value behind what
+    /// [`MapFuncTarget::returns_elem`] lookups return; without it their value is not read.
+    pub htab_elem_key: Option<u32>,
     /// How often to look for programs loaded or released while tracing (`None`: never).
     pub poll: Option<std::time::Duration>,
 }
@@ -155,20 +161,15 @@ pub struct MapFuncTarget {
 }
 
 /// Following a packet by the task whose kernel stack processes it (`--filter-track-skb-by-stackid`,
-/// `--filter-non-skb-funcs`, `--output-bpfmap`): while a selected skb is being processed by a task, every skb that
-/// task's stack handles is an event too, and functions without an skb report as that packet. Needs the kprobe
-/// backends for [`StackConfig::non_skb`] and [`StackConfig::map_funcs`].
+/// `--filter-non-skb-funcs`): while a selected skb is being processed by a task, every skb that task's stack handles
+/// is an event too, and functions without an skb report as that packet. Needs the kprobe backends for
+/// [`StackConfig::non_skb`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StackConfig {
     /// Follow packets by stack.
     pub track: bool,
     /// Functions without an skb to probe (kprobe backends).
     pub non_skb: Vec<StackFunc>,
-    /// Map operation functions to probe (kprobe backends): their events carry the map operation.
-    pub map_funcs: Vec<MapFuncTarget>,
-    /// `offsetof(struct htab_elem, key)` in the running kernel, to find the value behind what
-    /// [`MapFuncTarget::returns_elem`] lookups return; without it their value is not read.
-    pub htab_elem_key: Option<u32>,
 }
 
 /// Everything [`crate::Tracer::load`] needs.

@@ -30,6 +30,8 @@ pub const SEC_BTF_VALUES: u16 = 4;
 pub const SEC_BTF_DUMP: u16 = 5;
 /// Section kind: the tunnel of a VXLAN/Geneve packet and its inner tuple ([`TunnelSection`]).
 pub const SEC_TUNNEL: u16 = 6;
+/// Section kind: a BPF map operation of a traced program ([`MapOpSection`]).
+pub const SEC_MAP_OP: u16 = 7;
 
 /// Section flag: the payload was cut to fit its buffer.
 pub const SECF_CUT: u16 = 1 << 0;
@@ -41,6 +43,10 @@ pub const PKT_START_L3: u8 = 1;
 
 /// The largest snaplen the probes take ([`crate::Config::snaplen`] is capped to it).
 pub const SNAPLEN_MAX: u32 = 16384;
+/// Key bytes a [`MapOpSection`] holds.
+pub const MAPOP_KEY_MAX: u32 = 64;
+/// Value bytes a [`MapOpSection`] holds.
+pub const MAPOP_VALUE_MAX: u32 = 128;
 
 /// `flags`: saddr/daddr/ports/l4_proto are valid.
 pub const EV_HAS_TUPLE: u8 = 1 << 0;
@@ -144,6 +150,66 @@ pub const TUNF_HAS_VNI: u8 = 1 << 0;
 pub const TUNF_HAS_TUPLE: u8 = 1 << 1;
 /// [`TunnelSection::flags`]: the inner addresses are IPv6.
 pub const TUNF_IPV6: u8 = 1 << 2;
+
+/// `struct section_map_op`: the [`SEC_MAP_OP`] payload, a lookup, update or delete a traced program did on a map
+/// while it ran on the event's packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapOpSection {
+    /// The map's id.
+    pub map_id: u32,
+    /// `enum bpf_map_type`.
+    pub map_type: u32,
+    /// The map's key size.
+    pub key_size: u32,
+    /// The map's value size.
+    pub value_size: u32,
+    /// Key bytes in `data`.
+    pub key_len: u16,
+    /// Value bytes in `data`, after the key.
+    pub value_len: u16,
+    /// `MAPOP_*`.
+    pub op: u8,
+    /// `MAPF_*`.
+    pub flags: u8,
+    /// Padding.
+    pub _pad: [u8; 2],
+    /// The map's name, NUL-terminated.
+    pub name: [u8; 16],
+    /// The key, then the value.
+    pub data: [u8; (MAPOP_KEY_MAX + MAPOP_VALUE_MAX) as usize],
+}
+
+impl MapOpSection {
+    /// The map's name.
+    pub fn name(&self) -> String {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+
+    /// The key bytes held.
+    pub fn key(&self) -> &[u8] {
+        &self.data[..(self.key_len as usize).min(MAPOP_KEY_MAX as usize)]
+    }
+
+    /// The value bytes held, with [`MAPF_VALUE`].
+    pub fn value(&self) -> Option<&[u8]> {
+        let k = self.key().len();
+        let v = (self.value_len as usize).min(MAPOP_VALUE_MAX as usize);
+        (self.flags & MAPF_VALUE != 0).then(|| &self.data[k..k + v])
+    }
+}
+
+/// [`MapOpSection::op`]: a lookup.
+pub const MAPOP_LOOKUP: u8 = 1;
+/// [`MapOpSection::op`]: an update.
+pub const MAPOP_UPDATE: u8 = 2;
+/// [`MapOpSection::op`]: a delete.
+pub const MAPOP_DELETE: u8 = 3;
+/// [`MapOpSection::flags`]: the lookup found the key.
+pub const MAPF_HIT: u8 = 1 << 0;
+/// [`MapOpSection::flags`]: value bytes follow the key.
+pub const MAPF_VALUE: u8 = 1 << 1;
 
 /// `struct event`: the fixed part of a [`REC_EVENT`] record, one skb seen by one probe.
 #[repr(C)]
@@ -273,6 +339,7 @@ impl ProgRef {
     }
 }
 impl Pod for TunnelSection {}
+impl Pod for MapOpSection {}
 
 /// One section of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -375,6 +442,11 @@ impl Record {
     /// [`crate::TunnelConfig::output`].
     pub fn tunnel(&self) -> Option<TunnelSection> {
         pod(self.section(SEC_TUNNEL)?.data)
+    }
+
+    /// The map operation ([`SEC_MAP_OP`]): present on the events of the map operation probes.
+    pub fn map_op(&self) -> Option<MapOpSection> {
+        pod(self.section(SEC_MAP_OP)?.data)
     }
 
     /// The packet bytes ([`SEC_PACKET`]), when the tracer was loaded with a snaplen.

@@ -13,7 +13,7 @@ pub(crate) struct Linked {
     obj: aya_obj::Object,
 }
 
-fn map_fd(m: &Map) -> Option<RawFd> {
+pub(crate) fn map_fd(m: &Map) -> Option<RawFd> {
     use Map::*;
     let data = match m {
         Array(d) | HashMap(d) | LruHashMap(d) | PerCpuArray(d) | PerCpuHashMap(d) | RingBuf(d)

@@ -8,7 +8,7 @@ use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::SNAPLEN_MAX;
 use crate::linked::{self, Linked};
 use crate::parallel;
-use crate::progs::{Code, Pair, ProgEvent, ProgTable, ProgsReport, Watch};
+use crate::progs::{Code, MapProgs, Pair, ProgEvent, ProgTable, ProgsReport, Watch};
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice};
@@ -73,6 +73,16 @@ pub struct DetachStats {
 
 /// The kprobe program on the kernel functions traced BPF programs call.
 const HELPER_PROG: &str = "kprobe_bpf_helper";
+
+/// The `--output-bpfmap` programs (bpf/bpfprog.c): lookup, update, delete, and the lookups' returns (of the value,
+/// of a hash element).
+const MAP_PROGS: [&str; 5] = [
+    "kprobe_map_lookup",
+    "kprobe_map_update",
+    "kprobe_map_delete",
+    "kretprobe_map_lookup",
+    "kretprobe_map_lookup_elem",
+];
 
 /// Functions whose clones skb tracking follows (kprobe backends).
 const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
@@ -177,6 +187,7 @@ impl Tracer {
         let self_tgid: u32 = std::process::id();
         let skb_cb = cfg.skb_cb as u32;
         let xdp_follow = cfg.progs.xdp as u32;
+        let htab_key_off = cfg.progs.htab_elem_key.unwrap_or(0);
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
@@ -199,6 +210,7 @@ impl Tracer {
             .override_global("HAVE_TUNNEL_L3", &have_tun_l3, true)
             .override_global("TUNNEL_SNAPLEN_L2", &snaplen_tun_l2, true)
             .override_global("TUNNEL_SNAPLEN_L3", &snaplen_tun_l3, true)
+            .override_global("CFG_HTAB_KEY_OFF", &htab_key_off, true)
             .map_max_entries("EVENTS", ring_size);
         if cfg.progs.any() {
             let cpus = bpf_sys::map::possible_cpus()
@@ -287,6 +299,11 @@ impl Tracer {
         }
         if cfg.progs.any() && cfg.progs.helpers {
             wanted.push((HELPER_PROG.to_string(), None));
+        }
+        let map_ops = cfg.progs.any() && !cfg.progs.map_funcs.is_empty();
+        if map_ops {
+            wanted.extend(MAP_PROGS.iter().map(|p| (p.to_string(), None)));
+            own_maps(&ebpf)?;
         }
         for (name, attach) in wanted {
             let insns = linked.insns(&name)?;
@@ -444,7 +461,38 @@ impl Tracer {
                 })?),
                 None => None,
             };
-            let (w, report) = Watch::start(self.cfg.progs.clone(), code, btf, helper)?;
+            let maps = match MAP_PROGS.map(|p| self.progs.get(p)) {
+                [
+                    Some(lookup),
+                    Some(update),
+                    Some(delete),
+                    Some(ret),
+                    Some(elem_ret),
+                ] => {
+                    let dup = |fd: &OwnedFd| {
+                        fd.try_clone().map_err(|source| ProbeError::Io {
+                            what: "duplicating a map operation program's fd",
+                            source,
+                        })
+                    };
+                    Some(MapProgs {
+                        lookup: dup(lookup)?,
+                        update: dup(update)?,
+                        delete: dup(delete)?,
+                        lookup_ret: dup(ret)?,
+                        lookup_elem_ret: dup(elem_ret)?,
+                        funcs: self
+                            .cfg
+                            .progs
+                            .map_funcs
+                            .iter()
+                            .map(|f| (f.name.clone(), f.clone()))
+                            .collect(),
+                    })
+                }
+                _ => None,
+            };
+            let (w, report) = Watch::start(self.cfg.progs.clone(), code, btf, helper, maps)?;
             self.watch = Some(w);
             stats.progs = Some(report);
         }
@@ -570,4 +618,33 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         self.detach();
     }
+}
+
+/// Puts the ids of the object's own maps into `OWN_MAPS`: the map operation kprobes leave out the lookups our own
+/// programs do while a traced program runs.
+fn own_maps(ebpf: &Ebpf) -> Result<(), ProbeError> {
+    let sys = |e| ProbeError::sys("reading our own maps", e);
+    let mut ids = Vec::new();
+    let mut own = None;
+    for (name, m) in ebpf.maps() {
+        let Some(fd) = linked::map_fd(m) else {
+            continue;
+        };
+        // SAFETY: the fd belongs to `m`, which `ebpf` keeps open for this whole function.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let info = bpf_sys::obj::map_info(fd).map_err(sys)?;
+        if name == "OWN_MAPS" {
+            own = Some(info.id);
+        }
+        ids.push(info.id);
+    }
+    let own = own.ok_or(ObjectError::Missing {
+        kind: "map",
+        name: "OWN_MAPS".into(),
+    })?;
+    let own = bpf_sys::map::Map::from_id(own).map_err(sys)?;
+    for id in ids {
+        own.update(&id.to_ne_bytes(), &[1], 0).map_err(sys)?;
+    }
+    Ok(())
 }

@@ -72,6 +72,21 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
             saddr,
             daddr
         ),
+        layout!(
+            "section_map_op",
+            MapOpSection,
+            map_id,
+            map_type,
+            key_size,
+            value_size,
+            key_len,
+            value_len,
+            op,
+            flags,
+            _pad,
+            name,
+            data
+        ),
     ]
 }
 
@@ -95,6 +110,7 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("SEC_BTF_VALUES", SEC_BTF_VALUES.into()),
                 ("SEC_BTF_DUMP", SEC_BTF_DUMP.into()),
                 ("SEC_TUNNEL", SEC_TUNNEL.into()),
+                ("SEC_MAP_OP", SEC_MAP_OP.into()),
             ]),
         ),
         ("pwru_section_flag", m(&[("SECF_CUT", SECF_CUT.into())])),
@@ -105,7 +121,14 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("PKT_START_L3", PKT_START_L3.into()),
             ]),
         ),
-        ("pwru_packet_abi", m(&[("SNAPLEN_MAX", SNAPLEN_MAX.into())])),
+        (
+            "pwru_packet_abi",
+            m(&[
+                ("SNAPLEN_MAX", SNAPLEN_MAX.into()),
+                ("MAPOP_KEY_MAX", MAPOP_KEY_MAX.into()),
+                ("MAPOP_VALUE_MAX", MAPOP_VALUE_MAX.into()),
+            ]),
+        ),
         (
             "pwru_event_flag",
             m(&[
@@ -154,6 +177,21 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("TUN_VXLAN", TUN_VXLAN.into()),
                 ("TUN_GENEVE", TUN_GENEVE.into()),
                 ("TUN_ENCAP", TUN_ENCAP.into()),
+            ]),
+        ),
+        (
+            "pwru_map_op",
+            m(&[
+                ("MAPOP_LOOKUP", MAPOP_LOOKUP.into()),
+                ("MAPOP_UPDATE", MAPOP_UPDATE.into()),
+                ("MAPOP_DELETE", MAPOP_DELETE.into()),
+            ]),
+        ),
+        (
+            "pwru_map_op_flag",
+            m(&[
+                ("MAPF_HIT", MAPF_HIT.into()),
+                ("MAPF_VALUE", MAPF_VALUE.into()),
             ]),
         ),
         (

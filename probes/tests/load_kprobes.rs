@@ -1,7 +1,10 @@
 //! The kprobe and kprobe-multi programs pass the verifier of the running kernel, with every option that
 //! changes their code turned on; attaching them needs a kernel with kprobes (tests/vm), so on a kernel without
 //! them attach must fail with the backend's reason.
-use probes::{ArgIndex, Backend, Config, FilterCode, ProbeError, Target, Tracer};
+use probes::{
+    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProbeError, ProgTracing,
+    Target, Tracer, TunnelConfig,
+};
 
 fn targets() -> Vec<Target> {
     let t = |name: &str, skb_arg, reason_arg: Option<u8>| Target {
@@ -40,6 +43,26 @@ fn load(backend: Backend, full: bool) -> Tracer {
         track_skb: full,
         caller: full,
         stack: full,
+        // Every section at once (the largest records), and the helper and map operation kprobes of traced
+        // programs (--filter-track-bpf-helpers, --output-bpfmap).
+        skb_cb: full,
+        snaplen: if full { 256 } else { 0 },
+        tunnel: TunnelConfig {
+            output: full,
+            ..TunnelConfig::default()
+        },
+        progs: ProgTracing {
+            tc: full,
+            xdp: full,
+            helpers: full,
+            map_funcs: vec![MapFuncTarget {
+                name: "__htab_map_lookup_elem".into(),
+                op: MapOpKind::Lookup,
+                returns_elem: true,
+            }],
+            htab_elem_key: Some(48),
+            poll: None,
+        },
         ..Config::default()
     };
     match Tracer::load(cfg) {

@@ -17,6 +17,7 @@ fn refused_kernel_is_reported_not_fatal() {
             xdp: true,
             helpers: false,
             poll: Some(std::time::Duration::from_millis(100)),
+            ..ProgTracing::default()
         },
         skb_cb: true,
         ..Config::default()

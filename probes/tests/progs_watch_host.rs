@@ -88,6 +88,7 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
             xdp: true,
             helpers: false,
             poll: Some(Duration::from_millis(100)),
+            ..ProgTracing::default()
         },
         ..Config::default()
     };

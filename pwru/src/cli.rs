@@ -129,9 +129,9 @@ pub struct TraceArgs {
     /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on with --filter-trace-tc.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_skb_cb: Option<bool>,
-    /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
-    /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
-    /// only. Not supported yet.
+    /// Print the BPF map lookups, updates and deletes that traced tc/XDP programs (--filter-trace-tc/-xdp) do on
+    /// the packet (map id and name, key, value; the entries of Cilium's maps decoded); JSON `bpfmap`. Kprobe
+    /// backends only.
     #[arg(long)]
     pub output_bpfmap: bool,
 

@@ -5,11 +5,15 @@ use crate::clock::WallClock;
 use crate::ifnames::IfNames;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple, Verdict};
+use event::{
+    DropReason, Event, FuncKind, MapEntry, MapOp, MapOpKind, Packet, PacketStart, Tunnel,
+    TunnelKind, Tuple, Verdict,
+};
 use probes::event::{
     EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IN_PROG, EV_IPV6, EV_KIND_TC,
-    EV_KIND_TRACEPOINT, EV_KIND_XDP, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN,
-    TUNF_HAS_TUPLE, TUNF_HAS_VNI, TUNF_IPV6, TunnelSection,
+    EV_KIND_TRACEPOINT, EV_KIND_XDP, MAPF_HIT, MAPOP_DELETE, MAPOP_LOOKUP, MAPOP_UPDATE,
+    MapOpSection, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN, TUNF_HAS_TUPLE, TUNF_HAS_VNI,
+    TUNF_IPV6, TunnelSection,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -231,8 +235,62 @@ impl<L: Lookups> Decoder<L> {
             data: p.bytes.to_vec(),
         });
         ev.tunnel = r.tunnel().and_then(|t| tunnel(&t));
+        ev.map_op = r.map_op().and_then(|m| map_op(&m));
         ev
     }
+}
+
+/// The map operation section as an event's [`MapOp`], the entry decoded when the map is one of Cilium's (by its
+/// name and sizes: no Cilium agent is asked); `None` for an operation this build does not know.
+pub fn map_op(m: &MapOpSection) -> Option<MapOp> {
+    let op = match m.op {
+        MAPOP_LOOKUP => MapOpKind::Lookup,
+        MAPOP_UPDATE => MapOpKind::Update,
+        MAPOP_DELETE => MapOpKind::Delete,
+        _ => return None,
+    };
+    let map_name = m.name();
+    let key = m.key().to_vec();
+    let value = m.value().map(<[u8]>::to_vec);
+    let cut = key.len() < m.key_size as usize
+        || value
+            .as_ref()
+            .is_some_and(|v| v.len() < m.value_size as usize);
+    // The node's release is not known here: the newest layout is tried first, then those the sizes fit.
+    let decoded = match cut {
+        true => None,
+        false => {
+            match cilium::entry::decode(&map_name, &key, value.as_deref(), cilium::Version::V1_18) {
+                Some(Ok(e)) => Some(MapEntry {
+                    map: match e.kind.pin_name(e.version) {
+                        full if full.starts_with(&map_name) => full.to_string(),
+                        _ => map_name.clone(),
+                    },
+                    key: e.key_text(),
+                    value: e.value_text(),
+                    json: e.json(),
+                }),
+                _ => None,
+            }
+        }
+    };
+    let map_type = match cilium::bpf::map_type::name(m.map_type) {
+        "other" => m.map_type.to_string(),
+        t => t.to_string(),
+    };
+    Some(MapOp {
+        op,
+        map_id: m.map_id,
+        map_name,
+        map_type,
+        key_size: m.key_size,
+        value_size: m.value_size,
+        key,
+        value,
+        hit: (op == MapOpKind::Lookup).then_some(m.flags & MAPF_HIT != 0),
+        cut,
+        decoded,
+    })
 }
 
 /// The tunnel section as an event's [`Tunnel`]; `None` for a kind this build does not know.
@@ -446,6 +504,89 @@ pub(crate) mod tests {
         });
         assert_eq!(e.stack, vec!["__dev_queue_xmit+0x486", "ip_output+0x5f"]);
         assert_eq!(e.caller.as_deref(), Some("__dev_queue_xmit+0x486"));
+    }
+
+    fn map_section(name: &str, op: u8, key: &[u8], value: Option<&[u8]>) -> MapOpSection {
+        let mut m = MapOpSection {
+            map_id: 12,
+            map_type: 9, // BPF_MAP_TYPE_LRU_HASH
+            key_size: key.len() as u32,
+            value_size: value.map_or(56, |v| v.len() as u32),
+            key_len: key.len() as u16,
+            value_len: value.map_or(0, |v| v.len() as u16),
+            op,
+            flags: 0,
+            _pad: [0; 2],
+            name: [0; 16],
+            data: [0; 192],
+        };
+        m.name[..name.len()].copy_from_slice(name.as_bytes());
+        m.data[..key.len()].copy_from_slice(key);
+        if let Some(v) = value {
+            m.data[key.len()..key.len() + v.len()].copy_from_slice(v);
+            m.flags |= probes::event::MAPF_VALUE;
+        }
+        m
+    }
+
+    #[test]
+    fn map_ops_of_cilium_maps_decode_and_others_stay_hex() {
+        // Cilium's OUT tuple of 10.0.0.1:41010 -> 10.0.0.2:7010/UDP (the packet's source in the daddr field).
+        let key = [10, 0, 0, 1, 10, 0, 0, 2, 0x1b, 0x62, 0xa0, 0x32, 17, 0];
+        let mut value = [0u8; 56];
+        value[16] = 1; // packets
+        value[38..40].copy_from_slice(&7u16.to_be_bytes()); // rev_nat_index
+        let mut m = map_section("cilium_ct4_glob", MAPOP_LOOKUP, &key, Some(&value));
+        m.flags |= MAPF_HIT;
+        let op = map_op(&m).unwrap();
+        assert_eq!(
+            (op.op, op.hit, op.cut),
+            (MapOpKind::Lookup, Some(true), false)
+        );
+        assert_eq!(op.map_type, "lru_hash");
+        let d = op.decoded.as_ref().expect("a CT entry decodes");
+        assert_eq!(d.map, "cilium_ct4_global");
+        assert_eq!(d.key, "UDP OUT 10.0.0.1:41010 -> 10.0.0.2:7010");
+        assert!(d.value.as_deref().unwrap().contains("RevNAT=7"), "{d:?}");
+        let mut line = String::new();
+        op.write_to(&mut line);
+        assert!(
+            line.starts_with(
+                "cilium_ct4_global (id 12) lookup UDP OUT 10.0.0.1:41010 -> 10.0.0.2:7010 → hit, "
+            ),
+            "{line}"
+        );
+        let json = serde_json::to_value(event::json::JsonMapOp::from(&op)).unwrap();
+        assert_eq!(json["decoded"]["key"]["proto"], "UDP", "{json}");
+        assert_eq!(json["key"], "0a0000010a0000021b62a0321100");
+
+        // A miss: the key alone decodes.
+        let miss = map_op(&map_section("cilium_ct4_glob", MAPOP_LOOKUP, &key, None)).unwrap();
+        assert_eq!(miss.hit, Some(false));
+        assert!(miss.decoded.is_some() && miss.value.is_none());
+
+        // Not one of Cilium's maps: hex.
+        let mut h = map_section(
+            "pwru_test_hash",
+            MAPOP_UPDATE,
+            &[10, 0, 0, 2],
+            Some(&[1, 0, 0, 0, 0, 0, 0, 0]),
+        );
+        h.map_type = 1;
+        let op = map_op(&h).unwrap();
+        assert!(op.decoded.is_none() && op.hit.is_none());
+        let mut line = String::new();
+        op.write_to(&mut line);
+        assert_eq!(
+            line,
+            "pwru_test_hash (id 12) update key 0a000002 = value 0100000000000000"
+        );
+
+        // A key longer than the probe copies is not decoded; an unknown operation is no map operation.
+        let mut cut = map_section("cilium_ct4_glob", MAPOP_DELETE, &key, None);
+        cut.key_size = 100;
+        assert!(map_op(&cut).unwrap().cut && map_op(&cut).unwrap().decoded.is_none());
+        assert!(map_op(&MapOpSection { op: 9, ..m }).is_none());
     }
 
     #[test]

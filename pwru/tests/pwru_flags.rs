@@ -60,7 +60,6 @@ const REFUSED: &[&str] = &[
     "--output-skb-shared-info",
     "--output-skb-metadata",
     "--output-xdp-metadata",
-    "--output-bpfmap",
 ];
 
 /// A bad --ringbuf-size stops the run at the first value check, right after the refusals: a flag that gets this

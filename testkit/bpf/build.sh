@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compiles progs.c and late.c (the tc/XDP programs the tests trace) for x86_64 and arm64 into the committed
-# objects obj/{progs,late}-{x86,arm64}.o, reproducibly (as probes/bpf/build.sh does; BTF is kept: the tests need it).
+# Compiles progs.c, late.c and maps.c (the tc/XDP programs the tests trace) for x86_64 and arm64 into the committed
+# objects obj/{progs,late,maps}-{x86,arm64}.o, reproducibly (as probes/bpf/build.sh does; BTF is kept: the tests need it).
 #   build.sh           rebuild the committed objects
 #   build.sh --check   rebuild into a temporary directory and fail if any object differs from the committed one
 set -euo pipefail
@@ -26,7 +26,7 @@ if [ "$mode" = check ]; then
 	trap 'rm -rf "$out"' EXIT
 fi
 mkdir -p "$out"
-objs=(progs late)
+objs=(progs late maps)
 for obj in "${objs[@]}"; do
 	for arch in x86 arm64; do
 		"$clang" -O2 -g -target bpf -mcpu=v2 -fno-addrsig -fdebug-compilation-dir=. \

@@ -75,8 +75,8 @@ while read -r series kver vmlinuz moddir; do
   ov=$(mktemp -d /tmp/pwru-vm-overlay.XXXXXX)
   mkdir -p "$ov/usr/bin" "$ov/guest"
   cp "$PWRU_BIN" "$ov/usr/bin/pwru"; cp "$UDPSEND" "$ov/usr/bin/udpsend"
-  # The tc/XDP programs scenario tc traces (testkit/bpf, objects committed).
-  for o in progs late; do cp "$ROOT/testkit/bpf/obj/$o-${ARCH/amd64/x86}.o" "$ov/guest/$o.o"; done
+  # The tc/XDP programs scenarios tc and bpfmap trace (testkit/bpf, objects committed).
+  for o in progs late maps; do cp "$ROOT/testkit/bpf/obj/$o-${ARCH/amd64/x86}.o" "$ov/guest/$o.o"; done
   cat > "$ov/guest/plan.env" <<PLAN
 KSERIES=$series
 BACKEND=$backend

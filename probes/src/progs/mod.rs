@@ -19,7 +19,7 @@ mod tailcall;
 mod watch;
 
 pub(crate) use attach::Pair;
-pub(crate) use watch::{Code, Watch};
+pub(crate) use watch::{Code, MapProgs, Watch};
 
 use crate::tracer::Ignored;
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use super::{
     Hook, ProgEvent, ProgTable, ProgsReport, Skipped, TailCalls, helpers, inventory, tailcall,
 };
 use crate::backend::kprobe;
-use crate::config::ProgTracing;
+use crate::config::{MapFuncTarget, MapOpKind, ProgTracing};
 use crate::error::ProbeError;
 use crate::event::ProgRef;
 use crate::parallel;
@@ -35,10 +35,57 @@ pub(crate) struct Code {
     pub refs: Vec<bpf_insn>,
 }
 
-/// kprobes on the functions the traced programs call (`kprobe_bpf_helper`).
+/// The `--output-bpfmap` programs (bpf/bpfprog.c): a kprobe per operation and the lookup's two kretprobes.
+pub(crate) struct MapProgs {
+    pub lookup: OwnedFd,
+    pub update: OwnedFd,
+    pub delete: OwnedFd,
+    /// Return of a lookup that returns the value.
+    pub lookup_ret: OwnedFd,
+    /// Return of [`MapFuncTarget::returns_elem`] lookups.
+    pub lookup_elem_ret: OwnedFd,
+    /// The kernel's map operation functions, by name.
+    pub funcs: HashMap<String, MapFuncTarget>,
+}
+
+impl MapProgs {
+    /// The probes for map function `name` (none when it is no map operation).
+    fn jobs<'a>(&'a self, name: &str, symbol: &CString, out: &mut Vec<kprobe::Job<'a>>) {
+        let Some(f) = self.funcs.get(name) else {
+            return;
+        };
+        let entry = match f.op {
+            MapOpKind::Lookup => &self.lookup,
+            MapOpKind::Update => &self.update,
+            MapOpKind::Delete => &self.delete,
+        };
+        let mut job = |prog: &'a OwnedFd, retprobe: bool| {
+            out.push(kprobe::Job {
+                symbol: symbol.clone(),
+                display: name.to_string(),
+                prog: prog.as_fd(),
+                retprobe,
+            })
+        };
+        job(entry, false);
+        if f.op == MapOpKind::Lookup {
+            job(
+                match f.returns_elem {
+                    true => &self.lookup_elem_ret,
+                    false => &self.lookup_ret,
+                },
+                true,
+            );
+        }
+    }
+}
+
+/// kprobes on the functions the traced programs call: `kprobe_bpf_helper` on each (`helper`), and the map
+/// operation programs on the map functions among them (`maps`).
 struct Helpers {
     pmu: KprobePmu,
-    prog: OwnedFd,
+    helper: Option<OwnedFd>,
+    maps: Option<MapProgs>,
     ksyms: Kallsyms,
     call_base: u64,
     probes: Vec<OwnedFd>,
@@ -58,12 +105,17 @@ impl Helpers {
             let Ok(symbol) = CString::new(n.as_str()) else {
                 continue;
             };
-            jobs.push(kprobe::Job {
-                symbol,
-                display: n.to_string(),
-                prog: self.prog.as_fd(),
-                retprobe: false,
-            });
+            if let Some(maps) = &self.maps {
+                maps.jobs(n, &symbol, &mut jobs);
+            }
+            if let Some(prog) = &self.helper {
+                jobs.push(kprobe::Job {
+                    symbol,
+                    display: n.to_string(),
+                    prog: prog.as_fd(),
+                    retprobe: false,
+                });
+            }
         }
         if jobs.is_empty() {
             return Ok((Vec::new(), Vec::new()));
@@ -84,9 +136,12 @@ impl Helpers {
         self.probes.extend(fds);
         let added = new
             .into_iter()
+            .filter(|n| jobs.iter().any(|j| &j.display == *n))
             .filter(|n| !ignored.iter().any(|i| &i.name == *n))
             .cloned()
             .collect();
+        let mut ignored = ignored;
+        ignored.dedup_by(|a, b| a.name == b.name);
         Ok((added, ignored))
     }
 }
@@ -258,12 +313,14 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// Tests tail calls, traces every loaded program of the wanted types and, with `want.poll`, starts the
-    /// polling thread. `helper_prog` is the loaded `kprobe_bpf_helper` (with `want.helpers`).
+    /// polling thread. `helper_prog` is the loaded `kprobe_bpf_helper` (with `want.helpers`), `maps` the map
+    /// operation programs (with `want.map_funcs`).
     pub(crate) fn start(
         want: ProgTracing,
         code: Code,
         btf: &Btf,
         helper_prog: Option<OwnedFd>,
+        maps: Option<MapProgs>,
     ) -> Result<(Watch, ProgsReport), ProbeError> {
         let t0 = Instant::now();
         let (tail_calls, refused) = if super::HOLD_ONLY.load(Ordering::Relaxed) {
@@ -280,13 +337,14 @@ impl Watch {
         let refs = Refs::new(&code.refs, btf);
         let release = refs.as_ref().map(drop).map_err(Clone::clone);
         let mut helpers_unavailable = None;
-        let helpers = match helper_prog {
-            Some(prog) => match (KprobePmu::open(), Kallsyms::load()) {
+        let helpers = match (helper_prog.is_some() || maps.is_some()).then_some(()) {
+            Some(()) => match (KprobePmu::open(), Kallsyms::load()) {
                 (Ok(pmu), Ok(ksyms)) => {
                     let call_base = ksyms.address("__bpf_call_base").unwrap_or(0);
                     Some(Helpers {
                         pmu,
-                        prog,
+                        helper: helper_prog,
+                        maps,
                         ksyms,
                         call_base,
                         probes: Vec::new(),

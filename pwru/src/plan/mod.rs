@@ -144,7 +144,11 @@ impl Plan {
         let kallsyms = match targets.kallsyms {
             Some(k) => Some(k),
             // Helper events are kprobe events: their functions are named from kallsyms.
-            None if out.output_caller || out.output_stack || args.filter_track_bpf_helpers => {
+            None if out.output_caller
+                || out.output_stack
+                || args.filter_track_bpf_helpers
+                || args.output_bpfmap =>
+            {
                 phase("reading /proc/kallsyms");
                 Some(symbols::Kallsyms::load()?)
             }
@@ -154,6 +158,11 @@ impl Plan {
         if args.filter_track_bpf_helpers && !args.filter_trace_tc && !args.filter_trace_xdp {
             notes.push(
                 "--filter-track-bpf-helpers shows the helpers traced tc/XDP programs call: add --filter-trace-tc or --filter-trace-xdp".into(),
+            );
+        }
+        if args.output_bpfmap && !args.filter_trace_tc && !args.filter_trace_xdp {
+            notes.push(
+                "--output-bpfmap shows the map operations of traced tc/XDP programs: add --filter-trace-tc or --filter-trace-xdp".into(),
             );
         }
         Ok(Plan {
@@ -170,6 +179,8 @@ impl Plan {
                     tc: args.filter_trace_tc,
                     xdp: args.filter_trace_xdp,
                     helpers: args.filter_track_bpf_helpers,
+                    map_funcs: targets.map_funcs,
+                    htab_elem_key: targets.htab_elem_key,
                     poll: Some(PROG_POLL),
                 },
                 skb_cb: args.skb_cb(),
@@ -180,8 +191,6 @@ impl Plan {
                 stack_track: probes::StackConfig {
                     track: stack::wanted(args),
                     non_skb: targets.non_skb,
-                    map_funcs: targets.map_funcs,
-                    htab_elem_key: targets.htab_elem_key,
                 },
                 percpu_buf,
                 // Bytes only for a sink that writes them: without one, events cost what they did.
@@ -251,11 +260,6 @@ fn unsupported(args: &TraceArgs) -> Option<String> {
             !args.filter_non_skb_funcs.is_empty(),
             "--filter-non-skb-funcs",
             stack,
-        ),
-        (
-            args.output_bpfmap,
-            "--output-bpfmap",
-            "the probes do not trace BPF map operations yet",
         ),
     ]
     .into_iter()

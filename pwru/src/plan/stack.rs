@@ -1,14 +1,14 @@
-//! Following packets by stack (`--filter-track-skb-by-stackid`) and what reports through it: functions without an
-//! skb (`--filter-non-skb-funcs`) and BPF map operations (`--output-bpfmap`), found in BTF and the probe-able list.
+//! Following packets by stack (`--filter-track-skb-by-stackid`) and what reports through it (functions without an
+//! skb, `--filter-non-skb-funcs`), and the BPF map operations of traced programs (`--output-bpfmap`), found in BTF
+//! and the probe-able list.
 
 use crate::cli::TraceArgs;
 use symbols::{Btf, Traceable};
 
 /// Whether the run follows packets by stack: asked for, or needed by the functions that report through it (as in
-/// pwru, `--filter-non-skb-funcs` turns it on; so does `--output-bpfmap`, whose map operations belong to the
-/// packet of the stack they run on).
+/// pwru, `--filter-non-skb-funcs` turns it on).
 pub fn wanted(args: &TraceArgs) -> bool {
-    args.filter_track_skb_by_stackid || !args.filter_non_skb_funcs.is_empty() || args.output_bpfmap
+    args.filter_track_skb_by_stackid || !args.filter_non_skb_funcs.is_empty()
 }
 
 /// Most "not probe-able" notes printed for `--filter-non-skb-funcs` (the rest are counted).
@@ -70,7 +70,8 @@ pub fn non_skb_funcs(
     out
 }
 
-/// `--output-bpfmap`: the map operation functions to probe, and where the hash element's value starts.
+/// `--output-bpfmap`: the map operation functions (those the traced programs call get probes), and where the hash
+/// element's value starts.
 pub fn map_funcs(btf: &Btf, traceable: &Traceable) -> (Vec<probes::MapFuncTarget>, Option<u32>) {
     let funcs = symbols::map_functions(btf, Some(traceable))
         .into_iter()

@@ -305,7 +305,7 @@ case ${PAYLOAD:-scenarios} in
     DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap"
     # 7 (drops), 8 (pcapng) and 9 (tc, which the host cannot test: it refuses fentry on BPF programs) are amd64's;
     # under arm64's slower TCG they run only when named (9 passed there by hand: 219 s).
-    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc"
+    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc bpfmap"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in

@@ -134,3 +134,56 @@ s_tc() {
   tc_teardown
   expect_clean "$base0"
 }
+
+# Scenario bpfmap: --output-bpfmap on a tc program of our own (testkit/bpf/maps.c) on veth1's ingress (ns1) that
+# does a Cilium datapath's map operations: hash lookups (a hit, a miss) and, in a map named and laid out like
+# cilium_ct4_global, a CT lookup, the update that creates the entry and (port 7011) its delete. The CT entries are
+# shown decoded (the tuple, RevNAT=7), the others in hex; no map of the tracer's own is shown.
+s_bpfmap() {
+  SCEN="bpfmap-setup"
+  base0=$(footprint)
+  M=$TC_BPFFS/maps
+  mkdir -p $TC_BPFFS && mount -t bpf bpf $TC_BPFFS || { fail "mount a bpffs at $TC_BPFFS"; return; }
+  if ! { $BPFTOOL prog loadall /guest/maps.o $M pinmaps $M/m &&
+      $BPFTOOL map update pinned $M/m/pwru_test_hash key 10 0 0 2 value 0 0 0 0 0 0 0 0 &&
+      $IP netns exec ns1 $TC qdisc add dev veth1 clsact &&
+      $IP netns exec ns1 $TC filter add dev veth1 ingress prio 1 bpf da pinned $M/pwru_test_maps; }; then
+    fail "load and attach maps.o"; bpfmap_teardown; return
+  fi
+  SCEN="bpfmap"
+  if ! tracer_start bpfmap --backend "$BACKEND" --filter-func 'ip_rcv' --filter-trace-tc --output-bpfmap \
+      'udp and (dst port 7010 or dst port 7011)'; then
+    bpfmap_teardown; return
+  fi
+  $UDPSEND 10.0.0.2 7010 2 41010 > /dev/null
+  $UDPSEND 10.0.0.2 7011 1 41011 > /dev/null
+  settle
+  B=/tmp/bpfmap.maps; grep -E '^    bpfmap ' "$OUT" > $B
+  CT10=$(lit 'cilium_ct4_global')' \(id [0-9]+\) '; K10=$(lit 'UDP OUT 10.0.0.1:41010 -> 10.0.0.2:7010')
+  K11=$(lit 'UDP OUT 10.0.0.1:41011 -> 10.0.0.2:7011')
+  has() { # has WHAT N ERE: exactly N bpfmap lines match
+    local n; n=$(grep -cE -- "$3" $B)
+    [ "$n" -eq "$2" ] && pass "$1 ($n lines)" || { fail "$1: $n lines match '$3', want $2"; sed 's/^/  | /' $B | head -20; }
+  }
+  has "hash lookup of the destination: a hit, the counter's value in hex" 3 \
+    "pwru_test_hash \(id [0-9]+\) lookup key 0a000002 → hit, value [0-9a-f]{16}\$"
+  has "hash lookup of the source: a miss" 3 "pwru_test_hash \(id [0-9]+\) lookup key 0a000001 → miss\$"
+  has "the first 7010 datagram's CT lookup misses (the key decoded)" 1 "${CT10}lookup $K10 → miss\$"
+  has "the update creates the entry, decoded (RevNAT=7)" 1 "${CT10}update $K10 = .*RevNAT=7 "
+  has "the second 7010 datagram's CT lookup hits, the entry decoded" 1 "${CT10}lookup $K10 → hit, .*Packets=1 .*RevNAT=7 "
+  has "7011: lookup, update and delete of its entry" 3 "${CT10}(lookup|update|delete) $K11"
+  has "the delete" 1 "${CT10}delete $K11\$"
+  has "no map of the tracer's own" 0 'bpfmap [A-Z_]+ \(id'
+  ev=$(grep -B1 -E "${CT10}delete" "$OUT" | head -1)
+  echo "$ev" | grep -qE "^0x[0-9a-f]+ .*$(lit '10.0.0.1:41011->10.0.0.2:7011(udp)').* [a-z_]*delete_elem@pwru_test_maps" &&
+    pass "the operation's event line: the packet's tuple, the map function and the program ($ev)" ||
+    { fail "event line before the delete: '$ev'"; show_out; }
+  tracer_stop
+  bpfmap_teardown
+  expect_clean "$base0"
+}
+
+bpfmap_teardown() {
+  $IP netns exec ns1 $TC qdisc del dev veth1 clsact 2>/dev/null
+  rm -rf $TC_BPFFS/maps; umount $TC_BPFFS 2>/dev/null
+}
