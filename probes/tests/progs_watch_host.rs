@@ -81,7 +81,7 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
         .map(|(n, _)| pinned(&pins.join(n)))
         .collect();
 
-    let (mut t, _, r) = attach_progs(false);
+    let (t, _, r) = attach_progs(false);
     assert_eq!(r.refused, None, "{r:?}");
     assert_eq!(
         r.release,
