@@ -44,6 +44,7 @@ volatile const __u32 CFG_SELF_TGID = 0;  /* the tracer's own pid: its netlink sk
 volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pcap_filter() */
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
+volatile const __u32 HAVE_SKB_EXPR = 0;  /* 1 = a BTF expression is spliced into btf_filter() */
 
 /* ---- maps ---- */
 struct {

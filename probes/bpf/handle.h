@@ -26,6 +26,8 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 			return 0;
 		if (CFG_IFINDEX && ifindex != CFG_IFINDEX)
 			return 0;
+		if (HAVE_SKB_EXPR && !btf_filter(skb))
+			return 0;
 		if (HAVE_FILTER && !run_filter(skb))
 			return 0;
 		if (CFG_TRACK_SKB)

@@ -5,11 +5,12 @@
  * file, included below:
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
- *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
+ *   filter.h    the spliced pcap filter stub                            btf_expr.h  the spliced BTF-expression stubs
+ *   handle.h    the shared program body
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
- * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
- * splices. */
+ * Every helper is __always_inline: the only real subprograms are the stubs the loader splices (filter.h,
+ * btf_expr.h). */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -20,6 +21,7 @@
 #include "event.h"
 #include "kernel.h"
 #include "filter.h"
+#include "btf_expr.h"
 #include "common.h"
 #include "skb.h"
 #include "handle.h"

@@ -100,6 +100,9 @@ pub struct Config {
     pub tracepoints: Vec<TracepointTarget>,
     /// Keep only packets this pcap filter accepts.
     pub filter: Option<FilterCode>,
+    /// Keep only skbs this BTF-expression filter accepts: the raw instructions of a `btf_expr::Filter` rooted at
+    /// `struct sk_buff *` (docs/btf-expr-abi.md).
+    pub skb_expr: Option<Vec<u8>>,
     /// Keep only skbs of this netns inode.
     pub netns: Option<u32>,
     /// Keep only skbs with `mark & mask == value`: `(value, mask)`.
@@ -123,6 +126,7 @@ impl Default for Config {
             kprobes: Vec::new(),
             tracepoints: Vec::new(),
             filter: None,
+            skb_expr: None,
             netns: None,
             mark: None,
             ifindex: None,

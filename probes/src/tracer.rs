@@ -125,14 +125,21 @@ impl Tracer {
         for t in &cfg.tracepoints {
             variant::tracepoint_variant(t)?;
         }
-        let stubs: Vec<splice::Stub<'_>> = cfg
-            .filter
-            .iter()
-            .map(|f| splice::Stub {
-                section: splice::PCAP_FILTER,
-                insns: &f.insns,
+        let stubs: Vec<splice::Stub<'_>> = [
+            (
+                splice::PCAP_FILTER,
+                cfg.filter.as_ref().map(|f| &f.insns[..]),
+            ),
+            (splice::BTF_FILTER, cfg.skb_expr.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(section, insns)| {
+            Some(splice::Stub {
+                section,
+                insns: insns?,
             })
-            .collect();
+        })
+        .collect();
         let elf = splice::splice(objects::object(), &stubs)?;
         let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
 
@@ -146,6 +153,7 @@ impl Tracer {
         let caller = cfg.caller as u32;
         let stack = cfg.stack as u32;
         let have_filter = cfg.filter.is_some() as u32;
+        let have_skb_expr = cfg.skb_expr.is_some() as u32;
         let snaplen = cfg
             .filter
             .as_ref()
@@ -166,6 +174,7 @@ impl Tracer {
             .override_global("CFG_SELF_TGID", &self_tgid, true)
             .override_global("HAVE_FILTER", &have_filter, true)
             .override_global("FILTER_SNAPLEN", &snaplen, true)
+            .override_global("HAVE_SKB_EXPR", &have_skb_expr, true)
             .map_max_entries("EVENTS", ring_size);
         if !cfg.stack {
             loader.map_max_entries("STACKS", 1);

@@ -103,6 +103,11 @@ pub struct TraceArgs {
     /// Only packets on this interface (resolved in --filter-netns, else the current netns).
     #[arg(long, value_name = "NAME")]
     pub filter_ifname: Option<String>,
+    /// Only skbs for which this C expression over `struct sk_buff *skb` holds, e.g. 'skb->dev->ifindex == 9',
+    /// 'skb->dev->name == "eth0" && skb->len > 1000' (members, enum names, ==/!=/</<=/>/>=, &, &&, ||, !;
+    /// compiled on the kernel's BTF, applied with the pcap, netns, mark and ifname filters).
+    #[arg(long, value_name = "EXPR")]
+    pub filter_skb_expr: Option<String>,
     /// Keep following an skb after its first match (NAT, decapsulation).
     #[arg(long)]
     pub filter_track_skb: bool,

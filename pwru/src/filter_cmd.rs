@@ -7,17 +7,26 @@ use pcap_filter::{FilterError, Options, Program};
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-/// A refused expression, with the excerpt that points at the fault (shown on a terminal under the error line).
+/// A refused expression (a pcap filter, a BTF expression), with the excerpt that points at the fault (shown on a
+/// terminal under the error line).
 #[derive(Debug)]
 pub struct BadFilter {
+    /// What the expression was given as: `filter`, `--filter-skb-expr`.
+    what: String,
     err: FilterError,
     excerpt: Option<String>,
 }
 
 impl BadFilter {
-    /// `err`, found in `expr`.
+    /// `err`, found in the pcap filter `expr`.
     pub fn new(expr: &str, err: FilterError) -> Self {
+        Self::named("filter", expr, err)
+    }
+
+    /// `err`, found in `expr`, which was given as `what`.
+    pub fn named(what: impl Into<String>, expr: &str, err: FilterError) -> Self {
         BadFilter {
+            what: what.into(),
             excerpt: err.excerpt(expr),
             err,
         }
@@ -31,7 +40,7 @@ impl BadFilter {
 
 impl std::fmt::Display for BadFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "filter: {}", self.err)
+        write!(f, "{}: {}", self.what, self.err)
     }
 }
 

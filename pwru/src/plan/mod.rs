@@ -4,11 +4,12 @@
 //! Order: value checks that need nothing (a typo never waits for BTF parsing, nor needs root), then privileges,
 //! then what needs the system (interfaces in a namespace, the output file, Cilium's maps), then the backend, BTF
 //! and the targets. Parts: [`filters`] (netns, mark, func regex), [`kmods`] (`--kmods`), [`targets`] (backend
-//! and discovery), [`output`] (format and destination).
+//! and discovery), [`exprs`] (BTF expressions), [`output`] (format and destination).
 //!
 //! Adding a flag: declare it in `cli.rs`, check it and turn it into a typed field here (or in the part it
 //! belongs to), and let the run or a sink read the field; nothing after the plan looks at [`TraceArgs`].
 
+pub mod exprs;
 pub mod filters;
 pub mod kmods;
 pub mod output;
@@ -86,6 +87,7 @@ impl Plan {
                 })
             }
         };
+        exprs::check_syntax(args)?;
         let output = output::plan(args)?;
         crate::privileges::check()?;
 
@@ -110,6 +112,9 @@ impl Plan {
         };
 
         let targets = targets::discover(args, func_re.as_ref(), phase)?;
+        phase("compiling the BTF expressions");
+        let exprs = exprs::compile(args, &targets.btf)?;
+        drop(targets.btf);
         let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = args.output_stack || (args.output_caller && tracepoint_backend);
@@ -127,6 +132,7 @@ impl Plan {
                 kprobes: targets.kprobes,
                 tracepoints: targets.tracepoints,
                 filter,
+                skb_expr: exprs.skb_filter,
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,

@@ -21,6 +21,8 @@ pub struct Targets {
     pub kallsyms: Option<Kallsyms>,
     /// Lines for the user: why `auto` fell back, what --kmods did.
     pub notes: Vec<String>,
+    /// The kernel's types (vmlinux and the selected modules), for the BTF expressions.
+    pub btf: symbols::Btf,
 }
 
 fn probes_backend(b: cli::Backend) -> Option<probes::Backend> {
@@ -169,5 +171,6 @@ pub fn discover(
         reasons: symbols::DropReasons::from_btf(&btf),
         kallsyms: kallsyms.or_else(|| lazy.into_inner().flatten()),
         notes,
+        btf,
     })
 }
