@@ -4,7 +4,7 @@
 //! [`JsonEvent`] also deserializes, so consumers (tests, the TUI's replay) can read the lines back.
 
 use crate::time::{SinceLast, local_millis};
-use crate::{Event, Formatter, FuncKind, OutputOptions, TimestampMode};
+use crate::{DumpKind, Event, Formatter, FuncKind, OutputOptions, TimestampMode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,6 +51,21 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// `--output-skb-metadata`: each expression's value, keyed by the expression (`{"skb->mark": 42}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `--output-skb`: the `struct sk_buff` as the kernel printed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_dump: Option<String>,
+    /// With `skb_dump`: whether the kernel had to cut it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_dump_cut: Option<bool>,
+    /// `--output-skb-shared-info`: the `struct skb_shared_info` as the kernel printed it (pwru's key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_shared_info: Option<String>,
+    /// With `skb_shared_info`: whether the kernel had to cut it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_shared_info_cut: Option<bool>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
@@ -139,6 +154,11 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "metadata",
+    "skb_dump",
+    "skb_dump_cut",
+    "skb_shared_info",
+    "skb_shared_info_cut",
 ];
 
 impl JsonEvent {
@@ -183,6 +203,14 @@ impl JsonEvent {
                 (key, a.json.clone())
             })
             .collect();
+        let metadata = (!ev.metadata.is_empty()).then(|| {
+            ev.metadata
+                .iter()
+                .map(|m| (m.expr.clone(), m.json.clone()))
+                .collect()
+        });
+        let dump = |kind: DumpKind| ev.dumps.iter().find(|d| d.kind == kind);
+        let (skb_dump, shinfo) = (dump(DumpKind::Skb), dump(DumpKind::SkbSharedInfo));
         Self {
             skb: format!("{:#x}", ev.skb),
             cpu: ev.cpu,
@@ -205,6 +233,11 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            metadata,
+            skb_dump: skb_dump.map(|d| d.text.clone()),
+            skb_dump_cut: skb_dump.map(|d| d.cut),
+            skb_shared_info: shinfo.map(|d| d.text.clone()),
+            skb_shared_info_cut: shinfo.map(|d| d.cut),
             annotations,
         }
     }

@@ -14,6 +14,8 @@ pub const TUPLE_WIDTH: usize = 51;
 /// Width of FUNC when CALLER follows it.
 pub const FUNC_WIDTH: usize = 40;
 const IFACE_WIDTH: usize = 16;
+/// The line under a dump the kernel had to cut.
+pub const DUMP_CUT: &str = "[... cut: the struct did not fit in the per-CPU buffer]";
 
 /// Formats events as text lines. Holds the little state `--timestamp relative` needs (last time per skb).
 #[derive(Debug, Default)]
@@ -72,7 +74,8 @@ impl TextFormatter {
         s
     }
 
-    /// Appends the event's line, then its stack and annotation lines (indented), each ending in `\n`.
+    /// Appends the event's line (with its metadata values at the end), then its stack (indented), its dumps and its
+    /// annotation lines (indented), each ending in `\n`.
     pub fn format_into(&mut self, ev: &Event, s: &mut String) {
         let o = self.opts;
         if o.timestamp == TimestampMode::Absolute {
@@ -118,10 +121,22 @@ impl TextFormatter {
             s.push(' ');
             s.push_str(ev.caller.as_deref().unwrap_or("-"));
         }
+        // After the line, as pwru prints them: ` skb->mark=0x2a skb->dev->name="eth0"`.
+        for m in &ev.metadata {
+            let _ = write!(s, " {}={}", m.expr, m.text);
+        }
         s.push('\n');
         if o.stack {
             for frame in &ev.stack {
                 let _ = writeln!(s, "    {frame}");
+            }
+        }
+        for d in &ev.dumps {
+            s.push_str(d.text.trim_end_matches('\n'));
+            s.push('\n');
+            if d.cut {
+                s.push_str(DUMP_CUT);
+                s.push('\n');
             }
         }
         for a in &ev.annotations {

@@ -161,6 +161,8 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            metadata: Vec::new(),
+            dumps: Vec::new(),
         }
     }
 }

@@ -175,7 +175,7 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap} $EXTRA_SCENARIOS; do
+    for s in ${SCENARIOS:-trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap btf_expr} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
         trace_all) for be in $BACKEND $EXTRA_BACKENDS; do T_SCEN=$(now); s_trace_all "$be"; timing "scenario.trace_all[$be]" "$(since $T_SCEN)"; done; continue ;;
