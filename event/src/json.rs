@@ -66,9 +66,23 @@ pub struct JsonEvent {
     /// With `skb_shared_info`: whether the kernel had to cut it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skb_shared_info_cut: Option<bool>,
+    /// Packet bytes, when the event carries some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<JsonPacket>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+}
+
+/// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonPacket {
+    /// `l2` (Ethernet header first) or `l3` (IP header first).
+    pub start: crate::PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may hold fewer).
+    pub orig_len: u32,
+    /// The bytes, lowercase hex.
+    pub data: String,
 }
 
 /// The metadata columns (`--output-meta`).
@@ -159,6 +173,7 @@ const RESERVED: &[&str] = &[
     "skb_dump_cut",
     "skb_shared_info",
     "skb_shared_info_cut",
+    "packet",
 ];
 
 impl JsonEvent {
@@ -238,6 +253,11 @@ impl JsonEvent {
             skb_dump_cut: skb_dump.map(|d| d.cut),
             skb_shared_info: shinfo.map(|d| d.text.clone()),
             skb_shared_info_cut: shinfo.map(|d| d.cut),
+            packet: ev.packet.as_ref().map(|p| JsonPacket {
+                start: p.start,
+                orig_len: p.orig_len,
+                data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
+            }),
             annotations,
         }
     }

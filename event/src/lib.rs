@@ -71,6 +71,30 @@ pub struct Event {
     /// Structs the kernel printed for this event (`--output-skb`, `--output-skb-shared-info`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dumps: Vec<Dump>,
+    /// The packet's first bytes as the kernel held them at the function, when the probes copied some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Packet>,
+}
+
+/// Packet bytes an event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may be shorter: snaplen, paged data).
+    pub orig_len: u32,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// Where packet bytes start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    L2,
+    /// At the IP header (the skb had no MAC header).
+    L3,
 }
 
 /// What kind of probe saw the event.
@@ -172,7 +196,9 @@ pub mod proto;
 pub mod text;
 pub mod time;
 
-pub use json::{JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple};
+pub use json::{
+    JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonPacket, JsonTime, JsonTuple,
+};
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;
 

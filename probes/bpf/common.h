@@ -45,6 +45,7 @@ volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pc
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
 volatile const __u32 HAVE_SKB_EXPR = 0;  /* 1 = a BTF expression is spliced into btf_filter() */
+volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
 
 /* ---- maps ---- */
 struct {
@@ -76,6 +77,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct filter_buf);
 } FILTER_BUF SEC(".maps");
+
+/* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
+ * without sections are reserved in the ring and written in place). */
+struct record_buf {
+	struct event event;
+	struct section_head packet_head;
+	struct section_packet packet;
+	__u8 bytes[SNAPLEN_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct record_buf);
+} RECORD_BUF SEC(".maps");
 
 /* skb tracking: addresses of skbs that matched once */
 struct {

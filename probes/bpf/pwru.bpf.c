@@ -32,6 +32,13 @@ char LICENSE[] SEC("license") = "GPL";
  * constants are not described there), so that tests/layout.rs can check them against their Rust mirrors. */
 struct pwru_contract {
 	struct event event;
+	struct section_head section;
+	struct section_packet packet;
+	enum pwru_record_type record;
+	enum pwru_section_kind section_kind;
+	enum pwru_section_flag section_flag;
+	enum pwru_packet_start packet_start;
+	enum pwru_packet_abi packet_abi;
 	enum pwru_event_flag flag;
 	enum pwru_event_kind kind;
 	enum pwru_counter counter;

@@ -117,6 +117,11 @@ pub struct Config {
     pub stack: bool,
     /// Size of the event ring buffer in bytes (rounded up to a power of two, at least one page).
     pub ringbuf_bytes: u32,
+    /// Packet bytes to copy into each event ([`crate::event::Record::packet`]), from the MAC header when the skb
+    /// has one, else from the network header; at most [`crate::event::SNAPLEN_MAX`], and only the skb's linear
+    /// data. 0 (the default): none, and events cost what they cost without this feature (fixed-size records
+    /// written in place).
+    pub snaplen: u32,
 }
 
 impl Default for Config {
@@ -134,6 +139,7 @@ impl Default for Config {
             caller: false,
             stack: false,
             ringbuf_bytes: 16 << 20,
+            snaplen: 0,
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
 use crate::config::{ArgIndex, Backend, Config};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
+use crate::event::SNAPLEN_MAX;
 use crate::linked::{self, Linked};
 use crate::parallel;
 use crate::ringbuf::RingReader;
@@ -159,6 +160,7 @@ impl Tracer {
             .as_ref()
             .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE));
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
+        let snaplen_packet = cfg.snaplen.min(SNAPLEN_MAX);
         let self_tgid: u32 = std::process::id();
         let mut loader = EbpfLoader::new();
         loader
@@ -175,6 +177,7 @@ impl Tracer {
             .override_global("HAVE_FILTER", &have_filter, true)
             .override_global("FILTER_SNAPLEN", &snaplen, true)
             .override_global("HAVE_SKB_EXPR", &have_skb_expr, true)
+            .override_global("CFG_SNAPLEN", &snaplen_packet, true)
             .map_max_entries("EVENTS", ring_size);
         if !cfg.stack {
             loader.map_max_entries("STACKS", 1);

@@ -5,9 +5,10 @@ use crate::clock::WallClock;
 use crate::ifnames::IfNames;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Tuple};
+use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tuple};
 use probes::event::{
-    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT, RawEvent,
+    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
+    RawEvent, Record,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -163,7 +164,22 @@ impl<L: Lookups> Decoder<L> {
             annotations: Vec::new(),
             metadata: Vec::new(),
             dumps: Vec::new(),
+            packet: None,
         }
+    }
+
+    /// [`Decoder::decode`] of a record from the ring, with its packet bytes when it carries some.
+    pub fn decode_record(&mut self, r: &Record) -> Event {
+        let mut ev = self.decode(r);
+        ev.packet = r.packet().map(|p| Packet {
+            start: match p.start {
+                probes::PacketStart::L2 => PacketStart::L2,
+                probes::PacketStart::L3 => PacketStart::L3,
+            },
+            orig_len: p.orig_len,
+            data: p.bytes.to_vec(),
+        });
+        ev
     }
 }
 

@@ -140,6 +140,8 @@ impl Plan {
                 caller: args.output_caller,
                 stack,
                 ringbuf_bytes,
+                // No sink takes packet bytes yet (pcapng comes with issue 13).
+                snaplen: 0,
             },
             names: Symbols {
                 kallsyms,
