@@ -34,6 +34,9 @@ struct pwru_contract {
 	struct event event;
 	struct section_head section;
 	struct section_packet packet;
+	struct section_dump dump;
+	enum pwru_dump_what dump_what;
+	enum pwru_btf_abi btf_abi;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
 	enum pwru_section_flag section_flag;

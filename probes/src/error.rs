@@ -92,6 +92,19 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
+    /// A size outside what the programs' buffers hold.
+    #[error("{what} is {size} bytes; the probes take 1 to {max}")]
+    Size {
+        /// `the BTF-expression output area`, `the dump buffer`.
+        what: &'static str,
+        /// The size asked for.
+        size: u32,
+        /// The largest the programs take.
+        max: u32,
+    },
+    /// A struct the probes are asked to print is not in the running kernel's BTF.
+    #[error("the running kernel's BTF has no struct {0}")]
+    NoStruct(&'static str),
     /// [`crate::Tracer::attach`] was called twice.
     #[error("attach() was already called on this tracer")]
     AttachedTwice,

@@ -1,5 +1,5 @@
 //! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: every record
-//! struct of bpf/event.h (`record_head`, `event`, `section_head`, `section_packet`) member for member (names, byte
+//! struct of bpf/event.h (`record_head`, `event`, `section_head`, `section_packet`, `section_dump`) member for member (names, byte
 //! offsets, size), and every shared C enum (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with testkit's BTF reader (independent of the loader's).
 use object::{Object, ObjectSection};
@@ -55,6 +55,7 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
         ),
         layout!("section_head", SectionHead, kind, flags, len),
         layout!("section_packet", PacketHead, orig_len, cap_len, start, _pad),
+        layout!("section_dump", DumpHead, ret, what, _pad),
     ]
 }
 
@@ -89,6 +90,20 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         ("pwru_packet_abi", m(&[("SNAPLEN_MAX", SNAPLEN_MAX.into())])),
+        (
+            "pwru_dump_what",
+            m(&[
+                ("DUMP_SKB", DUMP_SKB.into()),
+                ("DUMP_SHINFO", DUMP_SHINFO.into()),
+            ]),
+        ),
+        (
+            "pwru_btf_abi",
+            m(&[
+                ("BTF_AREA_MAX", BTF_AREA_MAX.into()),
+                ("DUMP_BUF_MAX", DUMP_BUF_MAX.into()),
+            ]),
+        ),
         (
             "pwru_event_flag",
             m(&[

@@ -57,6 +57,7 @@ fn main() {
     for json in [false, true] {
         let syms = Symbols {
             kallsyms: None,
+            skb_values: None,
             reasons: symbols::DropReasons::from_btf(&btf),
             tracepoints: [
                 "net_dev_queue",

@@ -108,6 +108,18 @@ pub struct TraceArgs {
     /// compiled on the kernel's BTF, applied with the pcap, netns, mark and ifname filters).
     #[arg(long, value_name = "EXPR")]
     pub filter_skb_expr: Option<String>,
+    /// Print these C expressions over `struct sk_buff *skb` after each event line, e.g. 'skb->hash',
+    /// 'skb->dev->name' (repeatable, or comma-separated: a comma inside a "string" does not split; at most 32).
+    #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
+    pub output_skb_metadata: Vec<String>,
+    /// Only XDP packets for which this C expression over `struct xdp_buff *xdp` holds (not supported yet: it needs
+    /// the tracing of XDP programs).
+    #[arg(long, value_name = "EXPR")]
+    pub filter_xdp_expr: Option<String>,
+    /// Print these C expressions over `struct xdp_buff *xdp` after each XDP event line (not supported yet: it needs
+    /// the tracing of XDP programs).
+    #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
+    pub output_xdp_metadata: Vec<String>,
     /// Keep following an skb after its first match (NAT, decapsulation).
     #[arg(long)]
     pub filter_track_skb: bool,
@@ -128,6 +140,16 @@ pub struct TraceArgs {
     /// Add TCP flags to the tuple (tcp:SYN|ACK).
     #[arg(long)]
     pub output_tcp_flags: bool,
+    /// Print the struct sk_buff under each event, as the kernel prints it (bpf_snprintf_btf, Linux 5.9+).
+    #[arg(long)]
+    pub output_skb: bool,
+    /// Print the skb's struct skb_shared_info under each event (bpf_snprintf_btf, Linux 5.9+).
+    #[arg(long)]
+    pub output_skb_shared_info: bool,
+    /// Bytes of buffer per printed struct (--output-skb, --output-skb-shared-info); a longer one is cut, and says
+    /// so. 1 to 4096.
+    #[arg(long, default_value_t = 4096, value_name = "BYTES")]
+    pub set_percpu_buf: u32,
     /// Print the caller of each function.
     #[arg(long)]
     pub output_caller: bool,

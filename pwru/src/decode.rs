@@ -3,9 +3,10 @@
 
 use crate::clock::WallClock;
 use crate::ifnames::IfNames;
+use crate::kernel_values;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tuple};
+use event::{DropReason, DumpKind, Event, FuncKind, Packet, PacketStart, Tuple};
 use probes::event::{
     EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
     RawEvent, Record,
@@ -26,6 +27,10 @@ pub trait Lookups {
     /// Return addresses of stack `id`, innermost first.
     fn stack(&self, _id: i32) -> Vec<u64> {
         Vec::new()
+    }
+    /// The layout of the BTF-expression values skb events carry (`--output-skb-metadata`).
+    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+        None
     }
 }
 
@@ -179,6 +184,19 @@ impl<L: Lookups> Decoder<L> {
             orig_len: p.orig_len,
             data: p.bytes.to_vec(),
         });
+        if let (Some(fetch), Some(area)) = (self.lookups.skb_values(), r.btf_values()) {
+            ev.metadata = kernel_values::metadata(fetch, area);
+        }
+        ev.dumps = r
+            .btf_dumps()
+            .map(|d| {
+                let kind = match d.what {
+                    probes::event::DUMP_SHINFO => DumpKind::SkbSharedInfo,
+                    _ => DumpKind::Skb,
+                };
+                kernel_values::dump(kind, d.text, d.cut, d.ret)
+            })
+            .collect();
         ev
     }
 }

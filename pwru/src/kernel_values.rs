@@ -44,8 +44,17 @@ fn json(v: &Value) -> serde_json::Value {
 }
 
 /// A dump from the kernel's bytes: up to the first NUL, invalid UTF-8 replaced, control characters other than
-/// newlines and tabs escaped (the text names kernel memory, it must not drive the terminal).
-pub fn dump(kind: DumpKind, bytes: &[u8], cut: bool) -> Dump {
+/// newlines and tabs escaped (the text names kernel memory, it must not drive the terminal). `ret` is
+/// `bpf_snprintf_btf()`'s answer: a negative one, without text, says why there is none.
+pub fn dump(kind: DumpKind, bytes: &[u8], cut: bool, ret: i32) -> Dump {
+    if bytes.is_empty() && ret < 0 {
+        let why = std::io::Error::from_raw_os_error(-ret);
+        return Dump {
+            kind,
+            text: format!("<the kernel could not print it: {why}>"),
+            cut: false,
+        };
+    }
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let raw = String::from_utf8_lossy(&bytes[..end]);
     let mut text = String::with_capacity(raw.len());
@@ -120,8 +129,17 @@ mod tests {
             DumpKind::Skb,
             b"(struct sk_buff){\n\t.len = 84,\x1b[2J\n}\0garbage",
             true,
+            5000,
         );
         assert_eq!(d.text, "(struct sk_buff){\n\t.len = 84,\\u{1b}[2J\n}");
         assert!(d.cut);
+        let failed = dump(DumpKind::SkbSharedInfo, b"", false, -libc::EFAULT);
+        assert!(
+            failed
+                .text
+                .starts_with("<the kernel could not print it: Bad address"),
+            "{}",
+            failed.text
+        );
     }
 }

@@ -164,3 +164,194 @@ fn bad_expressions_are_refused_with_the_column() {
         assert!(!err.contains("attach"), "refused before attaching: {err}");
     }
 }
+
+/// The value of `expr` in an event's `metadata` object.
+fn meta<'a>(e: &'a Value, expr: &str) -> &'a Value {
+    let m = &e["metadata"];
+    assert!(m.get(expr).is_some(), "no {expr} in {e}");
+    &m[expr]
+}
+
+#[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
+fn metadata_values_are_the_packets() {
+    let _g = serial();
+    let t = NetnsPair::builder("e65", 65).resolve_neighbours().build();
+    let filter = format!("icmp and host {}", t.ip_b);
+    // Repeated and comma-separated, as pwru takes them; the ping socket's SO_MARK (ping -m 42) is on skb->mark
+    // while the skb is in a and on skb->sk->sk_mark until the socket lets go of it.
+    let args = [
+        "--output-skb-metadata",
+        "skb->mark",
+        "--output-skb-metadata",
+        "skb->len,skb->dev->name,skb->sk->sk_mark",
+        filter.as_str(),
+    ];
+    let evs = trace(&args, || ping(&t, &t.a, &t.ip_b, "-m 42"));
+    let mine = pair_icmp(&evs, &t);
+    assert!(mine.len() >= 8, "{evs:?}");
+    for e in &mine {
+        assert_eq!(meta(e, "skb->mark"), &e["mark"], "{e}");
+        assert_eq!(meta(e, "skb->len"), &e["len"], "{e}");
+        let name = meta(e, "skb->dev->name");
+        assert!(name.is_null() || name == &e["ifname"], "{e}");
+    }
+    let at = |ns: u32, func: &str| {
+        mine.iter()
+            .find(|e| e["netns"] == ns && e["func"] == func)
+            .unwrap_or_else(|| panic!("no {func} in netns {ns}: {mine:?}"))
+    };
+    let sent = at(t.inode_a, "net_dev_start_xmit");
+    assert_eq!(meta(sent, "skb->mark"), 42, "{sent}");
+    assert_eq!(meta(sent, "skb->sk->sk_mark"), 42, "{sent}");
+    assert_eq!(meta(sent, "skb->dev->name"), t.veth_a.as_str(), "{sent}");
+    // In b, ip_rcv let go of the socket: the request's last event has no skb->sk.
+    let freed = mine
+        .iter()
+        .rfind(|e| e["netns"] == t.inode_b && e["tuple"]["daddr"] == t.ip_b.as_str())
+        .unwrap();
+    assert!(meta(freed, "skb->sk->sk_mark").is_null(), "{freed}");
+
+    // Text: the values follow the line, unsigned in hex, strings quoted, a NULL on the way as <null>.
+    let p = Pwru::start(&[
+        "--output-skb-metadata",
+        "skb->mark,skb->dev->name,skb->sk->sk_mark",
+        filter.as_str(),
+    ]);
+    ping(&t, &t.a, &t.ip_b, "-m 42");
+    settle();
+    let out = p.stop(SIGINT);
+    let lines: Vec<&str> = out
+        .output
+        .lines()
+        .filter(|l| l.contains("skb->mark="))
+        .collect();
+    let want = format!(
+        " skb->mark=0x2a skb->dev->name=\"{}\" skb->sk->sk_mark=0x2a",
+        t.veth_a
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("net_dev_start_xmit") && l.ends_with(&want)),
+        "{want}: {}",
+        out.output
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(" skb->sk->sk_mark=<null>")),
+        "{}",
+        out.output
+    );
+}
+
+#[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
+fn skb_and_shared_info_dumps() {
+    let _g = serial();
+    let t = NetnsPair::builder("e66", 66).resolve_neighbours().build();
+    let filter = format!("icmp and host {}", t.ip_b);
+    let evs = trace(
+        &[
+            "--output-skb",
+            "--output-skb-shared-info",
+            "--set-percpu-buf",
+            "4096",
+            &filter,
+        ],
+        || ping(&t, &t.a, &t.ip_b, "-s 1200"),
+    );
+    let mine = pair_icmp(&evs, &t);
+    assert!(mine.len() >= 8, "{evs:?}");
+    for e in &mine {
+        let dump = e["skb_dump"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no skb_dump: {e}"));
+        assert!(dump.starts_with("(struct sk_buff){"), "{dump}");
+        assert_eq!(e["skb_dump_cut"], false, "{e}");
+        // The kernel's .len is the LEN column.
+        let len = format!("\n .len = (unsigned int){},\n", e["len"]);
+        assert!(dump.contains(&len), "{len} not in {dump}");
+        let shinfo = e["skb_shared_info"].as_str().unwrap();
+        assert!(shinfo.starts_with("(struct skb_shared_info){"), "{shinfo}");
+        assert_eq!(e["skb_shared_info_cut"], false, "{e}");
+    }
+
+    // A small buffer cuts the dump, and says so: in JSON and in text.
+    let evs = trace(
+        &["--output-skb", "--set-percpu-buf", "200", &filter],
+        || ping(&t, &t.a, &t.ip_b, ""),
+    );
+    let mine = pair_icmp(&evs, &t);
+    assert!(!mine.is_empty(), "{evs:?}");
+    for e in &mine {
+        let dump = e["skb_dump"].as_str().unwrap();
+        assert!(
+            dump.len() <= 199 && dump.starts_with("(struct sk_buff){"),
+            "{dump}"
+        );
+        assert_eq!(e["skb_dump_cut"], true, "{e}");
+        assert!(e.get("skb_shared_info").is_none(), "{e}");
+    }
+    let p = Pwru::start(&["--output-skb", "--set-percpu-buf", "200", &filter]);
+    ping(&t, &t.a, &t.ip_b, "");
+    settle();
+    let out = p.stop(SIGINT);
+    let lines: Vec<&str> = out.output.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.contains("net_dev_start_xmit"))
+        .unwrap();
+    assert_eq!(lines[first + 1], "(struct sk_buff){", "{}", out.output);
+    assert!(
+        lines[first + 2..]
+            .iter()
+            .take(20)
+            .any(|l| *l == event::text::DUMP_CUT),
+        "{}",
+        out.output
+    );
+}
+
+#[test]
+#[ignore = "needs root: runs pwru (tests/run.sh runs it)"]
+fn bad_metadata_and_buffer_are_refused_in_one_line() {
+    need_root("BPF programs");
+    for (args, want) in [
+        (
+            &["--output-skb-metadata", "skb->len,skb->hsah"][..],
+            "--output-skb-metadata skb->hsah: skb->hsah: struct sk_buff has no member 'hsah' (did you mean 'hash'",
+        ),
+        (
+            &["--output-skb-metadata", "skb->len +"][..],
+            "--output-skb-metadata skb->len +:",
+        ),
+        (
+            &["--output-skb", "--set-percpu-buf", "0"][..],
+            "invalid --set-percpu-buf 0: 1 to 4096 bytes",
+        ),
+        (
+            &["--output-skb", "--set-percpu-buf", "20000"][..],
+            "invalid --set-percpu-buf 20000: 1 to 4096 bytes",
+        ),
+        (
+            &["--filter-xdp-expr", "xdp->data != 0"][..],
+            "--filter-xdp-expr is not supported yet:",
+        ),
+        (
+            &["--output-xdp-metadata", "xdp->data"][..],
+            "--output-xdp-metadata is not supported yet:",
+        ),
+    ] {
+        let out = Command::new(pwru_bin())
+            .args(["--backend", "tracepoint"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(&format!("pwru: {want}")), "{args:?}: {err}");
+    }
+}

@@ -87,7 +87,7 @@ impl Plan {
                 })
             }
         };
-        exprs::check_syntax(args)?;
+        exprs::check(args)?;
         let output = output::plan(args)?;
         crate::privileges::check()?;
 
@@ -115,6 +115,7 @@ impl Plan {
         phase("compiling the BTF expressions");
         let exprs = exprs::compile(args, &targets.btf)?;
         drop(targets.btf);
+        let dumps = exprs::dumps(args)?;
         let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = args.output_stack || (args.output_caller && tracepoint_backend);
@@ -133,6 +134,11 @@ impl Plan {
                 tracepoints: targets.tracepoints,
                 filter,
                 skb_expr: exprs.skb_filter,
+                skb_fetch: exprs.skb_fetch.as_ref().map(|f| probes::FetchCode {
+                    insns: f.to_bytes(),
+                    area_size: f.area_size,
+                }),
+                dumps,
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
@@ -147,6 +153,7 @@ impl Plan {
                 kallsyms,
                 reasons: targets.reasons,
                 tracepoints: targets.tracepoint_names,
+                skb_values: exprs.skb_fetch,
             },
             want: Want {
                 ifnames: args.output_meta,

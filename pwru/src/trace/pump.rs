@@ -81,4 +81,7 @@ impl Lookups for WithStacks<'_> {
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
     }
+    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+        self.syms.skb_values()
+    }
 }
