@@ -257,7 +257,22 @@ pub fn same_packet(life: Life, last: &Event, ev: &Event) -> bool {
         // device is a new packet only after a pause: a veth hands the skb to its peer within the same call (and
         // net:net_dev_xmit even fires after the peer's netif_rx).
         Life::Live => {
+            let starts = starts_tx_path(&ev.func) || starts_rx_path(&ev.func);
+            // Taken by a socket, a packet is neither sent nor received again: its free (a deferred or
+            // stateless one the tracepoints do not report) happened out of sight.
+            if starts && is_socket_delivery(&last.func) {
+                return false;
+            }
             let gap = ev.ktime_ns.saturating_sub(last.ktime_ns);
+            // A received packet is sent on only when forwarded: in the netns it arrived in, in the same softirq,
+            // and never through the local output path. Anything else is a new packet at a reused address (the
+            // free of a packet delivered locally, e.g. UDP's stateless one, is not always reported).
+            if starts_tx_path(&ev.func) && (is_receive(&last.func) || starts_rx_path(&last.func)) {
+                let other_netns = last.netns != 0 && ev.netns != 0 && last.netns != ev.netns;
+                if other_netns || is_local_out(&ev.func) || gap > HANDOFF_RX_GAP_NS {
+                    return false;
+                }
+            }
             let restart =
                 starts_tx_path(&ev.func) || (starts_rx_path(&ev.func) && gap > HANDOFF_RX_GAP_NS);
             !(is_handoff(&last.func) && restart && same_iface(last, ev))
@@ -329,6 +344,7 @@ pub fn is_release_step(func: &str) -> bool {
         || matches!(
             func,
             "skb_orphan"
+                | "sk_skb_reason_drop"
                 | "__skb_ext_put"
                 | "skb_zcopy_clear"
                 | "skb_dst_drop"
@@ -350,6 +366,19 @@ pub fn starts_tx_path(func: &str) -> bool {
             | "__dev_queue_xmit"
             | "dev_queue_xmit"
             | "__ip_local_out"
+            | "ip_local_out"
+            | "__ip6_local_out"
+            | "ip6_local_out"
+            | "ip_queue_xmit"
+            | "ip6_xmit"
+    )
+}
+
+/// Where a locally made packet enters IP output (a forwarded one never passes here).
+fn is_local_out(func: &str) -> bool {
+    matches!(
+        func,
+        "__ip_local_out"
             | "ip_local_out"
             | "__ip6_local_out"
             | "ip6_local_out"
@@ -561,6 +590,43 @@ mod tests {
             }
         );
         assert_eq!(fate_of(&[ev("ip_rcv")]), Fate::InFlight);
+    }
+
+    #[test]
+    fn a_packet_taken_by_a_socket_is_not_sent_again() {
+        let copy = tp("skb_copy_datagram_iovec");
+        assert!(!same_packet(Life::Live, &copy, &tp("net_dev_queue")));
+        assert!(!same_packet(Life::Live, &copy, &tp("netif_receive_skb")));
+        assert!(same_packet(Life::Live, &copy, &tp("consume_skb")));
+        // Forwarding: received, then queued for transmit in the same netns at once, is one packet.
+        let at = |mut e: Event, netns: u32, t: u64| {
+            e.netns = netns;
+            e.ktime_ns = t;
+            e
+        };
+        let rx = at(tp("netif_receive_skb"), 7, 1_000);
+        assert!(same_packet(
+            Life::Live,
+            &rx,
+            &at(tp("net_dev_queue"), 7, 1_020)
+        ));
+        // Queued in another netns, later, or through local output: a new packet (the delivered one was freed
+        // where no event said so).
+        assert!(!same_packet(
+            Life::Live,
+            &rx,
+            &at(tp("net_dev_queue"), 8, 1_020)
+        ));
+        assert!(!same_packet(
+            Life::Live,
+            &rx,
+            &at(tp("net_dev_queue"), 7, 5_000_000)
+        ));
+        assert!(!same_packet(
+            Life::Live,
+            &rx,
+            &at(ev("__ip_local_out"), 7, 1_020)
+        ));
     }
 
     #[test]

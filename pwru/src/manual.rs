@@ -7,15 +7,19 @@ use std::io::Write;
 
 /// Writes the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<()> {
-    let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "pwru", out);
+    // Generated in memory first: clap_complete panics on a write error (`pwru completions bash | head`).
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "pwru", &mut buf);
+    out.write_all(&buf)?;
     out.flush()?;
     Ok(())
 }
 
 /// Writes the man page (roff), with the subcommands listed.
 pub fn man(out: &mut dyn Write) -> Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)?;
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+    out.write_all(&buf)?;
     out.flush()?;
     Ok(())
 }
@@ -63,5 +67,22 @@ mod tests {
         ] {
             assert!(text.contains(word), "man page lacks {word}");
         }
+    }
+
+    /// A reader that went away is an error to return (main exits 0 on it), not a panic.
+    #[test]
+    fn a_closed_pipe_is_an_error_not_a_panic() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = completions(clap_complete::Shell::Bash, &mut Closed).unwrap_err();
+        assert!(crate::say::is_broken_pipe(&e), "{e}");
+        assert!(crate::say::is_broken_pipe(&man(&mut Closed).unwrap_err()));
     }
 }

@@ -17,6 +17,10 @@ pub struct StatusInfo {
     pub attached: usize,
     /// The pcap filter expression compiled into the probes (empty: none).
     pub filter: String,
+    /// `--filter-track-skb`: show how many skbs it could not remember.
+    pub track_skb: bool,
+    /// `--drops-only`: only dropped packets arrive; show how many events its caps evicted.
+    pub drops_only: bool,
 }
 
 /// Live counters shown in the status line, refreshed by the run loop.
@@ -28,6 +32,10 @@ pub struct Live {
     pub lost: u64,
     /// Not taken by the UI (channel full, or paused too long).
     pub ui_dropped: u64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: u64,
+    /// Events `--drops-only` evicted (its caps).
+    pub evicted: u64,
 }
 
 /// The pane that has the keyboard focus (Tab cycles).

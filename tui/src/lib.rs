@@ -77,6 +77,10 @@ impl Default for TuiConfig {
 pub struct Counters {
     /// Events lost in the kernel (ring buffer full).
     pub lost: AtomicU64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: AtomicU64,
+    /// Events `--drops-only` evicted (its caps).
+    pub evicted: AtomicU64,
 }
 
 #[derive(Debug, Default)]

@@ -191,6 +191,8 @@ where
             events_per_sec: app.live.events_per_sec,
             lost: stats.lost.load(Ordering::Relaxed),
             ui_dropped: events.dropped(),
+            untracked: stats.untracked.load(Ordering::Relaxed),
+            evicted: stats.evicted.load(Ordering::Relaxed),
         };
         if live != app.live {
             app.live = live;

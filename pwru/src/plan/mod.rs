@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
 use std::path::{Path, PathBuf};
 
-pub use output::{Destination, Format, Output};
+pub use output::{Destination, DropsOnlyCaps, Format, Metrics, Output, Summary};
 
 /// Everything a trace run needs, checked.
 pub struct Plan {
@@ -37,6 +37,8 @@ pub struct Plan {
     pub destination: Destination,
     /// `--cilium`: Cilium's maps, open.
     pub cilium: Option<cilium::Enricher>,
+    /// `--metrics`: listening already.
+    pub metrics: Option<Metrics>,
     /// Created once every probe is attached.
     pub ready_file: Option<PathBuf>,
     /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
@@ -51,15 +53,6 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        for (on, flag) in [
-            (args.drops_only, "--drops-only"),
-            (args.summary, "--summary"),
-            (args.metrics.is_some(), "--metrics"),
-        ] {
-            if on {
-                bail!("{flag} is not available yet in this build");
-            }
-        }
         let func_re = args
             .filter_func
             .as_deref()
@@ -89,6 +82,11 @@ impl Plan {
         };
         exprs::check(args)?;
         let output = output::plan(args)?;
+        let metrics_addr = args
+            .metrics
+            .as_deref()
+            .map(output::parse_metrics_addr)
+            .transpose()?;
         crate::privileges::check()?;
 
         let ifindex = match &args.filter_ifname {
@@ -99,6 +97,13 @@ impl Plan {
         let destination = match output.format {
             Format::Tui { .. } => Destination::Stdout,
             _ => output::open(args.output_file.as_deref())?,
+        };
+        let metrics = match (metrics_addr, &args.metrics) {
+            (Some(addr), Some(arg)) => Some(Metrics {
+                listener: output::listen(addr, arg)?,
+                max_series: args.metrics_max_series as usize,
+            }),
+            _ => None,
         };
         let cilium = match &args.cilium {
             None => None,
@@ -156,7 +161,8 @@ impl Plan {
                 skb_values: exprs.skb_fetch,
             },
             want: Want {
-                ifnames: args.output_meta,
+                // The drop views label drops by interface.
+                ifnames: args.output_meta || args.summary || args.metrics.is_some(),
                 netns_names: args.output_netns_names,
                 caller: args.output_caller,
                 stack,
@@ -164,6 +170,7 @@ impl Plan {
             output,
             destination,
             cilium,
+            metrics,
             ready_file: args.ready_file.clone(),
             notes: targets.notes,
         })

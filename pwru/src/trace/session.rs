@@ -6,10 +6,10 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Output};
+use crate::plan::{Destination, Metrics, Output};
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Sink, Sinks, StopHandle};
+use crate::sink::{self, Attached, Counts, Held, Sink, Sinks, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +32,7 @@ pub struct Session {
     pub want: Want,
     pub pump: Pump,
     pub output: Output,
+    pub metrics: Option<Metrics>,
     pub ready_file: Option<PathBuf>,
     pub sinks: Sinks,
     pub stop: StopHandle,
@@ -68,7 +69,13 @@ impl Session {
         if self.attached.attached == 0 {
             bail!("no probe could be attached");
         }
-        self.sinks = sink::build(&self.output, destination, &self.attached, &self.stop)?;
+        self.sinks = sink::build(
+            &self.output,
+            destination,
+            self.metrics.take(),
+            &self.attached,
+            &self.stop,
+        )?;
         if let Some(p) = &self.ready_file {
             std::fs::write(p, b"")
                 .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
@@ -120,6 +127,8 @@ impl Session {
             produced: det.produced,
             lost: det.lost,
             delivered: self.pump.delivered,
+            untracked: self.tracer.track_overflows(),
+            evicted: 0,
         };
         for r in [self.sinks.flush(), self.sinks.finish(&counts)] {
             if let Err(e) = r {
@@ -135,7 +144,17 @@ impl Session {
                 code = 1;
             }
         }
-        say!("{}", summary(&counts, self.sinks.printed(), det.elapsed));
+        let track = self.attached.track_skb.then_some(counts.untracked);
+        say!(
+            "{}",
+            summary(
+                &counts,
+                self.sinks.printed(),
+                self.sinks.held(),
+                track,
+                det.elapsed
+            )
+        );
         code
     }
 }
@@ -160,6 +179,8 @@ async fn stream<L: Lookups>(
                 produced: tracer.produced(),
                 lost: tracer.lost(),
                 delivered: pump.delivered,
+                untracked: tracer.track_overflows(),
+                evicted: 0,
             })?,
             g = ring.readable_mut() => {
                 let mut g = g?;
@@ -175,17 +196,47 @@ async fn stream<L: Lookups>(
     }
 }
 
-/// `N events produced, M lost, P printed[, W not written][, U not read] (detached in T ms)`: every event
-/// produced is lost, printed, not written (the output failed) or not read (the run stopped first).
-fn summary(c: &Counts, printed: Option<u64>, detach: Duration) -> String {
-    let printed = printed.unwrap_or(c.delivered);
-    let mut s = format!(
-        "{} events produced, {} lost, {printed} printed",
-        c.produced, c.lost
-    );
-    let unwritten = c.delivered.saturating_sub(printed);
+/// `N events produced, M lost, P printed[ (D drop paths), X not in a drop path, E evicted (--drops-only caps)][, W
+/// not written][, K skbs untracked (…)][, U not read] (detached in T ms)`: every event produced is lost, printed,
+/// held back by --drops-only, not written (the output failed) or not read (the run stopped first). Without a
+/// printer (`--summary` alone) the events are `counted`. `untracked` is given with --filter-track-skb.
+fn summary(
+    c: &Counts,
+    printed: Option<u64>,
+    held: Option<Held>,
+    untracked: Option<u64>,
+    detach: Duration,
+) -> String {
+    let mut s = format!("{} events produced, {} lost, ", c.produced, c.lost);
+    let mut accounted = match (printed, held) {
+        (Some(p), _) => {
+            s.push_str(&format!("{p} printed"));
+            p
+        }
+        (None, None) => {
+            s.push_str(&format!("{} counted", c.delivered));
+            c.delivered
+        }
+        (None, Some(_)) => {
+            s.push_str("0 printed");
+            0
+        }
+    };
+    if let Some(h) = held {
+        s.push_str(&format!(
+            " ({} drop paths), {} not in a drop path, {} evicted (--drops-only caps)",
+            h.paths, h.not_dropped, h.evicted
+        ));
+        accounted += h.not_dropped + h.evicted;
+    }
+    let unwritten = c.delivered.saturating_sub(accounted);
     if unwritten > 0 {
         s.push_str(&format!(", {unwritten} not written"));
+    }
+    if let Some(n) = untracked {
+        s.push_str(&format!(
+            ", {n} skbs untracked (--filter-track-skb table full)"
+        ));
     }
     let unread = c
         .produced
@@ -208,19 +259,40 @@ mod tests {
             produced: 100,
             lost: 10,
             delivered: 80,
+            ..Default::default()
         };
         assert_eq!(
-            summary(&c, Some(75), Duration::from_millis(3)),
+            summary(&c, Some(75), None, None, Duration::from_millis(3)),
             "100 events produced, 10 lost, 75 printed, 5 not written, 10 not read (detached in 3 ms)"
         );
         let c = Counts {
             produced: 5,
             lost: 0,
             delivered: 5,
+            ..Default::default()
         };
         assert_eq!(
-            summary(&c, None, Duration::ZERO),
-            "5 events produced, 0 lost, 5 printed (detached in 0 ms)"
+            summary(&c, None, None, Some(2), Duration::ZERO),
+            "5 events produced, 0 lost, 5 counted, 2 skbs untracked (--filter-track-skb table full) (detached in 0 ms)"
+        );
+        let held = Held {
+            paths: 2,
+            not_dropped: 60,
+            evicted: 5,
+        };
+        assert_eq!(
+            summary(
+                &Counts {
+                    produced: 80,
+                    delivered: 80,
+                    ..Default::default()
+                },
+                Some(12),
+                Some(held),
+                None,
+                Duration::ZERO
+            ),
+            "80 events produced, 0 lost, 12 printed (2 drop paths), 60 not in a drop path, 5 evicted (--drops-only caps), 3 not written (detached in 0 ms)"
         );
     }
 }
