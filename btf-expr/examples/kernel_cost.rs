@@ -99,8 +99,9 @@ fn main() {
     let pair = NetnsPair::new("ek", 208);
     let _stats: OwnedFd =
         prog::enable_stats(bpf_stats_type::BPF_STATS_RUN_TIME).expect("BPF_ENABLE_STATS");
-    let btf = symbols::Btf::from_bytes(std::fs::read("/sys/kernel/btf/vmlinux").expect("vmlinux BTF"))
-        .expect("parse vmlinux BTF");
+    let btf =
+        symbols::Btf::from_bytes(std::fs::read("/sys/kernel/btf/vmlinux").expect("vmlinux BTF"))
+            .expect("parse vmlinux BTF");
     let skb = btf_expr::Compiler::new(&btf, "skb", "sk_buff").expect("struct sk_buff");
     let pcap = |expr: &str| {
         let p = pcap_filter::compile(expr).expect("pcap filter");
@@ -123,22 +124,71 @@ fn main() {
         ..Config::default()
     };
     let host = format!("host {}", pair.ip_b);
-    let dev = format!("skb->dev->name == \"{}\" || skb->dev->name == \"{}\"", pair.veth_a, pair.veth_b);
+    let dev = format!(
+        "skb->dev->name == \"{}\" || skb->dev->name == \"{}\"",
+        pair.veth_a, pair.veth_b
+    );
     let rows: Vec<(String, Config)> = vec![
         ("no filter".into(), base()),
-        (format!("pcap '{host}' (accepts)"), Config { filter: pcap(&host), ..base() }),
-        ("pcap 'udp port 53' (rejects)".into(), Config { filter: pcap("udp port 53"), ..base() }),
-        ("expr 'skb->len > 1000' (accepts)".into(), Config { skb_expr: expr("skb->len > 1000"), ..base() }),
-        ("expr 'skb->len > 100000' (rejects)".into(), Config { skb_expr: expr("skb->len > 100000"), ..base() }),
-        ("expr dev->name, 2 names (accepts)".into(), Config { skb_expr: expr(&dev), ..base() }),
-        ("expr 'skb->dev->name == \"x\"' (rejects)".into(), Config { skb_expr: expr("skb->dev->name == \"x\""), ..base() }),
+        (
+            format!("pcap '{host}' (accepts)"),
+            Config {
+                filter: pcap(&host),
+                ..base()
+            },
+        ),
+        (
+            "pcap 'udp port 53' (rejects)".into(),
+            Config {
+                filter: pcap("udp port 53"),
+                ..base()
+            },
+        ),
+        (
+            "expr 'skb->len > 1000' (accepts)".into(),
+            Config {
+                skb_expr: expr("skb->len > 1000"),
+                ..base()
+            },
+        ),
+        (
+            "expr 'skb->len > 100000' (rejects)".into(),
+            Config {
+                skb_expr: expr("skb->len > 100000"),
+                ..base()
+            },
+        ),
+        (
+            "expr dev->name, 2 names (accepts)".into(),
+            Config {
+                skb_expr: expr(&dev),
+                ..base()
+            },
+        ),
+        (
+            "expr 'skb->dev->name == \"x\"' (rejects)".into(),
+            Config {
+                skb_expr: expr("skb->dev->name == \"x\""),
+                ..base()
+            },
+        ),
         (
             "metadata mark,hash,len,dev->name".into(),
-            Config { skb_fetch: fetch(&["skb->mark", "skb->hash", "skb->len", "skb->dev->name"]), ..base() },
+            Config {
+                skb_fetch: fetch(&["skb->mark", "skb->hash", "skb->len", "skb->dev->name"]),
+                ..base()
+            },
         ),
         (
             "--output-skb (4096 B buffer)".into(),
-            Config { dumps: Dumps { skb: true, shared_info: false, size: 4096 }, ..base() },
+            Config {
+                dumps: Dumps {
+                    skb: true,
+                    shared_info: false,
+                },
+                percpu_buf: 4096,
+                ..base()
+            },
         ),
     ];
     println!(
@@ -147,7 +197,10 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
-    println!("| {:<40} | {:>9} | {:>9} | {:>7} | {:>6} |", "programs", "events", "runs", "ns/run", "wall s");
+    println!(
+        "| {:<40} | {:>9} | {:>9} | {:>7} | {:>6} |",
+        "programs", "events", "runs", "ns/run", "wall s"
+    );
     println!("|---|---|---|---|---|");
     for (name, cfg) in rows {
         let (events, runs, ns, wall) = measure(&pair, pings, cfg);

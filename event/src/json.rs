@@ -66,6 +66,24 @@ pub struct JsonEvent {
     /// With `skb_shared_info`: whether the kernel had to cut it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skb_shared_info_cut: Option<bool>,
+    /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
+    /// carries no IP packet.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel_tuple: Option<Option<JsonTuple>>,
+    /// `--output-tunnel`: which tunnel (`{"kind": "vxlan", "vni": 42}`), `null` for other packets.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel: Option<Option<JsonTunnel>>,
+    /// `--output-bpfmap`: the map operation this event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpfmap: Option<JsonMapOp>,
     /// Packet bytes, when the event carries some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<JsonPacket>,
@@ -125,6 +143,76 @@ pub struct JsonTuple {
     pub flags: String,
 }
 
+impl From<&crate::Tuple> for JsonTuple {
+    fn from(t: &crate::Tuple) -> Self {
+        JsonTuple {
+            saddr: t.saddr,
+            daddr: t.daddr,
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+            flags: crate::proto::tcp_flags(t.tcp_flags),
+        }
+    }
+}
+
+/// The `tunnel` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonTunnel {
+    /// `vxlan`, `geneve`, or `encap` (known from the kernel's inner headers only).
+    pub kind: crate::TunnelKind,
+    /// The VXLAN/Geneve network identifier (Cilium puts the source security identity there).
+    pub vni: Option<u32>,
+}
+
+/// The `bpfmap` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JsonMapOp {
+    /// `lookup`, `update` or `delete`.
+    pub op: crate::MapOpKind,
+    /// Map id.
+    pub id: u32,
+    /// The kernel's name of the map (at most 15 characters).
+    pub name: String,
+    /// Map type (`hash`, `lru_hash`, ...).
+    #[serde(rename = "type")]
+    pub map_type: String,
+    /// Key size of the map.
+    pub key_size: u32,
+    /// Value size of the map.
+    pub value_size: u32,
+    /// The key, hex.
+    pub key: String,
+    /// The value a lookup found or an update wrote, hex; `null` otherwise.
+    pub value: Option<String>,
+    /// Lookups: whether the key was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<bool>,
+    /// The key or value was longer than what the probe copies.
+    pub cut: bool,
+    /// The entry decoded by its map's layout (Cilium's maps): `{"map", "kind", "version", "key", "value"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<serde_json::Value>,
+}
+
+impl From<&crate::MapOp> for JsonMapOp {
+    fn from(m: &crate::MapOp) -> Self {
+        JsonMapOp {
+            op: m.op,
+            id: m.map_id,
+            name: m.map_name.clone(),
+            map_type: m.map_type.clone(),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            key: crate::hex(&m.key),
+            value: m.value.as_deref().map(crate::hex),
+            hit: m.hit,
+            cut: m.cut,
+            decoded: m.decoded.as_ref().map(|d| d.json.clone()),
+        }
+    }
+}
+
 /// The `drop_reason` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonDropReason {
@@ -173,6 +261,9 @@ const RESERVED: &[&str] = &[
     "skb_dump_cut",
     "skb_shared_info",
     "skb_shared_info_cut",
+    "tunnel_tuple",
+    "tunnel",
+    "bpfmap",
     "packet",
 ];
 
@@ -196,16 +287,7 @@ impl JsonEvent {
             len: ev.len,
             pkt_type: ev.pkt_type,
         });
-        let tuple = opts.tuple.then(|| {
-            ev.tuple.as_ref().map(|t| JsonTuple {
-                saddr: t.saddr,
-                daddr: t.daddr,
-                sport: t.sport,
-                dport: t.dport,
-                proto: t.proto,
-                flags: crate::proto::tcp_flags(t.tcp_flags),
-            })
-        });
+        let tuple = opts.tuple.then(|| ev.tuple.as_ref().map(JsonTuple::from));
         let annotations = ev
             .annotations
             .iter()
@@ -253,6 +335,19 @@ impl JsonEvent {
             skb_dump_cut: skb_dump.map(|d| d.cut),
             skb_shared_info: shinfo.map(|d| d.text.clone()),
             skb_shared_info_cut: shinfo.map(|d| d.cut),
+            tunnel_tuple: opts.tunnel.then(|| {
+                ev.tunnel
+                    .as_ref()
+                    .and_then(|t| t.tuple.as_ref())
+                    .map(JsonTuple::from)
+            }),
+            tunnel: opts.tunnel.then(|| {
+                ev.tunnel.as_ref().map(|t| JsonTunnel {
+                    kind: t.kind,
+                    vni: t.vni,
+                })
+            }),
+            bpfmap: ev.map_op.as_ref().map(JsonMapOp::from),
             packet: ev.packet.as_ref().map(|p| JsonPacket {
                 start: p.start,
                 orig_len: p.orig_len,

@@ -105,6 +105,9 @@ pub enum ConfigError {
     /// A struct the probes are asked to print is not in the running kernel's BTF.
     #[error("the running kernel's BTF has no struct {0}")]
     NoStruct(&'static str),
+    /// The filter and the tunnel filters do not fit one stub.
+    #[error(transparent)]
+    FiltersTooLong(#[from] crate::filters::JoinError),
     /// [`crate::Tracer::attach`] was called twice.
     #[error("attach() was already called on this tracer")]
     AttachedTwice,

@@ -15,6 +15,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
+pub mod filters;
 mod linked;
 pub mod objects;
 mod parallel;
@@ -35,7 +36,8 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, Target, TracepointTarget,
+    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, MapFuncTarget, MapOpKind, StackConfig,
+    StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

@@ -160,7 +160,7 @@ impl Tracer {
         };
         let dumps = cfg.dumps;
         let dump_size = match dumps.any() {
-            true => checked_size("the dump buffer", dumps.size, DUMP_BUF_MAX)?,
+            true => checked_size("the dump buffer", cfg.percpu_buf, DUMP_BUF_MAX)?,
             false => 0,
         };
         let elf = splice::splice(objects::object(), &stubs)?;

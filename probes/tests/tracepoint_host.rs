@@ -323,35 +323,28 @@ fn full_ring_counts_lost_events() {
     detach_and_check(t);
 }
 
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[0] = code;
-    b[1] = (src << 4) | dst;
-    b[2..4].copy_from_slice(&off.to_le_bytes());
-    b[4..8].copy_from_slice(&imm.to_le_bytes());
-    b
+/// `icmp` from pwru's own compiler, as `pwru icmp` splices it. (A hand-written one that read only the protocol byte
+/// let ARP through whenever the sender's MAC had 0x01 where an IPv4 header has its protocol: see `arp_frame`.)
+fn icmp_filter() -> FilterCode {
+    let prog = pcap_filter::compile("icmp").expect("compile icmp");
+    FilterCode {
+        insns: prog.to_bytes(),
+        snaplen: prog.snaplen,
+    }
 }
 
-/// Hand-written filter for `icmp` under the splice ABI: r1 = buf, r2 = caplen, r4 = l3.
-fn icmp_filter() -> FilterCode {
-    let prog = [
-        insn(0x55, 4, 0, 4, 0),  // 0: if r4 != 0 goto 5 (L3)
-        insn(0xa5, 2, 0, 6, 24), // 1: if r2 < 24 goto 8 (reject)
-        insn(0x71, 0, 1, 23, 0), // 2: r0 = *(u8 *)(r1 + 23)   ip proto behind Ethernet
-        insn(0x15, 0, 0, 6, 1),  // 3: if r0 == 1 goto 10 (accept)
-        insn(0x05, 0, 0, 3, 0),  // 4: goto 8
-        insn(0xa5, 2, 0, 2, 10), // 5: if r2 < 10 goto 8
-        insn(0x71, 0, 1, 9, 0),  // 6: r0 = *(u8 *)(r1 + 9)    ip proto
-        insn(0x15, 0, 0, 2, 1),  // 7: if r0 == 1 goto 10
-        insn(0xb7, 0, 0, 0, 0),  // 8: r0 = 0
-        insn(0x95, 0, 0, 0, 0),  // 9: exit
-        insn(0xb7, 0, 0, 0, 1),  // 10: r0 = 1
-        insn(0x95, 0, 0, 0, 0),  // 11: exit
-    ];
-    FilterCode {
-        insns: prog.concat(),
-        snaplen: 24,
-    }
+/// The MAC address [`arp_frame`] and the traced ARP reply carry: its second byte sits at offset 23 of the frame (9
+/// behind the Ethernet header), where an IPv4 packet has its protocol, and is 1 (ICMP).
+const ICMP_LOOKING_MAC: [u8; 6] = [0x02, 0x01, 0, 0, 0, 0x02];
+
+/// An ARP reply from [`ICMP_LOOKING_MAC`]: `icmp` must reject it although byte 23 (L2) and byte 9 (L3) are 1.
+fn arp_frame() -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 28];
+    f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]); // Ethernet, IPv4, hlen 6, plen 4, reply
+    f[22..28].copy_from_slice(&ICMP_LOOKING_MAC);
+    assert_eq!((f[23], f[14 + 9]), (1, 1));
+    f
 }
 
 fn frame(proto: u8) -> Vec<u8> {
@@ -377,11 +370,18 @@ fn spliced_filter_runs_in_test_run_and_in_the_probes() {
         assert_eq!(ft.run(&frame(1)).unwrap(), 1, "icmp accepted (l3 {l3})");
         assert_eq!(ft.run(&frame(17)).unwrap(), 0, "udp rejected (l3 {l3})");
         assert_eq!(ft.run(&frame(6)).unwrap(), 0, "tcp rejected (l3 {l3})");
+        assert_eq!(ft.run(&arp_frame()).unwrap(), 0, "arp rejected (l3 {l3})");
     }
 
     // the same filter spliced into the tracepoint programs, on real packets (with stacks recorded)
     let pair = NetnsPair::new("p", 204);
     let ns_b = pair.inode_b;
+    // b's ARP reply to a's request looks like ICMP to a filter that reads only the protocol byte
+    let mac = ICMP_LOOKING_MAC.map(|b| format!("{b:02x}")).join(":");
+    sh(&format!(
+        "ip -n {} link set {} address {mac}",
+        pair.b, pair.veth_b
+    ));
     let cfg = Config {
         tracepoints: tracepoints(&TPS),
         netns: Some(ns_b),

@@ -169,6 +169,8 @@ impl<L: Lookups> Decoder<L> {
             annotations: Vec::new(),
             metadata: Vec::new(),
             dumps: Vec::new(),
+            tunnel: None,
+            map_op: None,
             packet: None,
         }
     }

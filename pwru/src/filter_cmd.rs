@@ -11,7 +11,7 @@ use std::path::Path;
 /// terminal under the error line).
 #[derive(Debug)]
 pub struct BadFilter {
-    /// What the expression was given as: `filter`, `--filter-skb-expr`.
+    /// What the expression was given as: `filter` (the positional one), or a flag.
     what: String,
     err: FilterError,
     excerpt: Option<String>,
@@ -20,11 +20,11 @@ pub struct BadFilter {
 impl BadFilter {
     /// `err`, found in the pcap filter `expr`.
     pub fn new(expr: &str, err: FilterError) -> Self {
-        Self::named("filter", expr, err)
+        Self::of("filter", expr, err)
     }
 
-    /// `err`, found in `expr`, which was given as `what`.
-    pub fn named(what: impl Into<String>, expr: &str, err: FilterError) -> Self {
+    /// `err`, found in `expr` given as `what` (`--filter-tunnel-pcap-l3`, `--filter-skb-expr`).
+    pub fn of(what: impl Into<String>, expr: &str, err: FilterError) -> Self {
         BadFilter {
             what: what.into(),
             excerpt: err.excerpt(expr),

@@ -329,15 +329,15 @@ fn bad_metadata_and_buffer_are_refused_in_one_line() {
         ),
         (
             &["--output-skb", "--set-percpu-buf", "0"][..],
-            "invalid --set-percpu-buf 0: 1 to 4096 bytes",
+            "invalid --set-percpu-buf 0: must be from 64 to 32768 bytes",
         ),
         (
             &["--output-skb", "--set-percpu-buf", "20000"][..],
-            "invalid --set-percpu-buf 20000: 1 to 4096 bytes",
+            "--set-percpu-buf 20000: the struct dumps of --output-skb and --output-skb-shared-info take at most 4096 bytes each",
         ),
         (
             &["--filter-xdp-expr", "xdp->data != 0"][..],
-            "--filter-xdp-expr is not supported yet:",
+            "--filter-xdp-expr is not supported yet: its expressions apply to traced XDP programs",
         ),
         (
             &["--output-xdp-metadata", "xdp->data"][..],

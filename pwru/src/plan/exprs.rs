@@ -59,24 +59,12 @@ pub fn split_list(values: &[String]) -> Vec<String> {
 /// `e` in `expr`, which was given as `what`: one line with the column, and a caret under it on a terminal.
 fn refused(what: &str, expr: &str, e: &btf_expr::ExprError) -> anyhow::Error {
     let err = pcap_filter::FilterError::new(e.kind.to_string(), e.column);
-    BadFilter::named(what, expr, err).into()
+    BadFilter::of(what, expr, err).into()
 }
 
-/// Refuses what is wrong without BTF: an expression that does not parse, too many of them, a bad buffer size.
+/// Refuses what is wrong without BTF: an expression that does not parse, too many of them, a dump buffer larger
+/// than the probes hold (the plan checks `--set-percpu-buf` against the kernel's limit first).
 pub fn check(args: &TraceArgs) -> Result<()> {
-    for (given, flag) in [
-        (args.filter_xdp_expr.is_some(), "--filter-xdp-expr"),
-        (
-            !args.output_xdp_metadata.is_empty(),
-            "--output-xdp-metadata",
-        ),
-    ] {
-        if given {
-            bail!(
-                "{flag} is not supported yet: it works on traced XDP programs, which this build cannot trace"
-            );
-        }
-    }
     if let Some(expr) = skb_filter_expr(args) {
         btf_expr::check_syntax(expr).map_err(|e| refused("--filter-skb-expr", expr, &e))?;
     }
@@ -92,9 +80,9 @@ pub fn check(args: &TraceArgs) -> Result<()> {
             .map_err(|e| refused(&format!("--output-skb-metadata {expr}"), expr, &e))?;
     }
     let max = probes::event::DUMP_BUF_MAX;
-    if !(1..=max).contains(&args.set_percpu_buf) {
+    if (args.output_skb || args.output_skb_shared_info) && args.set_percpu_buf > max {
         bail!(
-            "invalid --set-percpu-buf {}: 1 to {max} bytes (default 4096)",
+            "--set-percpu-buf {}: the struct dumps of --output-skb and --output-skb-shared-info take at most {max} bytes each",
             args.set_percpu_buf
         );
     }
@@ -107,7 +95,6 @@ pub fn dumps(args: &TraceArgs) -> Result<probes::Dumps> {
     let d = probes::Dumps {
         skb: args.output_skb,
         shared_info: args.output_skb_shared_info,
-        size: args.set_percpu_buf,
     };
     if d.any()
         && let Err(why) = probes::snprintf_btf()
