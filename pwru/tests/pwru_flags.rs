@@ -59,13 +59,9 @@ const REFUSED: &[&str] = &[
     "--filter-trace-xdp",
     "--filter-track-bpf-helpers",
     "--filter-kprobe-batch",
-    "--filter-skb-expr",
     "--filter-xdp-expr",
-    "--output-skb",
-    "--output-skb-shared-info",
     "--output-tunnel",
     "--output-skb-cb",
-    "--output-skb-metadata",
     "--output-xdp-metadata",
     "--output-bpfmap",
 ];
