@@ -52,6 +52,11 @@ volatile const __u32 CFG_DUMP_SIZE = 0;  /* text buffer per dump, at most DUMP_B
 volatile const __u32 CFG_SKB_BTF_ID = 0; /* the running kernel's BTF ids of struct sk_buff ... */
 volatile const __u32 CFG_SHINFO_BTF_ID = 0; /* ... and struct skb_shared_info */
 volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
+volatile const __u32 CFG_TUNNEL = 0;     /* 1 = a SEC_TUNNEL section on the events of tunnel packets */
+volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-tunnel-pcap-l2 filter */
+volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
+volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
+volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
 
 /* ---- maps ---- */
 struct {
@@ -91,9 +96,19 @@ struct record_buf {
 	struct section_head packet_head;
 	struct section_packet packet;
 	__u8 bytes[SNAPLEN_MAX];
+	__u8 room[sizeof(struct section_head) + sizeof(struct section_tunnel)]; /* for record_buf_tunnel */
 	/* room for the BTF sections after the packet's: values, then the two dumps (each 8-byte aligned) */
 	__u8 btf[sizeof(struct section_head) + BTF_AREA_MAX +
 		 2 * (sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)];
+};
+/* The same buffer when the event carries a SEC_TUNNEL section (before the packet, so both stay at fixed offsets). */
+struct record_buf_tunnel {
+	struct event event;
+	struct section_head tunnel_head;
+	struct section_tunnel tunnel;
+	struct section_head packet_head;
+	struct section_packet packet;
+	__u8 bytes[SNAPLEN_MAX];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -127,6 +127,32 @@ enum pwru_packet_start {
 	PKT_START_L3 = 1, /* at the network header (the skb has no MAC header) */
 };
 
+/* SEC_TUNNEL payload (--output-tunnel): the tunnel a VXLAN/Geneve packet belongs to and its inner packet's tuple. */
+struct section_tunnel {
+	__u8 kind;      /* enum pwru_tunnel_kind */
+	__u8 flags;     /* enum pwru_tunnel_flag */
+	__u8 l4_proto;  /* of the inner packet, with TUNF_HAS_TUPLE */
+	__u8 tcp_flags;
+	__u32 vni;      /* with TUNF_HAS_VNI */
+	__u16 sport;    /* host byte order */
+	__u16 dport;
+	__u32 _pad;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes unless TUNF_IPV6 */
+	__u8 daddr[16];
+};
+
+enum pwru_tunnel_kind {
+	TUN_VXLAN = 1,  /* UDP to port 4789 or 8472 with a VXLAN header */
+	TUN_GENEVE = 2, /* UDP to port 6081 with a Geneve header */
+	TUN_ENCAP = 3,  /* encapsulated by this kernel: skb->encapsulation and inner headers set (any tunnel) */
+};
+
+enum pwru_tunnel_flag {
+	TUNF_HAS_VNI = 1 << 0,
+	TUNF_HAS_TUPLE = 1 << 1, /* the inner packet is IP: addresses, l4_proto (and ports for TCP/UDP/SCTP) */
+	TUNF_IPV6 = 1 << 2,
+};
+
 /* Largest snaplen the probes take (the per-CPU record buffer holds one event with this many packet bytes): a
  * 9000-byte jumbo frame fits. */
 enum pwru_packet_abi {

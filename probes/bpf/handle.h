@@ -58,27 +58,54 @@ static __always_inline void fill_event(struct event *e, void *ctx, struct sk_buf
 	parse_tuple(e, skb);
 }
 
-/* Appends the SEC_PACKET section (up to CFG_SNAPLEN bytes of the packet's linear data) to r's event. */
-static __always_inline void add_packet(struct record_buf *r, struct sk_buff *skb)
+/* Appends the SEC_PACKET section (up to CFG_SNAPLEN bytes of the packet's linear data) to the record of head, whose
+ * section header, payload header and bytes are at sh, pk and bytes (record_buf or record_buf_tunnel). */
+static __always_inline void add_packet(struct record_head *head, struct section_head *sh, struct section_packet *pk,
+				       __u8 *bytes, struct sk_buff *skb)
 {
 	struct pkt_span p = packet_span(skb);
-	__u64 cap = read_packet(r->bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
+	__u64 cap = read_packet(bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
 
-	r->packet_head.kind = SEC_PACKET;
-	r->packet_head.flags = 0;
-	r->packet_head.len = sizeof(r->packet) + cap;
-	r->packet.orig_len = p.wire;
-	r->packet.cap_len = cap;
-	r->packet.start = p.l3 ? PKT_START_L3 : PKT_START_L2;
-	r->packet._pad = 0;
-	r->event.head.size += sizeof(r->packet_head) + sizeof(r->packet) + cap;
-	r->event.head.nsections++;
-	r->event.head.sections |= 1u << SEC_PACKET;
+	sh->kind = SEC_PACKET;
+	sh->flags = 0;
+	sh->len = sizeof(*pk) + cap;
+	pk->orig_len = p.wire;
+	pk->cap_len = cap;
+	pk->start = p.l3 ? PKT_START_L3 : PKT_START_L2;
+	pk->_pad = 0;
+	head->size += sizeof(*sh) + sizeof(*pk) + cap;
+	head->nsections++;
+	head->sections |= 1u << SEC_PACKET;
 }
 
-/* ---- the BTF sections (issue 11), after the packet's; each may start no later than its *_MAX offset, a constant
- * the verifier can check what the section writes against ---- */
-#define VALUES_OFF_MAX (sizeof(struct event) + sizeof(struct section_head) + sizeof(struct section_packet) + SNAPLEN_MAX)
+/* Adds the sections the configuration asks for to r's event: SEC_TUNNEL for a tunnel packet, then SEC_PACKET. */
+static __always_inline void add_sections(struct record_buf *r, struct sk_buff *skb)
+{
+	struct tunnel_at t;
+
+	if (CFG_TUNNEL && find_tunnel(skb, &t)) {
+		struct record_buf_tunnel *rt = (void *)r;
+
+		rt->tunnel_head.kind = SEC_TUNNEL;
+		rt->tunnel_head.flags = 0;
+		rt->tunnel_head.len = sizeof(rt->tunnel);
+		tunnel_tuple(&t, &rt->tunnel);
+		rt->event.head.size += sizeof(rt->tunnel_head) + sizeof(rt->tunnel);
+		rt->event.head.nsections++;
+		rt->event.head.sections |= 1u << SEC_TUNNEL;
+		if (CFG_SNAPLEN)
+			add_packet(&rt->event.head, &rt->packet_head, &rt->packet, rt->bytes, skb);
+		return;
+	}
+	if (CFG_SNAPLEN)
+		add_packet(&r->event.head, &r->packet_head, &r->packet, r->bytes, skb);
+}
+
+/* ---- the BTF sections (issue 11), after the tunnel's and the packet's; each may start no later than its *_MAX
+ * offset, a constant the verifier can check what the section writes against ---- */
+#define VALUES_OFF_MAX                                                                                              \
+	(sizeof(struct event) + sizeof(struct section_head) + sizeof(struct section_tunnel) +                       \
+	 sizeof(struct section_head) + sizeof(struct section_packet) + SNAPLEN_MAX)
 #define DUMP_OFF_MAX (VALUES_OFF_MAX + sizeof(struct section_head) + BTF_AREA_MAX)
 #define DUMP2_OFF_MAX (DUMP_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)
 _Static_assert(VALUES_OFF_MAX % 8 == 0 && DUMP_OFF_MAX % 8 == 0 && DUMP2_OFF_MAX % 8 == 0, "8-byte aligned");
@@ -186,6 +213,8 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 			return 0;
 		if (HAVE_FILTER && !run_filter(skb))
 			return 0;
+		if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
+			return 0;
 		if (CFG_TRACK_SKB)
 			track(s.addr);
 	}
@@ -198,7 +227,7 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 	struct record_buf *r = 0;
 	struct event *e;
 
-	if (CFG_SNAPLEN || CFG_META_SIZE || CFG_DUMP_SKB || CFG_DUMP_SHINFO) {
+	if (CFG_SNAPLEN || CFG_TUNNEL || CFG_META_SIZE || CFG_DUMP_SKB || CFG_DUMP_SHINFO) {
 		__u32 zero = 0;
 
 		r = bpf_map_lookup_elem(&RECORD_BUF, &zero);
@@ -215,8 +244,7 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 		bpf_ringbuf_submit(e, 0);
 		return 0;
 	}
-	if (CFG_SNAPLEN)
-		add_packet(r, skb);
+	add_sections(r, skb);
 	if (CFG_META_SIZE)
 		add_btf_values(r, skb);
 	if (CFG_DUMP_SKB)

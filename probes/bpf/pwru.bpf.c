@@ -6,7 +6,7 @@
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
  *   filter.h    the spliced pcap filter stub                            btf_expr.h  the spliced BTF-expression stubs
- *   handle.h    the shared program body
+ *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)  handle.h  the shared program body
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
  * Every helper is __always_inline: the only real subprograms are the stubs the loader splices (filter.h,
@@ -24,6 +24,7 @@
 #include "btf_expr.h"
 #include "common.h"
 #include "skb.h"
+#include "tunnel.h"
 #include "handle.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -37,6 +38,7 @@ struct pwru_contract {
 	struct section_dump dump;
 	enum pwru_dump_what dump_what;
 	enum pwru_btf_abi btf_abi;
+	struct section_tunnel tunnel;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
 	enum pwru_section_flag section_flag;
@@ -47,6 +49,9 @@ struct pwru_contract {
 	enum pwru_counter counter;
 	enum pwru_tp_id tp_id;
 	enum pwru_filter_abi filter;
+	enum pwru_filter_mode filter_mode;
+	enum pwru_tunnel_kind tunnel_kind;
+	enum pwru_tunnel_flag tunnel_flag;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 

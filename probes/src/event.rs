@@ -28,7 +28,7 @@ pub const SEC_VERDICT: u16 = 3;
 pub const SEC_BTF_VALUES: u16 = 4;
 /// Section kind, reserved: `bpf_snprintf_btf()` text of a struct (issue 11); [`SECF_CUT`] when it did not fit.
 pub const SEC_BTF_DUMP: u16 = 5;
-/// Section kind, reserved: the inner tuple of a VXLAN/Geneve packet (issue 12).
+/// Section kind: the tunnel of a VXLAN/Geneve packet and its inner tuple ([`TunnelSection`]).
 pub const SEC_TUNNEL: u16 = 6;
 
 /// Section flag: the payload was cut to fit its buffer.
@@ -121,6 +121,45 @@ pub struct DumpHead {
     pub _pad: [u8; 3],
 }
 
+/// `struct section_tunnel`: the [`SEC_TUNNEL`] payload, the tunnel of a VXLAN/Geneve packet and its inner tuple.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelSection {
+    /// `TUN_*`.
+    pub kind: u8,
+    /// `TUNF_*`.
+    pub flags: u8,
+    /// The inner packet's `IPPROTO_*`, with [`TUNF_HAS_TUPLE`].
+    pub l4_proto: u8,
+    /// The inner TCP flags byte.
+    pub tcp_flags: u8,
+    /// The VXLAN/Geneve network identifier, with [`TUNF_HAS_VNI`].
+    pub vni: u32,
+    /// Inner source port, host byte order.
+    pub sport: u16,
+    /// Inner destination port, host byte order.
+    pub dport: u16,
+    /// Padding.
+    pub _pad: u32,
+    /// Inner source address (IPv4 in the first 4 bytes unless [`TUNF_IPV6`]).
+    pub saddr: [u8; 16],
+    /// Inner destination address.
+    pub daddr: [u8; 16],
+}
+
+/// [`TunnelSection::kind`]: VXLAN (UDP to port 4789 or 8472).
+pub const TUN_VXLAN: u8 = 1;
+/// [`TunnelSection::kind`]: Geneve (UDP to port 6081).
+pub const TUN_GENEVE: u8 = 2;
+/// [`TunnelSection::kind`]: encapsulated by this kernel (inner headers set; any tunnel).
+pub const TUN_ENCAP: u8 = 3;
+/// [`TunnelSection::flags`]: `vni` is valid.
+pub const TUNF_HAS_VNI: u8 = 1 << 0;
+/// [`TunnelSection::flags`]: the inner packet is IP: addresses, `l4_proto` (and ports) are valid.
+pub const TUNF_HAS_TUPLE: u8 = 1 << 1;
+/// [`TunnelSection::flags`]: the inner addresses are IPv6.
+pub const TUNF_IPV6: u8 = 1 << 2;
+
 /// `struct event`: the fixed part of a [`REC_EVENT`] record, one skb seen by one probe.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -207,6 +246,7 @@ impl Pod for RawEvent {}
 impl Pod for SectionHead {}
 impl Pod for PacketHead {}
 impl Pod for DumpHead {}
+impl Pod for TunnelSection {}
 
 /// One section of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,6 +333,12 @@ impl Record {
             return None;
         }
         self.sections().find(|s| s.kind == kind)
+    }
+
+    /// The tunnel section ([`SEC_TUNNEL`]): present on tunnel packets when the tracer was loaded with
+    /// [`crate::TunnelConfig::output`].
+    pub fn tunnel(&self) -> Option<TunnelSection> {
+        pod(self.section(SEC_TUNNEL)?.data)
     }
 
     /// The packet bytes ([`SEC_PACKET`]), when the tracer was loaded with a snaplen.

@@ -2,7 +2,7 @@
 //! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{ArgIndex, Backend, Config};
+use crate::config::{ArgIndex, Backend, Config, FilterCode};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
@@ -10,7 +10,7 @@ use crate::linked::{self, Linked};
 use crate::parallel;
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{objects, splice};
+use crate::{filters, objects, splice};
 use aya::maps::{PerCpuArray, RingBuf, StackTraceMap};
 use aya::{Ebpf, EbpfLoader};
 use aya_obj::btf::{Btf, BtfKind};
@@ -135,11 +135,17 @@ impl Tracer {
         for t in &cfg.tracepoints {
             variant::tracepoint_variant(t)?;
         }
+        // The main filter and the tunnel filters share the one stub (crate::filters); the BTF expressions have theirs.
+        fn insns(f: &Option<FilterCode>) -> Option<&[u8]> {
+            f.as_ref().map(|f| f.insns.as_slice())
+        }
+        let (tun_l2, tun_l3) = (&cfg.tunnel.filter_l2, &cfg.tunnel.filter_l3);
+        let body = (cfg.filter.is_some() || tun_l2.is_some() || tun_l3.is_some())
+            .then(|| filters::join(insns(&cfg.filter), insns(tun_l2), insns(tun_l3)))
+            .transpose()
+            .map_err(ConfigError::from)?;
         let stubs: Vec<splice::Stub<'_>> = [
-            (
-                splice::PCAP_FILTER,
-                cfg.filter.as_ref().map(|f| &f.insns[..]),
-            ),
+            (splice::PCAP_FILTER, body.as_deref()),
             (splice::BTF_FILTER, cfg.skb_expr.as_deref()),
             (
                 splice::BTF_FETCH,
@@ -188,10 +194,14 @@ impl Tracer {
         let stack = cfg.stack as u32;
         let have_filter = cfg.filter.is_some() as u32;
         let have_skb_expr = cfg.skb_expr.is_some() as u32;
-        let snaplen = cfg
-            .filter
-            .as_ref()
-            .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE));
+        let filter_snaplen = |f: &Option<FilterCode>| {
+            f.as_ref()
+                .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
+        };
+        let snaplen = filter_snaplen(&cfg.filter);
+        let (have_tun_l2, have_tun_l3) = (tun_l2.is_some() as u32, tun_l3.is_some() as u32);
+        let (snaplen_tun_l2, snaplen_tun_l3) = (filter_snaplen(tun_l2), filter_snaplen(tun_l3));
+        let tunnel = cfg.tunnel.output as u32;
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
         let snaplen_packet = cfg.snaplen.min(SNAPLEN_MAX);
         let self_tgid: u32 = std::process::id();
@@ -217,6 +227,11 @@ impl Tracer {
             .override_global("CFG_DUMP_SIZE", &dump_size, true)
             .override_global("CFG_SKB_BTF_ID", &skb_btf_id, true)
             .override_global("CFG_SHINFO_BTF_ID", &shinfo_btf_id, true)
+            .override_global("CFG_TUNNEL", &tunnel, true)
+            .override_global("HAVE_TUNNEL_L2", &have_tun_l2, true)
+            .override_global("HAVE_TUNNEL_L3", &have_tun_l3, true)
+            .override_global("TUNNEL_SNAPLEN_L2", &snaplen_tun_l2, true)
+            .override_global("TUNNEL_SNAPLEN_L3", &snaplen_tun_l3, true)
             .map_max_entries("EVENTS", ring_size);
         if !cfg.stack {
             loader.map_max_entries("STACKS", 1);

@@ -56,6 +56,20 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
         layout!("section_head", SectionHead, kind, flags, len),
         layout!("section_packet", PacketHead, orig_len, cap_len, start, _pad),
         layout!("section_dump", DumpHead, ret, what, _pad),
+        layout!(
+            "section_tunnel",
+            TunnelSection,
+            kind,
+            flags,
+            l4_proto,
+            tcp_flags,
+            vni,
+            sport,
+            dport,
+            _pad,
+            saddr,
+            daddr
+        ),
     ]
 }
 
@@ -136,6 +150,37 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             m(&[
                 ("TP_ID_MARKER", contract::TP_ID_MARKER as u64),
                 ("TP_ID_UNTRACK", contract::TP_ID_UNTRACK.into()),
+            ]),
+        ),
+        (
+            "pwru_tunnel_kind",
+            m(&[
+                ("TUN_VXLAN", TUN_VXLAN.into()),
+                ("TUN_GENEVE", TUN_GENEVE.into()),
+                ("TUN_ENCAP", TUN_ENCAP.into()),
+            ]),
+        ),
+        (
+            "pwru_tunnel_flag",
+            m(&[
+                ("TUNF_HAS_VNI", TUNF_HAS_VNI.into()),
+                ("TUNF_HAS_TUPLE", TUNF_HAS_TUPLE.into()),
+                ("TUNF_IPV6", TUNF_IPV6.into()),
+            ]),
+        ),
+        (
+            "pwru_filter_mode",
+            m(&[
+                ("FILTER_MODE_L2", probes::filters::MODE_L2.into()),
+                ("FILTER_MODE_L3", probes::filters::MODE_L3.into()),
+                (
+                    "FILTER_MODE_TUNNEL_L2",
+                    probes::filters::MODE_TUNNEL_L2.into(),
+                ),
+                (
+                    "FILTER_MODE_TUNNEL_L3",
+                    probes::filters::MODE_TUNNEL_L3.into(),
+                ),
             ]),
         ),
         (

@@ -225,20 +225,8 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
 /// The refusal of the first flag given that parses but has no feature behind it yet.
 fn unsupported(args: &TraceArgs) -> Option<String> {
     use crate::cli::pending::not_supported;
-    let tunnel = "the probes do not read VXLAN/Geneve packets yet";
     let stack = "the probes do not follow packets by kernel stack yet";
     [
-        (args.output_tunnel, "--output-tunnel", tunnel),
-        (
-            args.filter_tunnel_pcap_l2.is_some(),
-            "--filter-tunnel-pcap-l2",
-            tunnel,
-        ),
-        (
-            args.filter_tunnel_pcap_l3.is_some(),
-            "--filter-tunnel-pcap-l3",
-            tunnel,
-        ),
         (
             args.filter_track_skb_by_stackid,
             "--filter-track-skb-by-stackid",
