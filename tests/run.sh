@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 part_setup()       { bash tests/setup.sh; }
-part_bpf-objects() { bash probes/bpf/build.sh --check; }
+part_bpf-objects() { bash probes/bpf/build.sh --check && bash testkit/bpf/build.sh --check; }
 part_fmt()         { cargo fmt --all -- --check; }
 part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
 # Every public item of the library crates is documented (deny(missing_docs)) and rustdoc finds no broken link.

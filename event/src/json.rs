@@ -1,10 +1,15 @@
 //! JSON lines output (`--output-json`): one object per event with pwru's key names, but every field kept even
 //! when it is zero (pwru drops `cpu: 0`, `mark: 0`, `proto: 0`, which makes consumers guess).
 //!
-//! [`JsonEvent`] also deserializes, so consumers (tests, the TUI's replay) can read the lines back.
+//! [`JsonEvent`] also deserializes, so consumers (tests, `pwru replay`) can read the lines back, and
+//! [`JsonEvent::to_event`] turns a line back into the event it was made of: every field the options printed comes
+//! back, so a replay prints the lines the live run printed.
 
 use crate::time::{SinceLast, local_millis};
-use crate::{DumpKind, Event, Formatter, FuncKind, OutputOptions, TimestampMode};
+use crate::{
+    Annotation, DropReason, DumpKind, Event, Formatter, FuncKind, OutputOptions, TimestampMode,
+    Tuple,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,7 +27,7 @@ pub struct JsonEvent {
     pub pid: u32,
     /// Function or tracepoint name, without the drop reason.
     pub func: String,
-    /// `kprobe` or `tracepoint`.
+    /// `kprobe`, `tracepoint`, `tc` or `xdp`.
     pub func_kind: FuncKind,
     /// The kernel's drop reason, where the function or tracepoint has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,6 +40,9 @@ pub struct JsonEvent {
     pub time: Option<JsonTime>,
     /// Wall-clock time of the event in ns since the epoch (always present).
     pub wall_ns: u64,
+    /// Monotonic kernel time of the event in ns (always present; absent in lines of older versions).
+    #[serde(default)]
+    pub ktime_ns: u64,
     /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
@@ -66,6 +74,18 @@ pub struct JsonEvent {
     /// With `skb_shared_info`: whether the kernel had to cut it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skb_shared_info_cut: Option<bool>,
+    /// The traced BPF program's id (tc/XDP events; helper events: the traced program running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u32>,
+    /// Helper events: the BPF program whose code called the helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_prog: Option<String>,
+    /// What a traced tc/XDP program returned (its exit event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::Verdict>,
+    /// `__sk_buff->cb[0..4]` (`--output-skb-cb`), as in pwru.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cb: Option<[u32; 5]>,
     /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
     /// carries no IP packet.
     #[serde(
@@ -90,6 +110,18 @@ pub struct JsonEvent {
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+    /// The text lines of each annotation, in the events' order (present only on events with annotations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotation_lines: Vec<JsonAnnotationLines>,
+}
+
+/// An annotation's lines as the text output prints them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonAnnotationLines {
+    /// The annotation's name, its key among the event's keys.
+    pub name: String,
+    /// Its lines, without indentation.
+    pub lines: Vec<String>,
 }
 
 /// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
@@ -141,6 +173,20 @@ pub struct JsonTuple {
     pub proto: u8,
     /// TCP flags as `SYN|ACK`, empty when none.
     pub flags: String,
+}
+
+impl JsonTuple {
+    /// The tuple this object was made of.
+    pub fn to_tuple(&self) -> Tuple {
+        Tuple {
+            saddr: self.saddr,
+            daddr: self.daddr,
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+            tcp_flags: crate::proto::parse_tcp_flags(&self.flags),
+        }
+    }
 }
 
 impl From<&crate::Tuple> for JsonTuple {
@@ -244,6 +290,8 @@ const RESERVED: &[&str] = &[
     "caller_func",
     "time",
     "wall_ns",
+    "ktime_ns",
+    "annotation_lines",
     "netns",
     "netns_name",
     "mark",
@@ -265,6 +313,10 @@ const RESERVED: &[&str] = &[
     "tunnel",
     "bpfmap",
     "packet",
+    "prog_id",
+    "in_prog",
+    "verdict",
+    "cb",
 ];
 
 impl JsonEvent {
@@ -291,14 +343,7 @@ impl JsonEvent {
         let annotations = ev
             .annotations
             .iter()
-            .map(|a| {
-                let key = if RESERVED.contains(&a.name.as_str()) {
-                    format!("annotation_{}", a.name)
-                } else {
-                    a.name.clone()
-                };
-                (key, a.json.clone())
-            })
+            .map(|a| (annotation_key(&a.name), a.json.clone()))
             .collect();
         let metadata = (!ev.metadata.is_empty()).then(|| {
             ev.metadata
@@ -326,6 +371,7 @@ impl JsonEvent {
             },
             time,
             wall_ns: ev.wall_ns,
+            ktime_ns: ev.ktime_ns,
             meta,
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
@@ -335,6 +381,10 @@ impl JsonEvent {
             skb_dump_cut: skb_dump.map(|d| d.cut),
             skb_shared_info: shinfo.map(|d| d.text.clone()),
             skb_shared_info_cut: shinfo.map(|d| d.cut),
+            prog_id: ev.prog_id,
+            in_prog: ev.in_prog.clone(),
+            verdict: ev.verdict.clone(),
+            cb: if opts.skb_cb { ev.cb } else { None },
             tunnel_tuple: opts.tunnel.then(|| {
                 ev.tunnel
                     .as_ref()
@@ -354,7 +404,144 @@ impl JsonEvent {
                 data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
             }),
             annotations,
+            annotation_lines: ev
+                .annotations
+                .iter()
+                .map(|a| JsonAnnotationLines {
+                    name: a.name.clone(),
+                    lines: a.lines.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The event this line was made of, as far as the line holds it: what its options left out is zero or empty
+    /// (the metadata without `--output-meta`, the stack without `--output-stack`).
+    pub fn to_event(&self) -> Event {
+        let skb = self.skb.trim_start_matches("0x");
+        let meta = self.meta.as_ref();
+        let annotations = self
+            .annotation_lines
+            .iter()
+            .map(|a| Annotation {
+                name: a.name.clone(),
+                lines: a.lines.clone(),
+                json: self
+                    .annotations
+                    .get(&annotation_key(&a.name))
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Event {
+            skb: u64::from_str_radix(skb, 16).unwrap_or(0),
+            cpu: self.cpu,
+            pid: self.pid,
+            process: self.process.clone(),
+            ktime_ns: self.ktime_ns,
+            wall_ns: self.wall_ns,
+            netns: meta.map_or(0, |m| m.netns),
+            netns_name: self.netns_name.clone(),
+            mark: meta.map_or(0, |m| m.mark),
+            ifindex: meta.map_or(0, |m| m.ifindex),
+            ifname: meta.and_then(|m| m.ifname.clone()),
+            proto: meta.map_or(0, |m| m.proto),
+            mtu: meta.map_or(0, |m| m.mtu),
+            len: meta.map_or(0, |m| m.len),
+            pkt_type: meta.map_or(0, |m| m.pkt_type),
+            tuple: self.tuple.clone().flatten().map(|t| t.to_tuple()),
+            func: self.func.clone(),
+            func_kind: self.func_kind,
+            drop_reason: self.drop_reason.as_ref().map(|d| DropReason {
+                code: d.code,
+                name: d.name.clone(),
+            }),
+            caller: self.caller_func.clone().filter(|c| !c.is_empty()),
+            stack: self.stack.clone().unwrap_or_default(),
+            prog_id: self.prog_id,
+            in_prog: self.in_prog.clone(),
+            verdict: self.verdict.clone(),
+            cb: self.cb,
+            // Only the JSON value is in the line: the text is rebuilt from it (numbers in decimal).
+            metadata: self
+                .metadata
+                .iter()
+                .flatten()
+                .map(|(expr, json)| crate::Metadata {
+                    expr: expr.clone(),
+                    text: match json {
+                        serde_json::Value::Null => "<null>".to_string(),
+                        serde_json::Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    },
+                    json: json.clone(),
+                })
+                .collect(),
+            dumps: [
+                (DumpKind::Skb, &self.skb_dump, self.skb_dump_cut),
+                (
+                    DumpKind::SkbSharedInfo,
+                    &self.skb_shared_info,
+                    self.skb_shared_info_cut,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(kind, text, cut)| {
+                Some(crate::Dump {
+                    kind,
+                    text: text.clone()?,
+                    cut: cut.unwrap_or(false),
+                })
+            })
+            .collect(),
+            tunnel: self.tunnel.clone().flatten().map(|t| crate::Tunnel {
+                kind: t.kind,
+                vni: t.vni,
+                tuple: self.tunnel_tuple.clone().flatten().map(|t| t.to_tuple()),
+            }),
+            // The decoded entry's text lines are not in the JSON: a replay prints the bytes.
+            map_op: self.bpfmap.as_ref().map(|m| crate::MapOp {
+                op: m.op,
+                map_id: m.id,
+                map_name: m.name.clone(),
+                map_type: m.map_type.clone(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                key: from_hex(&m.key).unwrap_or_default(),
+                value: m.value.as_deref().and_then(from_hex),
+                hit: m.hit,
+                cut: m.cut,
+                decoded: None,
+            }),
+            annotations,
+            packet: self.packet.as_ref().and_then(|p| {
+                Some(crate::Packet {
+                    start: p.start,
+                    orig_len: p.orig_len,
+                    data: from_hex(&p.data)?,
+                })
+            }),
+        }
+    }
+}
+
+/// The bytes of lowercase (or uppercase) hex; `None` for anything else.
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An annotation's key: its name, unless that is one of the event's own keys.
+fn annotation_key(name: &str) -> String {
+    if RESERVED.contains(&name) {
+        format!("annotation_{name}")
+    } else {
+        name.to_string()
     }
 }
 

@@ -9,7 +9,8 @@ enum pwru_counter {
 	CNT_PRODUCED = 0,   /* events that passed the filters */
 	CNT_LOST = 1,       /* of those, events the ring buffer had no room for */
 	CNT_TRACK_FULL = 2, /* skbs skb tracking could not remember (TRACKED full) */
-	CNT_MAX = 3,
+	CNT_PROG_DEEP = 3,  /* traced-program runs nested deeper than PROG_DEPTH: their helper calls are not shown */
+	CNT_MAX = 4,
 };
 
 /* Tracepoint programs are loaded once per tracepoint; the loader patches the immediate of the instruction
@@ -19,6 +20,12 @@ enum pwru_counter {
 enum pwru_tp_id {
 	TP_ID_MARKER = 0x7e7e7e7e,
 	TP_ID_UNTRACK = 0x80000000u,
+};
+
+/* fentry/fexit programs on tc and XDP programs are loaded once per traced program; the loader patches the immediate
+ * of `rX = PROG_ID_MARKER` with that program's id, which becomes the events' probe_id. */
+enum pwru_prog_marker {
+	PROG_ID_MARKER = 0x7d7d7d7d,
 };
 
 #endif

@@ -20,6 +20,7 @@ mod linked;
 pub mod objects;
 mod parallel;
 mod patch;
+pub mod progs;
 pub mod ringbuf;
 pub mod splice;
 pub mod support;
@@ -33,11 +34,18 @@ pub mod testing {
     pub fn force_raw_tracepoints(on: bool) {
         crate::backend::tracepoint::FORCE_RAW_TP.store(on, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Makes `--filter-trace-tc/-xdp` hold each program (the two references its fentry/fexit links would take)
+    /// instead of tracing it, and skip the tail-call test, so that the inventory and the watcher (programs picked up
+    /// and let go) can be tested on a kernel that refuses fentry on BPF programs (for all tracers in this process).
+    pub fn hold_programs(on: bool) {
+        crate::progs::HOLD_ONLY.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, MapFuncTarget, MapOpKind, StackConfig,
-    StackFunc, Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, MapFuncTarget, MapOpKind, ProgTracing,
+    StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

@@ -8,6 +8,7 @@ use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
 use crate::linked::{self, Linked};
 use crate::parallel;
+use crate::progs::{Code, Pair, ProgEvent, ProgTable, ProgsReport, Watch};
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice};
@@ -44,6 +45,8 @@ pub struct AttachStats {
     pub tracepoints: TracepointStats,
     /// How long attaching took.
     pub elapsed: Duration,
+    /// tc/XDP program tracing, when asked for.
+    pub progs: Option<ProgsReport>,
 }
 
 /// What a tracer holds in the kernel, by id.
@@ -68,6 +71,9 @@ pub struct DetachStats {
     pub lost: u64,
 }
 
+/// The kprobe program on the kernel functions traced BPF programs call.
+const HELPER_PROG: &str = "kprobe_bpf_helper";
+
 /// Functions whose clones skb tracking follows (kprobe backends).
 const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 
@@ -83,6 +89,9 @@ pub struct Tracer {
     /// (tens of MB) so a long trace does not carry them.
     btf: Option<Btf>,
     linked: Option<Linked>,
+    /// Until attach(): the fentry/fexit code for tracing tc/XDP programs; then the programs' watcher.
+    prog_code: Option<Code>,
+    watch: Option<Watch>,
     /// aya's side: the maps (and the object's BTF).
     ebpf: Ebpf,
     load_time: Duration,
@@ -205,6 +214,8 @@ impl Tracer {
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
         let snaplen_packet = cfg.snaplen.min(SNAPLEN_MAX);
         let self_tgid: u32 = std::process::id();
+        let skb_cb = cfg.skb_cb as u32;
+        let xdp_follow = cfg.progs.xdp as u32;
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
@@ -227,12 +238,19 @@ impl Tracer {
             .override_global("CFG_DUMP_SIZE", &dump_size, true)
             .override_global("CFG_SKB_BTF_ID", &skb_btf_id, true)
             .override_global("CFG_SHINFO_BTF_ID", &shinfo_btf_id, true)
+            .override_global("CFG_SKB_CB", &skb_cb, true)
+            .override_global("CFG_XDP_FOLLOW", &xdp_follow, true)
             .override_global("CFG_TUNNEL", &tunnel, true)
             .override_global("HAVE_TUNNEL_L2", &have_tun_l2, true)
             .override_global("HAVE_TUNNEL_L3", &have_tun_l3, true)
             .override_global("TUNNEL_SNAPLEN_L2", &snaplen_tun_l2, true)
             .override_global("TUNNEL_SNAPLEN_L3", &snaplen_tun_l3, true)
             .map_max_entries("EVENTS", ring_size);
+        if cfg.progs.any() {
+            let cpus = bpf_sys::map::possible_cpus()
+                .map_err(|e| ProbeError::sys("reading the possible CPUs", e))?;
+            loader.map_max_entries("PROG_STACK", cpus as u32);
+        }
         if !cfg.stack {
             loader.map_max_entries("STACKS", 1);
         }
@@ -246,6 +264,21 @@ impl Tracer {
             _ => ObjectError::Maps(e).into(),
         })?;
         let linked = Linked::new(&elf, &btf, ebpf.maps())?;
+        let prog_code = if cfg.progs.any() {
+            let pair = |hook: &str| -> Result<Pair, ProbeError> {
+                Ok(Pair {
+                    fentry: linked.insns(&format!("fentry_{hook}"))?,
+                    fexit: linked.insns(&format!("fexit_{hook}"))?,
+                })
+            };
+            Some(Code {
+                tc: pair("tc")?,
+                xdp: pair("xdp")?,
+                refs: linked.insns("iter_prog_refs")?,
+            })
+        } else {
+            None
+        };
         let ring = ebpf.take_map("EVENTS").ok_or(ObjectError::Missing {
             kind: "map",
             name: "EVENTS".into(),
@@ -298,6 +331,9 @@ impl Tracer {
             let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
             drop(linked::load(&spec)?);
         }
+        if cfg.progs.any() && cfg.progs.helpers {
+            wanted.push((HELPER_PROG.to_string(), None));
+        }
         for (name, attach) in wanted {
             let insns = linked.insns(&name)?;
             let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_KPROBE, &name, &insns);
@@ -312,6 +348,8 @@ impl Tracer {
             cfg,
             btf: Some(btf),
             linked: Some(linked),
+            prog_code,
+            watch: None,
             ebpf,
             load_time: t0.elapsed(),
         })
@@ -441,6 +479,21 @@ impl Tracer {
             self.links.extend(fds);
             stats.ignored.extend(ignored);
         }
+        if let Some(code) = self.prog_code.take() {
+            let Some(btf) = &self.btf else {
+                return Err(ConfigError::AttachedTwice.into());
+            };
+            let helper = match self.progs.get(HELPER_PROG) {
+                Some(fd) => Some(fd.try_clone().map_err(|source| ProbeError::Io {
+                    what: "duplicating the helper program's fd",
+                    source,
+                })?),
+                None => None,
+            };
+            let (w, report) = Watch::start(self.cfg.progs.clone(), code, btf, helper)?;
+            self.watch = Some(w);
+            stats.progs = Some(report);
+        }
         self.linked = None;
         self.btf = None;
         // Give the freed BTF/object memory back to the system rather than keep it for the whole trace.
@@ -502,9 +555,26 @@ impl Tracer {
         &self.cfg
     }
 
+    /// The tc/XDP programs seen (names for events of those kinds); empty without program tracing.
+    pub fn prog_table(&self) -> ProgTable {
+        self.watch
+            .as_ref()
+            .map(|w| w.table().clone())
+            .unwrap_or_default()
+    }
+
+    /// Programs traced, skipped or let go, and helper kprobes added, since the last call.
+    pub fn prog_events(&self) -> Vec<ProgEvent> {
+        self.watch.as_ref().map(Watch::events).unwrap_or_default()
+    }
+
     /// Kernel ids of the programs and BPF links this tracer holds (for leak checks).
     pub fn kernel_ids(&self) -> KernelIds {
         let mut ids = KernelIds::default();
+        for (link, prog) in self.watch.iter().flat_map(Watch::link_ids) {
+            ids.links.push(link);
+            ids.programs.push(prog);
+        }
         for fd in self.progs.values() {
             ids.programs
                 .extend(bpf_sys::obj::prog_info(fd.as_fd()).map(|i| i.id));
@@ -525,6 +595,10 @@ impl Tracer {
     /// final values afterwards (also returned here). Calling it again does nothing.
     pub fn detach(&mut self) -> DetachStats {
         let t0 = Instant::now();
+        // The traced programs' links first: their trampolines go, and no helper event can follow.
+        if let Some(mut w) = self.watch.take() {
+            w.stop();
+        }
         let links = std::mem::take(&mut self.links);
         let closed = links.len();
         parallel::drop_all(links);

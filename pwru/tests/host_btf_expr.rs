@@ -337,7 +337,7 @@ fn bad_metadata_and_buffer_are_refused_in_one_line() {
         ),
         (
             &["--filter-xdp-expr", "xdp->data != 0"][..],
-            "--filter-xdp-expr is not supported yet: its expressions apply to traced XDP programs",
+            "--filter-xdp-expr is not supported yet: BTF expressions over struct xdp_buff",
         ),
         (
             &["--output-xdp-metadata", "xdp->data"][..],

@@ -53,12 +53,8 @@ const PWRU_FLAGS: &[&[&str]] = &[
 const REFUSED: &[&str] = &[
     "--filter-non-skb-funcs",
     "--filter-track-skb-by-stackid",
-    "--filter-trace-tc",
-    "--filter-trace-xdp",
-    "--filter-track-bpf-helpers",
     "--filter-kprobe-batch",
     "--filter-xdp-expr",
-    "--output-skb-cb",
     "--output-xdp-metadata",
     "--output-bpfmap",
 ];

@@ -8,24 +8,12 @@ use clap::ArgAction;
 /// Flags of pwru v1.0.12 accepted by the parser and refused by [`PendingArgs::refusal`].
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PendingArgs {
-    /// Trace the tc BPF programs (not supported yet).
-    #[arg(long)]
-    pub filter_trace_tc: bool,
-    /// Trace the XDP BPF programs (not supported yet).
-    #[arg(long)]
-    pub filter_trace_xdp: bool,
-    /// Trace the BPF helpers that JITed programs call (not supported yet).
-    #[arg(long)]
-    pub filter_track_bpf_helpers: bool,
     /// Kprobes per attaching/detaching worker (not supported yet).
     #[arg(long, value_name = "N")]
     pub filter_kprobe_batch: Option<u64>,
     /// Only XDP buffers for which this C expression holds (not supported yet).
     #[arg(long, value_name = "EXPR")]
     pub filter_xdp_expr: Option<String>,
-    /// Print skb->cb (not supported yet).
-    #[arg(long)]
-    pub output_skb_cb: bool,
     /// Print these XDP buffer fields (not supported yet).
     #[arg(long, value_delimiter = ',', value_name = "EXPRS", action = ArgAction::Append)]
     pub output_xdp_metadata: Vec<String>,
@@ -35,13 +23,6 @@ impl PendingArgs {
     /// The first pending flag given, as the one-line error that refuses it.
     pub fn refusal(&self) -> Option<String> {
         let given = [
-            (self.filter_trace_tc, "--filter-trace-tc", TC_XDP),
-            (self.filter_trace_xdp, "--filter-trace-xdp", TC_XDP),
-            (
-                self.filter_track_bpf_helpers,
-                "--filter-track-bpf-helpers",
-                TC_XDP,
-            ),
             (
                 self.filter_kprobe_batch.is_some(),
                 "--filter-kprobe-batch",
@@ -51,11 +32,6 @@ impl PendingArgs {
                 self.filter_xdp_expr.is_some(),
                 "--filter-xdp-expr",
                 XDP_EXPR,
-            ),
-            (
-                self.output_skb_cb,
-                "--output-skb-cb",
-                "the skb's control buffer is not read",
             ),
             (
                 !self.output_xdp_metadata.is_empty(),
@@ -70,9 +46,8 @@ impl PendingArgs {
     }
 }
 
-const TC_XDP: &str = "tracing BPF programs (fentry on tc/XDP programs) is not built in";
 const XDP_EXPR: &str =
-    "its expressions apply to traced XDP programs (--filter-trace-xdp), not built in yet";
+    "BTF expressions over struct xdp_buff are not compiled into the traced XDP programs' probes";
 
 /// The refusal of a flag that parses but has no feature behind it yet.
 pub fn not_supported(flag: &str, why: &str) -> String {

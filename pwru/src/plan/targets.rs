@@ -69,8 +69,8 @@ pub fn discover(
         })?,
     };
     let tracepoint_backend = backend == probes::Backend::Tracepoint;
-    let drop_points =
-        (args.drops_only || args.summary || args.metrics.is_some()) && args.filter_func.is_some();
+    let drop_points = (args.drops_only || args.summary || args.metrics.is_some())
+        && args.select.filter_func.is_some();
 
     // Kprobe backends read kallsyms anyway; the tracepoint backend only if a --kmods name needs it.
     let mut kallsyms = None;
@@ -132,11 +132,12 @@ pub fn discover(
         if tracepoints.is_empty() {
             bail!(
                 "no skb tracepoint matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
     } else {
         let ff = args
+            .select
             .filter_func
             .as_deref()
             .map(|f| match drop_points {
@@ -163,7 +164,7 @@ pub fn discover(
         if kprobes.is_empty() {
             bail!(
                 "no probe-able skb function matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
         if args.output_bpfmap {

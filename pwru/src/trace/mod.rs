@@ -52,7 +52,7 @@ fn start_and_run(
         names,
         want,
         output,
-        destination,
+        destinations,
         cilium,
         metrics,
         ready_file,
@@ -60,6 +60,12 @@ fn start_and_run(
     } = plan;
     let backend = cfg.backend;
     let track_skb = cfg.track_skb;
+    let prog_flag = match (cfg.progs.tc, cfg.progs.xdp) {
+        (true, true) => "--filter-trace-tc/--filter-trace-xdp",
+        (false, true) => "--filter-trace-xdp",
+        _ => "--filter-trace-tc",
+    };
+    let helpers = cfg.progs.helpers;
     let total = cfg.kprobes.len() + cfg.tracepoints.len();
     let what = if backend == probes::Backend::Tracepoint {
         "tracepoints"
@@ -89,14 +95,20 @@ fn start_and_run(
     if stats.ignored.len() > 5 {
         say!("… and {} more ignored", stats.ignored.len() - 5);
     }
+    if let Some(r) = &stats.progs {
+        for l in crate::progs_report::startup(r, prog_flag, helpers) {
+            say!("{l}");
+        }
+    }
 
     // From here on, every way out prints the summary line.
     let session = Session {
         tracer,
-        attached: sink::Attached {
-            backend,
+        source: sink::Source {
+            name: backend.name().to_string(),
             attached: stats.attached,
             track_skb,
+            replay: None,
         },
         names,
         want,
@@ -112,5 +124,5 @@ fn start_and_run(
         sinks: Sinks::default(),
         stop: StopHandle::default(),
     };
-    Ok(session.run(rt, &mut start.signals, destination))
+    Ok(session.run(rt, &mut start.signals, destinations))
 }

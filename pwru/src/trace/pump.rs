@@ -63,6 +63,8 @@ impl Pump {
 pub struct WithStacks<'a> {
     pub syms: &'a Symbols,
     pub tracer: &'a probes::Tracer,
+    /// The traced tc/XDP programs.
+    pub progs: probes::progs::ProgTable,
 }
 
 impl Lookups for WithStacks<'_> {
@@ -83,5 +85,11 @@ impl Lookups for WithStacks<'_> {
     }
     fn skb_values(&self) -> Option<&btf_expr::Fetch> {
         self.syms.skb_values()
+    }
+    fn bpf_prog_name(&self, id: u32) -> Option<String> {
+        self.progs.get(id).map(|p| p.name)
+    }
+    fn bpf_prog_at(&self, addr: u64) -> Option<String> {
+        self.progs.containing(addr).map(|p| p.name)
     }
 }

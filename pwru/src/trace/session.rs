@@ -6,10 +6,10 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Metrics, Output};
+use crate::plan::{Destinations, Metrics, Output};
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Held, Sink, Sinks, StopHandle};
+use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ enum End {
 /// Everything the run needs once the probes are attached.
 pub struct Session {
     pub tracer: probes::Tracer,
-    pub attached: Attached,
+    pub source: Source,
     pub names: Symbols,
     pub want: Want,
     pub pump: Pump,
@@ -44,7 +44,7 @@ impl Session {
         mut self,
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
-        destination: Destination,
+        destinations: Destinations,
     ) -> i32 {
         let ring = self
             .tracer
@@ -53,7 +53,7 @@ impl Session {
             // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
             .and_then(|r| unsafe { AsyncFd::register(r) }.context("cannot watch the event ring"));
         let (live, ring) = match ring {
-            Ok(mut ring) => (self.live(rt, signals, &mut ring, destination), Some(ring)),
+            Ok(mut ring) => (self.live(rt, signals, &mut ring, destinations), Some(ring)),
             Err(e) => (Err(e), None),
         };
         self.end(live, ring)
@@ -64,16 +64,16 @@ impl Session {
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
         ring: &mut AsyncFd<probes::RingReader>,
-        destination: Destination,
+        destinations: Destinations,
     ) -> Result<End> {
-        if self.attached.attached == 0 {
+        if self.source.attached == 0 {
             bail!("no probe could be attached");
         }
         self.sinks = sink::build(
             &self.output,
-            destination,
+            destinations,
             self.metrics.take(),
-            &self.attached,
+            &self.source,
             &self.stop,
         )?;
         if let Some(p) = &self.ready_file {
@@ -83,12 +83,17 @@ impl Session {
         let lookups = WithStacks {
             syms: &self.names,
             tracer: &self.tracer,
+            progs: self.tracer.prog_table(),
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+        let src = Feed {
+            tracer: &self.tracer,
+            say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
+        };
         rt.block_on(stream(
             signals,
             &self.stop,
-            &self.tracer,
+            src,
             ring,
             &mut self.pump,
             &mut dec,
@@ -107,6 +112,7 @@ impl Session {
             let lookups = WithStacks {
                 syms: &self.names,
                 tracer: &self.tracer,
+                progs: self.tracer.prog_table(),
             };
             let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
             loop {
@@ -144,7 +150,7 @@ impl Session {
                 code = 1;
             }
         }
-        let track = self.attached.track_skb.then_some(counts.untracked);
+        let track = self.source.track_skb.then_some(counts.untracked);
         say!(
             "{}",
             summary(
@@ -159,11 +165,18 @@ impl Session {
     }
 }
 
+/// The tracer, and whether the BPF programs it traces or lets go while running are said on stderr (not while
+/// the TUI holds the terminal).
+struct Feed<'a> {
+    tracer: &'a probes::Tracer,
+    say_changes: bool,
+}
+
 /// Streams until a signal, a sink's stop, the line limit or an error.
 async fn stream<L: Lookups>(
     signals: &mut Signals,
     stop: &StopHandle,
-    tracer: &probes::Tracer,
+    src: Feed<'_>,
     ring: &mut AsyncFd<probes::RingReader>,
     pump: &mut Pump,
     dec: &mut Decoder<L>,
@@ -175,13 +188,21 @@ async fn stream<L: Lookups>(
             biased;
             s = signals.recv() => return Ok(End::Signal(s)),
             _ = stop.stopped() => return Ok(End::Stopped),
-            _ = tick.tick() => sinks.tick(&Counts {
-                produced: tracer.produced(),
-                lost: tracer.lost(),
-                delivered: pump.delivered,
-                untracked: tracer.track_overflows(),
-                evicted: 0,
-            })?,
+            _ = tick.tick() => {
+                let tracer = src.tracer;
+                for ev in tracer.prog_events() {
+                    if src.say_changes {
+                        say!("{}", crate::progs_report::change(&ev));
+                    }
+                }
+                sinks.tick(&Counts {
+                    produced: tracer.produced(),
+                    lost: tracer.lost(),
+                    delivered: pump.delivered,
+                    untracked: tracer.track_overflows(),
+                    evicted: 0,
+                })?
+            }
             g = ring.readable_mut() => {
                 let mut g = g?;
                 match pump.drain(g.get_inner_mut(), dec, sinks)? {

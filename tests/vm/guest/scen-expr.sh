@@ -1,4 +1,4 @@
-# Scenario 8, BTF expressions (issue 11) under the kprobe backends: --filter-skb-expr selects in the kernel, compiled
+# Scenario 11, BTF expressions (issue 11) under the kprobe backends: --filter-skb-expr selects in the kernel, compiled
 # on the guest kernel's BTF; --output-skb-metadata and --output-skb print what the probes read. Two tracer runs on a
 # few functions keep it short under TCG. The setup of main.sh: veth0 (root netns, 10.0.0.1) <-> veth1 (ns1,
 # 10.0.0.2 and .5).
@@ -6,7 +6,7 @@
 EXPR_FUNCS='ip_rcv|icmp_rcv|ip_output|__dev_queue_xmit|__netif_receive_skb_core|consume_skb'
 
 s_btf_expr() {
-  SCEN="8-skb-expr-dev"
+  SCEN="11-skb-expr-dev"
   IF0=$(cat /sys/class/net/veth0/ifindex)
   # The device by ifindex (veth0, sending) or by name (veth1, receiving); loopback by neither.
   if tracer_start expr-dev --backend "$BACKEND" --filter-func "$EXPR_FUNCS" \
@@ -18,7 +18,7 @@ s_btf_expr() {
     expect_all "every event is on veth0 or veth1" "[ ](veth0:$IF0|veth1:[0-9]+)[ ]"
     expect_none "loopback traffic excluded" "$(lit '127.0.0.1')"
   fi
-  SCEN="8-skb-expr-len-mark"
+  SCEN="11-skb-expr-len-mark"
   # Big pings by length, a small one by its SO_MARK (ping -m), another small one by neither; the values read by
   # the expressions follow each line, and the kernel's .len under it is its LEN column.
   if tracer_start expr-len-mark --backend "$BACKEND" --filter-func "$EXPR_FUNCS" \
