@@ -42,4 +42,26 @@ s_btf_expr() {
     [ "$1" -gt 0 ] && [ "$2" -eq "$1" ] && [ "$3" -eq 0 ] && pass "--output-skb: .len = LEN under each of $1 events" \
       || { fail "--output-skb: $1 events, $2 dumps with .len, $3 differ"; show_out 10; }
   fi
+  s_btf_expr_tc
+}
+
+# On traced tc programs (scenario 9's, from scen-tc.sh): the expression selects their skbs as it does on kernel
+# functions, and --output-skb-metadata reads them there too.
+s_btf_expr_tc() {
+  SCEN="11-skb-expr-tc"
+  tc_setup || { tc_teardown; return; }
+  if tracer_start expr-tc --backend "$BACKEND" --filter-func 'icmp_rcv' --filter-trace-tc \
+      --output-skb-cb=false --filter-skb-expr 'skb->len > 1000' --output-skb-metadata 'skb->len'; then
+    $PING -c2 -s 1200 -W5 10.0.0.2 > /dev/null; $PING -c2 -W5 10.0.0.2 > /dev/null
+    settle; tracer_stop
+    expect "the big pings at the egress program's entry" "$(lit ' pwru_test_pass_egress(tc)')" "$REQ"
+    expect "and at its exit" "$(lit 'pwru_test_pass_egress(tc)=TC_ACT_OK')" "$REQ"
+    # LEN and the value skb->len=0x... (last field) of every event: all big, the value is the column.
+    set -- $(events | awk '{ v = $NF; sub(/^skb->len=/, "", v); if ($9 > 1000) big++; else small++;
+      if (v != sprintf("0x%x", $9)) bad++ } END{print big+0, small+0, bad+0}')
+    [ "$1" -gt 0 ] && [ "$2" -eq 0 ] && pass "every event is a big packet ($1), no small one" \
+      || { fail "$1 big, $2 small events"; show_out 10; }
+    [ "$3" -eq 0 ] && pass "skb->len=... equals LEN on every event" || { fail "$3 events where skb->len differs"; show_out 10; }
+  fi
+  tc_teardown
 }
