@@ -345,7 +345,7 @@ pub enum FuncKind {
 }
 
 /// The L3/L4 tuple of a packet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Tuple {
     /// Source address.
     pub saddr: IpAddr,
