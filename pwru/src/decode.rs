@@ -3,10 +3,11 @@
 
 use crate::clock::WallClock;
 use crate::ifnames::IfNames;
+use crate::kernel_values;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
 use event::{
-    DropReason, Event, FuncKind, MapEntry, MapOp, MapOpKind, Packet, PacketStart, Tunnel,
+    DropReason, DumpKind, Event, FuncKind, MapEntry, MapOp, MapOpKind, Packet, PacketStart, Tunnel,
     TunnelKind, Tuple, Verdict,
 };
 use probes::event::{
@@ -31,6 +32,10 @@ pub trait Lookups {
     /// Return addresses of stack `id`, innermost first.
     fn stack(&self, _id: i32) -> Vec<u64> {
         Vec::new()
+    }
+    /// The layout of the BTF-expression values skb events carry (`--output-skb-metadata`).
+    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+        None
     }
     /// Name of the traced tc/XDP program with this id.
     fn bpf_prog_name(&self, _id: u32) -> Option<String> {
@@ -208,6 +213,8 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            metadata: Vec::new(),
+            dumps: Vec::new(),
             tunnel: None,
             map_op: None,
             packet: None,
@@ -236,6 +243,19 @@ impl<L: Lookups> Decoder<L> {
         });
         ev.tunnel = r.tunnel().and_then(|t| tunnel(&t));
         ev.map_op = r.map_op().and_then(|m| map_op(&m));
+        if let (Some(fetch), Some(area)) = (self.lookups.skb_values(), r.btf_values()) {
+            ev.metadata = kernel_values::metadata(fetch, area);
+        }
+        ev.dumps = r
+            .btf_dumps()
+            .map(|d| {
+                let kind = match d.what {
+                    probes::event::DUMP_SHINFO => DumpKind::SkbSharedInfo,
+                    _ => DumpKind::Skb,
+                };
+                kernel_values::dump(kind, d.text, d.cut, d.ret)
+            })
+            .collect();
         ev
     }
 }
