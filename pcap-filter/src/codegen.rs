@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use crate::FilterError;
-use crate::cfg::{ACCEPT, Graph, Node, NodeId, Operand, REJECT, V, ValId};
+use crate::cfg::{ACCEPT, Graph, Node, NodeId, Operand, REJECT, V, ValId, Walk};
 use crate::insn::*;
 use crate::ir::{AluOp, CmpOp};
 
@@ -678,17 +678,19 @@ impl<'g> Codegen<'g> {
     /// Walk IPv6 extension headers (or IPv4 AH) looking for `proto`, as libpcap's loop does.
     /// The loop is bounded for the verifier by the offset: every header moves it on by at least
     /// 8 bytes, and past the buffer the packet is rejected (as past caplen).
-    #[allow(clippy::too_many_arguments)]
     fn chain(
         &mut self,
-        nl: i32,
-        v6: bool,
-        proto: u8,
-        delta: i32,
+        walk: Walk,
         t: NodeId,
         f: NodeId,
         next: NodeId,
     ) -> Result<bool, FilterError> {
+        let Walk {
+            nl,
+            v6,
+            proto,
+            delta,
+        } = walk;
         let mut regs = [0u8; 3];
         for r in regs.iter_mut() {
             *r = self.alloc()?;
@@ -839,16 +841,9 @@ impl<'g> Codegen<'g> {
                 self.forget_slot(slot);
                 Ok(self.goto(s, next))
             }
-            Node::Chain {
-                nl,
-                v6,
-                proto,
-                delta,
-                t,
-                f,
-            } => {
+            Node::Chain { walk, t, f } => {
                 self.const_check(n, own);
-                self.chain(nl, v6, proto, delta, t, f, next)
+                self.chain(walk, t, f, next)
             }
             Node::Accept | Node::Reject => unreachable!("leaves are not laid out"),
         }
@@ -983,7 +978,11 @@ fn own_need(g: &Graph, n: NodeId) -> i32 {
         .map(|(_, e)| *e)
         .max()
         .unwrap_or(i32::MIN);
-    if let Node::Chain { nl, v6, .. } = *g.node(n) {
+    if let Node::Chain {
+        walk: Walk { nl, v6, .. },
+        ..
+    } = *g.node(n)
+    {
         own = own.max(nl + if v6 { 7 } else { 10 });
     }
     own

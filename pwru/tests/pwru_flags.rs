@@ -54,11 +54,7 @@ const REFUSED: &[&str] = &[
     "--filter-non-skb-funcs",
     "--filter-track-skb-by-stackid",
     "--filter-kprobe-batch",
-    "--filter-skb-expr",
     "--filter-xdp-expr",
-    "--output-skb",
-    "--output-skb-shared-info",
-    "--output-skb-metadata",
     "--output-xdp-metadata",
     "--output-bpfmap",
 ];
