@@ -145,7 +145,7 @@ impl XdpFollowups {
     /// program dropped just before (that drop is then used up).
     pub fn is_followup(&mut self, ev: &Event, reason: &str) -> bool {
         if ev.func_kind == crate::FuncKind::Xdp {
-            self.by_cpu.insert(ev.cpu, (ev.ktime_ns, ev.tuple.clone()));
+            self.by_cpu.insert(ev.cpu, (ev.ktime_ns, ev.tuple));
             return false;
         }
         let reason = reason.strip_prefix("SKB_DROP_REASON_").unwrap_or(reason);
@@ -169,8 +169,7 @@ impl XdpFollowups {
 fn same_flow(a: Option<&crate::Tuple>, b: Option<&crate::Tuple>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => {
-            (a.saddr, a.daddr, a.sport, a.dport, a.proto)
-                == (b.saddr, b.daddr, b.sport, b.dport, b.proto)
+            crate::Tuple { tcp_flags: 0, ..*a } == crate::Tuple { tcp_flags: 0, ..*b }
         }
         _ => false,
     }
@@ -588,14 +587,11 @@ mod tests {
             cpu,
             ktime_ns: ns,
             func_kind: kind,
-            tuple: Some(tuple.clone()),
+            tuple: Some(*tuple),
             ..ev("f")
         };
         let mut x = XdpFollowups::default();
-        let other_port = crate::Tuple {
-            dport: 7004,
-            ..t.clone()
-        };
+        let other_port = crate::Tuple { dport: 7004, ..t };
         assert!(
             !x.is_followup(&at(0, 100, FuncKind::Kprobe, &t), "NOT_SPECIFIED"),
             "no XDP drop yet"

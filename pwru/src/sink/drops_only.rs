@@ -293,7 +293,7 @@ mod tests {
         };
         let k = |skb, at, f: &str| Event {
             func_kind: FuncKind::Kprobe,
-            tuple: Some(tuple.clone()),
+            tuple: Some(tuple),
             ..ev(skb, at, f)
         };
         let exit = |skb, at, kind, v| Event {
