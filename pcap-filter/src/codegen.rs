@@ -150,18 +150,6 @@ fn jmp_code(op: CmpOp) -> u8 {
     }
 }
 
-fn invert(code: u8) -> Option<u8> {
-    Some(match code {
-        JEQ => JNE,
-        JNE => JEQ,
-        JGT => JLE,
-        JLE => JGT,
-        JGE => JLT,
-        JLT => JGE,
-        _ => return None,
-    })
-}
-
 /// Order the nodes (leaves excluded) so that every node comes after its predecessors, a
 /// node's successor right after it where possible: its false side first, then its true side.
 fn layout(g: &Graph) -> Vec<NodeId> {
@@ -593,7 +581,7 @@ impl<'g> Codegen<'g> {
             return true;
         }
         if next == t
-            && let Some(inv) = invert(code)
+            && let Some(inv) = inverse(code)
         {
             self.jump_to(mk(inv), f);
             return true;
