@@ -84,6 +84,14 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
         "no cb words:\n{}",
         f.lines().join("\n")
     );
+    // Asked for by name, the column stays.
+    let asked = Pwru::start(&["--filter-trace-tc", "--output-skb-cb", "udp"]).stop(SIGINT);
+    assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+    assert!(
+        asked.lines()[0].contains("__sk_buff->cb[]"),
+        "{}",
+        asked.lines()[0]
+    );
     // Nothing of pwru's is left (other tests may load programs meanwhile: pwru's own are checked by id); the
     // program still runs and still drops.
     let t0 = std::time::Instant::now();
