@@ -76,6 +76,14 @@ struct {
 	__type(value, struct filter_buf);
 } FILTER_BUF SEC(".maps");
 
+/* Function address by probe_id, for kprobes whose bpf_get_func_ip() is 0 (placed past the entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the loader sets the real size */
+	__type(key, __u32);
+	__type(value, __u64);
+} FUNC_IPS SEC(".maps");
+
 /* skb tracking: addresses of skbs that matched once */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

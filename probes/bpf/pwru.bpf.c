@@ -34,6 +34,7 @@ struct pwru_contract {
 	enum pwru_event_kind kind;
 	enum pwru_counter counter;
 	enum pwru_tp_id tp_id;
+	enum pwru_cookie cookie;
 	enum pwru_filter_abi filter;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;

@@ -15,6 +15,8 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
+#[doc(hidden)]
+pub mod limit;
 mod linked;
 pub mod objects;
 mod parallel;
@@ -32,9 +34,17 @@ pub mod testing {
     pub fn force_raw_tracepoints(on: bool) {
         crate::backend::tracepoint::FORCE_RAW_TP.store(on, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Makes tracers load one program per variant (kprobes) or per tracepoint, as on kernels without BPF
+    /// cookies (for all tracers in this process).
+    pub fn without_cookies(on: bool) {
+        crate::support::NO_COOKIES.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
-pub use config::{ArgIndex, Backend, Config, FilterCode, Target, TracepointTarget};
+pub use config::{
+    ArgIndex, Backend, Config, FilterCode, KprobePlacement, Target, TracepointTarget,
+};
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::RawEvent;
 pub use ringbuf::RingReader;

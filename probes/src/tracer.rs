@@ -1,16 +1,17 @@
 //! The tracer: loads the BPF object with the caller's configuration, attaches it with the chosen backend,
 //! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
+use crate::backend::placement::{self, FtraceSites};
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{ArgIndex, Backend, Config};
+use crate::config::{ArgIndex, Backend, Config, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::linked::{self, Linked};
 use crate::parallel;
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{objects, splice};
-use aya::maps::{PerCpuArray, RingBuf, StackTraceMap};
+use crate::{objects, splice, support};
+use aya::maps::{Array, PerCpuArray, RingBuf, StackTraceMap};
 use aya::{Ebpf, EbpfLoader};
 use aya_obj::btf::Btf;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
@@ -19,6 +20,7 @@ use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 pub use crate::backend::tracepoint::TracepointStats;
@@ -43,6 +45,8 @@ pub struct AttachStats {
     pub tracepoints: TracepointStats,
     /// How long attaching took.
     pub elapsed: Duration,
+    /// [`Tracer::attach_until`] stopped before every target was tried.
+    pub cancelled: bool,
 }
 
 /// What a tracer holds in the kernel, by id.
@@ -65,6 +69,48 @@ pub struct DetachStats {
     pub produced: u64,
     /// Events lost, read after the links were closed (final).
     pub lost: u64,
+    /// [`Tracer::recursion_misses`], final.
+    pub recursion_misses: u64,
+}
+
+/// Which targets get one program for all, told apart by BPF cookie.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cookies {
+    kprobe: bool,
+    tracepoint: bool,
+}
+
+/// The raw_tp program for every tracepoint, with raw_tp cookies.
+const TP_COOKIE_PROG: &str = "raw_tp_cookie";
+
+fn kprobe_program(multi: bool, suffix: &str) -> String {
+    if multi {
+        format!("kprobe_multi_{suffix}")
+    } else {
+        format!("kprobe_{suffix}")
+    }
+}
+
+/// Writes each function's address into `FUNC_IPS` (the cookie program's name for kprobes placed past the entry,
+/// where the kernel gives the program no function address).
+fn fill_func_ips(ebpf: &mut Ebpf, kprobes: &[crate::Target]) -> Result<(), ProbeError> {
+    let map = ebpf.map_mut("FUNC_IPS").ok_or(ObjectError::Missing {
+        kind: "map",
+        name: "FUNC_IPS".into(),
+    })?;
+    let mut ips = Array::<_, u64>::try_from(map).map_err(|source| ObjectError::Map {
+        name: "FUNC_IPS",
+        source,
+    })?;
+    for (i, t) in kprobes.iter().enumerate() {
+        if let Some(a) = t.address {
+            ips.set(i as u32, a, 0).map_err(|source| ObjectError::Map {
+                name: "FUNC_IPS",
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Functions whose clones skb tracking follows (kprobe backends).
@@ -74,8 +120,13 @@ const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 pub struct Tracer {
     /// Attached links and perf events: dropped first so nothing fires into half-freed state.
     links: Vec<OwnedFd>,
-    /// Programs we loaded ourselves (kprobe and kprobe-multi variants), by name.
+    /// Programs we loaded ourselves (kprobe and kprobe-multi variants, the cookie programs), by name.
     progs: BTreeMap<String, OwnedFd>,
+    /// Programs loaded per tracepoint (without raw_tp cookies), kept to read their counters.
+    tp_progs: Vec<OwnedFd>,
+    /// [`Tracer::recursion_misses`] as read when the programs were closed.
+    final_misses: u64,
+    cookies: Cookies,
     ring: Option<RingReader>,
     cfg: Config,
     /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
@@ -168,6 +219,7 @@ impl Tracer {
         if !cfg.track_skb {
             loader.map_max_entries("TRACKED", 1);
         }
+        loader.map_max_entries("FUNC_IPS", (cfg.kprobes.len() as u32).max(1));
         let mut ebpf = loader.load(&elf).map_err(|e| match errno_in(&e) {
             Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission {
                 what: "creating the BPF maps".into(),
@@ -186,57 +238,80 @@ impl Tracer {
 
         let mut progs = BTreeMap::new();
         let multi = cfg.backend == Backend::KprobeMulti;
-        let mut wanted: Vec<(String, Option<bpf_attach_type>)> = Vec::new();
-        if cfg.backend != Backend::Tracepoint {
-            for t in &cfg.kprobes {
-                let v = kprobe_variant(t)?.suffix();
-                let (name, attach) = if multi {
-                    (
-                        format!("kprobe_multi_{v}"),
-                        Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
-                    )
-                } else {
-                    (format!("kprobe_{v}"), None)
-                };
-                if !wanted.iter().any(|(n, _)| *n == name) {
-                    wanted.push((name, attach));
+        let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
+        let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
+        // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
+        // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
+        // one load per tracepoint.
+        let cookies = Cookies {
+            kprobe: kprobing
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
+            tracepoint: !cfg.tracepoints.is_empty()
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
+        };
+        let mut wanted: Vec<(String, bpf_prog_type, Option<bpf_attach_type>)> = Vec::new();
+        let kprobe = |name: String| (name, bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach);
+        if kprobing {
+            if cookies.kprobe {
+                wanted.push(kprobe(kprobe_program(multi, "cookie")));
+            }
+            for t in cfg.kprobes.iter().filter(|_| !cookies.kprobe) {
+                let name = kprobe_program(multi, &kprobe_variant(t)?.suffix());
+                if !wanted.iter().any(|(n, _, _)| *n == name) {
+                    wanted.push(kprobe(name));
                 }
             }
-            if cfg.track_skb && !cfg.kprobes.is_empty() {
+            if cfg.track_skb {
                 for p in [
                     "kprobe_untrack",
                     "kprobe_clone_entry",
                     "kretprobe_clone_exit",
                 ] {
-                    wanted.push((p.to_string(), None));
+                    wanted.push((p.to_string(), bpf_prog_type::BPF_PROG_TYPE_KPROBE, None));
                 }
             }
         }
-        // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
-        // which needs no target) so that a verifier rejection is reported by load(), not as N ignored targets.
-        let mut tp_variants: Vec<Variant> = Vec::new();
-        for t in &cfg.tracepoints {
-            let v = variant::tracepoint_variant(t)?;
-            if !tp_variants.contains(&v) {
-                tp_variants.push(v);
+        if cookies.tracepoint {
+            wanted.push((
+                TP_COOKIE_PROG.into(),
+                bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+                None,
+            ));
+        } else {
+            // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
+            // which needs no target) so that a verifier rejection is reported by load(), not as N ignored
+            // targets.
+            let mut tp_variants: Vec<Variant> = Vec::new();
+            for t in &cfg.tracepoints {
+                let v = variant::tracepoint_variant(t)?;
+                if !tp_variants.contains(&v) {
+                    tp_variants.push(v);
+                }
+            }
+            for v in tp_variants {
+                let name = format!("raw_tp_{}", v.suffix());
+                let insns = linked.insns(&name)?;
+                let spec =
+                    ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
+                drop(linked::load(&spec)?);
             }
         }
-        for v in tp_variants {
-            let name = format!("raw_tp_{}", v.suffix());
+        for (name, prog_type, attach) in wanted {
             let insns = linked.insns(&name)?;
-            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
-            drop(linked::load(&spec)?);
-        }
-        for (name, attach) in wanted {
-            let insns = linked.insns(&name)?;
-            let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_KPROBE, &name, &insns);
+            let mut spec = ProgLoad::new(prog_type, &name, &insns);
             spec.expected_attach_type = attach;
             let fd = linked::load(&spec)?;
             progs.insert(name, fd);
         }
+        if cookies.kprobe && cfg.backend == Backend::Kprobe {
+            fill_func_ips(&mut ebpf, &cfg.kprobes)?;
+        }
         Ok(Tracer {
             links: Vec::new(),
             progs,
+            tp_progs: Vec::new(),
+            final_misses: 0,
+            cookies,
             ring: Some(RingReader::new(ring)),
             cfg,
             btf: Some(btf),
@@ -256,6 +331,17 @@ impl Tracer {
         &mut self,
         progress: impl Fn(usize, usize, usize) + Sync,
     ) -> Result<AttachStats, ProbeError> {
+        self.attach_until(progress, &AtomicBool::new(false))
+    }
+
+    /// [`Tracer::attach`] that stops early once `cancel` is set (from another thread: a signal): targets not yet
+    /// started are left out and [`AttachStats::cancelled`] is set. What was attached stays attached until
+    /// [`Tracer::detach`], like after a full attach.
+    pub fn attach_until(
+        &mut self,
+        progress: impl Fn(usize, usize, usize) + Sync,
+        cancel: &AtomicBool,
+    ) -> Result<AttachStats, ProbeError> {
         let t0 = Instant::now();
         let mut stats = AttachStats::default();
         let nk = if self.cfg.backend == Backend::Tracepoint {
@@ -273,41 +359,59 @@ impl Tracer {
                     backend: "kprobe",
                     reason: "kprobes unavailable (CONFIG_KPROBES not set)".into(),
                 })?;
+                let ftrace = (self.cfg.kprobe_placement == KprobePlacement::PastFtrace)
+                    .then(FtraceSites::read)
+                    .flatten();
+                let sites = placement::sites(
+                    &self.cfg.kprobes,
+                    self.cfg.kprobe_placement,
+                    ftrace.as_ref(),
+                );
+                drop(ftrace);
                 let mut jobs = Vec::with_capacity(self.cfg.kprobes.len());
-                for t in &self.cfg.kprobes {
-                    let prog_name = format!("kprobe_{}", kprobe_variant(t)?.suffix());
-                    let symbol = match &t.module {
-                        Some(m) => format!("{m}:{}", t.name),
-                        None => t.name.clone(),
+                for (i, (t, (site, fallback))) in self.cfg.kprobes.iter().zip(sites).enumerate() {
+                    let v = kprobe_variant(t)?;
+                    let (prog_name, cookie) = if self.cookies.kprobe {
+                        (kprobe_program(false, "cookie"), Some(v.cookie(i as u32)))
+                    } else {
+                        (kprobe_program(false, &v.suffix()), None)
                     };
                     jobs.push(kprobe::Job {
-                        symbol: CString::new(symbol).map_err(|_| ConfigError::BadName {
-                            kind: "function",
-                            name: t.name.clone(),
-                        })?,
+                        site,
+                        fallback,
                         display: t.name.clone(),
                         prog: self.progs[&prog_name].as_fd(),
                         retprobe: false,
+                        cookie,
                     });
                 }
-                let (fds, ignored) = kprobe::attach(&pmu, &jobs, prog)?;
-                stats.attached += fds.len();
-                self.links.extend(fds);
-                stats.ignored.extend(ignored);
+                let threads = parallel::threads_for(jobs.len(), self.cfg.kprobe_batch);
+                let got = kprobe::attach(&pmu, &jobs, threads, prog, cancel)?;
+                stats.attached += got.fds.len();
+                stats.cancelled |= got.skipped > 0;
+                self.links.extend(got.fds);
+                stats.ignored.extend(got.ignored);
             }
             Backend::KprobeMulti => {
-                let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for t in &self.cfg.kprobes {
-                    groups
-                        .entry(format!("kprobe_multi_{}", kprobe_variant(t)?.suffix()))
-                        .or_default()
-                        .push(t.name.clone());
+                // One link for every function with cookies; else one per variant.
+                let mut groups: BTreeMap<String, (Vec<String>, Vec<u64>)> = BTreeMap::new();
+                for (i, t) in self.cfg.kprobes.iter().enumerate() {
+                    let v = kprobe_variant(t)?;
+                    let suffix = if self.cookies.kprobe {
+                        "cookie".to_string()
+                    } else {
+                        v.suffix()
+                    };
+                    let g = groups.entry(kprobe_program(true, &suffix)).or_default();
+                    g.0.push(t.name.clone());
+                    g.1.push(v.cookie(i as u32));
                 }
                 let groups: Vec<kprobe_multi::Group> = groups
                     .into_iter()
-                    .map(|(p, names)| kprobe_multi::Group {
+                    .map(|(p, (names, cookies))| kprobe_multi::Group {
                         prog: self.progs[&p].as_fd(),
                         names,
+                        cookies: self.cookies.kprobe.then_some(cookies),
                     })
                     .collect();
                 let (fds, ignored) = kprobe_multi::attach(&groups, prog)?;
@@ -328,11 +432,14 @@ impl Tracer {
         {
             let pmu =
                 KprobePmu::open().map_err(|e| ProbeError::sys("opening the kprobe PMU", e))?;
+            let sym = |f: &str| kprobe::Site::Symbol(CString::new(f).expect("no NUL"));
             let mut jobs = vec![kprobe::Job {
-                symbol: CString::new("kfree_skbmem").expect("no NUL"),
+                site: sym("kfree_skbmem"),
+                fallback: None,
                 display: "kfree_skbmem (track)".into(),
                 prog: self.progs["kprobe_untrack"].as_fd(),
                 retprobe: false,
+                cookie: None,
             }];
             for f in CLONE_FUNCS {
                 for (p, ret) in [
@@ -340,35 +447,54 @@ impl Tracer {
                     ("kretprobe_clone_exit", true),
                 ] {
                     jobs.push(kprobe::Job {
-                        symbol: CString::new(f).expect("no NUL"),
+                        site: sym(f),
+                        fallback: None,
                         display: format!("{f} (track{})", if ret { ", return" } else { "" }),
                         prog: self.progs[p].as_fd(),
                         retprobe: ret,
+                        cookie: None,
                     });
                 }
             }
-            let (fds, ignored) = kprobe::attach(&pmu, &jobs, &|_, _, _| {})?;
-            self.links.extend(fds);
-            stats.ignored.extend(ignored);
+            let never = AtomicBool::new(false);
+            let got = kprobe::attach(&pmu, &jobs, jobs.len(), &|_, _, _| {}, &never)?;
+            self.links.extend(got.fds);
+            stats.ignored.extend(got.ignored);
         }
         if !self.cfg.tracepoints.is_empty() {
             let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
             let (Some(linked), Some(btf)) = (&self.linked, &self.btf) else {
                 return Err(ConfigError::AttachedTwice.into());
             };
-            let (fds, mut ignored, tp) =
-                tracepoint::attach(linked, btf, &self.cfg.tracepoints, &offset_progress)?;
-            if fds.is_empty() && !ignored.is_empty() {
+            let mut got = match self.progs.get(TP_COOKIE_PROG) {
+                Some(p) => tracepoint::attach_cookie(
+                    p.as_fd(),
+                    &self.cfg.tracepoints,
+                    &offset_progress,
+                    cancel,
+                )?,
+                None => tracepoint::attach(
+                    linked,
+                    btf,
+                    &self.cfg.tracepoints,
+                    &offset_progress,
+                    cancel,
+                )?,
+            };
+            let tried = got.links.len() + got.ignored.len();
+            stats.cancelled |= tried < self.cfg.tracepoints.len();
+            if got.links.is_empty() && !got.ignored.is_empty() && !stats.cancelled {
                 return Err(ProbeError::NothingAttached {
                     what: "tracepoint",
-                    tried: ignored.len(),
-                    first: ignored.swap_remove(0),
+                    tried: got.ignored.len(),
+                    first: got.ignored.swap_remove(0),
                 });
             }
-            stats.attached += fds.len();
-            stats.tracepoints = tp;
-            self.links.extend(fds);
-            stats.ignored.extend(ignored);
+            stats.attached += got.links.len();
+            stats.tracepoints = got.stats;
+            self.links.extend(got.links);
+            self.tp_progs.extend(got.progs);
+            stats.ignored.extend(got.ignored);
         }
         self.linked = None;
         self.btf = None;
@@ -405,6 +531,22 @@ impl Tracer {
     /// Events dropped because the ring buffer was full.
     pub fn lost(&self) -> u64 {
         self.counter(counter::LOST)
+    }
+
+    /// Runs of our programs the kernel skipped because another BPF program was already running on that CPU (a
+    /// probed function called from inside a probe, or an interrupt): `recursion_misses` of `bpf_prog_info`,
+    /// summed. Each is an event that may have been lost. Final once [`Tracer::detach`] returned (see
+    /// [`DetachStats::recursion_misses`]).
+    pub fn recursion_misses(&self) -> u64 {
+        if self.progs.is_empty() && self.tp_progs.is_empty() {
+            return self.final_misses;
+        }
+        self.progs
+            .values()
+            .chain(&self.tp_progs)
+            .filter_map(|fd| bpf_sys::obj::prog_info(fd.as_fd()).ok())
+            .map(|i| i.recursion_misses)
+            .sum()
     }
 
     /// skbs `--filter-track-skb` could not remember because its table was full.
@@ -453,17 +595,33 @@ impl Tracer {
     /// programs. The maps stay until the tracer is dropped, so [`Tracer::produced`] and [`Tracer::lost`] read
     /// final values afterwards (also returned here). Calling it again does nothing.
     pub fn detach(&mut self) -> DetachStats {
+        self.detach_with(&|_, _| {})
+    }
+
+    /// [`Tracer::detach`], calling `progress(done, total)` from the worker threads as links close (removing a
+    /// plain kprobe waits for RCU grace periods: a thousand take tens of seconds).
+    pub fn detach_with(&mut self, progress: &(dyn Fn(usize, usize) + Sync)) -> DetachStats {
         let t0 = Instant::now();
         let links = std::mem::take(&mut self.links);
         let closed = links.len();
-        parallel::drop_all(links);
+        let threads = parallel::threads_for(closed, self.cfg.kprobe_batch);
+        parallel::drop_all(links, threads, progress);
+        // No program runs any more: their counters are final; read them before the programs go.
+        self.final_misses = self.recursion_misses();
         self.progs.clear();
+        self.tp_progs.clear();
         DetachStats {
             closed,
             elapsed: t0.elapsed(),
             produced: self.produced(),
             lost: self.lost(),
+            recursion_misses: self.final_misses,
         }
+    }
+
+    /// Links and perf events still attached (what [`Tracer::detach`] has to close).
+    pub fn attached_links(&self) -> usize {
+        self.links.len()
     }
 }
 

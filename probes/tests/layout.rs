@@ -86,6 +86,16 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         (
+            "pwru_cookie",
+            m(&[
+                ("COOKIE_SKB_SHIFT", contract::cookie::SKB_SHIFT.into()),
+                ("COOKIE_REASON_SHIFT", contract::cookie::REASON_SHIFT.into()),
+                ("COOKIE_CALLER_SHIFT", contract::cookie::CALLER_SHIFT.into()),
+                ("COOKIE_UNTRACK", contract::cookie::UNTRACK),
+                ("COOKIE_ID_SHIFT", contract::cookie::ID_SHIFT.into()),
+            ]),
+        ),
+        (
             "pwru_filter_abi",
             m(&[("FILTER_BUF_SIZE", pcap_filter::FILTER_BUF_SIZE.into())]),
         ),
