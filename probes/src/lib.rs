@@ -18,6 +18,7 @@ pub mod filter_check;
 #[doc(hidden)]
 pub mod limit;
 mod linked;
+mod maps;
 pub mod objects;
 mod parallel;
 mod patch;

@@ -7,12 +7,12 @@ use crate::config::{ArgIndex, Backend, Config, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::linked::{self, Linked};
+use crate::maps::Maps;
 use crate::parallel;
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{objects, splice, support};
 use aya::maps::{Array, PerCpuArray, RingBuf, StackTraceMap};
-use aya::{Ebpf, EbpfLoader};
 use aya_obj::btf::Btf;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::perf::KprobePmu;
@@ -93,8 +93,8 @@ fn kprobe_program(multi: bool, suffix: &str) -> String {
 
 /// Writes each function's address into `FUNC_IPS` (the cookie program's name for kprobes placed past the entry,
 /// where the kernel gives the program no function address).
-fn fill_func_ips(ebpf: &mut Ebpf, kprobes: &[crate::Target]) -> Result<(), ProbeError> {
-    let map = ebpf.map_mut("FUNC_IPS").ok_or(ObjectError::Missing {
+fn fill_func_ips(maps: &mut Maps, kprobes: &[crate::Target]) -> Result<(), ProbeError> {
+    let map = maps.get_mut("FUNC_IPS").ok_or(ObjectError::Missing {
         kind: "map",
         name: "FUNC_IPS".into(),
     })?;
@@ -133,24 +133,21 @@ pub struct Tracer {
     /// (tens of MB) so a long trace does not carry them.
     btf: Option<Btf>,
     linked: Option<Linked>,
-    /// aya's side: the maps (and the object's BTF).
-    ebpf: Ebpf,
+    /// The maps (the ring buffer is handed to the reader).
+    maps: Maps,
+    /// [`Tracer::attach`] ran.
+    attached: bool,
     load_time: Duration,
 }
 
-/// Looks through an error chain for the errno that explains it (EPERM deserves its own message).
-fn errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if let Some(n) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.raw_os_error())
-        {
-            return Some(n);
-        }
-        cur = err.source();
+/// Gives freed memory (the kernel BTF, the relocated object) back to the system rather than keep it for the
+/// whole trace.
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    None
 }
 
 fn round_ring_size(bytes: u32) -> u32 {
@@ -180,63 +177,35 @@ impl Tracer {
             Some(f) => splice::splice(objects::object(), &f.insns)?,
             None => objects::object().to_vec(),
         };
-        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
-
+        let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
+        drop(elf);
         let netns = cfg.netns.unwrap_or(0);
         let (mark_on, mark, mask) = match cfg.mark {
             Some((v, m)) => (1u32, v, m),
             None => (0, 0, 0),
         };
-        let ifindex = cfg.ifindex.unwrap_or(0);
-        let track = cfg.track_skb as u32;
-        let caller = cfg.caller as u32;
-        let stack = cfg.stack as u32;
-        let have_filter = cfg.filter.is_some() as u32;
         let snaplen = cfg
             .filter
             .as_ref()
             .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE));
-        let ring_size = round_ring_size(cfg.ringbuf_bytes);
-        let self_tgid: u32 = std::process::id();
-        let mut loader = EbpfLoader::new();
-        loader
-            .btf(Some(&btf))
-            .override_global("CFG_NETNS", &netns, true)
-            .override_global("CFG_MARK_ON", &mark_on, true)
-            .override_global("CFG_MARK", &mark, true)
-            .override_global("CFG_MARK_MASK", &mask, true)
-            .override_global("CFG_IFINDEX", &ifindex, true)
-            .override_global("CFG_TRACK_SKB", &track, true)
-            .override_global("CFG_CALLER", &caller, true)
-            .override_global("CFG_STACK", &stack, true)
-            .override_global("CFG_SELF_TGID", &self_tgid, true)
-            .override_global("HAVE_FILTER", &have_filter, true)
-            .override_global("FILTER_SNAPLEN", &snaplen, true)
-            .map_max_entries("EVENTS", ring_size);
-        if !cfg.stack {
-            loader.map_max_entries("STACKS", 1);
-        }
-        if !cfg.track_skb {
-            loader.map_max_entries("TRACKED", 1);
-        }
-        loader.map_max_entries("FUNC_IPS", (cfg.kprobes.len() as u32).max(1));
-        let mut ebpf = loader.load(&elf).map_err(|e| match errno_in(&e) {
-            Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission {
-                what: "creating the BPF maps".into(),
-            },
-            _ => ObjectError::Maps(e).into(),
-        })?;
-        let linked = Linked::new(&elf, &btf, ebpf.maps())?;
-        let ring = ebpf.take_map("EVENTS").ok_or(ObjectError::Missing {
-            kind: "map",
-            name: "EVENTS".into(),
-        })?;
-        let ring = RingBuf::try_from(ring).map_err(|source| ObjectError::Map {
-            name: "EVENTS",
-            source,
-        })?;
+        let globals: [(&str, u32); 11] = [
+            ("CFG_NETNS", netns),
+            ("CFG_MARK_ON", mark_on),
+            ("CFG_MARK", mark),
+            ("CFG_MARK_MASK", mask),
+            ("CFG_IFINDEX", cfg.ifindex.unwrap_or(0)),
+            ("CFG_TRACK_SKB", cfg.track_skb as u32),
+            ("CFG_CALLER", cfg.caller as u32),
+            ("CFG_STACK", cfg.stack as u32),
+            ("CFG_SELF_TGID", std::process::id()),
+            ("HAVE_FILTER", cfg.filter.is_some() as u32),
+            ("FILTER_SNAPLEN", snaplen),
+        ];
+        let bytes: Vec<(&str, [u8; 4])> =
+            globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
+        obj.patch_map_data(bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect())
+            .map_err(ObjectError::Parse)?;
 
-        let mut progs = BTreeMap::new();
         let multi = cfg.backend == Backend::KprobeMulti;
         let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
         let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
@@ -271,6 +240,10 @@ impl Tracer {
                 }
             }
         }
+        // Without raw_tp cookies, tracepoint programs are loaded per tracepoint in attach(); each variant is
+        // verified once now (as raw_tp, which needs no target) so that a verifier rejection is reported by
+        // load(), not as N ignored targets.
+        let mut tp_variants: Vec<Variant> = Vec::new();
         if cookies.tracepoint {
             wanted.push((
                 TP_COOKIE_PROG.into(),
@@ -278,23 +251,36 @@ impl Tracer {
                 None,
             ));
         } else {
-            // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
-            // which needs no target) so that a verifier rejection is reported by load(), not as N ignored
-            // targets.
-            let mut tp_variants: Vec<Variant> = Vec::new();
             for t in &cfg.tracepoints {
                 let v = variant::tracepoint_variant(t)?;
                 if !tp_variants.contains(&v) {
                     tp_variants.push(v);
                 }
             }
-            for v in tp_variants {
-                let name = format!("raw_tp_{}", v.suffix());
-                let insns = linked.insns(&name)?;
-                let spec =
-                    ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
-                drop(linked::load(&spec)?);
-            }
+        }
+        let per_tracepoint = !tp_variants.is_empty();
+
+        let ring_size = round_ring_size(cfg.ringbuf_bytes);
+        let mut sizes = vec![
+            ("EVENTS", ring_size),
+            ("FUNC_IPS", (cfg.kprobes.len() as u32).max(1)),
+        ];
+        if !cfg.stack {
+            sizes.push(("STACKS", 1));
+        }
+        if !cfg.track_skb {
+            sizes.push(("TRACKED", 1));
+        }
+        let mut maps = Maps::create(&obj, &sizes)?;
+        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
+        let linked = Linked::new(obj, &btf, maps.iter())?;
+
+        let mut progs = BTreeMap::new();
+        for v in &tp_variants {
+            let name = format!("raw_tp_{}", v.suffix());
+            let insns = linked.insns(&name)?;
+            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
+            drop(linked::load(&spec)?);
         }
         for (name, prog_type, attach) in wanted {
             let insns = linked.insns(&name)?;
@@ -304,8 +290,26 @@ impl Tracer {
             progs.insert(name, fd);
         }
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
-            fill_func_ips(&mut ebpf, &cfg.kprobes)?;
+            fill_func_ips(&mut maps, &cfg.kprobes)?;
         }
+        // The kernel BTF and the relocated object (tens of MB) are only needed to load programs per tracepoint.
+        let (btf, linked) = if per_tracepoint {
+            (Some(btf), Some(linked))
+        } else {
+            drop((btf, linked));
+            trim_heap();
+            (None, None)
+        };
+        // Mapped only now: its pages count in pwru's memory (twice the ring's size: the kernel maps the data
+        // twice), and need not add to the peak of BTF parsing.
+        let ring = maps.take("EVENTS").ok_or(ObjectError::Missing {
+            kind: "map",
+            name: "EVENTS".into(),
+        })?;
+        let ring = RingBuf::try_from(ring).map_err(|source| ObjectError::Map {
+            name: "EVENTS",
+            source,
+        })?;
         Ok(Tracer {
             links: Vec::new(),
             progs,
@@ -314,9 +318,10 @@ impl Tracer {
             cookies,
             ring: Some(RingReader::new(ring)),
             cfg,
-            btf: Some(btf),
-            linked: Some(linked),
-            ebpf,
+            btf,
+            linked,
+            maps,
+            attached: false,
             load_time: t0.elapsed(),
         })
     }
@@ -342,6 +347,9 @@ impl Tracer {
         progress: impl Fn(usize, usize, usize) + Sync,
         cancel: &AtomicBool,
     ) -> Result<AttachStats, ProbeError> {
+        if std::mem::replace(&mut self.attached, true) {
+            return Err(ConfigError::AttachedTwice.into());
+        }
         let t0 = Instant::now();
         let mut stats = AttachStats::default();
         let nk = if self.cfg.backend == Backend::Tracepoint {
@@ -463,23 +471,21 @@ impl Tracer {
         }
         if !self.cfg.tracepoints.is_empty() {
             let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
-            let (Some(linked), Some(btf)) = (&self.linked, &self.btf) else {
-                return Err(ConfigError::AttachedTwice.into());
-            };
-            let mut got = match self.progs.get(TP_COOKIE_PROG) {
-                Some(p) => tracepoint::attach_cookie(
+            let mut got = match (self.progs.get(TP_COOKIE_PROG), &self.linked, &self.btf) {
+                (Some(p), _, _) => tracepoint::attach_cookie(
                     p.as_fd(),
                     &self.cfg.tracepoints,
                     &offset_progress,
                     cancel,
                 )?,
-                None => tracepoint::attach(
+                (None, Some(linked), Some(btf)) => tracepoint::attach(
                     linked,
                     btf,
                     &self.cfg.tracepoints,
                     &offset_progress,
                     cancel,
                 )?,
+                _ => return Err(ConfigError::AttachedTwice.into()),
             };
             let tried = got.links.len() + got.ignored.len();
             stats.cancelled |= tried < self.cfg.tracepoints.len();
@@ -498,12 +504,7 @@ impl Tracer {
         }
         self.linked = None;
         self.btf = None;
-        // Give the freed BTF/object memory back to the system rather than keep it for the whole trace.
-        #[cfg(target_env = "gnu")]
-        // SAFETY: malloc_trim only releases free heap pages.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        trim_heap();
         stats.elapsed = t0.elapsed();
         Ok(stats)
     }
@@ -514,7 +515,7 @@ impl Tracer {
     }
 
     fn counter(&self, idx: u32) -> u64 {
-        let Some(map) = self.ebpf.map("COUNTERS") else {
+        let Some(map) = self.maps.get("COUNTERS") else {
             return 0;
         };
         let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else {
@@ -556,7 +557,7 @@ impl Tracer {
 
     /// The kernel stack (innermost first) recorded under `id` (events with `EV_HAS_STACK`).
     pub fn stack(&self, id: i32) -> Vec<u64> {
-        let Some(map) = self.ebpf.map("STACKS") else {
+        let Some(map) = self.maps.get("STACKS") else {
             return Vec::new();
         };
         let Ok(st) = StackTraceMap::try_from(map) else {
