@@ -105,6 +105,16 @@ impl Plan {
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = args.output_stack || (args.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
+            // Without callers or stacks only the probed functions are ever named: keep just those (a few KB
+            // instead of the whole kernel's symbols, for the whole trace).
+            Some(k) if !(args.output_caller || args.output_stack) => {
+                let probed: std::collections::HashSet<(&str, Option<&str>)> = targets
+                    .kprobes
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.module.as_deref()))
+                    .collect();
+                Some(k.retain(|name, module| probed.contains(&(name, module))))
+            }
             Some(k) => Some(k),
             None if args.output_caller || args.output_stack => {
                 phase("reading /proc/kallsyms");
@@ -125,6 +135,12 @@ impl Plan {
                 caller: args.output_caller,
                 stack,
                 ringbuf_bytes,
+                kprobe_placement: match args.kprobe_placement {
+                    crate::cli::KprobePlacement::Symbol => probes::KprobePlacement::Symbol,
+                    crate::cli::KprobePlacement::Entry => probes::KprobePlacement::Entry,
+                    crate::cli::KprobePlacement::PastFtrace => probes::KprobePlacement::PastFtrace,
+                },
+                kprobe_batch: args.filter_kprobe_batch.map(|n| n as usize),
             },
             names: Symbols {
                 kallsyms,
