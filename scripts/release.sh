@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release: one static pwru binary per architecture, each embedding its own arch's BPF object
-# (probes/bpf/obj/pwru-{x86,arm64}.o, chosen by cfg(target_arch) in the probes crate), into dist/ with SHA256SUMS.
+# (probes/bpf/obj/pwru-{x86,arm64}.o, chosen by cfg(target_arch) in the probes crate), into dist/ with SHA256SUMS,
+# and beside them the man page and the bash/zsh/fish completions the binary generates (dist/share/...).
 #   scripts/release.sh            both arches (arm64 needs tests/arm64/setup.sh once)
 #   ARCHES=amd64 scripts/release.sh
 # Env: DIST (output dir, default dist); CARGO_TARGET_DIR (default target) for amd64; ARM64_TARGET_DIR (default
@@ -83,9 +84,21 @@ for arch in $ARCHES; do
   check "$arch" "$DIST/pwru-linux-$arch"
   echo "  $arch: built in $(( $(date +%s) - t0 ))s"
 done
-(cd "$DIST" && sha256sum pwru-linux-* > SHA256SUMS)
+# The man page and completions come from the clap definition inside the binary, so they match it exactly.
+gen=$DIST/pwru-linux-amd64
+[ -x "$gen" ] || gen=$(ls "$DIST"/pwru-linux-* | head -1)
+run=(); [[ $gen == *arm64 ]] && [ "$(uname -m)" != aarch64 ] && run=(qemu-aarch64-static)
+mkdir -p "$DIST/share/man/man1" "$DIST/share/bash-completion/completions" "$DIST/share/zsh/site-functions" \
+  "$DIST/share/fish/vendor_completions.d"
+"${run[@]}" "$gen" man > "$DIST/share/man/man1/pwru.1"
+"${run[@]}" "$gen" completions bash > "$DIST/share/bash-completion/completions/pwru"
+"${run[@]}" "$gen" completions zsh > "$DIST/share/zsh/site-functions/_pwru"
+"${run[@]}" "$gen" completions fish > "$DIST/share/fish/vendor_completions.d/pwru.fish"
+grep -q 'drops-only' "$DIST/share/bash-completion/completions/pwru" || die "bash completions lack --drops-only"
+grep -q '^\.TH pwru' "$DIST/share/man/man1/pwru.1" || die "man page has no .TH header"
+(cd "$DIST" && sha256sum pwru-linux-* $(find share -type f | sort) > SHA256SUMS)
 echo "release in $DIST/:"
-for f in "$DIST"/pwru-linux-*; do
-  printf '  %-22s %8s bytes (%s)\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(du -h "$f" | cut -f1)"
+for f in "$DIST"/pwru-linux-* $(find "$DIST/share" -type f | sort); do
+  printf '  %-50s %8s bytes (%s)\n' "${f#"$DIST"/}" "$(stat -c %s "$f")" "$(du -h "$f" | cut -f1)"
 done
 sed 's/^/  /' "$DIST/SHA256SUMS"

@@ -5,7 +5,7 @@
 # PARTS="unit vm-amd64" limits the run to some parts (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ALL_PARTS="setup bpf-objects fmt clippy cargo-test fuzz vm-amd64 arm64"
+ALL_PARTS="setup bpf-objects fmt clippy doc cargo-test fuzz vm-amd64 arm64"
 PARTS=${PARTS:-$ALL_PARTS}
 export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -14,6 +14,8 @@ part_setup()       { bash tests/setup.sh; }
 part_bpf-objects() { bash probes/bpf/build.sh --check; }
 part_fmt()         { cargo fmt --all -- --check; }
 part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
+# Every public item of the library crates is documented (deny(missing_docs)) and rustdoc finds no broken link.
+part_doc()         { RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q; }
 # Tests that drive the real binary (cilium, tui, pcap) take it from PWRU_BIN instead of building their own.
 # --include-ignored: the tests a plain `cargo test` leaves out (root, the kernel, tools beyond cargo) run here, and
 # fail when they cannot do their check.

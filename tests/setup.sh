@@ -4,6 +4,7 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "tests/setup.sh: run as root (apt-get install)" >&2; exit 1; }
 pkgs=(clang llvm libbpf-dev bpftool tcpdump libpcap-dev iproute2 iputils-ping nftables iptables tshark tmux socat
+      python3-prometheus-client
       gcc libc6-dev make binutils util-linux debian-archive-keyring
       xz-utils zstd cpio file busybox-static qemu-system-x86 qemu-system-arm qemu-user-static)
 missing=()

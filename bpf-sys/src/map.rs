@@ -259,7 +259,9 @@ impl Map {
         // BPF_MAP_FREEZE reads only map_fd, the first field of the element commands' member.
         a.__bindgen_anon_2.map_fd = self.fd.as_raw_fd() as u32;
         let cmd = bpf_cmd::BPF_MAP_FREEZE;
-        bpf(cmd, &mut a).map(drop).map_err(|errno| Error::Bpf { cmd, errno })
+        bpf(cmd, &mut a)
+            .map(drop)
+            .map_err(|errno| Error::Bpf { cmd, errno })
     }
 
     /// `BPF_MAP_DELETE_ELEM`; `Ok(false)` when the key was absent.

@@ -21,7 +21,7 @@ pub struct NodeValue {
 }
 
 impl NodeKey {
-    /// Decodes a 20-byte key (pad u16, pad u8, family, ip[16]).
+    /// Decodes a 20-byte key (pad u16, pad u8, family, `ip[16]`).
     pub fn parse(k: &[u8]) -> Result<NodeKey, SizeError> {
         check("node key", k, &[20])?;
         Ok(NodeKey {

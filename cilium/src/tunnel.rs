@@ -23,7 +23,7 @@ pub struct TunnelValue {
 }
 
 impl TunnelKey {
-    /// Decodes a 20-byte key (ip[16], family, pad, cluster_id u16).
+    /// Decodes a 20-byte key (`ip[16]`, family, pad, cluster_id u16).
     pub fn parse(k: &[u8]) -> Result<TunnelKey, SizeError> {
         check("tunnel key", k, &[20])?;
         Ok(TunnelKey {
@@ -44,7 +44,7 @@ impl TunnelKey {
 }
 
 impl TunnelValue {
-    /// Decodes a 20-byte value (ip[16], family, key, pad).
+    /// Decodes a 20-byte value (`ip[16]`, family, key, pad).
     pub fn parse(v: &[u8]) -> Result<TunnelValue, SizeError> {
         check("tunnel value", v, &[20])?;
         Ok(TunnelValue {

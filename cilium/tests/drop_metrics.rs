@@ -6,10 +6,10 @@
 mod common;
 
 use common::cluster::{self, Layout};
-use common::drop_prog::program;
+use common::drop_prog::{pods_with_drop_on_ingress, program};
 use common::*;
 use std::os::fd::AsRawFd;
-use testkit::{NetnsPair, sh};
+use testkit::sh;
 
 /// The drop is counted in softirq context; poll (up to 5 s) until `n` more drops than in `since` are visible.
 fn wait_for_drops(
@@ -43,16 +43,7 @@ fn tc_drop_is_named_policy_denied() {
 
     // Remote pod 10.244.2.7 (identity 34567) sends to the local server 10.244.1.6 (endpoint 2001), whose ingress
     // policy has no rule for 34567 on 8080.
-    let ns = NetnsPair::builder("drop", 0)
-        .hosts("10.244.2.7", "10.244.1.6")
-        .build();
-    sh(&format!(
-        "ip netns exec {b} tc qdisc add dev {vb} clsact && \
-         ip netns exec {b} tc filter add dev {vb} ingress bpf direct-action object-pinned {}",
-        prog_pin.display(),
-        b = ns.b,
-        vb = ns.veth_b
-    ));
+    let ns = pods_with_drop_on_ingress("drop", &prog_pin);
 
     let mut corr = cilium::Correlator::open(Some(&fs.root), None).unwrap();
     corr.set_clock(None);

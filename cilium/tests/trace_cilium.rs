@@ -6,12 +6,12 @@
 mod common;
 
 use common::cluster::{self, Layout};
-use common::drop_prog::program;
+use common::drop_prog::{pods_with_drop_on_ingress, program};
 use common::*;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use testkit::pwru::{Pwru, SIGINT};
-use testkit::{NetnsPair, pwru_bin, sh};
+use testkit::{pwru_bin, sh};
 
 #[test]
 #[ignore = "needs root: runs pwru, tc, netns (tests/run.sh runs it)"]
@@ -23,16 +23,7 @@ fn trace_with_cilium_names_policy_denied() {
     let prog_pin = fs.root.join("policy_drop_prog");
     let _prog = load_tc_prog(&program(metrics.as_raw_fd()), &prog_pin);
     // Remote pod 10.244.2.7 (identity 34567) → local server 10.244.1.6 (endpoint 2001), no rule for 34567 on 8080.
-    let ns = NetnsPair::builder("trace", 0)
-        .hosts("10.244.2.7", "10.244.1.6")
-        .build();
-    sh(&format!(
-        "ip netns exec {b} tc qdisc add dev {vb} clsact && \
-         ip netns exec {b} tc filter add dev {vb} ingress bpf direct-action object-pinned {}",
-        prog_pin.display(),
-        b = ns.b,
-        vb = ns.veth_b
-    ));
+    let ns = pods_with_drop_on_ingress("trace", &prog_pin);
 
     let cilium = format!("--cilium={}", fs.root.display());
     let p = Pwru::start_bin(&bin, &["--output-json", &cilium, "udp and dst port 8080"]);

@@ -38,6 +38,9 @@ pub struct JsonEvent {
     /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
+    /// `--output-netns-names`: the netns's name, absent when unknown (as in pwru).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
     /// `null` for packets without an IP header; absent with `--output-tuple=false`.
     #[serde(
         default,
@@ -125,6 +128,7 @@ const RESERVED: &[&str] = &[
     "time",
     "wall_ns",
     "netns",
+    "netns_name",
     "mark",
     "iface",
     "ifindex",
@@ -198,6 +202,7 @@ impl JsonEvent {
             time,
             wall_ns: ev.wall_ns,
             meta,
+            netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
             annotations,

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`Event`] and its parts here; [`options`] (what an output shows), [`text`] and [`json`] (the two line
 //! formats, independent of each other, both behind [`Formatter`]), [`proto`] (protocol and TCP flag names) and
-//! [`time`] (local time, per-skb deltas), which the TUI and other presentations use too.
+//! [`time`] (local time, per-skb deltas), which the TUI and other presentations use too; [`fate`] (what happened to
+//! a packet, and where one packet ends at an skb address), which the TUI and pwru's drop views share.
 //!
 //! ```
 //! use event::{Event, Formatter, OutputOptions, TextFormatter};
@@ -40,6 +41,8 @@ pub struct Event {
     pub ifindex: u32,
     /// Interface name resolved in the skb's netns, when known.
     pub ifname: Option<String>,
+    /// Name of the skb's netns (`--output-netns-names`: `ip netns`, container or pod name), when known.
+    pub netns_name: Option<String>,
     /// skb->protocol in host byte order (e.g. 0x0800).
     pub proto: u16,
     /// MTU of the skb's device.
@@ -112,6 +115,7 @@ pub struct Annotation {
     pub json: serde_json::Value,
 }
 
+pub mod fate;
 pub mod json;
 pub mod options;
 pub mod proto;

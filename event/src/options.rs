@@ -30,6 +30,8 @@ pub struct OutputOptions {
     pub stack: bool,
     /// `--timestamp`.
     pub timestamp: TimestampMode,
+    /// `--output-netns-names`: a NETNS NAME column this wide (text), a `netns_name` key (JSON).
+    pub netns_names: Option<usize>,
 }
 
 impl Default for OutputOptions {
@@ -42,6 +44,7 @@ impl Default for OutputOptions {
             caller: false,
             stack: false,
             timestamp: TimestampMode::None,
+            netns_names: None,
         }
     }
 }

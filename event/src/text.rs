@@ -58,6 +58,9 @@ impl TextFormatter {
                 "LEN"
             );
         }
+        if let Some(w) = o.netns_names {
+            let _ = write!(s, " {}", center("NETNS NAME", w));
+        }
         if o.tuple {
             let _ = write!(s, " {:<TUPLE_WIDTH$}", "TUPLE");
         }
@@ -90,6 +93,13 @@ impl TextFormatter {
             let _ = write!(s, " {:<10} {:<8x} ", ev.netns, ev.mark);
             push_centered(s, &fit_iface(ev), IFACE_WIDTH);
             let _ = write!(s, " 0x{:04x} {:<5} {:<5}", ev.proto, ev.mtu, ev.len);
+        }
+        if let Some(w) = o.netns_names {
+            s.push(' ');
+            // Cut to the column, as pwru does; `-` when unknown, so the columns stay countable.
+            let name = ev.netns_name.as_deref().unwrap_or("-");
+            let cut: String = name.chars().take(w).collect();
+            push_centered(s, &cut, w);
         }
         if o.tuple {
             s.push(' ');

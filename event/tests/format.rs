@@ -394,3 +394,41 @@ fn json_relative_time_is_per_skb_like_text() {
     }
     assert_eq!(times, [0, 0, 75, 70]);
 }
+
+#[test]
+fn netns_name_column_and_key() {
+    let opts = OutputOptions {
+        netns_names: Some(10),
+        ..Default::default()
+    };
+    let mut f = TextFormatter::new(opts);
+    let header = f.header();
+    assert!(header.contains("LEN   NETNS NAME TUPLE"), "{header}");
+    let named = Event {
+        netns_name: Some("kube-system/coredns-abc".into()),
+        ..ping()
+    };
+    let line = f.format(&named);
+    // Cut to the width, centred; a namespace without a name shows `-`.
+    assert!(line.contains(" 84    kube-syste 10.0.0.1:0->"), "{line}");
+    let line = f.format(&ping());
+    assert!(line.contains(" 84        -      10.0.0.1:0->"), "{line}");
+    assert_eq!(
+        line.split_whitespace().count(),
+        12,
+        "one more column than without names: {line}"
+    );
+
+    let mut j = JsonFormatter::new(opts);
+    let v: serde_json::Value = serde_json::from_str(&j.format(&named)).unwrap();
+    assert_eq!(v["netns_name"], "kube-system/coredns-abc");
+    let back: JsonEvent = serde_json::from_str(&j.format(&named)).unwrap();
+    assert_eq!(back.netns_name.as_deref(), Some("kube-system/coredns-abc"));
+    assert!(back.annotations.is_empty());
+    let v: serde_json::Value = serde_json::from_str(&j.format(&ping())).unwrap();
+    assert!(v.get("netns_name").is_none(), "absent when unknown: {v}");
+    // Without the option the key never appears, even when the event has a name.
+    let mut j = JsonFormatter::new(OutputOptions::default());
+    let v: serde_json::Value = serde_json::from_str(&j.format(&named)).unwrap();
+    assert!(v.get("netns_name").is_none());
+}

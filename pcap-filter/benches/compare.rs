@@ -167,7 +167,11 @@ struct Loaded {
 
 impl Loaded {
     fn ours(code: &[u8], snaplen: u32) -> Loaded {
-        let elf = probes::splice::splice(probes::objects::object(), code).expect("splice");
+        let stub = probes::splice::Stub {
+            section: probes::splice::PCAP_FILTER,
+            insns: code,
+        };
+        let elf = probes::splice::splice(probes::objects::object(), &[stub]).expect("splice");
         let one = 1u32;
         let zero = 0u32;
         let snap = snaplen.clamp(1, 2048);

@@ -36,8 +36,8 @@ pub enum ProbeError {
         reason: String,
     },
 
-    /// The pcap filter instructions could not be spliced into the object.
-    #[error("cannot splice the pcap filter")]
+    /// Generated code (pcap filter, BTF expressions) could not be spliced into the object.
+    #[error("cannot splice generated code into the BPF object")]
     Splice(#[from] crate::splice::SpliceError),
 
     /// The configuration asks for something no program can do.

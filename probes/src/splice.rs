@@ -1,9 +1,11 @@
-//! Splicing a compiled pcap filter into the BPF object (docs/filter-abi.md).
+//! Splicing generated code into the BPF object: the pcap filter (docs/filter-abi.md) and the BTF-expression
+//! filter and fetcher (docs/btf-expr-abi.md).
 //!
-//! The stub `pcap_filter` sits alone in section `.text.pcap_filter`. We replace that section's bytes with the
-//! generated instructions, fix the section and symbol sizes, and drop the stub's stale `.BTF.ext` line records
-//! (they point into the old body; the kernel refuses line info past a subprogram's end), keeping the one at the
-//! function's first instruction, which the kernel requires. The result is an ordinary ELF for aya.
+//! Each stub function sits alone in its own section (`.text.pcap_filter`, ...). For every [`Stub`] we replace that
+//! section's bytes with the generated instructions, fix the section and symbol sizes, and drop the stub's stale
+//! `.BTF.ext` line records (they point into the old body; the kernel refuses line info past a subprogram's end),
+//! keeping the one at the function's first instruction, which the kernel requires. The result is an ordinary ELF
+//! for aya.
 use object::build::elf::{Builder, SectionData};
 
 /// Why generated instructions cannot be spliced into the object.
@@ -11,10 +13,10 @@ use object::build::elf::{Builder, SectionData};
 #[non_exhaustive]
 pub enum SpliceError {
     /// The code is empty or not whole instructions.
-    #[error("the filter is {0} bytes, not a non-empty multiple of 8")]
+    #[error("{0} bytes, not a non-empty multiple of 8")]
     Length(usize),
     /// More instructions than the kernel loads.
-    #[error("the filter has {0} instructions, more than the kernel allows")]
+    #[error("{0} instructions, more than the kernel allows")]
     TooLong(usize),
     /// A call of a BPF function or kfunc (only helper calls need no relocation).
     #[error(
@@ -37,9 +39,24 @@ pub enum SpliceError {
         src: u8,
     },
     /// The last instruction could fall through past the end.
-    #[error("the filter does not end with exit or a jump")]
+    #[error("the last instruction is not an exit or a jump")]
     NoExit,
-    /// The object does not look as `bpf/filter.h` makes it (a stale or foreign object).
+    /// The generated code for one stub is not spliceable (see [`validate`]).
+    #[error("code for {section}")]
+    Code {
+        /// The stub's section.
+        section: String,
+        /// What is wrong with the code.
+        #[source]
+        error: Box<SpliceError>,
+    },
+    /// The object has no such stub: no section of that name holding exactly one function.
+    #[error("the object has no stub function alone in section {0}")]
+    NoStub(String),
+    /// The same section was given twice.
+    #[error("section {0} is spliced twice")]
+    Twice(String),
+    /// The object does not look as `bpf/` makes it (a stale or foreign object).
     #[error("the object {0}")]
     Object(&'static str),
     /// Reading or writing the ELF failed.
@@ -47,8 +64,17 @@ pub enum SpliceError {
     Elf(#[from] object::build::Error),
 }
 
-/// The section holding the stub.
-pub const STUB_SECTION: &str = ".text.pcap_filter";
+/// The section of the pcap filter stub `pcap_filter` (bpf/filter.h).
+pub const PCAP_FILTER: &str = ".text.pcap_filter";
+
+/// Generated instructions for the stub function alone in `section`.
+#[derive(Clone, Copy, Debug)]
+pub struct Stub<'a> {
+    /// The stub's section, e.g. [`PCAP_FILTER`].
+    pub section: &'a str,
+    /// Raw little-endian eBPF instructions.
+    pub insns: &'a [u8],
+}
 
 const BPF_JMP: u8 = 0x05;
 const BPF_CALL: u8 = 0x80;
@@ -90,31 +116,23 @@ pub fn validate(insns: &[u8]) -> Result<(), SpliceError> {
     Ok(())
 }
 
-/// Returns `elf` with the body of the `pcap_filter` stub replaced by `insns`.
-pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, SpliceError> {
-    validate(insns)?;
+/// Returns `elf` with the body of each stub replaced by its instructions (no stubs: `elf` unchanged).
+pub fn splice(elf: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
+    for (i, st) in stubs.iter().enumerate() {
+        validate(st.insns).map_err(|error| SpliceError::Code {
+            section: st.section.to_string(),
+            error: Box::new(error),
+        })?;
+        if stubs[..i].iter().any(|o| o.section == st.section) {
+            return Err(SpliceError::Twice(st.section.to_string()));
+        }
+    }
+    if stubs.is_empty() {
+        return Ok(elf.to_vec());
+    }
     let mut b = Builder::read(elf)?;
-
-    let mut stub = None;
-    for s in b.sections.iter_mut() {
-        if s.name.as_slice() == STUB_SECTION.as_bytes() {
-            s.data = SectionData::Data(insns.to_vec().into());
-            s.sh_size = insns.len() as u64;
-            stub = Some(s.id());
-        }
-    }
-    let stub = stub.ok_or(SpliceError::Object("has no .text.pcap_filter section"))?;
-    let mut sized = 0;
-    for sym in b.symbols.iter_mut() {
-        if sym.section == Some(stub) && sym.st_size > 0 {
-            sym.st_size = insns.len() as u64;
-            sized += 1;
-        }
-    }
-    if sized != 1 {
-        return Err(SpliceError::Object(
-            "does not have exactly one function in .text.pcap_filter",
-        ));
+    for st in stubs {
+        replace_stub(&mut b, st)?;
     }
 
     let btf = b
@@ -130,7 +148,7 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, SpliceError> {
         if s.name.as_slice() == b".BTF.ext"
             && let SectionData::Data(d) = &s.data
         {
-            let fixed = trim_stub_line_info(&btf, d)?;
+            let fixed = trim_stub_line_info(&btf, d, stubs)?;
             s.sh_size = fixed.len() as u64;
             s.data = SectionData::Data(fixed.into());
         }
@@ -152,6 +170,31 @@ pub fn splice(elf: &[u8], insns: &[u8]) -> Result<Vec<u8>, SpliceError> {
     Ok(out)
 }
 
+/// Puts `st`'s instructions into its section and resizes the one function symbol there.
+fn replace_stub(b: &mut Builder<'_>, st: &Stub<'_>) -> Result<(), SpliceError> {
+    let missing = || SpliceError::NoStub(st.section.to_string());
+    let mut stub = None;
+    for s in b.sections.iter_mut() {
+        if s.name.as_slice() == st.section.as_bytes() {
+            s.data = SectionData::Data(st.insns.to_vec().into());
+            s.sh_size = st.insns.len() as u64;
+            stub = Some(s.id());
+        }
+    }
+    let stub = stub.ok_or_else(missing)?;
+    let mut sized = 0;
+    for sym in b.symbols.iter_mut() {
+        if sym.section == Some(stub) && sym.st_size > 0 {
+            sym.st_size = st.insns.len() as u64;
+            sized += 1;
+        }
+    }
+    if sized != 1 {
+        return Err(missing());
+    }
+    Ok(())
+}
+
 fn u32_at(d: &[u8], off: usize) -> Result<u32, SpliceError> {
     d.get(off..off + 4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
@@ -170,10 +213,10 @@ fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], SpliceError> {
     Ok(&tail[..end])
 }
 
-/// Rewrites the line_info part of a .BTF.ext blob so that the stub's section keeps only the records at
+/// Rewrites the line_info part of a .BTF.ext blob so that each stub's section keeps only the record at
 /// instruction offset 0. Other sections, func_info and CO-RE records are copied unchanged; the header's
 /// offsets are shifted by the bytes removed.
-fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, SpliceError> {
+fn trim_stub_line_info(btf: &[u8], ext: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
     if ext.len() < 24 || u16::from_le_bytes([ext[0], ext[1]]) != 0xeb9f {
         return Err(SpliceError::Object("has a malformed .BTF.ext header"));
     }
@@ -199,7 +242,8 @@ fn trim_stub_line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<u8>, SpliceError> {
         if recs_end > end {
             return Err(SpliceError::Object("has truncated .BTF.ext line info"));
         }
-        if btf_string(btf, sec_name)? == STUB_SECTION.as_bytes() {
+        let name = btf_string(btf, sec_name)?;
+        if stubs.iter().any(|st| st.section.as_bytes() == name) {
             let kept: Vec<&[u8]> = ext[recs..recs_end]
                 .chunks(rec_size)
                 .filter(|r| u32::from_le_bytes(r[..4].try_into().expect("4 bytes")) == 0)
@@ -268,7 +312,14 @@ mod tests {
             code.extend_from_slice(&[0x07, 0, 0, 0, 1, 0, 0, 0]);
         }
         code.extend_from_slice(&[0x95, 0, 0, 0, 0, 0, 0, 0]);
-        let out = splice(crate::objects::object(), &code).unwrap();
+        let out = splice(
+            crate::objects::object(),
+            &[Stub {
+                section: PCAP_FILTER,
+                insns: &code,
+            }],
+        )
+        .unwrap();
         let obj = aya_obj::Object::parse(&out).unwrap();
         let f = obj
             .functions
@@ -285,5 +336,38 @@ mod tests {
         // every program is still there
         assert!(obj.programs.contains_key("kprobe_skb_1"));
         assert!(obj.programs.contains_key("filter_test"));
+    }
+
+    #[test]
+    fn names_the_stub_it_cannot_splice() {
+        let ok = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        let obj = crate::objects::object();
+        let stub = |section| Stub {
+            section,
+            insns: &ok,
+        };
+        let e = splice(obj, &[stub(".text.nope")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the object has no stub function alone in section .text.nope"
+        );
+        // a section that is not a stub's: .text holds no function of its own (or several)
+        assert!(matches!(
+            splice(obj, &[stub(".rodata")]),
+            Err(SpliceError::NoStub(_))
+        ));
+        let e = splice(obj, &[stub(PCAP_FILTER), stub(PCAP_FILTER)]).unwrap_err();
+        assert!(matches!(e, SpliceError::Twice(_)), "{e}");
+        let bad = Stub {
+            section: PCAP_FILTER,
+            insns: &ok[..8],
+        };
+        let e = splice(obj, &[bad]).unwrap_err();
+        assert_eq!(e.to_string(), "code for .text.pcap_filter");
+        assert_eq!(
+            std::error::Error::source(&e).unwrap().to_string(),
+            "the last instruction is not an exit or a jump"
+        );
+        assert_eq!(splice(obj, &[]).unwrap(), obj);
     }
 }

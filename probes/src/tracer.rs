@@ -173,10 +173,15 @@ impl Tracer {
         for t in &cfg.tracepoints {
             variant::tracepoint_variant(t)?;
         }
-        let elf = match &cfg.filter {
-            Some(f) => splice::splice(objects::object(), &f.insns)?,
-            None => objects::object().to_vec(),
-        };
+        let stubs: Vec<splice::Stub<'_>> = cfg
+            .filter
+            .iter()
+            .map(|f| splice::Stub {
+                section: splice::PCAP_FILTER,
+                insns: &f.insns,
+            })
+            .collect();
+        let elf = splice::splice(objects::object(), &stubs)?;
         let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
         drop(elf);
         let netns = cfg.netns.unwrap_or(0);

@@ -78,17 +78,11 @@ fn bad_skb_positions_are_config_errors() {
         address: None,
     }];
     assert!(!kprobes[0].supported());
-    let e = Tracer::load(Config {
+    assert_no_program(Config {
         backend: Backend::Kprobe,
         kprobes,
         ..Config::default()
-    })
-    .err()
-    .unwrap();
-    assert!(
-        matches!(e, ProbeError::Config(ConfigError::NoProgram { .. })),
-        "{e}"
-    );
+    });
     let tracepoints = vec![TracepointTarget {
         name: "x".into(),
         skb_arg: ArgIndex(5),
@@ -96,12 +90,15 @@ fn bad_skb_positions_are_config_errors() {
         nargs: 6,
     }];
     assert!(!tracepoints[0].supported());
-    let e = Tracer::load(Config {
+    assert_no_program(Config {
         tracepoints,
         ..Config::default()
-    })
-    .err()
-    .unwrap();
+    });
+}
+
+/// Loading `cfg` fails as a configuration error: no program variant serves its targets.
+fn assert_no_program(cfg: Config) {
+    let e = Tracer::load(cfg).err().unwrap();
     assert!(
         matches!(e, ProbeError::Config(ConfigError::NoProgram { .. })),
         "{e}"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Loss under a 5 s ping flood on the host (tracepoint backend): packets/s without and with pwru, and pwru's
-# exit figures (events produced by the kernel side, lost in the ring buffer, printed). Run as root:
+# exit figures (events produced by the kernel side, lost in the ring buffer, printed), events handled per second
+# (produced - lost, over the flood) and pwru's peak memory (VmHWM), for the plain text run beside --drops-only and
+# --summary alone. (ping -f's echo replies are freed with NO_SOCKET by the kernel once the raw socket has its copy,
+# so --drops-only prints every reply's path.) Run as root:
 #   bash pwru/bench/flood.sh [path/to/pwru]   (default: release build in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=${CARGO_TARGET_DIR:-$PWD/target}
-BIN=${1:-$T/release/pwru}
-[ -x "$BIN" ] || cargo build --release -p pwru -q
+# Without a binary argument, build the current tree (a no-op when it is up to date; a stale binary would lack flags).
+if [ -n "${1:-}" ]; then BIN=$1; else cargo build --release -p pwru -q; BIN=$T/release/pwru; fi
 SECS=${SECS:-5}
 A=pwru-bench-a B=pwru-bench-b
 work=$(mktemp -d)
@@ -28,21 +31,28 @@ row() { # name, pwru args...
   local pid=$!
   while [ ! -e "$work/ready" ]; do sleep 0.05; kill -0 $pid 2>/dev/null || { cat "$work/err"; exit 1; }; done
   local sent; sent=$(flood)
-  sleep 1; kill -INT $pid; wait $pid
+  sleep 1
+  local hwm; hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
+  kill -INT $pid; wait $pid
   local line; line=$(grep 'events produced' "$work/err")
   local produced lost printed
   produced=$(sed -E 's/.* ([0-9]+) events produced.*/\1/' <<<"$line")
   lost=$(sed -E 's/.* ([0-9]+) lost.*/\1/' <<<"$line")
-  printed=$(sed -E 's/.* ([0-9]+) printed.*/\1/' <<<"$line")
-  printf '| %-28s | %9s | %8s | %10s | %10s | %10s | %6s |\n' "$name" "$sent" "$((sent / SECS))" "$produced" "$lost" "$printed" \
-    "$(awk -v l="$lost" -v p="$produced" 'BEGIN { printf "%.1f%%", p ? 100*l/p : 0 }')"
+  printed=$(sed -E 's/.* ([0-9]+) (printed|counted).*/\1/' <<<"$line")
+  printf '| %-28s | %9s | %8s | %10s | %10s | %10s | %6s | %9s | %7s |\n' "$name" "$sent" "$((sent / SECS))" "$produced" \
+    "$lost" "$printed" "$(awk -v l="$lost" -v p="$produced" 'BEGIN { printf "%.1f%%", p ? 100*l/p : 0 }')" \
+    "$(( (produced - lost) / SECS ))" "$hwm"
   rm -f "$work/ready" "$work/out"
 }
 echo "host $(uname -r), $(nproc) CPUs, ping -f for ${SECS}s between two netns over veth; without pwru: $base packets ($((base / SECS)) pps)"
 echo
-printf '| %-28s | %9s | %8s | %10s | %10s | %10s | %6s |\n' "pwru options" "packets" "pps" "produced" "lost" "printed" "lost%"
-echo "|---|---|---|---|---|---|---|"
+printf '| %-28s | %9s | %8s | %10s | %10s | %10s | %6s | %9s | %7s |\n' "pwru options" "packets" "pps" "produced" "lost" \
+  "printed" "lost%" "handled/s" "peak MB"
+echo "|---|---|---|---|---|---|---|---|---|"
 row "text, no filter" 
 row "json, no filter" --output-json
 row "text, --ringbuf-size 64MiB" --ringbuf-size 67108864
 row "text, --filter-netns (b)" --filter-netns /run/netns/$B
+row "text, --drops-only" --drops-only
+row "--summary alone" --summary
+row "--summary --metrics" --summary --metrics 127.0.0.1:0

@@ -72,14 +72,13 @@ fn main() {
             WallClock::measure(),
             Want {
                 ifnames: true,
-                caller: false,
-                stack: false,
+                ..Default::default()
             },
         );
-        let out = Writer::new(Destination::File {
+        let out = std::rc::Rc::new(std::cell::RefCell::new(Writer::new(Destination::File {
             path: "/dev/null".into(),
             file: std::fs::File::create("/dev/null").unwrap(),
-        });
+        })));
         let opts = event::OutputOptions::default();
         let mut s: Box<dyn Sink> = if json {
             Box::new(LineSink::new(event::JsonFormatter::new(opts), out).unwrap())

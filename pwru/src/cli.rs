@@ -28,6 +28,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: cilium::Command,
     },
+    /// Print a shell completion script (e.g. `pwru completions bash > /etc/bash_completion.d/pwru`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; e.g. `pwru man | man -l -`).
+    Man,
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +128,13 @@ pub struct TraceArgs {
     /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_meta: bool,
+    /// Add a NETNS NAME column (JSON: `netns_name`): the `ip netns` name, else the container runtime's (Docker's
+    /// netns files, else the container id from a process's cgroup).
+    #[arg(long)]
+    pub output_netns_names: bool,
+    /// Width of the NETNS NAME column; longer names are cut (10 at least, as in pwru).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub netns_names_max_length: u8,
     /// Print the L3/L4 tuple.
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_tuple: bool,
@@ -151,6 +166,32 @@ pub struct TraceArgs {
     /// With --tui: how many of the newest packets to keep (older ones are evicted and counted).
     #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub tui_max_packets: u64,
+
+    /// Print only the paths of packets that are dropped: each selected skb's events are kept in memory and printed,
+    /// from its first function to the drop, when it is dropped; the paths of the others are discarded.
+    #[arg(long)]
+    pub drops_only: bool,
+    /// With --drops-only: most skbs followed at once (the least recently seen is evicted, and counted, beyond).
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1 << 24), requires = "drops_only")]
+    pub drops_only_max_skbs: u64,
+    /// With --drops-only: most events kept per skb, the first half and the latest half (the others are evicted, and
+    /// counted).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=1 << 20), requires = "drops_only")]
+    pub drops_only_max_events: u64,
+    /// Print a summary instead of the events (with --drops-only: after the drop paths): drops by reason, function,
+    /// interface and netns, the top flows by drops, and events per function. JSON with --output-json.
+    #[arg(long)]
+    pub summary: bool,
+    /// With --summary: print it every SECS seconds too (counts since the start).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), requires = "summary", conflicts_with = "tui")]
+    pub summary_interval: Option<u64>,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics: drops by reason, function, interface and netns, events,
+    /// losses (events are printed as usual; add --summary for a quiet run).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+    /// With --metrics: most label sets per metric; more are counted under the label value `other`.
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "metrics")]
+    pub metrics_max_series: u64,
 
     /// Annotate events with Cilium's state for their flow (endpoints, identities, services, CT, policy, drop
     /// reasons), read from its pinned maps; optional value: the bpffs root (default: found automatically).

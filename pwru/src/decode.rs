@@ -3,6 +3,7 @@
 
 use crate::clock::WallClock;
 use crate::ifnames::IfNames;
+use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
 use event::{DropReason, Event, FuncKind, Tuple};
 use probes::event::{
@@ -31,6 +32,8 @@ pub trait Lookups {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Want {
     pub ifnames: bool,
+    /// `--output-netns-names`, and the netns label of `--summary` and `--metrics`.
+    pub netns_names: bool,
     pub caller: bool,
     pub stack: bool,
 }
@@ -40,6 +43,7 @@ pub struct Decoder<L> {
     clock: WallClock,
     procs: ProcessNames,
     ifnames: Option<IfNames>,
+    netns_names: Option<NetnsNames>,
     want: Want,
     /// func_ip / probe_id → name: the hot path resolves each function once.
     funcs: HashMap<(u8, u64), String>,
@@ -53,6 +57,7 @@ impl<L: Lookups> Decoder<L> {
             clock,
             procs: ProcessNames::new(),
             ifnames,
+            netns_names: want.netns_names.then(NetnsNames::scan_now),
             want,
             funcs: HashMap::new(),
         }
@@ -70,6 +75,7 @@ impl<L: Lookups> Decoder<L> {
             clock,
             procs: ProcessNames::new(),
             ifnames,
+            netns_names: None,
             want,
             funcs: HashMap::new(),
         }
@@ -127,6 +133,10 @@ impl<L: Lookups> Decoder<L> {
             Some(c) => c.lookup(r.netns, r.ifindex).map(str::to_string),
             None => None,
         };
+        let netns_name = match &mut self.netns_names {
+            Some(n) => n.lookup(r.netns).map(str::to_string),
+            None => None,
+        };
 
         Event {
             skb: r.skb,
@@ -139,6 +149,7 @@ impl<L: Lookups> Decoder<L> {
             mark: r.mark,
             ifindex: r.ifindex,
             ifname,
+            netns_name,
             proto: u16::from_be(r.protocol),
             mtu: r.mtu,
             len: r.len,
@@ -270,7 +281,7 @@ pub(crate) mod tests {
         let mut d = decoder(Want {
             caller: true,
             stack: true,
-            ifnames: false,
+            ..Default::default()
         });
         let r = RawEvent {
             kind: 0,
@@ -323,7 +334,7 @@ pub(crate) mod tests {
         let want = Want {
             caller: true,
             stack: true,
-            ifnames: false,
+            ..Default::default()
         };
         let mut d = Decoder::with_ifnames(Tp, WallClock::from_offset(0), want, None);
         let e = d.decode(&RawEvent {

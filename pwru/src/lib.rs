@@ -1,9 +1,10 @@
 //! The pwru binary's parts, as a library so benchmarks and tests can drive the decoder and sinks directly.
 //!
 //! Flow of a trace: `cli` (raw flags) → `plan` (checked, resolved) → `trace` (load, attach, stream, detach,
-//! report) → `decode` (+ `lookups`, `ifnames`, `process`, `clock`, Cilium's enricher) → `sink` (text, JSON, TUI,
-//! …). `filter_cmd` is `pwru filter`; `say` prints every stderr line; `privileges` and `progress` serve the plan
-//! and the run.
+//! report) → `decode` (+ `lookups`, `ifnames`, `netns_names`, `process`, `clock`, Cilium's enricher) → `sink`
+//! (text, JSON, TUI, drops-only, summary, metrics, …). `filter_cmd` is `pwru filter`, `manual` is `pwru
+//! completions` and `pwru man`; `say` prints every stderr line; `privileges` and `progress` serve the plan and the
+//! run.
 
 pub mod cli;
 pub mod clock;
@@ -11,6 +12,8 @@ pub mod decode;
 pub mod filter_cmd;
 pub mod ifnames;
 pub mod lookups;
+pub mod manual;
+pub mod netns_names;
 pub mod plan;
 pub mod privileges;
 pub mod process;

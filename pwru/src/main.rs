@@ -3,7 +3,7 @@
 use clap::Parser;
 use pwru::filter_cmd::BadFilter;
 use pwru::say::{is_broken_pipe, one_line};
-use pwru::{cli, filter_cmd, say, trace};
+use pwru::{cli, filter_cmd, manual, say, trace};
 use std::io::{IsTerminal, Write};
 
 fn main() {
@@ -13,6 +13,10 @@ fn main() {
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
         Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut Stdout).map(|()| 0),
+        Some(cli::Command::Completions { shell }) => {
+            manual::completions(shell, &mut Stdout).map(|()| 0)
+        }
+        Some(cli::Command::Man) => manual::man(&mut Stdout).map(|()| 0),
         None => trace::trace(cli.trace),
     };
     match result {

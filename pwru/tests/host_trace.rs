@@ -521,3 +521,56 @@ fn ipv6_ping_in_brackets() {
         f.output
     );
 }
+
+#[test]
+#[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
+fn netns_names_from_ip_netns() {
+    let _g = serial();
+    let t = NetnsPair::builder("t19", 19).resolve_neighbours().build();
+    let only = "icmp and (net 10.19.0.0/24 or net 10.20.0.0/24)";
+    let p = Pwru::start(&["--output-json", "--output-netns-names", only]);
+    // Made after pwru started (and silent until the ping below): named all the same, a miss rescans.
+    let late = NetnsPair::new("t19late", 20);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
+    late.exec(&late.a, &format!("ping -c1 {}", late.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let evs = f.json();
+    for (inode, name) in [
+        (t.inode_a, &t.a),
+        (t.inode_b, &t.b),
+        (late.inode_a, &late.a),
+        (late.inode_b, &late.b),
+    ] {
+        let of_ns: Vec<_> = evs.iter().filter(|e| e["netns"] == inode).collect();
+        assert!(!of_ns.is_empty(), "no event in {name}:\n{}", f.output);
+        assert!(
+            of_ns.iter().all(|e| e["netns_name"] == name.as_str()),
+            "{name}:\n{}",
+            f.output
+        );
+    }
+
+    // Text: a NETNS NAME column, cut to --netns-names-max-length (10 at least, as in pwru).
+    let p = Pwru::start(&[
+        "--output-netns-names",
+        "--netns-names-max-length",
+        "3",
+        only,
+    ]);
+    t.exec(&t.a, &format!("ping -c1 {}", t.ip_b));
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(f.lines()[0].contains(" NETNS NAME "), "{}", f.output);
+    let cut: String = t.b.chars().take(10).collect();
+    assert!(
+        f.lines()
+            .iter()
+            .any(|l| l.contains(&format!(" {cut} ")) && l.contains(&t.inode_b.to_string())),
+        "{}",
+        f.output
+    );
+}

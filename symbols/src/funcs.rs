@@ -12,6 +12,7 @@ pub const MAX_ARG: usize = 5;
 /// A function with an skb argument (probe-able when it comes from [`skb_functions`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SkbFunc {
+    /// The function's name.
     pub name: String,
     /// `None` for vmlinux.
     pub module: Option<String>,
@@ -56,6 +57,7 @@ impl FuncFilter {
         })
     }
 
+    /// Whether the whole of `name` matches the expression.
     pub fn is_match(&self, name: &str) -> bool {
         self.regex.is_match(name)
     }
@@ -86,7 +88,9 @@ pub struct Discovery {
     pub total_btf: usize,
     /// Of those, how many are not in the probe-able list (inlined, notrace, renamed `.isra`/`.constprop` ...).
     pub not_traceable: usize,
+    /// Which list told what can be probed.
     pub source: TraceSource,
+    /// What the user should know about that list (one line each).
     pub warnings: Vec<String>,
 }
 

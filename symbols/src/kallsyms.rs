@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use crate::error::{Result, SymbolsError};
 use crate::traceable::key;
 
+/// The kernel's symbol table.
 pub const KALLSYMS_PATH: &str = "/proc/kallsyms";
 
 /// An address more than this far past the nearest text symbol is not attributed to it (it is in data, or in a
@@ -39,8 +40,11 @@ pub struct Kallsyms {
 /// A resolved address: `name+0xoffset`, with `{:#}` adding ` [module]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SymRef<'a> {
+    /// The nearest text symbol at or below the address.
     pub name: &'a str,
+    /// How far past it the address is.
     pub offset: u64,
+    /// The module holding it (`None` for vmlinux).
     pub module: Option<&'a str>,
 }
 
@@ -57,10 +61,12 @@ impl fmt::Display for SymRef<'_> {
 }
 
 impl Kallsyms {
+    /// The running kernel's /proc/kallsyms.
     pub fn load() -> Result<Kallsyms> {
         Kallsyms::load_from(Path::new(KALLSYMS_PATH))
     }
 
+    /// A kallsyms file read from `path`.
     pub fn load_from(path: &Path) -> Result<Kallsyms> {
         let text = crate::read::read_text_capped(path, crate::read::MAX_SYMBOL_LIST_BYTES)?;
         Kallsyms::parse(&text)
@@ -168,6 +174,7 @@ impl Kallsyms {
         self.syms.len()
     }
 
+    /// Whether there are no text symbols.
     pub fn is_empty(&self) -> bool {
         self.syms.is_empty()
     }

@@ -11,6 +11,8 @@
 //! # Ok::<(), symbols::SymbolsError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod btf;
 mod error;
 mod funcs;

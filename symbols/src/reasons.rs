@@ -11,6 +11,7 @@ pub const DEFAULT_SUBSYS_MASK: u32 = 0xffff_0000;
 const PREFIX: &str = "SKB_DROP_REASON_";
 const SUBSYS_PREFIX: &str = "SKB_DROP_REASON_SUBSYS_";
 
+/// Names of the kernel's drop reasons (`enum skb_drop_reason` and the subsystem reason enums), by code.
 #[derive(Clone, Debug, Default)]
 pub struct DropReasons {
     core: HashMap<u32, String>,
@@ -22,6 +23,7 @@ pub struct DropReasons {
 }
 
 impl DropReasons {
+    /// The reasons `btf` declares (vmlinux and loaded modules); empty on a kernel without drop reasons.
     pub fn from_btf(btf: &Btf) -> DropReasons {
         let mut r = DropReasons::default();
         for view in btf.views() {
@@ -109,6 +111,7 @@ impl DropReasons {
         self.core.len()
     }
 
+    /// Whether no core reason is known.
     pub fn is_empty(&self) -> bool {
         self.core.is_empty()
     }

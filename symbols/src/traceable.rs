@@ -9,6 +9,7 @@ use crate::error::{Result, SymbolsError};
 use crate::kallsyms::Kallsyms;
 use crate::read::{MAX_SYMBOL_LIST_BYTES, read_text_capped};
 
+/// Where ftrace lists the functions kprobes can attach to (tracefs, then its old debugfs place).
 pub const AVAILABLE_FILTER_FUNCTIONS: [&str; 2] = [
     "/sys/kernel/tracing/available_filter_functions",
     "/sys/kernel/debug/tracing/available_filter_functions",
@@ -41,7 +42,9 @@ const TRACING_PLUMBING: [&str; 6] = [
 /// Where the list of probe-able functions came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceSource {
+    /// ftrace's `available_filter_functions`.
     AvailableFilterFunctions(PathBuf),
+    /// `/proc/kallsyms` text symbols, when ftrace is unreadable (a superset: includes notrace functions).
     Kallsyms(PathBuf),
 }
 
@@ -61,6 +64,7 @@ impl std::fmt::Display for TraceSource {
 pub struct Traceable {
     keys: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     modules: HashSet<String>,
+    /// Which list this is.
     pub source: TraceSource,
     /// Things the user should know, e.g. that ftrace was unreadable or kallsyms addresses are hidden.
     pub warnings: Vec<String>,
@@ -236,6 +240,7 @@ impl Traceable {
         self.keys.len()
     }
 
+    /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

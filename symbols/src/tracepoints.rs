@@ -4,10 +4,13 @@ use std::path::Path;
 
 use crate::btf::{Btf, raw::kind};
 
+/// Where tracefs is mounted (its own mount point, then its old place under debugfs).
 pub const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
+/// A tracepoint with an skb argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkbTracepoint {
+    /// The tracepoint's name (`kfree_skb`).
     pub name: String,
     /// tracefs system (`skb`, `net`, ...) when tracefs is readable.
     pub system: Option<String>,

@@ -423,14 +423,7 @@ fn dangling_ids_and_cycles_are_harmless() {
 
 #[test]
 fn filter_is_a_whole_name_match() {
-    let Base {
-        mut b,
-        skb_ptr,
-        sock_ptr,
-        ..
-    } = base();
-    b.func_with("ip_rcv", &[skb_ptr]);
-    b.func_with("ip_rcv_finish", &[sock_ptr, sock_ptr, skb_ptr]);
+    let Base { mut b, skb_ptr, .. } = base().with_ip_rcv();
     b.func_with("ipv6_rcv", &[skb_ptr]);
     let btf = Btf::from_bytes(b.build()).unwrap();
     let names = |expr: &str| -> Vec<String> {

@@ -69,13 +69,19 @@ fn kallsyms_resolve_and_address() {
 fn kallsyms_retain_keeps_only_the_named_functions() {
     let k = Kallsyms::parse(KALLSYMS).unwrap();
     let small = k.retain(|name, module| {
-        matches!((name, module), ("ip_rcv", None) | ("veth_xmit", Some("veth")))
+        matches!(
+            (name, module),
+            ("ip_rcv", None) | ("veth_xmit", Some("veth"))
+        )
     });
     assert_eq!(small.len(), 2);
     assert_eq!(small.resolve(0xffffffff81ff6280).unwrap().name, "ip_rcv");
     let v = small.resolve(0xffffffffc0a01000).unwrap();
     assert_eq!((v.name, v.module), ("veth_xmit", Some("veth")));
-    assert_eq!(small.address_in("veth_xmit", Some("veth")), Some(0xffffffffc0a01000));
+    assert_eq!(
+        small.address_in("veth_xmit", Some("veth")),
+        Some(0xffffffffc0a01000)
+    );
     assert_eq!(small.address("ip_rcv_finish"), None);
 }
 
@@ -186,14 +192,7 @@ ffffffffc0a01000 veth_poll [veth]
 #[test]
 fn discovery_keeps_only_probeable_functions() {
     use testkit::btf::write::*;
-    let Base {
-        mut b,
-        skb_ptr,
-        sock_ptr,
-        ..
-    } = base();
-    b.func_with("ip_rcv", &[skb_ptr]);
-    b.func_with("ip_rcv_finish", &[sock_ptr, sock_ptr, skb_ptr]);
+    let Base { mut b, skb_ptr, .. } = base().with_ip_rcv();
     b.func_with("inlined_fn", &[skb_ptr]);
     let mut m = BtfBuilder::split(&b);
     m.func_with("veth_xmit", &[skb_ptr]);

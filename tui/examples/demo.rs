@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             backend: "demo".into(),
             attached: 0,
             filter: "(recorded streams)".into(),
+            ..Default::default()
         },
         ..Default::default()
     };

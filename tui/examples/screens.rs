@@ -27,7 +27,7 @@ from its first to its last event, and its fate. The fate is *delivered to socket
         "- **Cilium** (only when events carry a `cilium` annotation): the Cilium lines of the selected packet."
     );
     println!(
-        "- **Status line**: backend, functions attached, events/s, events **lost** in the kernel, events the UI could not take (**ui dropped**), the kernel filter, live/PAUSED."
+        "- **Status line**: backend, functions attached, events/s, events **lost** in the kernel, events the UI could not take (**ui dropped**), with `--filter-track-skb` the skbs its table could not hold (**untracked**), with `--drops-only` the events its caps evicted (**drops only, evicted**; only dropped packets arrive), the kernel filter, live/PAUSED."
     );
     println!(
         "- Memory is bounded: the newest `--tui-max-packets` packets are kept (default 5000), and at most 100,000 events in all (59 MB measured, 588 bytes an event). The Packets title says how many packets were evicted. Each packet keeps at most 2048 events (the last event is always kept). The screen is redrawn at most 30 times a second. The event reader never waits for the UI."

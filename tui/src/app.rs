@@ -17,60 +17,93 @@ pub struct StatusInfo {
     pub attached: usize,
     /// The pcap filter expression compiled into the probes (empty: none).
     pub filter: String,
+    /// `--filter-track-skb`: show how many skbs it could not remember.
+    pub track_skb: bool,
+    /// `--drops-only`: only dropped packets arrive; show how many events its caps evicted.
+    pub drops_only: bool,
 }
 
 /// Live counters shown in the status line, refreshed by the run loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Live {
+    /// Events received per second, over the last refresh interval.
     pub events_per_sec: f64,
     /// Lost in the kernel (ring buffer full).
     pub lost: u64,
     /// Not taken by the UI (channel full, or paused too long).
     pub ui_dropped: u64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: u64,
+    /// Events `--drops-only` evicted (its caps).
+    pub evicted: u64,
 }
 
+/// The pane that has the keyboard focus (Tab cycles).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
+    /// One row per packet.
     Packets,
+    /// The selected packet's kernel path.
     Path,
+    /// Drops by reason and function.
     Drops,
+    /// Cilium's view of the selected packet (only with `--cilium`).
     Cilium,
 }
 
+/// What keys do now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Navigation and commands.
     Normal,
     /// Typing a display filter; `prev` is restored by Esc.
     Filter {
+        /// What has been typed so far.
         input: String,
+        /// The filter before `/` was pressed.
         prev: String,
     },
+    /// The key help is shown; any key closes it.
     Help,
 }
 
+/// What the run loop must do after a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Keep going.
     None,
+    /// Leave the TUI.
     Quit,
 }
 
+/// The UI state: the model plus selection, focus, mode and scroll positions. Pure: keys in, state out.
 pub struct App {
+    /// The packets and drops seen so far.
     pub model: Model,
+    /// The fixed part of the status line.
     pub status: StatusInfo,
+    /// The counters of the status line.
     pub live: Live,
+    /// The focused pane.
     pub pane: Pane,
+    /// What keys do now.
     pub mode: Mode,
+    /// Paused: new events are held back (up to the channel's capacity) and the screen stays still.
     pub paused: bool,
     /// Keep the newest packet selected until the user moves.
     pub follow: bool,
+    /// The selected packet.
     pub selected: Option<PacketId>,
     /// Index into the selected packet's events.
     pub path_sel: usize,
     path_for: Option<PacketId>,
     /// (reason, func) of the selected drop row.
     pub drop_sel: Option<(String, String)>,
+    /// A one-line message for the status line (what `w` wrote, an error).
     pub message: Option<String>,
+    /// Why the typed display filter does not parse.
     pub filter_error: Option<String>,
+    /// Where `w` writes files.
     pub write_dir: PathBuf,
     /// How `w` formats lines: the text output's options.
     pub text_options: event::OutputOptions,
@@ -78,14 +111,18 @@ pub struct App {
     pub local_time: bool,
     /// First visible row of the packets pane.
     pub packets_offset: usize,
+    /// Selection and scroll of the path pane.
     pub path_state: ListState,
+    /// Selection and scroll of the drops pane.
     pub drops_state: TableState,
+    /// Lines scrolled in the Cilium pane.
     pub cilium_scroll: u16,
     /// Rows as of the last `refresh`.
     pub rows: Vec<Row>,
 }
 
 impl App {
+    /// Starts in normal mode on the packets pane, following the newest packet.
     pub fn new(model: Model, status: StatusInfo, write_dir: PathBuf) -> Self {
         Self {
             model,
@@ -162,10 +199,12 @@ impl App {
         self.path_sel = self.path_sel.min(n.saturating_sub(1));
     }
 
+    /// The selected packet, if it is still kept.
     pub fn selected_packet(&self) -> Option<&crate::model::Packet> {
         self.selected.and_then(|id| self.model.packet(id))
     }
 
+    /// The selected packet's position among the visible rows.
     pub fn selected_row_index(&self) -> Option<usize> {
         let id = self.selected?;
         self.rows.iter().position(|r| r.id == id)
@@ -179,6 +218,7 @@ impl App {
         v
     }
 
+    /// Applies one key press (releases are ignored; Ctrl-C always quits).
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;

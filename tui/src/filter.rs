@@ -10,18 +10,25 @@ use crate::fate::Fate;
 use crate::model::Packet;
 use std::net::IpAddr;
 
+/// Why a display filter does not parse; the value is the offending word.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FilterError {
+    /// `addr:` with something that is not an IP address.
     #[error("bad address '{0}'")]
     Address(String),
+    /// `port:` with something that is not a port number.
     #[error("bad port '{0}'")]
     Port(String),
+    /// `proto:` with an unknown protocol.
     #[error("unknown protocol '{0}' (tcp, udp, icmp, icmp6, sctp or a number)")]
     Proto(String),
+    /// `fate:` with an unknown fate.
     #[error("unknown fate '{0}' (dropped, delivered, transmitted, inflight)")]
     Fate(String),
+    /// `key:value` with an unknown key.
     #[error("unknown key '{0}' (addr, port, proto, if, func, reason, fate)")]
     Key(String),
+    /// `key:` with nothing after it.
     #[error("empty value for '{0}'")]
     Empty(String),
 }
@@ -46,6 +53,7 @@ enum FateKind {
     InFlight,
 }
 
+/// A parsed display filter (see the module's syntax); the empty filter shows everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DisplayFilter {
     /// (negated, term)
@@ -54,6 +62,7 @@ pub struct DisplayFilter {
 }
 
 impl DisplayFilter {
+    /// Parses what the user typed.
     pub fn parse(text: &str) -> Result<Self, FilterError> {
         let mut terms = Vec::new();
         for word in text.split_whitespace() {
@@ -72,14 +81,17 @@ impl DisplayFilter {
         })
     }
 
+    /// Whether it has no terms (shows every packet).
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
 
+    /// The text it was parsed from, trimmed.
     pub fn text(&self) -> &str {
         &self.text
     }
 
+    /// Whether packet `p` is shown: every term matches one of its events (a `!` term none).
     pub fn matches(&self, p: &Packet) -> bool {
         self.terms.iter().all(|(neg, t)| term_matches(t, p) != *neg)
     }

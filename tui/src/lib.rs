@@ -10,12 +10,13 @@
 //! tui::run(cfg, rx, stats, Arc::new(AtomicBool::new(false)))?; // returns when the user quits
 //! # anyhow::Ok(())
 //! ```
-//! Layout: `model` (grouping, fate, eviction — pure), `fate` (name rules), `filter` (display filter), `app` (UI state
+//! Layout: `model` (grouping, fate, eviction — pure), `fate` (name rules, from the `event` crate), `filter` (display filter), `app` (UI state
 //! and keys — pure), `ui` (drawing), `term` (terminal setup/restore and the run loop).
+
+#![deny(missing_docs)]
 
 pub mod app;
 pub mod export;
-pub mod fate;
 pub mod filter;
 #[doc(hidden)]
 pub mod fixtures;
@@ -26,6 +27,8 @@ pub mod term;
 pub mod ui;
 
 pub use app::StatusInfo;
+/// The fate and packet-boundary rules, shared with pwru's drop views (they live in the `event` crate).
+pub use event::fate;
 pub use term::{LoopReport, check_terminal, run, run_with_backend};
 
 use event::Event;
@@ -39,12 +42,14 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 65_536;
 /// Packets kept by default (`--tui-max-packets`).
 pub const DEFAULT_MAX_PACKETS: usize = 5_000;
 
+/// What the binary tells the TUI before it starts.
 #[derive(Clone, Debug)]
 pub struct TuiConfig {
     /// Newest packets kept; older ones are evicted (and counted).
     pub max_packets: usize,
     /// `--filter-track-skb` is on: group clones/copies under their packet.
     pub track_skb: bool,
+    /// The fixed part of the status line (backend, attach count, filter).
     pub status: StatusInfo,
     /// Where `w` writes files.
     pub write_dir: PathBuf,
@@ -72,6 +77,10 @@ impl Default for TuiConfig {
 pub struct Counters {
     /// Events lost in the kernel (ring buffer full).
     pub lost: AtomicU64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: AtomicU64,
+    /// Events `--drops-only` evicted (its caps).
+    pub evicted: AtomicU64,
 }
 
 #[derive(Debug, Default)]

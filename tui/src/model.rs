@@ -1,34 +1,25 @@
 //! The packets the TUI keeps: events grouped per skb (clones under their parent), fates, drop statistics and
 //! bounded memory. Pure code, no terminal: everything here is driven by recorded event streams in tests.
 
-use crate::fate::{self, Fate, FateTracker};
+pub use crate::fate::iface_label;
+use crate::fate::{self, Fate, FateTracker, Life};
 use crate::filter::DisplayFilter;
 use event::{Event, Tuple};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
+/// A packet's number, in order of first appearance (never reused).
 pub type PacketId = u64;
 
 /// How long after an `skb_clone`-like call on a CPU a new skb address on that CPU is taken to be the copy.
 const CLONE_WINDOW_NS: u64 = 1_000_000;
 
-/// After a skb was handed to a device, a receive at the same address on that device this much later is another
-/// packet (a veth crossing takes microseconds).
-const HANDOFF_RX_GAP_NS: u64 = 1_000_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Life {
-    Live,
-    /// A kprobe on a free function fired; release helpers may still follow.
-    Releasing,
-    /// The skb memory was freed: the address may be reused by a new packet.
-    Freed,
-}
-
 /// One packet: the events of one skb from its first appearance until it is freed.
 #[derive(Debug)]
 pub struct Packet {
+    /// Its number.
     pub id: PacketId,
+    /// The skb address.
     pub skb: u64,
     /// With `--filter-track-skb`: the packet this one was cloned or copied from.
     pub parent: Option<PacketId>,
@@ -57,10 +48,12 @@ impl Packet {
         }
     }
 
+    /// Its events, in order (at most the per-packet cap).
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
+    /// Its fate so far.
     pub fn fate(&self) -> &Fate {
         self.fate.fate()
     }
@@ -70,10 +63,12 @@ impl Packet {
         &self.ifaces
     }
 
+    /// Its first event.
     pub fn first(&self) -> &Event {
         &self.events[0]
     }
 
+    /// Its latest kept event.
     pub fn last(&self) -> &Event {
         &self.events[self.events.len() - 1]
     }
@@ -83,6 +78,7 @@ impl Packet {
         self.events.len() as u64 + self.events_dropped
     }
 
+    /// Time from its first to its latest kept event.
     pub fn duration_ns(&self) -> u64 {
         self.last().ktime_ns.saturating_sub(self.first().ktime_ns)
     }
@@ -132,29 +128,27 @@ pub fn cilium_drop_name(p: &Packet) -> Option<String> {
         .find_map(|a| a.json.get(0)?.get("name")?.as_str().map(str::to_string))
 }
 
-/// `veth0`, or the ifindex when the name is unknown; `None` when the skb has no device yet.
-pub fn iface_label(ev: &Event) -> Option<String> {
-    match (&ev.ifname, ev.ifindex) {
-        (Some(n), _) if !n.is_empty() => Some(n.clone()),
-        (_, 0) => None,
-        (_, i) => Some(i.to_string()),
-    }
-}
-
 /// Drop counts per (reason, function).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropStat {
+    /// As in [`Fate::Dropped`].
     pub reason: String,
+    /// The dropping function.
     pub func: String,
+    /// Drops seen.
     pub count: u64,
     /// Order of the latest occurrence (larger is newer).
     pub last_seq: u64,
+    /// The packet of the latest occurrence.
     pub last_packet: PacketId,
 }
 
+/// The model's memory bounds and grouping.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
+    /// Packets kept; the oldest are evicted (and counted) beyond it.
     pub max_packets: usize,
+    /// Events kept per packet; beyond it the last one is replaced and the rest counted.
     pub max_events_per_packet: usize,
     /// Events kept over all packets: the oldest packets go first when it is exceeded (~400 bytes an event).
     pub max_events_total: usize,
@@ -176,11 +170,13 @@ impl Default for ModelConfig {
 /// One line of the packets pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// The packet shown.
     pub id: PacketId,
     /// 0 for a packet, 1+ for clones/copies.
     pub depth: u8,
 }
 
+/// Every kept packet, the skb addresses in use, and drop statistics; fed one event at a time by [`Model::push`].
 pub struct Model {
     cfg: ModelConfig,
     packets: BTreeMap<PacketId, Packet>,
@@ -192,16 +188,20 @@ pub struct Model {
     drops: HashMap<(String, String), DropStat>,
     next_id: PacketId,
     seq: u64,
+    /// Packets evicted to stay within the bounds.
     pub evicted: u64,
+    /// Events received.
     pub events_total: u64,
     /// Events currently kept, over all packets.
     pub events_kept: usize,
+    /// Some event carried a Cilium annotation (the Cilium pane is shown).
     pub has_cilium: bool,
     filter: DisplayFilter,
     filter_gen: u64,
 }
 
 impl Model {
+    /// An empty model; bounds below 1 are raised to 1.
     pub fn new(cfg: ModelConfig) -> Self {
         let cfg = ModelConfig {
             max_packets: cfg.max_packets.max(1),
@@ -227,30 +227,37 @@ impl Model {
         }
     }
 
+    /// Its bounds, as raised by [`Model::new`].
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
     }
 
+    /// Packets kept.
     pub fn len(&self) -> usize {
         self.packets.len()
     }
 
+    /// Whether no packet is kept.
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
 
+    /// Packet `id`, if still kept.
     pub fn packet(&self, id: PacketId) -> Option<&Packet> {
         self.packets.get(&id)
     }
 
+    /// Every kept packet, oldest first.
     pub fn packets(&self) -> impl DoubleEndedIterator<Item = &Packet> {
         self.packets.values()
     }
 
+    /// The display filter in use.
     pub fn filter(&self) -> &DisplayFilter {
         &self.filter
     }
 
+    /// Replaces the display filter.
     pub fn set_filter(&mut self, f: DisplayFilter) {
         if f != self.filter {
             self.filter = f;
@@ -265,6 +272,8 @@ impl Model {
         v
     }
 
+    /// Adds one event: to the packet using its skb address, to a new packet (a clone's under its parent with
+    /// `track_skb`), or starting a new one when the address was freed; then evicts beyond the bounds.
     pub fn push(&mut self, ev: Event) {
         self.events_total += 1;
         self.seq += 1;
@@ -274,7 +283,6 @@ impl Model {
         let id = self.packet_for(&ev);
         let step_drop = matches!(fate::classify(&ev), fate::Step::Drop { .. });
         let frees = fate::frees_skb(&ev);
-        let starts_release = fate::starts_release(&ev);
         let copies = self.cfg.track_skb && fate::makes_copy(&ev.func);
         let (cpu, ktime, func) = (ev.cpu, ev.ktime_ns, ev.func.clone());
         let reason = ev
@@ -291,11 +299,7 @@ impl Model {
         if p.push(ev, cap) {
             self.events_kept += 1;
         }
-        if frees {
-            p.life = Life::Freed;
-        } else if starts_release && p.life == Life::Live {
-            p.life = Life::Releasing;
-        }
+        p.life = p.life.after(p.last());
         if frees {
             let skb = p.skb;
             if self.by_skb.get(&skb) == Some(&id) {
@@ -328,27 +332,9 @@ impl Model {
     fn packet_for(&mut self, ev: &Event) -> PacketId {
         if let Some(&id) = self.by_skb.get(&ev.skb)
             && let Some(p) = self.packets.get(&id)
+            && fate::same_packet(p.life, p.last(), ev)
         {
-            let same = match p.life {
-                // Handed to a device, then queued for transmit again on the same device: the free happened out of
-                // sight (filtered) and the memory was reused. Tunnels re-queue the same skb on another device.
-                // A receive on that device is a new packet only after a pause: a veth hands the skb to its peer
-                // within the same call (and net:net_dev_xmit even fires after the peer's netif_rx).
-                Life::Live => {
-                    let last = p.last();
-                    let gap = ev.ktime_ns.saturating_sub(last.ktime_ns);
-                    let restart = fate::starts_tx_path(&ev.func)
-                        || (fate::starts_rx_path(&ev.func) && gap > HANDOFF_RX_GAP_NS);
-                    !(fate::is_handoff(&last.func)
-                        && restart
-                        && iface_label(last) == iface_label(ev))
-                }
-                Life::Releasing => fate::is_release_step(&ev.func),
-                Life::Freed => false,
-            };
-            if same {
-                return id;
-            }
+            return id;
         }
         let parent = self
             .cfg

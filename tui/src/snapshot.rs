@@ -69,6 +69,7 @@ fn new_app(track: bool) -> App {
         backend: "kprobe-multi".into(),
         attached: 1523,
         filter: "host 10.0.0.2".into(),
+        ..Default::default()
     };
     let mut app = App::new(model, status, std::env::temp_dir());
     app.local_time = false;
@@ -102,6 +103,7 @@ pub fn scenarios() -> Vec<Scenario> {
         backend: "tracepoint".into(),
         attached: 7,
         filter: "udp".into(),
+        ..Default::default()
     };
     feed(&mut udp, fixtures::udp_no_socket());
     v.push(Scenario {
@@ -226,6 +228,16 @@ mod tests {
         let (text, buf) = render(&mut v[3].app, WIDTH, HEIGHT);
         let (x, y) = find(&text, "lost 17");
         assert_eq!(buf[(x, y)].fg, Color::Red);
+        // With --filter-track-skb and --drops-only their counters join it, red when non-zero.
+        let app = &mut v[3].app;
+        app.status.track_skb = true;
+        app.status.drops_only = true;
+        app.live.untracked = 4;
+        let (text, buf) = render(app, WIDTH, HEIGHT);
+        let (x, y) = find(&text, "untracked 4");
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        let (x, y) = find(&text, "drops only, evicted 0");
+        assert_ne!(buf[(x, y)].fg, Color::Red);
     }
 
     /// On an 80x24 terminal the fate column stays (interfaces and counts give way) and the panes stack.

@@ -106,15 +106,20 @@ pub fn crossterm_input(timeout: Duration) -> std::io::Result<Input> {
 
 /// What the input source produced while the loop waited.
 pub enum Input {
+    /// Nothing within the timeout.
     None,
+    /// A key press or release.
     Key(KeyEvent),
+    /// The terminal was resized: draw again.
     Redraw,
 }
 
 /// What a run did (for the benchmark).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoopReport {
+    /// Screens drawn.
     pub frames: u64,
+    /// Events taken from the channel into the model.
     pub ingested: u64,
 }
 
@@ -186,6 +191,8 @@ where
             events_per_sec: app.live.events_per_sec,
             lost: stats.lost.load(Ordering::Relaxed),
             ui_dropped: events.dropped(),
+            untracked: stats.untracked.load(Ordering::Relaxed),
+            evicted: stats.evicted.load(Ordering::Relaxed),
         };
         if live != app.live {
             app.live = live;

@@ -75,6 +75,8 @@ fn col_width(c: Col, width: u16) -> Constraint {
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
+/// Draws the whole screen: the packets pane on top; below it the path beside (on a narrow terminal: above) the
+/// drops and Cilium panes; then the status line and the prompt.
 pub fn draw(f: &mut Frame, app: &mut App) {
     let [top, bottom, status, prompt] = Layout::vertical([
         Constraint::Percentage(35),
@@ -154,6 +156,7 @@ pub fn tuple_text(t: &Tuple) -> String {
     )
 }
 
+/// A duration as the packets pane shows it: µs below a millisecond, ms below a second, else seconds.
 pub fn duration_text(ns: u64) -> String {
     match ns {
         n if n < 1_000_000 => format!("{:.1}µs", n as f64 / 1e3),
@@ -459,16 +462,7 @@ fn draw_cilium(f: &mut Frame, app: &mut App, area: Rect) {
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let s = &app.status;
     let sep = || Span::styled(" │ ", DIM);
-    let lost_style = if app.live.lost > 0 {
-        DROPPED
-    } else {
-        Style::new()
-    };
-    let uid_style = if app.live.ui_dropped > 0 {
-        DROPPED
-    } else {
-        Style::new()
-    };
+    let red_if = |n: u64| if n > 0 { DROPPED } else { Style::new() };
     let mut spans = vec![
         Span::styled(
             format!(
@@ -486,10 +480,29 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         sep(),
         Span::raw(format!("{:.0} ev/s", app.live.events_per_sec)),
         sep(),
-        Span::styled(format!("lost {}", app.live.lost), lost_style),
+        Span::styled(format!("lost {}", app.live.lost), red_if(app.live.lost)),
         sep(),
-        Span::styled(format!("ui dropped {}", app.live.ui_dropped), uid_style),
+        Span::styled(
+            format!("ui dropped {}", app.live.ui_dropped),
+            red_if(app.live.ui_dropped),
+        ),
         sep(),
+    ];
+    if s.track_skb {
+        spans.push(Span::styled(
+            format!("untracked {}", app.live.untracked),
+            red_if(app.live.untracked),
+        ));
+        spans.push(sep());
+    }
+    if s.drops_only {
+        spans.push(Span::styled(
+            format!("drops only, evicted {}", app.live.evicted),
+            red_if(app.live.evicted),
+        ));
+        spans.push(sep());
+    }
+    spans.extend([
         Span::raw(format!(
             "filter: {}",
             if s.filter.is_empty() {
@@ -499,7 +512,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             }
         )),
         sep(),
-    ];
+    ]);
     spans.push(if app.paused {
         Span::styled(
             " PAUSED ",

@@ -38,9 +38,32 @@ impl Env {
         }
     }
 
-    /// Runs `script` with `sh -c` in a detached tmux session of `width` x `height`.
-    fn start(&self, script: &str, width: u16, height: u16) {
-        tmux_session(&self.session, script, width, height);
+    /// Starts `pwru --tui` tracing namespace `b` in a detached tmux session of `width` x `height`, waits until it
+    /// has attached, and returns its pid. The wrapper records pwru's exit code and the tty modes after it, then
+    /// keeps the pane for inspection.
+    fn start_pwru(&self, bin: &std::path::Path, width: u16, height: u16) -> u32 {
+        self.start_pwru_with(bin, width, height, "")
+    }
+
+    /// [`Env::start_pwru`] with more flags (`extra`, words for the shell).
+    fn start_pwru_with(&self, bin: &std::path::Path, width: u16, height: u16, extra: &str) -> u32 {
+        let d = self.dir.path().display();
+        let script = format!(
+            "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns {ns} {extra} 2>{d}/stderr; \
+             echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
+            bin = bin.display(),
+            ns = self.pair.path_b()
+        );
+        tmux_session(&self.session, &script, width, height);
+        self.wait_file("ready", 90);
+        let sh_pid: u32 = run(
+            "tmux",
+            &["display-message", "-p", "-t", &self.session, "#{pane_pid}"],
+        )
+        .trim()
+        .parse()
+        .unwrap();
+        child_pid(sh_pid, "pwru")
     }
 
     fn capture(&self) -> String {
@@ -155,24 +178,7 @@ fn tui_shows_ping_drop_path_writes_file_and_cleans_up() {
     let env = Env::new(0);
     let pins_before = bpffs_entries();
     let net = env.net.clone();
-    let d = env.dir.path().display().to_string();
-    // The wrapper records pwru's exit code and the tty modes after it, then keeps the pane for inspection.
-    let script = format!(
-        "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns {ns} 2>{d}/stderr; \
-         echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
-        bin = bin.display(),
-        ns = env.pair.path_b()
-    );
-    env.start(&script, 200, 50);
-    env.wait_file("ready", 90);
-    let sh_pid: u32 = run(
-        "tmux",
-        &["display-message", "-p", "-t", &env.session, "#{pane_pid}"],
-    )
-    .trim()
-    .parse()
-    .unwrap();
-    let pwru_pid = child_pid(sh_pid, "pwru");
+    let pwru_pid = env.start_pwru(&bin, 200, 50);
 
     // Real traffic from namespace a: one ping, one UDP datagram to a closed port in the traced namespace b.
     let (pair, b) = (&env.pair, &env.pair.ip_b);
@@ -400,26 +406,10 @@ fn tui_sigterm_detaches_and_restores_the_terminal() {
     require_tools();
     let bin = pwru_bin();
     let env = Env::new(1);
-    let d = env.dir.path().display().to_string();
-    let script = format!(
-        "cd {d} && {bin} --backend tracepoint --tui --ready-file {d}/ready --filter-netns {ns} \
-         2>{d}/stderr; echo $? > {d}/exit.tmp; stty -a > {d}/stty; mv {d}/exit.tmp {d}/exit; sleep 60",
-        bin = bin.display(),
-        ns = env.pair.path_b()
-    );
-    env.start(&script, 160, 40);
-    env.wait_file("ready", 90);
+    let pwru_pid = env.start_pwru(&bin, 160, 40);
     env.wait_screen("the TUI", |s| {
         s.contains("┌ Packets") && s.contains("tracepoint")
     });
-    let sh_pid: u32 = run(
-        "tmux",
-        &["display-message", "-p", "-t", &env.session, "#{pane_pid}"],
-    )
-    .trim()
-    .parse()
-    .unwrap();
-    let pwru_pid = child_pid(sh_pid, "pwru");
     let progs = held_by(pwru_pid).progs;
     assert!(!progs.is_empty(), "pwru holds programs while tracing");
     run("kill", &["-TERM", &pwru_pid.to_string()]);
@@ -445,4 +435,40 @@ fn tui_sigterm_detaches_and_restores_the_terminal() {
         "summary:\n{}",
         env.stderr()
     );
+}
+
+#[test]
+#[ignore = "needs root: runs pwru --tui in tmux, netns (tests/run.sh runs it)"]
+fn tui_drops_only_shows_only_the_dropped_packets_then_the_summary() {
+    require_tools();
+    need_tool("socat");
+    let bin = pwru_bin();
+    let env = Env::new(2);
+    env.start_pwru_with(&bin, 200, 50, "--drops-only --summary");
+    let (p, net) = (&env.pair, &env.net);
+    p.exec(&p.a, &format!("ping -c2 -i0.2 {}", p.ip_b));
+    for _ in 0..2 {
+        p.exec(
+            &p.a,
+            &format!("echo x | socat -u - UDP:{}:9,sourceport=4409", p.ip_b),
+        );
+    }
+    let screen = env.wait_screen("the two dropped datagrams", |s| {
+        s.matches("DROPPED NO_SOCKET").count() >= 2
+    });
+    assert!(screen.contains("drops only, evicted 0"), "{screen}");
+    assert!(
+        !screen.contains(&format!("{net}.1:0->{net}.2:0(icmp)")),
+        "a passing ping is shown:\n{screen}"
+    );
+    env.keys(&["q"]);
+    let code = env.wait_file("exit", 30);
+    assert_eq!(code.trim(), "0", "stderr:\n{}", env.stderr());
+    // After the TUI left the screen, the summary is printed on the terminal.
+    let after = env.wait_screen("the summary", |s| s.contains("pwru summary after"));
+    assert!(
+        after.contains(&format!("2  {net}.1:4409->{net}.2:9(udp)")),
+        "{after}"
+    );
+    assert!(env.stderr().contains("(2 drop paths)"), "{}", env.stderr());
 }

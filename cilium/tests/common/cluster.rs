@@ -127,47 +127,42 @@ pub fn build(fs: &Bpffs, l: Layout) {
         rx_seen: 0x12,
         src_sec_id,
     };
-    // DNS via the ClusterIP: SVC entry (backend 3) and the OUT entry towards the backend.
-    ctany4.put(
-        &ct_key("10.96.0.10", "10.244.1.5", 43210, 53, UDP, 4),
-        &ct_val(ct(3, 5, 0, 12345, 5000)),
-    );
-    ctany4.put(
-        &ct_key("10.244.1.5", "10.244.2.7", 53, 43210, UDP, 0),
-        &ct_val(ct(0, 5, 0, 12345, 5000)),
-    );
-    // Client to the internet (SNATed), TCP, closing.
-    ct4.put(
-        &ct_key("10.244.1.5", "1.1.1.1", 443, 40000, TCP, 0),
-        &ct_val(ct(0, 0, 0x13, 12345, 6000)),
-    );
-    // Remote pod to the local server, ingress.
-    ct4.put(
-        &ct_key("10.244.2.7", "10.244.1.6", 8080, 51000, TCP, 1),
-        &ct_val(ct(0, 0, 0x10, 34567, 7000)),
-    );
-
-    // IPv6: the client to a remote pod over TCP.
-    ct6.put(
-        &ct_key("fd00:10:244:1::5", "fd00:10:244:2::7", 80, 50000, TCP, 0),
-        &ct_val(ct(0, 0, 0x10, 12345, 8000)),
-    );
+    // (map, (daddr, saddr, dport, sport, proto, flags), (backend, rev_nat, flags, src identity, lifetime))
+    #[rustfmt::skip]
+    let entries = [
+        // DNS via the ClusterIP: SVC entry (backend 3) and the OUT entry towards the backend.
+        (&ctany4, ("10.96.0.10", "10.244.1.5", 43210, 53, UDP, 4), (3, 5, 0, 12345, 5000)),
+        (&ctany4, ("10.244.1.5", "10.244.2.7", 53, 43210, UDP, 0), (0, 5, 0, 12345, 5000)),
+        // Client to the internet (SNATed), TCP, closing.
+        (&ct4, ("10.244.1.5", "1.1.1.1", 443, 40000, TCP, 0), (0, 0, 0x13, 12345, 6000)),
+        // Remote pod to the local server, ingress.
+        (&ct4, ("10.244.2.7", "10.244.1.6", 8080, 51000, TCP, 1), (0, 0, 0x10, 34567, 7000)),
+        // IPv6: the client to a remote pod over TCP.
+        (&ct6, ("fd00:10:244:1::5", "fd00:10:244:2::7", 80, 50000, TCP, 0), (0, 0, 0x10, 12345, 8000)),
+    ];
+    for (map, (d, sa, dp, sp, proto, fl), (backend, rev_nat, flags, id, life)) in entries {
+        map.put(
+            &ct_key(d, sa, dp, sp, proto, fl),
+            &ct_val(ct(backend, rev_nat, flags, id, life)),
+        );
+    }
 
     // SNAT pair.
     let nat4 = fs.create("cilium_snat_v4_external", LRU_HASH, 14, 40, 524288, 0);
     let nat6 = fs.create("cilium_snat_v6_external", LRU_HASH, 38, 56, 524288, 0);
-    nat6.put(
-        &nat_key("fd00:10:244:1::5", 40001, "2001:db8::1", 443, TCP, 0),
-        &nat_val(950, "2001:db8::100", 40001),
-    );
-    nat4.put(
-        &nat_key("10.244.1.5", 40000, "1.1.1.1", 443, TCP, 0),
-        &nat_val(900, "192.168.1.10", 40000),
-    );
-    nat4.put(
-        &nat_key("1.1.1.1", 443, "192.168.1.10", 40000, TCP, 1),
-        &nat_val(900, "10.244.1.5", 40000),
-    );
+    // (map, (saddr, sport, daddr, dport, proto, flags), (created, to, port))
+    #[rustfmt::skip]
+    let entries = [
+        (&nat6, ("fd00:10:244:1::5", 40001, "2001:db8::1", 443, TCP, 0), (950, "2001:db8::100", 40001)),
+        (&nat4, ("10.244.1.5", 40000, "1.1.1.1", 443, TCP, 0), (900, "192.168.1.10", 40000)),
+        (&nat4, ("1.1.1.1", 443, "192.168.1.10", 40000, TCP, 1), (900, "10.244.1.5", 40000)),
+    ];
+    for (map, (sa, sp, d, dp, proto, fl), (created, to, port)) in entries {
+        map.put(
+            &nat_key(sa, sp, d, dp, proto, fl),
+            &nat_val(created, to, port),
+        );
+    }
 
     // Services.
     let svc = fs.create("cilium_lb4_services_v2", HASH, 12, 12, 65536, 0);
@@ -177,40 +172,28 @@ pub fn build(fs: &Bpffs, l: Layout) {
     let rn = fs.create("cilium_lb4_reverse_nat", HASH, 2, 6, 65536, 0);
     let rn6 = fs.create("cilium_lb6_reverse_nat", HASH, 2, 18, 65536, 0);
     let (pu, pt) = if l.v17plus() { (UDP, TCP) } else { (0, 0) };
-    svc.put(
-        &svc_key("10.96.0.10", 53, 0, pu, 0),
-        &svc_val(0, 2, 5, 0x40, 0),
-    );
-    svc.put(
-        &svc_key("10.96.0.10", 53, 1, pu, 0),
-        &svc_val(3, 0, 5, 0x40, 0),
-    );
-    svc.put(
-        &svc_key("10.96.0.10", 53, 2, pu, 0),
-        &svc_val(4, 0, 5, 0x40, 0),
-    );
-    svc.put(
-        &svc_key("10.96.0.20", 80, 0, pt, 0),
-        &svc_val(0, 1, 6, 0x40, 0),
-    );
-    svc.put(
-        &svc_key("10.96.0.20", 80, 1, pt, 0),
-        &svc_val(5, 0, 6, 0x40, 0),
-    );
+    // (map, (addr, port, slot, proto), (backend or count union, count, rev_nat)); flags 0x40 on every entry.
+    let services = [
+        (&svc, ("10.96.0.10", 53, 0, pu), (0, 2, 5)),
+        (&svc, ("10.96.0.10", 53, 1, pu), (3, 0, 5)),
+        (&svc, ("10.96.0.10", 53, 2, pu), (4, 0, 5)),
+        (&svc, ("10.96.0.20", 80, 0, pt), (0, 1, 6)),
+        (&svc, ("10.96.0.20", 80, 1, pt), (5, 0, 6)),
+        // IPv6 kube-dns: [fd00:96::10]:53/UDP → backend 6 [fd00:10:244:2::7]:53, revnat 7.
+        (&svc6, ("fd00:96::10", 53, 0, pu), (0, 1, 7)),
+        (&svc6, ("fd00:96::10", 53, 1, pu), (6, 0, 7)),
+    ];
+    for (map, (addr, port, slot, proto), (union, count, rev_nat)) in services {
+        map.put(
+            &svc_key(addr, port, slot, proto, 0),
+            &svc_val(union, count, rev_nat, 0x40, 0),
+        );
+    }
     be.put(&3u32.to_le_bytes(), &backend_val("10.244.2.7", 53, UDP));
     be.put(&4u32.to_le_bytes(), &backend_val("10.244.1.6", 53, UDP));
     be.put(&5u32.to_le_bytes(), &backend_val("10.244.1.6", 8080, TCP));
     rn.put(&5u16.to_be_bytes(), &revnat_val("10.96.0.10", 53));
     rn.put(&6u16.to_be_bytes(), &revnat_val("10.96.0.20", 80));
-    // IPv6 kube-dns: [fd00:96::10]:53/UDP → backend 6 [fd00:10:244:2::7]:53, revnat 7.
-    svc6.put(
-        &svc_key("fd00:96::10", 53, 0, pu, 0),
-        &svc_val(0, 1, 7, 0x40, 0),
-    );
-    svc6.put(
-        &svc_key("fd00:96::10", 53, 1, pu, 0),
-        &svc_val(6, 0, 7, 0x40, 0),
-    );
     be6.put(
         &6u32.to_le_bytes(),
         &backend_val("fd00:10:244:2::7", 53, UDP),
@@ -243,17 +226,16 @@ pub fn build(fs: &Bpffs, l: Layout) {
     // Endpoints.
     let lxc = fs.create("cilium_lxc", HASH, 20, 48, 65535, 0);
     let parent = if l.v17plus() { 2 } else { 0 };
-    lxc.put(
-        &lxc_key("10.244.1.5"),
-        &lxc_val(
-            12,
-            1234,
-            0,
-            [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
-            12345,
-            parent,
-        ),
+    // The client has the same endpoint under both its addresses.
+    let client = lxc_val(
+        12,
+        1234,
+        0,
+        [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
+        12345,
+        parent,
     );
+    lxc.put(&lxc_key("10.244.1.5"), &client);
     lxc.put(
         &lxc_key("10.244.1.6"),
         &lxc_val(
@@ -266,17 +248,7 @@ pub fn build(fs: &Bpffs, l: Layout) {
         ),
     );
     lxc.put(&lxc_key("192.168.1.10"), &lxc_val(0, 0, 1, [0; 6], 0, 0));
-    lxc.put(
-        &lxc_key("fd00:10:244:1::5"),
-        &lxc_val(
-            12,
-            1234,
-            0,
-            [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
-            12345,
-            parent,
-        ),
-    );
+    lxc.put(&lxc_key("fd00:10:244:1::5"), &client);
 
     // Policy.
     policy_map(fs, l, 2001, &server_rules(l));

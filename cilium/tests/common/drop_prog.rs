@@ -2,6 +2,24 @@
 //! per-CPU map the way `update_metrics()` does, then returns TC_ACT_SHOT.
 
 use super::{insn, ld_map_fd};
+use std::path::Path;
+use testkit::{NetnsPair, sh};
+
+/// Remote pod 10.244.2.7 (identity 34567, in `a`) and the local server 10.244.1.6 (endpoint 2001, in `b`) joined
+/// by a veth, with the program pinned at `prog_pin` on `b`'s ingress.
+pub fn pods_with_drop_on_ingress(tag: &str, prog_pin: &Path) -> NetnsPair {
+    let ns = NetnsPair::builder(tag, 0)
+        .hosts("10.244.2.7", "10.244.1.6")
+        .build();
+    sh(&format!(
+        "ip netns exec {b} tc qdisc add dev {vb} clsact && \
+         ip netns exec {b} tc filter add dev {vb} ingress bpf direct-action object-pinned {}",
+        prog_pin.display(),
+        b = ns.b,
+        vb = ns.veth_b
+    ));
+    ns
+}
 
 /// Reason 133, direction INGRESS, line 42, file 2 (bpf_lxc.c): `metrics_key` as a little-endian u64.
 pub const KEY: u64 = 133 | 1 << 8 | 42 << 16 | 2 << 32;

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
 use std::path::{Path, PathBuf};
 
-pub use output::{Destination, Format, Output};
+pub use output::{Destination, DropsOnlyCaps, Format, Metrics, Output, Summary};
 
 /// Everything a trace run needs, checked.
 pub struct Plan {
@@ -36,6 +36,8 @@ pub struct Plan {
     pub destination: Destination,
     /// `--cilium`: Cilium's maps, open.
     pub cilium: Option<cilium::Enricher>,
+    /// `--metrics`: listening already.
+    pub metrics: Option<Metrics>,
     /// Created once every probe is attached.
     pub ready_file: Option<PathBuf>,
     /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
@@ -78,6 +80,11 @@ impl Plan {
             }
         };
         let output = output::plan(args)?;
+        let metrics_addr = args
+            .metrics
+            .as_deref()
+            .map(output::parse_metrics_addr)
+            .transpose()?;
         crate::privileges::check()?;
 
         let ifindex = match &args.filter_ifname {
@@ -88,6 +95,13 @@ impl Plan {
         let destination = match output.format {
             Format::Tui { .. } => Destination::Stdout,
             _ => output::open(args.output_file.as_deref())?,
+        };
+        let metrics = match (metrics_addr, &args.metrics) {
+            (Some(addr), Some(arg)) => Some(Metrics {
+                listener: output::listen(addr, arg)?,
+                max_series: args.metrics_max_series as usize,
+            }),
+            _ => None,
         };
         let cilium = match &args.cilium {
             None => None,
@@ -148,13 +162,16 @@ impl Plan {
                 tracepoints: targets.tracepoint_names,
             },
             want: Want {
-                ifnames: args.output_meta,
+                // The drop views label drops by interface.
+                ifnames: args.output_meta || args.summary || args.metrics.is_some(),
+                netns_names: args.output_netns_names,
                 caller: args.output_caller,
                 stack,
             },
             output,
             destination,
             cilium,
+            metrics,
             ready_file: args.ready_file.clone(),
             notes: targets.notes,
         })

@@ -5,6 +5,7 @@ use crate::say;
 use anyhow::{Context, Result};
 use event::{OutputOptions, TimestampMode};
 use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 /// The event format.
@@ -38,10 +39,41 @@ impl Destination {
 pub struct Output {
     pub format: Format,
     pub options: OutputOptions,
-    /// `--output-limit-lines`: stop after this many events.
+    /// `--output-limit-lines`: stop after this many events (printed ones with `--drops-only`).
     pub limit: Option<u64>,
     /// The kernel-side filters in words, for the TUI's status line.
     pub filter_words: String,
+    /// Events reach a printer (false with `--summary` alone: only the summary is printed).
+    pub events: bool,
+    /// `--drops-only`, with its caps.
+    pub drops_only: Option<DropsOnlyCaps>,
+    /// `--summary`.
+    pub summary: Option<Summary>,
+    /// `--cilium` is on (a label of the drop metrics).
+    pub cilium: bool,
+}
+
+/// `--drops-only-max-skbs` and `--drops-only-max-events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropsOnlyCaps {
+    /// Packets held at once.
+    pub skbs: usize,
+    /// Events held per packet (at least 2).
+    pub events: usize,
+}
+
+/// `--summary`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `--summary-interval`.
+    pub interval: Option<std::time::Duration>,
+}
+
+/// `--metrics`: the socket, listening already.
+pub struct Metrics {
+    pub listener: std::net::TcpListener,
+    /// `--metrics-max-series`.
+    pub max_series: usize,
 }
 
 /// The output flags as a plan (no I/O apart from the TUI's terminal check).
@@ -62,6 +94,15 @@ pub fn plan(args: &TraceArgs) -> Result<Output> {
         options: options(args),
         limit: (args.output_limit_lines > 0).then_some(args.output_limit_lines),
         filter_words: filter_words(args),
+        events: !args.summary || args.drops_only || args.tui,
+        drops_only: args.drops_only.then_some(DropsOnlyCaps {
+            skbs: args.drops_only_max_skbs as usize,
+            events: args.drops_only_max_events as usize,
+        }),
+        summary: args.summary.then(|| Summary {
+            interval: args.summary_interval.map(std::time::Duration::from_secs),
+        }),
+        cilium: args.cilium.is_some(),
     })
 }
 
@@ -78,6 +119,10 @@ fn options(args: &TraceArgs) -> OutputOptions {
             Timestamp::Relative => TimestampMode::Relative,
             Timestamp::Absolute => TimestampMode::Absolute,
         },
+        // pwru raises a smaller width to 10 rather than refusing it, so its command lines keep working.
+        netns_names: args
+            .output_netns_names
+            .then(|| args.netns_names_max_length.max(10) as usize),
     }
 }
 
@@ -97,6 +142,28 @@ fn filter_words(args: &TraceArgs) -> String {
         words.push(format!("func {f}"));
     }
     words.join(" · ")
+}
+
+/// `ADDR:PORT` (`127.0.0.1:9464`, `[::1]:9464`, `:9464` for every address) → a socket address.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr> {
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("[::]:{port}"),
+        None => s.to_string(),
+    };
+    full.parse().with_context(|| {
+        format!(
+            "invalid --metrics {s:?}: expected ADDR:PORT, e.g. 127.0.0.1:9464, [::1]:9464 or :9464"
+        )
+    })
+}
+
+/// Listens on `addr` now, so a taken port is an error before any BPF work.
+pub fn listen(addr: SocketAddr, arg: &str) -> Result<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .with_context(|| format!("--metrics {arg}: cannot listen on {addr}"))?;
+    l.set_nonblocking(true)
+        .with_context(|| format!("--metrics {arg}"))?;
+    Ok(l)
 }
 
 /// Opens stdout or creates `--output-file`. A FIFO nobody reads yet is said to be one, then waited for (the
@@ -144,4 +211,28 @@ fn blocking(f: &File) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:9464").unwrap().to_string(),
+            "127.0.0.1:9464"
+        );
+        assert_eq!(
+            parse_metrics_addr("[::1]:9464").unwrap().to_string(),
+            "[::1]:9464"
+        );
+        assert_eq!(
+            parse_metrics_addr(":9464").unwrap().to_string(),
+            "[::]:9464"
+        );
+        let e = parse_metrics_addr("localhost").unwrap_err().to_string();
+        assert!(e.contains("expected ADDR:PORT"), "{e}");
+        assert!(parse_metrics_addr("1.2.3.4:99999").is_err());
+    }
 }

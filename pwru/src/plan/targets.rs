@@ -23,6 +23,12 @@ pub struct Targets {
     pub notes: Vec<String>,
 }
 
+/// Where packets are dropped or freed, by backend: `--drops-only`, `--summary` and `--metrics` probe them also
+/// when `--filter-func` leaves them out, so that drops are seen and paths end.
+const DROP_POINTS_KPROBE: &str =
+    "kfree_skb_reason|sk_skb_reason_drop|kfree_skb|__kfree_skb|consume_skb|kfree_skbmem";
+const DROP_POINTS_TRACEPOINT: [&str; 2] = ["kfree_skb", "consume_skb"];
+
 fn probes_backend(b: cli::Backend) -> Option<probes::Backend> {
     match b {
         cli::Backend::Auto => None,
@@ -55,6 +61,8 @@ pub fn discover(
         })?,
     };
     let tracepoint_backend = backend == probes::Backend::Tracepoint;
+    let drop_points =
+        (args.drops_only || args.summary || args.metrics.is_some()) && args.filter_func.is_some();
 
     // Kprobe backends read kallsyms anyway; the tracepoint backend only if a --kmods name needs it.
     let mut kallsyms = None;
@@ -104,7 +112,8 @@ pub fn discover(
                 reason_arg: tp.reason_arg.map(probes::ArgIndex),
                 nargs: tp.nargs,
             };
-            if func_re.is_some_and(|re| !re.is_match(&t.name)) || !t.supported() {
+            let forced = drop_points && DROP_POINTS_TRACEPOINT.contains(&t.name.as_str());
+            if (func_re.is_some_and(|re| !re.is_match(&t.name)) && !forced) || !t.supported() {
                 continue;
             }
             tracepoint_names.push(t.name.clone());
@@ -120,7 +129,13 @@ pub fn discover(
         let ff = args
             .filter_func
             .as_deref()
-            .map(symbols::FuncFilter::new)
+            .map(|f| match drop_points {
+                // The user's expression is checked alone first, so its errors point into what was typed.
+                true => symbols::FuncFilter::new(f).and_then(|_| {
+                    symbols::FuncFilter::new(&format!("(?:{f})|{DROP_POINTS_KPROBE}"))
+                }),
+                false => symbols::FuncFilter::new(f),
+            })
             .transpose()?;
         let k = kallsyms.as_ref().context("kallsyms not read")?;
         // One read of /proc/kallsyms serves both the probe-able check and, later, the function names.
@@ -148,6 +163,16 @@ pub fn discover(
                 args.filter_func.as_deref().unwrap_or("")
             );
         }
+    }
+    if drop_points {
+        notes.push(format!(
+            "--filter-func: the drop and free points ({}) are probed too, for the drop views",
+            if tracepoint_backend {
+                DROP_POINTS_TRACEPOINT.join(", ")
+            } else {
+                DROP_POINTS_KPROBE.replace('|', ", ")
+            }
+        ));
     }
     if probes_backend(args.backend).is_none() && backend != probes::Backend::KprobeMulti {
         let why = match backend {

@@ -107,20 +107,24 @@ impl Writer {
     }
 }
 
+/// A writer the event lines and the summary share (the summary follows the events in the same file).
+pub type SharedWriter = std::rc::Rc<std::cell::RefCell<Writer>>;
+
 /// Events as lines of one format.
 pub struct LineSink<F> {
     fmt: F,
-    out: Writer,
+    out: SharedWriter,
     line: String,
 }
 
 impl<F: Formatter> LineSink<F> {
     /// Writes the format's header line, if it has one.
-    pub fn new(fmt: F, mut out: Writer) -> Result<Self> {
+    pub fn new(fmt: F, out: SharedWriter) -> Result<Self> {
         if let Some(h) = fmt.header() {
-            out.other(h.as_bytes());
-            out.other(b"\n");
-            out.flush()?;
+            let mut w = out.borrow_mut();
+            w.other(h.as_bytes());
+            w.other(b"\n");
+            w.flush()?;
         }
         Ok(Self {
             fmt,
@@ -134,15 +138,15 @@ impl<F: Formatter> Sink for LineSink<F> {
     fn event(&mut self, ev: &Event) -> Result<()> {
         self.line.clear();
         self.fmt.format_into(ev, &mut self.line);
-        self.out.event(self.line.as_bytes())
+        self.out.borrow_mut().event(self.line.as_bytes())
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.out.flush()
+        self.out.borrow_mut().flush()
     }
 
     fn printed(&self) -> Option<u64> {
-        Some(self.out.printed())
+        Some(self.out.borrow().printed())
     }
 }
 
@@ -210,6 +214,7 @@ mod tests {
                 got: got.clone(),
             }),
         );
+        let w = std::rc::Rc::new(std::cell::RefCell::new(w));
         let mut s = LineSink::new(TextFormatter::new(OutputOptions::default()), w).unwrap();
         s.event(&Event {
             func: "ip_rcv".into(),

@@ -1,6 +1,8 @@
 //! Where decoded events go. The run hands every event to one [`Sinks`] fan-out and knows nothing of what is
-//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), the live loss notice ([`loss`]), and later
-//! pcapng files, metrics endpoints or a drops-only buffer, side by side.
+//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), the live loss notice ([`loss`]), `--drops-only`
+//! ([`drops_only`], which holds events and hands the dropped packets' paths to the printers behind it),
+//! `--summary` and the counting behind `--metrics` ([`summary`], over [`tally`]), the metrics endpoint
+//! ([`metrics`]), side by side. [`paths`] groups events into packets for the drop views.
 //!
 //! A sink is told about each event, is flushed after each batch, sees the kernel's counters about once a second
 //! ([`Sink::tick`]) and once more at the end ([`Sink::finish`], after the probes are detached). A sink that wants
@@ -9,15 +11,20 @@
 //!
 //! Adding a sink: implement [`Sink`] in a module here, and push it in [`build`] when the plan asks for it.
 
+pub mod drops_only;
 pub mod lines;
 pub mod loss;
+pub mod metrics;
+pub mod paths;
+pub mod summary;
+pub mod tally;
 pub mod tui;
 
-use crate::plan::{Destination, Format, Output};
+use crate::plan::{Destination, Format, Metrics, Output};
 use anyhow::Result;
 use event::{Event, JsonFormatter, TextFormatter};
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The kernel's counters and the run's own, as a sink sees them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +38,23 @@ pub struct Counts {
     pub skipped: u64,
     /// Events read from the ring and handed to the sinks.
     pub delivered: u64,
+    /// skbs `--filter-track-skb` could not remember (its table full).
+    pub untracked: u64,
+    /// Events `--drops-only` evicted (its caps), as the printers behind it are told.
+    pub evicted: u64,
+}
+
+/// What `--drops-only` held back from the printers, for the summary line: every event it was given is printed (by
+/// the printers), `not_dropped` or `evicted`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Dropped packets whose paths were handed on.
+    pub paths: u64,
+    /// Events of packets not seen to be dropped (ended normally, or still in flight at the end), and events after
+    /// a drop (release helpers).
+    pub not_dropped: u64,
+    /// Events evicted by the caps.
+    pub evicted: u64,
 }
 
 impl Counts {
@@ -42,6 +66,8 @@ impl Counts {
             lost: tracer.lost() + skipped,
             skipped,
             delivered,
+            untracked: tracer.track_overflows(),
+            evicted: 0,
         }
     }
 }
@@ -64,6 +90,10 @@ pub trait Sink {
     }
     /// For sinks that print every event: how many were written out completely (the summary's "printed").
     fn printed(&self) -> Option<u64> {
+        None
+    }
+    /// For sinks that hold events back from the printers behind them (`--drops-only`): what they held.
+    fn held(&self) -> Option<Held> {
         None
     }
 }
@@ -105,6 +135,9 @@ impl Sink for Sinks {
     fn printed(&self) -> Option<u64> {
         self.sinks.iter().find_map(|s| s.printed())
     }
+    fn held(&self) -> Option<Held> {
+        self.sinks.iter().find_map(|s| s.held())
+    }
 }
 
 /// Lets a sink end the run, from any thread.
@@ -130,27 +163,68 @@ pub struct Attached {
     pub track_skb: bool,
 }
 
-/// The sinks the plan asks for. Text and JSON write their header (if any) now.
+/// The sinks the plan asks for. Text and JSON write their header (if any) now; the metrics endpoint starts
+/// serving.
 pub fn build(
     output: &Output,
     destination: Destination,
+    metrics: Option<Metrics>,
     attached: &Attached,
     stop: &StopHandle,
 ) -> Result<Sinks> {
-    let mut sinks = Sinks::default();
-    match &output.format {
-        Format::Tui { max_packets } => {
-            let cfg = tui::config(output, *max_packets, attached);
-            sinks.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
+    let writer: lines::SharedWriter =
+        std::rc::Rc::new(std::cell::RefCell::new(lines::Writer::new(destination)));
+    let mut printers = Sinks::default();
+    if output.events {
+        match &output.format {
+            Format::Tui { max_packets } => {
+                let cfg = tui::config(output, *max_packets, attached);
+                printers.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
+            }
+            Format::Text => printers.push(Box::new(lines::LineSink::new(
+                TextFormatter::new(output.options),
+                writer.clone(),
+            )?)),
+            Format::Json => printers.push(Box::new(lines::LineSink::new(
+                JsonFormatter::new(output.options),
+                writer.clone(),
+            )?)),
         }
-        Format::Text => sinks.push(Box::new(lines::LineSink::new(
-            TextFormatter::new(output.options),
-            lines::Writer::new(destination),
-        )?)),
-        Format::Json => sinks.push(Box::new(lines::LineSink::new(
-            JsonFormatter::new(output.options),
-            lines::Writer::new(destination),
-        )?)),
+    }
+    let mut sinks = Sinks::default();
+    match output.drops_only {
+        Some(caps) => sinks.push(Box::new(drops_only::DropsOnly::new(
+            printers,
+            caps,
+            output.limit,
+            stop.clone(),
+        ))),
+        None => sinks.sinks.append(&mut printers.sinks),
+    }
+    // After the printers, so the TUI has left the screen before the summary is written.
+    if output.summary.is_some() || metrics.is_some() {
+        let stats = Arc::new(Mutex::new(summary::Stats {
+            tally: tally::Tally::new(metrics.as_ref().map_or(0, |m| m.max_series).max(4096)),
+            counts: Counts::default(),
+            attached: attached.attached,
+            track_skb: attached.track_skb,
+        }));
+        let printer = output.summary.map(|s| summary::Printer {
+            out: writer,
+            json: output.format == Format::Json,
+            interval: s.interval,
+        });
+        sinks.push(Box::new(summary::TallySink::new(stats.clone(), printer)));
+        if let Some(m) = metrics {
+            let info = metrics::Info {
+                backend: attached.backend.name().to_string(),
+                max_series: m.max_series,
+                cilium: output.cilium,
+            };
+            sinks.push(Box::new(metrics::MetricsSink::start(
+                m.listener, stats, info,
+            )?));
+        }
     }
     if !matches!(output.format, Format::Tui { .. }) && std::io::stderr().is_terminal() {
         sinks.push(Box::new(loss::LossNotice::default()));

@@ -22,6 +22,8 @@ pub fn config(output: &Output, max_packets: usize, a: &Attached) -> ::tui::TuiCo
             backend: a.backend.name().to_string(),
             attached: a.attached,
             filter: output.filter_words.clone(),
+            track_skb: a.track_skb,
+            drops_only: output.drops_only.is_some(),
         },
         ..Default::default()
     }
@@ -35,6 +37,8 @@ pub struct TuiSink {
     counters: Arc<::tui::Counters>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
+    /// Events handed to the UI.
+    sent: u64,
 }
 
 impl TuiSink {
@@ -56,6 +60,7 @@ impl TuiSink {
             counters,
             shutdown,
             thread: Some(thread),
+            sent: 0,
         })
     }
 
@@ -72,18 +77,31 @@ impl TuiSink {
 impl Sink for TuiSink {
     fn event(&mut self, ev: &Event) -> Result<()> {
         self.tx.send(ev.clone());
+        self.sent += 1;
         Ok(())
     }
 
     fn tick(&mut self, c: &Counts) -> Result<()> {
-        self.counters.lost.store(c.lost, Ordering::Relaxed);
+        store(&self.counters, c);
         Ok(())
     }
 
     fn finish(&mut self, c: &Counts) -> Result<()> {
-        self.counters.lost.store(c.lost, Ordering::Relaxed);
+        store(&self.counters, c);
         self.stop_ui()
     }
+
+    /// What the UI was given (it counts what it could not take itself, on screen).
+    fn printed(&self) -> Option<u64> {
+        Some(self.sent)
+    }
+}
+
+/// The counters the status line shows.
+fn store(to: &::tui::Counters, c: &Counts) {
+    to.lost.store(c.lost, Ordering::Relaxed);
+    to.untracked.store(c.untracked, Ordering::Relaxed);
+    to.evicted.store(c.evicted, Ordering::Relaxed);
 }
 
 impl Drop for TuiSink {

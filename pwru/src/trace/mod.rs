@@ -54,6 +54,7 @@ fn start_and_run(
         output,
         destination,
         cilium,
+        metrics,
         ready_file,
         ..
     } = plan;
@@ -104,10 +105,12 @@ fn start_and_run(
         want,
         pump: Pump {
             enrich: cilium,
-            limit: output.limit,
+            // --drops-only counts the events it prints itself.
+            limit: output.limit.filter(|_| output.drops_only.is_none()),
             delivered: 0,
         },
         output,
+        metrics,
         ready_file,
         sinks: Sinks::default(),
         stop: StopHandle::default(),

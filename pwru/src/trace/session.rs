@@ -6,11 +6,11 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Output};
+use crate::plan::{Destination, Metrics, Output};
 use crate::progress::DetachProgress;
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Sink, Sinks, StopHandle};
+use crate::sink::{self, Attached, Counts, Held, Sink, Sinks, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +33,7 @@ pub struct Session {
     pub want: Want,
     pub pump: Pump,
     pub output: Output,
+    pub metrics: Option<Metrics>,
     pub ready_file: Option<PathBuf>,
     pub sinks: Sinks,
     pub stop: StopHandle,
@@ -63,7 +64,9 @@ impl Session {
     /// line printed, as after a trace; nothing was streamed.
     pub fn interrupted(mut self, rt: &tokio::runtime::Runtime, signals: &mut Signals) {
         let det = self.detach(rt, signals);
-        say!("{}", summary(&counts(&det, 0), None, det.elapsed));
+        let c = counts(&det, 0, self.tracer.track_overflows());
+        let track = self.attached.track_skb.then_some(c.untracked);
+        say!("{}", summary(&c, Some(0), None, track, det.elapsed));
     }
 
     /// Detaches on a helper thread, showing progress, while this thread answers signals: another Ctrl-C says what
@@ -116,7 +119,13 @@ impl Session {
         if self.attached.attached == 0 {
             bail!("no probe could be attached");
         }
-        self.sinks = sink::build(&self.output, destination, &self.attached, &self.stop)?;
+        self.sinks = sink::build(
+            &self.output,
+            destination,
+            self.metrics.take(),
+            &self.attached,
+            &self.stop,
+        )?;
         if let Some(p) = &self.ready_file {
             std::fs::write(p, b"")
                 .with_context(|| format!("cannot write --ready-file {}", p.display()))?;
@@ -170,7 +179,7 @@ impl Session {
         if let Err(e) = live {
             errors.insert(0, e);
         }
-        let counts = counts(&det, self.pump.delivered);
+        let counts = counts(&det, self.pump.delivered, self.tracer.track_overflows());
         for r in [self.sinks.flush(), self.sinks.finish(&counts)] {
             if let Err(e) = r {
                 errors.push(e);
@@ -185,7 +194,17 @@ impl Session {
                 code = 1;
             }
         }
-        say!("{}", summary(&counts, self.sinks.printed(), det.elapsed));
+        let track = self.attached.track_skb.then_some(counts.untracked);
+        say!(
+            "{}",
+            summary(
+                &counts,
+                self.sinks.printed(),
+                self.sinks.held(),
+                track,
+                det.elapsed
+            )
+        );
         code
     }
 }
@@ -222,26 +241,58 @@ async fn stream<L: Lookups>(
 }
 
 /// The final counters: [`Counts::of`] as read by [`probes::Tracer::detach`].
-fn counts(det: &probes::DetachStats, delivered: u64) -> Counts {
+fn counts(det: &probes::DetachStats, delivered: u64, untracked: u64) -> Counts {
     Counts {
         produced: det.produced + det.recursion_misses,
         lost: det.lost + det.recursion_misses,
         skipped: det.recursion_misses,
         delivered,
+        untracked,
+        evicted: 0,
     }
 }
 
-/// `N events produced, M lost, P printed[, W not written][, U not read][; K of the lost …] (detached in T ms)`:
-/// every event produced is lost, printed, not written (the output failed) or not read (the run stopped first).
-fn summary(c: &Counts, printed: Option<u64>, detach: Duration) -> String {
-    let printed = printed.unwrap_or(c.delivered);
-    let mut s = format!(
-        "{} events produced, {} lost, {printed} printed",
-        c.produced, c.lost
-    );
-    let unwritten = c.delivered.saturating_sub(printed);
+/// `N events produced, M lost, P printed[ (D drop paths), X not in a drop path, E evicted (--drops-only caps)][, W
+/// not written][, K skbs untracked (…)][, U not read] (detached in T ms)`: every event produced is lost, printed,
+/// held back by --drops-only, not written (the output failed) or not read (the run stopped first). Without a
+/// printer (`--summary` alone) the events are `counted`. `untracked` is given with --filter-track-skb.
+fn summary(
+    c: &Counts,
+    printed: Option<u64>,
+    held: Option<Held>,
+    untracked: Option<u64>,
+    detach: Duration,
+) -> String {
+    let mut s = format!("{} events produced, {} lost, ", c.produced, c.lost);
+    let mut accounted = match (printed, held) {
+        (Some(p), _) => {
+            s.push_str(&format!("{p} printed"));
+            p
+        }
+        (None, None) => {
+            s.push_str(&format!("{} counted", c.delivered));
+            c.delivered
+        }
+        (None, Some(_)) => {
+            s.push_str("0 printed");
+            0
+        }
+    };
+    if let Some(h) = held {
+        s.push_str(&format!(
+            " ({} drop paths), {} not in a drop path, {} evicted (--drops-only caps)",
+            h.paths, h.not_dropped, h.evicted
+        ));
+        accounted += h.not_dropped + h.evicted;
+    }
+    let unwritten = c.delivered.saturating_sub(accounted);
     if unwritten > 0 {
         s.push_str(&format!(", {unwritten} not written"));
+    }
+    if let Some(n) = untracked {
+        s.push_str(&format!(
+            ", {n} skbs untracked (--filter-track-skb table full)"
+        ));
     }
     let unread = c
         .produced
@@ -271,9 +322,10 @@ mod tests {
             lost: 10,
             skipped: 0,
             delivered: 80,
+            ..Default::default()
         };
         assert_eq!(
-            summary(&c, Some(75), Duration::from_millis(3)),
+            summary(&c, Some(75), None, None, Duration::from_millis(3)),
             "100 events produced, 10 lost, 75 printed, 5 not written, 10 not read (detached in 3 ms)"
         );
         let c = Counts {
@@ -281,10 +333,30 @@ mod tests {
             lost: 0,
             skipped: 0,
             delivered: 5,
+            ..Default::default()
         };
         assert_eq!(
-            summary(&c, None, Duration::ZERO),
-            "5 events produced, 0 lost, 5 printed (detached in 0 ms)"
+            summary(&c, None, None, Some(2), Duration::ZERO),
+            "5 events produced, 0 lost, 5 counted, 2 skbs untracked (--filter-track-skb table full) (detached in 0 ms)"
+        );
+        let held = Held {
+            paths: 2,
+            not_dropped: 60,
+            evicted: 5,
+        };
+        assert_eq!(
+            summary(
+                &Counts {
+                    produced: 80,
+                    delivered: 80,
+                    ..Default::default()
+                },
+                Some(12),
+                Some(held),
+                None,
+                Duration::ZERO
+            ),
+            "80 events produced, 0 lost, 12 printed (2 drop paths), 60 not in a drop path, 5 evicted (--drops-only caps), 3 not written (detached in 0 ms)"
         );
         let det = probes::DetachStats {
             produced: 10,
@@ -293,7 +365,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            summary(&counts(&det, 9), None, Duration::ZERO),
+            summary(&counts(&det, 9, 0), Some(9), None, None, Duration::ZERO),
             "12 events produced, 3 lost, 9 printed; 2 of the lost are probe runs the kernel skipped (a probe \
              fired inside another) (detached in 0 ms)"
         );

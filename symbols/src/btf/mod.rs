@@ -11,15 +11,20 @@ use crate::error::{Result, SymbolsError, io_err};
 use crate::read::{MAX_BTF_BYTES, read_capped};
 use raw::{TypeRec, Unit, kind};
 
+/// The running kernel's own BTF.
 pub const DEFAULT_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+/// Where the running kernel exposes each loaded module's split BTF, one file per module.
 pub const DEFAULT_MODULE_DIR: &str = "/sys/kernel/btf";
 
 /// Which modules' split BTF to add (`--kmods a,b` / `--all-kmods`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ModuleSel {
+    /// vmlinux only.
     #[default]
     None,
+    /// These modules (each must exist).
     Some(Vec<String>),
+    /// Every module in the module directory.
     All,
 }
 
@@ -30,6 +35,7 @@ pub struct BtfOptions {
     pub kernel_btf: Option<PathBuf>,
     /// Directory holding one split-BTF file per module (raw or ELF, e.g. a `.ko`).
     pub module_dir: PathBuf,
+    /// Which modules of `module_dir` to add.
     pub kmods: ModuleSel,
 }
 
@@ -60,6 +66,8 @@ impl Btf {
         })
     }
 
+    /// vmlinux and the modules `opts` names. Module BTF from the module directory only fits the running kernel,
+    /// so asking for modules on another kernel's `kernel_btf` with the default directory is an error.
     pub fn load_with(opts: &BtfOptions) -> Result<Btf> {
         let base_path = opts
             .kernel_btf

@@ -280,6 +280,18 @@ pub struct Base {
     pub void_ptr: u32,
 }
 
+impl Base {
+    /// Adds `ip_rcv(skb)` and `ip_rcv_finish(sk, sk, skb)` (the skb third, like the kernel's `(net, sk, skb)`).
+    pub fn with_ip_rcv(mut self) -> Base {
+        self.b.func_with("ip_rcv", &[self.skb_ptr]);
+        self.b.func_with(
+            "ip_rcv_finish",
+            &[self.sock_ptr, self.sock_ptr, self.skb_ptr],
+        );
+        self
+    }
+}
+
 /// A new [`Base`]: `int`, `struct sk_buff` and `struct sock` with pointers to them, `enum skb_drop_reason`, `void *`.
 pub fn base() -> Base {
     let mut b = BtfBuilder::new();

@@ -53,7 +53,7 @@ s_trace_all() {
   expect_clean "$base"
 }
 
-# Ctrl-C while the kprobes are being attached: pwru stops attaching, detaches what it had, prints the summary line
+# 8: Ctrl-C while the kprobes are being attached: pwru stops attaching, detaches what it had, prints the summary line
 # and exits 130; nothing is left behind.
 s_ctrl_c_attach() {
   SCEN="ctrl-c-attach"; base=$(footprint)
@@ -193,6 +193,61 @@ s_kmods() {
   $PING -c2 -W5 10.0.0.2 > /dev/null; settle; tracer_stop
   expect "veth_xmit (module veth) traced with the request tuple" "$(fn 'veth_xmit')" "$REQ" "$(ns $NS_ROOT)"
   expect "veth_xmit traced with the reply tuple in ns1" "$(fn 'veth_xmit')" "$REP" "$(ns $NS_1)"
+}
+
+# 7: --drops-only, --summary and --metrics with every skb function: UDP to a closed port (NO_SOCKET) and to a port
+# nftables drops, among datagrams a listener takes. Only the dropped packets' paths are printed, each whole (from the
+# send in the root netns to the drop in ns1, many functions long); the summary and the scraped metrics count them.
+s_drops() {
+  SCEN="7-drops[$BACKEND]"; base=$(footprint)
+  $IP link set lo up   # the metrics endpoint listens on 127.0.0.1
+  $UDPSEND -l 7000 & LPID=$!
+  if ! tracer_start drops --backend "$BACKEND" --drops-only --summary --metrics 127.0.0.1:9464 \
+      ${TRACE_ALL_FUNC:+--filter-func "$TRACE_ALL_FUNC"} 'udp and host 10.0.0.2'; then
+    kill $LPID; return
+  fi
+  $UDPSEND 10.0.0.2 7000 4 40030 > /dev/null
+  $UDPSEND 10.0.0.2 9 3 40031 > /dev/null
+  $UDPSEND 10.0.0.2 7777 2 40032 > /dev/null
+  $UDPSEND 10.0.0.2 7000 4 40033 > /dev/null
+  settle; sleep 1.5  # the tracer's counters reach the endpoint once a second
+  busybox wget -q -O /tmp/metrics.txt http://127.0.0.1:9464/metrics || fail "GET /metrics failed"
+  tracer_stop; kill $LPID; wait $LPID 2>/dev/null
+  # Cut the printed events into paths (consecutive lines of one skb): "skb first_netns last_netns n last_func tuple".
+  # A path also ends at its drop (the next packet may reuse the address at once).
+  events | awk '{ if ($1 != skb || f ~ /_reason(_drop)?\(/) { if (n) print skb, ns0, ns, n, f, t; skb = $1; ns0 = $4; n = 0 }
+                  ns = $4; f = $NF; t = $(NF-1); n++ }
+                END { if (n) print skb, ns0, ns, n, f, t }' > /tmp/paths
+  echo "info: drop paths:"; sed 's/^/  | /' /tmp/paths
+  npaths() { grep -cE -- "$1" /tmp/paths; }
+  DROPFN='(kfree_skb_reason|sk_skb_reason_drop)'
+  n=$(npaths "$(lit ':40031->10.0.0.2:9(udp)')\$"); [ "$n" -eq 3 ] && pass "3 NO_SOCKET paths" || fail "$n paths to port 9, expected 3"
+  n=$(npaths "$(lit ':40032->10.0.0.2:7777(udp)')\$"); [ "$n" -eq 2 ] && pass "2 NETFILTER_DROP paths" || fail "$n paths to port 7777, expected 2"
+  n=$(wc -l < /tmp/paths); [ "$n" -eq 5 ] && pass "nothing but the 5 dropped packets printed" || fail "$n paths printed, expected 5"
+  expect_none "the delivered datagrams are not printed" "$(lit '10.0.0.2:7000(udp)')"
+  n=$(awk -v r=$NS_ROOT -v d=$NS_1 -v fn="^$DROPFN\\\\((SKB_DROP_REASON_)?(NO_SOCKET|NETFILTER_DROP)\\\\)\$" \
+        '$2 == r && $3 == d && $4 >= 15 && $5 ~ fn' /tmp/paths | wc -l)
+  [ "$n" -eq 5 ] && pass "each path whole: sent in the root netns, 15+ functions, ends at the drop in ns1" ||
+    fail "$n of 5 paths start in the root netns and end at the drop in ns1 after 15+ functions"
+  for f in ip_rcv __dev_queue_xmit; do
+    n=$(count "$(fn $f)" "$(lit '10.0.0.2:')(9|7777)")
+    [ "$n" -eq 5 ] && pass "$f once in each path" || fail "$f in $n events of the paths, expected 5"
+  done
+  grep -q 'evicted (--drops-only caps)' "$ERR" && pass "summary line reports the --drops-only accounting" ||
+    { fail "no --drops-only accounting on the summary line"; show_err; }
+  grep -E "^ +3  (SKB_DROP_REASON_)?NO_SOCKET +$DROPFN +veth1 +$NS_1\$" "$OUT" > /dev/null &&
+    pass "summary: 3 NO_SOCKET on veth1 in ns1" || { fail "summary lacks 3 NO_SOCKET"; sed -n '/pwru summary/,$p' "$OUT" | head -20; }
+  grep -E "^ +2  (SKB_DROP_REASON_)?NETFILTER_DROP +$DROPFN +veth1 +$NS_1\$" "$OUT" > /dev/null &&
+    pass "summary: 2 NETFILTER_DROP" || fail "summary lacks 2 NETFILTER_DROP"
+  grep -E "^ +3  10\.0\.0\.1:40031->10\.0\.0\.2:9\(udp\)\$" "$OUT" > /dev/null && pass "summary: top flow" || fail "summary: no top flow 40031->9"
+  m() { grep -E "^pwru_drops_total\{reason=\"(SKB_DROP_REASON_)?$1\",function=\"$DROPFN\",ifname=\"veth1\",netns=\"$NS_1\"\} $2\$" /tmp/metrics.txt > /dev/null; }
+  m NO_SOCKET 3 && pass "metrics: NO_SOCKET 3" || { fail "metrics: no NO_SOCKET 3"; grep drops_total /tmp/metrics.txt | head; }
+  m NETFILTER_DROP 2 && pass "metrics: NETFILTER_DROP 2" || fail "metrics: no NETFILTER_DROP 2"
+  n=$(grep -c '^pwru_drops_total{' /tmp/metrics.txt); [ "$n" -eq 2 ] && pass "metrics: two drop series" || fail "metrics: $n drop series"
+  grep -qE '^pwru_probes_attached\{backend="[a-z-]+"\} [1-9][0-9]+$' /tmp/metrics.txt && pass "metrics: probes attached" ||
+    fail "metrics: no pwru_probes_attached"
+  grep -q '^# TYPE pwru_drops_total counter$' /tmp/metrics.txt && pass "metrics: TYPE line" || fail "metrics: no TYPE line"
+  expect_clean "$base"
 }
 
 s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }

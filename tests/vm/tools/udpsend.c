@@ -1,6 +1,7 @@
 /* udpsend DST_IP PORT COUNT [SRC_PORT]: sends COUNT small UDP datagrams (COUNT=0: as many as possible for 5 s)
  * and prints how many went out. Static so that the guest needs no libraries for it; a fixed source port makes
- * the tuple in the tracer's output predictable. */
+ * the tuple in the tracer's output predictable.
+ * udpsend -l PORT: receives (and discards) datagrams on PORT until killed, so traffic to PORT is delivered. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,17 @@ static double elapsed(const struct timespec *t0) {
   return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static int listen_forever(int port) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("udpsend -l"); return 1; }
+  char buf[2048];
+  for (;;)
+    if (recv(s, buf, sizeof buf, 0) < 0) { perror("udpsend -l: recv"); return 1; }
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "-l") == 0) return listen_forever(atoi(argv[2]));
   if (argc < 4) {
     fprintf(stderr, "usage: %s DST_IP PORT COUNT [SRC_PORT]\n", argv[0]);
     return 2;
