@@ -7,7 +7,7 @@
 #   Sets itself up on a fresh machine (tests/setup.sh as root for the apt packages, kernels downloaded by
 #   tests/vm/kernels.sh). Env as tests/vm/run.sh (VM_CACHE, VM_KERNELS, ...), plus
 #   BENCH_FILTER      pcap filter (default icmp)        BENCH_ROUNDS      repeat pwru and the limit (default 1)
-#   BENCH_PLACEMENTS  more kprobe placements to measure (symbol, entry; the default is past-ftrace)
+#   BENCH_PLACEMENTS  more kprobe placements to measure (entry, past-ftrace; the default is symbol)
 #   BENCH_LOGS        where the serial logs go and are read from (default target/vm-bench; --no-run only reads)
 # TCG numbers are noisy (the pwru baseline varied 2x between runs): compare ratios within one boot.
 set -uo pipefail

@@ -56,13 +56,14 @@ pub struct Target {
 /// Where the kprobe backend places a function's probe (kprobe-multi always uses the entry).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KprobePlacement {
-    /// At the entry, named: the kernel looks the name up for each probe.
+    /// At the entry, named: the kernel looks the name up for each probe. The default: the placements below did
+    /// not attach faster in the VM benchmarks (probes/README.md).
+    #[default]
     Symbol,
     /// At the entry, by [`Target::address`].
     Entry,
     /// Just past the function's ftrace call site, by address (a breakpoint rather than an ftrace user), falling
     /// back to the entry where the kernel refuses that address or the function has no ftrace site.
-    #[default]
     PastFtrace,
 }
 

@@ -66,11 +66,11 @@ pub enum Backend {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum KprobePlacement {
     /// At the entry, by name (the kernel looks each name up).
+    #[default]
     Symbol,
     /// At the entry, by address.
     Entry,
     /// Past the ftrace call site, by address (entry where refused).
-    #[default]
     PastFtrace,
 }
 
@@ -106,7 +106,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub filter_kprobe_batch: Option<u64>,
     /// kprobe backend: where a probe goes on its function (benchmarks compare them; see probes/README.md).
-    #[arg(long, hide = true, value_enum, default_value = "past-ftrace")]
+    #[arg(long, hide = true, value_enum, default_value = "symbol")]
     pub kprobe_placement: KprobePlacement,
 
     /// Only functions whose whole name matches this regex.

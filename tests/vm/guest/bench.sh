@@ -3,7 +3,7 @@
 # each timed from start to ready, with RSS, and from SIGINT to exit; pwru also gets one ping and a ping flood.
 # Prints "@@BENCH key=value ..." lines for bench/vm-bench.sh. Not a test: nothing here fails the run.
 #   BENCH_FILTER      pcap filter (default icmp; empty: none)
-#   BENCH_PLACEMENTS  more kprobe placements to measure, limit and pwru each (e.g. "symbol entry")
+#   BENCH_PLACEMENTS  more kprobe placements to measure, limit and pwru each (e.g. "entry past-ftrace")
 #   BENCH_ROUNDS      how many times the default runs are repeated (alternating limit and pwru; default 1)
 FLOOD_S=${FLOOD_S:-5}
 BENCH_FILTER=${BENCH_FILTER-icmp}
