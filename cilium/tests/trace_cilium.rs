@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 use testkit::pwru::{Pwru, SIGINT};
 use testkit::{pwru_bin, sh};
 
+/// Both tests trace `udp and dst port 8080` in every netns: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 #[ignore = "needs root: runs pwru, tc, netns (tests/run.sh runs it)"]
 fn trace_with_cilium_names_policy_denied() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let bin = pwru_bin();
     let fs = Bpffs::new("trace");
     cluster::build(&fs, Layout::V1_18);
@@ -65,4 +69,80 @@ fn trace_with_cilium_names_policy_denied() {
     assert_eq!(drop["cilium_drop"][0]["name"], "POLICY_DENIED", "{drop}");
     assert_eq!(drop["cilium_drop"][0]["code"], 133, "{drop}");
     assert_eq!(drop["cilium_drop"][0]["file"], "bpf_lxc.c", "{drop}");
+}
+
+/// `--cilium --summary --metrics`: the drop is counted once, labelled with Cilium's reason in the summary JSON and in
+/// the `pwru_drops_total` series scraped while the run goes on.
+#[test]
+#[ignore = "needs root: runs pwru, tc, netns (tests/run.sh runs it)"]
+fn summary_and_metrics_label_cilium_reason() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fs = Bpffs::new("tsum");
+    cluster::build(&fs, Layout::V1_18);
+    let metrics = obj_get(&fs.globals().join("cilium_metrics"));
+    let prog_pin = fs.root.join("policy_drop_prog");
+    let _prog = load_tc_prog(&program(metrics.as_raw_fd()), &prog_pin);
+    let ns = pods_with_drop_on_ingress("tsum", &prog_pin);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let cilium = format!("--cilium={}", fs.root.display());
+    let p = Pwru::start(&[
+        "--output-json",
+        "--summary",
+        "--metrics",
+        &addr,
+        &cilium,
+        "udp and dst port 8080",
+    ]);
+    sh(&format!(
+        "ip netns exec {a} bash -c 'echo hi > /dev/udp/10.244.1.6/8080'",
+        a = ns.a
+    ));
+    // The tracer's counters reach the endpoint once a second.
+    let t0 = Instant::now();
+    let series = loop {
+        let text = get_metrics(&addr);
+        let s: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("pwru_drops_total{"))
+            .map(str::to_string)
+            .collect();
+        if !s.is_empty() || t0.elapsed() > Duration::from_secs(15) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "pwru failed: {}", f.stderr);
+    assert_eq!(series.len(), 1, "one drop series: {series:?}");
+    assert!(
+        series[0].ends_with(",cilium_reason=\"POLICY_DENIED\"} 1"),
+        "{series:?}"
+    );
+    let lines = f.json();
+    let sum = &lines.last().expect("a summary line")["summary"];
+    assert_eq!(sum["dropped"], 1, "{sum}");
+    let drops = sum["drops"].as_array().expect("drops");
+    assert_eq!(drops.len(), 1, "{sum}");
+    assert_eq!(drops[0]["cilium_reason"], "POLICY_DENIED", "{sum}");
+    assert_eq!(drops[0]["count"], 1, "{sum}");
+}
+
+/// `GET /metrics` over plain HTTP: the body.
+fn get_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect to --metrics");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.0\r\nHost: pwru\r\n\r\n")
+        .unwrap();
+    let mut r = String::new();
+    c.read_to_string(&mut r).expect("read /metrics");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }

@@ -51,9 +51,41 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
+    /// carries no IP packet.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel_tuple: Option<Option<JsonTuple>>,
+    /// `--output-tunnel`: which tunnel (`{"kind": "vxlan", "vni": 42}`), `null` for other packets.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub tunnel: Option<Option<JsonTunnel>>,
+    /// `--output-bpfmap`: the map operation this event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpfmap: Option<JsonMapOp>,
+    /// Packet bytes, when the event carries some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<JsonPacket>,
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+}
+
+/// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonPacket {
+    /// `l2` (Ethernet header first) or `l3` (IP header first).
+    pub start: crate::PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may hold fewer).
+    pub orig_len: u32,
+    /// The bytes, lowercase hex.
+    pub data: String,
 }
 
 /// The metadata columns (`--output-meta`).
@@ -94,6 +126,76 @@ pub struct JsonTuple {
     pub proto: u8,
     /// TCP flags as `SYN|ACK`, empty when none.
     pub flags: String,
+}
+
+impl From<&crate::Tuple> for JsonTuple {
+    fn from(t: &crate::Tuple) -> Self {
+        JsonTuple {
+            saddr: t.saddr,
+            daddr: t.daddr,
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+            flags: crate::proto::tcp_flags(t.tcp_flags),
+        }
+    }
+}
+
+/// The `tunnel` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonTunnel {
+    /// `vxlan`, `geneve`, or `encap` (known from the kernel's inner headers only).
+    pub kind: crate::TunnelKind,
+    /// The VXLAN/Geneve network identifier (Cilium puts the source security identity there).
+    pub vni: Option<u32>,
+}
+
+/// The `bpfmap` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JsonMapOp {
+    /// `lookup`, `update` or `delete`.
+    pub op: crate::MapOpKind,
+    /// Map id.
+    pub id: u32,
+    /// The kernel's name of the map (at most 15 characters).
+    pub name: String,
+    /// Map type (`hash`, `lru_hash`, ...).
+    #[serde(rename = "type")]
+    pub map_type: String,
+    /// Key size of the map.
+    pub key_size: u32,
+    /// Value size of the map.
+    pub value_size: u32,
+    /// The key, hex.
+    pub key: String,
+    /// The value a lookup found or an update wrote, hex; `null` otherwise.
+    pub value: Option<String>,
+    /// Lookups: whether the key was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<bool>,
+    /// The key or value was longer than what the probe copies.
+    pub cut: bool,
+    /// The entry decoded by its map's layout (Cilium's maps): `{"map", "kind", "version", "key", "value"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<serde_json::Value>,
+}
+
+impl From<&crate::MapOp> for JsonMapOp {
+    fn from(m: &crate::MapOp) -> Self {
+        JsonMapOp {
+            op: m.op,
+            id: m.map_id,
+            name: m.map_name.clone(),
+            map_type: m.map_type.clone(),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            key: crate::hex(&m.key),
+            value: m.value.as_deref().map(crate::hex),
+            hit: m.hit,
+            cut: m.cut,
+            decoded: m.decoded.as_ref().map(|d| d.json.clone()),
+        }
+    }
 }
 
 /// The `drop_reason` object.
@@ -139,6 +241,10 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "tunnel_tuple",
+    "tunnel",
+    "bpfmap",
+    "packet",
 ];
 
 impl JsonEvent {
@@ -161,16 +267,7 @@ impl JsonEvent {
             len: ev.len,
             pkt_type: ev.pkt_type,
         });
-        let tuple = opts.tuple.then(|| {
-            ev.tuple.as_ref().map(|t| JsonTuple {
-                saddr: t.saddr,
-                daddr: t.daddr,
-                sport: t.sport,
-                dport: t.dport,
-                proto: t.proto,
-                flags: crate::proto::tcp_flags(t.tcp_flags),
-            })
-        });
+        let tuple = opts.tuple.then(|| ev.tuple.as_ref().map(JsonTuple::from));
         let annotations = ev
             .annotations
             .iter()
@@ -205,6 +302,24 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            tunnel_tuple: opts.tunnel.then(|| {
+                ev.tunnel
+                    .as_ref()
+                    .and_then(|t| t.tuple.as_ref())
+                    .map(JsonTuple::from)
+            }),
+            tunnel: opts.tunnel.then(|| {
+                ev.tunnel.as_ref().map(|t| JsonTunnel {
+                    kind: t.kind,
+                    vni: t.vni,
+                })
+            }),
+            bpfmap: ev.map_op.as_ref().map(JsonMapOp::from),
+            packet: ev.packet.as_ref().map(|p| JsonPacket {
+                start: p.start,
+                orig_len: p.orig_len,
+                data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
+            }),
             annotations,
         }
     }

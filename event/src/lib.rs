@@ -65,6 +65,193 @@ pub struct Event {
     pub stack: Vec<String>,
     /// Extra context from enrichers (e.g. Cilium), printed as indented lines / a JSON object per name.
     pub annotations: Vec<Annotation>,
+    /// The packet inside the VXLAN or Geneve tunnel this packet is (`--output-tunnel`), when it is one.
+    pub tunnel: Option<Tunnel>,
+    /// The BPF map operation this event reports (`--output-bpfmap`): the map function ran on the stack that was
+    /// processing this packet.
+    pub map_op: Option<MapOp>,
+    /// The packet's first bytes as the kernel held them at the function, when the probes copied some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Packet>,
+}
+
+/// The encapsulated packet of a tunnel packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tunnel {
+    /// How it was recognised.
+    pub kind: TunnelKind,
+    /// The VXLAN or Geneve network identifier.
+    pub vni: Option<u32>,
+    /// The inner packet's tuple; `None` when it carries no IP packet (e.g. ARP).
+    pub tuple: Option<Tuple>,
+}
+
+/// What carries the inner packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelKind {
+    /// VXLAN (UDP port 4789, or 8472: Linux's and Cilium's default).
+    Vxlan,
+    /// Geneve (UDP port 6081).
+    Geneve,
+    /// Another encapsulation, known from the inner headers the kernel set when it encapsulated the packet.
+    Encap,
+}
+
+impl TunnelKind {
+    /// `vxlan`, `geneve`, `encap`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::Encap => "encap",
+        }
+    }
+}
+
+impl Tunnel {
+    /// The TUNNEL column: `vxlan:42 10.244.1.5:0->10.244.2.7:0(icmp)` (`-` for the tuple when there is none).
+    pub fn write_to(&self, s: &mut String, tcp_flags: bool) {
+        use std::fmt::Write;
+        s.push_str(self.kind.name());
+        if let Some(vni) = self.vni {
+            let _ = write!(s, ":{vni}");
+        }
+        s.push(' ');
+        match &self.tuple {
+            Some(t) => t.write_to(s, tcp_flags),
+            None => s.push('-'),
+        }
+    }
+}
+
+/// What a traced BPF map function did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapOpKind {
+    /// A lookup; [`MapOp::value`] is what it found.
+    Lookup,
+    /// An update; [`MapOp::value`] is the value written.
+    Update,
+    /// A delete (of [`MapOp::key`]).
+    Delete,
+}
+
+impl MapOpKind {
+    /// `lookup`, `update`, `delete`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapOpKind::Lookup => "lookup",
+            MapOpKind::Update => "update",
+            MapOpKind::Delete => "delete",
+        }
+    }
+}
+
+/// A BPF map operation done on a packet's way (`--output-bpfmap`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapOp {
+    /// Lookup, update or delete.
+    pub op: MapOpKind,
+    /// The map's id (`bpftool map show id N`).
+    pub map_id: u32,
+    /// The map's name as the kernel keeps it (at most 15 characters).
+    pub map_name: String,
+    /// The map's type (`hash`, `lru_hash`, `lpm_trie`, ...), or its number when unknown.
+    pub map_type: String,
+    /// The map's key size in bytes.
+    pub key_size: u32,
+    /// The map's value size in bytes (one CPU's slot for per-CPU maps).
+    pub value_size: u32,
+    /// The key's bytes (cut to what the probe copies when [`MapOp::cut`]).
+    pub key: Vec<u8>,
+    /// The value found by a lookup or written by an update.
+    pub value: Option<Vec<u8>>,
+    /// For a lookup: whether it found the key.
+    pub hit: Option<bool>,
+    /// The key or the value was longer than what the probe copies.
+    pub cut: bool,
+    /// The entry decoded, when the map is one whose layout pwru knows (Cilium's).
+    pub decoded: Option<MapEntry>,
+}
+
+/// A map entry decoded by its map's layout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapEntry {
+    /// The map's full name (the kernel's is cut to 15 characters), e.g. `cilium_ct4_global`.
+    pub map: String,
+    /// The key on one line (`TCP OUT 10.244.1.5:43210 -> 10.244.2.7:80`).
+    pub key: String,
+    /// The value on one line, when there is one.
+    pub value: Option<String>,
+    /// The structured form, for JSON.
+    pub json: serde_json::Value,
+}
+
+impl MapOp {
+    /// The text line: `cilium_ct4_global (id 7) lookup TCP OUT 10.244.1.5:43210 -> 10.244.2.7:80 → hit, RevNAT=7 …`
+    /// for a decoded entry, else `pwru_test_hash (id 12) lookup key 0a000002 → hit, value 2a000000` (hex bytes).
+    pub fn write_to(&self, s: &mut String) {
+        use std::fmt::Write;
+        let name = self
+            .decoded
+            .as_ref()
+            .map_or(self.map_name.as_str(), |d| d.map.as_str());
+        let _ = write!(s, "{name} (id {}) {}", self.map_id, self.op.name());
+        let cut = if self.cut { "…" } else { "" };
+        let (key, value) = match &self.decoded {
+            Some(d) => (d.key.clone(), d.value.clone()),
+            None => (
+                format!("key {}{cut}", hex(&self.key)),
+                self.value
+                    .as_ref()
+                    .map(|v| format!("value {}{cut}", hex(v))),
+            ),
+        };
+        let _ = write!(s, " {key}");
+        match (self.hit, value) {
+            (Some(false), _) => s.push_str(" → miss"),
+            (Some(true), Some(v)) => {
+                let _ = write!(s, " → hit, {v}");
+            }
+            (Some(true), None) => s.push_str(" → hit"),
+            (None, Some(v)) => {
+                let _ = write!(s, " = {v}");
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// Lower-case hex, no separators.
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// Packet bytes an event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Bytes of the packet from its first byte to its end (`data` may be shorter: snaplen, paged data).
+    pub orig_len: u32,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// Where packet bytes start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    L2,
+    /// At the IP header (the skb had no MAC header).
+    L3,
 }
 
 /// What kind of probe saw the event.
@@ -122,7 +309,10 @@ pub mod proto;
 pub mod text;
 pub mod time;
 
-pub use json::{JsonDropReason, JsonEvent, JsonFormatter, JsonMeta, JsonTime, JsonTuple};
+pub use json::{
+    JsonDropReason, JsonEvent, JsonFormatter, JsonMapOp, JsonMeta, JsonPacket, JsonTime,
+    JsonTunnel, JsonTuple,
+};
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;
 

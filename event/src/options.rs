@@ -32,6 +32,8 @@ pub struct OutputOptions {
     pub timestamp: TimestampMode,
     /// `--output-netns-names`: a NETNS NAME column this wide (text), a `netns_name` key (JSON).
     pub netns_names: Option<usize>,
+    /// `--output-tunnel`: a TUNNEL column (text), `tunnel`/`tunnel_tuple` keys (JSON).
+    pub tunnel: bool,
 }
 
 impl Default for OutputOptions {
@@ -45,6 +47,7 @@ impl Default for OutputOptions {
             stack: false,
             timestamp: TimestampMode::None,
             netns_names: None,
+            tunnel: false,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Columns and order follow cilium/pwru (`SKB CPU PROCESS [TIMESTAMP] NETNS MARK/x IFACE PROTO MTU LEN TUPLE FUNC`,
 //! `TIME` first with `--timestamp absolute`), so pwru users' greps and habits keep working. Unlike pwru, TUPLE
 //! (and FUNC when a CALLER follows) have fixed widths, so lines stay aligned however the traffic changes; only
-//! IPv6 tuples longer than the column push the rest of their own line right.
+//! IPv6 tuples longer than the column push the rest of their own line right. With `--output-tunnel` a TUNNEL
+//! column ends the line (the inner packet of VXLAN/Geneve, as in pwru), and a map operation (`--output-bpfmap`)
+//! is an indented `bpfmap` line under its event.
 
 use crate::time::{SinceLast, local_millis};
 use crate::{Event, Formatter, OutputOptions, TimestampMode};
@@ -64,10 +66,21 @@ impl TextFormatter {
         if o.tuple {
             let _ = write!(s, " {:<TUPLE_WIDTH$}", "TUPLE");
         }
-        if o.caller {
-            let _ = write!(s, " {:<FUNC_WIDTH$} CALLER", "FUNC");
-        } else {
-            s.push_str(" FUNC");
+        match (o.caller, o.tunnel) {
+            (false, false) => s.push_str(" FUNC"),
+            (true, false) => {
+                let _ = write!(s, " {:<FUNC_WIDTH$} CALLER", "FUNC");
+            }
+            (false, true) => {
+                let _ = write!(s, " {:<FUNC_WIDTH$} TUNNEL", "FUNC");
+            }
+            (true, true) => {
+                let _ = write!(
+                    s,
+                    " {:<FUNC_WIDTH$} {:<FUNC_WIDTH$} TUNNEL",
+                    "FUNC", "CALLER"
+                );
+            }
         }
         s
     }
@@ -116,13 +129,31 @@ impl TextFormatter {
         if o.caller {
             pad_to(s, start, FUNC_WIDTH);
             s.push(' ');
+            let start = s.len();
             s.push_str(ev.caller.as_deref().unwrap_or("-"));
+            if o.tunnel {
+                pad_to(s, start, FUNC_WIDTH);
+            }
+        } else if o.tunnel {
+            pad_to(s, start, FUNC_WIDTH);
+        }
+        if o.tunnel {
+            s.push(' ');
+            match &ev.tunnel {
+                Some(t) => t.write_to(s, o.tcp_flags),
+                None => s.push('-'),
+            }
         }
         s.push('\n');
         if o.stack {
             for frame in &ev.stack {
                 let _ = writeln!(s, "    {frame}");
             }
+        }
+        if let Some(m) = &ev.map_op {
+            s.push_str("    bpfmap ");
+            m.write_to(s);
+            s.push('\n');
         }
         for a in &ev.annotations {
             for l in &a.lines {

@@ -432,3 +432,168 @@ fn netns_name_column_and_key() {
     let v: serde_json::Value = serde_json::from_str(&j.format(&named)).unwrap();
     assert!(v.get("netns_name").is_none());
 }
+
+fn vxlan_ping() -> Event {
+    Event {
+        tuple: Some(Tuple {
+            saddr: "192.168.1.1".parse().unwrap(),
+            daddr: "192.168.1.2".parse().unwrap(),
+            sport: 40123,
+            dport: 8472,
+            proto: 17,
+            tcp_flags: 0,
+        }),
+        tunnel: Some(event::Tunnel {
+            kind: event::TunnelKind::Vxlan,
+            vni: Some(42),
+            tuple: Some(Tuple {
+                saddr: "10.244.1.5".parse().unwrap(),
+                daddr: "10.244.2.7".parse().unwrap(),
+                sport: 0,
+                dport: 0,
+                proto: 1,
+                tcp_flags: 0,
+            }),
+        }),
+        func: "ip_finish_output2".into(),
+        ..ping()
+    }
+}
+
+#[test]
+fn tunnel_column_and_keys() {
+    let opts = OutputOptions {
+        meta: false,
+        tunnel: true,
+        ..Default::default()
+    };
+    let mut f = TextFormatter::new(opts);
+    let h = f.header();
+    assert!(h.ends_with(" TUPLE                                               FUNC                                     TUNNEL"), "{h}");
+    let line = f.format(&vxlan_ping());
+    assert_eq!(
+        line,
+        "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 192.168.1.1:40123->192.168.1.2:8472(udp)            ip_finish_output2                        vxlan:42 10.244.1.5:0->10.244.2.7:0(icmp)\n"
+    );
+    assert_eq!(line.find("vxlan:42"), h.find("TUNNEL"), "{h}\n{line}");
+    // Not a tunnel packet: a placeholder keeps the columns countable.
+    assert!(
+        f.format(&ping())
+            .ends_with(" net_dev_start_xmit                       -\n")
+    );
+    // With a caller, both are padded: TUNNEL stays in its column.
+    let mut fc = TextFormatter::new(OutputOptions {
+        caller: true,
+        ..opts
+    });
+    let h = fc.header();
+    let line = fc.format(&Event {
+        caller: Some("ip_output+0x70".into()),
+        ..vxlan_ping()
+    });
+    assert_eq!(line.find("vxlan:42"), h.find("TUNNEL"), "{h}\n{line}");
+
+    let mut j = JsonFormatter::new(opts);
+    let v: serde_json::Value = serde_json::from_str(&j.format(&vxlan_ping())).unwrap();
+    assert_eq!(v["tunnel_tuple"]["saddr"], "10.244.1.5");
+    assert_eq!(v["tunnel_tuple"]["daddr"], "10.244.2.7");
+    assert_eq!(v["tunnel_tuple"]["proto"], 1);
+    assert_eq!(v["tunnel"], serde_json::json!({"kind": "vxlan", "vni": 42}));
+    assert_eq!(v["tuple"]["dport"], 8472);
+    let plain: serde_json::Value = serde_json::from_str(&j.format(&ping())).unwrap();
+    assert!(plain["tunnel_tuple"].is_null() && plain.get("tunnel_tuple").is_some());
+    assert!(plain["tunnel"].is_null());
+    let back: JsonEvent = serde_json::from_str(&j.format(&vxlan_ping())).unwrap();
+    assert_eq!(back.tunnel.unwrap().unwrap().vni, Some(42));
+    // Without --output-tunnel, no keys.
+    let none: serde_json::Value =
+        serde_json::from_str(&JsonFormatter::new(OutputOptions::default()).format(&vxlan_ping()))
+            .unwrap();
+    assert!(none.get("tunnel_tuple").is_none() && none.get("tunnel").is_none());
+}
+
+#[test]
+fn bpfmap_lines() {
+    let op = event::MapOp {
+        op: event::MapOpKind::Lookup,
+        map_id: 12,
+        map_name: "pwru_test_hash".into(),
+        map_type: "hash".into(),
+        key_size: 4,
+        value_size: 8,
+        key: vec![10, 0, 0, 2],
+        value: Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]),
+        hit: Some(true),
+        cut: false,
+        decoded: None,
+    };
+    let ev = Event {
+        func: "__htab_map_lookup_elem".into(),
+        func_kind: FuncKind::Kprobe,
+        map_op: Some(op.clone()),
+        ..ping()
+    };
+    let mut f = TextFormatter::new(OutputOptions::default());
+    let text = f.format(&ev);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with(" __htab_map_lookup_elem"), "{text}");
+    assert_eq!(
+        lines[1],
+        "    bpfmap pwru_test_hash (id 12) lookup key 0a000002 → hit, value 2a00000000000000"
+    );
+    let miss = Event {
+        map_op: Some(event::MapOp {
+            value: None,
+            hit: Some(false),
+            ..op.clone()
+        }),
+        ..ev.clone()
+    };
+    assert!(f.format(&miss).ends_with("lookup key 0a000002 → miss\n"));
+    let upd = Event {
+        map_op: Some(event::MapOp {
+            op: event::MapOpKind::Update,
+            hit: None,
+            cut: true,
+            ..op.clone()
+        }),
+        ..ev.clone()
+    };
+    assert!(
+        f.format(&upd)
+            .ends_with("update key 0a000002… = value 2a00000000000000…\n")
+    );
+    let ct = Event {
+        map_op: Some(event::MapOp {
+            map_name: "cilium_ct4_glob".into(),
+            decoded: Some(event::MapEntry {
+                map: "cilium_ct4_global".into(),
+                key: "TCP OUT 10.244.1.5:43210 -> 10.244.2.7:80".into(),
+                value: Some("RevNAT=7".into()),
+                json: serde_json::json!({"map": "cilium_ct4_global"}),
+            }),
+            ..op.clone()
+        }),
+        ..ev.clone()
+    };
+    assert!(f.format(&ct).ends_with(
+        "    bpfmap cilium_ct4_global (id 12) lookup TCP OUT 10.244.1.5:43210 -> 10.244.2.7:80 → hit, RevNAT=7\n"
+    ));
+
+    let mut j = JsonFormatter::new(OutputOptions::default());
+    let v: serde_json::Value = serde_json::from_str(&j.format(&ct)).unwrap();
+    let m = &v["bpfmap"];
+    assert_eq!(m["op"], "lookup");
+    assert_eq!(m["id"], 12);
+    assert_eq!(m["name"], "cilium_ct4_glob");
+    assert_eq!(m["type"], "hash");
+    assert_eq!(m["key"], "0a000002");
+    assert_eq!(m["value"], "2a00000000000000");
+    assert_eq!(m["hit"], true);
+    assert_eq!(m["decoded"]["map"], "cilium_ct4_global");
+    let back: JsonEvent = serde_json::from_str(&j.format(&ct)).unwrap();
+    assert_eq!(back.bpfmap.unwrap().key_size, 4);
+    assert!(back.annotations.is_empty());
+    let plain: serde_json::Value = serde_json::from_str(&j.format(&ping())).unwrap();
+    assert!(plain.get("bpfmap").is_none());
+}

@@ -8,7 +8,8 @@
 //!   classic socket filter (LD_ABS/LD_IND, A = r0, X = r7, M[] on the stack) and loaded as a
 //!   classifier; "net" subtracts a classifier that only returns.
 //!
-//! Run as root: `cargo bench -p pcap-filter --bench compare`.
+//! Run as root: `cargo bench -p pcap-filter --bench compare` (`-- --no-kernel`: counts and
+//! compile times only; `-- --all`: a row per corpus expression, worst ratio first).
 
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
@@ -220,15 +221,21 @@ impl Loaded {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The `q` quantile (0..=1) of `v`, nearest rank.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
+        return f64::NAN;
     }
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// Expressions the run-time table measures.
 const RUNTIME_EXPRS: &[&str] = &[
     "ip",
     "tcp",
@@ -236,6 +243,7 @@ const RUNTIME_EXPRS: &[&str] = &[
     "host 10.0.0.1",
     "tcp port 80",
     "host 10.244.1.5 and tcp port 80",
+    "tcp port 80 and host 10.0.0.1",
     "udp port 53 or tcp port 53",
     "net 10.0.0.0/8 and not port 22",
     "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
@@ -246,79 +254,208 @@ const RUNTIME_EXPRS: &[&str] = &[
     "arp or icmp or icmp6",
 ];
 
+fn hosts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("host 10.0.{}.{}", i / 250, i % 250 + 1))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn hosts6(n: usize) -> String {
+    let v6: Vec<String> = (0..n)
+        .map(|i| format!("ip6 host 2001:db8::{:x}", i + 1))
+        .collect();
+    format!("host 10.0.0.1 or {}", v6.join(" or "))
+}
+
+/// Best of `n` runs of `f`, in seconds.
+fn time_best<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut out = None;
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        let r = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    (best, out.unwrap())
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes the harness; nothing to list.
+    }
+    let all_rows = args.iter().any(|a| a == "--all");
+    let no_kernel = args.iter().any(|a| a == "--no-kernel");
+    if !no_kernel && !testkit::is_root() {
+        eprintln!(
+            "compare: the kernel tables need root (BPF_PROG_TEST_RUN): sudo cargo bench -p pcap-filter --bench compare \
+             (or `-- --no-kernel` for the counts alone)"
+        );
+        std::process::exit(1);
     }
     let dir = testkit::pcap_corpus();
     let json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus"),
     )
     .unwrap();
-    let mut exprs: Vec<String> = json["accept"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| {
-            a["aliases"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_string())
-        })
-        .collect();
+    // The differential test's corpus: the suite's accepted aliases and apply expressions, and
+    // ours.
+    let mut exprs: Vec<String> = Vec::new();
+    for a in json["accept"].as_array().unwrap() {
+        for al in a["aliases"].as_array().unwrap() {
+            exprs.push(al.as_str().unwrap().to_string());
+        }
+    }
+    for a in json["apply"].as_array().unwrap() {
+        exprs.push(a["expr"].as_str().unwrap().to_string());
+    }
+    exprs.extend(
+        include_str!("../tests/expressions.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from),
+    );
     exprs.extend(RUNTIME_EXPRS.iter().map(|s| s.to_string()));
     exprs.sort();
     exprs.dedup();
 
     // ---- instruction counts ----
-    let mut r_total = Vec::new();
-    let mut r_l2 = Vec::new();
-    println!(
-        "## Instruction counts (ours: both bodies; L2: the Ethernet body alone; libpcap: optimised cBPF)"
-    );
-    println!(
-        "{:<52} {:>6} {:>6} {:>8} {:>8} {:>7} {:>7}",
-        "expression", "ours", "oursL2", "lp EN10", "lp RAW", "tot/lp", "L2/EN"
-    );
+    let (mut r_en, mut r_raw, mut r_both) = (Vec::new(), Vec::new(), Vec::new());
+    let mut r_both0 = Vec::new();
+    let mut compile_us = Vec::new();
+    let mut rows = Vec::new();
     for e in &exprs {
         let (Ok(p), Some(en)) = (pcap_filter::compile(e), libpcap(1, e)) else {
             continue;
         };
-        let raw = libpcap(12, e).map(|r| r.len()).unwrap_or(0);
-        let l2 = pcap_filter::compile_l2_only(e)
-            .map(|p| p.len())
-            .unwrap_or(0);
-        let rt = p.len() as f64 / (en.len() + raw) as f64;
-        let rl = l2 as f64 / en.len() as f64;
-        r_total.push(rt);
-        r_l2.push(rl);
-        if RUNTIME_EXPRS.contains(&e.as_str()) {
+        let raw = libpcap(12, e).map(|r| r.len());
+        let l2 = pcap_filter::compile_one_body(e, false).map(|p| p.len());
+        let l3 = pcap_filter::compile_one_body(e, true).map(|p| p.len());
+        let (t, _) = time_best(5, || pcap_filter::compile(e));
+        compile_us.push(t * 1e6);
+        // Where libpcap refuses the expression on RAW (it means nothing there), the RAW program
+        // with our meaning is libpcap's one-instruction `ret #0`.
+        let both = p.len() as f64 / (en.len() + raw.unwrap_or(1)) as f64;
+        r_both.push(both);
+        r_both0.push(p.len() as f64 / (en.len() + raw.unwrap_or(0)) as f64);
+        if let Ok(l2) = l2 {
+            r_en.push(l2 as f64 / en.len() as f64);
+        }
+        if let (Ok(l3), Some(raw)) = (l3, raw) {
+            r_raw.push(l3 as f64 / raw as f64);
+        }
+        rows.push((both, e.clone(), p.len(), en.len(), raw));
+    }
+    println!(
+        "## Instruction counts against libpcap's optimised cBPF (pcap_compile -O), {} corpus expressions\n",
+        rows.len()
+    );
+    println!("| link type | expressions | median | p95 | max | share <= 1.0 |");
+    println!("|---|---|---|---|---|---|");
+    for (name, v) in [
+        (
+            "EN10MB: our Ethernet body alone / libpcap EN10MB",
+            &mut r_en,
+        ),
+        ("RAW: our raw-IP body alone / libpcap RAW", &mut r_raw),
+        ("both: our program / (EN10MB + RAW)", &mut r_both),
+        ("both, a RAW refusal counted as 0 insns", &mut r_both0),
+    ] {
+        let le1 = v.iter().filter(|r| **r <= 1.0).count() as f64 / v.len().max(1) as f64;
+        let n = v.len();
+        println!(
+            "| {name} | {n} | {:.2} | {:.2} | {:.2} | {:.0} % |",
+            median(v),
+            quantile(v, 0.95),
+            quantile(v, 1.0),
+            100.0 * le1
+        );
+    }
+    println!();
+    rows.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    println!(
+        "(a RAW refusal: libpcap refuses the expression on RAW, where it means nothing; our raw-IP \
+         entry matches nothing, as libpcap's one-instruction `ret #0` would)\n"
+    );
+    println!("| expression | ours | libpcap EN10MB | libpcap RAW | ratio |");
+    println!("|---|---|---|---|---|");
+    for (r, e, ours, en, raw) in &rows {
+        if all_rows || RUNTIME_EXPRS.contains(&e.as_str()) {
+            let raw = raw.map_or("refused".to_string(), |n| n.to_string());
             println!(
-                "{:<52} {:>6} {:>6} {:>8} {:>8} {:>7.2} {:>7.2}",
-                e,
-                p.len(),
-                l2,
-                en.len(),
-                raw,
-                rt,
-                rl
+                "| `{}` | {ours} | {en} | {raw} | {r:.2} |",
+                e.replace('|', "\\|")
             );
         }
     }
     println!(
-        "over {} corpus expressions: median ours/(libpcap EN10MB+RAW) = {:.2}, median ours-L2/libpcap-EN10MB = {:.2}\n",
-        r_total.len(),
-        median(&mut r_total),
-        median(&mut r_l2)
+        "\ncompile time per corpus expression (both bodies, best of 5): median {:.0} us, p95 {:.0} us, max {:.0} us\n",
+        median(&mut compile_us),
+        quantile(&mut compile_us, 0.95),
+        quantile(&mut compile_us, 1.0)
     );
 
-    // ---- run time ----
-    if !testkit::is_root() {
-        eprintln!(
-            "compare: the run-time table needs root (BPF_PROG_TEST_RUN): sudo cargo bench -p pcap-filter --bench compare"
+    // ---- long expressions ----
+    let root = !no_kernel;
+    println!("## Long expressions\n");
+    println!(
+        "| expression | ours: insns | compile | kernel load | libpcap EN10MB + RAW | libpcap compile | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let deep = format!("{}tcp port 80{}", "(".repeat(60), ")".repeat(60));
+    for (name, e) in [
+        ("host A or ip6 host B1 or ... B200".to_string(), hosts6(200)),
+        (
+            "500 hosts: host 10.0.0.1 or ... (500)".to_string(),
+            hosts(500),
+        ),
+        ("host A or 500 ip6 hosts".to_string(), hosts6(500)),
+        ("2000 hosts".to_string(), hosts(2000)),
+        ("60 nested parentheses".to_string(), deep),
+    ] {
+        let (t, p) = time_best(3, || pcap_filter::compile(&e));
+        let p = match p {
+            Ok(p) => p,
+            Err(err) => {
+                println!("| {name} | refused: {err} | | | | | |");
+                continue;
+            }
+        };
+        let load = if root {
+            let t0 = std::time::Instant::now();
+            let _l = Loaded::ours(&p.to_bytes(), p.snaplen);
+            format!("{:.0} ms", t0.elapsed().as_secs_f64() * 1e3)
+        } else {
+            "(needs root)".into()
+        };
+        // libpcap's optimiser takes minutes on 2000 hosts: skip it there.
+        let (lp, lpt) = if e.len() < 30_000 {
+            let t0 = std::time::Instant::now();
+            let en = libpcap(1, &e).map_or(0, |c| c.len());
+            let raw = libpcap(12, &e).map_or(0, |c| c.len());
+            (en + raw, format!("{:.1} s", t0.elapsed().as_secs_f64()))
+        } else {
+            (0, "(skipped)".into())
+        };
+        let ratio = if lp > 0 {
+            format!("{:.2}", p.len() as f64 / lp as f64)
+        } else {
+            "".into()
+        };
+        println!(
+            "| {name} | {} | {:.1} ms | {load} | {} | {lpt} | {ratio} |",
+            p.len(),
+            t * 1e3,
+            if lp > 0 { lp.to_string() } else { "".into() }
         );
-        std::process::exit(1);
+    }
+    println!();
+
+    // ---- run time ----
+    if no_kernel {
+        return;
     }
     let mut pkts: Vec<Packet> = Vec::new();
     for f in [
@@ -353,14 +490,15 @@ fn main() {
             .collect::<Vec<_>>(),
     );
     println!(
-        "## Run time per packet in the kernel (BPF_PROG_TEST_RUN x{repeat}, {} packets, medians in ns)",
+        "## Run time per packet in the kernel (BPF_PROG_TEST_RUN x{repeat}, {} packets, medians in ns)\n",
         pkts.len()
     );
-    println!("libpcap wrapper baseline {lp_base_ns:.1} ns");
     println!(
-        "{:<48} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
-        "expression", "ours", "base", "ours net", "libpcap", "lp net", "net/lp"
+        "ours: the production classifier with the filter spliced in; base: the same with an empty filter; \
+         libpcap: its cBPF translated as the kernel does, net of a program that only returns ({lp_base_ns:.1} ns)\n"
     );
+    println!("| expression | ours | base | ours net | libpcap | libpcap net | net ratio |");
+    println!("|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for e in RUNTIME_EXPRS {
         let p = pcap_filter::compile(e).unwrap();
@@ -389,10 +527,10 @@ fn main() {
         if ratio.is_finite() {
             ratios.push(ratio);
         }
-        println!(
-            "{:<48} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
-            e, o, b, net, l, lnet, ratio
-        );
+        println!("| `{e}` | {o:.1} | {b:.1} | {net:.1} | {l:.1} | {lnet:.1} | {ratio:.2} |");
     }
-    println!("median net ratio ours/libpcap = {:.2}", median(&mut ratios));
+    println!(
+        "\nmedian net ratio ours/libpcap = {:.2}",
+        median(&mut ratios)
+    );
 }

@@ -1,119 +1,105 @@
-//! Predicates to eBPF, per docs/filter-abi.md.
+//! The optimised graph to eBPF, per docs/filter-abi.md.
 //!
-//! Registers: r1 = buf, r2 = caplen, r3 = wirelen (all kept), r0 = accumulator,
-//! r4 = right operand reloaded from the stack, r5 = address scratch, r6-r9 = cache of packet
-//! loads (raw, in little-endian order) and IP header lengths. Along each path the generator
-//! remembers which cache register holds which value and how many bytes are known to be
-//! captured, so a value is loaded and a bound is checked once per path. All jumps go forward.
+//! Registers: r1 = buf and r2 = caplen, both moved by the Ethernet body's rebase (so r2 may be
+//! negative there: it is compared signed); r3 = wirelen; r0 = 0 from the first instruction on,
+//! so a reject is a jump to the final `exit` and an accept sets 1 just before it. r4-r9 (and
+//! r3 when `len` is not used) hold values: a value stays in its register along the paths
+//! after it (register contents meet where paths join), and the register to reuse is the one
+//! whose value is needed furthest ahead. Caplen is checked, where a load first needs it, for
+//! the most that every accepting path from there will load, so one check covers a run of loads
+//! (exact: a shorter packet would be rejected by a later load anyway).
+//!
+//! Nodes are laid out so that every jump goes forward, a node's successor following it where it
+//! can, so most comparisons are a single conditional jump.
+
+use std::collections::HashMap;
 
 use crate::FilterError;
+use crate::cfg::{ACCEPT, Graph, Node, NodeId, Operand, REJECT, V, ValId};
 use crate::insn::*;
-use crate::ir::{AluOp, CmpOp, Pred, ProtoChain, Val};
+use crate::ir::{AluOp, CmpOp};
 
 pub const FILTER_BUF_SIZE: u32 = 2048;
-const CACHE_REGS: [u8; 4] = [6, 7, 8, 9];
-const MAX_SPILL: usize = 48;
-/// Scratch slots for values computed on the path (`geneve` offsets), below the spill slots.
+/// Scratch slots for values computed on the path (`geneve` offsets), on the stack.
 pub const MEM_SLOTS: u8 = 8;
 
 fn mem_off(slot: u8) -> i16 {
-    -8 * (MAX_SPILL as i16 + 1 + slot as i16)
-}
-
-/// Cache key for the pointer `buf + v` (a shape the semantics never produce: size 0).
-fn ptr_key(v: &Val) -> Val {
-    Val::Load {
-        base: Some(Box::new(v.clone())),
-        off: u32::MAX,
-        size: 0,
-    }
-}
-
-fn has_store(p: &Pred) -> bool {
-    match p {
-        Pred::Store(..) => true,
-        Pred::And(a, b) | Pred::Or(a, b) => has_store(a) || has_store(b),
-        Pred::Not(a) => has_store(a),
-        _ => false,
-    }
-}
-
-type Label = usize;
-const ACCEPT: Label = 0;
-const REJECT: Label = 1;
-
-/// What is known to hold at a point of the program.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Facts {
-    regs: [Option<Val>; 4],
-    /// caplen >= len_ok.
-    len_ok: u32,
-    /// caplen >= value + n.
-    var_ok: Vec<(Val, u32)>,
-    /// Outcomes of comparisons already made on this path.
-    known: Vec<(Key, bool)>,
-}
-
-/// A comparison of a value against a constant.
-type Key = (CmpOp, Val, u32);
-
-impl Facts {
-    fn meet(&self, o: &Facts) -> Facts {
-        let mut regs: [Option<Val>; 4] = Default::default();
-        for (i, r) in regs.iter_mut().enumerate() {
-            if self.regs[i] == o.regs[i] {
-                *r = self.regs[i].clone();
-            }
-        }
-        let var_ok = self
-            .var_ok
-            .iter()
-            .filter_map(|(v, n)| {
-                o.var_ok
-                    .iter()
-                    .find(|(w, _)| w == v)
-                    .map(|(_, m)| (v.clone(), (*n).min(*m)))
-            })
-            .collect();
-        let known = self
-            .known
-            .iter()
-            .filter(|k| o.known.contains(k))
-            .cloned()
-            .collect();
-        Facts {
-            regs,
-            len_ok: self.len_ok.min(o.len_ok),
-            var_ok,
-            known,
-        }
-    }
+    -8 * (slot as i16 + 1)
 }
 
 /// How a register holds a value.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
     Norm,
-    /// Byte-swapped (raw little-endian load of `size` bytes).
+    /// As loaded: `size` bytes in network order, read little-endian.
     Swapped(u8),
 }
 
-struct LabelInfo {
-    pos: Option<usize>,
-    facts: Option<Facts>,
+/// What a register holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Val(ValId),
+    /// r1 + the value.
+    Ptr(ValId),
+    /// caplen - the value (the room left after a variable offset).
+    Lim(ValId),
 }
 
-pub struct Codegen {
-    insns: Vec<Insn>,
-    labels: Vec<LabelInfo>,
-    fixups: Vec<(usize, Label)>,
-    cur: Facts,
-    reachable: bool,
-    rr: usize,
-    spill: usize,
-    pub max_reach: u64,
-    /// The comparison the next `branch` decides, to record its outcome on each side.
-    outcome: Option<Key>,
+/// What is known at a point of the program.
+#[derive(Clone, Debug, PartialEq)]
+struct State {
+    regs: [Option<(Key, Form)>; 10],
+    /// caplen >= known (body coordinates).
+    known: i32,
+    /// Loads already made on some path here that reach past `known` and are not checked yet
+    /// (the highest end): a check covering them must come before the packet is accepted.
+    pending: i32,
+    /// caplen >= value + n.
+    var_known: Vec<(ValId, i32)>,
+}
+
+impl State {
+    fn new(known: i32) -> State {
+        State {
+            regs: [None; 10],
+            known,
+            pending: i32::MIN,
+            var_known: Vec::new(),
+        }
+    }
+
+    fn meet(&self, o: &State) -> State {
+        let mut regs = [None; 10];
+        for (i, r) in regs.iter_mut().enumerate() {
+            if self.regs[i] == o.regs[i] {
+                *r = self.regs[i];
+            }
+        }
+        let var_known = self
+            .var_known
+            .iter()
+            .filter_map(|(v, n)| {
+                o.var_known
+                    .iter()
+                    .find(|(w, _)| w == v)
+                    .map(|(_, m)| (*v, (*n).min(*m)))
+            })
+            .collect();
+        State {
+            regs,
+            known: self.known.min(o.known),
+            pending: self.pending.max(o.pending),
+            var_known,
+        }
+    }
+}
+
+/// The bytes every accepting path from a node will load: constant part and per variable base.
+/// `None`: no path accepts (everything is "needed").
+#[derive(Clone, Debug)]
+struct Need {
+    known: i32,
+    var: Option<Vec<(ValId, i32)>>,
 }
 
 fn swap(k: u32, size: u8) -> u32 {
@@ -176,621 +162,703 @@ fn invert(code: u8) -> Option<u8> {
     })
 }
 
-/// Is this the IP-header-length pattern `(pkt[k] & 0xf) << 2`, worth a cache register?
-fn is_cacheable_alu(v: &Val) -> bool {
-    matches!(v, Val::Alu(AluOp::Lsh, a, b) if matches!(**b, Val::K(2))
-        && matches!(&**a, Val::Alu(AluOp::And, x, m) if matches!(**m, Val::K(0xf))
-            && matches!(**x, Val::Load { base: None, size: 1, .. })))
+/// Order the nodes (leaves excluded) so that every node comes after its predecessors, a
+/// node's successor right after it where possible: its false side first, then its true side.
+fn layout(g: &Graph) -> Vec<NodeId> {
+    let order = g.topo();
+    let leaf = |n: NodeId| n == ACCEPT || n == REJECT;
+    let mut indeg: HashMap<NodeId, usize> = HashMap::new();
+    for &n in &order {
+        for s in g.node(n).succs() {
+            if !leaf(s) {
+                *indeg.entry(s).or_default() += 1;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut ready: Vec<NodeId> = Vec::new();
+    let mut cur = (!leaf(g.entry)).then_some(g.entry);
+    while let Some(n) = cur {
+        out.push(n);
+        let succs: Vec<NodeId> = g.node(n).succs().collect();
+        let mut released = Vec::new();
+        for &s in &succs {
+            if leaf(s) {
+                continue;
+            }
+            let d = indeg.get_mut(&s).expect("counted");
+            *d -= 1;
+            if *d == 0 {
+                released.push(s);
+            }
+        }
+        // Prefer the false side (the last successor) falling through.
+        let pick = succs.iter().rev().find(|s| released.contains(s)).copied();
+        for s in released {
+            if Some(s) != pick {
+                ready.push(s);
+            }
+        }
+        cur = pick.or_else(|| ready.pop());
+    }
+    out
 }
 
-impl Codegen {
-    pub fn new() -> Self {
-        Codegen {
-            insns: Vec::new(),
-            labels: vec![
-                LabelInfo {
-                    pos: None,
-                    facts: None,
-                },
-                LabelInfo {
-                    pos: None,
-                    facts: None,
-                },
-            ],
-            fixups: Vec::new(),
-            cur: Facts::default(),
-            reachable: true,
-            rr: 0,
-            spill: 0,
-            max_reach: 0,
-            outcome: None,
-        }
-    }
+pub struct Codegen<'g> {
+    g: &'g Graph,
+    insns: Vec<Insn>,
+    /// (instruction, target node) for the jump offsets.
+    fixups: Vec<(usize, NodeId)>,
+    label: HashMap<NodeId, usize>,
+    pending: HashMap<NodeId, State>,
+    cur: State,
+    /// Layout position of the node being emitted.
+    pos: usize,
+    /// Layout positions where each key is used.
+    uses: HashMap<Key, Vec<usize>>,
+    dom: Dominators,
+    /// How often each value occurs in the node being emitted.
+    occ: HashMap<ValId, u32>,
+    pins: Vec<u8>,
+    pool: Vec<u8>,
+    need: HashMap<NodeId, Need>,
+    layout: Vec<NodeId>,
+    /// The register (and form) of each register variable, fixed by its first `Bind`.
+    slots: HashMap<ValId, (u8, Form)>,
+    /// The register the next `alloc` should return.
+    hint: Option<u8>,
+    /// Whether the Ethernet body moves r1 and caplen (see `Node::Entry`).
+    rebase: bool,
+}
 
+impl<'g> Codegen<'g> {
     fn emit(&mut self, i: Insn) {
-        if self.reachable {
-            self.insns.push(i);
-        }
-    }
-
-    fn label(&mut self) -> Label {
-        self.labels.push(LabelInfo {
-            pos: None,
-            facts: None,
-        });
-        self.labels.len() - 1
-    }
-
-    fn note_jump(&mut self, l: Label) {
-        let f = match self.labels[l].facts.take() {
-            None => self.cur.clone(),
-            Some(f) => f.meet(&self.cur),
-        };
-        self.labels[l].facts = Some(f);
-    }
-
-    /// Emit a jump instruction whose offset will point at `l`.
-    fn jump(&mut self, i: Insn, l: Label) {
-        if !self.reachable {
-            return;
-        }
-        self.note_jump(l);
-        self.fixups.push((self.insns.len(), l));
         self.insns.push(i);
-        if i.code == BPF_JMP | JA {
-            self.reachable = false;
+    }
+
+    fn jump_to(&mut self, i: Insn, target: NodeId) {
+        if target != ACCEPT && target != REJECT {
+            let st = match self.pending.remove(&target) {
+                None => self.cur.clone(),
+                Some(s) => s.meet(&self.cur),
+            };
+            self.pending.insert(target, st);
         }
+        self.fixups.push((self.insns.len(), target));
+        self.insns.push(i);
     }
 
-    fn goto(&mut self, l: Label, next: Label) {
-        if l != next {
-            self.jump(Insn::ja(0), l);
-        }
+    fn reject_if(&mut self, i: Insn) {
+        self.jump_to(i, REJECT);
     }
 
-    fn place(&mut self, l: Label) {
-        self.labels[l].pos = Some(self.insns.len());
-        if let Some(f) = self.labels[l].facts.take() {
-            self.cur = if self.reachable { self.cur.meet(&f) } else { f };
-            self.reachable = true;
-        }
-    }
-
-    /// A conditional branch: `op` on `reg` against `imm` (or register `src`), to `t` if true.
-    #[allow(clippy::too_many_arguments)]
-    fn branch(
-        &mut self,
-        class: u8,
-        op: u8,
-        reg: u8,
-        src: Option<u8>,
-        imm: u32,
-        t: Label,
-        f: Label,
-        next: Label,
-    ) {
-        let mk = |op: u8| match src {
-            Some(s) => Insn::new(class | op | BPF_X, reg, s, 0, 0),
-            None => Insn::new(class | op | BPF_K, reg, 0, 0, imm as i32),
-        };
-        let key = self.outcome.take();
-        if next == f {
-            self.push_known(&key, true);
-            self.jump(mk(op), t);
-            self.pop_known(&key);
-            self.push_known(&key, false);
-        } else if next == t {
-            match invert(op) {
-                Some(inv) => {
-                    self.push_known(&key, false);
-                    self.jump(mk(inv), f);
-                    self.pop_known(&key);
-                    self.push_known(&key, true);
-                }
-                None => {
-                    // JSET has no inverse: skip over the jump to f.
-                    if self.reachable {
-                        self.push_known(&key, true);
-                        self.note_jump(t);
-                        self.pop_known(&key);
-                        self.insns.push(Insn::new(
-                            mk(op).code,
-                            reg,
-                            src.unwrap_or(0),
-                            1,
-                            imm as i32,
-                        ));
-                        self.push_known(&key, false);
-                        self.jump(Insn::ja(0), f);
-                        // t is the next instruction, reached only by the jset.
-                        self.reachable = true;
-                        if let Some(ft) = self.labels[t].facts.clone() {
-                            self.cur = ft;
-                        }
-                    }
-                }
-            }
-        } else {
-            self.push_known(&key, true);
-            self.jump(mk(op), t);
-            self.pop_known(&key);
-            self.push_known(&key, false);
-            self.jump(Insn::ja(0), f);
-        }
-    }
-
-    fn push_known(&mut self, key: &Option<Key>, v: bool) {
-        if let Some(k) = key {
-            self.cur.known.push((k.clone(), v));
-        }
-    }
-
-    fn pop_known(&mut self, key: &Option<Key>) {
-        if key.is_some() {
-            self.cur.known.pop();
-        }
-    }
-
-    /// The outcome of `a op k` if this path already decided it.
-    fn known(&self, op: CmpOp, a: &Val, k: u32) -> Option<bool> {
-        for ((o, v, c), r) in &self.cur.known {
-            if *o == op && v == a {
-                if *c == k {
-                    return Some(*r);
-                }
-                if op == CmpOp::Eq && *r {
-                    return Some(false);
-                }
-            }
-        }
-        None
-    }
-
-    fn reject_if(&mut self, class: u8, op: u8, reg: u8, src: Option<u8>, imm: u32) {
-        let i = match src {
-            Some(s) => Insn::new(class | op | BPF_X, reg, s, 0, 0),
-            None => Insn::new(class | op | BPF_K, reg, 0, 0, imm as i32),
-        };
-        self.jump(i, REJECT);
-    }
-
-    fn alloc_cache(&mut self) -> usize {
-        if let Some(i) = self.cur.regs.iter().position(|r| r.is_none()) {
-            return i;
-        }
-        let i = self.rr % CACHE_REGS.len();
-        self.rr += 1;
-        i
-    }
-
-    fn cached(&self, v: &Val) -> Option<u8> {
-        self.cur
-            .regs
+    /// The next layout position using `k` that the current node dominates: elsewhere the
+    /// paths that join there take the register's contents away anyway.
+    fn next_use(&self, k: Key) -> Option<usize> {
+        let v = self.uses.get(&k)?;
+        let i = v.partition_point(|&p| p <= self.pos);
+        v[i..]
             .iter()
-            .position(|r| r.as_ref() == Some(v))
-            .map(|i| CACHE_REGS[i])
+            .take(64)
+            .copied()
+            .find(|&p| self.dom.dominates(self.pos, p))
     }
 
-    fn set_cache(&mut self, i: usize, v: Val) {
-        // The register's old value is gone; so is any bound check keyed on it.
-        if let Some(old) = self.cur.regs[i].take() {
-            self.cur.var_ok.retain(|(w, _)| *w != old);
-        }
-        self.cur.regs[i] = Some(v);
-    }
-
-    /// Check that `end` bytes are captured.
-    fn check_len(&mut self, end: u64) {
-        self.max_reach = self.max_reach.max(end.min(FILTER_BUF_SIZE as u64));
-        if end > FILTER_BUF_SIZE as u64 {
-            self.jump(Insn::ja(0), REJECT);
-            return;
-        }
-        if (self.cur.len_ok as u64) < end {
-            self.reject_if(BPF_JMP, JLT, R2, None, end as u32);
-            self.cur.len_ok = end as u32;
-        }
-    }
-
-    /// Evaluate `v`; the register may be a read-only cache register.
-    fn eval(&mut self, v: &Val) -> Result<(u8, Form), FilterError> {
-        match v {
-            Val::K(k) => {
-                self.emit(Insn::alu32_imm(MOV, R0, *k as i32));
-                Ok((R0, Form::Norm))
+    fn find(&self, k: Key) -> Option<(u8, Form)> {
+        let mut best = None;
+        for (r, slot) in self.cur.regs.iter().enumerate() {
+            if let Some((key, form)) = slot
+                && *key == k
+                && (best.is_none() || *form == Form::Norm)
+            {
+                best = Some((r as u8, *form));
             }
-            Val::Len => Ok((R3, Form::Norm)),
-            Val::Load {
+        }
+        best
+    }
+
+    fn set(&mut self, r: u8, k: Key, form: Form) {
+        self.cur.regs[r as usize] = Some((k, form));
+    }
+
+    fn pin(&mut self, r: u8) {
+        self.pins.push(r);
+    }
+
+    fn unpin(&mut self, r: u8) {
+        if let Some(i) = self.pins.iter().rposition(|&p| p == r) {
+            self.pins.swap_remove(i);
+        }
+    }
+
+    /// A register for a new value: a free one, else the one needed furthest ahead.
+    fn alloc(&mut self) -> Result<u8, FilterError> {
+        if let Some(h) = self.hint.take()
+            && !self.pins.contains(&h)
+        {
+            self.drop_reg(h);
+            return Ok(h);
+        }
+        let mut best: Option<(u8, usize)> = None;
+        for &r in &self.pool {
+            if self.pins.contains(&r) {
+                continue;
+            }
+            let score = match self.cur.regs[r as usize] {
+                None => usize::MAX,
+                Some((k, _)) => self.next_use(k).unwrap_or(usize::MAX - 1),
+            };
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((r, score));
+            }
+        }
+        let (r, _) =
+            best.ok_or_else(|| FilterError::new("expression needs too many registers".into(), 0))?;
+        self.drop_reg(r);
+        Ok(r)
+    }
+
+    fn drop_reg(&mut self, r: u8) {
+        self.cur.regs[r as usize] = None;
+    }
+
+    /// The register to compute `f(a)` into, given `a` in `ra`: `ra` itself when nothing needs
+    /// `a` afterwards, else a copy.
+    fn dest(&mut self, a: ValId, ra: u8) -> Result<u8, FilterError> {
+        let last = self.occ.get(&a).copied().unwrap_or(0) <= 1
+            && self.next_use(Key::Val(a)).is_none()
+            && self.pool.contains(&ra);
+        if last {
+            self.drop_reg(ra);
+            return Ok(ra);
+        }
+        self.pin(ra);
+        let rd = self.alloc();
+        self.unpin(ra);
+        let rd = rd?;
+        self.emit(Insn::alu32_reg(MOV, rd, ra));
+        Ok(rd)
+    }
+
+    /// `v` in a register, in whatever form is at hand.
+    fn eval(&mut self, v: ValId) -> Result<(u8, Form), FilterError> {
+        if let Some(x) = self.find(Key::Val(v)) {
+            return Ok(x);
+        }
+        let vals = &self.g.vals;
+        let (r, form) = match vals.get(v).clone() {
+            V::K(k) => {
+                let r = self.alloc()?;
+                self.emit(Insn::alu32_imm(MOV, r, k as i32));
+                (r, Form::Norm)
+            }
+            V::Len => return Ok((R3, Form::Norm)),
+            V::Slot(_) => {
+                return Err(FilterError::new(
+                    "internal error: a register variable was lost".into(),
+                    0,
+                ));
+            }
+            V::Mem(slot) => {
+                let r = self.alloc()?;
+                self.emit(Insn::ldx(BPF_DW, r, R10, mem_off(slot)));
+                (r, Form::Norm)
+            }
+            V::Load {
                 base: None,
                 off,
                 size,
+                ..
             } => {
-                let form = if *size > 1 {
-                    Form::Swapped(*size)
-                } else {
-                    Form::Norm
-                };
-                if let Some(r) = self.cached(v) {
-                    return Ok((r, form));
-                }
-                self.check_len(*off as u64 + *size as u64);
-                if !self.reachable {
-                    return Ok((R0, Form::Norm));
-                }
-                let i = self.alloc_cache();
-                let r = CACHE_REGS[i];
-                self.emit(Insn::ldx(size_code(*size), r, R1, *off as i16));
-                self.set_cache(i, v.clone());
-                Ok((r, form))
+                let r = self.alloc()?;
+                self.emit(Insn::ldx(size_code(size), r, R1, off as i16));
+                (r, load_form(size))
             }
-            Val::Load {
+            V::Load {
                 base: Some(b),
                 off,
                 size,
+                guard,
             } => {
-                let br = self.eval_base(b)?;
-                let end = *off as u64 + *size as u64;
-                self.max_reach = self
-                    .max_reach
-                    .max((b.max() + end).min(FILTER_BUF_SIZE as u64));
-                if end > FILTER_BUF_SIZE as u64 {
-                    self.jump(Insn::ja(0), REJECT);
-                    return Ok((R0, Form::Norm));
+                let mut rb = None;
+                if let Some(gd) = guard {
+                    // Tell the verifier the offset stays inside the buffer (a packet that far
+                    // would fail the caplen check anyway).
+                    let r = self.base(b, &mut rb)?;
+                    self.reject_if(Insn::jmp_imm(JGT, r, gd as i32, 0));
                 }
-                if b.max() + end > FILTER_BUF_SIZE as u64 {
-                    // Tell the verifier the offset stays inside the buffer (caplen <= 2048, so
-                    // libpcap would reject such a load as well).
-                    self.reject_if(BPF_JMP, JGT, br, None, FILTER_BUF_SIZE - end as u32);
-                }
-                let known = self
-                    .cur
-                    .var_ok
-                    .iter()
-                    .any(|(w, n)| w == &**b && *n as u64 >= end);
-                if !known {
-                    self.emit(Insn::alu64_reg(MOV, R5, br));
-                    self.emit(Insn::alu64_imm(ADD, R5, end as i32));
-                    self.reject_if(BPF_JMP, JGT, R5, Some(R2), 0);
-                    if self.cached(b).is_some() {
-                        let e = end as u32;
-                        self.cur.var_ok.retain(|(w, _)| w != &**b);
-                        self.cur.var_ok.push(((**b).clone(), e));
+                self.var_check(b, &mut rb, off + size as i32)?;
+                let rp = match self.find(Key::Ptr(b)) {
+                    Some((r, _)) => r,
+                    None => {
+                        let r = self.base(b, &mut rb)?;
+                        self.ptr(b, r)?
                     }
+                };
+                if let Some(r) = rb {
+                    self.unpin(r);
                 }
-                if br != R0 && self.cached(b) == Some(br) {
-                    // Keep buf + base in a cache register: later loads from it are one insn.
-                    let pkey = ptr_key(b);
-                    let rp = match self.cached(&pkey) {
-                        Some(r) => r,
-                        None => {
-                            let mut i = self.alloc_cache();
-                            if CACHE_REGS[i] == br {
-                                i = (i + 1) % CACHE_REGS.len();
+                let r = if self.next_use(Key::Ptr(b)).is_none() {
+                    self.drop_reg(rp);
+                    rp
+                } else {
+                    self.pin(rp);
+                    let r = self.alloc();
+                    self.unpin(rp);
+                    r?
+                };
+                self.emit(Insn::ldx(size_code(size), r, rp, off as i16));
+                (r, load_form(size))
+            }
+            V::Alu(op, a, b) => {
+                let k = match vals.get(b) {
+                    V::K(k) => Some(*k),
+                    _ => None,
+                };
+                let ra = self.eval_norm(a)?;
+                let r = match k {
+                    Some(k) => {
+                        let rd = self.dest(a, ra)?;
+                        self.emit(Insn::alu32_imm(alu_code(op), rd, k as i32));
+                        rd
+                    }
+                    None => {
+                        self.pin(ra);
+                        let rb = self.eval_norm(b);
+                        let rb = match rb {
+                            Ok(rb) => rb,
+                            Err(e) => {
+                                self.unpin(ra);
+                                return Err(e);
                             }
-                            let rp = CACHE_REGS[i];
-                            self.emit(Insn::alu64_reg(MOV, rp, R1));
-                            self.emit(Insn::alu64_reg(ADD, rp, br));
-                            self.set_cache(i, pkey);
-                            rp
+                        };
+                        self.pin(rb);
+                        if matches!(op, AluOp::Div | AluOp::Mod) {
+                            // cBPF rejects the packet on division by zero.
+                            self.reject_if(Insn::jmp32_imm(JEQ, rb, 0, 0));
                         }
-                    };
-                    self.emit(Insn::ldx(size_code(*size), R0, rp, *off as i16));
-                } else {
-                    if br == R0 {
-                        self.emit(Insn::alu64_reg(ADD, R0, R1));
-                    } else {
-                        self.emit(Insn::alu64_reg(MOV, R0, R1));
-                        self.emit(Insn::alu64_reg(ADD, R0, br));
+                        self.unpin(ra);
+                        let rd = self.dest(a, ra);
+                        self.unpin(rb);
+                        let rd = rd?;
+                        self.emit(Insn::alu32_reg(alu_code(op), rd, rb));
+                        rd
                     }
-                    self.emit(Insn::ldx(size_code(*size), R0, R0, *off as i16));
-                }
-                let form = if *size > 1 {
-                    Form::Swapped(*size)
-                } else {
-                    Form::Norm
                 };
-                Ok((R0, form))
+                (r, Form::Norm)
             }
-            v if is_cacheable_alu(v) => {
-                if let Some(r) = self.cached(v) {
-                    return Ok((r, Form::Norm));
-                }
-                let Val::Alu(_, a, _) = v else { unreachable!() };
-                let Val::Alu(_, x, _) = &**a else {
-                    unreachable!()
-                };
-                let (xr, _) = self.eval(x)?;
-                if !self.reachable {
-                    return Ok((R0, Form::Norm));
-                }
-                // Keep the byte load cached too: pick a register other than xr.
-                let mut i = self.alloc_cache();
-                if CACHE_REGS[i] == xr {
-                    i = (i + 1) % CACHE_REGS.len();
-                }
-                let r = CACHE_REGS[i];
-                self.emit(Insn::alu32_reg(MOV, r, xr));
-                self.emit(Insn::alu32_imm(AND, r, 0xf));
-                self.emit(Insn::alu32_imm(LSH, r, 2));
-                self.set_cache(i, v.clone());
-                Ok((r, Form::Norm))
+            V::Neg(a) => {
+                let ra = self.eval_norm(a)?;
+                let rd = self.dest(a, ra)?;
+                self.emit(Insn::alu32_imm(NEG, rd, 0));
+                (rd, Form::Norm)
             }
-            v => {
-                self.eval_r0(v)?;
-                Ok((R0, Form::Norm))
-            }
-        }
+        };
+        self.set(r, Key::Val(v), form);
+        Ok((r, form))
     }
 
-    /// The base of a variable load, normalised, in a register (R0 or a cache register).
-    fn eval_base(&mut self, b: &Val) -> Result<u8, FilterError> {
-        let (r, form) = self.eval(b)?;
+    /// `v` in a register, in host order.
+    fn eval_norm(&mut self, v: ValId) -> Result<u8, FilterError> {
+        if let Some((r, Form::Norm)) = self.find(Key::Val(v)) {
+            return Ok(r);
+        }
+        let (r, form) = self.eval(v)?;
         if let Form::Swapped(s) = form {
-            self.emit(Insn::alu32_reg(MOV, R0, r));
-            self.emit(Insn::to_be(R0, s as i32 * 8));
-            return Ok(R0);
+            // The host-order value serves every later use, so convert in place.
+            self.emit(Insn::to_be(r, s as i32 * 8));
+            self.set(r, Key::Val(v), Form::Norm);
         }
         Ok(r)
     }
 
-    /// Evaluate into r0, normalised.
-    fn eval_r0(&mut self, v: &Val) -> Result<(), FilterError> {
-        match v {
-            Val::Alu(op, a, b) => {
-                if let Val::K(k) = **b {
-                    self.eval_r0(a)?;
-                    self.emit(Insn::alu32_imm(alu_code(*op), R0, k as i32));
-                    return Ok(());
-                }
-                self.eval_r0(b)?;
-                let slot = self.push_spill()?;
-                self.eval_r0(a)?;
-                self.pop_spill(slot);
-                if matches!(op, AluOp::Div | AluOp::Mod) {
-                    // cBPF rejects the packet on division by zero.
-                    self.reject_if(BPF_JMP32, JEQ, R4, None, 0);
-                }
-                self.emit(Insn::alu32_reg(alu_code(*op), R0, R4));
-                Ok(())
-            }
-            Val::Neg(a) => {
-                self.eval_r0(a)?;
-                self.emit(Insn::alu32_imm(NEG, R0, 0));
-                Ok(())
-            }
-            Val::Mem(slot) => {
-                self.emit(Insn::ldx(BPF_DW, R0, R10, mem_off(*slot)));
-                Ok(())
-            }
-            v => {
-                let (r, form) = self.eval(v)?;
-                if r != R0 {
-                    self.emit(Insn::alu32_reg(MOV, R0, r));
-                }
-                if let Form::Swapped(s) = form {
-                    self.emit(Insn::to_be(R0, s as i32 * 8));
-                }
-                Ok(())
-            }
+    /// r1 + `b` in a register.
+    fn ptr(&mut self, b: ValId, rb: u8) -> Result<u8, FilterError> {
+        if let Some((r, _)) = self.find(Key::Ptr(b)) {
+            return Ok(r);
         }
-    }
-
-    fn push_spill(&mut self) -> Result<usize, FilterError> {
-        if self.spill >= MAX_SPILL {
-            return Err(FilterError::new("expression too complex".into(), 0));
+        if self.occ.get(&b).copied().unwrap_or(0) <= 1
+            && self.next_use(Key::Val(b)).is_none()
+            && self.pool.contains(&rb)
+        {
+            // The offset is not needed again: turn it into the pointer.
+            self.emit(Insn::alu64_reg(ADD, rb, R1));
+            self.set(rb, Key::Ptr(b), Form::Norm);
+            return Ok(rb);
         }
-        let slot = self.spill;
-        self.spill += 1;
-        self.emit(Insn::stx(BPF_DW, R10, R0, -8 * (slot as i16 + 1)));
-        Ok(slot)
+        let rp = self.alloc()?;
+        self.emit(Insn::alu64_reg(MOV, rp, R1));
+        self.emit(Insn::alu64_reg(ADD, rp, rb));
+        self.set(rp, Key::Ptr(b), Form::Norm);
+        Ok(rp)
     }
 
-    fn pop_spill(&mut self, slot: usize) {
-        self.emit(Insn::ldx(BPF_DW, R4, R10, -8 * (slot as i16 + 1)));
-        self.spill -= 1;
+    /// Make sure caplen >= b + end, checking (once) what every accepting path will need.
+    /// The offset `b` of a variable load in a register (pinned), computed once per load.
+    fn base(&mut self, b: ValId, rb: &mut Option<u8>) -> Result<u8, FilterError> {
+        if let Some(r) = *rb {
+            return Ok(r);
+        }
+        let r = self.eval_norm(b)?;
+        self.pin(r);
+        *rb = Some(r);
+        Ok(r)
     }
 
-    fn cond(&mut self, p: &Pred, t: Label, f: Label, next: Label) -> Result<(), FilterError> {
-        if !self.reachable {
+    fn var_check(&mut self, b: ValId, rb: &mut Option<u8>, end: i32) -> Result<(), FilterError> {
+        if self.cur.known as i64 >= self.g.vals.max(b) as i64 + end as i64 {
             return Ok(());
         }
-        match p {
-            Pred::True => self.goto(t, next),
-            Pred::False => self.goto(f, next),
-            Pred::Not(x) => self.cond(x, f, t, next)?,
-            Pred::And(a, b) => {
-                let m = self.label();
-                self.cond(a, m, f, m)?;
-                self.place(m);
-                self.cond(b, t, f, next)?;
-            }
-            Pred::Or(a, b) => {
-                let m = self.label();
-                self.cond(a, t, m, m)?;
-                self.place(m);
-                self.cond(b, t, f, next)?;
-            }
-            Pred::Cmp(op, a, b) => self.compare(*op, a, b, t, f, next)?,
-            Pred::ProtoChain(pc) => self.protochain(pc, t, f, next)?,
-            Pred::Store(slot, v) => {
-                self.eval_r0(v)?;
-                self.emit(Insn::stx(BPF_DW, R10, R0, mem_off(*slot)));
-                self.cur.var_ok.retain(|(w, _)| !w.mentions_mem());
-                self.cur.known.retain(|((_, w, _), _)| !w.mentions_mem());
-                self.goto(t, next);
-            }
+        if self.cur.var_known.iter().any(|(w, n)| *w == b && *n >= end) {
+            return Ok(());
         }
+        let want = self
+            .need
+            .get(&self.node_at())
+            .and_then(|n| n.var.as_ref())
+            .and_then(|v| v.iter().find(|(w, _)| *w == b).map(|(_, n)| *n))
+            .unwrap_or(end)
+            .max(end);
+        let rl = match self.find(Key::Lim(b)) {
+            Some((r, _)) => r,
+            None => {
+                let rb = self.base(b, rb)?;
+                let rl = self.alloc()?;
+                self.emit(Insn::alu32_reg(MOV, rl, R2));
+                self.emit(Insn::alu32_reg(SUB, rl, rb));
+                self.set(rl, Key::Lim(b), Form::Norm);
+                rl
+            }
+        };
+        self.reject_if(Insn::jmp32_imm(JSLT, rl, want, 0));
+        self.cur.var_known.retain(|(w, _)| *w != b);
+        self.cur.var_known.push((b, want));
         Ok(())
     }
 
-    fn compare(
+    fn node_at(&self) -> NodeId {
+        self.layout[self.pos]
+    }
+
+    /// Account for node `n`'s constant-offset loads (ending at `own`). A load past caplen
+    /// only has to reject the packet before it is accepted: reading stale buffer bytes in the
+    /// meantime is harmless (every load stays inside the buffer for the verifier). So the check
+    /// waits until it must be made: before an edge to accept, or before an edge into a part of
+    /// the program that will not check as much itself. It then checks what every accepting
+    /// path from here loads anyway, which covers the waiting loads (they are all at most that).
+    fn const_check(&mut self, n: NodeId, own: i32) {
+        if own > self.cur.known {
+            self.cur.pending = self.cur.pending.max(own);
+        }
+        if self.cur.pending <= self.cur.known {
+            self.cur.pending = i32::MIN;
+            return;
+        }
+        let pending = self.cur.pending;
+        let forced = self.g.node(n).succs().any(|s| {
+            s == ACCEPT || (s != REJECT && self.need.get(&s).is_none_or(|ns| ns.known < pending))
+        });
+        if !forced {
+            return;
+        }
+        let want = self
+            .need
+            .get(&n)
+            .map_or(pending, |ns| ns.known)
+            .clamp(pending, FILTER_BUF_SIZE as i32 + 1);
+        self.reject_if(Insn::jmp32_imm(JSLT, R2, want, 0));
+        self.cur.known = want;
+        self.cur.pending = i32::MIN;
+    }
+
+    /// A conditional jump on `code` to `t`, else `f`; `next` is the node laid out next.
+    /// Returns whether control falls through into `next`.
+    #[allow(clippy::too_many_arguments)]
+    fn branch(
+        &mut self,
+        code: u8,
+        reg: u8,
+        src: Option<u8>,
+        imm: u32,
+        t: NodeId,
+        f: NodeId,
+        next: NodeId,
+    ) -> bool {
+        let mk = |c: u8| match src {
+            Some(s) => Insn::new(BPF_JMP32 | c | BPF_X, reg, s, 0, 0),
+            None => Insn::new(BPF_JMP32 | c | BPF_K, reg, 0, 0, imm as i32),
+        };
+        if next == f {
+            self.jump_to(mk(code), t);
+            return true;
+        }
+        if next == t
+            && let Some(inv) = invert(code)
+        {
+            self.jump_to(mk(inv), f);
+            return true;
+        }
+        self.jump_to(mk(code), t);
+        self.goto(f, next)
+    }
+
+    /// Continue at `to`: by falling through when it is next, else by a jump.
+    fn goto(&mut self, to: NodeId, next: NodeId) -> bool {
+        if to == next {
+            return true;
+        }
+        self.jump_to(Insn::ja(0), to);
+        false
+    }
+
+    fn test(
         &mut self,
         op: CmpOp,
-        a: &Val,
-        b: &Val,
-        t: Label,
-        f: Label,
-        next: Label,
-    ) -> Result<(), FilterError> {
+        a: ValId,
+        b: Operand,
+        t: NodeId,
+        f: NodeId,
+        next: NodeId,
+    ) -> Result<bool, FilterError> {
         let code = jmp_code(op);
-        if let Val::K(k) = *b {
-            if let Some(r) = self.known(op, a, k) {
-                self.goto(if r { t } else { f }, next);
-                return Ok(());
+        let k = match b {
+            Operand::K(k) => k,
+            Operand::V(bv) => {
+                let ra = self.eval_norm(a)?;
+                self.pin(ra);
+                let rb = self.eval_norm(bv);
+                self.unpin(ra);
+                let rb = rb?;
+                return Ok(self.branch(code, ra, Some(rb), 0, t, f, next));
             }
-            let key = Some((op, a.clone(), k));
-            // (x & m) == k on a raw load: compare in the load's byte order.
-            if op == CmpOp::Eq
-                && let Val::Alu(AluOp::And, x, m) = a
-                && let Val::K(m) = **m
-            {
-                if m == 0 {
-                    // libpcap's optimiser folds `x & 0` to 0 and drops the load; so do we.
-                    self.goto(if k == 0 { t } else { f }, next);
-                    return Ok(());
+        };
+        // (x & m) == k: mask and compare in the load's byte order.
+        if op == CmpOp::Eq
+            && self.find(Key::Val(a)).is_none()
+            && let V::Alu(AluOp::And, x, m) = *self.g.vals.get(a)
+            && let V::K(m) = *self.g.vals.get(m)
+        {
+            let (mut rx, mut form) = self.eval(x)?;
+            let (m2, k2) = match form {
+                Form::Swapped(s) if fits(m, s) && fits(k, s) => (swap(m, s), swap(k, s)),
+                Form::Swapped(_) => {
+                    rx = self.eval_norm(x)?;
+                    form = Form::Norm;
+                    (m, k)
                 }
-                let (xr, form) = self.eval(x)?;
-                if !self.reachable {
-                    return Ok(());
-                }
-                let (m2, k2) = match form {
-                    Form::Swapped(s) if fits(m, s) && fits(k, s) => (swap(m, s), swap(k, s)),
-                    Form::Swapped(s) => {
-                        self.emit(Insn::alu32_reg(MOV, R0, xr));
-                        self.emit(Insn::to_be(R0, s as i32 * 8));
-                        self.emit(Insn::alu32_imm(AND, R0, m as i32));
-                        {
-                            self.outcome = key.clone();
-                            self.branch(BPF_JMP32, JEQ, R0, None, k, t, f, next);
-                        }
-                        return Ok(());
-                    }
-                    Form::Norm => (m, k),
-                };
-                self.emit(Insn::alu32_reg(MOV, R0, xr));
-                self.emit(Insn::alu32_imm(AND, R0, m2 as i32));
-                {
-                    self.outcome = key.clone();
-                    self.branch(BPF_JMP32, JEQ, R0, None, k2, t, f, next);
-                }
-                return Ok(());
-            }
-            let (r, form) = self.eval(a)?;
-            if !self.reachable {
-                return Ok(());
-            }
-            match form {
-                Form::Swapped(s) if matches!(op, CmpOp::Eq | CmpOp::Set) && fits(k, s) => {
-                    self.outcome = key.clone();
-                    self.branch(BPF_JMP32, code, r, None, swap(k, s), t, f, next);
-                }
-                Form::Swapped(s) => {
-                    self.emit(Insn::alu32_reg(MOV, R0, r));
-                    self.emit(Insn::to_be(R0, s as i32 * 8));
-                    {
-                        self.outcome = key.clone();
-                        self.branch(BPF_JMP32, code, R0, None, k, t, f, next);
-                    }
-                }
-                Form::Norm => {
-                    self.outcome = key.clone();
-                    self.branch(BPF_JMP32, code, r, None, k, t, f, next);
-                }
-            }
-            return Ok(());
+                Form::Norm => (m, k),
+            };
+            let rd = self.dest(x, rx)?;
+            self.emit(Insn::alu32_imm(AND, rd, m2 as i32));
+            self.set(rd, Key::Val(a), form);
+            return Ok(self.branch(JEQ, rd, None, k2, t, f, next));
         }
-        self.eval_r0(b)?;
-        let slot = self.push_spill()?;
-        self.eval_r0(a)?;
-        self.pop_spill(slot);
-        self.branch(BPF_JMP32, code, R0, Some(R4), 0, t, f, next);
-        Ok(())
+        let (r, form) = self.eval(a)?;
+        Ok(match form {
+            Form::Swapped(s) if matches!(op, CmpOp::Eq | CmpOp::Set) && fits(k, s) => {
+                self.branch(code, r, None, swap(k, s), t, f, next)
+            }
+            // Ranges that are bit tests need no byte swap: v >= 1 is v != 0, and
+            // v > 2^n - 1 is v & ~(2^n - 1) != 0.
+            Form::Swapped(_) if matches!((op, k), (CmpOp::Ge, 1) | (CmpOp::Gt, 0)) => {
+                self.branch(JEQ, r, None, 0, f, t, next)
+            }
+            Form::Swapped(s) if high_bits(op, k, s).is_some() && next != t => {
+                let m = high_bits(op, k, s).unwrap_or(0);
+                self.branch(JSET, r, None, swap(m, s), t, f, next)
+            }
+            Form::Swapped(_) => {
+                let r = self.eval_norm(a)?;
+                self.branch(code, r, None, k, t, f, next)
+            }
+            Form::Norm => self.branch(code, r, None, k, t, f, next),
+        })
     }
 
-    /// Walk IPv6 extension headers (or IPv4 AH) looking for `proto`, unrolled: no loops for
-    /// the verifier. libpcap's loop has no bound; 8 headers cover real traffic.
-    fn protochain(
+    /// Walk IPv6 extension headers (or IPv4 AH) looking for `proto`, as libpcap's loop does.
+    /// The loop is bounded for the verifier by the offset: every header moves it on by at least
+    /// 8 bytes, and past the buffer the packet is rejected (as past caplen).
+    #[allow(clippy::too_many_arguments)]
+    fn chain(
         &mut self,
-        pc: &ProtoChain,
-        t: Label,
-        f: Label,
-        next: Label,
-    ) -> Result<(), FilterError> {
-        const STEPS: usize = 8;
-        let nl = pc.nl;
-        // r0 = next header, r5 = offset of the current extension header (from nl).
-        if pc.v6 {
-            self.check_len(nl as u64 + 7);
-            self.emit(Insn::ldx(BPF_B, R0, R1, (nl + 6) as i16));
-            self.emit(Insn::alu64_imm(MOV, R5, 40));
-        } else {
-            self.check_len(nl as u64 + 10);
-            self.emit(Insn::ldx(BPF_B, R0, R1, (nl + 9) as i16));
-            self.emit(Insn::ldx(BPF_B, R5, R1, nl as i16));
-            self.emit(Insn::alu32_imm(AND, R5, 0xf));
-            self.emit(Insn::alu32_imm(LSH, R5, 2));
+        nl: i32,
+        v6: bool,
+        proto: u8,
+        delta: i32,
+        t: NodeId,
+        f: NodeId,
+        next: NodeId,
+    ) -> Result<bool, FilterError> {
+        let mut regs = [0u8; 3];
+        for r in regs.iter_mut() {
+            *r = self.alloc()?;
+            self.pin(*r);
         }
-        self.max_reach = FILTER_BUF_SIZE as u64;
-        // The walk's facts about registers are lost: it clobbers r0 and r5 only.
-        for step in 0..=STEPS {
-            self.jump(Insn::jmp32_imm(JEQ, R0, pc.proto as i32, 0), t);
-            if step == STEPS {
+        for r in regs {
+            self.unpin(r);
+        }
+        // rn: next header, ro: offset of the current header from nl, rt: scratch.
+        let [rn, ro, rt] = regs;
+        if v6 {
+            self.emit(Insn::ldx(BPF_B, rn, R1, (nl + 6) as i16));
+            self.emit(Insn::alu64_imm(MOV, ro, 40));
+        } else {
+            self.emit(Insn::ldx(BPF_B, rn, R1, (nl + 9) as i16));
+            self.emit(Insn::ldx(BPF_B, ro, R1, nl as i16));
+            self.emit(Insn::alu32_imm(AND, ro, 0xf));
+            self.emit(Insn::alu32_imm(LSH, ro, 2));
+        }
+        // The walk clobbers its three registers, wherever it leaves.
+        for r in regs {
+            self.drop_reg(r);
+        }
+        let here = |g: &Self| g.insns.len();
+        let head = here(self);
+        self.jump_to(Insn::jmp32_imm(JEQ, rn, proto as i32, 0), t);
+        let mut to_ext = Vec::new();
+        if v6 {
+            for h in [0, 43, 44, 60] {
+                to_ext.push(here(self));
+                self.emit(Insn::jmp32_imm(JEQ, rn, h, 0));
+            }
+        }
+        self.jump_to(Insn::jmp32_imm(JNE, rn, 51, 0), f);
+        // AH counts 4-byte units after 8 bytes, any other extension header 8-byte units.
+        for (units, jumps) in [(2, Vec::new()), (3, to_ext)] {
+            if units == 3 && jumps.is_empty() {
                 break;
             }
-            let not_ext = self.label();
-            let ah = self.label();
-            let ext = self.label();
-            if pc.v6 {
-                for h in [0, 43, 44, 60] {
-                    self.jump(Insn::jmp32_imm(JEQ, R0, h, 0), ext);
-                }
+            let at = here(self);
+            for j in jumps {
+                self.insns[j].off = (at - j - 1) as i16;
             }
-            self.jump(Insn::jmp32_imm(JEQ, R0, 51, 0), ah);
-            self.jump(Insn::ja(0), f);
-            // Generic extension header: length in 8-byte units after 8 bytes.
-            self.place(ext);
-            self.load_at_r5(nl, 2)?;
-            // r0 = next header (byte 0), length byte in r4.
-            self.emit(Insn::ldx(BPF_B, R4, R0, (nl + 1) as i16));
-            self.emit(Insn::ldx(BPF_B, R0, R0, nl as i16));
-            self.emit(Insn::alu64_imm(LSH, R4, 3));
-            self.emit(Insn::alu64_imm(ADD, R4, 8));
-            self.emit(Insn::alu64_reg(ADD, R5, R4));
-            self.jump(Insn::ja(0), not_ext);
-            // AH: length in 4-byte units after 8 bytes.
-            self.place(ah);
-            self.load_at_r5(nl, 2)?;
-            self.emit(Insn::ldx(BPF_B, R4, R0, (nl + 1) as i16));
-            self.emit(Insn::ldx(BPF_B, R0, R0, nl as i16));
-            self.emit(Insn::alu64_imm(LSH, R4, 2));
-            self.emit(Insn::alu64_imm(ADD, R4, 8));
-            self.emit(Insn::alu64_reg(ADD, R5, R4));
-            self.place(not_ext);
+            let end = nl + 2;
+            let limit = FILTER_BUF_SIZE as i32 - delta - end;
+            self.reject_if(Insn::jmp_imm(JGT, ro, limit, 0));
+            self.emit(Insn::alu32_reg(MOV, rt, ro));
+            self.emit(Insn::alu32_imm(ADD, rt, end));
+            self.reject_if(Insn::new(BPF_JMP32 | JSGT | BPF_X, rt, R2, 0, 0));
+            self.emit(Insn::alu64_reg(MOV, rt, R1));
+            self.emit(Insn::alu64_reg(ADD, rt, ro));
+            self.emit(Insn::ldx(BPF_B, rn, rt, (nl + 1) as i16));
+            self.emit(Insn::alu64_imm(LSH, rn, units));
+            self.emit(Insn::alu64_imm(ADD, rn, 8));
+            self.emit(Insn::alu64_reg(ADD, ro, rn));
+            self.emit(Insn::ldx(BPF_B, rn, rt, nl as i16));
+            let back = head as i64 - here(self) as i64 - 1;
+            self.emit(Insn::ja(back as i16));
         }
+        // Control never falls out of the loop.
         let _ = next;
-        self.jump(Insn::ja(0), f);
+        Ok(false)
+    }
+
+    /// `v` into register variable `slot`: every binding of one variable uses the same register
+    /// and form, so the chain after them finds it there whichever way it was reached.
+    fn bind(&mut self, slot: ValId, v: ValId) -> Result<(), FilterError> {
+        let fixed = self.slots.get(&slot).copied();
+        if fixed.is_some() && self.find(Key::Val(v)).is_none() {
+            self.hint = fixed.map(|(r, _)| r);
+        }
+        let got = self.eval(v);
+        self.hint = None;
+        let (mut r, mut form) = got?;
+        let (dst, want) = match fixed {
+            Some(f) => f,
+            None => {
+                let dst = if self.pool.contains(&r) {
+                    r
+                } else {
+                    self.alloc()?
+                };
+                self.slots.insert(slot, (dst, form));
+                (dst, form)
+            }
+        };
+        if r != dst {
+            self.drop_reg(dst);
+            self.emit(Insn::alu64_reg(MOV, dst, r));
+            r = dst;
+        }
+        if form != want {
+            // Both forms of a size are one byte swap apart.
+            let bits = match (form, want) {
+                (Form::Swapped(s), _) | (_, Form::Swapped(s)) => s as i32 * 8,
+                _ => 32,
+            };
+            self.emit(Insn::to_be(r, bits));
+            form = want;
+        }
+        self.set(r, Key::Val(slot), form);
         Ok(())
     }
 
-    /// Bounds-check `nl + r5 + size` and leave r0 = buf + r5 (a pointer for loads at nl+k).
-    fn load_at_r5(&mut self, nl: u32, size: u32) -> Result<(), FilterError> {
-        let end = nl + size;
-        self.reject_if(BPF_JMP, JGT, R5, None, FILTER_BUF_SIZE - end);
-        self.emit(Insn::alu64_reg(MOV, R0, R5));
-        self.emit(Insn::alu64_imm(ADD, R0, end as i32));
-        self.reject_if(BPF_JMP, JGT, R0, Some(R2), 0);
-        self.emit(Insn::alu64_reg(MOV, R0, R1));
-        self.emit(Insn::alu64_reg(ADD, R0, R5));
-        Ok(())
+    /// Forget what a store to `slot` changes.
+    fn forget_slot(&mut self, slot: u8) {
+        let vals = &self.g.vals;
+        for r in self.cur.regs.iter_mut() {
+            if let Some((Key::Val(v) | Key::Ptr(v) | Key::Lim(v), _)) = r
+                && vals.mentions_slot(*v, slot)
+            {
+                *r = None;
+            }
+        }
+        self.cur
+            .var_known
+            .retain(|(v, _)| !vals.mentions_slot(*v, slot));
+    }
+
+    /// Emit one node; returns whether control falls through into `next`.
+    fn node(&mut self, n: NodeId, next: NodeId) -> Result<bool, FilterError> {
+        let own = own_need(self.g, n);
+        match self.g.node(n).clone() {
+            Node::Entry { l2, l3, delta } => {
+                if l2 != l3 || self.rebase {
+                    self.jump_to(Insn::jmp_imm(JNE, R4, 0, 0), l3);
+                }
+                if self.rebase {
+                    self.emit(Insn::alu64_imm(ADD, R1, delta));
+                    self.emit(Insn::alu32_imm(SUB, R2, delta));
+                    self.cur.known = -delta;
+                }
+                Ok(self.goto(l2, next))
+            }
+            Node::Test { op, a, b, t, f } => {
+                self.const_check(n, own);
+                self.test(op, a, b, t, f, next)
+            }
+            Node::Bind { slot, v, next: s } => {
+                self.const_check(n, own);
+                self.bind(slot, v)?;
+                Ok(self.goto(s, next))
+            }
+            Node::Store { slot, v, next: s } => {
+                self.const_check(n, own);
+                let r = self.eval_norm(v)?;
+                self.emit(Insn::stx(BPF_DW, R10, r, mem_off(slot)));
+                self.forget_slot(slot);
+                Ok(self.goto(s, next))
+            }
+            Node::Chain {
+                nl,
+                v6,
+                proto,
+                delta,
+                t,
+                f,
+            } => {
+                self.const_check(n, own);
+                self.chain(nl, v6, proto, delta, t, f, next)
+            }
+            Node::Accept | Node::Reject => unreachable!("leaves are not laid out"),
+        }
     }
 
     fn resolve(mut self) -> Result<Vec<Insn>, FilterError> {
         for (at, l) in std::mem::take(&mut self.fixups) {
-            let pos = self.labels[l]
-                .pos
-                .ok_or_else(|| FilterError::new("internal error: unplaced label".into(), 0))?;
+            let pos = self.label[&l];
             let off = pos as i64 - at as i64 - 1;
-            if off < 0 || off > i16::MAX as i64 {
+            if !(0..=i16::MAX as i64).contains(&off) {
                 return Err(FilterError::new(
                     "expression too long for eBPF jumps".into(),
                     0,
@@ -802,42 +870,379 @@ impl Codegen {
     }
 }
 
-/// One function serving both entry points: branch on r4, then the L2 or the L3 body.
-pub fn generate(l2: &Pred, l3: &Pred) -> Result<(Vec<Insn>, u32), FilterError> {
-    let mut g = Codegen::new();
-    // u32 arguments: make sure the upper halves are zero before 64-bit arithmetic.
-    g.emit(Insn::alu32_reg(MOV, R2, R2));
-    g.emit(Insn::alu32_reg(MOV, R3, R3));
-    if has_store(l2) || has_store(l3) {
-        // libpcap's scratch memory starts zeroed; the verifier also wants it written.
-        g.emit(Insn::alu64_imm(MOV, R0, 0));
-        for slot in 0..MEM_SLOTS {
-            g.emit(Insn::stx(BPF_DW, R10, R0, mem_off(slot)));
+/// For `v > k` or `v >= k` on a `size`-byte value, when it is `v & m != 0`: that `m`.
+fn high_bits(op: CmpOp, k: u32, size: u8) -> Option<u32> {
+    let full = if size >= 4 {
+        u32::MAX
+    } else {
+        (1u32 << (8 * size)) - 1
+    };
+    let below = match op {
+        CmpOp::Gt => k.checked_add(1)?,
+        CmpOp::Ge => k,
+        _ => return None,
+    };
+    (below.is_power_of_two() && below <= full && below > 1).then(|| full & !(below - 1))
+}
+
+fn load_form(size: u8) -> Form {
+    if size > 1 {
+        Form::Swapped(size)
+    } else {
+        Form::Norm
+    }
+}
+
+/// Dominance between laid-out nodes (by layout position).
+struct Dominators {
+    /// Entry and exit times of each position in a walk of the dominator tree.
+    span: Vec<(usize, usize)>,
+}
+
+impl Dominators {
+    fn new(g: &Graph, layout: &[NodeId]) -> Dominators {
+        let pos: HashMap<NodeId, usize> = layout.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        // The layout is topological: a node's immediate dominator is the lowest common
+        // ancestor of its predecessors in the tree built so far.
+        let mut idom: Vec<Option<usize>> = vec![None; layout.len()];
+        let mut depth = vec![0usize; layout.len()];
+        for (i, &n) in layout.iter().enumerate() {
+            // All of i's predecessors come before it: its immediate dominator is final.
+            if let Some(d) = idom[i] {
+                depth[i] = depth[d] + 1;
+            }
+            for s in g.node(n).succs() {
+                let Some(&j) = pos.get(&s) else { continue };
+                idom[j] = Some(match idom[j] {
+                    None => i,
+                    Some(mut a) => {
+                        let mut b = i;
+                        while a != b {
+                            if depth[a] >= depth[b] {
+                                a = idom[a].unwrap_or(0);
+                            } else {
+                                b = idom[b].unwrap_or(0);
+                            }
+                        }
+                        a
+                    }
+                });
+            }
+        }
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); layout.len()];
+        for (i, d) in idom.iter().enumerate() {
+            if let Some(d) = d {
+                children[*d].push(i);
+            }
+        }
+        let mut span = vec![(0, 0); layout.len()];
+        let mut clock = 0;
+        let mut stack = vec![(0usize, false)];
+        while let Some((n, done)) = stack.pop() {
+            if done {
+                span[n].1 = clock;
+                continue;
+            }
+            span[n].0 = clock;
+            clock += 1;
+            stack.push((n, true));
+            for &c in &children[n] {
+                stack.push((c, false));
+            }
+        }
+        Dominators { span }
+    }
+
+    fn dominates(&self, a: usize, b: usize) -> bool {
+        let (sa, sb) = (self.span[a], self.span[b]);
+        sa.0 <= sb.0 && sb.1 <= sa.1
+    }
+}
+
+/// The values a node computes.
+fn operands(g: &Graph, n: NodeId) -> Vec<ValId> {
+    match *g.node(n) {
+        Node::Test { a, b, .. } => match b {
+            Operand::V(b) => vec![a, b],
+            Operand::K(_) => vec![a],
+        },
+        Node::Store { v, .. } | Node::Bind { v, .. } => vec![v],
+        _ => Vec::new(),
+    }
+}
+
+/// The constant-offset bytes node `n` itself loads.
+fn own_need(g: &Graph, n: NodeId) -> i32 {
+    let mut needs = Vec::new();
+    for v in operands(g, n) {
+        g.vals.needs(v, &mut needs);
+    }
+    let mut own = needs
+        .iter()
+        .filter(|(b, _)| b.is_none())
+        .map(|(_, e)| *e)
+        .max()
+        .unwrap_or(i32::MIN);
+    if let Node::Chain { nl, v6, .. } = *g.node(n) {
+        own = own.max(nl + if v6 { 7 } else { 10 });
+    }
+    own
+}
+
+/// Every key a value's computation reads, with repetitions.
+fn walk(g: &Graph, v: ValId, out: &mut Vec<Key>) {
+    match g.vals.get(v) {
+        V::K(_) | V::Len => return,
+        V::Load { base: Some(b), .. } => {
+            out.push(Key::Ptr(*b));
+            out.push(Key::Lim(*b));
+            walk(g, *b, out);
+        }
+        V::Alu(_, a, b) => {
+            walk(g, *a, out);
+            walk(g, *b, out);
+        }
+        V::Neg(a) => walk(g, *a, out),
+        _ => {}
+    }
+    out.push(Key::Val(v));
+}
+
+/// The keys a node computing `v` will likely look for: `v` itself, and for a load from a
+/// variable offset its pointer and room. Operands matter only when the value is gone, and then
+/// reloading them costs what keeping them would have.
+fn shallow(g: &Graph, v: ValId, out: &mut Vec<Key>) {
+    out.push(Key::Val(v));
+    // A load from a variable offset needs the pointer and the room, not the offset.
+    if let V::Load { base: Some(b), .. } = g.vals.get(v) {
+        out.extend([Key::Ptr(*b), Key::Lim(*b)]);
+    }
+}
+
+/// What every accepting path from each node loads (see `Need`), from the leaves back.
+fn anticipate(g: &Graph, layout: &[NodeId]) -> HashMap<NodeId, Need> {
+    let mut need: HashMap<NodeId, Need> = HashMap::new();
+    need.insert(
+        ACCEPT,
+        Need {
+            known: i32::MIN,
+            var: Some(Vec::new()),
+        },
+    );
+    need.insert(
+        REJECT,
+        Need {
+            known: i32::MAX,
+            var: None,
+        },
+    );
+    for &n in layout.iter().rev() {
+        if matches!(g.node(n), Node::Entry { .. }) {
+            continue;
+        }
+        let mut known = i32::MAX;
+        let mut var: Option<Vec<(ValId, i32)>> = None;
+        for s in g.node(n).succs() {
+            let ns = &need[&s];
+            known = known.min(ns.known);
+            let mut sv = ns.var.clone();
+            if let (Node::Store { slot, .. }, Some(v)) = (g.node(n), &mut sv) {
+                v.retain(|(b, _)| !g.vals.mentions_slot(*b, *slot));
+            }
+            var = match (var, sv) {
+                (None, x) | (x, None) => x,
+                (Some(a), Some(b)) => Some(
+                    a.iter()
+                        .filter_map(|(v, e)| {
+                            b.iter()
+                                .find(|(w, _)| w == v)
+                                .map(|(_, f)| (*v, (*e).min(*f)))
+                        })
+                        .collect(),
+                ),
+            };
+        }
+        let mut needs = Vec::new();
+        for v in operands(g, n) {
+            g.vals.needs(v, &mut needs);
+        }
+        known = known.max(own_need(g, n));
+        if let Some(var) = &mut var {
+            for (b, e) in needs {
+                let Some(b) = b else { continue };
+                match var.iter_mut().find(|(w, _)| *w == b) {
+                    Some((_, x)) => *x = (*x).max(e),
+                    None => var.push((b, e)),
+                }
+            }
+        }
+        need.insert(n, Need { known, var });
+    }
+    need
+}
+
+/// The highest byte any load can reach, from the start of the captured bytes.
+fn snaplen(g: &Graph) -> u32 {
+    let Node::Entry { l2, l3, delta } = *g.node(g.entry) else {
+        return 0;
+    };
+    let mut reach: i64 = 0;
+    for (root, d) in [(l2, delta), (l3, 0)] {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            stack.extend(g.node(n).succs());
+            if matches!(g.node(n), Node::Chain { .. }) {
+                reach = FILTER_BUF_SIZE as i64;
+            }
+            let mut needs = Vec::new();
+            for v in operands(g, n) {
+                g.vals.needs(v, &mut needs);
+            }
+            for (b, e) in needs {
+                let base = b.map_or(0, |b| g.vals.max(b) as i64);
+                reach = reach.max(base + e as i64 + d as i64);
+            }
         }
     }
-    let l3_label = g.label();
-    match l3 {
-        Pred::False => g.jump(Insn::jmp_imm(JNE, R4, 0, 0), REJECT),
-        Pred::True => g.jump(Insn::jmp_imm(JNE, R4, 0, 0), ACCEPT),
-        _ => g.jump(Insn::jmp_imm(JNE, R4, 0, 0), l3_label),
+    reach.clamp(0, FILTER_BUF_SIZE as i64) as u32
+}
+
+/// Does the Ethernet body read the buffer (and so need its rebase)?
+fn l2_reads(g: &Graph, l2: NodeId) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![l2];
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        stack.extend(g.node(n).succs());
+        if matches!(g.node(n), Node::Chain { .. }) || own_need(g, n) > i32::MIN {
+            return true;
+        }
+        let mut needs = Vec::new();
+        for v in operands(g, n) {
+            g.vals.needs(v, &mut needs);
+        }
+        if !needs.is_empty() {
+            return true;
+        }
     }
-    g.cond(l2, ACCEPT, REJECT, l3_label)?;
-    if !matches!(l3, Pred::False | Pred::True) {
-        // The L3 body starts with nothing known.
-        g.reachable = false;
-        g.place(l3_label);
-        g.cur = Facts::default();
-        g.rr = 0;
-        g.cond(l3, ACCEPT, REJECT, ACCEPT)?;
+    false
+}
+
+/// The eBPF function for an optimised graph, and its snap length.
+pub fn generate(g: &Graph) -> Result<(Vec<Insn>, u32), FilterError> {
+    let layout = layout(g);
+    let order = g.topo();
+    let has_reject = order.contains(&REJECT);
+    let has_accept = order.contains(&ACCEPT);
+    let mut uses: HashMap<Key, Vec<usize>> = HashMap::new();
+    let mut uses_len = false;
+    let mut slots_read = 0u32;
+    for (p, &n) in layout.iter().enumerate() {
+        let mut keys = Vec::new();
+        for v in operands(g, n) {
+            shallow(g, v, &mut keys);
+            let mut all = Vec::new();
+            walk(g, v, &mut all);
+            for k in all {
+                if let Key::Val(v) = k
+                    && let V::Mem(s) = g.vals.get(v)
+                {
+                    slots_read |= 1 << s;
+                }
+            }
+        }
+        for k in keys {
+            let e = uses.entry(k).or_default();
+            if e.last() != Some(&p) {
+                e.push(p);
+            }
+        }
+        for v in operands(g, n) {
+            uses_len |= mentions_len(g, v);
+        }
     }
-    g.place(ACCEPT);
-    g.emit(Insn::alu64_imm(MOV, R0, 1));
-    g.emit(Insn::exit());
-    g.reachable = false;
-    g.place(REJECT);
-    g.emit(Insn::alu64_imm(MOV, R0, 0));
-    g.emit(Insn::exit());
-    let reach = g.max_reach;
-    let insns = g.resolve()?;
-    Ok((insns, reach.min(FILTER_BUF_SIZE as u64) as u32))
+    let mut pool = vec![6, 7, 8, 9, 5, 4];
+    if !uses_len {
+        pool.push(3);
+    }
+    let rebase = match *g.node(g.entry) {
+        Node::Entry { l2, delta, .. } => delta != 0 && l2_reads(g, l2),
+        _ => false,
+    };
+    let mut cg = Codegen {
+        g,
+        insns: Vec::new(),
+        fixups: Vec::new(),
+        label: HashMap::new(),
+        pending: HashMap::new(),
+        cur: State::new(0),
+        pos: 0,
+        uses,
+        dom: Dominators::new(g, &layout),
+        occ: HashMap::new(),
+        pins: Vec::new(),
+        pool,
+        need: anticipate(g, &layout),
+        layout: layout.clone(),
+        slots: HashMap::new(),
+        hint: None,
+        rebase,
+    };
+    if has_reject || slots_read != 0 {
+        cg.emit(Insn::alu32_imm(MOV, R0, 0));
+    }
+    for slot in 0..MEM_SLOTS {
+        if slots_read & (1 << slot) != 0 {
+            // libpcap's scratch memory starts zeroed; the verifier also wants it written.
+            cg.emit(Insn::stx(BPF_DW, R10, R0, mem_off(slot)));
+        }
+    }
+    let mut fall: Option<State> = Some(State::new(0));
+    for (p, &n) in layout.iter().enumerate() {
+        let next = layout.get(p + 1).copied().unwrap_or(ACCEPT);
+        cg.pos = p;
+        cg.label.insert(n, cg.insns.len());
+        cg.cur = match (fall.take(), cg.pending.remove(&n)) {
+            (Some(a), Some(b)) => a.meet(&b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => unreachable!("a node laid out before its predecessors"),
+        };
+        cg.occ.clear();
+        let mut keys = Vec::new();
+        for v in operands(g, n) {
+            walk(g, v, &mut keys);
+        }
+        for k in keys {
+            if let Key::Val(v) = k {
+                *cg.occ.entry(v).or_default() += 1;
+            }
+        }
+        cg.pins.clear();
+        if cg.node(n, next)? {
+            fall = Some(cg.cur.clone());
+        }
+    }
+    cg.label.insert(ACCEPT, cg.insns.len());
+    if has_accept {
+        cg.emit(Insn::alu32_imm(MOV, R0, 1));
+    }
+    cg.label.insert(REJECT, cg.insns.len());
+    cg.emit(Insn::exit());
+    let snap = snaplen(g);
+    Ok((cg.resolve()?, snap))
+}
+
+fn mentions_len(g: &Graph, v: ValId) -> bool {
+    match g.vals.get(v) {
+        V::Len => true,
+        V::Load { base: Some(b), .. } | V::Neg(b) => mentions_len(g, *b),
+        V::Alu(_, a, b) => mentions_len(g, *a) || mentions_len(g, *b),
+        _ => false,
+    }
 }

@@ -1,7 +1,8 @@
 //! An eBPF interpreter for the instructions the compiler emits, with the splice ABI:
 //! r1 = buf (2048 bytes), r2 = caplen, r3 = wirelen, r4 = l3, r10 = frame pointer.
 //! It refuses what the verifier would refuse at run time (out-of-bounds access, unknown
-//! opcodes, backward jumps), so a passing test means the program is well-formed too.
+//! opcodes, jumps out of the program, a run that does not end), so a passing test means the
+//! program is well-formed too.
 
 use crate::codegen::FILTER_BUF_SIZE;
 use crate::insn::*;
@@ -12,11 +13,16 @@ pub enum InterpError {
     BadOpcode(usize, u8),
     #[error("instruction {0}: memory access out of bounds")]
     OutOfBounds(usize),
-    #[error("instruction {0}: jump out of the program or backwards")]
+    #[error("instruction {0}: jump out of the program")]
     BadJump(usize),
+    #[error("more than {MAX_STEPS} instructions run")]
+    TooLong,
     #[error("program ran off its end")]
     NoExit,
 }
+
+/// Runs longer than this are refused (the `protochain` loop, the only one, runs a few thousand).
+const MAX_STEPS: usize = 1 << 20;
 
 const BUF_BASE: u64 = 0x1000_0000;
 const STACK_BASE: u64 = 0x2000_0000;
@@ -36,7 +42,12 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
     r[4] = l3 as u64;
     r[10] = STACK_BASE + STACK_SIZE;
     let mut pc = 0usize;
+    let mut steps = 0usize;
     while pc < insns.len() {
+        steps += 1;
+        if steps > MAX_STEPS {
+            return Err(InterpError::TooLong);
+        }
         let i = insns[pc];
         let (dst, src) = (i.dst as usize & 0xf, i.src as usize & 0xf);
         if dst > 10 || src > 10 {
@@ -145,10 +156,15 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                     i.imm as i64 as u64
                 };
                 let d = r[dst];
-                let (d, s) = if class == BPF_JMP32 {
-                    (d as u32 as u64, s as u32 as u64)
+                let (d, s, sd, ss) = if class == BPF_JMP32 {
+                    (
+                        d as u32 as u64,
+                        s as u32 as u64,
+                        d as u32 as i32 as i64,
+                        s as u32 as i32 as i64,
+                    )
                 } else {
-                    (d, s)
+                    (d, s, d as i64, s as i64)
                 };
                 let taken = match op {
                     JA => true,
@@ -159,19 +175,21 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                     JLT => d < s,
                     JLE => d <= s,
                     JSET => d & s != 0,
+                    JSGT => sd > ss,
+                    JSGE => sd >= ss,
+                    JSLT => sd < ss,
+                    JSLE => sd <= ss,
                     _ => return Err(InterpError::BadOpcode(pc, i.code)),
                 };
-                if i.off < 0 {
-                    return Err(InterpError::BadJump(pc));
-                }
-                pc = if taken {
-                    pc + 1 + i.off as usize
+                let to = if taken {
+                    pc as i64 + 1 + i.off as i64
                 } else {
-                    pc + 1
+                    pc as i64 + 1
                 };
-                if pc >= insns.len() {
+                if to < 0 || to >= insns.len() as i64 {
                     return Err(InterpError::BadJump(pc));
                 }
+                pc = to as usize;
             }
             _ => return Err(InterpError::BadOpcode(pc, i.code)),
         }

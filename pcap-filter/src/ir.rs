@@ -56,8 +56,10 @@ pub enum Pred {
     True,
     False,
     Cmp(CmpOp, Val, Val),
-    And(Box<Pred>, Box<Pred>),
-    Or(Box<Pred>, Box<Pred>),
+    /// All of the operands, in order (kept flat, so long `and` chains do not nest).
+    And(Vec<Pred>),
+    /// Any of the operands, in order.
+    Or(Vec<Pred>),
     Not(Box<Pred>),
     ProtoChain(ProtoChain),
     /// Store a value into scratch slot n; always true.
@@ -65,13 +67,13 @@ pub enum Pred {
 }
 
 impl Val {
-    pub fn mentions_mem(&self) -> bool {
+    /// How deep the value's tree is.
+    pub fn depth(&self) -> usize {
         match self {
-            Val::Mem(_) => true,
-            Val::Load { base: Some(b), .. } => b.mentions_mem(),
-            Val::Alu(_, a, b) => a.mentions_mem() || b.mentions_mem(),
-            Val::Neg(a) => a.mentions_mem(),
-            _ => false,
+            Val::Load { base: Some(b), .. } => 1 + b.depth(),
+            Val::Alu(_, a, b) => 1 + a.depth().max(b.depth()),
+            Val::Neg(a) => 1 + a.depth(),
+            _ => 1,
         }
     }
     pub fn load(off: u32, size: u8) -> Val {
@@ -84,24 +86,6 @@ impl Val {
     pub fn alu(op: AluOp, a: Val, b: Val) -> Val {
         Val::Alu(op, Box::new(a), Box::new(b))
     }
-    /// An upper bound of the value, when one is obvious (used to spare verifier checks).
-    pub fn max(&self) -> u64 {
-        match self {
-            Val::K(k) => *k as u64,
-            Val::Len => u32::MAX as u64,
-            Val::Load { size, .. } => (1u64 << (8 * *size as u64)) - 1,
-            Val::Alu(AluOp::And, a, b) => a.max().min(b.max()),
-            Val::Alu(AluOp::Add, a, b) => (a.max() + b.max()).min(u32::MAX as u64),
-            Val::Alu(AluOp::Lsh, a, b) => match **b {
-                Val::K(k) if k < 32 => (a.max() << k).min(u32::MAX as u64),
-                _ => u32::MAX as u64,
-            },
-            Val::Alu(AluOp::Rsh, a, _) => a.max(),
-            Val::Alu(AluOp::Div, a, _) => a.max(),
-            Val::Alu(AluOp::Mod, a, b) => a.max().min(b.max()),
-            _ => u32::MAX as u64,
-        }
-    }
 }
 
 impl Pred {
@@ -112,14 +96,38 @@ impl Pred {
         match (a, b) {
             (Pred::True, b) => b,
             (a, Pred::True) => a,
-            (a, b) => Pred::And(Box::new(a), Box::new(b)),
+            (Pred::And(mut v), Pred::And(w)) => {
+                v.extend(w);
+                Pred::And(v)
+            }
+            (Pred::And(mut v), b) => {
+                v.push(b);
+                Pred::And(v)
+            }
+            (a, Pred::And(mut w)) => {
+                w.insert(0, a);
+                Pred::And(w)
+            }
+            (a, b) => Pred::And(vec![a, b]),
         }
     }
     pub fn or(a: Pred, b: Pred) -> Pred {
         match (a, b) {
             (Pred::False, b) => b,
             (a, Pred::False) => a,
-            (a, b) => Pred::Or(Box::new(a), Box::new(b)),
+            (Pred::Or(mut v), Pred::Or(w)) => {
+                v.extend(w);
+                Pred::Or(v)
+            }
+            (Pred::Or(mut v), b) => {
+                v.push(b);
+                Pred::Or(v)
+            }
+            (a, Pred::Or(mut w)) => {
+                w.insert(0, a);
+                Pred::Or(w)
+            }
+            (a, b) => Pred::Or(vec![a, b]),
         }
     }
     #[allow(clippy::should_implement_trait)]

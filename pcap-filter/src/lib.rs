@@ -12,14 +12,19 @@
 //! it returns non-zero on a match.
 
 pub mod capture;
+mod cfg;
 pub mod cli;
 pub(crate) mod codegen;
 mod disasm;
 mod error;
+mod facts;
 pub mod insn;
 mod interp;
 mod ir;
 mod lexer;
+mod opt;
+#[cfg(test)]
+mod opt_tests;
 mod parser;
 mod protocols;
 mod semantics;
@@ -51,7 +56,8 @@ impl Program {
     }
 }
 
-const MAX_TOKENS: usize = 1000;
+/// Parentheses and brackets nest at most this deep (the parser and the generator recurse on
+/// them); libpcap's parser stack allows deeper nesting, real filters never get near.
 const MAX_NESTING: usize = 64;
 
 /// What the meaning of an expression depends on besides its text.
@@ -69,15 +75,21 @@ pub fn compile(expr: &str) -> Result<Program, FilterError> {
 /// Compile a pcap-filter(7) expression with `opts`.
 pub fn compile_with(expr: &str, opts: &Options) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
-    // Bound the recursion of the parser and the generator (real filters are far smaller).
-    if toks.len() > MAX_TOKENS {
-        return Err(FilterError::new(
-            format!("expression too long (more than {MAX_TOKENS} tokens)"),
-            toks[MAX_TOKENS].col,
-        ));
-    }
+    check_nesting(&toks)?;
+    let l2 = parser::Parser::new(&toks, false)
+        .netmask(opts.netmask)
+        .parse()?;
+    // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
+    let l3 = parser::Parser::new(&toks, true)
+        .netmask(opts.netmask)
+        .parse()
+        .unwrap_or(ir::Pred::False);
+    build(&l2, &l3)
+}
+
+fn check_nesting(toks: &[lexer::Token]) -> Result<(), FilterError> {
     let mut depth = 0usize;
-    for t in &toks {
+    for t in toks {
         match t.tok {
             lexer::Tok::Op("(") | lexer::Tok::Op("[") => depth += 1,
             lexer::Tok::Op(")") | lexer::Tok::Op("]") => depth = depth.saturating_sub(1),
@@ -90,25 +102,43 @@ pub fn compile_with(expr: &str, opts: &Options) -> Result<Program, FilterError> 
             ));
         }
     }
-    let l2 = parser::Parser::new(&toks, false)
-        .netmask(opts.netmask)
-        .parse()?;
-    // An expression with no meaning on raw IP (`arp`, `ether host`) matches nothing there.
-    let l3 = parser::Parser::new(&toks, true)
-        .netmask(opts.netmask)
-        .parse()
-        .unwrap_or(ir::Pred::False);
-    let (insns, snaplen) = codegen::generate(&l2, &l3)?;
-    Ok(Program { insns, snaplen })
+    Ok(())
 }
 
-/// The Ethernet body alone (raw IP matches nothing): for size comparisons with libpcap.
+/// Both bodies in one graph, optimised, then generated twice: with the Ethernet body rebased
+/// onto the IP header (so it shares code with the raw-IP body) and without; the smaller wins.
+fn build(l2: &ir::Pred, l3: &ir::Pred) -> Result<Program, FilterError> {
+    let mut best: Option<Program> = None;
+    let mut err = None;
+    for delta in [0, ETHER_HEADER] {
+        let mut g = cfg::Lower::build(l2, l3, delta)?;
+        opt::optimise(&mut g);
+        opt::share_tails(&mut g);
+        match codegen::generate(&g) {
+            Ok((insns, snaplen)) if best.as_ref().is_none_or(|b| insns.len() < b.len()) => {
+                best = Some(Program { insns, snaplen })
+            }
+            Ok(_) => {}
+            Err(e) => err = Some(e),
+        }
+    }
+    best.ok_or_else(|| err.expect("one variant failed"))
+}
+
+/// Where the IP header starts in an untagged Ethernet frame.
+const ETHER_HEADER: i32 = 14;
+
+/// One body alone (the other entry matches nothing): for size comparisons with libpcap.
 #[doc(hidden)]
-pub fn compile_l2_only(expr: &str) -> Result<Program, FilterError> {
+pub fn compile_one_body(expr: &str, l3: bool) -> Result<Program, FilterError> {
     let toks = lexer::tokenize(expr)?;
-    let l2 = parser::Parser::new(&toks, false).parse()?;
-    let (insns, snaplen) = codegen::generate(&l2, &ir::Pred::False)?;
-    Ok(Program { insns, snaplen })
+    check_nesting(&toks)?;
+    let p = parser::Parser::new(&toks, l3).parse()?;
+    if l3 {
+        build(&ir::Pred::False, &p)
+    } else {
+        build(&p, &ir::Pred::False)
+    }
 }
 
 /// A listing of the program, one instruction a line.

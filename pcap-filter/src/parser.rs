@@ -13,7 +13,14 @@ pub struct Parser<'a> {
     toks: &'a [Token],
     pos: usize,
     pub sem: Gen,
+    /// Nesting of `arith` calls (they recurse for `%`, `^` and parentheses).
+    depth: usize,
 }
+
+/// Arithmetic nests at most this deep, as operators (`%` and `^` chains, which group to the
+/// right) or as operands of one value (long `+` chains): the parser, the optimiser and the
+/// generator recurse on arithmetic.
+pub const MAX_ARITH_DEPTH: usize = 100;
 
 type PResult<T> = Result<T, FilterError>;
 
@@ -35,6 +42,7 @@ impl<'a> Parser<'a> {
             toks,
             pos: 0,
             sem: Gen::new(l3),
+            depth: 0,
         }
     }
 
@@ -160,12 +168,14 @@ impl<'a> Parser<'a> {
     }
 
     fn term(&mut self, inh: Qual) -> PResult<(Pred, Qual)> {
-        if self.is_kw("not") || self.is_op("!") {
+        // A run of `not`s, counted rather than recursed into: libpcap takes any number.
+        let mut odd = false;
+        while self.is_kw("not") || self.is_op("!") {
             self.next();
-            let (b, q) = self.term(inh)?;
-            return Ok((Pred::not(b), q));
+            odd = !odd;
         }
-        self.rterm(inh)
+        let (b, q) = self.rterm(inh)?;
+        Ok((if odd { Pred::not(b) } else { b }, q))
     }
 
     /// Does the parenthesis at the cursor hold arithmetic (followed by an operator)?
@@ -835,6 +845,18 @@ impl<'a> Parser<'a> {
 
     /// Precedence climbing over libpcap's `%left` levels.
     fn arith(&mut self, min: u8) -> PResult<Arth> {
+        self.depth += 1;
+        if self.depth > MAX_ARITH_DEPTH {
+            return self.err(format!(
+                "arithmetic nested more than {MAX_ARITH_DEPTH} deep"
+            ));
+        }
+        let r = self.arith_inner(min);
+        self.depth -= 1;
+        r
+    }
+
+    fn arith_inner(&mut self, min: u8) -> PResult<Arth> {
         let mut lhs = self.arith_unary()?;
         while let Some((op, prec)) = Self::binop(self.peek()) {
             if prec < min.max(1) {
@@ -856,6 +878,12 @@ impl<'a> Parser<'a> {
                 return self.err_at(col, "shift by more than 31 bits");
             }
             _ => {}
+        }
+        if a.v.depth().max(b.v.depth()) >= MAX_ARITH_DEPTH {
+            return self.err_at(
+                col,
+                format!("arithmetic nested more than {MAX_ARITH_DEPTH} deep"),
+            );
         }
         let mut guards = a.guards;
         guards.extend(b.guards);
@@ -890,15 +918,20 @@ impl<'a> Parser<'a> {
     }
 
     fn arith_unary_only(&mut self) -> PResult<Arth> {
-        if self.is_op("-") {
+        // -(-x) is x in 32-bit arithmetic: count the signs instead of recursing.
+        let mut odd = false;
+        while self.is_op("-") {
             self.next();
-            let a = self.arith_unary_only()?;
-            return Ok(Arth {
-                v: Val::Neg(Box::new(a.v)),
-                guards: a.guards,
-            });
+            odd = !odd;
         }
-        self.arith_primary()
+        let a = self.arith_primary()?;
+        if !odd {
+            return Ok(a);
+        }
+        Ok(Arth {
+            v: Val::Neg(Box::new(a.v)),
+            guards: a.guards,
+        })
     }
 
     fn arith_primary(&mut self) -> PResult<Arth> {

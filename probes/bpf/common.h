@@ -44,6 +44,12 @@ volatile const __u32 CFG_SELF_TGID = 0;  /* the tracer's own pid: its netlink sk
 volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pcap_filter() */
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
+volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
+volatile const __u32 CFG_TUNNEL = 0;     /* 1 = a SEC_TUNNEL section on the events of tunnel packets */
+volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-tunnel-pcap-l2 filter */
+volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
+volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
+volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
 
 /* ---- maps ---- */
 struct {
@@ -83,6 +89,30 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } FUNC_IPS SEC(".maps");
+/* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
+ * without sections are reserved in the ring and written in place). */
+struct record_buf {
+	struct event event;
+	struct section_head packet_head;
+	struct section_packet packet;
+	__u8 bytes[SNAPLEN_MAX];
+	__u8 room[sizeof(struct section_head) + sizeof(struct section_tunnel)]; /* for record_buf_tunnel */
+};
+/* The same buffer when the event carries a SEC_TUNNEL section (before the packet, so both stay at fixed offsets). */
+struct record_buf_tunnel {
+	struct event event;
+	struct section_head tunnel_head;
+	struct section_tunnel tunnel;
+	struct section_head packet_head;
+	struct section_packet packet;
+	__u8 bytes[SNAPLEN_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct record_buf);
+} RECORD_BUF SEC(".maps");
 
 /* skb tracking: addresses of skbs that matched once */
 struct {

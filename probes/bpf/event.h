@@ -5,6 +5,24 @@
 #ifndef PWRU_EVENT_H
 #define PWRU_EVENT_H
 
+/* ---- records ----
+ * Every ring-buffer record starts with struct record_head; its type says which fixed part follows. After the fixed
+ * part come head.nsections sections, each a struct section_head and head->len bytes of payload. A section starts at
+ * an 8-byte aligned offset from the record's start (its writer zeroes the padding); head.size counts every byte up
+ * to the end of the last section. Readers skip section kinds they do not know, so a feature adds a section kind
+ * without touching the others. */
+struct record_head {
+	__u16 size;      /* bytes of the whole record */
+	__u8 rtype;      /* enum pwru_record_type */
+	__u8 nsections;  /* sections after the fixed part */
+	__u32 sections;  /* 1 << kind for each section kind present */
+};
+
+enum pwru_record_type {
+	REC_EVENT = 0,  /* struct event: one skb seen by one probe */
+	REC_MAP_OP = 1, /* reserved (issue 12, map operations on the tracked packet's path): its own fixed part */
+};
+
 /* event.flags */
 enum pwru_event_flag {
 	EV_HAS_TUPLE = 1 << 0,  /* saddr/daddr/ports/l4_proto are valid */
@@ -21,11 +39,13 @@ enum pwru_event_kind {
 	EV_KIND_TRACEPOINT = 1, /* probe_id = index into the loader's tracepoint table */
 };
 
+/* The fixed part of a REC_EVENT record. */
 struct event {
+	struct record_head head;
 	__u64 ts_ns;       /* bpf_ktime_get_ns() */
 	__u64 skb;         /* struct sk_buff address */
 	__u64 func_ip;     /* probed function (kprobe kinds) */
-	__u64 caller_ip;   /* return address, with --output-caller */
+	__u64 caller_ip;   /* return address, with EV_HAS_CALLER */
 	__u32 probe_id;    /* tracepoint index (tracepoint kind) */
 	__u32 pid;         /* tgid of the current task */
 	__u32 cpu;
@@ -48,6 +68,73 @@ struct event {
 	__u8  saddr[16];
 	__u8  daddr[16];
 	char  comm[16];
+};
+
+/* ---- sections ---- */
+struct section_head {
+	__u16 kind;  /* enum pwru_section_kind */
+	__u16 flags; /* per kind */
+	__u32 len;   /* payload bytes after this header, without padding */
+};
+
+/* Section kinds: one bit each in record_head.sections, so at most 31. Reserved kinds are documented here before
+ * they are implemented, so that features developed side by side do not collide. */
+enum pwru_section_kind {
+	SEC_PACKET = 1,     /* struct section_packet, then the packet bytes (issue 13) */
+	SEC_SKB_CB = 2,     /* reserved (issue 10): the five __u32 words of skb->cb[] */
+	SEC_VERDICT = 3,    /* reserved (issue 10): a traced BPF program's id and return code (TC_ACT_*, XDP_*) */
+	SEC_BTF_VALUES = 4, /* reserved (issue 11): values of BTF expressions, in the order of the loader's list */
+	SEC_BTF_DUMP = 5,   /* reserved (issue 11): bpf_snprintf_btf() text of a struct; flag SECF_CUT if it did not fit */
+	SEC_TUNNEL = 6,     /* reserved (issue 12): the inner tuple of a VXLAN/Geneve packet */
+};
+
+enum pwru_section_flag {
+	SECF_CUT = 1 << 0, /* the payload was cut to fit its buffer */
+};
+
+/* SEC_PACKET payload: this header, then cap_len bytes of the packet from its first byte. */
+struct section_packet {
+	__u32 orig_len; /* bytes of the packet from its first byte to its end (skb->len from there) */
+	__u16 cap_len;  /* bytes that follow: at most the snaplen, and only the skb's linear data */
+	__u8 start;     /* enum pwru_packet_start */
+	__u8 _pad;
+};
+
+enum pwru_packet_start {
+	PKT_START_L2 = 0, /* at the MAC header */
+	PKT_START_L3 = 1, /* at the network header (the skb has no MAC header) */
+};
+
+/* SEC_TUNNEL payload (--output-tunnel): the tunnel a VXLAN/Geneve packet belongs to and its inner packet's tuple. */
+struct section_tunnel {
+	__u8 kind;      /* enum pwru_tunnel_kind */
+	__u8 flags;     /* enum pwru_tunnel_flag */
+	__u8 l4_proto;  /* of the inner packet, with TUNF_HAS_TUPLE */
+	__u8 tcp_flags;
+	__u32 vni;      /* with TUNF_HAS_VNI */
+	__u16 sport;    /* host byte order */
+	__u16 dport;
+	__u32 _pad;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes unless TUNF_IPV6 */
+	__u8 daddr[16];
+};
+
+enum pwru_tunnel_kind {
+	TUN_VXLAN = 1,  /* UDP to port 4789 or 8472 with a VXLAN header */
+	TUN_GENEVE = 2, /* UDP to port 6081 with a Geneve header */
+	TUN_ENCAP = 3,  /* encapsulated by this kernel: skb->encapsulation and inner headers set (any tunnel) */
+};
+
+enum pwru_tunnel_flag {
+	TUNF_HAS_VNI = 1 << 0,
+	TUNF_HAS_TUPLE = 1 << 1, /* the inner packet is IP: addresses, l4_proto (and ports for TCP/UDP/SCTP) */
+	TUNF_IPV6 = 1 << 2,
+};
+
+/* Largest snaplen the probes take (the per-CPU record buffer holds one event with this many packet bytes): a
+ * 9000-byte jumbo frame fits. */
+enum pwru_packet_abi {
+	SNAPLEN_MAX = 16384,
 };
 
 #endif

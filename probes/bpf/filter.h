@@ -12,6 +12,14 @@ enum pwru_filter_abi {
 	FILTER_BUF_SIZE = 2048,
 };
 
+/* The stub's fourth argument: which filter of the joined body runs (probes/src/filters.rs) on what the buffer holds. */
+enum pwru_filter_mode {
+	FILTER_MODE_L2 = 0,        /* the main filter; an Ethernet frame */
+	FILTER_MODE_L3 = 1,        /* the main filter; an IP packet */
+	FILTER_MODE_TUNNEL_L2 = 2, /* --filter-tunnel-pcap-l2; the inner Ethernet frame of a tunnel packet */
+	FILTER_MODE_TUNNEL_L3 = 3, /* --filter-tunnel-pcap-l3; the inner IP packet */
+};
+
 static __attribute__((noinline, section(".text.pcap_filter")))
 int pcap_filter(void *buf, __u32 caplen, __u32 wirelen, __u32 l3)
 {

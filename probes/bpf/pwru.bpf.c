@@ -6,6 +6,7 @@
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
  *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
+ *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
  * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
@@ -22,6 +23,7 @@
 #include "filter.h"
 #include "common.h"
 #include "skb.h"
+#include "tunnel.h"
 #include "handle.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -30,12 +32,23 @@ char LICENSE[] SEC("license") = "GPL";
  * constants are not described there), so that tests/layout.rs can check them against their Rust mirrors. */
 struct pwru_contract {
 	struct event event;
+	struct section_head section;
+	struct section_packet packet;
+	struct section_tunnel tunnel;
+	enum pwru_record_type record;
+	enum pwru_section_kind section_kind;
+	enum pwru_section_flag section_flag;
+	enum pwru_packet_start packet_start;
+	enum pwru_packet_abi packet_abi;
 	enum pwru_event_flag flag;
 	enum pwru_event_kind kind;
 	enum pwru_counter counter;
 	enum pwru_tp_id tp_id;
 	enum pwru_cookie cookie;
 	enum pwru_filter_abi filter;
+	enum pwru_filter_mode filter_mode;
+	enum pwru_tunnel_kind tunnel_kind;
+	enum pwru_tunnel_flag tunnel_flag;
 };
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 

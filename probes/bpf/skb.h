@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Reading an skb: its netns, whether it is the tracer's own netlink traffic, the pcap filter on its bytes, and its
- * 5-tuple. */
+/* Reading an skb: its netns, whether it is the tracer's own netlink traffic, where its packet starts, the pcap filter
+ * on its bytes, and its 5-tuple. */
 #ifndef PWRU_SKB_H
 #define PWRU_SKB_H
 
@@ -32,16 +32,19 @@ static __always_inline int is_own_netlink(struct sk_buff *skb)
 
 #define HDR_UNSET 0xffff
 
-/* Copies the packet into FILTER_BUF and runs the spliced pcap filter on it: from the Ethernet header when the skb
- * has one (mac header set and mac_len != 0), else from the network header (DLT_RAW). */
-static __always_inline int run_filter(struct sk_buff *skb)
+/* Where an skb's packet starts for the filter and the packet section: at the MAC header when the skb has one, else
+ * at the network header (DLT_RAW). It has one when mac_header is set and lies before the network header or the
+ * data; mac_len alone tells too little (it is set only on receive, after trace_netif_receive_skb), and devices
+ * without a link-layer header (tun, ipip) leave mac_header equal to both. */
+struct pkt_span {
+	unsigned char *start; /* first byte */
+	__u64 wire;           /* bytes from start to the end of the packet */
+	__u64 linear;         /* of those, bytes in the linear data (readable at start) */
+	__u8 l3;              /* 1: starts at the network header */
+};
+
+static __always_inline struct pkt_span packet_span(struct sk_buff *skb)
 {
-	__u32 zero = 0;
-	struct filter_buf *fb = bpf_map_lookup_elem(&FILTER_BUF, &zero);
-
-	if (!fb)
-		return 0;
-
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	unsigned char *data = BPF_CORE_READ(skb, data);
 	__u32 mac = BPF_CORE_READ(skb, mac_header);
@@ -50,27 +53,50 @@ static __always_inline int run_filter(struct sk_buff *skb)
 	__u32 tail = BPF_CORE_READ(skb, tail);
 	__u32 len = BPF_CORE_READ(skb, len);
 	__u64 data_off = data - head;
+	struct pkt_span s;
 	__u64 off;
-	__u32 l3;
 
-	if (mac != HDR_UNSET && mac_len != 0) {
+	if (mac != HDR_UNSET && (mac_len != 0 || nh > mac || data_off > mac)) {
 		off = mac;
-		l3 = 0;
+		s.l3 = 0;
 	} else {
 		off = nh ? nh : data_off;
-		l3 = 1;
+		s.l3 = 1;
 	}
+	s.start = head + off;
+	s.wire = data_off + len > off ? data_off + len - off : 0;
+	s.linear = tail > off ? tail - off : 0;
+	return s;
+}
 
-	__u64 wire = data_off + len > off ? data_off + len - off : 0;
-	__u64 caplen = tail > off ? tail - off : 0;
+/* Copies up to `want` bytes of the packet's linear data to dst, at most `room` (a constant: the verifier needs the
+ * bound); returns how many (0 when the read fails). */
+static __always_inline __u64 read_packet(void *dst, struct pkt_span *p, __u64 want, __u64 room)
+{
+	__u64 n = p->linear;
 
-	if (caplen > FILTER_SNAPLEN)
-		caplen = FILTER_SNAPLEN;
-	if (caplen > FILTER_BUF_SIZE)
-		caplen = FILTER_BUF_SIZE;
-	if (bpf_probe_read_kernel(fb->data, caplen, head + off))
-		caplen = 0;
-	return pcap_filter(fb->data, caplen, wire, l3);
+	if (n > want)
+		n = want;
+	if (n > room)
+		n = room;
+	if (bpf_probe_read_kernel(dst, n, p->start))
+		n = 0;
+	return n;
+}
+
+/* Copies the packet into FILTER_BUF and runs the spliced pcap filter on it. */
+static __always_inline int run_filter(struct sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct filter_buf *fb = bpf_map_lookup_elem(&FILTER_BUF, &zero);
+
+	if (!fb)
+		return 0;
+
+	struct pkt_span p = packet_span(skb);
+	__u64 caplen = read_packet(fb->data, &p, FILTER_SNAPLEN, FILTER_BUF_SIZE);
+
+	return pcap_filter(fb->data, caplen, p.wire, p.l3);
 }
 
 #define IPV6_MAX_EXT_HDRS 8

@@ -106,6 +106,68 @@ pub struct FilterCode {
     pub snaplen: u32,
 }
 
+/// The packets inside VXLAN and Geneve tunnels (`--output-tunnel`, `--filter-tunnel-pcap-l2/-l3`). A tunnel packet
+/// is a UDP datagram to port 4789 or 8472 (VXLAN) or 6081 (Geneve), or an skb whose inner headers the kernel set
+/// when it encapsulated it; its inner packet is what follows the tunnel header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelConfig {
+    /// Add the inner packet's tuple to the events of tunnel packets.
+    pub output: bool,
+    /// Tunnel packets must carry an Ethernet frame this filter accepts; other packets are not affected (as in
+    /// pwru). Compiled like [`Config::filter`].
+    pub filter_l2: Option<FilterCode>,
+    /// Tunnel packets must carry an IP packet this filter accepts; other packets are not affected.
+    pub filter_l3: Option<FilterCode>,
+}
+
+/// A kernel function probed for what it does on a packet's stack rather than for an skb argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackFunc {
+    /// The function's name.
+    pub name: String,
+    /// Kernel module that holds the function, `None` for vmlinux.
+    pub module: Option<String>,
+}
+
+/// What a map operation function does, for [`MapFuncTarget`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapOpKind {
+    /// `(map, key)` returning the value or NULL.
+    Lookup,
+    /// `(map, key, value, flags)`.
+    Update,
+    /// `(map, key)`.
+    Delete,
+}
+
+/// A BPF map operation function of vmlinux (`htab_map_update_elem`, `__htab_map_lookup_elem`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapFuncTarget {
+    /// The function's name.
+    pub name: String,
+    /// What it does.
+    pub op: MapOpKind,
+    /// A lookup that returns the hash element, whose value is behind the key (`__htab_map_lookup_elem`).
+    pub returns_elem: bool,
+}
+
+/// Following a packet by the task whose kernel stack processes it (`--filter-track-skb-by-stackid`,
+/// `--filter-non-skb-funcs`, `--output-bpfmap`): while a selected skb is being processed by a task, every skb that
+/// task's stack handles is an event too, and functions without an skb report as that packet. Needs the kprobe
+/// backends for [`StackConfig::non_skb`] and [`StackConfig::map_funcs`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackConfig {
+    /// Follow packets by stack.
+    pub track: bool,
+    /// Functions without an skb to probe (kprobe backends).
+    pub non_skb: Vec<StackFunc>,
+    /// Map operation functions to probe (kprobe backends): their events carry the map operation.
+    pub map_funcs: Vec<MapFuncTarget>,
+    /// `offsetof(struct htab_elem, key)` in the running kernel, to find the value behind what
+    /// [`MapFuncTarget::returns_elem`] lookups return; without it their value is not read.
+    pub htab_elem_key: Option<u32>,
+}
+
 /// Everything [`crate::Tracer::load`] needs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -135,7 +197,21 @@ pub struct Config {
     pub kprobe_placement: KprobePlacement,
     /// Probes one attaching or detaching worker thread handles (kprobe backend); `None`: a few workers per CPU.
     pub kprobe_batch: Option<usize>,
+    /// Tunnel packets: their inner tuple, and filters on their inner packet.
+    pub tunnel: TunnelConfig,
+    /// Following packets by stack, and what reports through it.
+    pub stack_track: StackConfig,
+    /// Bytes of each per-CPU buffer the BTF dumps of an event use (`--set-percpu-buf`).
+    pub percpu_buf: u32,
+    /// Packet bytes to copy into each event ([`crate::event::Record::packet`]), from the MAC header when the skb
+    /// has one, else from the network header; at most [`crate::event::SNAPLEN_MAX`], and only the skb's linear
+    /// data. 0 (the default): none, and events cost what they cost without this feature (fixed-size records
+    /// written in place).
+    pub snaplen: u32,
 }
+
+/// Default of [`Config::percpu_buf`] (pwru's).
+pub const PERCPU_BUF_DEFAULT: u32 = 4096;
 
 impl Default for Config {
     fn default() -> Self {
@@ -153,6 +229,10 @@ impl Default for Config {
             ringbuf_bytes: 16 << 20,
             kprobe_placement: KprobePlacement::default(),
             kprobe_batch: None,
+            tunnel: TunnelConfig::default(),
+            stack_track: StackConfig::default(),
+            percpu_buf: PERCPU_BUF_DEFAULT,
+            snaplen: 0,
         }
     }
 }

@@ -92,6 +92,9 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
+    /// The filter and the tunnel filters do not fit one stub.
+    #[error(transparent)]
+    FiltersTooLong(#[from] crate::filters::JoinError),
     /// [`crate::Tracer::attach`] was called twice.
     #[error("attach() was already called on this tracer")]
     AttachedTwice,

@@ -1,5 +1,46 @@
-//! Rust mirror of `bpf/event.h`: the record every probe writes to the ring buffer.
-//! `tests/layout.rs` checks field offsets and the flag and kind values against the BTF of the compiled objects.
+//! Rust mirror of `bpf/event.h`: the records the probes write to the ring buffer. `tests/layout.rs` checks every
+//! struct's field offsets and every enum's values against the BTF of the compiled objects.
+//!
+//! A record is a [`RecordHead`], the fixed part its type names ([`RawEvent`] for [`REC_EVENT`]) and then
+//! [`RecordHead::nsections`] sections, each a [`SectionHead`] and its payload, starting 8-byte aligned.
+//! [`Record`] holds one event record as read from the ring and hands out its sections; [`Record::packet`] decodes
+//! the [`SEC_PACKET`] section.
+//!
+//! Adding a section kind (say, skb->cb[] for traced tc programs): give its `SEC_*` constant (reserved below) a
+//! payload struct in `bpf/event.h`, append it in `bpf/handle.h` as `add_packet` does (8-byte aligned, padding
+//! zeroed, `head.size`/`nsections`/`sections` updated), mirror the payload here with a decoder like
+//! [`Record::packet`], and add the struct and enum to `tests/layout.rs` and `struct pwru_contract`. Readers skip
+//! kinds they do not know, so no other section changes.
+
+/// [`RecordHead::rtype`]: an skb event ([`RawEvent`]).
+pub const REC_EVENT: u8 = 0;
+/// [`RecordHead::rtype`], reserved: a BPF map operation on the tracked packet's path (issue 12), with its own fixed
+/// part.
+pub const REC_MAP_OP: u8 = 1;
+
+/// Section kind: the packet's first bytes ([`PacketHead`] and the bytes).
+pub const SEC_PACKET: u16 = 1;
+/// Section kind, reserved: the five `__u32` words of `skb->cb[]` (tc/XDP program tracing, issue 10).
+pub const SEC_SKB_CB: u16 = 2;
+/// Section kind, reserved: a traced BPF program's id and return code (issue 10).
+pub const SEC_VERDICT: u16 = 3;
+/// Section kind, reserved: the values of BTF expressions, in the order of the loader's list (issue 11).
+pub const SEC_BTF_VALUES: u16 = 4;
+/// Section kind, reserved: `bpf_snprintf_btf()` text of a struct (issue 11); [`SECF_CUT`] when it did not fit.
+pub const SEC_BTF_DUMP: u16 = 5;
+/// Section kind: the tunnel of a VXLAN/Geneve packet and its inner tuple ([`TunnelSection`]).
+pub const SEC_TUNNEL: u16 = 6;
+
+/// Section flag: the payload was cut to fit its buffer.
+pub const SECF_CUT: u16 = 1 << 0;
+
+/// [`PacketHead::start`]: the bytes start at the MAC header.
+pub const PKT_START_L2: u8 = 0;
+/// [`PacketHead::start`]: the bytes start at the network header (the skb had no MAC header).
+pub const PKT_START_L3: u8 = 1;
+
+/// The largest snaplen the probes take ([`crate::Config::snaplen`] is capped to it).
+pub const SNAPLEN_MAX: u32 = 16384;
 
 /// `flags`: saddr/daddr/ports/l4_proto are valid.
 pub const EV_HAS_TUPLE: u8 = 1 << 0;
@@ -19,10 +60,91 @@ pub const EV_KIND_KPROBE: u8 = 0;
 /// `kind`: a tracepoint; `probe_id` indexes [`crate::Config::tracepoints`].
 pub const EV_KIND_TRACEPOINT: u8 = 1;
 
-/// `struct event`: one skb seen by one probe.
+/// `struct record_head`: how every ring-buffer record starts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHead {
+    /// Bytes of the whole record.
+    pub size: u16,
+    /// `REC_*`.
+    pub rtype: u8,
+    /// Sections after the fixed part.
+    pub nsections: u8,
+    /// `1 << kind` for each section kind present.
+    pub sections: u32,
+}
+
+/// `struct section_head`: the start of each section.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SectionHead {
+    /// `SEC_*`.
+    pub kind: u16,
+    /// Per kind (`SECF_*`).
+    pub flags: u16,
+    /// Payload bytes after this header, without padding.
+    pub len: u32,
+}
+
+/// `struct section_packet`: the start of a [`SEC_PACKET`] payload; `cap_len` packet bytes follow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketHead {
+    /// Bytes of the packet from its first byte to its end.
+    pub orig_len: u32,
+    /// Bytes that follow (at most the snaplen, and only the skb's linear data).
+    pub cap_len: u16,
+    /// `PKT_START_*`.
+    pub start: u8,
+    /// Padding.
+    pub _pad: u8,
+}
+
+/// `struct section_tunnel`: the [`SEC_TUNNEL`] payload, the tunnel of a VXLAN/Geneve packet and its inner tuple.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelSection {
+    /// `TUN_*`.
+    pub kind: u8,
+    /// `TUNF_*`.
+    pub flags: u8,
+    /// The inner packet's `IPPROTO_*`, with [`TUNF_HAS_TUPLE`].
+    pub l4_proto: u8,
+    /// The inner TCP flags byte.
+    pub tcp_flags: u8,
+    /// The VXLAN/Geneve network identifier, with [`TUNF_HAS_VNI`].
+    pub vni: u32,
+    /// Inner source port, host byte order.
+    pub sport: u16,
+    /// Inner destination port, host byte order.
+    pub dport: u16,
+    /// Padding.
+    pub _pad: u32,
+    /// Inner source address (IPv4 in the first 4 bytes unless [`TUNF_IPV6`]).
+    pub saddr: [u8; 16],
+    /// Inner destination address.
+    pub daddr: [u8; 16],
+}
+
+/// [`TunnelSection::kind`]: VXLAN (UDP to port 4789 or 8472).
+pub const TUN_VXLAN: u8 = 1;
+/// [`TunnelSection::kind`]: Geneve (UDP to port 6081).
+pub const TUN_GENEVE: u8 = 2;
+/// [`TunnelSection::kind`]: encapsulated by this kernel (inner headers set; any tunnel).
+pub const TUN_ENCAP: u8 = 3;
+/// [`TunnelSection::flags`]: `vni` is valid.
+pub const TUNF_HAS_VNI: u8 = 1 << 0;
+/// [`TunnelSection::flags`]: the inner packet is IP: addresses, `l4_proto` (and ports) are valid.
+pub const TUNF_HAS_TUPLE: u8 = 1 << 1;
+/// [`TunnelSection::flags`]: the inner addresses are IPv6.
+pub const TUNF_IPV6: u8 = 1 << 2;
+
+/// `struct event`: the fixed part of a [`REC_EVENT`] record, one skb seen by one probe.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RawEvent {
+    /// The record header.
+    pub head: RecordHead,
     /// `bpf_ktime_get_ns()` at the probe.
     pub ts_ns: u64,
     /// The `struct sk_buff` address.
@@ -78,12 +200,240 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
-    /// Reads one record from ring-buffer bytes; `None` if the record is too short.
+    /// Reads the fixed part from the start of a record's bytes; `None` if they are too short.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < std::mem::size_of::<Self>() {
+        pod(b)
+    }
+}
+
+/// Reads a plain-old-data struct from the start of `b`.
+fn pod<T: Copy + Pod>(b: &[u8]) -> Option<T> {
+    if b.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: T is one of this module's repr(C) structs of integers (sealed by `Pod`), valid for any bytes, and the
+    // length was checked.
+    Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<T>()) })
+}
+
+// Sections are aligned from the record's start, and the fixed part keeps that alignment for the tail.
+const _: () = assert!(std::mem::size_of::<RawEvent>().is_multiple_of(8));
+
+/// The structs [`pod`] may read.
+trait Pod {}
+impl Pod for RawEvent {}
+impl Pod for SectionHead {}
+impl Pod for PacketHead {}
+impl Pod for TunnelSection {}
+
+/// One section of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Section<'a> {
+    /// `SEC_*`.
+    pub kind: u16,
+    /// Per kind (`SECF_*`).
+    pub flags: u16,
+    /// The payload.
+    pub data: &'a [u8],
+}
+
+/// Where [`Packet::bytes`] start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketStart {
+    /// At the MAC (Ethernet) header.
+    L2,
+    /// At the network (IP) header: the skb had no MAC header.
+    L3,
+}
+
+/// The [`SEC_PACKET`] section: the packet's first bytes as the kernel held them at the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// Bytes of the packet from its first byte to its end (what was on the wire from there).
+    pub orig_len: u32,
+    /// Where the bytes start.
+    pub start: PacketStart,
+    /// The bytes copied: at most the snaplen, and only the skb's linear data.
+    pub bytes: &'a [u8],
+}
+
+/// One event record read from the ring: the fixed part (also through `Deref`) and the raw bytes of its sections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    /// The fixed part.
+    pub event: RawEvent,
+    /// The bytes after the fixed part, up to `head.size` (empty without sections: no allocation).
+    pub tail: Vec<u8>,
+}
+
+impl Record {
+    /// Parses an event record; `None` if it is shorter than its fixed part or not a [`REC_EVENT`]. Bytes past
+    /// `head.size` are ignored.
+    pub fn from_bytes(b: &[u8]) -> Option<Record> {
+        let event = RawEvent::from_bytes(b)?;
+        if event.head.rtype != REC_EVENT {
             return None;
         }
-        // SAFETY: RawEvent is plain old data and the length was checked.
-        Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Self>()) })
+        let fixed = std::mem::size_of::<RawEvent>();
+        let end = (event.head.size as usize).clamp(fixed, b.len());
+        Some(Record {
+            event,
+            tail: b[fixed..end].to_vec(),
+        })
+    }
+
+    /// The sections, in record order. A section that claims more bytes than the record has ends the walk.
+    pub fn sections(&self) -> impl Iterator<Item = Section<'_>> {
+        let mut off = 0usize;
+        let mut left = self.event.head.nsections;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            // Sections start 8-byte aligned from the record's start; the fixed part is a multiple of 8.
+            off = off.next_multiple_of(8);
+            let h: SectionHead = pod(self.tail.get(off..)?)?;
+            let start = off + std::mem::size_of::<SectionHead>();
+            let data = self.tail.get(start..start.checked_add(h.len as usize)?)?;
+            off = start + data.len();
+            Some(Section {
+                kind: h.kind,
+                flags: h.flags,
+                data,
+            })
+        })
+    }
+
+    /// The first section of `kind`, if the record has one.
+    pub fn section(&self, kind: u16) -> Option<Section<'_>> {
+        if self.event.head.sections & (1u32.checked_shl(kind as u32)?) == 0 {
+            return None;
+        }
+        self.sections().find(|s| s.kind == kind)
+    }
+
+    /// The tunnel section ([`SEC_TUNNEL`]): present on tunnel packets when the tracer was loaded with
+    /// [`crate::TunnelConfig::output`].
+    pub fn tunnel(&self) -> Option<TunnelSection> {
+        pod(self.section(SEC_TUNNEL)?.data)
+    }
+
+    /// The packet bytes ([`SEC_PACKET`]), when the tracer was loaded with a snaplen.
+    pub fn packet(&self) -> Option<Packet<'_>> {
+        let s = self.section(SEC_PACKET)?;
+        let h: PacketHead = pod(s.data)?;
+        let bytes = s.data.get(std::mem::size_of::<PacketHead>()..)?;
+        let bytes = bytes.get(..h.cap_len as usize)?;
+        Some(Packet {
+            orig_len: h.orig_len,
+            start: if h.start == PKT_START_L3 {
+                PacketStart::L3
+            } else {
+                PacketStart::L2
+            },
+            bytes,
+        })
+    }
+}
+
+impl std::ops::Deref for Record {
+    type Target = RawEvent;
+
+    fn deref(&self) -> &RawEvent {
+        &self.event
+    }
+}
+
+impl From<RawEvent> for Record {
+    fn from(event: RawEvent) -> Record {
+        Record {
+            event,
+            tail: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a repr(C) POD value.
+        unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        }
+        .to_vec()
+    }
+
+    /// A record as the probes build it: fixed part, then the given (kind, payload) sections, 8-byte aligned.
+    fn record(sections: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut ev = RawEvent::default();
+        ev.head.rtype = REC_EVENT;
+        ev.head.nsections = sections.len() as u8;
+        let mut tail = Vec::new();
+        for (kind, data) in sections {
+            while tail.len() % 8 != 0 {
+                tail.push(0);
+            }
+            ev.head.sections |= 1 << kind;
+            tail.extend(bytes_of(&SectionHead {
+                kind: *kind,
+                flags: 0,
+                len: data.len() as u32,
+            }));
+            tail.extend(data);
+        }
+        ev.head.size = (std::mem::size_of::<RawEvent>() + tail.len()) as u16;
+        let mut b = bytes_of(&ev);
+        b.extend(tail);
+        b
+    }
+
+    fn packet(start: u8, orig: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut p = bytes_of(&PacketHead {
+            orig_len: orig,
+            cap_len: bytes.len() as u16,
+            start,
+            _pad: 0,
+        });
+        p.extend_from_slice(bytes);
+        p
+    }
+
+    #[test]
+    fn sections_are_found_past_unknown_kinds() {
+        let b = record(&[
+            (SEC_TUNNEL, vec![7; 13]),
+            (SEC_PACKET, packet(PKT_START_L3, 84, &[0x45, 0, 0, 84])),
+        ]);
+        let r = Record::from_bytes(&b).unwrap();
+        let kinds: Vec<u16> = r.sections().map(|s| s.kind).collect();
+        assert_eq!(kinds, [SEC_TUNNEL, SEC_PACKET]);
+        let p = r.packet().unwrap();
+        assert_eq!(
+            (p.orig_len, p.start, p.bytes),
+            (84, PacketStart::L3, &[0x45, 0, 0, 84][..])
+        );
+        // Through Deref, a record reads like its fixed part.
+        assert_eq!(r.head.nsections, 2);
+    }
+
+    #[test]
+    fn records_without_sections_and_damaged_ones() {
+        let b = record(&[]);
+        let r = Record::from_bytes(&b).unwrap();
+        assert!(r.tail.is_empty() && r.packet().is_none());
+        assert!(Record::from_bytes(&b[..10]).is_none());
+        // A section longer than the record ends the walk instead of reading past it.
+        let mut b = record(&[(SEC_PACKET, packet(PKT_START_L2, 98, &[1, 2, 3]))]);
+        b.truncate(b.len() - 2);
+        let r = Record::from_bytes(&b).unwrap();
+        assert_eq!(r.sections().count(), 0);
+        assert!(r.packet().is_none());
+        // Another record type is not an event.
+        let mut b = record(&[]);
+        b[2] = REC_MAP_OP;
+        assert!(Record::from_bytes(&b).is_none());
     }
 }

@@ -3,8 +3,8 @@
 //! ```text
 //! let mut t = Tracer::load(Config { backend, kprobes, tracepoints, .. })?;  // maps + verified programs
 //! let stats = t.attach(|done, total, ignored| ..)?;                         // links, in parallel
-//! let mut ring = t.take_ring().unwrap();                                    // RawEvents
-//! while ring.poll(timeout)? { while let Some(ev) = ring.next_event() { .. } }
+//! let mut ring = t.take_ring().unwrap();                                    // Records
+//! while ring.poll(timeout)? { while let Some(ev) = ring.next_event() { ev.packet(); .. } }
 //! t.lost(); t.produced(); t.stack(ev.stack_id);
 //! t.detach();                                                               // fast, parallel
 //! ```
@@ -15,6 +15,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
+pub mod filters;
 #[doc(hidden)]
 pub mod limit;
 mod linked;
@@ -44,10 +45,11 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, FilterCode, KprobePlacement, Target, TracepointTarget,
+    ArgIndex, Backend, Config, FilterCode, KprobePlacement, MapFuncTarget, MapOpKind, StackConfig,
+    StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
-pub use event::RawEvent;
+pub use event::{Packet, PacketStart, RawEvent, Record};
 pub use ringbuf::RingReader;
 pub use support::{Support, support};
 pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};

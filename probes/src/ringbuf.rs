@@ -1,5 +1,5 @@
-//! The event stream: the BPF ring buffer, read record by record as [`RawEvent`]s.
-use crate::event::RawEvent;
+//! The event stream: the BPF ring buffer, read record by record as [`Record`]s.
+use crate::event::Record;
 use aya::maps::{MapData, RingBuf};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -17,11 +17,11 @@ impl RingReader {
         RingReader { ring }
     }
 
-    /// The next record, if one is ready. Records shorter than a [`RawEvent`] are skipped.
-    pub fn next_event(&mut self) -> Option<RawEvent> {
+    /// The next event record, if one is ready. Records that are not events or too short are skipped.
+    pub fn next_event(&mut self) -> Option<Record> {
         loop {
             let item = self.ring.next()?;
-            if let Some(ev) = RawEvent::from_bytes(&item) {
+            if let Some(ev) = Record::from_bytes(&item) {
                 return Some(ev);
             }
         }
@@ -52,7 +52,7 @@ impl RingReader {
     }
 
     /// Drains every ready record into `out`; returns how many were added.
-    pub fn drain_into(&mut self, out: &mut Vec<RawEvent>) -> usize {
+    pub fn drain_into(&mut self, out: &mut Vec<Record>) -> usize {
         let before = out.len();
         while let Some(ev) = self.next_event() {
             out.push(ev);

@@ -3,15 +3,16 @@
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
 use crate::backend::placement::{self, FtraceSites};
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{ArgIndex, Backend, Config, KprobePlacement};
+use crate::config::{ArgIndex, Backend, Config, FilterCode, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
+use crate::event::SNAPLEN_MAX;
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::parallel;
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{objects, splice, support};
+use crate::{filters, objects, splice, support};
 use aya::maps::{Array, PerCpuArray, RingBuf, StackTraceMap};
 use aya_obj::btf::Btf;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
@@ -173,12 +174,20 @@ impl Tracer {
         for t in &cfg.tracepoints {
             variant::tracepoint_variant(t)?;
         }
-        let stubs: Vec<splice::Stub<'_>> = cfg
-            .filter
+        // The main filter and the tunnel filters share the one stub (crate::filters).
+        fn insns(f: &Option<FilterCode>) -> Option<&[u8]> {
+            f.as_ref().map(|f| f.insns.as_slice())
+        }
+        let (tun_l2, tun_l3) = (&cfg.tunnel.filter_l2, &cfg.tunnel.filter_l3);
+        let body = (cfg.filter.is_some() || tun_l2.is_some() || tun_l3.is_some())
+            .then(|| filters::join(insns(&cfg.filter), insns(tun_l2), insns(tun_l3)))
+            .transpose()
+            .map_err(ConfigError::from)?;
+        let stubs: Vec<splice::Stub<'_>> = body
             .iter()
-            .map(|f| splice::Stub {
+            .map(|b| splice::Stub {
                 section: splice::PCAP_FILTER,
-                insns: &f.insns,
+                insns: b,
             })
             .collect();
         let elf = splice::splice(objects::object(), &stubs)?;
@@ -189,11 +198,11 @@ impl Tracer {
             Some((v, m)) => (1u32, v, m),
             None => (0, 0, 0),
         };
-        let snaplen = cfg
-            .filter
-            .as_ref()
-            .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE));
-        let globals: [(&str, u32); 11] = [
+        let filter_snaplen = |f: &Option<FilterCode>| {
+            f.as_ref()
+                .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
+        };
+        let globals: [(&str, u32); 17] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -204,7 +213,13 @@ impl Tracer {
             ("CFG_STACK", cfg.stack as u32),
             ("CFG_SELF_TGID", std::process::id()),
             ("HAVE_FILTER", cfg.filter.is_some() as u32),
-            ("FILTER_SNAPLEN", snaplen),
+            ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
+            ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
+            ("CFG_TUNNEL", cfg.tunnel.output as u32),
+            ("HAVE_TUNNEL_L2", tun_l2.is_some() as u32),
+            ("HAVE_TUNNEL_L3", tun_l3.is_some() as u32),
+            ("TUNNEL_SNAPLEN_L2", filter_snaplen(tun_l2)),
+            ("TUNNEL_SNAPLEN_L3", filter_snaplen(tun_l3)),
         ];
         let bytes: Vec<(&str, [u8; 4])> =
             globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();

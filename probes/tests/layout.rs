@@ -1,56 +1,108 @@
-//! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: `struct event`
-//! (bpf/event.h) and `RawEvent` member for member (names, byte offsets, size), and every shared C enum
-//! (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
+//! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: every record
+//! struct of bpf/event.h (`record_head`, `event`, `section_head`, `section_packet`) member for member (names, byte
+//! offsets, size), and every shared C enum (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with testkit's BTF reader (independent of the loader's).
 use object::{Object, ObjectSection};
-use probes::RawEvent;
 use probes::contract::{self, counter};
 use probes::event::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use testkit::btf::Btf;
 
-fn rust_layout() -> BTreeMap<String, u32> {
-    macro_rules! fields {
-        ($($f:ident),*) => { [$( (stringify!($f), offset_of!(RawEvent, $f)) ),*] };
+/// (C struct name, size, member name -> offset) of each Rust mirror.
+fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
+    macro_rules! layout {
+        ($c:literal, $t:ty, $($f:ident),*) => {
+            (
+                $c,
+                size_of::<$t>(),
+                [$( (stringify!($f).to_string(), offset_of!($t, $f) as u32) ),*].into_iter().collect(),
+            )
+        };
     }
-    fields!(
-        ts_ns,
-        skb,
-        func_ip,
-        caller_ip,
-        probe_id,
-        pid,
-        cpu,
-        netns,
-        mark,
-        ifindex,
-        len,
-        mtu,
-        drop_reason,
-        stack_id,
-        protocol,
-        sport,
-        dport,
-        pkt_type,
-        l4_proto,
-        tcp_flags,
-        kind,
-        flags,
-        _pad,
-        saddr,
-        daddr,
-        comm
-    )
-    .into_iter()
-    .map(|(n, o)| (n.to_string(), o as u32))
-    .collect()
+    vec![
+        layout!("record_head", RecordHead, size, rtype, nsections, sections),
+        layout!(
+            "event",
+            RawEvent,
+            head,
+            ts_ns,
+            skb,
+            func_ip,
+            caller_ip,
+            probe_id,
+            pid,
+            cpu,
+            netns,
+            mark,
+            ifindex,
+            len,
+            mtu,
+            drop_reason,
+            stack_id,
+            protocol,
+            sport,
+            dport,
+            pkt_type,
+            l4_proto,
+            tcp_flags,
+            kind,
+            flags,
+            _pad,
+            saddr,
+            daddr,
+            comm
+        ),
+        layout!("section_head", SectionHead, kind, flags, len),
+        layout!("section_packet", PacketHead, orig_len, cap_len, start, _pad),
+        layout!(
+            "section_tunnel",
+            TunnelSection,
+            kind,
+            flags,
+            l4_proto,
+            tcp_flags,
+            vni,
+            sport,
+            dport,
+            _pad,
+            saddr,
+            daddr
+        ),
+    ]
 }
 
 /// The Rust side of each shared C enum: (enum name, constants).
 fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
     let m = |pairs: &[(&str, u64)]| pairs.iter().map(|&(n, v)| (n.to_string(), v)).collect();
     vec![
+        (
+            "pwru_record_type",
+            m(&[
+                ("REC_EVENT", REC_EVENT.into()),
+                ("REC_MAP_OP", REC_MAP_OP.into()),
+            ]),
+        ),
+        (
+            "pwru_section_kind",
+            m(&[
+                ("SEC_PACKET", SEC_PACKET.into()),
+                ("SEC_SKB_CB", SEC_SKB_CB.into()),
+                ("SEC_VERDICT", SEC_VERDICT.into()),
+                ("SEC_BTF_VALUES", SEC_BTF_VALUES.into()),
+                ("SEC_BTF_DUMP", SEC_BTF_DUMP.into()),
+                ("SEC_TUNNEL", SEC_TUNNEL.into()),
+            ]),
+        ),
+        ("pwru_section_flag", m(&[("SECF_CUT", SECF_CUT.into())])),
+        (
+            "pwru_packet_start",
+            m(&[
+                ("PKT_START_L2", PKT_START_L2.into()),
+                ("PKT_START_L3", PKT_START_L3.into()),
+            ]),
+        ),
+        ("pwru_packet_abi", m(&[("SNAPLEN_MAX", SNAPLEN_MAX.into())])),
         (
             "pwru_event_flag",
             m(&[
@@ -96,6 +148,37 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         (
+            "pwru_tunnel_kind",
+            m(&[
+                ("TUN_VXLAN", TUN_VXLAN.into()),
+                ("TUN_GENEVE", TUN_GENEVE.into()),
+                ("TUN_ENCAP", TUN_ENCAP.into()),
+            ]),
+        ),
+        (
+            "pwru_tunnel_flag",
+            m(&[
+                ("TUNF_HAS_VNI", TUNF_HAS_VNI.into()),
+                ("TUNF_HAS_TUPLE", TUNF_HAS_TUPLE.into()),
+                ("TUNF_IPV6", TUNF_IPV6.into()),
+            ]),
+        ),
+        (
+            "pwru_filter_mode",
+            m(&[
+                ("FILTER_MODE_L2", probes::filters::MODE_L2.into()),
+                ("FILTER_MODE_L3", probes::filters::MODE_L3.into()),
+                (
+                    "FILTER_MODE_TUNNEL_L2",
+                    probes::filters::MODE_TUNNEL_L2.into(),
+                ),
+                (
+                    "FILTER_MODE_TUNNEL_L3",
+                    probes::filters::MODE_TUNNEL_L3.into(),
+                ),
+            ]),
+        ),
+        (
             "pwru_filter_abi",
             m(&[("FILTER_BUF_SIZE", pcap_filter::FILTER_BUF_SIZE.into())]),
         ),
@@ -111,17 +194,16 @@ fn check(path: &str) {
         .data()
         .unwrap();
     let btf = Btf::parse(btf);
-    let (size, members) = btf.struct_layout("event").expect("struct event in BTF");
-    assert_eq!(
-        size as usize,
-        size_of::<RawEvent>(),
-        "{path}: sizeof(struct event)"
-    );
-    assert_eq!(
-        members,
-        rust_layout(),
-        "{path}: struct event members vs RawEvent"
-    );
+    for (name, size, members) in rust_structs() {
+        let (c_size, c_members) = btf
+            .struct_layout(name)
+            .unwrap_or_else(|| panic!("{path}: struct {name} in BTF"));
+        assert_eq!(c_size as usize, size, "{path}: sizeof(struct {name})");
+        assert_eq!(
+            c_members, members,
+            "{path}: struct {name} members vs its Rust mirror"
+        );
+    }
     for (name, want) in rust_enums() {
         let got = btf
             .enum_values(name)

@@ -2,52 +2,14 @@
 //! namespaces, read back from the ring buffer and checked field by field. Needs root.
 mod common;
 
-use common::skb_tracepoints;
-use probes::event::{
-    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
-};
+use common::*;
+use probes::event::{EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6};
 use probes::filter_check::FilterTester;
-use probes::{
-    ArgIndex, Backend, Config, FilterCode, RawEvent, RingReader, TracepointTarget, Tracer,
-};
+use probes::{ArgIndex, Backend, Config, FilterCode, RawEvent, Record, Tracer};
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::btf::Btf;
 use testkit::{NetnsPair, serial, sh};
-
-fn tracepoints(names: &[&str]) -> Vec<TracepointTarget> {
-    let all = skb_tracepoints(&Btf::vmlinux());
-    names
-        .iter()
-        .map(|n| {
-            all.iter()
-                .find(|t| t.name == *n)
-                .unwrap_or_else(|| panic!("no skb tracepoint {n}"))
-                .clone()
-        })
-        .collect()
-}
-
-/// Drains the ring until it has been quiet for `quiet`.
-fn drain(ring: &mut RingReader, quiet: Duration) -> Vec<RawEvent> {
-    let mut out = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < quiet {
-        if ring.poll(Duration::from_millis(50)).unwrap() && ring.drain_into(&mut out) > 0 {
-            last = Instant::now();
-        }
-    }
-    out
-}
-
-fn ipv4(e: &RawEvent) -> Option<(Ipv4Addr, Ipv4Addr)> {
-    (e.flags & EV_HAS_TUPLE != 0 && e.flags & EV_IPV6 == 0).then(|| {
-        (
-            Ipv4Addr::new(e.saddr[0], e.saddr[1], e.saddr[2], e.saddr[3]),
-            Ipv4Addr::new(e.daddr[0], e.daddr[1], e.daddr[2], e.daddr[3]),
-        )
-    })
-}
 
 /// Kernel symbols by address (root sees the real addresses).
 fn kallsyms() -> std::collections::BTreeMap<u64, String> {
@@ -67,82 +29,6 @@ fn kallsyms() -> std::collections::BTreeMap<u64, String> {
 fn comm(e: &RawEvent) -> String {
     let end = e.comm.iter().position(|&c| c == 0).unwrap_or(16);
     String::from_utf8_lossy(&e.comm[..end]).into_owned()
-}
-
-fn name<'a>(cfg: &'a Config, e: &RawEvent) -> &'a str {
-    assert_eq!(e.kind, EV_KIND_TRACEPOINT);
-    &cfg.tracepoints[e.probe_id as usize].name
-}
-
-/// Detaches and checks that none of the tracer's programs or links is left in the kernel.
-fn detach_and_check(mut t: Tracer) {
-    let ids = t.kernel_ids();
-    assert!(!ids.programs.is_empty());
-    let st = t.detach();
-    eprintln!("detached {} links in {:?}", st.closed, st.elapsed);
-    assert_eq!(
-        (st.produced, st.lost),
-        (t.produced(), t.lost()),
-        "counters stay readable after detach"
-    );
-    drop(t);
-    // The kernel frees programs after an RCU grace period: give it a moment.
-    let t0 = Instant::now();
-    loop {
-        let still = |kind, mine: &[u32]| -> Vec<u32> {
-            bpf_sys::obj::ids(kind)
-                .expect("list the kernel's BPF ids")
-                .into_iter()
-                .filter(|id| mine.contains(id))
-                .collect()
-        };
-        let progs = still(bpf_sys::obj::Kind::Prog, &ids.programs);
-        let links = still(bpf_sys::obj::Kind::Link, &ids.links);
-        if progs.is_empty() && links.is_empty() {
-            eprintln!("kernel released everything {:?} after detach", t0.elapsed());
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "left 5 s after detach: programs {progs:?}, links {links:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn load_attach(cfg: Config) -> (Tracer, RingReader, Config) {
-    let mut t = Tracer::load(cfg.clone()).unwrap_or_else(|e| panic!("load: {e}"));
-    let st = t
-        .attach(|_, _, _| {})
-        .unwrap_or_else(|e| panic!("attach: {e}"));
-    eprintln!(
-        "loaded in {:?}, attached {} tracepoints ({} tp_btf, {} raw_tp) in {:?}, ignored {:?}",
-        t.load_time(),
-        st.attached,
-        st.tracepoints.tp_btf,
-        st.tracepoints.raw_tp,
-        st.elapsed,
-        st.ignored
-    );
-    assert_eq!(st.attached + st.ignored.len(), cfg.tracepoints.len());
-    let ring = t.take_ring().expect("ring");
-    (t, ring, cfg)
-}
-
-/// Waits for the counters to settle and checks produced == delivered + lost, draining the ring until the end.
-fn check_counters(t: &Tracer, ring: &mut RingReader, mut delivered: usize) -> (u64, u64, usize) {
-    loop {
-        let (p, l) = (t.produced(), t.lost());
-        delivered += drain(ring, Duration::from_millis(300)).len();
-        if t.produced() == p {
-            assert_eq!(
-                p,
-                delivered as u64 + l,
-                "produced = delivered + lost (delivered {delivered}, lost {l})"
-            );
-            return (p, l, delivered);
-        }
-    }
 }
 
 #[test]
@@ -193,7 +79,7 @@ fn tracepoints_see_ping_and_udp_drop() {
     let (a, b): (Ipv4Addr, Ipv4Addr) = (pair.ip_a.parse().unwrap(), pair.ip_b.parse().unwrap());
     eprintln!("{} events", evs.len());
 
-    let ours: Vec<&RawEvent> = evs.iter().filter(|e| ipv4(e) == Some((a, b))).collect();
+    let ours: Vec<&Record> = evs.iter().filter(|e| ipv4(e) == Some((a, b))).collect();
     // receive side: netif_receive_skb in namespace b on its veth
     let rx: Vec<_> = ours
         .iter()
@@ -437,35 +323,28 @@ fn full_ring_counts_lost_events() {
     detach_and_check(t);
 }
 
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[0] = code;
-    b[1] = (src << 4) | dst;
-    b[2..4].copy_from_slice(&off.to_le_bytes());
-    b[4..8].copy_from_slice(&imm.to_le_bytes());
-    b
+/// `icmp` from pwru's own compiler, as `pwru icmp` splices it. (A hand-written one that read only the protocol byte
+/// let ARP through whenever the sender's MAC had 0x01 where an IPv4 header has its protocol: see `arp_frame`.)
+fn icmp_filter() -> FilterCode {
+    let prog = pcap_filter::compile("icmp").expect("compile icmp");
+    FilterCode {
+        insns: prog.to_bytes(),
+        snaplen: prog.snaplen,
+    }
 }
 
-/// Hand-written filter for `icmp` under the splice ABI: r1 = buf, r2 = caplen, r4 = l3.
-fn icmp_filter() -> FilterCode {
-    let prog = [
-        insn(0x55, 4, 0, 4, 0),  // 0: if r4 != 0 goto 5 (L3)
-        insn(0xa5, 2, 0, 6, 24), // 1: if r2 < 24 goto 8 (reject)
-        insn(0x71, 0, 1, 23, 0), // 2: r0 = *(u8 *)(r1 + 23)   ip proto behind Ethernet
-        insn(0x15, 0, 0, 6, 1),  // 3: if r0 == 1 goto 10 (accept)
-        insn(0x05, 0, 0, 3, 0),  // 4: goto 8
-        insn(0xa5, 2, 0, 2, 10), // 5: if r2 < 10 goto 8
-        insn(0x71, 0, 1, 9, 0),  // 6: r0 = *(u8 *)(r1 + 9)    ip proto
-        insn(0x15, 0, 0, 2, 1),  // 7: if r0 == 1 goto 10
-        insn(0xb7, 0, 0, 0, 0),  // 8: r0 = 0
-        insn(0x95, 0, 0, 0, 0),  // 9: exit
-        insn(0xb7, 0, 0, 0, 1),  // 10: r0 = 1
-        insn(0x95, 0, 0, 0, 0),  // 11: exit
-    ];
-    FilterCode {
-        insns: prog.concat(),
-        snaplen: 24,
-    }
+/// The MAC address [`arp_frame`] and the traced ARP reply carry: its second byte sits at offset 23 of the frame (9
+/// behind the Ethernet header), where an IPv4 packet has its protocol, and is 1 (ICMP).
+const ICMP_LOOKING_MAC: [u8; 6] = [0x02, 0x01, 0, 0, 0, 0x02];
+
+/// An ARP reply from [`ICMP_LOOKING_MAC`]: `icmp` must reject it although byte 23 (L2) and byte 9 (L3) are 1.
+fn arp_frame() -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 28];
+    f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]); // Ethernet, IPv4, hlen 6, plen 4, reply
+    f[22..28].copy_from_slice(&ICMP_LOOKING_MAC);
+    assert_eq!((f[23], f[14 + 9]), (1, 1));
+    f
 }
 
 fn frame(proto: u8) -> Vec<u8> {
@@ -491,11 +370,18 @@ fn spliced_filter_runs_in_test_run_and_in_the_probes() {
         assert_eq!(ft.run(&frame(1)).unwrap(), 1, "icmp accepted (l3 {l3})");
         assert_eq!(ft.run(&frame(17)).unwrap(), 0, "udp rejected (l3 {l3})");
         assert_eq!(ft.run(&frame(6)).unwrap(), 0, "tcp rejected (l3 {l3})");
+        assert_eq!(ft.run(&arp_frame()).unwrap(), 0, "arp rejected (l3 {l3})");
     }
 
     // the same filter spliced into the tracepoint programs, on real packets (with stacks recorded)
     let pair = NetnsPair::new("p", 204);
     let ns_b = pair.inode_b;
+    // b's ARP reply to a's request looks like ICMP to a filter that reads only the protocol byte
+    let mac = ICMP_LOOKING_MAC.map(|b| format!("{b:02x}")).join(":");
+    sh(&format!(
+        "ip -n {} link set {} address {mac}",
+        pair.b, pair.veth_b
+    ));
     let cfg = Config {
         tracepoints: tracepoints(&TPS),
         netns: Some(ns_b),

@@ -3,7 +3,7 @@
 # exit figures (events produced by the kernel side, lost in the ring buffer, printed), events handled per second
 # (produced - lost, over the flood) and pwru's peak memory (VmHWM), for the plain text run beside --drops-only and
 # --summary alone. (ping -f's echo replies are freed with NO_SOCKET by the kernel once the raw socket has its copy,
-# so --drops-only prints every reply's path.) Run as root:
+# so --drops-only prints every reply's path; the echo-request rows have no drop at all.) Run as root:
 #   bash pwru/bench/flood.sh [path/to/pwru]   (default: release build in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,5 +54,7 @@ row "json, no filter" --output-json
 row "text, --ringbuf-size 64MiB" --ringbuf-size 67108864
 row "text, --filter-netns (b)" --filter-netns /run/netns/$B
 row "text, --drops-only" --drops-only
+row "text, echo requests" 'icmp[icmptype] == icmp-echo'
+row "--drops-only, echo requests" --drops-only 'icmp[icmptype] == icmp-echo'
 row "--summary alone" --summary
 row "--summary --metrics" --summary --metrics 127.0.0.1:0

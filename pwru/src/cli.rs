@@ -1,5 +1,7 @@
 //! Command line, with cilium/pwru's flag names so pwru users' commands work unchanged.
 
+pub mod pending;
+
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -124,6 +126,23 @@ pub struct TraceArgs {
     /// Keep following an skb after its first match (NAT, decapsulation).
     #[arg(long)]
     pub filter_track_skb: bool,
+    /// Also follow a packet by the kernel stack processing it: while a selected skb is being processed, every other
+    /// skb that task's stack handles is shown too, so the packet is followed where the kernel frees its skb and
+    /// builds another (bridges, some tunnels).
+    #[arg(long)]
+    pub filter_track_skb_by_stackid: bool,
+    /// Also probe these functions that take no skb (comma-separated); their events are shown for the packet the
+    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only.
+    #[arg(long, value_delimiter = ',', value_name = "FUNCS")]
+    pub filter_non_skb_funcs: Vec<String>,
+    /// pcap-filter expression on the Ethernet frame inside VXLAN/Geneve packets: tunnel packets must match it, other
+    /// packets are not affected (as in pwru). Combines with the main filter.
+    #[arg(long, value_name = "EXPR")]
+    pub filter_tunnel_pcap_l2: Option<String>,
+    /// pcap-filter expression on the IP packet inside VXLAN/Geneve packets: tunnel packets must match it, other
+    /// packets are not affected (as in pwru). Combines with the main filter.
+    #[arg(long, value_name = "EXPR")]
+    pub filter_tunnel_pcap_l3: Option<String>,
 
     /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
@@ -147,6 +166,15 @@ pub struct TraceArgs {
     /// Print the kernel stack of each event.
     #[arg(long)]
     pub output_stack: bool,
+    /// Print the packet inside VXLAN and Geneve packets: a TUNNEL column (kind, VNI, inner tuple); JSON
+    /// `tunnel_tuple` and `tunnel`.
+    #[arg(long)]
+    pub output_tunnel: bool,
+    /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
+    /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
+    /// only.
+    #[arg(long)]
+    pub output_bpfmap: bool,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub output_json: bool,
@@ -198,12 +226,19 @@ pub struct TraceArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
     pub cilium: Option<String>,
 
+    /// Bytes of each per-CPU buffer for the BTF dumps of --output-skb and --output-skb-shared-info (64 to 32768).
+    #[arg(long, default_value_t = probes::config::PERCPU_BUF_DEFAULT, value_name = "BYTES")]
+    pub set_percpu_buf: u32,
     /// Ring buffer size in bytes: a power of two, from the page size to 1 GiB.
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     pub ringbuf_size: u64,
     /// Create this file once every probe is attached (for scripts).
     #[arg(long, hide = true, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+
+    /// pwru's flags that are parsed but refused for now.
+    #[command(flatten)]
+    pub pending: pending::PendingArgs,
 }
 
 impl TraceArgs {
@@ -249,6 +284,17 @@ mod tests {
             "--filter-ifname",
             "eth0",
             "--filter-track-skb",
+            "--filter-track-skb-by-stackid",
+            "--filter-non-skb-funcs",
+            "xfrm_state_lookup,xfrm_state_look_at",
+            "--filter-non-skb-funcs=htab_map_lookup_elem",
+            "--filter-tunnel-pcap-l2",
+            "ether src 02:00:00:00:00:01",
+            "--filter-tunnel-pcap-l3=icmp and host 10.244.2.7",
+            "--output-tunnel",
+            "--output-bpfmap",
+            "--set-percpu-buf",
+            "8192",
             "--output-meta=false",
             "--output-tuple",
             "--output-caller",
@@ -273,6 +319,24 @@ mod tests {
         );
         assert_eq!(t.output_limit_lines, 10);
         assert_eq!(t.timestamp, Timestamp::Absolute);
+        assert!(t.filter_track_skb_by_stackid && t.output_tunnel && t.output_bpfmap);
+        assert_eq!(
+            t.filter_non_skb_funcs,
+            vec![
+                "xfrm_state_lookup",
+                "xfrm_state_look_at",
+                "htab_map_lookup_elem"
+            ]
+        );
+        assert_eq!(
+            t.filter_tunnel_pcap_l2.as_deref(),
+            Some("ether src 02:00:00:00:00:01")
+        );
+        assert_eq!(
+            t.filter_tunnel_pcap_l3.as_deref(),
+            Some("icmp and host 10.244.2.7")
+        );
+        assert_eq!(t.set_percpu_buf, 8192);
         assert_eq!(t.filter_expr().as_deref(), Some("tcp"));
     }
 
@@ -282,6 +346,8 @@ mod tests {
         assert!(t.output_meta && t.output_tuple && !t.output_json);
         assert_eq!(t.backend, Backend::Auto);
         assert_eq!(t.timestamp, Timestamp::None);
+        assert_eq!(t.set_percpu_buf, 4096);
+        assert!(!t.output_tunnel && !t.output_bpfmap && !t.filter_track_skb_by_stackid);
     }
 
     #[test]

@@ -5,9 +5,11 @@ use crate::clock::WallClock;
 use crate::ifnames::IfNames;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Tuple};
+use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple};
 use probes::event::{
-    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT, RawEvent,
+    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
+    RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN, TUNF_HAS_TUPLE, TUNF_HAS_VNI, TUNF_IPV6,
+    TunnelSection,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -161,7 +163,57 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            tunnel: None,
+            map_op: None,
+            packet: None,
         }
+    }
+
+    /// [`Decoder::decode`] of a record from the ring, with its packet bytes when it carries some.
+    pub fn decode_record(&mut self, r: &Record) -> Event {
+        let mut ev = self.decode(r);
+        ev.packet = r.packet().map(|p| Packet {
+            start: match p.start {
+                probes::PacketStart::L2 => PacketStart::L2,
+                probes::PacketStart::L3 => PacketStart::L3,
+            },
+            orig_len: p.orig_len,
+            data: p.bytes.to_vec(),
+        });
+        ev.tunnel = r.tunnel().and_then(|t| tunnel(&t));
+        ev
+    }
+}
+
+/// The tunnel section as an event's [`Tunnel`]; `None` for a kind this build does not know.
+pub fn tunnel(t: &TunnelSection) -> Option<Tunnel> {
+    let kind = match t.kind {
+        TUN_VXLAN => TunnelKind::Vxlan,
+        TUN_GENEVE => TunnelKind::Geneve,
+        TUN_ENCAP => TunnelKind::Encap,
+        _ => return None,
+    };
+    let tuple = (t.flags & TUNF_HAS_TUPLE != 0).then(|| Tuple {
+        saddr: addr(&t.saddr, t.flags & TUNF_IPV6 != 0),
+        daddr: addr(&t.daddr, t.flags & TUNF_IPV6 != 0),
+        sport: t.sport,
+        dport: t.dport,
+        proto: t.l4_proto,
+        tcp_flags: t.tcp_flags,
+    });
+    Some(Tunnel {
+        kind,
+        vni: (t.flags & TUNF_HAS_VNI != 0).then_some(t.vni),
+        tuple,
+    })
+}
+
+/// An address as the probes write it: IPv6, else IPv4 in the first 4 bytes.
+fn addr(a: &[u8; 16], v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(*a))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
     }
 }
 
@@ -188,18 +240,10 @@ pub fn tuple(r: &RawEvent) -> Option<Tuple> {
     if r.flags & EV_HAS_TUPLE == 0 {
         return None;
     }
-    let (saddr, daddr) = if r.flags & EV_IPV6 != 0 {
-        (
-            IpAddr::V6(Ipv6Addr::from(r.saddr)),
-            IpAddr::V6(Ipv6Addr::from(r.daddr)),
-        )
-    } else {
-        let v4 = |a: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
-        (v4(&r.saddr), v4(&r.daddr))
-    };
+    let v6 = r.flags & EV_IPV6 != 0;
     Some(Tuple {
-        saddr,
-        daddr,
+        saddr: addr(&r.saddr, v6),
+        daddr: addr(&r.daddr, v6),
         sport: r.sport,
         dport: r.dport,
         proto: r.l4_proto,

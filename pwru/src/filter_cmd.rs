@@ -12,14 +12,22 @@ use std::path::Path;
 pub struct BadFilter {
     err: FilterError,
     excerpt: Option<String>,
+    /// What the expression was given as: `filter` (the positional one), or a flag.
+    what: &'static str,
 }
 
 impl BadFilter {
     /// `err`, found in `expr`.
     pub fn new(expr: &str, err: FilterError) -> Self {
+        Self::of("filter", expr, err)
+    }
+
+    /// `err`, found in `expr` given as `what` (`--filter-tunnel-pcap-l3`).
+    pub fn of(what: &'static str, expr: &str, err: FilterError) -> Self {
         BadFilter {
             excerpt: err.excerpt(expr),
             err,
+            what,
         }
     }
 
@@ -31,7 +39,7 @@ impl BadFilter {
 
 impl std::fmt::Display for BadFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "filter: {}", self.err)
+        write!(f, "{}: {}", self.what, self.err)
     }
 }
 

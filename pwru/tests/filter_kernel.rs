@@ -24,20 +24,10 @@ fn corpus() -> (Vec<String>, Vec<Packet>, Vec<Packet>) {
         exprs.push(a["expr"].as_str().unwrap().to_string());
     }
     exprs.extend(
-        [
-            "host 10.244.1.5 and tcp port 80",
-            "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
-            "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
-            "ip and (udp[0:2] - 5) * 2 % 7 ^ 3 > 1",
-            "udp[8:4] / 0 = 1",
-            "ip[0:4] / ip[1:1] > 3",
-            "-ip[0] = 0xffffffbb",
-            "vlan and vlan and tcp port 80",
-            "mpls and mpls 100 and tcp",
-            "pppoes 0x3b and udp port 53",
-            "ip6 protochain 6 or ip protochain 17",
-        ]
-        .map(String::from),
+        include_str!("../../pcap-filter/tests/expressions.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from),
     );
     exprs.sort();
     exprs.dedup();
@@ -149,4 +139,94 @@ fn kernel_agrees_with_interpreter() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+fn host_list(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("host 10.0.{}.{}", i / 250, i % 250 + 1))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn host6_list(n: usize) -> String {
+    let v6: Vec<String> = (0..n)
+        .map(|i| format!("ip6 host 2001:db8::{:x}", i + 1))
+        .collect();
+    format!("host 10.0.0.1 or {}", v6.join(" or "))
+}
+
+/// An IPv4 or IPv6 frame from `src`, with an Ethernet header.
+fn ip_frame(src: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    if src.len() == 4 {
+        f.extend([0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+        f.extend(src);
+        f.extend([192, 168, 0, 1]);
+    } else {
+        f.extend([0x86, 0xdd, 0x60, 0, 0, 0, 0, 20, 6, 64]);
+        f.extend(src);
+        f.extend([0xfe, 0x80].iter().chain([0u8; 14].iter()));
+    }
+    f.extend([0u8; 20]);
+    f
+}
+
+/// Expressions far longer than the corpus's, which libpcap accepts with no limit: they must
+/// pass the verifier (its budget is the instructions it walks, over every path) and agree
+/// with the interpreter, matches included.
+#[test]
+#[ignore = "needs root: BPF_PROG_TEST_RUN, and the filter corpus (tests/run.sh runs it)"]
+fn long_expressions_load_and_agree() {
+    testkit::need_root("BPF_PROG_TEST_RUN");
+    let (_, l2, l3) = corpus();
+    let mut v6_500 = vec![0x20, 0x01, 0x0d, 0xb8];
+    v6_500.extend([0u8; 10]);
+    v6_500.extend([0x01, 0xf4]);
+    let crafted = [
+        ip_frame(&[10, 0, 1, 7]),
+        ip_frame(&[10, 0, 9, 7]),
+        ip_frame(&v6_500),
+        ip_frame(&[
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x01,
+        ]),
+    ];
+    let deep = format!("{}tcp port 80 or udp{}", "(".repeat(60), ")".repeat(60));
+    for (expr, hits) in [(host_list(500), 1), (host6_list(500), 1), (deep, 0)] {
+        let t = std::time::Instant::now();
+        let prog = pcap_filter::compile(&expr).expect("compiles");
+        let compile = t.elapsed();
+        let code = FilterCode {
+            insns: prog.to_bytes(),
+            snaplen: prog.snaplen,
+        };
+        let mut matched = 0;
+        for (is_l3, pkts) in [(false, &l2), (true, &l3)] {
+            let t = std::time::Instant::now();
+            let mut tester = FilterTester::new(&code, is_l3).unwrap_or_else(|e| {
+                panic!("{} insns (l3={is_l3}): verifier refused: {e}", prog.len())
+            });
+            let load = t.elapsed();
+            println!(
+                "{} insns: compiled in {compile:?}, loaded (l3={is_l3}) in {load:?}",
+                prog.len()
+            );
+            let frames = crafted
+                .iter()
+                .cloned()
+                .chain(pkts.iter().take(3000).map(frame))
+                .filter(|f| f.len() >= 14);
+            for f in frames {
+                let bytes = if is_l3 { &f[14..] } else { &f[..] };
+                let want = pcap_filter::interpret(&prog, bytes, is_l3).unwrap() != 0;
+                let Ok(got) = tester.run(&f) else { continue };
+                assert_eq!(got != 0, want, "{} insns (l3={is_l3})", prog.len());
+                matched += want as usize;
+            }
+        }
+        assert!(
+            matched >= hits,
+            "{} insns: the crafted matching frames did not match",
+            prog.len()
+        );
+    }
 }

@@ -248,6 +248,34 @@ fn summary_counts_each_drop_once() {
     );
 }
 
+#[test]
+#[ignore = "needs root: runs pwru, netns, nft, socat (tests/run.sh runs it)"]
+fn track_skb_misses_are_reported() {
+    let _g = serial();
+    let s = Scene::new(64);
+    let p = Pwru::start(&[
+        "--filter-track-skb",
+        "--summary",
+        "--output-json",
+        &s.filter(),
+    ]);
+    s.send();
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // Counted in the kernel (COUNTERS slot CNT_TRACK_FULL): the table holds 16384 skbs, which this traffic never
+    // fills, so the figure is 0, and it is said.
+    assert!(
+        f.stderr
+            .contains(", 0 skbs untracked (--filter-track-skb table full)"),
+        "{}",
+        f.stderr
+    );
+    let sum = &f.json()[0]["summary"];
+    assert_eq!(sum["skbs_untracked"], 0, "{sum}");
+    check_summary(sum, &s.t);
+}
+
 /// The exact counts of one run of [`Scene::send`].
 fn check_summary(sum: &serde_json::Value, t: &NetnsPair) {
     let all = sum.to_string();

@@ -1,5 +1,6 @@
 //! Finding what to trace and naming what was traced: kernel BTF (vmlinux and split module BTF), functions and
-//! tracepoints that take a `struct sk_buff *`, drop-reason names, and `/proc/kallsyms`.
+//! tracepoints that take a `struct sk_buff *`, the BPF map operation functions (`--output-bpfmap`), drop-reason
+//! names, and `/proc/kallsyms`.
 //!
 //! ```no_run
 //! use symbols::{Btf, ModuleSel, FuncFilter, skb_functions, skb_tracepoints, DropReasons, Kallsyms};
@@ -17,6 +18,7 @@ mod btf;
 mod error;
 mod funcs;
 mod kallsyms;
+mod mapfuncs;
 mod read;
 mod reasons;
 mod traceable;
@@ -32,6 +34,7 @@ pub use funcs::{
     skb_functions_kallsyms, skb_functions_with,
 };
 pub use kallsyms::{KALLSYMS_PATH, Kallsyms, MAX_SYMBOL_SPAN, SymRef};
+pub use mapfuncs::{HTAB_ELEM_LOOKUP, MapFunc, MapOp, htab_elem_key_offset, map_functions};
 pub use read::{MAX_BTF_BYTES, MAX_SYMBOL_LIST_BYTES};
 pub use reasons::{DEFAULT_SUBSYS_MASK, DropReasons};
 pub use traceable::{AVAILABLE_FILTER_FUNCTIONS, TraceSource, Traceable};

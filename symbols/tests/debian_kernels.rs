@@ -449,3 +449,38 @@ fn debian_arm64_images() {
         );
     }
 }
+
+/// `--output-bpfmap`'s probe list and the hash element layout on the four kernels the VM tests boot: the hash,
+/// LRU and LPM operations Cilium's maps use are there, with `struct htab_elem`'s key where the value lookup
+/// expects it.
+#[test]
+#[ignore = "needs Debian's kernel packages, fetched by tests/vm/kernels.sh (tests/run.sh runs it)"]
+fn debian_map_functions() {
+    use symbols::{MapOp, htab_elem_key_offset, map_functions};
+    for arch in ["amd64", "arm64"] {
+        for series in ["6.1", "6.12"] {
+            let btf = load(kernel_of(arch, series), ModuleSel::None).unwrap();
+            let fs = map_functions(&btf, None);
+            let op = |name: &str| {
+                fs.iter()
+                    .find(|f| f.name == name)
+                    .unwrap_or_else(|| panic!("{arch} {series}: no {name} in {fs:?}"))
+            };
+            assert_eq!(op("__htab_map_lookup_elem").op, MapOp::Lookup);
+            assert!(op("__htab_map_lookup_elem").returns_elem);
+            assert!(!op("htab_lru_map_lookup_elem").returns_elem);
+            assert_eq!(op("htab_map_update_elem").op, MapOp::Update);
+            assert_eq!(op("htab_lru_map_update_elem").op, MapOp::Update);
+            assert_eq!(op("htab_lru_map_delete_elem").op, MapOp::Delete);
+            assert_eq!(op("trie_lookup_elem").op, MapOp::Lookup);
+            assert_eq!(op("array_map_update_elem").op, MapOp::Update);
+            assert!(
+                fs.iter()
+                    .all(|f| !f.name.contains("_sys_") && f.name != "map_lookup_elem"),
+                "{arch} {series}: syscall-only functions listed: {fs:?}"
+            );
+            // hash_node/fnode (16), lru_node or ptr_to_pptr (24 on 64-bit), hash (4), key 8-aligned.
+            assert_eq!(htab_elem_key_offset(&btf), Some(48), "{arch} {series}");
+        }
+    }
+}

@@ -429,3 +429,22 @@ fn host_kallsyms_as_non_root_has_names_but_no_addresses() {
         assert!(t.warnings.is_empty());
     }
 }
+
+#[test]
+#[ignore = "needs root and the running kernel: BTF, kallsyms, tracefs (tests/run.sh runs it)"]
+fn host_map_functions() {
+    require_root();
+    let btf = vmlinux();
+    let traceable = symbols::Traceable::detect().unwrap();
+    let fs = symbols::map_functions(&btf, Some(&traceable));
+    for name in [
+        "__htab_map_lookup_elem",
+        "htab_map_update_elem",
+        "htab_map_delete_elem",
+        "trie_lookup_elem",
+    ] {
+        assert!(fs.iter().any(|f| f.name == name), "{name} not in {fs:?}");
+    }
+    assert!(fs.iter().all(|f| traceable.contains(&f.name, None)));
+    assert!(symbols::htab_elem_key_offset(&btf).is_some_and(|o| o % 8 == 0));
+}

@@ -56,8 +56,9 @@ case $ARCH in
   *) die "arch must be amd64 or arm64" ;;
 esac
 [ -x "$PWRU_BIN" ] || die "no tracer binary at $PWRU_BIN"
-UDPSEND=$CACHE/tools/$ARCH/udpsend
-if [ ! -x "$UDPSEND" ] || [ "$ROOT/tests/vm/tools/udpsend.c" -nt "$UDPSEND" ]; then
+# Named by its source's hash: worktrees sharing one VM_CACHE may hold different udpsend.c (mtimes do not tell).
+UDPSEND=$CACHE/tools/$ARCH/udpsend-$(sha256sum "$ROOT/tests/vm/tools/udpsend.c" | cut -c1-12)
+if [ ! -x "$UDPSEND" ]; then
   $CC_STATIC -O2 -static -o "$UDPSEND" "$ROOT/tests/vm/tools/udpsend.c" || die "cannot build udpsend with $CC_STATIC"
 fi
 record "build tracer + udpsend" "$(secs $t)"

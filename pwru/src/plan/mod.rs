@@ -4,7 +4,8 @@
 //! Order: value checks that need nothing (a typo never waits for BTF parsing, nor needs root), then privileges,
 //! then what needs the system (interfaces in a namespace, the output file, Cilium's maps), then the backend, BTF
 //! and the targets. Parts: [`filters`] (netns, mark, func regex), [`kmods`] (`--kmods`), [`targets`] (backend
-//! and discovery), [`output`] (format and destination).
+//! and discovery), [`output`] (format and destination), [`stack`] (following packets by stack, functions without
+//! an skb, map operations).
 //!
 //! Adding a flag: declare it in `cli.rs`, check it and turn it into a typed field here (or in the part it
 //! belongs to), and let the run or a sink read the field; nothing after the plan looks at [`TraceArgs`].
@@ -12,6 +13,7 @@
 pub mod filters;
 pub mod kmods;
 pub mod output;
+pub mod stack;
 pub mod targets;
 
 use crate::cli::TraceArgs;
@@ -52,6 +54,9 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
+        if let Some(refusal) = unsupported(args) {
+            bail!(refusal);
+        }
         let func_re = args
             .filter_func
             .as_deref()
@@ -68,17 +73,24 @@ impl Plan {
             .map(filters::parse_netns)
             .transpose()?;
         let ringbuf_bytes = ringbuf_size(args.ringbuf_size, page_size())?;
-        let filter = match args.filter_expr() {
-            None => None,
-            Some(expr) => {
-                let prog = pcap_filter::compile(&expr)
-                    .map_err(|e| crate::filter_cmd::BadFilter::new(&expr, e))?;
-                Some(probes::FilterCode {
-                    insns: prog.to_bytes(),
-                    snaplen: prog.snaplen,
-                })
-            }
+        let filter = args
+            .filter_expr()
+            .map(|e| compile_filter("filter", &e))
+            .transpose()?;
+        let tunnel_filter = |what, expr: &Option<String>| {
+            // An empty expression is no filter, as in pwru.
+            expr.as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| compile_filter(what, e))
+                .transpose()
         };
+        let tunnel = probes::TunnelConfig {
+            output: args.output_tunnel,
+            filter_l2: tunnel_filter("--filter-tunnel-pcap-l2", &args.filter_tunnel_pcap_l2)?,
+            filter_l3: tunnel_filter("--filter-tunnel-pcap-l3", &args.filter_tunnel_pcap_l3)?,
+        };
+        let percpu_buf = percpu_buf(args.set_percpu_buf)?;
         let output = output::plan(args)?;
         let metrics_addr = args
             .metrics
@@ -155,6 +167,16 @@ impl Plan {
                     crate::cli::KprobePlacement::PastFtrace => probes::KprobePlacement::PastFtrace,
                 },
                 kprobe_batch: args.filter_kprobe_batch.map(|n| n as usize),
+                tunnel,
+                stack_track: probes::StackConfig {
+                    track: stack::wanted(args),
+                    non_skb: targets.non_skb,
+                    map_funcs: targets.map_funcs,
+                    htab_elem_key: targets.htab_elem_key,
+                },
+                percpu_buf,
+                // No sink takes packet bytes yet (pcapng comes with issue 13).
+                snaplen: 0,
             },
             names: Symbols {
                 kallsyms,
@@ -203,6 +225,59 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
     }
 }
 
+/// The refusal of the first flag given that parses but has no feature behind it yet.
+fn unsupported(args: &TraceArgs) -> Option<String> {
+    use crate::cli::pending::not_supported;
+    let stack = "the probes do not follow packets by kernel stack yet";
+    [
+        (
+            args.filter_track_skb_by_stackid,
+            "--filter-track-skb-by-stackid",
+            stack,
+        ),
+        (
+            !args.filter_non_skb_funcs.is_empty(),
+            "--filter-non-skb-funcs",
+            stack,
+        ),
+        (
+            args.output_bpfmap,
+            "--output-bpfmap",
+            "the probes do not trace BPF map operations yet",
+        ),
+    ]
+    .into_iter()
+    .find(|(on, _, _)| *on)
+    .map(|(_, flag, why)| not_supported(flag, why))
+    .or_else(|| args.pending.refusal())
+}
+
+/// A pcap expression given as `what` (`filter` for the positional one), compiled for the probes.
+fn compile_filter(what: &'static str, expr: &str) -> Result<probes::FilterCode> {
+    let prog =
+        pcap_filter::compile(expr).map_err(|e| crate::filter_cmd::BadFilter::of(what, expr, e))?;
+    Ok(probes::FilterCode {
+        insns: prog.to_bytes(),
+        snaplen: prog.snaplen,
+    })
+}
+
+/// Smallest `--set-percpu-buf`: a dump shorter than this says nothing.
+const MIN_PERCPU_BUF: u32 = 64;
+/// Largest `--set-percpu-buf`: the kernel refuses per-CPU map values over 32 KiB (PCPU_MIN_UNIT_SIZE).
+const MAX_PERCPU_BUF: u32 = 32 << 10;
+
+/// `--set-percpu-buf`: checked here, so that a bad size is an argument error rather than a map the kernel
+/// refuses later.
+fn percpu_buf(n: u32) -> Result<u32> {
+    if (MIN_PERCPU_BUF..=MAX_PERCPU_BUF).contains(&n) {
+        return Ok(n);
+    }
+    bail!(
+        "invalid --set-percpu-buf {n}: must be from {MIN_PERCPU_BUF} to {MAX_PERCPU_BUF} bytes (the kernel's limit for a per-CPU BPF map value)"
+    )
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
@@ -222,6 +297,32 @@ fn ringbuf_size(n: u64, page: u64) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percpu_buf_sizes() {
+        for ok in [64, 4096, 32768] {
+            assert_eq!(percpu_buf(ok).unwrap(), ok);
+        }
+        for bad in [0, 63, 32769, u32::MAX] {
+            let e = percpu_buf(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "invalid --set-percpu-buf {bad}: must be from 64 to 32768"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn tunnel_filter_errors_name_their_flag() {
+        let e = compile_filter("--filter-tunnel-pcap-l3", "icmp and hots 1.2.3.4").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("--filter-tunnel-pcap-l3: "), "{msg}");
+        let bad = e.downcast_ref::<crate::filter_cmd::BadFilter>().unwrap();
+        assert!(bad.excerpt().is_some());
+        assert!(compile_filter("filter", "tcp").is_ok());
+    }
 
     #[test]
     fn ringbuf_sizes() {

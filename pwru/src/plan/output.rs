@@ -123,6 +123,7 @@ fn options(args: &TraceArgs) -> OutputOptions {
         netns_names: args
             .output_netns_names
             .then(|| args.netns_names_max_length.max(10) as usize),
+        tunnel: args.output_tunnel,
     }
 }
 
@@ -140,6 +141,14 @@ fn filter_words(args: &TraceArgs) -> String {
     }
     if let Some(f) = &args.filter_func {
         words.push(format!("func {f}"));
+    }
+    for (flag, e) in [
+        ("tunnel l2", &args.filter_tunnel_pcap_l2),
+        ("tunnel l3", &args.filter_tunnel_pcap_l3),
+    ] {
+        if let Some(e) = e.as_deref().filter(|e| !e.trim().is_empty()) {
+            words.push(format!("{flag} {e}"));
+        }
     }
     words.join(" · ")
 }

@@ -21,6 +21,12 @@ pub struct Targets {
     pub kallsyms: Option<Kallsyms>,
     /// Lines for the user: why `auto` fell back, what --kmods did.
     pub notes: Vec<String>,
+    /// `--filter-non-skb-funcs` functions to probe (kprobe backends).
+    pub non_skb: Vec<probes::StackFunc>,
+    /// `--output-bpfmap`: map operation functions to probe (kprobe backends).
+    pub map_funcs: Vec<probes::MapFuncTarget>,
+    /// `offsetof(struct htab_elem, key)`, for `--output-bpfmap`.
+    pub htab_elem_key: Option<u32>,
 }
 
 /// Where packets are dropped or freed, by backend: `--drops-only`, `--summary` and `--metrics` probe them also
@@ -104,7 +110,9 @@ pub fn discover(
     let mut kprobes = Vec::new();
     let mut tracepoints = Vec::new();
     let mut tracepoint_names = Vec::new();
+    let (mut non_skb, mut map_funcs, mut htab_elem_key) = (Vec::new(), Vec::new(), None);
     if tracepoint_backend {
+        notes.extend(super::stack::tracepoint_notes(args));
         for tp in symbols::skb_tracepoints(&btf) {
             let t = probes::TracepointTarget {
                 name: tp.name,
@@ -139,7 +147,8 @@ pub fn discover(
             .transpose()?;
         let k = kallsyms.as_ref().context("kallsyms not read")?;
         // One read of /proc/kallsyms serves both the probe-able check and, later, the function names.
-        let found = symbols::skb_functions_kallsyms(&btf, ff.as_ref(), k)?;
+        let traceable = symbols::Traceable::detect_with(Some(k))?;
+        let found = symbols::skb_functions_with(&btf, ff.as_ref(), &traceable);
         notes.extend(found.warnings);
         for f in found.funcs {
             // By address, saving the kernel a symbol search per probe; a name several functions share stays a
@@ -163,6 +172,16 @@ pub fn discover(
                 args.filter_func.as_deref().unwrap_or("")
             );
         }
+        if args.output_bpfmap {
+            (map_funcs, htab_elem_key) = super::stack::map_funcs(&btf, &traceable);
+        }
+        non_skb = super::stack::non_skb_funcs(
+            &args.filter_non_skb_funcs,
+            &traceable,
+            &kprobes,
+            &map_funcs,
+            &mut notes,
+        );
     }
     if drop_points {
         notes.push(format!(
@@ -202,5 +221,8 @@ pub fn discover(
         reasons: symbols::DropReasons::from_btf(&btf),
         kallsyms: kallsyms.or_else(|| lazy.into_inner().flatten()),
         notes,
+        non_skb,
+        map_funcs,
+        htab_elem_key,
     })
 }

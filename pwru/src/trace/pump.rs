@@ -44,7 +44,7 @@ impl Pump {
                 end = Drained::Empty;
                 break;
             };
-            let mut ev = dec.decode(&raw);
+            let mut ev = dec.decode_record(&raw);
             if let Some(e) = &mut self.enrich {
                 e.enrich(&mut ev);
             }
