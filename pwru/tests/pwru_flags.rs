@@ -56,7 +56,6 @@ const REFUSED: &[&str] = &[
     "--filter-trace-tc",
     "--filter-trace-xdp",
     "--filter-track-bpf-helpers",
-    "--filter-kprobe-batch",
     "--filter-skb-expr",
     "--filter-xdp-expr",
     "--output-skb",

@@ -17,9 +17,6 @@ pub struct PendingArgs {
     /// Trace the BPF helpers that JITed programs call (not supported yet).
     #[arg(long)]
     pub filter_track_bpf_helpers: bool,
-    /// Kprobes per attaching/detaching worker (not supported yet).
-    #[arg(long, value_name = "N")]
-    pub filter_kprobe_batch: Option<u64>,
     /// Only skbs for which this C expression holds, e.g. 'skb->protocol == 0x0800' (not supported yet).
     #[arg(long, value_name = "EXPR")]
     pub filter_skb_expr: Option<String>,
@@ -53,11 +50,6 @@ impl PendingArgs {
                 self.filter_track_bpf_helpers,
                 "--filter-track-bpf-helpers",
                 TC_XDP,
-            ),
-            (
-                self.filter_kprobe_batch.is_some(),
-                "--filter-kprobe-batch",
-                "attaching is not batched per worker",
             ),
             (
                 self.filter_skb_expr.is_some(),
