@@ -1,10 +1,14 @@
 //! JSON lines output (`--output-json`): one object per event with pwru's key names, but every field kept even
 //! when it is zero (pwru drops `cpu: 0`, `mark: 0`, `proto: 0`, which makes consumers guess).
 //!
-//! [`JsonEvent`] also deserializes, so consumers (tests, the TUI's replay) can read the lines back.
+//! [`JsonEvent`] also deserializes, so consumers (tests, `pwru replay`) can read the lines back, and
+//! [`JsonEvent::to_event`] turns a line back into the event it was made of: every field the options printed comes
+//! back, so a replay prints the lines the live run printed.
 
 use crate::time::{SinceLast, local_millis};
-use crate::{Event, Formatter, FuncKind, OutputOptions, TimestampMode};
+use crate::{
+    Annotation, DropReason, Event, Formatter, FuncKind, OutputOptions, TimestampMode, Tuple,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,6 +39,9 @@ pub struct JsonEvent {
     pub time: Option<JsonTime>,
     /// Wall-clock time of the event in ns since the epoch (always present).
     pub wall_ns: u64,
+    /// Monotonic kernel time of the event in ns (always present; absent in lines of older versions).
+    #[serde(default)]
+    pub ktime_ns: u64,
     /// `--output-meta` keys, at the top level.
     #[serde(flatten)]
     pub meta: Option<JsonMeta>,
@@ -75,6 +82,18 @@ pub struct JsonEvent {
     /// Enricher annotations, one top-level key per annotation name (`"cilium": {…}`).
     #[serde(flatten, deserialize_with = "annotations_only")]
     pub annotations: HashMap<String, serde_json::Value>,
+    /// The text lines of each annotation, in the events' order (present only on events with annotations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotation_lines: Vec<JsonAnnotationLines>,
+}
+
+/// An annotation's lines as the text output prints them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonAnnotationLines {
+    /// The annotation's name, its key among the event's keys.
+    pub name: String,
+    /// Its lines, without indentation.
+    pub lines: Vec<String>,
 }
 
 /// `"packet": {"start": "l2", "orig_len": 98, "data": "0a1b…"}`: the bytes in lowercase hex.
@@ -126,6 +145,20 @@ pub struct JsonTuple {
     pub proto: u8,
     /// TCP flags as `SYN|ACK`, empty when none.
     pub flags: String,
+}
+
+impl JsonTuple {
+    /// The tuple this object was made of.
+    pub fn to_tuple(&self) -> Tuple {
+        Tuple {
+            saddr: self.saddr,
+            daddr: self.daddr,
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+            tcp_flags: crate::proto::parse_tcp_flags(&self.flags),
+        }
+    }
 }
 
 impl From<&crate::Tuple> for JsonTuple {
@@ -229,6 +262,8 @@ const RESERVED: &[&str] = &[
     "caller_func",
     "time",
     "wall_ns",
+    "ktime_ns",
+    "annotation_lines",
     "netns",
     "netns_name",
     "mark",
@@ -271,14 +306,7 @@ impl JsonEvent {
         let annotations = ev
             .annotations
             .iter()
-            .map(|a| {
-                let key = if RESERVED.contains(&a.name.as_str()) {
-                    format!("annotation_{}", a.name)
-                } else {
-                    a.name.clone()
-                };
-                (key, a.json.clone())
-            })
+            .map(|a| (annotation_key(&a.name), a.json.clone()))
             .collect();
         Self {
             skb: format!("{:#x}", ev.skb),
@@ -298,6 +326,7 @@ impl JsonEvent {
             },
             time,
             wall_ns: ev.wall_ns,
+            ktime_ns: ev.ktime_ns,
             meta,
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
@@ -321,7 +350,108 @@ impl JsonEvent {
                 data: p.data.iter().map(|b| format!("{b:02x}")).collect(),
             }),
             annotations,
+            annotation_lines: ev
+                .annotations
+                .iter()
+                .map(|a| JsonAnnotationLines {
+                    name: a.name.clone(),
+                    lines: a.lines.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The event this line was made of, as far as the line holds it: what its options left out is zero or empty
+    /// (the metadata without `--output-meta`, the stack without `--output-stack`).
+    pub fn to_event(&self) -> Event {
+        let skb = self.skb.trim_start_matches("0x");
+        let meta = self.meta.as_ref();
+        let annotations = self
+            .annotation_lines
+            .iter()
+            .map(|a| Annotation {
+                name: a.name.clone(),
+                lines: a.lines.clone(),
+                json: self
+                    .annotations
+                    .get(&annotation_key(&a.name))
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Event {
+            skb: u64::from_str_radix(skb, 16).unwrap_or(0),
+            cpu: self.cpu,
+            pid: self.pid,
+            process: self.process.clone(),
+            ktime_ns: self.ktime_ns,
+            wall_ns: self.wall_ns,
+            netns: meta.map_or(0, |m| m.netns),
+            netns_name: self.netns_name.clone(),
+            mark: meta.map_or(0, |m| m.mark),
+            ifindex: meta.map_or(0, |m| m.ifindex),
+            ifname: meta.and_then(|m| m.ifname.clone()),
+            proto: meta.map_or(0, |m| m.proto),
+            mtu: meta.map_or(0, |m| m.mtu),
+            len: meta.map_or(0, |m| m.len),
+            pkt_type: meta.map_or(0, |m| m.pkt_type),
+            tuple: self.tuple.clone().flatten().map(|t| t.to_tuple()),
+            func: self.func.clone(),
+            func_kind: self.func_kind,
+            drop_reason: self.drop_reason.as_ref().map(|d| DropReason {
+                code: d.code,
+                name: d.name.clone(),
+            }),
+            caller: self.caller_func.clone().filter(|c| !c.is_empty()),
+            stack: self.stack.clone().unwrap_or_default(),
+            tunnel: self.tunnel.clone().flatten().map(|t| crate::Tunnel {
+                kind: t.kind,
+                vni: t.vni,
+                tuple: self.tunnel_tuple.clone().flatten().map(|t| t.to_tuple()),
+            }),
+            // The decoded entry's text lines are not in the JSON: a replay prints the bytes.
+            map_op: self.bpfmap.as_ref().map(|m| crate::MapOp {
+                op: m.op,
+                map_id: m.id,
+                map_name: m.name.clone(),
+                map_type: m.map_type.clone(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                key: from_hex(&m.key).unwrap_or_default(),
+                value: m.value.as_deref().and_then(from_hex),
+                hit: m.hit,
+                cut: m.cut,
+                decoded: None,
+            }),
+            annotations,
+            packet: self.packet.as_ref().and_then(|p| {
+                Some(crate::Packet {
+                    start: p.start,
+                    orig_len: p.orig_len,
+                    data: from_hex(&p.data)?,
+                })
+            }),
+        }
+    }
+}
+
+/// The bytes of lowercase (or uppercase) hex; `None` for anything else.
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An annotation's key: its name, unless that is one of the event's own keys.
+fn annotation_key(name: &str) -> String {
+    if RESERVED.contains(&name) {
+        format!("annotation_{name}")
+    } else {
+        name.to_string()
     }
 }
 

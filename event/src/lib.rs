@@ -310,8 +310,8 @@ pub mod text;
 pub mod time;
 
 pub use json::{
-    JsonDropReason, JsonEvent, JsonFormatter, JsonMapOp, JsonMeta, JsonPacket, JsonTime,
-    JsonTunnel, JsonTuple,
+    JsonAnnotationLines, JsonDropReason, JsonEvent, JsonFormatter, JsonMapOp, JsonMeta, JsonPacket,
+    JsonTime, JsonTunnel, JsonTuple,
 };
 pub use options::{OutputOptions, TimestampMode};
 pub use text::TextFormatter;

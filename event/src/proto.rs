@@ -35,9 +35,18 @@ pub fn number(s: &str) -> Option<u8> {
     NAMES.iter().find(|(_, n)| *n == s).map(|(p, _)| *p)
 }
 
+/// TCP flag names, bit 0 first.
+const FLAGS: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+
+/// The flags byte of a [`tcp_flags`] string (`SYN|ACK` → 0x12); unknown names count for nothing.
+pub fn parse_tcp_flags(s: &str) -> u8 {
+    s.split('|')
+        .filter_map(|n| FLAGS.iter().position(|f| *f == n))
+        .fold(0, |acc, i| acc | 1 << i)
+}
+
 /// `SYN|ACK`: the names of the set TCP flags, FIN (bit 0) to CWR (bit 7); empty for 0.
 pub fn tcp_flags(f: u8) -> String {
-    const FLAGS: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
     let mut s = String::new();
     for (i, n) in FLAGS.iter().enumerate() {
         if f & (1 << i) != 0 {
@@ -72,5 +81,8 @@ mod tests {
         assert_eq!(tcp_flags(0), "");
         assert_eq!(tcp_flags(0x12), "SYN|ACK");
         assert_eq!(tcp_flags(0xff), "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR");
+        for f in 0..=255u8 {
+            assert_eq!(parse_tcp_flags(&tcp_flags(f)), f);
+        }
     }
 }

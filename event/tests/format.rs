@@ -395,6 +395,91 @@ fn json_relative_time_is_per_skb_like_text() {
     assert_eq!(times, [0, 0, 75, 70]);
 }
 
+/// A JSON line read back gives the event it was made of, so the text printed from it is the live run's line, with
+/// every option combination (what the JSON left out is what the text would not show either, given the same flags).
+#[test]
+fn json_lines_read_back_print_the_same_text() {
+    let annotated = Event {
+        netns_name: Some("pod-a".into()),
+        packet: Some(event::Packet {
+            start: event::PacketStart::L2,
+            orig_len: 98,
+            data: vec![0, 0xab, 0xff, 0x45],
+        }),
+        caller: Some("udp_rcv+0x15".into()),
+        stack: vec!["a+0x1".into(), "b+0x2".into()],
+        annotations: vec![
+            Annotation {
+                name: "cilium".into(),
+                lines: vec!["cilium ep 7".into(), "cilium ct new".into()],
+                json: serde_json::json!({"ep": 7}),
+            },
+            Annotation {
+                // A name that is one of the event's keys.
+                name: "mark".into(),
+                lines: vec!["m".into()],
+                json: serde_json::json!(1),
+            },
+        ],
+        tunnel: vxlan_ping().tunnel,
+        map_op: Some(event::MapOp {
+            op: event::MapOpKind::Update,
+            map_id: 12,
+            map_name: "pwru_test_hash".into(),
+            map_type: "hash".into(),
+            key_size: 4,
+            value_size: 8,
+            key: vec![10, 0, 0, 2],
+            value: Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]),
+            hit: None,
+            cut: true,
+            decoded: None,
+        }),
+        ..drop_ev()
+    };
+    let evs = [ping(), v6(), drop_ev(), vxlan_ping(), annotated.clone()];
+    let all = OutputOptions {
+        meta: true,
+        tuple: true,
+        tcp_flags: true,
+        caller: true,
+        stack: true,
+        timestamp: TimestampMode::Relative,
+        netns_names: Some(16),
+        tunnel: true,
+    };
+    // Everything printed: the very event comes back.
+    let mut j = JsonFormatter::new(all);
+    let back: JsonEvent = serde_json::from_str(&j.format(&annotated)).unwrap();
+    assert_eq!(back.to_event(), annotated);
+    for opts in [
+        OutputOptions::default(),
+        all,
+        OutputOptions {
+            meta: false,
+            tuple: false,
+            timestamp: TimestampMode::Absolute,
+            ..Default::default()
+        },
+        OutputOptions {
+            timestamp: TimestampMode::Current,
+            caller: true,
+            ..Default::default()
+        },
+    ] {
+        let (mut j, mut live, mut replay) = (
+            JsonFormatter::new(opts),
+            TextFormatter::new(opts),
+            TextFormatter::new(opts),
+        );
+        for ev in &evs {
+            let line = j.format(ev);
+            let back: JsonEvent = serde_json::from_str(&line).unwrap();
+            assert_eq!(replay.format(&back.to_event()), live.format(ev), "{line}");
+        }
+    }
+}
+
 #[test]
 fn netns_name_column_and_key() {
     let opts = OutputOptions {

@@ -5,6 +5,10 @@
 //! what libpcap accepts (262144 captured bytes, 16 MiB blocks), so a damaged length never turns into a huge
 //! allocation. Damage is reported with the packet number and byte offset where it starts, after every packet
 //! before it has been handed out, as tcpdump prints every packet before the damage.
+//!
+//! Beyond what libpcap reads, the comments and custom options of each pcapng packet block are kept
+//! ([`Capture::options`]), for readers of the metadata other tools store there (`pwru replay`). Damaged options
+//! are ignored, as libpcap ignores options: they never make a capture unreadable.
 
 use std::io::{self, Read};
 
@@ -22,6 +26,22 @@ pub struct Packet {
     pub wirelen: u32,
     /// The capture starts at the IP header (raw IP link types).
     pub l3: bool,
+}
+
+/// An option of a pcapng packet block: a comment or a custom option (the others are not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PacketOption {
+    /// `opt_comment`, as UTF-8 (invalid bytes replaced).
+    Comment(String),
+    /// A custom option (codes 2988, 2989, 19372, 19373).
+    Custom {
+        /// The option code, which says whether the data is UTF-8 and whether editors may copy it.
+        code: u16,
+        /// The Private Enterprise Number of whoever defined it.
+        pen: u32,
+        /// The data after the PEN.
+        data: Vec<u8>,
+    },
 }
 
 /// Why a capture cannot be read (further).
@@ -134,6 +154,8 @@ pub struct Capture<R> {
     packets: u64,
     format: Format,
     done: bool,
+    /// The options of the packet block last handed out.
+    options: Vec<PacketOption>,
 }
 
 fn u32_at(b: &[u8], off: usize, be: bool) -> u32 {
@@ -199,6 +221,7 @@ impl<R: Read> Capture<R> {
                     ifaces: Vec::new(),
                 },
                 done: false,
+                options: Vec::new(),
             };
             c.section_header(NG_SHB).map_err(|e| match e {
                 CaptureError::Truncated { want, got, .. } => CaptureError::TruncatedHeader {
@@ -243,7 +266,13 @@ impl<R: Read> Capture<R> {
                 l3,
             },
             done: false,
+            options: Vec::new(),
         })
+    }
+
+    /// The comments and custom options of the packet last handed out (empty for pcap files and blocks without).
+    pub fn options(&self) -> &[PacketOption] {
+        &self.options
     }
 
     /// Reads `buf.len()` bytes of the packet or block that started at `start`.
@@ -495,12 +524,44 @@ impl<R: Read> Capture<R> {
                 ),
             ));
         }
+        if ty != NG_SPB {
+            let opts_at = (end as usize).next_multiple_of(4).min(body.len());
+            self.options = packet_options(&body[opts_at..], be);
+        }
         Ok(Some(Packet {
             data: body[data_at..end as usize].to_vec(),
             wirelen,
             l3,
         }))
     }
+}
+
+/// The comments and custom options in a packet block's option list; the list ends at its end marker, its end, or
+/// the first option that does not fit.
+fn packet_options(mut b: &[u8], be: bool) -> Vec<PacketOption> {
+    const COMMENT: u16 = 1;
+    const CUSTOM: [u16; 4] = [2988, 2989, 19372, 19373];
+    let mut v = Vec::new();
+    while b.len() >= 4 {
+        let (code, len) = (u16_at(b, 0, be), u16_at(b, 2, be) as usize);
+        if code == 0 || 4 + len > b.len() {
+            break;
+        }
+        let value = &b[4..4 + len];
+        match code {
+            COMMENT => v.push(PacketOption::Comment(
+                String::from_utf8_lossy(value).into_owned(),
+            )),
+            c if CUSTOM.contains(&c) && len >= 4 => v.push(PacketOption::Custom {
+                code,
+                pen: u32_at(value, 0, be),
+                data: value[4..].to_vec(),
+            }),
+            _ => {}
+        }
+        b = &b[(4 + len).next_multiple_of(4).min(b.len())..];
+    }
+    v
 }
 
 impl<R: Read> Iterator for Capture<R> {
@@ -510,6 +571,7 @@ impl<R: Read> Iterator for Capture<R> {
         if self.done {
             return None;
         }
+        self.options.clear();
         let r = match self.format {
             Format::Pcap { be, extra, l3 } => self.next_pcap(be, extra, l3),
             Format::PcapNg { .. } => self.next_pcapng(),

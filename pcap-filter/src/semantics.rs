@@ -331,9 +331,11 @@ impl Gen {
                 Some(t) => at_var(&self.var_linktype, abs(t), size),
                 None => return Err("link-layer type filtering not possible on raw IP".into()),
             },
+            // libpcap's offsets are u_int: behind a run-time base (after `geneve`) the previous label's
+            // offset wraps, as there.
             Rel::PrevMpls => at_var(
                 &self.var_linkpl,
-                abs(self.off_linkpl + self.off_nl - 4),
+                abs((self.off_linkpl + self.off_nl).wrapping_sub(4)),
                 size,
             ),
             Rel::TranV4 => Val::Load {

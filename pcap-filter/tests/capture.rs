@@ -357,3 +357,67 @@ fn headers_say_what_the_file_is_not() {
     assert_eq!(got.len(), 1);
     assert!(err.unwrap().to_string().contains("LINUX_SLL"));
 }
+
+/// Comments and custom options of packet blocks come back in either byte order; other options are skipped, and a
+/// damaged option list ends the list, not the capture.
+#[test]
+fn packet_options_are_kept() {
+    use pcap_filter::capture::PacketOption;
+    for be in [false, true] {
+        let mut w = W::new(be);
+        w.shb();
+        w.idb(1);
+        let body = w.body(|b| {
+            for v in [0, 0, 0, 3, 3] {
+                b.u32(v);
+            }
+            b.out.extend([1, 2, 3, 0]);
+            b.u16(1);
+            b.u16(5);
+            b.out.extend(b"hello\0\0\0");
+            b.u16(2); // epb_flags: skipped
+            b.u16(4);
+            b.u32(1);
+            b.u16(2988);
+            b.u16(7);
+            b.u32(32473);
+            b.out.extend(b"abc\0");
+            b.u16(0);
+            b.u16(0);
+        });
+        w.block(6, &body);
+        // An option claiming more than the block holds.
+        let body = w.body(|b| {
+            for v in [0, 0, 0, 0, 0] {
+                b.u32(v);
+            }
+            b.u16(1);
+            b.u16(2);
+            b.out.extend(b"ok\0\0");
+            b.u16(1);
+            b.u16(400);
+            b.u32(0);
+        });
+        w.block(6, &body);
+        w.epb(0, &packet(4), 4);
+        let mut c = Capture::new(&w.out[..]).unwrap();
+        let want = [
+            vec![
+                PacketOption::Comment("hello".into()),
+                PacketOption::Custom {
+                    code: 2988,
+                    pen: 32473,
+                    data: b"abc".to_vec(),
+                },
+            ],
+            vec![PacketOption::Comment("ok".into())],
+            vec![],
+        ];
+        for (i, want) in want.iter().enumerate() {
+            c.next().unwrap().unwrap();
+            assert_eq!(c.options(), &want[..], "packet {i}, be={be}");
+        }
+        assert!(c.next().is_none());
+        assert!(c.options().is_empty());
+    }
+}

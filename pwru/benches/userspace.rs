@@ -1,5 +1,5 @@
 //! Userspace throughput: RawEvents decoded, enriched (process, interface, drop reason names) and formatted as
-//! text and as JSON, written to /dev/null. Not a test: prints a table. `cargo bench -p pwru --bench userspace`.
+//! text, as JSON and as pcapng (with 256 packet bytes per event), written to /dev/null. Not a test: prints a table. `cargo bench -p pwru --bench userspace`.
 
 use probes::event::{EV_HAS_REASON, EV_HAS_TUPLE, EV_KIND_TRACEPOINT, RawEvent};
 use pwru::clock::WallClock;
@@ -7,7 +7,9 @@ use pwru::decode::{Decoder, Want};
 use pwru::lookups::Symbols;
 use pwru::plan::Destination;
 use pwru::sink::Sink;
-use pwru::sink::lines::{LineSink, Writer};
+use pwru::sink::lines::LineSink;
+use pwru::sink::pcap::PcapSink;
+use pwru::sink::writer::Writer;
 use std::time::Instant;
 
 fn events(n: usize) -> Vec<RawEvent> {
@@ -54,7 +56,7 @@ fn main() {
     };
     println!("| output | events | seconds | events/s |");
     println!("|---|---|---|---|");
-    for json in [false, true] {
+    for format in ["text", "json", "pcapng"] {
         let syms = Symbols {
             kallsyms: None,
             reasons: symbols::DropReasons::from_btf(&btf),
@@ -75,21 +77,45 @@ fn main() {
                 ..Default::default()
             },
         );
-        let out = std::rc::Rc::new(std::cell::RefCell::new(Writer::new(Destination::File {
+        let out = Writer::new(Destination::File {
+            flag: "--output-file",
             path: "/dev/null".into(),
             file: std::fs::File::create("/dev/null").unwrap(),
-        })));
+        });
         let opts = event::OutputOptions::default();
-        let mut s: Box<dyn Sink> = if json {
-            Box::new(LineSink::new(event::JsonFormatter::new(opts), out).unwrap())
-        } else {
-            Box::new(LineSink::new(event::TextFormatter::new(opts), out).unwrap())
+        let mut s: Box<dyn Sink> = match format {
+            "json" => {
+                Box::new(LineSink::new(event::JsonFormatter::new(opts), shared(out)).unwrap())
+            }
+            "text" => {
+                Box::new(LineSink::new(event::TextFormatter::new(opts), shared(out)).unwrap())
+            }
+            _ => Box::new(
+                PcapSink::new(
+                    out,
+                    pwru::plan::output::Pcap {
+                        snaplen: 256,
+                        once: false,
+                        ethernet: false,
+                    },
+                    "pwru bench",
+                )
+                .unwrap(),
+            ),
         };
         let t0 = Instant::now();
         for (i, r) in raws.iter().enumerate() {
             let mut r = *r;
             r.netns = own_netns;
-            let ev = dec.decode(&r);
+            let mut ev = dec.decode(&r);
+            if format == "pcapng" {
+                // What --snaplen 256 copies of a 1000-byte ping.
+                ev.packet = Some(event::Packet {
+                    start: event::PacketStart::L2,
+                    orig_len: 1042,
+                    data: vec![0x45; 256],
+                });
+            }
             s.event(&ev).unwrap();
             if i % 256 == 255 {
                 s.flush().unwrap();
@@ -97,10 +123,10 @@ fn main() {
         }
         s.flush().unwrap();
         let dt = t0.elapsed().as_secs_f64();
-        println!(
-            "| {} | {n} | {dt:.3} | {:.0} |",
-            if json { "json" } else { "text" },
-            n as f64 / dt
-        );
+        println!("| {format} | {n} | {dt:.3} | {:.0} |", n as f64 / dt);
     }
+}
+
+fn shared(w: Writer) -> pwru::sink::lines::SharedWriter {
+    std::rc::Rc::new(std::cell::RefCell::new(w))
 }

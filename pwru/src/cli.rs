@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Compile, dump or test a pcap filter expression without tracing.
     Filter(FilterArgs),
+    /// Print a saved trace again (--output-json lines or an --output-pcap file), as text, JSON, pcapng or in the
+    /// TUI, keeping the events the filters select.
+    Replay(ReplayArgs),
     /// Inspect Cilium's pinned datapath maps.
     Cilium {
         #[command(subcommand)]
@@ -111,21 +114,6 @@ pub struct TraceArgs {
     #[arg(long, hide = true, value_enum, default_value = "symbol")]
     pub kprobe_placement: KprobePlacement,
 
-    /// Only functions whose whole name matches this regex.
-    #[arg(long, value_name = "REGEX")]
-    pub filter_func: Option<String>,
-    /// Only packets in this netns: /proc/PID/ns/net, /run/netns/NAME or inode:N.
-    #[arg(long, value_name = "NETNS")]
-    pub filter_netns: Option<String>,
-    /// Only packets with this mark: mark[/mask] (decimal or 0x hex).
-    #[arg(long, value_name = "MARK[/MASK]")]
-    pub filter_mark: Option<String>,
-    /// Only packets on this interface (resolved in --filter-netns, else the current netns).
-    #[arg(long, value_name = "NAME")]
-    pub filter_ifname: Option<String>,
-    /// Keep following an skb after its first match (NAT, decapsulation).
-    #[arg(long)]
-    pub filter_track_skb: bool,
     /// Also follow a packet by the kernel stack processing it: while a selected skb is being processed, every other
     /// skb that task's stack handles is shown too, so the packet is followed where the kernel frees its skb and
     /// builds another (bridges, some tunnels).
@@ -144,56 +132,19 @@ pub struct TraceArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter_tunnel_pcap_l3: Option<String>,
 
-    /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
-    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    pub output_meta: bool,
-    /// Add a NETNS NAME column (JSON: `netns_name`): the `ip netns` name, else the container runtime's (Docker's
-    /// netns files, else the container id from a process's cgroup).
-    #[arg(long)]
-    pub output_netns_names: bool,
-    /// Width of the NETNS NAME column; longer names are cut (10 at least, as in pwru).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub netns_names_max_length: u8,
-    /// Print the L3/L4 tuple.
-    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    pub output_tuple: bool,
-    /// Add TCP flags to the tuple (tcp:SYN|ACK).
-    #[arg(long)]
-    pub output_tcp_flags: bool,
-    /// Print the caller of each function.
-    #[arg(long)]
-    pub output_caller: bool,
-    /// Print the kernel stack of each event.
-    #[arg(long)]
-    pub output_stack: bool,
-    /// Print the packet inside VXLAN and Geneve packets: a TUNNEL column (kind, VNI, inner tuple); JSON
-    /// `tunnel_tuple` and `tunnel`.
-    #[arg(long)]
-    pub output_tunnel: bool,
     /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
     /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
     /// only.
     #[arg(long)]
     pub output_bpfmap: bool,
-    /// One JSON object per line instead of text.
-    #[arg(long)]
-    pub output_json: bool,
-    /// Write events to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
-    /// Stop after this many events (0: no limit).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub output_limit_lines: u64,
-    /// Time column: none, current (kernel ns), relative (ns since the skb's previous event), absolute (wall clock).
-    #[arg(long, value_enum, default_value = "none")]
-    pub timestamp: Timestamp,
 
-    /// Live terminal view instead of text: packets with their fate, the path of the selected one, drops, Cilium.
-    #[arg(long, conflicts_with_all = ["output_json", "output_file", "output_limit_lines"])]
-    pub tui: bool,
-    /// With --tui: how many of the newest packets to keep (older ones are evicted and counted).
-    #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub tui_max_packets: u64,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// With --output-pcap: bytes of each packet to copy, from its MAC header (else its IP header); 0: none.
+    #[arg(long, value_name = "N", requires = "output_pcap")]
+    pub snaplen: Option<u32>,
 
     /// Print only the paths of packets that are dropped: each selected skb's events are kept in memory and printed,
     /// from its first function to the drop, when it is dropped; the paths of the others are discarded.
@@ -241,13 +192,126 @@ pub struct TraceArgs {
     pub pending: pending::PendingArgs,
 }
 
+/// Which events to keep besides the pcap expression: checked in the kernel by the tracer, on the saved events by
+/// `pwru replay`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SelectArgs {
+    /// Only functions whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub filter_func: Option<String>,
+    /// Only packets in this netns: /proc/PID/ns/net, /run/netns/NAME or inode:N.
+    #[arg(long, value_name = "NETNS")]
+    pub filter_netns: Option<String>,
+    /// Only packets with this mark: mark[/mask] (decimal or 0x hex).
+    #[arg(long, value_name = "MARK[/MASK]")]
+    pub filter_mark: Option<String>,
+    /// Only packets on this interface (live: resolved in --filter-netns, else the current netns; replay: by name).
+    #[arg(long, value_name = "NAME")]
+    pub filter_ifname: Option<String>,
+    /// Keep following an skb after its first match (NAT, decapsulation).
+    #[arg(long)]
+    pub filter_track_skb: bool,
+}
+
+/// What the events show and where they go: the tracer's and `pwru replay`'s.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct OutputArgs {
+    /// Print the metadata columns (NETNS MARK IFACE PROTO MTU LEN).
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_meta: bool,
+    /// Add a NETNS NAME column (JSON: `netns_name`): the `ip netns` name, else the container runtime's (Docker's
+    /// netns files, else the container id from a process's cgroup).
+    #[arg(long)]
+    pub output_netns_names: bool,
+    /// Width of the NETNS NAME column; longer names are cut (10 at least, as in pwru).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub netns_names_max_length: u8,
+    /// Print the L3/L4 tuple.
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_tuple: bool,
+    /// Add TCP flags to the tuple (tcp:SYN|ACK).
+    #[arg(long)]
+    pub output_tcp_flags: bool,
+    /// Print the caller of each function.
+    #[arg(long)]
+    pub output_caller: bool,
+    /// Print the kernel stack of each event.
+    #[arg(long)]
+    pub output_stack: bool,
+    /// Print the packet inside VXLAN and Geneve packets: a TUNNEL column (kind, VNI, inner tuple); JSON
+    /// `tunnel_tuple` and `tunnel`.
+    #[arg(long)]
+    pub output_tunnel: bool,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub output_json: bool,
+    /// Write events to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Stop after this many events (0: no limit).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub output_limit_lines: u64,
+    /// Time column: none, current (kernel ns), relative (ns since the skb's previous event), absolute (wall clock).
+    #[arg(long, value_enum, default_value = "none")]
+    pub timestamp: Timestamp,
+
+    /// Also write the packets to this pcapng file (`-`: stdout, e.g. `| tshark -r -`), one per event, with the
+    /// function, drop reason, netns and process in each packet's comment. With `-`, text or JSON lines are written
+    /// only to --output-file.
+    #[arg(long, value_name = "FILE")]
+    pub output_pcap: Option<PathBuf>,
+    /// With --output-pcap: only each skb's first event, for a capture that looks like tcpdump's.
+    #[arg(long, requires = "output_pcap")]
+    pub output_pcap_once: bool,
+    /// With --output-pcap: give packets that start at the IP header an all-zero Ethernet header, so the file has one
+    /// link type, as libpcap's readers (tcpdump) need.
+    #[arg(long, requires = "output_pcap")]
+    pub output_pcap_ethernet: bool,
+
+    /// Live terminal view instead of text: packets with their fate, the path of the selected one, drops, Cilium.
+    #[arg(long, conflicts_with_all = ["output_json", "output_file", "output_limit_lines"])]
+    pub tui: bool,
+    /// With --tui: how many of the newest packets to keep (older ones are evicted and counted).
+    #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tui_max_packets: u64,
+}
+
+/// `pwru replay`'s arguments.
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "Examples:\n  pwru replay trace.json\n  pwru replay --tui trace.pcapng 'icmp'\n  pwru replay --filter-func 'kfree_skb.*' --output-json trace.pcapng"
+)]
+pub struct ReplayArgs {
+    /// The saved trace: JSON lines (--output-json) or pcapng (--output-pcap); `-`: stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// pcap-filter expression, run on the packet bytes of a pcapng trace (JSON lines hold none).
+    #[arg(value_name = "PCAP-FILTER")]
+    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 impl TraceArgs {
     /// The pcap expression, or None when no words were given.
     pub fn filter_expr(&self) -> Option<String> {
-        let s = self.filter.join(" ");
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_string())
+        join_expr(&self.filter)
     }
+}
+
+impl ReplayArgs {
+    /// The pcap expression, or None when no words were given.
+    pub fn filter_expr(&self) -> Option<String> {
+        join_expr(&self.filter)
+    }
+}
+
+fn join_expr(words: &[String]) -> Option<String> {
+    let s = words.join(" ");
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 #[cfg(test)]
@@ -310,16 +374,17 @@ mod tests {
         let t = &c.trace;
         assert_eq!(t.backend, Backend::KprobeMulti);
         assert_eq!(t.kmods, vec!["veth", "bridge"]);
+        let o = &t.output;
         assert!(
-            !t.output_meta
-                && t.output_tuple
-                && t.output_caller
-                && t.output_json
-                && t.filter_track_skb
+            !o.output_meta
+                && o.output_tuple
+                && o.output_caller
+                && o.output_json
+                && t.select.filter_track_skb
         );
-        assert_eq!(t.output_limit_lines, 10);
-        assert_eq!(t.timestamp, Timestamp::Absolute);
-        assert!(t.filter_track_skb_by_stackid && t.output_tunnel && t.output_bpfmap);
+        assert_eq!(o.output_limit_lines, 10);
+        assert_eq!(o.timestamp, Timestamp::Absolute);
+        assert!(t.filter_track_skb_by_stackid && t.output.output_tunnel && t.output_bpfmap);
         assert_eq!(
             t.filter_non_skb_funcs,
             vec![
@@ -343,11 +408,11 @@ mod tests {
     #[test]
     fn defaults_are_pwrus() {
         let t = parse(&[]).trace;
-        assert!(t.output_meta && t.output_tuple && !t.output_json);
+        assert!(t.output.output_meta && t.output.output_tuple && !t.output.output_json);
         assert_eq!(t.backend, Backend::Auto);
-        assert_eq!(t.timestamp, Timestamp::None);
+        assert_eq!(t.output.timestamp, Timestamp::None);
         assert_eq!(t.set_percpu_buf, 4096);
-        assert!(!t.output_tunnel && !t.output_bpfmap && !t.filter_track_skb_by_stackid);
+        assert!(!t.output.output_tunnel && !t.output_bpfmap && !t.filter_track_skb_by_stackid);
     }
 
     #[test]
@@ -363,6 +428,41 @@ mod tests {
             parse(&["cilium", "maps"]).command,
             Some(Command::Cilium { .. })
         ));
+        match parse(&[
+            "replay",
+            "--output-meta=false",
+            "--filter-func",
+            "ip_.*",
+            "t.pcapng",
+            "icmp",
+            "or",
+            "udp",
+        ])
+        .command
+        {
+            Some(Command::Replay(r)) => {
+                assert_eq!(r.file, PathBuf::from("t.pcapng"));
+                assert_eq!(r.filter_expr().as_deref(), Some("icmp or udp"));
+                assert!(!r.output.output_meta);
+                assert_eq!(r.select.filter_func.as_deref(), Some("ip_.*"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pcap_flags_need_output_pcap() {
+        let t = parse(&["--output-pcap", "-", "--snaplen", "0", "--output-pcap-once"]).trace;
+        assert_eq!(t.output.output_pcap, Some(PathBuf::from("-")));
+        assert_eq!(t.snaplen, Some(0));
+        assert!(t.output.output_pcap_once);
+        for f in [
+            &["--snaplen", "64"][..],
+            &["--output-pcap-once"],
+            &["--output-pcap-ethernet"],
+        ] {
+            assert!(Cli::try_parse_from(std::iter::once("pwru").chain(f.iter().copied())).is_err());
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Flow of a trace: `cli` (raw flags) → `plan` (checked, resolved) → `trace` (load, attach, stream, detach,
 //! report) → `decode` (+ `lookups`, `ifnames`, `netns_names`, `process`, `clock`, Cilium's enricher) → `sink`
-//! (text, JSON, TUI, drops-only, summary, metrics, …). `filter_cmd` is `pwru filter`, `manual` is `pwru
+//! (text, JSON, TUI, pcapng, drops-only, summary, metrics, …). `filter_cmd` is `pwru filter`; `replay` is `pwru
+//! replay` (a saved trace → the same sinks); `pcapng` encodes `--output-pcap`'s blocks; `manual` is `pwru
 //! completions` and `pwru man`; `say` prints every stderr line; `privileges` and `progress` serve the plan and the
 //! run.
 
@@ -14,10 +15,12 @@ pub mod ifnames;
 pub mod lookups;
 pub mod manual;
 pub mod netns_names;
+pub mod pcapng;
 pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod progress;
+pub mod replay;
 pub mod say;
 pub mod sink;
 pub mod trace;

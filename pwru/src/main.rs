@@ -3,7 +3,7 @@
 use clap::Parser;
 use pwru::filter_cmd::BadFilter;
 use pwru::say::{is_broken_pipe, one_line};
-use pwru::{cli, filter_cmd, manual, say, trace};
+use pwru::{cli, filter_cmd, manual, replay, say, trace};
 use std::io::{IsTerminal, Write};
 
 fn main() {
@@ -12,6 +12,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
+        Some(cli::Command::Replay(r)) => replay::run(&r),
         Some(cli::Command::Cilium { cmd }) => cilium::run(&cmd, &mut Stdout).map(|()| 0),
         Some(cli::Command::Completions { shell }) => {
             manual::completions(shell, &mut Stdout).map(|()| 0)

@@ -1,7 +1,7 @@
 //! The compiled pcap filters in the real kernel (root): every corpus expression's program is
 //! spliced into the production object's `filter_test` classifier (probes::filter_check, the
 //! same splice the probes use) and must pass the verifier, at L2 and at L3; then
-//! BPF_PROG_TEST_RUN on every corpus packet must give the verdict of pcap-filter's interpreter.
+//! BPF_PROG_TEST_RUN on every distinct corpus frame must give the verdict of pcap-filter's interpreter.
 //!
 //! Corpus: testkit::pcap_corpus() (`$PCAP_CORPUS`, else shared/pcap-filter above the workspace).
 
@@ -60,84 +60,153 @@ fn frame(p: &Packet) -> Vec<u8> {
     f
 }
 
+/// The distinct frames of `pkts` as the kernel sees them (identical frames give identical verdicts), and how
+/// many packets were shorter than an Ethernet header (the classifier needs one).
+fn distinct_frames(pkts: &[Packet]) -> (Vec<Vec<u8>>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut short = 0;
+    let mut out = Vec::new();
+    for f in pkts.iter().map(frame) {
+        if f.len() < 14 {
+            short += 1;
+        } else if seen.insert(f.clone()) {
+            out.push(f);
+        }
+    }
+    (out, short)
+}
+
+/// What one worker saw.
+#[derive(Default)]
+struct Tally {
+    loaded: usize,
+    runs: u64,
+    failures: Vec<String>,
+    /// (l3, frame index) of frames the kernel refuses to test-run.
+    refused: std::collections::HashSet<(bool, usize)>,
+}
+
+/// Runs every distinct frame through `prog` loaded at L2 or L3, against the interpreter.
+fn check(prog: &pcap_filter::Program, expr: &str, is_l3: bool, frames: &[Vec<u8>], t: &mut Tally) {
+    let code = FilterCode {
+        insns: prog.to_bytes(),
+        snaplen: prog.snaplen,
+    };
+    let mut tester = match FilterTester::new(&code, is_l3) {
+        Ok(tester) => tester,
+        Err(e) => {
+            t.failures
+                .push(format!("{expr:?} (l3={is_l3}): verifier refused: {e}"));
+            return;
+        }
+    };
+    t.loaded += 1;
+    for (i, f) in frames.iter().enumerate() {
+        let bytes = if is_l3 { &f[14..] } else { &f[..] };
+        let want = pcap_filter::interpret(prog, bytes, is_l3).expect("interpreter fault") != 0;
+        let got = match tester.run(f) {
+            Ok(v) => v != 0,
+            // The kernel refuses to test-run frames whose IP header is cut short (EINVAL).
+            Err(_) => {
+                t.refused.insert((is_l3, i));
+                continue;
+            }
+        };
+        t.runs += 1;
+        if want != got {
+            t.failures.push(format!(
+                "{expr:?} (l3={is_l3}): kernel {} interpreter {} on a {}-byte packet",
+                got as u8,
+                want as u8,
+                bytes.len()
+            ));
+            return;
+        }
+    }
+}
+
+/// Every corpus expression's program, loaded once per distinct program (aliases often compile to the same
+/// instructions) at L2 and at L3, on every distinct corpus frame; the loads are shared out over the cores.
 #[test]
 #[ignore = "needs root: BPF_PROG_TEST_RUN, and the filter corpus (tests/run.sh runs it)"]
 fn kernel_agrees_with_interpreter() {
     testkit::need_root("BPF_PROG_TEST_RUN");
+    let started = std::time::Instant::now();
     let (exprs, l2, l3) = corpus();
-    let mut loaded = 0;
-    let mut runs = 0u64;
-    let mut skipped_short = 0u64;
-    let mut longest = (0usize, String::new());
-    let mut failures = Vec::new();
-    let mut refused: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let (l2, short2) = distinct_frames(&l2);
+    let (l3, short3) = distinct_frames(&l3);
+    let mut compiled = 0;
+    let mut progs: Vec<(pcap_filter::Program, &str)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for expr in &exprs {
         let Ok(prog) = pcap_filter::compile(expr) else {
             continue;
         };
-        if prog.len() > longest.0 {
-            longest = (prog.len(), expr.clone());
-        }
-        let code = FilterCode {
-            insns: prog.to_bytes(),
-            snaplen: prog.snaplen,
-        };
-        for (is_l3, pkts) in [(false, &l2), (true, &l3)] {
-            let mut tester = match FilterTester::new(&code, is_l3) {
-                Ok(t) => t,
-                Err(e) => {
-                    failures.push(format!("{expr:?} (l3={is_l3}): verifier refused: {e}"));
-                    continue;
-                }
-            };
-            loaded += 1;
-            for p in pkts.iter() {
-                let f = frame(p);
-                if f.len() < 14 {
-                    skipped_short += 1;
-                    continue;
-                }
-                let bytes = if is_l3 { &f[14..] } else { &f[..] };
-                let want =
-                    pcap_filter::interpret(&prog, bytes, is_l3).expect("interpreter fault") != 0;
-                let got = match tester.run(&f) {
-                    Ok(v) => v != 0,
-                    // The kernel refuses to test-run frames whose IP header is cut short (EINVAL).
-                    Err(_) => {
-                        refused.insert(f.clone());
-                        continue;
-                    }
-                };
-                runs += 1;
-                if want != got {
-                    failures.push(format!(
-                        "{expr:?} (l3={is_l3}): kernel {} interpreter {} on a {}-byte packet",
-                        got as u8,
-                        want as u8,
-                        bytes.len()
-                    ));
-                    break;
-                }
-            }
+        compiled += 1;
+        if seen.insert((prog.to_bytes(), prog.snaplen)) {
+            progs.push((prog, expr));
         }
     }
+    let longest = progs.iter().max_by_key(|(p, _)| p.len()).unwrap();
+    let tasks: Vec<(usize, bool)> = (0..progs.len())
+        .flat_map(|i| [(i, false), (i, true)])
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let tallies: Vec<Tally> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut t = Tally::default();
+                    loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(i, is_l3)) = tasks.get(n) else {
+                            return t;
+                        };
+                        let (prog, expr) = &progs[i];
+                        check(prog, expr, is_l3, if is_l3 { &l3 } else { &l2 }, &mut t);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = Tally::default();
+    for t in tallies {
+        all.loaded += t.loaded;
+        all.runs += t.runs;
+        all.failures.extend(t.failures);
+        all.refused.extend(t.refused);
+    }
     println!(
-        "kernel check: {loaded} programs verified, {runs} test runs agree with the interpreter; longest program {} insns ({:?}); {skipped_short} packets shorter than an Ethernet header skipped; {} distinct truncated frames the kernel refuses to test-run",
-        longest.0,
+        "kernel check: {compiled} expressions, {} distinct programs, {} loads verified, {} distinct frames \
+         (L2 {}, L3 {}), {} test runs agree with the interpreter, {workers} workers, {:.1?}; longest program {} insns \
+         ({:?}); {} packets shorter than an Ethernet header skipped; {} distinct truncated frames the kernel refuses \
+         to test-run",
+        progs.len(),
+        all.loaded,
+        l2.len() + l3.len(),
+        l2.len(),
+        l3.len(),
+        all.runs,
+        started.elapsed(),
+        longest.0.len(),
         longest.1,
-        refused.len()
+        short2 + short3,
+        all.refused.len()
     );
     assert!(
-        refused.len() < 100,
+        all.refused.len() < 100,
         "the kernel refused {} frames",
-        refused.len()
+        all.refused.len()
     );
-    assert!(loaded > 1000, "too few programs loaded: {loaded}");
+    assert!(compiled > 500, "too few expressions compiled: {compiled}");
+    assert!(all.loaded > 500, "too few programs loaded: {}", all.loaded);
     assert!(
-        failures.is_empty(),
+        all.failures.is_empty(),
         "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+        all.failures.len(),
+        all.failures.join("\n")
     );
 }
 

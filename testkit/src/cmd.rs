@@ -77,3 +77,22 @@ pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
     .arg(program);
     c
 }
+
+/// Runs `tshark` with `args` and returns its stdout; panics when it fails or warns about anything (the notice it
+/// prints when run as root is no warning about the file).
+pub fn tshark(args: &[&str]) -> String {
+    need_tool("tshark");
+    let out = output("tshark", args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("Running as user \"root\""))
+        .collect();
+    assert!(
+        out.status.success() && warnings.is_empty(),
+        "tshark {} ({}):\n{stderr}",
+        args.join(" "),
+        out.status
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

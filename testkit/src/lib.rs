@@ -23,7 +23,7 @@ pub mod paths;
 pub mod pwru;
 
 pub use bpf::serial;
-pub use cmd::{as_nobody, is_root, need_root, need_tool, output, run, sh};
+pub use cmd::{as_nobody, is_root, need_root, need_tool, output, run, sh, tshark};
 pub use golden::assert_golden;
 pub use mount::Mount;
 pub use netns::NetnsPair;

@@ -56,6 +56,13 @@ case $ARCH in
   *) die "arch must be amd64 or arm64" ;;
 esac
 [ -x "$PWRU_BIN" ] || die "no tracer binary at $PWRU_BIN"
+# A pwru for this host, for the host-side checks of what the guest wrote (the arm64 tracer does not run here).
+host_pwru() {
+  if [ "$ARCH" = amd64 ]; then echo "$PWRU_BIN"; return; fi
+  local b=${CARGO_TARGET_DIR:-$ROOT/target}/release/pwru
+  [ -x "$b" ] || (cd "$ROOT" && cargo build --release -p pwru -q) >&2
+  echo "$b"
+}
 # Named by its source's hash: worktrees sharing one VM_CACHE may hold different udpsend.c (mtimes do not tell).
 UDPSEND=$CACHE/tools/$ARCH/udpsend-$(sha256sum "$ROOT/tests/vm/tools/udpsend.c" | cut -c1-12)
 if [ ! -x "$UDPSEND" ]; then
@@ -106,6 +113,14 @@ PLAN
   grep -aqE '^@@SUMMARY' "$log" || [ "${VM_PAYLOAD:-scenarios}" != scenarios ] || FAILURES+=("$kver: no scenario summary")
   grep -aqE 'BUG:|Oops:|Kernel panic|general protection fault' "$log" && FAILURES+=("$kver: kernel oops/panic in $log")
   grep -aE '^@@MODULE FAIL' "$log" | while read -r l; do echo "warning: $kver $l"; done
+  # The pcapng files the guest sent: read on the host by tshark and tcpdump (not in the guest).
+  if grep -aq '^@@CHECK [A-Z]* 8-pcapng' "$log"; then
+    t=$(date +%s.%N)
+    bash "$ROOT/tests/vm/check-pcapng.sh" "$log" "$(host_pwru)" > "$log.host" 2>&1
+    grep -aE '^@@CHECK' "$log.host"
+    while IFS= read -r l; do FAILURES+=("$kver: ${l#@@CHECK FAIL }"); done < <(grep -aE '^@@CHECK FAIL ' "$log.host")
+    record "  $kver host pcapng checks" "$(secs $t)"
+  fi
   echo "$kver: $(grep -ac '^@@CHECK PASS' "$log") checks passed, $(grep -ac '^@@CHECK FAIL' "$log") failed"
 done < "$CACHE/kernels/$ARCH.list"
 

@@ -110,6 +110,13 @@ impl EventSender {
         }
     }
 
+    /// Queues the event, waiting while the UI is behind (a replay, where nothing is lost by waiting). Returns false
+    /// if the UI is gone.
+    pub fn send_wait(&self, ev: Event) -> bool {
+        self.stats.offered.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(ev).is_ok()
+    }
+
     /// Events offered and events dropped so far.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -162,5 +169,6 @@ mod tests {
         assert_eq!((rx.offered(), rx.dropped()), (3, 1));
         drop(rx);
         assert!(!tx.send(Event::default()));
+        assert!(!tx.send_wait(Event::default()));
     }
 }

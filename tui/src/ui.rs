@@ -476,8 +476,12 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             HEADER,
         ),
         sep(),
-        Span::raw(format!("{} attached", s.attached)),
-        sep(),
+    ];
+    // A replay attaches nothing.
+    if s.attached > 0 {
+        spans.extend([Span::raw(format!("{} attached", s.attached)), sep()]);
+    }
+    spans.extend([
         Span::raw(format!("{:.0} ev/s", app.live.events_per_sec)),
         sep(),
         Span::styled(format!("lost {}", app.live.lost), red_if(app.live.lost)),
@@ -487,7 +491,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             red_if(app.live.ui_dropped),
         ),
         sep(),
-    ];
+    ]);
     if s.track_skb {
         spans.push(Span::styled(
             format!("untracked {}", app.live.untracked),

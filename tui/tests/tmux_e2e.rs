@@ -437,6 +437,92 @@ fn tui_sigterm_detaches_and_restores_the_terminal() {
     );
 }
 
+/// `pwru replay --tui` of a trace saved by a real run (pcapng and JSON lines): the saved packets show, with their
+/// drop, the status line says it is a replay, and `q` ends it with the replay's summary.
+#[test]
+#[ignore = "needs root: runs pwru in tmux, netns (tests/run.sh runs it)"]
+fn tui_replays_a_saved_trace() {
+    require_tools();
+    let bin = pwru_bin();
+    let env = Env::new(2);
+    let (pair, b, net) = (&env.pair, &env.pair.ip_b, &env.net);
+    let pcap = env.dir.join("trace.pcapng");
+    let netns = pair.path_b();
+    let live = testkit::pwru::Pwru::start_bin(
+        &bin,
+        &[
+            "--output-json",
+            "--output-pcap",
+            pcap.to_str().unwrap(),
+            "--filter-netns",
+            &netns,
+        ],
+    );
+    pair.exec(&pair.a, &format!("ping -c1 -W2 {b}"));
+    pair.exec(
+        &pair.a,
+        &format!("bash -c 'echo hello > /dev/udp/{b}/9999'"),
+    );
+    testkit::pwru::settle();
+    let live = live.stop(testkit::pwru::SIGINT);
+    assert_eq!(live.code, Some(0), "{}", live.stderr);
+    let json = env.dir.join("trace.json");
+    std::fs::write(&json, &live.output).unwrap();
+    let n = live.output.lines().count();
+
+    let req = format!("{net}.1->{net}.2 icmp");
+    let rep = format!("{net}.2->{net}.1 icmp");
+    let udp_row = format!("{net}.1:");
+    for (i, file) in [pcap, json].iter().enumerate() {
+        let d = env.dir.path().display();
+        let _ = std::fs::remove_file(env.dir.join("exit"));
+        let script = format!(
+            "cd {d} && {bin} replay --tui {f} 2>{d}/stderr; echo $? > {d}/exit.tmp; mv {d}/exit.tmp {d}/exit; sleep 60",
+            bin = bin.display(),
+            f = file.display()
+        );
+        let session = format!("{}r{i}", env.session);
+        tmux_session(&session, &script, 200, 50);
+        let capture = || {
+            String::from_utf8_lossy(&output("tmux", &["capture-pane", "-p", "-t", &session]).stdout)
+                .into_owned()
+        };
+        let t0 = Instant::now();
+        let screen = loop {
+            let s = capture();
+            if s.contains(&req)
+                && s.contains(&rep)
+                && s.lines()
+                    .any(|l| l.contains(&udp_row) && l.contains("DROPPED NO_SOCKET"))
+            {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{}: the saved packets do not show:\n{s}\n{}",
+                file.display(),
+                env.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            screen.contains(&format!("replay {}", file.display())) && !screen.contains(" attached"),
+            "the status line names the replay:\n{screen}"
+        );
+        assert!(screen.contains("the event source stopped"), "{screen}");
+        run("tmux", &["send-keys", "-t", &session, "q"]);
+        let code = env.wait_file("exit", 30);
+        let _ = output("tmux", &["kill-session", "-t", &session]);
+        assert_eq!(code.trim(), "0", "{}", env.stderr());
+        assert!(
+            env.stderr()
+                .contains(&format!("{n} events read, {n} selected")),
+            "{}",
+            env.stderr()
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root: runs pwru --tui in tmux, netns (tests/run.sh runs it)"]
 fn tui_drops_only_shows_only_the_dropped_packets_then_the_summary() {

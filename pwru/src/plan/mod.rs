@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use filters::NetnsFilter;
 use std::path::{Path, PathBuf};
 
-pub use output::{Destination, DropsOnlyCaps, Format, Metrics, Output, Summary};
+pub use output::{Destination, Destinations, DropsOnlyCaps, Format, Metrics, Output, Summary};
 
 /// Everything a trace run needs, checked.
 pub struct Plan {
@@ -34,8 +34,8 @@ pub struct Plan {
     /// Which lookups decoding must do for the output.
     pub want: Want,
     pub output: Output,
-    /// Where text or JSON lines go (stdout for the TUI, which does not use it).
-    pub destination: Destination,
+    /// Where text or JSON lines and pcapng go, open.
+    pub destinations: Destinations,
     /// `--cilium`: Cilium's maps, open.
     pub cilium: Option<cilium::Enricher>,
     /// `--metrics`: listening already.
@@ -57,17 +57,18 @@ impl Plan {
         if let Some(refusal) = unsupported(args) {
             bail!(refusal);
         }
-        let func_re = args
+        let (sel, out) = (&args.select, &args.output);
+        let func_re = sel
             .filter_func
             .as_deref()
             .map(filters::parse_func_regex)
             .transpose()?;
-        let mark = args
+        let mark = sel
             .filter_mark
             .as_deref()
             .map(filters::parse_mark)
             .transpose()?;
-        let netns = args
+        let netns = sel
             .filter_netns
             .as_deref()
             .map(filters::parse_netns)
@@ -86,12 +87,21 @@ impl Plan {
                 .transpose()
         };
         let tunnel = probes::TunnelConfig {
-            output: args.output_tunnel,
+            output: out.output_tunnel,
             filter_l2: tunnel_filter("--filter-tunnel-pcap-l2", &args.filter_tunnel_pcap_l2)?,
             filter_l3: tunnel_filter("--filter-tunnel-pcap-l3", &args.filter_tunnel_pcap_l3)?,
         };
         let percpu_buf = percpu_buf(args.set_percpu_buf)?;
-        let output = output::plan(args)?;
+        let words = output::filter_words(
+            args.filter_expr(),
+            sel,
+            [
+                args.filter_tunnel_pcap_l2.as_deref(),
+                args.filter_tunnel_pcap_l3.as_deref(),
+            ],
+        );
+        let mut output = output::plan(&args.output, words, args.snaplen)?;
+        output::drop_views(&mut output, args)?;
         let metrics_addr = args
             .metrics
             .as_deref()
@@ -99,15 +109,12 @@ impl Plan {
             .transpose()?;
         crate::privileges::check()?;
 
-        let ifindex = match &args.filter_ifname {
+        let ifindex = match &sel.filter_ifname {
             None => None,
-            Some(name) => Some(ifindex(name, netns.as_ref(), args.filter_netns.as_deref())?),
+            Some(name) => Some(ifindex(name, netns.as_ref(), sel.filter_netns.as_deref())?),
         };
         phase("opening the output");
-        let destination = match output.format {
-            Format::Tui { .. } => Destination::Stdout,
-            _ => output::open(args.output_file.as_deref())?,
-        };
+        let destinations = output::open_all(&output, &args.output)?;
         let metrics = match (metrics_addr, &args.metrics) {
             (Some(addr), Some(arg)) => Some(Metrics {
                 listener: output::listen(addr, arg)?,
@@ -129,11 +136,15 @@ impl Plan {
         let targets = targets::discover(args, func_re.as_ref(), phase)?;
         let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
-        let stack = args.output_stack || (args.output_caller && tracepoint_backend);
+        let stack = out.output_stack || (out.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
-            // Without callers or stacks only the probed functions are ever named: keep just those (a few KB
-            // instead of the whole kernel's symbols, for the whole trace).
-            Some(k) if !(args.output_caller || args.output_stack) => {
+            // Without callers, stacks or other probed functions only the skb functions are ever named: keep just
+            // those (a few KB instead of the whole kernel's symbols, for the whole trace).
+            Some(k)
+                if !(out.output_caller || out.output_stack)
+                    && targets.non_skb.is_empty()
+                    && targets.map_funcs.is_empty() =>
+            {
                 let probed: std::collections::HashSet<(&str, Option<&str>)> = targets
                     .kprobes
                     .iter()
@@ -142,7 +153,7 @@ impl Plan {
                 Some(k.retain(|name, module| probed.contains(&(name, module))))
             }
             Some(k) => Some(k),
-            None if args.output_caller || args.output_stack => {
+            None if out.output_caller || out.output_stack => {
                 phase("reading /proc/kallsyms");
                 Some(symbols::Kallsyms::load()?)
             }
@@ -157,8 +168,8 @@ impl Plan {
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
-                track_skb: args.filter_track_skb,
-                caller: args.output_caller,
+                track_skb: sel.filter_track_skb,
+                caller: out.output_caller,
                 stack,
                 ringbuf_bytes,
                 kprobe_placement: match args.kprobe_placement {
@@ -175,8 +186,8 @@ impl Plan {
                     htab_elem_key: targets.htab_elem_key,
                 },
                 percpu_buf,
-                // No sink takes packet bytes yet (pcapng comes with issue 13).
-                snaplen: 0,
+                // Bytes only for a sink that writes them: without one, events cost what they did.
+                snaplen: output.pcap.map_or(0, |p| p.snaplen),
             },
             names: Symbols {
                 kallsyms,
@@ -184,14 +195,17 @@ impl Plan {
                 tracepoints: targets.tracepoint_names,
             },
             want: Want {
-                // The drop views label drops by interface.
-                ifnames: args.output_meta || args.summary || args.metrics.is_some(),
-                netns_names: args.output_netns_names,
-                caller: args.output_caller,
+                // pcapng names its interfaces; the drop views label drops by interface.
+                ifnames: out.output_meta
+                    || output.pcap.is_some()
+                    || args.summary
+                    || args.metrics.is_some(),
+                netns_names: out.output_netns_names,
+                caller: out.output_caller,
                 stack,
             },
             output,
-            destination,
+            destinations,
             cilium,
             metrics,
             ready_file: args.ready_file.clone(),

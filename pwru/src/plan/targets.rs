@@ -67,8 +67,8 @@ pub fn discover(
         })?,
     };
     let tracepoint_backend = backend == probes::Backend::Tracepoint;
-    let drop_points =
-        (args.drops_only || args.summary || args.metrics.is_some()) && args.filter_func.is_some();
+    let drop_points = (args.drops_only || args.summary || args.metrics.is_some())
+        && args.select.filter_func.is_some();
 
     // Kprobe backends read kallsyms anyway; the tracepoint backend only if a --kmods name needs it.
     let mut kallsyms = None;
@@ -130,11 +130,12 @@ pub fn discover(
         if tracepoints.is_empty() {
             bail!(
                 "no skb tracepoint matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
     } else {
         let ff = args
+            .select
             .filter_func
             .as_deref()
             .map(|f| match drop_points {
@@ -169,7 +170,7 @@ pub fn discover(
         if kprobes.is_empty() {
             bail!(
                 "no probe-able skb function matches --filter-func {}",
-                args.filter_func.as_deref().unwrap_or("")
+                args.select.filter_func.as_deref().unwrap_or("")
             );
         }
         if args.output_bpfmap {

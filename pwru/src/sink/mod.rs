@@ -1,8 +1,9 @@
 //! Where decoded events go. The run hands every event to one [`Sinks`] fan-out and knows nothing of what is
-//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), the live loss notice ([`loss`]), `--drops-only`
-//! ([`drops_only`], which holds events and hands the dropped packets' paths to the printers behind it),
-//! `--summary` and the counting behind `--metrics` ([`summary`], over [`tally`]), the metrics endpoint
-//! ([`metrics`]), side by side. [`paths`] groups events into packets for the drop views.
+//! behind it: text or JSON lines ([`lines`]), the TUI ([`tui`]), pcapng ([`pcap`]), the live loss notice
+//! ([`loss`]), `--drops-only` ([`drops_only`], which holds events and hands the dropped packets' paths to the
+//! printers behind it), `--summary` and the counting behind `--metrics` ([`summary`], over [`tally`]), the metrics
+//! endpoint ([`metrics`]), side by side. [`paths`] groups events into packets for the drop views. [`writer`] counts
+//! what the streams wrote.
 //!
 //! A sink is told about each event, is flushed after each batch, sees the kernel's counters about once a second
 //! ([`Sink::tick`]) and once more at the end ([`Sink::finish`], after the probes are detached). A sink that wants
@@ -16,11 +17,13 @@ pub mod lines;
 pub mod loss;
 pub mod metrics;
 pub mod paths;
+pub mod pcap;
 pub mod summary;
 pub mod tally;
 pub mod tui;
+pub mod writer;
 
-use crate::plan::{Destination, Format, Metrics, Output};
+use crate::plan::{Destinations, Format, Metrics, Output};
 use anyhow::Result;
 use event::{Event, JsonFormatter, TextFormatter};
 use std::io::IsTerminal;
@@ -142,54 +145,88 @@ impl Sink for Sinks {
 
 /// Lets a sink end the run, from any thread.
 #[derive(Clone, Debug, Default)]
-pub struct StopHandle(Arc<tokio::sync::Notify>);
+pub struct StopHandle(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    notify: tokio::sync::Notify,
+    asked: std::sync::atomic::AtomicBool,
+}
 
 impl StopHandle {
     /// Asks the run to stop (it detaches, finishes the sinks and prints the summary).
     pub fn stop(&self) {
-        self.0.notify_one();
+        self.0
+            .asked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.notify.notify_one();
     }
 
     /// Waits until a sink asked to stop (also when it asked before the wait began).
     pub async fn stopped(&self) {
-        self.0.notified().await
+        self.0.notify.notified().await
+    }
+
+    /// Whether a sink asked to stop (for loops that do not wait: a replay).
+    pub fn is_stopped(&self) -> bool {
+        self.0.asked.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
-/// What the sinks need to know about the attached tracer.
-pub struct Attached {
-    pub backend: probes::Backend,
+/// What the sinks need to know about where the events come from.
+pub struct Source {
+    /// The backend (`tracepoint`), or `replay FILE`.
+    pub name: String,
+    /// Probes attached (0 for a replay).
     pub attached: usize,
+    /// `--filter-track-skb`.
     pub track_skb: bool,
+    /// A replay, and the flag its signal handler sets: the TUI takes every event, stays up after the last one
+    /// until the user quits, and ends at once when the flag is set.
+    pub replay: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
-/// The sinks the plan asks for. Text and JSON write their header (if any) now; the metrics endpoint starts
-/// serving.
+/// The sinks the plan asks for. Text and JSON write their header (if any) now, pcapng its section header; the
+/// metrics endpoint starts serving.
 pub fn build(
     output: &Output,
-    destination: Destination,
+    destinations: Destinations,
     metrics: Option<Metrics>,
-    attached: &Attached,
+    source: &Source,
     stop: &StopHandle,
 ) -> Result<Sinks> {
-    let writer: lines::SharedWriter =
-        std::rc::Rc::new(std::cell::RefCell::new(lines::Writer::new(destination)));
+    let writer: Option<lines::SharedWriter> = destinations
+        .lines
+        .map(|d| std::rc::Rc::new(std::cell::RefCell::new(writer::Writer::new(d))));
     let mut printers = Sinks::default();
     if output.events {
-        match &output.format {
-            Format::Tui { max_packets } => {
-                let cfg = tui::config(output, *max_packets, attached);
-                printers.push(Box::new(tui::TuiSink::start(cfg, stop.clone())?));
+        match (&output.format, &writer) {
+            (Format::Tui { max_packets }, _) => {
+                let cfg = tui::config(output, *max_packets, source);
+                printers.push(Box::new(tui::TuiSink::start(
+                    cfg,
+                    source.replay.clone(),
+                    stop.clone(),
+                )?));
             }
-            Format::Text => printers.push(Box::new(lines::LineSink::new(
+            (Format::Text, Some(w)) => printers.push(Box::new(lines::LineSink::new(
                 TextFormatter::new(output.options),
-                writer.clone(),
+                w.clone(),
             )?)),
-            Format::Json => printers.push(Box::new(lines::LineSink::new(
+            (Format::Json, Some(w)) => printers.push(Box::new(lines::LineSink::new(
                 JsonFormatter::new(output.options),
-                writer.clone(),
+                w.clone(),
             )?)),
+            (_, None) => {}
         }
+    }
+    // Beside the printers, also under --summary alone; behind --drops-only, it holds the dropped paths only.
+    if let (Some(opts), Some(d)) = (output.pcap, destinations.pcap) {
+        printers.push(Box::new(pcap::PcapSink::new(
+            writer::Writer::new(d),
+            opts,
+            concat!("pwru ", env!("CARGO_PKG_VERSION")),
+        )?));
     }
     let mut sinks = Sinks::default();
     match output.drops_only {
@@ -206,18 +243,23 @@ pub fn build(
         let stats = Arc::new(Mutex::new(summary::Stats {
             tally: tally::Tally::new(metrics.as_ref().map_or(0, |m| m.max_series).max(4096)),
             counts: Counts::default(),
-            attached: attached.attached,
-            track_skb: attached.track_skb,
+            attached: source.attached,
+            track_skb: source.track_skb,
         }));
-        let printer = output.summary.map(|s| summary::Printer {
-            out: writer,
-            json: output.format == Format::Json,
-            interval: s.interval,
-        });
+        let printer = match (output.summary, writer) {
+            (None, _) => None,
+            (Some(s), Some(out)) => Some(summary::Printer {
+                out,
+                json: output.format == Format::Json,
+                interval: s.interval,
+            }),
+            // The plan refuses this before attaching.
+            (Some(_), None) => anyhow::bail!("--summary: stdout carries the pcapng"),
+        };
         sinks.push(Box::new(summary::TallySink::new(stats.clone(), printer)));
         if let Some(m) = metrics {
             let info = metrics::Info {
-                backend: attached.backend.name().to_string(),
+                backend: source.name.clone(),
                 max_series: m.max_series,
                 cilium: output.cilium,
             };

@@ -1,6 +1,6 @@
 //! `--tui`: events go to the terminal UI (crate `tui`), which runs on its own thread until the user quits.
 
-use super::{Attached, Counts, Sink, StopHandle};
+use super::{Counts, Sink, Source, StopHandle};
 use crate::plan::Output;
 use anyhow::Result;
 use event::{Event, OutputOptions};
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 /// What the `--tui` status line and `w` export need.
-pub fn config(output: &Output, max_packets: usize, a: &Attached) -> ::tui::TuiConfig {
+pub fn config(output: &Output, max_packets: usize, a: &Source) -> ::tui::TuiConfig {
     ::tui::TuiConfig {
         max_packets,
         track_skb: a.track_skb,
@@ -19,7 +19,7 @@ pub fn config(output: &Output, max_packets: usize, a: &Attached) -> ::tui::TuiCo
             ..output.options
         },
         status: ::tui::StatusInfo {
-            backend: a.backend.name().to_string(),
+            backend: a.name.clone(),
             attached: a.attached,
             filter: output.filter_words.clone(),
             track_skb: a.track_skb,
@@ -31,9 +31,11 @@ pub fn config(output: &Output, max_packets: usize, a: &Attached) -> ::tui::TuiCo
 
 /// Hands events to the UI without ever blocking the ring reader (what the UI cannot take is counted there).
 /// Finishing (or dropping) it stops the UI and waits for it, so the terminal is restored before pwru prints
-/// anything else.
+/// anything else. For a replay it waits for every event to be taken, and finishing waits for the user to quit.
 pub struct TuiSink {
-    tx: ::tui::EventSender,
+    /// Dropped when a replay has handed on its last event: the UI then says the source has stopped.
+    tx: Option<::tui::EventSender>,
+    replay: bool,
     counters: Arc<::tui::Counters>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
@@ -43,10 +45,16 @@ pub struct TuiSink {
 
 impl TuiSink {
     /// Starts the UI thread; when the user quits, it asks the run to stop.
-    pub fn start(cfg: ::tui::TuiConfig, stop: StopHandle) -> Result<TuiSink> {
+    /// For a replay, `replay` is the flag that ends the UI at once (a signal).
+    pub fn start(
+        cfg: ::tui::TuiConfig,
+        replay: Option<Arc<AtomicBool>>,
+        stop: StopHandle,
+    ) -> Result<TuiSink> {
         let (tx, rx) = ::tui::event_channel(::tui::DEFAULT_CHANNEL_CAPACITY);
         let counters = Arc::new(::tui::Counters::default());
-        let shutdown = Arc::new(AtomicBool::new(false));
+        let is_replay = replay.is_some();
+        let shutdown = replay.unwrap_or_default();
         let (c, s) = (counters.clone(), shutdown.clone());
         let thread = std::thread::Builder::new()
             .name("pwru-tui".into())
@@ -56,7 +64,8 @@ impl TuiSink {
                 r
             })?;
         Ok(TuiSink {
-            tx,
+            tx: Some(tx),
+            replay: is_replay,
             counters,
             shutdown,
             thread: Some(thread),
@@ -64,8 +73,12 @@ impl TuiSink {
         })
     }
 
-    fn stop_ui(&mut self) -> Result<()> {
-        self.shutdown.store(true, Ordering::Relaxed);
+    /// Ends the UI: at once, or for a replay when the user quits.
+    fn stop_ui(&mut self, now: bool) -> Result<()> {
+        self.tx = None;
+        if now {
+            self.shutdown.store(true, Ordering::Relaxed);
+        }
         match self.thread.take().map(|t| t.join()) {
             None => Ok(()),
             Some(Ok(r)) => r.map_err(|e| e.context("--tui")),
@@ -76,8 +89,14 @@ impl TuiSink {
 
 impl Sink for TuiSink {
     fn event(&mut self, ev: &Event) -> Result<()> {
-        self.tx.send(ev.clone());
-        self.sent += 1;
+        if let Some(tx) = &self.tx {
+            if self.replay {
+                tx.send_wait(ev.clone());
+            } else {
+                tx.send(ev.clone());
+            }
+            self.sent += 1;
+        }
         Ok(())
     }
 
@@ -88,7 +107,7 @@ impl Sink for TuiSink {
 
     fn finish(&mut self, c: &Counts) -> Result<()> {
         store(&self.counters, c);
-        self.stop_ui()
+        self.stop_ui(!self.replay)
     }
 
     /// What the UI was given (it counts what it could not take itself, on screen).
@@ -106,6 +125,6 @@ fn store(to: &::tui::Counters, c: &Counts) {
 
 impl Drop for TuiSink {
     fn drop(&mut self) {
-        let _ = self.stop_ui();
+        let _ = self.stop_ui(true);
     }
 }

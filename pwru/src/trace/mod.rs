@@ -52,7 +52,7 @@ fn start_and_run(
         names,
         want,
         output,
-        destination,
+        destinations,
         cilium,
         metrics,
         ready_file,
@@ -96,10 +96,11 @@ fn start_and_run(
     // From here on, every way out prints the summary line.
     let session = Session {
         tracer,
-        attached: sink::Attached {
-            backend,
+        source: sink::Source {
+            name: backend.name().to_string(),
             attached: stats.attached,
             track_skb,
+            replay: None,
         },
         names,
         want,
@@ -120,5 +121,5 @@ fn start_and_run(
         session.interrupted(rt, &mut start.signals);
         return Ok(128 + signal.number);
     }
-    Ok(session.run(rt, &mut start.signals, destination))
+    Ok(session.run(rt, &mut start.signals, destinations))
 }

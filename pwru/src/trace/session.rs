@@ -6,11 +6,11 @@ use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
-use crate::plan::{Destination, Metrics, Output};
+use crate::plan::{Destinations, Metrics, Output};
 use crate::progress::DetachProgress;
 use crate::say;
 use crate::say::{is_broken_pipe, one_line};
-use crate::sink::{self, Attached, Counts, Held, Sink, Sinks, StopHandle};
+use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +28,7 @@ enum End {
 /// Everything the run needs once the probes are attached.
 pub struct Session {
     pub tracer: probes::Tracer,
-    pub attached: Attached,
+    pub source: Source,
     pub names: Symbols,
     pub want: Want,
     pub pump: Pump,
@@ -45,7 +45,7 @@ impl Session {
         mut self,
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
-        destination: Destination,
+        destinations: Destinations,
     ) -> i32 {
         let ring = self
             .tracer
@@ -54,7 +54,7 @@ impl Session {
             // SAFETY: the AsyncFd owns the ring, so its fd stays open for as long as it is registered.
             .and_then(|r| unsafe { AsyncFd::register(r) }.context("cannot watch the event ring"));
         let (live, ring) = match ring {
-            Ok(mut ring) => (self.live(rt, signals, &mut ring, destination), Some(ring)),
+            Ok(mut ring) => (self.live(rt, signals, &mut ring, destinations), Some(ring)),
             Err(e) => (Err(e), None),
         };
         self.end(rt, signals, live, ring)
@@ -65,7 +65,7 @@ impl Session {
     pub fn interrupted(mut self, rt: &tokio::runtime::Runtime, signals: &mut Signals) {
         let det = self.detach(rt, signals);
         let c = counts(&det, 0, self.tracer.track_overflows());
-        let track = self.attached.track_skb.then_some(c.untracked);
+        let track = self.source.track_skb.then_some(c.untracked);
         say!("{}", summary(&c, Some(0), None, track, det.elapsed));
     }
 
@@ -77,7 +77,7 @@ impl Session {
         signals: &mut Signals,
     ) -> probes::DetachStats {
         let total = self.tracer.attached_links() as u64;
-        let progress = DetachProgress::new(total, self.attached.backend.name());
+        let progress = DetachProgress::new(total, &self.source.name);
         let tracer = &mut self.tracer;
         let det = std::thread::scope(|s| {
             let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -114,16 +114,16 @@ impl Session {
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
         ring: &mut AsyncFd<probes::RingReader>,
-        destination: Destination,
+        destinations: Destinations,
     ) -> Result<End> {
-        if self.attached.attached == 0 {
+        if self.source.attached == 0 {
             bail!("no probe could be attached");
         }
         self.sinks = sink::build(
             &self.output,
-            destination,
+            destinations,
             self.metrics.take(),
-            &self.attached,
+            &self.source,
             &self.stop,
         )?;
         if let Some(p) = &self.ready_file {
@@ -194,7 +194,7 @@ impl Session {
                 code = 1;
             }
         }
-        let track = self.attached.track_skb.then_some(counts.untracked);
+        let track = self.source.track_skb.then_some(counts.untracked);
         say!(
             "{}",
             summary(

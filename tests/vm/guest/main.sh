@@ -53,7 +53,7 @@ s_trace_all() {
   expect_clean "$base"
 }
 
-# 8: Ctrl-C while the kprobes are being attached: pwru stops attaching, detaches what it had, prints the summary line
+# 9: Ctrl-C while the kprobes are being attached: pwru stops attaching, detaches what it had, prints the summary line
 # and exits 130; nothing is left behind.
 s_ctrl_c_attach() {
   SCEN="ctrl-c-attach"; base=$(footprint)
@@ -186,6 +186,36 @@ s_pcap() {
   fi
 }
 
+# 8: --output-pcap beside the JSON lines: a packet per event; replay of the pcapng rebuilds the live events exactly;
+# pwru filter --read on its bytes selects what the tuples say. The file goes to the host through the serial log
+# (@@FILE, base64), where tests/vm/check-pcapng.sh reads it with tshark and tcpdump.
+s_pcapng() {
+  SCEN="8-pcapng"
+  P=/tmp/trace.pcapng
+  tracer_start pcapng --backend "$BACKEND" --filter-func "$TRACKED" --output-json --output-pcap $P 'host 10.0.0.2' || return
+  $PING -c2 -W5 -s 48 -p 70777275 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+  $UDPSEND 10.0.0.2 7777 1 40020 > /dev/null
+  settle; tracer_stop
+  n=$(grep -c '^{' "$OUT")
+  [ "$n" -gt 10 ] && pass "$n JSON events" || fail "only $n JSON events"
+  if $TRACER replay --output-json $P > /tmp/replay.json 2> /tmp/replay.err && cmp -s "$OUT" /tmp/replay.json; then
+    pass "replay of the pcapng prints the $n live JSON lines exactly"
+  else
+    fail "replay of the pcapng differs from the live JSON lines"; tail -n 3 /tmp/replay.err | sed 's/^/  | /'
+    diff "$OUT" /tmp/replay.json | head -n 6 | sed 's/^/  | /'
+  fi
+  $TRACER replay "$OUT" > /tmp/replay-json.txt 2> /dev/null; $TRACER replay $P > /tmp/replay-pcap.txt 2> /dev/null
+  cmp -s /tmp/replay-json.txt /tmp/replay-pcap.txt && pass "JSON and pcapng replay into the same text" \
+    || fail "the JSON and pcapng traces replay into different text"
+  icmp=$(grep -c '"tuple":{[^}]*"proto":1,' "$OUT")
+  m=$($TRACER filter --read $P icmp | wc -l)
+  [ "$m" -eq "$icmp" ] && [ "$m" -gt 0 ] && pass "filter --read icmp on the bytes: $m packets, as many as icmp events" \
+    || fail "filter --read icmp: $m packets, $icmp icmp events"
+  grep -q '"start":"l3"' "$OUT" && pass "some events carry bytes from the network header (no MAC header yet)" \
+    || fail "no event with bytes from the network header"
+  echo "@@FILE trace-$KSERIES.pcapng $n"; base64 $P; echo "@@FILE-END"
+}
+
 # Module functions: --kmods reads the module's split BTF and attaches to veth's own functions.
 s_kmods() {
   SCEN="kmods"
@@ -266,8 +296,8 @@ case ${PAYLOAD:-scenarios} in
   scenarios)
     setup_net
     DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap ctrl_c_attach"
-    # 7 (drops) tests userspace views the arch does not change; under arm64's slower TCG it runs only when named.
-    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops"
+    # 7 (drops) and 8 (pcapng) test what the arch does not change; under arm64's slower TCG they run only when named.
+    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
