@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 part_setup()       { bash tests/setup.sh; }
-part_bpf-objects() { bash probes/bpf/build.sh --check; }
+part_bpf-objects() { bash probes/bpf/build.sh --check && bash testkit/bpf/build.sh --check; }
 part_fmt()         { cargo fmt --all -- --check; }
 part_clippy()      { cargo clippy --workspace --all-targets -q -- -D warnings; }
 # Every public item of the library crates is documented (deny(missing_docs)) and rustdoc finds no broken link.
@@ -23,8 +23,9 @@ part_cargo-test()  {
   cargo build --release -p pwru -q &&
     PWRU_BIN=$CARGO_TARGET_DIR/release/pwru cargo test --workspace --no-fail-fast -- --include-ignored
 }
-# Coverage-guided fuzzing (fuzz/README.md): replay of the committed corpora, then 30 s of AFL++ per harness.
-part_fuzz()        { bash fuzz/run.sh short; }
+# Coverage-guided fuzzing (fuzz/README.md): replay of the committed corpora, then 15 s of AFL++ per harness (a smoke
+# run that keeps CI under its budget; the long runs are `fuzz/run.sh campaign`).
+part_fuzz()        { SHORT_SECS=${SHORT_SECS:-15} bash fuzz/run.sh short; }
 part_vm-amd64()    { bash tests/vm/run.sh amd64; }
 part_arm64()       { bash tests/arm64/run.sh; }
 

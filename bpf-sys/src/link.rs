@@ -106,3 +106,11 @@ pub fn link_kprobe_multi(
     }
     bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut a)
 }
+
+/// `BPF_ITER_CREATE`: a new seq file of an iterator link; reading it runs the iterator program once over its
+/// objects, to the end of the file.
+pub fn iter_create(link: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
+    let mut a = attr();
+    a.iter_create.link_fd = link.as_raw_fd() as u32;
+    bpf_fd(bpf_cmd::BPF_ITER_CREATE, &mut a)
+}

@@ -2,7 +2,9 @@
 //! `BPF_OBJ_GET_INFO_BY_FD`.
 use crate::error::{Errno, Error};
 use crate::sys::{attr, bpf, bpf_fd, cpath};
-use crate::uapi::{bpf_cmd, bpf_link_info, bpf_map_info, bpf_prog_info};
+use crate::uapi::{
+    bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_link_info, bpf_map_info, bpf_prog_info,
+};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -162,6 +164,123 @@ info_fn!(
     Kind::Link,
     bpf_link_info
 );
+
+/// Which arrays [`prog_arrays`] fetches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    /// `func_info`: (instruction offset, BTF type id) of each function, the main one first.
+    pub func_info: bool,
+    /// The translated instructions (as the verifier left them: helper calls hold the helper's offset from
+    /// `__bpf_call_base`). The kernel hands them out only when raw dumps are allowed (`kptr_restrict`).
+    pub xlated: bool,
+    /// The JITed functions' start addresses and lengths.
+    pub jited: bool,
+}
+
+/// A program's info and the arrays [`Want`] asked for (empty when not asked or the program has none).
+#[derive(Clone, Debug)]
+pub struct ProgArrays {
+    /// The info struct.
+    pub info: bpf_prog_info,
+    /// `func_info` records.
+    pub func_info: Vec<bpf_func_info>,
+    /// Translated instructions.
+    pub xlated: Vec<bpf_insn>,
+    /// Start address of each JITed function (0s when kernel addresses are hidden).
+    pub jited_ksyms: Vec<u64>,
+    /// Length of each JITed function.
+    pub jited_func_lens: Vec<u32>,
+}
+
+/// `bpf_prog_info` of a program fd with the arrays `want` names: one call for the counts, one for the arrays.
+pub fn prog_arrays(fd: BorrowedFd<'_>, want: Want) -> Result<ProgArrays, Error> {
+    let first = prog_info(fd)?;
+    // SAFETY: zero is valid for every field of the info struct.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    let rec = std::mem::size_of::<bpf_func_info>();
+    let mut func_info = vec![
+        bpf_func_info {
+            insn_off: 0,
+            type_id: 0
+        };
+        if want.func_info {
+            first.nr_func_info as usize
+        } else {
+            0
+        }
+    ];
+    let insn = std::mem::size_of::<bpf_insn>();
+    let n_insns = if want.xlated {
+        first.xlated_prog_len as usize / insn
+    } else {
+        0
+    };
+    // SAFETY: bpf_insn is plain integers (and a bitfield byte); zero is valid.
+    let mut xlated: Vec<bpf_insn> = vec![unsafe { std::mem::zeroed() }; n_insns];
+    let mut ksyms = vec![
+        0u64;
+        if want.jited {
+            first.nr_jited_ksyms as usize
+        } else {
+            0
+        }
+    ];
+    let mut lens = vec![
+        0u32;
+        if want.jited {
+            first.nr_jited_func_lens as usize
+        } else {
+            0
+        }
+    ];
+    if !func_info.is_empty() {
+        info.nr_func_info = func_info.len() as u32;
+        info.func_info_rec_size = rec as u32;
+        info.func_info = func_info.as_mut_ptr() as u64;
+    }
+    if !xlated.is_empty() {
+        info.xlated_prog_len = (xlated.len() * insn) as u32;
+        info.xlated_prog_insns = xlated.as_mut_ptr() as u64;
+    }
+    if !ksyms.is_empty() {
+        info.nr_jited_ksyms = ksyms.len() as u32;
+        info.jited_ksyms = ksyms.as_mut_ptr() as u64;
+    }
+    if !lens.is_empty() {
+        info.nr_jited_func_lens = lens.len() as u32;
+        info.jited_func_lens = lens.as_mut_ptr() as u64;
+    }
+    obj_info(fd, Kind::Prog, &mut info)?;
+    // The kernel writes at most the counts we gave; it reports what it has (a dump refused: 0 bytes written).
+    func_info.truncate(info.nr_func_info as usize);
+    if info.xlated_prog_insns == 0 {
+        xlated.clear();
+    }
+    ksyms.truncate(info.nr_jited_ksyms as usize);
+    lens.truncate(info.nr_jited_func_lens as usize);
+    Ok(ProgArrays {
+        info,
+        func_info,
+        xlated,
+        jited_ksyms: ksyms,
+        jited_func_lens: lens,
+    })
+}
+
+/// The raw BTF of a BTF object fd (`bpf_btf_info.btf`): a header, types and strings.
+pub fn btf_bytes(fd: BorrowedFd<'_>) -> Result<Vec<u8>, Error> {
+    // SAFETY: zero is valid for every field of the info struct.
+    let mut info: bpf_btf_info = unsafe { std::mem::zeroed() };
+    obj_info(fd, Kind::Btf, &mut info)?;
+    let mut data = vec![0u8; info.btf_size as usize];
+    // SAFETY: as above.
+    let mut info: bpf_btf_info = unsafe { std::mem::zeroed() };
+    info.btf = data.as_mut_ptr() as u64;
+    info.btf_size = data.len() as u32;
+    obj_info(fd, Kind::Btf, &mut info)?;
+    data.truncate(info.btf_size as usize);
+    Ok(data)
+}
 
 /// The NUL-terminated object name of an info struct (`name` of `bpf_prog_info`, `bpf_map_info`) as a string.
 pub fn name_of(name: &[libc::c_char]) -> String {

@@ -1,7 +1,9 @@
 //! Programs: `BPF_PROG_LOAD` with any attach type, `BPF_PROG_TEST_RUN`, `BPF_ENABLE_STATS`.
 use crate::error::{Errno, Error};
 use crate::sys::{attr, bpf, bpf_fd, owned, set_name};
-use crate::uapi::{bpf_attach_type, bpf_cmd, bpf_insn, bpf_prog_type, bpf_stats_type};
+use crate::uapi::{
+    bpf_attach_type, bpf_cmd, bpf_func_info, bpf_insn, bpf_prog_type, bpf_stats_type,
+};
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -15,6 +17,28 @@ pub enum AttachObj<'a> {
     Btf(BorrowedFd<'a>),
     /// A function of this BPF program (fentry/fexit/freplace on a BPF program).
     Prog(BorrowedFd<'a>),
+}
+
+/// One instruction: `code`, registers, offset and immediate (for programs written by hand).
+pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
+    // SAFETY: bpf_insn is plain integers (and a bitfield byte); zero is valid.
+    let mut i: bpf_insn = unsafe { std::mem::zeroed() };
+    i.code = code;
+    i.set_dst_reg(dst);
+    i.set_src_reg(src);
+    i.off = off;
+    i.imm = imm;
+    i
+}
+
+/// A program's own BTF: the BTF object ([`btf_load`]) and the `func_info` records naming its functions (which
+/// lets fentry/fexit programs attach to it).
+#[derive(Clone, Copy, Debug)]
+pub struct ProgBtf<'a> {
+    /// The BTF object.
+    pub fd: BorrowedFd<'a>,
+    /// One record per function, the main one (instruction 0) first.
+    pub func_info: &'a [bpf_func_info],
 }
 
 /// The arguments of `BPF_PROG_LOAD`.
@@ -34,6 +58,8 @@ pub struct ProgLoad<'a> {
     pub license: &'a CStr,
     /// The instructions, relocated and ready to run.
     pub insns: &'a [bpf_insn],
+    /// The program's own BTF, if it has one.
+    pub btf: Option<ProgBtf<'a>>,
 }
 
 impl<'a> ProgLoad<'a> {
@@ -47,6 +73,7 @@ impl<'a> ProgLoad<'a> {
             name,
             license: c"GPL",
             insns,
+            btf: None,
         }
     }
 }
@@ -72,6 +99,12 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, Error> {
             AttachObj::Vmlinux => {}
             AttachObj::Btf(fd) => l.__bindgen_anon_1.attach_btf_obj_fd = fd.as_raw_fd() as u32,
             AttachObj::Prog(fd) => l.__bindgen_anon_1.attach_prog_fd = fd.as_raw_fd() as u32,
+        }
+        if let Some(b) = &p.btf {
+            l.prog_btf_fd = b.fd.as_raw_fd() as u32;
+            l.func_info = b.func_info.as_ptr() as u64;
+            l.func_info_cnt = b.func_info.len() as u32;
+            l.func_info_rec_size = std::mem::size_of::<bpf_func_info>() as u32;
         }
         set_name(&mut l.prog_name, p.name);
         loop {
@@ -179,4 +212,16 @@ pub fn enable_stats(kind: bpf_stats_type) -> Result<OwnedFd, Error> {
     let mut a = attr();
     a.enable_stats.type_ = kind as u32;
     bpf_fd(bpf_cmd::BPF_ENABLE_STATS, &mut a)
+}
+
+/// `BPF_BTF_LOAD`: loads a raw BTF blob (header, types, strings) into the kernel, for [`ProgBtf`].
+pub fn btf_load(data: &[u8]) -> Result<OwnedFd, Error> {
+    let mut a = attr();
+    // SAFETY: plain integer fields of the member BPF_BTF_LOAD reads; data outlives the call.
+    unsafe {
+        let b = &mut a.__bindgen_anon_7;
+        b.btf = data.as_ptr() as u64;
+        b.btf_size = data.len() as u32;
+    }
+    bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut a)
 }

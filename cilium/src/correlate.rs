@@ -373,14 +373,60 @@ impl Correlator {
 pub struct Enricher {
     corr: Correlator,
     last: Option<MetricsSnapshot>,
+    /// ifindex → the endpoint on it (annotation), looked up at most every [`ENDPOINT_TTL`].
+    endpoints: HashMap<u32, (std::time::Instant, Option<Annotation>)>,
+    /// The netns pwru runs in (the host's, where Cilium's lxc devices are).
+    own_netns: Option<u32>,
 }
 
+/// How long an ifindex → endpoint answer is kept (endpoints come and go on a node).
+const ENDPOINT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Enricher {
+    /// `cilium endpoint 1234 on ifindex 7: 10.244.1.5 identity 12345 (…)`: the endpoint whose lxc device is
+    /// `ifindex`, if any.
+    fn endpoint_on(&mut self, ifindex: u32) -> Option<Annotation> {
+        if let Some((at, a)) = self.endpoints.get(&ifindex)
+            && at.elapsed() < ENDPOINT_TTL
+        {
+            return a.clone();
+        }
+        let eps = self.corr.maps.endpoints_on(ifindex).unwrap_or_default();
+        let a = eps.first().map(|(_, info)| {
+            let addrs: Vec<String> = eps.iter().map(|(k, _)| k.addr.to_string()).collect();
+            Annotation {
+                name: "cilium_endpoint".into(),
+                lines: vec![format!(
+                    "cilium endpoint {} on ifindex {ifindex}: {} identity {}",
+                    info.lxc_id,
+                    addrs.join(" "),
+                    names::identity_label(info.sec_id)
+                )],
+                json: json!({ "id": info.lxc_id, "ifindex": ifindex, "addresses": addrs,
+                              "identity": info.sec_id }),
+            }
+        });
+        if self.endpoints.len() > 4096 {
+            self.endpoints.clear();
+        }
+        self.endpoints
+            .insert(ifindex, (std::time::Instant::now(), a.clone()));
+        a
+    }
+
     /// Opens the node's maps (`bpffs` root; default from `/proc/self/mountinfo`) and takes the metrics baseline.
     pub fn open(bpffs: Option<&Path>) -> Result<Enricher> {
+        use std::os::unix::fs::MetadataExt;
         let corr = Correlator::open(bpffs, None)?;
         let last = corr.metrics_snapshot().ok();
-        Ok(Enricher { corr, last })
+        Ok(Enricher {
+            corr,
+            last,
+            endpoints: HashMap::new(),
+            own_netns: std::fs::metadata("/proc/self/ns/net")
+                .ok()
+                .map(|m| m.ino() as u32),
+        })
     }
 
     /// The correlator behind it.
@@ -388,17 +434,24 @@ impl Enricher {
         &mut self.corr
     }
 
-    /// Adds the "cilium" annotation (and "cilium_drop" on drop events) to `ev`. Lookup failures leave `ev` as is:
-    /// a trace must not stop because a map changed under it.
+    /// Adds the "cilium" annotation (and "cilium_drop" on drop events: the kernel's drops and the drop verdicts
+    /// of traced programs; "cilium_endpoint" on the events of tc programs on an endpoint's interface) to `ev`.
+    /// Lookup failures leave `ev` as is: a trace must not stop because a map changed under it.
     pub fn enrich(&mut self, ev: &mut event::Event) {
         if let Some(t) = &ev.tuple
             && let Some(a) = self.corr.annotate(&FlowKey::from(t), ev.mark)
         {
             ev.annotations.push(a);
         }
-        if ev.drop_reason.is_some()
-            && let Ok(now) = self.corr.metrics_snapshot()
+        if ev.func_kind == event::FuncKind::Tc
+            && ev.ifindex != 0
+            && self.own_netns.is_none_or(|n| n == ev.netns)
+            && let Some(a) = self.endpoint_on(ev.ifindex)
         {
+            ev.annotations.push(a);
+        }
+        let dropped = ev.drop_reason.is_some() || ev.verdict.as_ref().is_some_and(|v| v.drop);
+        if dropped && let Ok(now) = self.corr.metrics_snapshot() {
             if let Some(before) = &self.last
                 && let Some(a) = DropDelta::annotation(&drop_reason_from_metrics(before, &now))
             {

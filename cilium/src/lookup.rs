@@ -94,6 +94,28 @@ impl Maps {
         Ok(v.and_then(|v| EndpointInfo::parse(&v, self.version).ok()))
     }
 
+    /// The local endpoints whose interface is `ifindex` (the lxc device a tc program runs on), from
+    /// `cilium_lxc`: one entry per address of the endpoint, the host's own addresses left out.
+    pub fn endpoints_on(&self, ifindex: u32) -> Result<Vec<(EndpointKey, EndpointInfo)>> {
+        let Some(m) = self.maps.get(&MapKind::Lxc) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (k, vals) in m.entries()? {
+            let (Ok(key), Some(Ok(info))) = (
+                EndpointKey::parse(&k),
+                vals.first().map(|v| EndpointInfo::parse(v, self.version)),
+            ) else {
+                continue;
+            };
+            if info.ifindex == ifindex && !info.is_host() {
+                out.push((key, info));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     fn svc_kinds(addr: &IpAddr) -> (MapKind, MapKind, MapKind) {
         if addr.is_ipv4() {
             (

@@ -128,6 +128,55 @@ fn tc_drop_is_named_policy_denied() {
     let text = event::TextFormatter::new(Default::default()).format(&ev);
     assert!(text.contains("cilium drop: POLICY_DENIED"), "{text}");
 
+    // A traced tc program (--filter-trace-tc) returning TC_ACT_SHOT on the server's lxc device (ifindex 14 in the
+    // fixture): Cilium's reason for the drop and the endpoint the program serves.
+    use std::os::unix::fs::MetadataExt;
+    let own_netns = std::fs::metadata("/proc/self/ns/net").unwrap().ino() as u32;
+    let seen = corr.metrics_snapshot().unwrap();
+    sh(&format!(
+        "ip netns exec {a} bash -c 'echo tc > /dev/udp/10.244.1.6/8080'",
+        a = ns.a
+    ));
+    wait_for_drops(&corr, &seen, 1);
+    let shot = event::Event {
+        func: "cil_from_container".into(),
+        func_kind: event::FuncKind::Tc,
+        ifindex: 14,
+        netns: own_netns,
+        verdict: Some(event::Verdict::tc(2)),
+        drop_reason: None,
+        ..ev2.clone()
+    };
+    let mut ev3 = shot.clone();
+    ev3.annotations.clear();
+    enr.enrich(&mut ev3);
+    let names: Vec<_> = ev3.annotations.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["cilium", "cilium_endpoint", "cilium_drop"]);
+    assert_eq!(
+        ev3.annotations[1].lines,
+        ["cilium endpoint 2001 on ifindex 14: 10.244.1.6 identity 23456"]
+    );
+    assert_eq!(ev3.annotations[1].json["id"], 2001);
+    assert_eq!(
+        ev3.annotations[2].lines,
+        ["cilium drop: POLICY_DENIED (133, Policy denied) INGRESS at bpf_lxc.c:42 (+1 packets)"]
+    );
+    let line = event::TextFormatter::new(Default::default()).format(&ev3);
+    assert!(
+        line.contains(" cil_from_container(tc)=TC_ACT_SHOT\n"),
+        "{line}"
+    );
+    // TC_ACT_OK is no drop; an event in another netns (a pod's ifindex 14) is no endpoint's.
+    let mut ok = event::Event {
+        verdict: Some(event::Verdict::tc(0)),
+        netns: own_netns.wrapping_add(1),
+        ..shot
+    };
+    ok.annotations.clear();
+    enr.enrich(&mut ok);
+    let names: Vec<_> = ok.annotations.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["cilium"]);
+
     // And cilium-dbg's view of the counters after the drops.
     let metrics_out = run(&fs, &["metrics"]).unwrap();
     let maps_out = run(&fs, &["maps"]).unwrap();
@@ -137,7 +186,7 @@ fn tc_drop_is_named_policy_denied() {
         metrics_out
             .lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["Policy", "denied", "INGRESS", "4", "192", "42", "bpf_lxc.c"]),
+                == ["Policy", "denied", "INGRESS", "5", "237", "42", "bpf_lxc.c"]),
         "{metrics_out}"
     );
 }

@@ -317,6 +317,8 @@ pub fn frees_skb(ev: &Event) -> bool {
         // The skb:kfree_skb and skb:consume_skb tracepoints fire only when the last reference goes.
         crate::FuncKind::Tracepoint => matches!(ev.func.as_str(), "kfree_skb" | "consume_skb"),
         crate::FuncKind::Kprobe => ev.func == "kfree_skbmem",
+        // A traced BPF program never frees the skb itself; its verdict makes the kernel do it (seen separately).
+        crate::FuncKind::Tc | crate::FuncKind::Xdp => false,
     }
 }
 

@@ -26,7 +26,7 @@ pub struct JsonEvent {
     pub pid: u32,
     /// Function or tracepoint name, without the drop reason.
     pub func: String,
-    /// `kprobe` or `tracepoint`.
+    /// `kprobe`, `tracepoint`, `tc` or `xdp`.
     pub func_kind: FuncKind,
     /// The kernel's drop reason, where the function or tracepoint has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +58,18 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// The traced BPF program's id (tc/XDP events; helper events: the traced program running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u32>,
+    /// Helper events: the BPF program whose code called the helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_prog: Option<String>,
+    /// What a traced tc/XDP program returned (its exit event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::Verdict>,
+    /// `__sk_buff->cb[0..4]` (`--output-skb-cb`), as in pwru.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cb: Option<[u32; 5]>,
     /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
     /// carries no IP packet.
     #[serde(
@@ -280,6 +292,10 @@ const RESERVED: &[&str] = &[
     "tunnel",
     "bpfmap",
     "packet",
+    "prog_id",
+    "in_prog",
+    "verdict",
+    "cb",
 ];
 
 impl JsonEvent {
@@ -331,6 +347,10 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            prog_id: ev.prog_id,
+            in_prog: ev.in_prog.clone(),
+            verdict: ev.verdict.clone(),
+            cb: if opts.skb_cb { ev.cb } else { None },
             tunnel_tuple: opts.tunnel.then(|| {
                 ev.tunnel
                     .as_ref()
@@ -404,6 +424,10 @@ impl JsonEvent {
             }),
             caller: self.caller_func.clone().filter(|c| !c.is_empty()),
             stack: self.stack.clone().unwrap_or_default(),
+            prog_id: self.prog_id,
+            in_prog: self.in_prog.clone(),
+            verdict: self.verdict.clone(),
+            cb: self.cb,
             tunnel: self.tunnel.clone().flatten().map(|t| crate::Tunnel {
                 kind: t.kind,
                 vni: t.vni,

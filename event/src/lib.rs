@@ -53,7 +53,8 @@ pub struct Event {
     pub pkt_type: u8,
     /// Addresses, ports and protocol of the IPv4/IPv6 packet; `None` without an IP header.
     pub tuple: Option<Tuple>,
-    /// Function or tracepoint name (`kfree_skb_reason`, `net:netif_receive_skb` shows as `netif_receive_skb`).
+    /// Function or tracepoint name (`kfree_skb_reason`, `net:netif_receive_skb` shows as `netif_receive_skb`), or
+    /// a traced tc/XDP program's name (from its BTF, so not cut to 15 characters).
     pub func: String,
     /// Whether `func` is a kernel function or a tracepoint.
     pub func_kind: FuncKind,
@@ -73,6 +74,74 @@ pub struct Event {
     /// The packet's first bytes as the kernel held them at the function, when the probes copied some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<Packet>,
+    /// The traced BPF program (tc/XDP events), or the traced program that called the helper (helper events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u32>,
+    /// Helper events: the BPF program whose code made the call (a tail-called program too), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_prog: Option<String>,
+    /// What the traced program returned (the exit event of a tc or XDP program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// `__sk_buff->cb[0..4]`, when asked for (`--output-skb-cb`; tc programs keep their state there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cb: Option<[u32; 5]>,
+}
+
+/// A tc or XDP program's return code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The value returned.
+    pub code: i32,
+    /// `TC_ACT_SHOT`, `XDP_DROP`, …; `None` for a value the hook does not define.
+    pub name: Option<String>,
+    /// The packet is dropped: `TC_ACT_SHOT`, `XDP_DROP` or `XDP_ABORTED`.
+    pub drop: bool,
+}
+
+impl Verdict {
+    /// A tc program's return code (`TC_ACT_*`).
+    pub fn tc(code: i32) -> Verdict {
+        const NAMES: [&str; 9] = [
+            "TC_ACT_OK",
+            "TC_ACT_RECLASSIFY",
+            "TC_ACT_SHOT",
+            "TC_ACT_PIPE",
+            "TC_ACT_STOLEN",
+            "TC_ACT_QUEUED",
+            "TC_ACT_REPEAT",
+            "TC_ACT_REDIRECT",
+            "TC_ACT_TRAP",
+        ];
+        let name = match code {
+            -1 => Some("TC_ACT_UNSPEC"),
+            c => usize::try_from(c).ok().and_then(|i| NAMES.get(i).copied()),
+        };
+        Verdict {
+            code,
+            name: name.map(str::to_string),
+            drop: code == 2,
+        }
+    }
+
+    /// An XDP program's return code (`XDP_*`).
+    pub fn xdp(code: i32) -> Verdict {
+        const NAMES: [&str; 5] = [
+            "XDP_ABORTED",
+            "XDP_DROP",
+            "XDP_PASS",
+            "XDP_TX",
+            "XDP_REDIRECT",
+        ];
+        Verdict {
+            code,
+            name: usize::try_from(code)
+                .ok()
+                .and_then(|i| NAMES.get(i))
+                .map(|s| s.to_string()),
+            drop: code == 0 || code == 1,
+        }
+    }
 }
 
 /// The encapsulated packet of a tunnel packet.
@@ -263,6 +332,10 @@ pub enum FuncKind {
     Kprobe,
     /// A kernel tracepoint.
     Tracepoint,
+    /// A traced tc BPF program (`sched_cls`/`sched_act`): `func` is its name.
+    Tc,
+    /// A traced XDP program: `func` is its name, `skb` its `struct xdp_buff`.
+    Xdp,
 }
 
 /// The L3/L4 tuple of a packet.
@@ -333,9 +406,30 @@ impl Event {
         s
     }
 
-    /// Appends [`Event::func_display`] to `s` (the text sink's hot path, without an allocation).
+    /// Appends [`Event::func_display`] to `s` (the text sink's hot path, without an allocation). A traced
+    /// program shows as `name(tc)` / `name(xdp)` (pwru's spelling), its exit as `name(tc)=TC_ACT_SHOT`; a helper it
+    /// called as `helper@program`.
     pub fn write_func(&self, s: &mut String) {
         s.push_str(&self.func);
+        match self.func_kind {
+            FuncKind::Tc => s.push_str("(tc)"),
+            FuncKind::Xdp => s.push_str("(xdp)"),
+            _ => {}
+        }
+        if let Some(v) = &self.verdict {
+            s.push('=');
+            match &v.name {
+                Some(n) => s.push_str(n),
+                None => {
+                    use std::fmt::Write;
+                    let _ = write!(s, "{}", v.code);
+                }
+            }
+        }
+        if let Some(p) = &self.in_prog {
+            s.push('@');
+            s.push_str(p);
+        }
         match &self.drop_reason {
             Some(DropReason { name: Some(n), .. }) => {
                 s.push('(');

@@ -28,6 +28,9 @@ pub struct OutputOptions {
     pub caller: bool,
     /// `--output-stack`: the kernel stack, one frame per line (text) or a list (JSON).
     pub stack: bool,
+    /// `--output-skb-cb` (on with `--filter-trace-tc`): `__sk_buff->cb[]` after the metadata (text) or as
+    /// `cb` (JSON).
+    pub skb_cb: bool,
     /// `--timestamp`.
     pub timestamp: TimestampMode,
     /// `--output-netns-names`: a NETNS NAME column this wide (text), a `netns_name` key (JSON).
@@ -45,6 +48,7 @@ impl Default for OutputOptions {
             tcp_flags: false,
             caller: false,
             stack: false,
+            skb_cb: false,
             timestamp: TimestampMode::None,
             netns_names: None,
             tunnel: false,

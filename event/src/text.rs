@@ -16,6 +16,8 @@ pub const TUPLE_WIDTH: usize = 51;
 /// Width of FUNC when CALLER follows it.
 pub const FUNC_WIDTH: usize = 40;
 const IFACE_WIDTH: usize = 16;
+/// Width of the `__sk_buff->cb[]` column: `[0x00000000,…]`, five words.
+pub const CB_WIDTH: usize = 56;
 
 /// Formats events as text lines. Holds the little state `--timestamp relative` needs (last time per skb).
 #[derive(Debug, Default)]
@@ -59,6 +61,9 @@ impl TextFormatter {
                 "MTU",
                 "LEN"
             );
+            if o.skb_cb {
+                let _ = write!(s, " {:<CB_WIDTH$}", "__sk_buff->cb[]");
+            }
         }
         if let Some(w) = o.netns_names {
             let _ = write!(s, " {}", center("NETNS NAME", w));
@@ -106,6 +111,24 @@ impl TextFormatter {
             let _ = write!(s, " {:<10} {:<8x} ", ev.netns, ev.mark);
             push_centered(s, &fit_iface(ev), IFACE_WIDTH);
             let _ = write!(s, " 0x{:04x} {:<5} {:<5}", ev.proto, ev.mtu, ev.len);
+            if o.skb_cb {
+                s.push(' ');
+                let start = s.len();
+                match &ev.cb {
+                    Some(cb) => {
+                        s.push('[');
+                        for (i, w) in cb.iter().enumerate() {
+                            if i > 0 {
+                                s.push(',');
+                            }
+                            let _ = write!(s, "0x{w:08X}");
+                        }
+                        s.push(']');
+                    }
+                    None => s.push('-'),
+                }
+                pad_to(s, start, CB_WIDTH);
+            }
         }
         if let Some(w) = o.netns_names {
             s.push(' ');

@@ -444,6 +444,7 @@ fn json_lines_read_back_print_the_same_text() {
         tcp_flags: true,
         caller: true,
         stack: true,
+        skb_cb: true,
         timestamp: TimestampMode::Relative,
         netns_names: Some(16),
         tunnel: true,

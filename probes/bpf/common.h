@@ -45,6 +45,8 @@ volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pc
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
 volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
+volatile const __u32 CFG_SKB_CB = 0;     /* 1 = skb events carry __sk_buff->cb[] (SEC_SKB_CB) */
+volatile const __u32 CFG_XDP_FOLLOW = 0; /* 1 = an skb built on a buffer an XDP program passed after a match goes on */
 volatile const __u32 CFG_TUNNEL = 0;     /* 1 = a SEC_TUNNEL section on the events of tunnel packets */
 volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-tunnel-pcap-l2 filter */
 volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
@@ -90,22 +92,14 @@ struct {
 	__type(value, __u64);
 } FUNC_IPS SEC(".maps");
 /* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
- * without sections are reserved in the ring and written in place). */
+ * without sections are reserved in the ring and written in place). The sections follow in this order, each only
+ * when present: verdict, skb cb, tunnel, packet (last: its length varies). */
+#define SECTIONS_FIXED_MAX                                                                                  \
+	(4 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
+	 sizeof(struct section_skb_cb) + sizeof(struct section_tunnel) + sizeof(struct section_packet))
 struct record_buf {
 	struct event event;
-	struct section_head packet_head;
-	struct section_packet packet;
-	__u8 bytes[SNAPLEN_MAX];
-	__u8 room[sizeof(struct section_head) + sizeof(struct section_tunnel)]; /* for record_buf_tunnel */
-};
-/* The same buffer when the event carries a SEC_TUNNEL section (before the packet, so both stay at fixed offsets). */
-struct record_buf_tunnel {
-	struct event event;
-	struct section_head tunnel_head;
-	struct section_tunnel tunnel;
-	struct section_head packet_head;
-	struct section_packet packet;
-	__u8 bytes[SNAPLEN_MAX];
+	__u8 tail[SECTIONS_FIXED_MAX + SNAPLEN_MAX];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -113,6 +107,46 @@ struct {
 	__type(key, __u32);
 	__type(value, struct record_buf);
 } RECORD_BUF SEC(".maps");
+
+/* Traced tc/XDP programs running on a CPU, innermost last: fentry pushes a frame, fexit pops it. fexit takes the
+ * entry's decision (the program may rewrite the packet: NAT, decapsulation) and BPF helpers called in between are
+ * attributed to the top frame. tc and XDP programs run with preemption off (softirq, or BH disabled on egress), so
+ * frames only nest through calls such as bpf_clone_redirect(); a frame whose ctx does not match is reset.
+ * One slot per CPU of a plain array, whose lookups the verifier inlines: between its first instruction and
+ * `busy = 0` an fentry/fexit program calls no kernel function the helper kprobe could see except
+ * bpf_get_smp_processor_id (left out of the helper list), so the kprobe ignores what our own programs call. */
+#define PROG_DEPTH 4
+enum prog_hook {
+	HOOK_TC = 0,
+	HOOK_XDP = 1,
+};
+struct prog_frame {
+	__u64 ctx;     /* the sk_buff or xdp_buff */
+	__u32 prog_id;
+	__u8 hook;     /* enum prog_hook */
+	__u8 matched;  /* the entry passed the filters */
+	__u8 _pad[2];
+};
+struct prog_stack {
+	struct prog_frame f[PROG_DEPTH];
+	__u32 depth;   /* frames pushed, also beyond PROG_DEPTH (those are not stored) */
+	__u32 busy;    /* an fentry/fexit program of ours is running on this CPU */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the loader sets the number of possible CPUs */
+	__type(key, __u32);
+	__type(value, struct prog_stack);
+} PROG_STACK SEC(".maps");
+
+/* data_hard_start of buffers a traced XDP program passed after they matched: the skb the kernel then builds on
+ * the buffer (skb->head == data_hard_start: generic XDP, veth, most drivers' build_skb) continues the trace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} XDP_HEADS SEC(".maps");
 
 /* skb tracking: addresses of skbs that matched once */
 struct {

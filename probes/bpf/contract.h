@@ -9,7 +9,8 @@ enum pwru_counter {
 	CNT_PRODUCED = 0,   /* events that passed the filters */
 	CNT_LOST = 1,       /* of those, events the ring buffer had no room for */
 	CNT_TRACK_FULL = 2, /* skbs skb tracking could not remember (TRACKED full) */
-	CNT_MAX = 3,
+	CNT_PROG_DEEP = 3,  /* traced-program runs nested deeper than PROG_DEPTH: their helper calls are not shown */
+	CNT_MAX = 4,
 };
 
 /* Tracepoint programs are loaded once per tracepoint; the loader patches the immediate of the instruction
@@ -30,6 +31,12 @@ enum pwru_cookie {
 	COOKIE_CALLER_SHIFT = 16, /* 8 bits: position + 1 of an argument reported as the caller (tracepoints) */
 	COOKIE_UNTRACK = 1 << 24, /* forget the skb for skb tracking after the event (as TP_ID_UNTRACK) */
 	COOKIE_ID_SHIFT = 32,     /* 32 bits: the target's index, the event's probe_id */
+};
+
+/* fentry/fexit programs on tc and XDP programs are loaded once per traced program; the loader patches the immediate
+ * of `rX = PROG_ID_MARKER` with that program's id, which becomes the events' probe_id. */
+enum pwru_prog_marker {
+	PROG_ID_MARKER = 0x7d7d7d7d,
 };
 
 #endif

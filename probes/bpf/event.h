@@ -30,13 +30,16 @@ enum pwru_event_flag {
 	EV_HAS_CALLER = 1 << 2, /* caller_ip is valid */
 	EV_HAS_STACK = 1 << 3,  /* stack_id is valid */
 	EV_IPV6 = 1 << 4,       /* addresses are IPv6 (else IPv4 in the first 4 bytes) */
-	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb */
+	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb (or an XDP buffer it was built on) */
+	EV_IN_PROG = 1 << 6,    /* a BPF helper called by traced program probe_id (kprobe kind; caller_ip: the call) */
 };
 
 /* event.kind */
 enum pwru_event_kind {
 	EV_KIND_KPROBE = 0,     /* func_ip = address of the probed function */
 	EV_KIND_TRACEPOINT = 1, /* probe_id = index into the loader's tracepoint table */
+	EV_KIND_TC = 2,         /* a traced tc program (sched_cls/sched_act): probe_id = its program id; skb = its skb */
+	EV_KIND_XDP = 3,        /* a traced XDP program: probe_id = its program id; skb = its struct xdp_buff */
 };
 
 /* The fixed part of a REC_EVENT record. */
@@ -81,8 +84,8 @@ struct section_head {
  * they are implemented, so that features developed side by side do not collide. */
 enum pwru_section_kind {
 	SEC_PACKET = 1,     /* struct section_packet, then the packet bytes (issue 13) */
-	SEC_SKB_CB = 2,     /* reserved (issue 10): the five __u32 words of skb->cb[] */
-	SEC_VERDICT = 3,    /* reserved (issue 10): a traced BPF program's id and return code (TC_ACT_*, XDP_*) */
+	SEC_SKB_CB = 2,     /* struct section_skb_cb: __sk_buff->cb[0..4] */
+	SEC_VERDICT = 3,    /* struct section_verdict: a traced program returned (EV_KIND_TC/XDP at fexit) */
 	SEC_BTF_VALUES = 4, /* reserved (issue 11): values of BTF expressions, in the order of the loader's list */
 	SEC_BTF_DUMP = 5,   /* reserved (issue 11): bpf_snprintf_btf() text of a struct; flag SECF_CUT if it did not fit */
 	SEC_TUNNEL = 6,     /* reserved (issue 12): the inner tuple of a VXLAN/Geneve packet */
@@ -98,6 +101,18 @@ struct section_packet {
 	__u16 cap_len;  /* bytes that follow: at most the snaplen, and only the skb's linear data */
 	__u8 start;     /* enum pwru_packet_start */
 	__u8 _pad;
+};
+
+/* SEC_SKB_CB payload (20 bytes; the writer zeroes the padding after it). */
+struct section_skb_cb {
+	__u32 cb[5]; /* __sk_buff->cb[0..4]: the data of struct qdisc_skb_cb */
+};
+
+/* SEC_VERDICT payload: what the traced program (event.probe_id) returned: TC_ACT_* or XDP_*. For a tc or XDP
+ * program that tail-calls, the verdict of the last program of the chain (fexit sees the chain's return). */
+struct section_verdict {
+	__s32 retval;
+	__u32 _pad;
 };
 
 enum pwru_packet_start {
@@ -135,6 +150,13 @@ enum pwru_tunnel_flag {
  * 9000-byte jumbo frame fits. */
 enum pwru_packet_abi {
 	SNAPLEN_MAX = 16384,
+};
+
+/* ---- the bpf_prog iterator's records (iter_prog_refs, read by probes/src/progs/refs.rs) ---- */
+struct prog_ref {
+	__u32 id;     /* program id */
+	__u32 prog_type; /* enum bpf_prog_type */
+	__s64 refcnt; /* bpf_prog_aux.refcnt, the iterator's own reference included */
 };
 
 #endif

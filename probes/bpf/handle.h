@@ -1,9 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* handle(): the body every tracing program shares (filters, then one event into the ring buffer). */
+/* The body every tracing program shares: the filters, then one event into the ring buffer. skb events come from
+ * kprobes, tracepoints, traced tc programs and BPF helpers; XDP events (an xdp_buff, no skb) from traced XDP
+ * programs and their helpers. */
 #ifndef PWRU_HANDLE_H
 #define PWRU_HANDLE_H
 
-/* What handle() learnt about the skb before it decided to emit an event. */
+/* What the probe that fired knows, besides the packet. */
+struct probe {
+	__u64 func_ip;  /* the probed function (kprobe kinds) */
+	__u64 caller;   /* with has_caller */
+	__u32 probe_id; /* tracepoint index, traced program id */
+	__u32 reason;   /* with has_reason */
+	__s32 retval;   /* with has_verdict: what the traced program returned */
+	__u8 kind;      /* EV_KIND_* */
+	__u8 flags;     /* EV_* added to the event's (EV_IN_PROG) */
+	__u8 has_caller;
+	__u8 has_reason;
+	__u8 has_verdict;
+};
+
+/* What the filters looked at. */
 struct seen {
 	__u64 addr;
 	struct net_device *dev;
@@ -13,37 +29,127 @@ struct seen {
 	__u8 flags;
 };
 
-/* Fills the fixed part of an event (head.size/nsections/sections: the fixed part alone). */
-static __always_inline void fill_event(struct event *e, void *ctx, struct sk_buff *skb, struct seen *s,
-				       __u64 func_ip, __u64 caller, int has_caller, __u32 probe_id, __u8 kind,
-				       int has_reason, __u32 reason)
+static __always_inline void seen_skb(struct sk_buff *skb, struct seen *s)
 {
-	struct net_device *dev = s->dev; /* a local, as in handle() */
+	/* Kernel pointers go through locals: BPF_CORE_READ(s->dev, ...) would be a CO-RE access to struct seen. */
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+	s->addr = (__u64)skb;
+	s->dev = dev;
+	s->netns = netns_of(skb, dev);
+	s->mark = BPF_CORE_READ(skb, mark);
+	s->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	s->flags = 0;
+}
+
+/* netns, mark and ifname filters on what s holds. */
+static __always_inline int meta_passes(struct seen *s)
+{
+	if (CFG_NETNS && s->netns != CFG_NETNS)
+		return 0;
+	if (CFG_MARK_ON && (s->mark & CFG_MARK_MASK) != CFG_MARK)
+		return 0;
+	if (CFG_IFINDEX && s->ifindex != CFG_IFINDEX)
+		return 0;
+	return 1;
+}
+
+/* Whether the skb is an event: followed by skb tracking, built on a buffer a traced XDP program passed after a
+ * match, or passing the filters (and then followed from here on with skb tracking). */
+static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
+{
+	if (CFG_TRACK_SKB && is_tracked(s->addr)) {
+		s->flags |= EV_TRACKED;
+		return 1;
+	}
+	if (CFG_XDP_FOLLOW) {
+		__u64 head = (__u64)BPF_CORE_READ(skb, head);
+
+		if (bpf_map_lookup_elem(&XDP_HEADS, &head)) {
+			bpf_map_delete_elem(&XDP_HEADS, &head);
+			s->flags |= EV_TRACKED;
+			if (CFG_TRACK_SKB)
+				track(s->addr);
+			return 1;
+		}
+	}
+	if (!meta_passes(s))
+		return 0;
+	if (HAVE_FILTER && !run_filter(skb))
+		return 0;
+	if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
+		return 0;
+	if (CFG_TRACK_SKB)
+		track(s->addr);
+	return 1;
+}
+
+/* ---- XDP: the packet is xdp->data .. xdp->data_end, an Ethernet frame ---- */
+
+static __always_inline void seen_xdp(struct xdp_buff *x, struct seen *s)
+{
+	struct net_device *dev = BPF_CORE_READ(x, rxq, dev);
+
+	s->addr = (__u64)x;
+	s->dev = dev;
+	s->netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	s->mark = 0; /* an XDP buffer has no mark */
+	s->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	s->flags = 0;
+}
+
+static __always_inline struct pkt_span xdp_span(struct xdp_buff *x)
+{
+	unsigned char *data = BPF_CORE_READ(x, data);
+	unsigned char *end = BPF_CORE_READ(x, data_end);
+	struct pkt_span p = {
+		.start = data,
+		.wire = end > data ? end - data : 0,
+		.l3 = 0,
+	};
+
+	p.linear = p.wire;
+	return p;
+}
+
+/* XDP buffers are not followed by skb tracking: they live on the driver's stack, their addresses repeat. */
+static __always_inline int xdp_selected(struct xdp_buff *x, struct seen *s)
+{
+	if (!meta_passes(s))
+		return 0;
+	if (HAVE_FILTER && !run_filter_on(xdp_span(x)))
+		return 0;
+	return 1;
+}
+
+/* ---- the event ---- */
+
+/* The fields every event has; the packet's own (len, protocol, tuple) are filled by the caller. */
+static __always_inline void fill_common(struct event *e, void *ctx, struct seen *s, struct probe *p)
+{
+	struct net_device *dev = s->dev; /* a local, as in seen_skb() */
 
 	__builtin_memset(e, 0, sizeof(*e));
 	e->head.size = sizeof(*e);
 	e->head.rtype = REC_EVENT;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->skb = s->addr;
-	e->func_ip = func_ip;
-	e->probe_id = probe_id;
+	e->func_ip = p->func_ip;
+	e->probe_id = p->probe_id;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->cpu = bpf_get_smp_processor_id();
 	e->netns = s->netns;
 	e->mark = s->mark;
 	e->ifindex = s->ifindex;
-	e->len = BPF_CORE_READ(skb, len);
 	e->mtu = dev ? BPF_CORE_READ(dev, mtu) : 0;
-	e->protocol = BPF_CORE_READ(skb, protocol);
-	e->pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
-	e->kind = kind;
-	e->flags = s->flags;
-	if (has_caller) {
-		e->caller_ip = caller;
+	e->kind = p->kind;
+	e->flags = s->flags | p->flags;
+	if (p->has_caller) {
+		e->caller_ip = p->caller;
 		e->flags |= EV_HAS_CALLER;
 	}
-	if (has_reason) {
-		e->drop_reason = reason;
+	if (p->has_reason) {
+		e->drop_reason = p->reason;
 		e->flags |= EV_HAS_REASON;
 	}
 	if (CFG_STACK) {
@@ -55,95 +161,84 @@ static __always_inline void fill_event(struct event *e, void *ctx, struct sk_buf
 		}
 	}
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+static __always_inline void fill_skb(struct event *e, struct sk_buff *skb)
+{
+	e->len = BPF_CORE_READ(skb, len);
+	e->protocol = BPF_CORE_READ(skb, protocol);
+	e->pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
 	parse_tuple(e, skb);
 }
 
-/* Appends the SEC_PACKET section (up to CFG_SNAPLEN bytes of the packet's linear data) to the record of head, whose
- * section header, payload header and bytes are at sh, pk and bytes (record_buf or record_buf_tunnel). */
-static __always_inline void add_packet(struct record_head *head, struct section_head *sh, struct section_packet *pk,
-				       __u8 *bytes, struct sk_buff *skb)
+static __always_inline void fill_xdp(struct event *e, struct xdp_buff *x)
 {
-	struct pkt_span p = packet_span(skb);
-	__u64 cap = read_packet(bytes, &p, CFG_SNAPLEN, SNAPLEN_MAX);
+	struct pkt_span p = xdp_span(x);
+	unsigned char *l3;
 
-	sh->kind = SEC_PACKET;
-	sh->flags = 0;
-	sh->len = sizeof(*pk) + cap;
+	e->len = p.wire;
+	if (p.wire >= 14) {
+		bpf_probe_read_kernel(&e->protocol, 2, p.start + 12);
+		l3 = l3_behind_eth(p.start);
+		if (l3)
+			parse_l3(e, l3);
+	}
+}
+
+/* Starts a section of `kind` with `len` payload bytes at tail offset *off (8-byte aligned) of r and returns its
+ * payload; *off moves past it, padding included (zeroed here, the payload is the caller's). The offsets are
+ * constants on every path the verifier walks (load-time configuration and each program's own flags). */
+static __always_inline void *section(struct record_buf *r, __u32 *off, __u16 kind, __u32 len)
+{
+	__u32 at = *off;
+	struct section_head *h = (void *)(r->tail + at);
+	__u32 end = (at + sizeof(*h) + len + 7) & ~7u;
+
+	h->kind = kind;
+	h->flags = 0;
+	h->len = len;
+	if (end > at + sizeof(*h) + len)
+		*(__u32 *)(r->tail + end - 4) = 0; /* fixed sections: at most 4 bytes of padding */
+	*off = end;
+	r->event.head.size += end - at;
+	r->event.head.nsections++;
+	r->event.head.sections |= 1u << kind;
+	return h + 1;
+}
+
+/* The SEC_PACKET section: up to CFG_SNAPLEN bytes of p. Last, as its length varies. */
+static __always_inline void add_packet(struct record_buf *r, __u32 off, struct pkt_span p)
+{
+	struct section_head *h = (void *)(r->tail + off);
+	struct section_packet *pk = (void *)(h + 1);
+	__u64 cap = read_packet(pk + 1, &p, CFG_SNAPLEN, SNAPLEN_MAX);
+	h->kind = SEC_PACKET;
+	h->flags = 0;
+	h->len = sizeof(*pk) + cap;
 	pk->orig_len = p.wire;
 	pk->cap_len = cap;
 	pk->start = p.l3 ? PKT_START_L3 : PKT_START_L2;
 	pk->_pad = 0;
-	head->size += sizeof(*sh) + sizeof(*pk) + cap;
-	head->nsections++;
-	head->sections |= 1u << SEC_PACKET;
+	r->event.head.size += sizeof(*h) + sizeof(*pk) + cap;
+	r->event.head.nsections++;
+	r->event.head.sections |= 1u << SEC_PACKET;
 }
 
-/* Adds the sections the configuration asks for to r's event: SEC_TUNNEL for a tunnel packet, then SEC_PACKET. */
-static __always_inline void add_sections(struct record_buf *r, struct sk_buff *skb)
+/* One event for the packet at `pkt` (an sk_buff, or an xdp_buff with `xdp`), which the filters already selected.
+ * Without sections the fixed-size record is reserved in the ring and written in place. With sections its size is
+ * known only at the end (bpf_ringbuf_reserve needs a constant): it is built in the per-CPU buffer and then exactly
+ * its size is copied into the ring. The configuration is constant at load time and `xdp` and p->has_verdict are
+ * constant per program, so the verifier keeps one path. */
+static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, struct probe *p)
 {
-	struct tunnel_at t;
-
-	if (CFG_TUNNEL && find_tunnel(skb, &t)) {
-		struct record_buf_tunnel *rt = (void *)r;
-
-		rt->tunnel_head.kind = SEC_TUNNEL;
-		rt->tunnel_head.flags = 0;
-		rt->tunnel_head.len = sizeof(rt->tunnel);
-		tunnel_tuple(&t, &rt->tunnel);
-		rt->event.head.size += sizeof(rt->tunnel_head) + sizeof(rt->tunnel);
-		rt->event.head.nsections++;
-		rt->event.head.sections |= 1u << SEC_TUNNEL;
-		if (CFG_SNAPLEN)
-			add_packet(&rt->event.head, &rt->packet_head, &rt->packet, rt->bytes, skb);
-		return;
-	}
-	if (CFG_SNAPLEN)
-		add_packet(&r->event.head, &r->packet_head, &r->packet, r->bytes, skb);
-}
-
-/* The shared body of every tracing program. */
-static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip, __u64 caller, int has_caller,
-				  __u32 probe_id, __u8 kind, int has_reason, __u32 reason)
-{
-	if (!skb || is_own_netlink(skb))
-		return 0;
-
-	/* Kernel pointers go through locals: BPF_CORE_READ(s.dev, ...) would be a CO-RE access to struct seen. */
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	struct seen s = {
-		.addr = (__u64)skb,
-		.dev = dev,
-		.netns = netns_of(skb, dev),
-		.mark = BPF_CORE_READ(skb, mark),
-		.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0,
-	};
-
-	if (CFG_TRACK_SKB && is_tracked(s.addr)) {
-		s.flags |= EV_TRACKED;
-	} else {
-		if (CFG_NETNS && s.netns != CFG_NETNS)
-			return 0;
-		if (CFG_MARK_ON && (s.mark & CFG_MARK_MASK) != CFG_MARK)
-			return 0;
-		if (CFG_IFINDEX && s.ifindex != CFG_IFINDEX)
-			return 0;
-		if (HAVE_FILTER && !run_filter(skb))
-			return 0;
-		if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
-			return 0;
-		if (CFG_TRACK_SKB)
-			track(s.addr);
-	}
-
-	count(CNT_PRODUCED);
-	/* Without sections the fixed-size record is reserved in the ring and written in place. With sections its size
-	 * is known only at the end (bpf_ringbuf_reserve needs a constant): it is built in the per-CPU buffer and then
-	 * exactly its size is copied into the ring. CFG_SNAPLEN and CFG_TUNNEL are load-time constants, so the verifier
-	 * keeps one of the two paths. */
+	int cb = !xdp && CFG_SKB_CB;
+	int tunnel = !xdp && CFG_TUNNEL;
+	int sections = CFG_SNAPLEN || cb || tunnel || p->has_verdict;
 	struct record_buf *r = 0;
 	struct event *e;
 
-	if (CFG_SNAPLEN || CFG_TUNNEL) {
+	count(CNT_PRODUCED);
+	if (sections) {
 		__u32 zero = 0;
 
 		r = bpf_map_lookup_elem(&RECORD_BUF, &zero);
@@ -153,21 +248,77 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip,
 	}
 	if (!e) {
 		count(CNT_LOST);
-		return 0;
+		return;
 	}
-	fill_event(e, ctx, skb, &s, func_ip, caller, has_caller, probe_id, kind, has_reason, reason);
+	fill_common(e, ctx, s, p);
+	if (xdp)
+		fill_xdp(e, pkt);
+	else
+		fill_skb(e, pkt);
 	if (!r) {
 		bpf_ringbuf_submit(e, 0);
-		return 0;
+		return;
 	}
-	add_sections(r, skb);
+	__u32 off = 0;
+
+	if (p->has_verdict) {
+		struct section_verdict *v = section(r, &off, SEC_VERDICT, sizeof(*v));
+
+		v->retval = p->retval;
+		v->_pad = 0;
+	}
+	if (cb) {
+		struct section_skb_cb *c = section(r, &off, SEC_SKB_CB, sizeof(*c));
+		struct sk_buff *skb = pkt;
+
+		if (bpf_probe_read_kernel(c->cb, sizeof(c->cb),
+					  (void *)skb->cb + bpf_core_field_offset(struct qdisc_skb_cb, data)))
+			__builtin_memset(c->cb, 0, sizeof(c->cb));
+	}
+	if (tunnel) {
+		struct tunnel_at t;
+
+		if (find_tunnel(pkt, &t))
+			tunnel_tuple(&t, section(r, &off, SEC_TUNNEL, sizeof(struct section_tunnel)));
+	}
+	if (CFG_SNAPLEN)
+		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));
 	__u64 size = r->event.head.size;
 
 	if (size > sizeof(*r))
 		size = sizeof(*r);
 	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
 		count(CNT_LOST);
+}
+
+/* An skb probe: the filters, then the event. */
+static __always_inline int handle_probe(void *ctx, struct sk_buff *skb, struct probe *p)
+{
+	struct seen s;
+
+	if (!skb || is_own_netlink(skb))
+		return 0;
+	seen_skb(skb, &s);
+	if (skb_selected(skb, &s))
+		emit(ctx, skb, 0, &s, p);
 	return 0;
+}
+
+/* The kprobe and tracepoint programs' entry into handle_probe(). */
+static __always_inline int handle(void *ctx, struct sk_buff *skb, __u64 func_ip, __u64 caller, int has_caller,
+				  __u32 probe_id, __u8 kind, int has_reason, __u32 reason)
+{
+	struct probe p = {
+		.func_ip = func_ip,
+		.caller = caller,
+		.probe_id = probe_id,
+		.reason = reason,
+		.kind = kind,
+		.has_caller = has_caller,
+		.has_reason = has_reason,
+	};
+
+	return handle_probe(ctx, skb, &p);
 }
 
 #endif

@@ -48,6 +48,50 @@ struct sk_buff {
 	unsigned int tail; /* sk_buff_data_t: an offset from head on 64-bit kernels */
 	unsigned char *head;
 	unsigned char *data;
+	char cb[48];
+} __core;
+
+/* What a tc program sees as __sk_buff->cb[0..4]: the data of the qdisc's view of skb->cb. */
+struct qdisc_skb_cb {
+	unsigned char data[20];
+} __core;
+
+struct xdp_rxq_info {
+	struct net_device *dev;
+} __core;
+
+/* The context of an XDP program (its xdp_md, as the kernel holds it). */
+struct xdp_buff {
+	void *data;
+	void *data_end;
+	void *data_hard_start;
+	struct xdp_rxq_info *rxq;
+} __core;
+
+/* For the bpf_prog iterator (probes/src/progs/refs.rs): each program's id, type and reference count. */
+typedef struct {
+	__s64 counter;
+} atomic64_t;
+
+struct bpf_prog_aux {
+	atomic64_t refcnt;
+	__u32 id;
+} __core;
+
+struct bpf_prog {
+	enum bpf_prog_type type;
+	struct bpf_prog_aux *aux;
+} __core;
+
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __core;
+
+struct bpf_iter__bpf_prog {
+	struct bpf_iter_meta *meta;
+	struct bpf_prog *prog;
 } __core;
 
 #endif

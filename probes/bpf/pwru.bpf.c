@@ -8,6 +8,7 @@
  *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
  *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
+ *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper kprobe, the bpf_prog iterator
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
  * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
  * splices. */
@@ -34,6 +35,9 @@ struct pwru_contract {
 	struct event event;
 	struct section_head section;
 	struct section_packet packet;
+	struct section_skb_cb skb_cb;
+	struct section_verdict verdict;
+	struct prog_ref prog_ref;
 	struct section_tunnel tunnel;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;
@@ -46,6 +50,7 @@ struct pwru_contract {
 	enum pwru_tp_id tp_id;
 	enum pwru_cookie cookie;
 	enum pwru_filter_abi filter;
+	enum pwru_prog_marker prog_marker;
 	enum pwru_filter_mode filter_mode;
 	enum pwru_tunnel_kind tunnel_kind;
 	enum pwru_tunnel_flag tunnel_flag;
@@ -53,5 +58,6 @@ struct pwru_contract {
 struct pwru_contract *const PWRU_CONTRACT_BTF __attribute__((used)) = 0;
 
 #include "kprobe.c"
+#include "bpfprog.c"
 #include "tracepoint.c"
 #include "filter_test.c"

@@ -84,8 +84,8 @@ static __always_inline __u64 read_packet(void *dst, struct pkt_span *p, __u64 wa
 	return n;
 }
 
-/* Copies the packet into FILTER_BUF and runs the spliced pcap filter on it. */
-static __always_inline int run_filter(struct sk_buff *skb)
+/* Copies the packet at p into FILTER_BUF and runs the spliced pcap filter on it. */
+static __always_inline int run_filter_on(struct pkt_span p)
 {
 	__u32 zero = 0;
 	struct filter_buf *fb = bpf_map_lookup_elem(&FILTER_BUF, &zero);
@@ -93,42 +93,37 @@ static __always_inline int run_filter(struct sk_buff *skb)
 	if (!fb)
 		return 0;
 
-	struct pkt_span p = packet_span(skb);
 	__u64 caplen = read_packet(fb->data, &p, FILTER_SNAPLEN, FILTER_BUF_SIZE);
 
 	return pcap_filter(fb->data, caplen, p.wire, p.l3);
 }
 
+static __always_inline int run_filter(struct sk_buff *skb)
+{
+	return run_filter_on(packet_span(skb));
+}
+
 #define IPV6_MAX_EXT_HDRS 8
 
-/* Fills the tuple fields of e from the packet's IP header (IPv4 or IPv6, after the IPv6 extension headers). */
-static __always_inline void parse_tuple(struct event *e, struct sk_buff *skb)
+/* The IP header behind the Ethernet header at mac and at most one VLAN tag; 0 when the frame carries no IP. */
+static __always_inline unsigned char *l3_behind_eth(unsigned char *mac)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u32 nh = BPF_CORE_READ(skb, network_header);
-	__u32 mac = BPF_CORE_READ(skb, mac_header);
-	unsigned char *l3;
-	__u8 b[2];
+	__be16 type;
 
-	if (nh) {
-		l3 = head + nh;
-	} else if (mac != HDR_UNSET) {
-		/* network header not set yet: find it behind the Ethernet header and at most one VLAN tag */
-		__be16 type;
-
-		if (bpf_probe_read_kernel(&type, 2, head + mac + 12))
-			return;
-		l3 = head + mac + 14;
-		if (type == bpf_htons(0x8100) || type == bpf_htons(0x88a8)) {
-			if (bpf_probe_read_kernel(&type, 2, head + mac + 16))
-				return;
-			l3 += 4;
-		}
-		if (type != bpf_htons(0x0800) && type != bpf_htons(0x86dd))
-			return;
-	} else {
-		return;
+	if (bpf_probe_read_kernel(&type, 2, mac + 12))
+		return 0;
+	if (type == bpf_htons(0x8100) || type == bpf_htons(0x88a8)) {
+		if (bpf_probe_read_kernel(&type, 2, mac + 16))
+			return 0;
+		return type == bpf_htons(0x0800) || type == bpf_htons(0x86dd) ? mac + 18 : 0;
 	}
+	return type == bpf_htons(0x0800) || type == bpf_htons(0x86dd) ? mac + 14 : 0;
+}
+
+/* Fills the tuple fields of e from the IP header at l3 (IPv4 or IPv6, after the IPv6 extension headers). */
+static __always_inline void parse_l3(struct event *e, unsigned char *l3)
+{
+	__u8 b[2];
 
 	if (bpf_probe_read_kernel(b, 2, l3))
 		return;
@@ -199,6 +194,23 @@ static __always_inline void parse_tuple(struct event *e, struct sk_buff *skb)
 		if (proto == 6)
 			bpf_probe_read_kernel(&e->tcp_flags, 1, l4 + 13);
 	}
+}
+
+/* Fills the tuple fields of e from the skb's IP header: at its network header, or, before that is set, behind
+ * its MAC header. */
+static __always_inline void parse_tuple(struct event *e, struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u32 nh = BPF_CORE_READ(skb, network_header);
+	__u32 mac = BPF_CORE_READ(skb, mac_header);
+	unsigned char *l3 = 0;
+
+	if (nh)
+		l3 = head + nh;
+	else if (mac != HDR_UNSET)
+		l3 = l3_behind_eth(head + mac);
+	if (l3)
+		parse_l3(e, l3);
 }
 
 #endif

@@ -106,6 +106,26 @@ pub struct FilterCode {
     pub snaplen: u32,
 }
 
+/// Which BPF programs to trace (fentry and fexit on each), and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgTracing {
+    /// tc programs (`sched_cls`, `sched_act`: cls_bpf, tcx and netkit attachments alike).
+    pub tc: bool,
+    /// XDP programs.
+    pub xdp: bool,
+    /// Also kprobes on the kernel functions (BPF helpers, map operations) the traced programs call.
+    pub helpers: bool,
+    /// How often to look for programs loaded or released while tracing (`None`: never).
+    pub poll: Option<std::time::Duration>,
+}
+
+impl ProgTracing {
+    /// Whether any program type is traced.
+    pub fn any(&self) -> bool {
+        self.tc || self.xdp
+    }
+}
+
 /// The packets inside VXLAN and Geneve tunnels (`--output-tunnel`, `--filter-tunnel-pcap-l2/-l3`). A tunnel packet
 /// is a UDP datagram to port 4789 or 8472 (VXLAN) or 6081 (Geneve), or an skb whose inner headers the kernel set
 /// when it encapsulated it; its inner packet is what follows the tunnel header.
@@ -191,6 +211,10 @@ pub struct Config {
     pub caller: bool,
     /// Record a kernel stack id per event.
     pub stack: bool,
+    /// BPF programs to trace.
+    pub progs: ProgTracing,
+    /// skb events carry `__sk_buff->cb[0..4]` (what tc programs keep there).
+    pub skb_cb: bool,
     /// Size of the event ring buffer in bytes (rounded up to a power of two, at least one page).
     pub ringbuf_bytes: u32,
     /// Where kprobes go (kprobe backend).
@@ -226,6 +250,8 @@ impl Default for Config {
             track_skb: false,
             caller: false,
             stack: false,
+            progs: ProgTracing::default(),
+            skb_cb: false,
             ringbuf_bytes: 16 << 20,
             kprobe_placement: KprobePlacement::default(),
             kprobe_batch: None,

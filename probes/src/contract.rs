@@ -9,8 +9,10 @@ pub mod counter {
     pub const LOST: u32 = 1;
     /// skbs the tracked-skb table could not remember (full).
     pub const TRACK_FULL: u32 = 2;
+    /// Traced-program runs nested deeper than the per-CPU frame stack: their helper calls are not shown.
+    pub const PROG_DEEP: u32 = 3;
     /// The number of slots.
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 /// Tracepoint programs are loaded once per tracepoint, with this immediate (`rX = TP_ID_MARKER`) replaced by
@@ -20,6 +22,11 @@ pub const TP_ID_MARKER: i32 = 0x7e7e_7e7e;
 /// Bit of the patched tracepoint id that makes the program forget the skb for skb tracking after the event
 /// (`skb:kfree_skb`, `skb:consume_skb`: the tracepoint backend's stand-in for `kfree_skbmem`).
 pub const TP_ID_UNTRACK: u32 = 1 << 31;
+
+/// fentry/fexit programs on tc and XDP programs are loaded once per traced program, with this immediate
+/// (`rX = PROG_ID_MARKER`) replaced by that program's id, which becomes the events' `probe_id`
+/// (`enum pwru_prog_marker`).
+pub const PROG_ID_MARKER: i32 = 0x7d7d_7d7d;
 
 /// Bytes of packet the probes copy for the pcap filter: pcap-filter's buffer size, which `bpf/filter.h` repeats.
 pub const FILTER_BUF_SIZE: u32 = pcap_filter::FILTER_BUF_SIZE;

@@ -59,6 +59,16 @@ pub enum ProbeError {
         first: Ignored,
     },
 
+    /// A system call outside bpf() failed (a thread, an fd).
+    #[error("{what}")]
+    Io {
+        /// The step that failed.
+        what: &'static str,
+        /// The failed call.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A syscall failed where nothing more specific applies.
     #[error("{what}")]
     Sys {

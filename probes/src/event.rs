@@ -20,9 +20,9 @@ pub const REC_MAP_OP: u8 = 1;
 
 /// Section kind: the packet's first bytes ([`PacketHead`] and the bytes).
 pub const SEC_PACKET: u16 = 1;
-/// Section kind, reserved: the five `__u32` words of `skb->cb[]` (tc/XDP program tracing, issue 10).
+/// Section kind: `__sk_buff->cb[0..4]` ([`SkbCb`]).
 pub const SEC_SKB_CB: u16 = 2;
-/// Section kind, reserved: a traced BPF program's id and return code (issue 10).
+/// Section kind: what a traced tc or XDP program returned ([`VerdictSection`]), on its fexit event.
 pub const SEC_VERDICT: u16 = 3;
 /// Section kind, reserved: the values of BTF expressions, in the order of the loader's list (issue 11).
 pub const SEC_BTF_VALUES: u16 = 4;
@@ -54,11 +54,17 @@ pub const EV_HAS_STACK: u8 = 1 << 3;
 pub const EV_IPV6: u8 = 1 << 4;
 /// `flags`: the skb passed because skb tracking follows it, not because it matched the filters.
 pub const EV_TRACKED: u8 = 1 << 5;
+/// `flags`: a BPF helper called by the traced program `probe_id` (kprobe kind; `caller_ip` is the call).
+pub const EV_IN_PROG: u8 = 1 << 6;
 
 /// `kind`: a kprobe; `func_ip` is the probed function's address.
 pub const EV_KIND_KPROBE: u8 = 0;
 /// `kind`: a tracepoint; `probe_id` indexes [`crate::Config::tracepoints`].
 pub const EV_KIND_TRACEPOINT: u8 = 1;
+/// `kind`: a traced tc program (fentry, or fexit with [`SEC_VERDICT`]); `probe_id` is its program id.
+pub const EV_KIND_TC: u8 = 2;
+/// `kind`: a traced XDP program; `probe_id` is its program id and `skb` its `struct xdp_buff`.
+pub const EV_KIND_XDP: u8 = 3;
 
 /// `struct record_head`: how every ring-buffer record starts.
 #[repr(C)]
@@ -224,6 +230,48 @@ trait Pod {}
 impl Pod for RawEvent {}
 impl Pod for SectionHead {}
 impl Pod for PacketHead {}
+impl Pod for SkbCb {}
+impl Pod for VerdictSection {}
+impl Pod for ProgRef {}
+
+/// `struct section_skb_cb`: the [`SEC_SKB_CB`] payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkbCb {
+    /// `__sk_buff->cb[0..4]`.
+    pub cb: [u32; 5],
+}
+
+/// `struct section_verdict`: the [`SEC_VERDICT`] payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictSection {
+    /// What the program returned (`TC_ACT_*`, `XDP_*`); for a tail-call chain, what its last program returned.
+    pub retval: i32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// `struct prog_ref`: one record of the `bpf_prog` iterator.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProgRef {
+    /// Program id.
+    pub id: u32,
+    /// `enum bpf_prog_type`.
+    pub prog_type: u32,
+    /// The program's reference count, the iterator's own reference included.
+    pub refcnt: i64,
+}
+
+impl ProgRef {
+    /// The records of one read of the iterator.
+    pub fn parse_all(b: &[u8]) -> Vec<ProgRef> {
+        b.chunks_exact(std::mem::size_of::<ProgRef>())
+            .filter_map(pod)
+            .collect()
+    }
+}
 impl Pod for TunnelSection {}
 
 /// One section of a record.
@@ -311,6 +359,16 @@ impl Record {
             return None;
         }
         self.sections().find(|s| s.kind == kind)
+    }
+
+    /// `__sk_buff->cb[0..4]` ([`SEC_SKB_CB`]), when the tracer was asked for them.
+    pub fn skb_cb(&self) -> Option<[u32; 5]> {
+        pod::<SkbCb>(self.section(SEC_SKB_CB)?.data).map(|c| c.cb)
+    }
+
+    /// What the traced program returned ([`SEC_VERDICT`]): present on the fexit events of tc and XDP programs.
+    pub fn verdict(&self) -> Option<i32> {
+        pod::<VerdictSection>(self.section(SEC_VERDICT)?.data).map(|v| v.retval)
     }
 
     /// The tunnel section ([`SEC_TUNNEL`]): present on tunnel packets when the tracer was loaded with

@@ -23,6 +23,7 @@ mod maps;
 pub mod objects;
 mod parallel;
 mod patch;
+pub mod progs;
 pub mod ringbuf;
 pub mod splice;
 pub mod support;
@@ -42,11 +43,18 @@ pub mod testing {
     pub fn without_cookies(on: bool) {
         crate::support::NO_COOKIES.store(on, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Makes `--filter-trace-tc/-xdp` hold each program (the two references its fentry/fexit links would take)
+    /// instead of tracing it, and skip the tail-call test, so that the inventory and the watcher (programs picked up
+    /// and let go) can be tested on a kernel that refuses fentry on BPF programs (for all tracers in this process).
+    pub fn hold_programs(on: bool) {
+        crate::progs::HOLD_ONLY.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, FilterCode, KprobePlacement, MapFuncTarget, MapOpKind, StackConfig,
-    StackFunc, Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, FilterCode, KprobePlacement, MapFuncTarget, MapOpKind, ProgTracing,
+    StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

@@ -10,6 +10,7 @@ use crate::event::SNAPLEN_MAX;
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::parallel;
+use crate::progs::{Code, Pair, ProgEvent, ProgTable, ProgsReport, Watch};
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice, support};
@@ -48,6 +49,8 @@ pub struct AttachStats {
     pub elapsed: Duration,
     /// [`Tracer::attach_until`] stopped before every target was tried.
     pub cancelled: bool,
+    /// tc/XDP program tracing, when asked for.
+    pub progs: Option<ProgsReport>,
 }
 
 /// What a tracer holds in the kernel, by id.
@@ -114,6 +117,9 @@ fn fill_func_ips(maps: &mut Maps, kprobes: &[crate::Target]) -> Result<(), Probe
     Ok(())
 }
 
+/// The kprobe program on the kernel functions traced BPF programs call.
+const HELPER_PROG: &str = "kprobe_bpf_helper";
+
 /// Functions whose clones skb tracking follows (kprobe backends).
 const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 
@@ -138,6 +144,9 @@ pub struct Tracer {
     maps: Maps,
     /// [`Tracer::attach`] ran.
     attached: bool,
+    /// Until attach(): the fentry/fexit code for tracing tc/XDP programs; then the programs' watcher.
+    prog_code: Option<Code>,
+    watch: Option<Watch>,
     load_time: Duration,
 }
 
@@ -202,7 +211,7 @@ impl Tracer {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let globals: [(&str, u32); 17] = [
+        let globals: [(&str, u32); 19] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -215,6 +224,8 @@ impl Tracer {
             ("HAVE_FILTER", cfg.filter.is_some() as u32),
             ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
             ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
+            ("CFG_SKB_CB", cfg.skb_cb as u32),
+            ("CFG_XDP_FOLLOW", cfg.progs.xdp as u32),
             ("CFG_TUNNEL", cfg.tunnel.output as u32),
             ("HAVE_TUNNEL_L2", tun_l2.is_some() as u32),
             ("HAVE_TUNNEL_L3", tun_l3.is_some() as u32),
@@ -278,6 +289,13 @@ impl Tracer {
                 }
             }
         }
+        if cfg.progs.any() && cfg.progs.helpers {
+            wanted.push((
+                HELPER_PROG.into(),
+                bpf_prog_type::BPF_PROG_TYPE_KPROBE,
+                None,
+            ));
+        }
         let per_tracepoint = !tp_variants.is_empty();
 
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
@@ -285,6 +303,11 @@ impl Tracer {
             ("EVENTS", ring_size),
             ("FUNC_IPS", (cfg.kprobes.len() as u32).max(1)),
         ];
+        if cfg.progs.any() {
+            let cpus = bpf_sys::map::possible_cpus()
+                .map_err(|e| ProbeError::sys("reading the possible CPUs", e))?;
+            sizes.push(("PROG_STACK", cpus as u32));
+        }
         if !cfg.stack {
             sizes.push(("STACKS", 1));
         }
@@ -312,14 +335,36 @@ impl Tracer {
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
             fill_func_ips(&mut maps, &cfg.kprobes)?;
         }
-        // The kernel BTF and the relocated object (tens of MB) are only needed to load programs per tracepoint.
-        let (btf, linked) = if per_tracepoint {
-            (Some(btf), Some(linked))
+        let prog_code = if cfg.progs.any() {
+            let pair = |hook: &str| -> Result<Pair, ProbeError> {
+                Ok(Pair {
+                    fentry: linked.insns(&format!("fentry_{hook}"))?,
+                    fexit: linked.insns(&format!("fexit_{hook}"))?,
+                })
+            };
+            Some(Code {
+                tc: pair("tc")?,
+                xdp: pair("xdp")?,
+                refs: linked.insns("iter_prog_refs")?,
+            })
         } else {
-            drop((btf, linked));
-            trim_heap();
-            (None, None)
+            None
         };
+        // The relocated object (tens of MB) is only needed to load programs per tracepoint, the kernel BTF also to
+        // find the traced tc/XDP programs' functions.
+        let linked = if per_tracepoint {
+            Some(linked)
+        } else {
+            drop(linked);
+            None
+        };
+        let btf = if per_tracepoint || cfg.progs.any() {
+            Some(btf)
+        } else {
+            drop(btf);
+            None
+        };
+        trim_heap();
         // Mapped only now: its pages count in pwru's memory (twice the ring's size: the kernel maps the data
         // twice), and need not add to the peak of BTF parsing.
         let ring = maps.take("EVENTS").ok_or(ObjectError::Missing {
@@ -342,6 +387,8 @@ impl Tracer {
             linked,
             maps,
             attached: false,
+            prog_code,
+            watch: None,
             load_time: t0.elapsed(),
         })
     }
@@ -522,6 +569,21 @@ impl Tracer {
             self.tp_progs.extend(got.progs);
             stats.ignored.extend(got.ignored);
         }
+        if let Some(code) = self.prog_code.take() {
+            let Some(btf) = &self.btf else {
+                return Err(ConfigError::AttachedTwice.into());
+            };
+            let helper = match self.progs.get(HELPER_PROG) {
+                Some(fd) => Some(fd.try_clone().map_err(|source| ProbeError::Io {
+                    what: "duplicating the helper program's fd",
+                    source,
+                })?),
+                None => None,
+            };
+            let (w, report) = Watch::start(self.cfg.progs.clone(), code, btf, helper)?;
+            self.watch = Some(w);
+            stats.progs = Some(report);
+        }
         self.linked = None;
         self.btf = None;
         trim_heap();
@@ -594,9 +656,26 @@ impl Tracer {
         &self.cfg
     }
 
+    /// The tc/XDP programs seen (names for events of those kinds); empty without program tracing.
+    pub fn prog_table(&self) -> ProgTable {
+        self.watch
+            .as_ref()
+            .map(|w| w.table().clone())
+            .unwrap_or_default()
+    }
+
+    /// Programs traced, skipped or let go, and helper kprobes added, since the last call.
+    pub fn prog_events(&self) -> Vec<ProgEvent> {
+        self.watch.as_ref().map(Watch::events).unwrap_or_default()
+    }
+
     /// Kernel ids of the programs and BPF links this tracer holds (for leak checks).
     pub fn kernel_ids(&self) -> KernelIds {
         let mut ids = KernelIds::default();
+        for (link, prog) in self.watch.iter().flat_map(Watch::link_ids) {
+            ids.links.push(link);
+            ids.programs.push(prog);
+        }
         for fd in self.progs.values() {
             ids.programs
                 .extend(bpf_sys::obj::prog_info(fd.as_fd()).map(|i| i.id));
@@ -623,6 +702,10 @@ impl Tracer {
     /// plain kprobe waits for RCU grace periods: a thousand take tens of seconds).
     pub fn detach_with(&mut self, progress: &(dyn Fn(usize, usize) + Sync)) -> DetachStats {
         let t0 = Instant::now();
+        // The traced programs' links first: their trampolines go, and no helper event can follow.
+        if let Some(mut w) = self.watch.take() {
+            w.stop();
+        }
         let links = std::mem::take(&mut self.links);
         let closed = links.len();
         let threads = parallel::threads_for(closed, self.cfg.kprobe_batch);

@@ -1,5 +1,5 @@
 //! The BPF contract as the compiled objects describe it in their BTF must match its Rust mirror: every record
-//! struct of bpf/event.h (`record_head`, `event`, `section_head`, `section_packet`) member for member (names, byte
+//! struct of bpf/event.h (`record_head`, `event`, `section_*`, `prog_ref`) member for member (names, byte
 //! offsets, size), and every shared C enum (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with testkit's BTF reader (independent of the loader's).
 use object::{Object, ObjectSection};
@@ -55,6 +55,9 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
         ),
         layout!("section_head", SectionHead, kind, flags, len),
         layout!("section_packet", PacketHead, orig_len, cap_len, start, _pad),
+        layout!("section_skb_cb", SkbCb, cb),
+        layout!("section_verdict", VerdictSection, retval, _pad),
+        layout!("prog_ref", ProgRef, id, prog_type, refcnt),
         layout!(
             "section_tunnel",
             TunnelSection,
@@ -112,6 +115,7 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("EV_HAS_STACK", EV_HAS_STACK.into()),
                 ("EV_IPV6", EV_IPV6.into()),
                 ("EV_TRACKED", EV_TRACKED.into()),
+                ("EV_IN_PROG", EV_IN_PROG.into()),
             ]),
         ),
         (
@@ -119,6 +123,8 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             m(&[
                 ("EV_KIND_KPROBE", EV_KIND_KPROBE.into()),
                 ("EV_KIND_TRACEPOINT", EV_KIND_TRACEPOINT.into()),
+                ("EV_KIND_TC", EV_KIND_TC.into()),
+                ("EV_KIND_XDP", EV_KIND_XDP.into()),
             ]),
         ),
         (
@@ -127,6 +133,7 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("CNT_PRODUCED", counter::PRODUCED.into()),
                 ("CNT_LOST", counter::LOST.into()),
                 ("CNT_TRACK_FULL", counter::TRACK_FULL.into()),
+                ("CNT_PROG_DEEP", counter::PROG_DEEP.into()),
                 ("CNT_MAX", counter::COUNT.into()),
             ]),
         ),
@@ -146,6 +153,10 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("COOKIE_UNTRACK", contract::cookie::UNTRACK),
                 ("COOKIE_ID_SHIFT", contract::cookie::ID_SHIFT.into()),
             ]),
+        ),
+        (
+            "pwru_prog_marker",
+            m(&[("PROG_ID_MARKER", contract::PROG_ID_MARKER as u64)]),
         ),
         (
             "pwru_tunnel_kind",

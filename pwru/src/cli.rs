@@ -114,13 +114,25 @@ pub struct TraceArgs {
     #[arg(long, hide = true, value_enum, default_value = "symbol")]
     pub kprobe_placement: KprobePlacement,
 
+    /// Also trace tc BPF programs (cls_bpf, tcx, netkit): entry and return, with the verdict (TC_ACT_*), by their
+    /// BTF names; programs loaded while tracing are picked up.
+    #[arg(long)]
+    pub filter_trace_tc: bool,
+    /// Also trace XDP programs: entry and return with the verdict (XDP_*); a packet they pass is followed into
+    /// the skb the kernel builds for it.
+    #[arg(long)]
+    pub filter_trace_xdp: bool,
+    /// With --filter-trace-tc/--filter-trace-xdp: also show the BPF helpers and map operations those programs
+    /// call (kprobes), with the calling program, tail-called ones included.
+    #[arg(long)]
+    pub filter_track_bpf_helpers: bool,
     /// Also follow a packet by the kernel stack processing it: while a selected skb is being processed, every other
     /// skb that task's stack handles is shown too, so the packet is followed where the kernel frees its skb and
-    /// builds another (bridges, some tunnels).
+    /// builds another (bridges, some tunnels). Not supported yet.
     #[arg(long)]
     pub filter_track_skb_by_stackid: bool,
     /// Also probe these functions that take no skb (comma-separated); their events are shown for the packet the
-    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only.
+    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only. Not supported yet.
     #[arg(long, value_delimiter = ',', value_name = "FUNCS")]
     pub filter_non_skb_funcs: Vec<String>,
     /// pcap-filter expression on the Ethernet frame inside VXLAN/Geneve packets: tunnel packets must match it, other
@@ -132,9 +144,12 @@ pub struct TraceArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter_tunnel_pcap_l3: Option<String>,
 
+    /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on with --filter-trace-tc.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub output_skb_cb: Option<bool>,
     /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
     /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
-    /// only.
+    /// only. Not supported yet.
     #[arg(long)]
     pub output_bpfmap: bool,
 
@@ -295,6 +310,11 @@ pub struct ReplayArgs {
 }
 
 impl TraceArgs {
+    /// `--output-skb-cb`, on by default with `--filter-trace-tc` (as in pwru).
+    pub fn skb_cb(&self) -> bool {
+        self.output_skb_cb.unwrap_or(self.filter_trace_tc)
+    }
+
     /// The pcap expression, or None when no words were given.
     pub fn filter_expr(&self) -> Option<String> {
         join_expr(&self.filter)

@@ -5,11 +5,11 @@ use crate::clock::WallClock;
 use crate::ifnames::IfNames;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple};
+use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple, Verdict};
 use probes::event::{
-    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT,
-    RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN, TUNF_HAS_TUPLE, TUNF_HAS_VNI, TUNF_IPV6,
-    TunnelSection,
+    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IN_PROG, EV_IPV6, EV_KIND_TC,
+    EV_KIND_TRACEPOINT, EV_KIND_XDP, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN,
+    TUNF_HAS_TUPLE, TUNF_HAS_VNI, TUNF_IPV6, TunnelSection,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -28,7 +28,18 @@ pub trait Lookups {
     fn stack(&self, _id: i32) -> Vec<u64> {
         Vec::new()
     }
+    /// Name of the traced tc/XDP program with this id.
+    fn bpf_prog_name(&self, _id: u32) -> Option<String> {
+        None
+    }
+    /// Name of the BPF program whose JITed code holds `addr`.
+    fn bpf_prog_at(&self, _addr: u64) -> Option<String> {
+        None
+    }
 }
+
+/// Helper call sites remembered before the cache is emptied.
+const CALL_SITES_MAX: usize = 65536;
 
 /// Which enrichments the output needs (the rest is skipped, it costs syscalls).
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,6 +60,8 @@ pub struct Decoder<L> {
     want: Want,
     /// func_ip / probe_id → name: the hot path resolves each function once.
     funcs: HashMap<(u8, u64), String>,
+    /// Helper call sites → the program that holds them.
+    call_sites: HashMap<u64, Option<String>>,
 }
 
 impl<L: Lookups> Decoder<L> {
@@ -62,6 +75,7 @@ impl<L: Lookups> Decoder<L> {
             netns_names: want.netns_names.then(NetnsNames::scan_now),
             want,
             funcs: HashMap::new(),
+            call_sites: HashMap::new(),
         }
     }
 
@@ -80,14 +94,20 @@ impl<L: Lookups> Decoder<L> {
             netns_names: None,
             want,
             funcs: HashMap::new(),
+            call_sites: HashMap::new(),
         }
     }
 
     pub fn decode(&mut self, r: &RawEvent) -> Event {
-        let (kind, key) = if r.kind == EV_KIND_TRACEPOINT {
-            (FuncKind::Tracepoint, (r.kind, r.probe_id as u64))
-        } else {
-            (FuncKind::Kprobe, (r.kind, r.func_ip))
+        let kind = match r.kind {
+            EV_KIND_TRACEPOINT => FuncKind::Tracepoint,
+            EV_KIND_TC => FuncKind::Tc,
+            EV_KIND_XDP => FuncKind::Xdp,
+            _ => FuncKind::Kprobe,
+        };
+        let key = match kind {
+            FuncKind::Kprobe => (r.kind, r.func_ip),
+            _ => (r.kind, r.probe_id as u64),
         };
         let lookups = &self.lookups;
         let func = self
@@ -100,8 +120,29 @@ impl<L: Lookups> Decoder<L> {
                 FuncKind::Kprobe => lookups
                     .func_name(r.func_ip)
                     .unwrap_or_else(|| format!("{:#x}", r.func_ip)),
+                FuncKind::Tc | FuncKind::Xdp => lookups
+                    .bpf_prog_name(r.probe_id)
+                    .unwrap_or_else(|| format!("prog#{}", r.probe_id)),
             })
             .clone();
+        let in_bpf = r.flags & EV_IN_PROG != 0;
+        let prog_id =
+            (in_bpf || matches!(kind, FuncKind::Tc | FuncKind::Xdp)).then_some(r.probe_id);
+        let in_prog = in_bpf.then(|| {
+            if self.call_sites.len() >= CALL_SITES_MAX {
+                self.call_sites.clear();
+            }
+            let lookups = &self.lookups;
+            self.call_sites
+                .entry(r.caller_ip)
+                .or_insert_with(|| {
+                    lookups
+                        .bpf_prog_at(r.caller_ip)
+                        .or_else(|| lookups.bpf_prog_name(r.probe_id))
+                })
+                .clone()
+                .unwrap_or_else(|| format!("prog#{}", r.probe_id))
+        });
 
         let drop_reason = (r.flags & EV_HAS_REASON != 0).then(|| DropReason {
             code: r.drop_reason,
@@ -166,12 +207,21 @@ impl<L: Lookups> Decoder<L> {
             tunnel: None,
             map_op: None,
             packet: None,
+            prog_id,
+            in_prog,
+            verdict: None,
+            cb: None,
         }
     }
 
     /// [`Decoder::decode`] of a record from the ring, with its packet bytes when it carries some.
     pub fn decode_record(&mut self, r: &Record) -> Event {
         let mut ev = self.decode(r);
+        ev.verdict = r.verdict().map(|code| match ev.func_kind {
+            FuncKind::Xdp => Verdict::xdp(code),
+            _ => Verdict::tc(code),
+        });
+        ev.cb = r.skb_cb();
         ev.packet = r.packet().map(|p| Packet {
             start: match p.start {
                 probes::PacketStart::L2 => PacketStart::L2,
@@ -277,6 +327,14 @@ pub(crate) mod tests {
             } else {
                 vec![]
             }
+        }
+        fn bpf_prog_name(&self, id: u32) -> Option<String> {
+            (id == 812).then(|| "cil_from_container".to_string())
+        }
+        fn bpf_prog_at(&self, addr: u64) -> Option<String> {
+            (0xffff_c000_0000..0xffff_c000_1000)
+                .contains(&addr)
+                .then(|| "tail_ipv4_policy".to_string())
         }
     }
 
@@ -388,6 +446,119 @@ pub(crate) mod tests {
         });
         assert_eq!(e.stack, vec!["__dev_queue_xmit+0x486", "ip_output+0x5f"]);
         assert_eq!(e.caller.as_deref(), Some("__dev_queue_xmit+0x486"));
+    }
+
+    #[test]
+    fn tunnel_sections() {
+        let mut t = TunnelSection {
+            kind: TUN_GENEVE,
+            flags: TUNF_HAS_VNI | TUNF_HAS_TUPLE | TUNF_IPV6,
+            l4_proto: 17,
+            vni: 7,
+            sport: 4321,
+            dport: 9,
+            ..TunnelSection::default()
+        };
+        t.saddr[15] = 1;
+        t.daddr[15] = 2;
+        let got = tunnel(&t).unwrap();
+        assert_eq!((got.kind, got.vni), (TunnelKind::Geneve, Some(7)));
+        let tuple = got.tuple.unwrap();
+        assert_eq!(tuple.saddr.to_string(), "::1");
+        assert_eq!(
+            (
+                tuple.daddr.to_string(),
+                tuple.sport,
+                tuple.dport,
+                tuple.proto
+            ),
+            ("::2".into(), 4321, 9, 17)
+        );
+        // Encapsulated by the kernel, inner ARP: no VNI, no tuple.
+        let arp = TunnelSection {
+            kind: TUN_ENCAP,
+            ..TunnelSection::default()
+        };
+        assert_eq!(
+            tunnel(&arp),
+            Some(Tunnel {
+                kind: TunnelKind::Encap,
+                vni: None,
+                tuple: None
+            })
+        );
+        // A kind from a newer probe object is no tunnel this build can name.
+        assert_eq!(tunnel(&TunnelSection { kind: 9, ..t }), None);
+    }
+
+    #[test]
+    fn traced_programs_and_their_helpers() {
+        use probes::event::{SEC_SKB_CB, SEC_VERDICT, SectionHead};
+        let mut d = decoder(Want::default());
+        let r = RawEvent {
+            kind: EV_KIND_TC,
+            probe_id: 812,
+            ..raw()
+        };
+        let e = d.decode(&r);
+        assert_eq!(
+            (e.func.as_str(), e.func_kind, e.prog_id, e.verdict),
+            ("cil_from_container", FuncKind::Tc, Some(812), None)
+        );
+        // The exit record: a verdict section and a cb section, 8-byte aligned after the fixed part.
+        let mut ev = RawEvent {
+            kind: EV_KIND_XDP,
+            probe_id: 9,
+            ..raw()
+        };
+        let mut tail = Vec::new();
+        let mut section = |kind: u16, payload: &[u8]| {
+            let h = SectionHead {
+                kind,
+                flags: 0,
+                len: payload.len() as u32,
+            };
+            // SAFETY: reading the bytes of a repr(C) POD value.
+            tail.extend_from_slice(unsafe {
+                std::slice::from_raw_parts((&h as *const SectionHead).cast::<u8>(), 8)
+            });
+            tail.extend_from_slice(payload);
+            while tail.len() % 8 != 0 {
+                tail.push(0);
+            }
+        };
+        section(SEC_VERDICT, &[1, 0, 0, 0, 0, 0, 0, 0]);
+        let cb: Vec<u8> = [7u32, 0, 0, 0, 3]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        section(SEC_SKB_CB, &cb);
+        ev.head.nsections = 2;
+        ev.head.sections = 1 << SEC_VERDICT | 1 << SEC_SKB_CB;
+        ev.head.size = (std::mem::size_of::<RawEvent>() + tail.len()) as u16;
+        let rec = Record { event: ev, tail };
+        let e = d.decode_record(&rec);
+        assert_eq!(e.func, "prog#9", "an unknown program keeps its id");
+        assert_eq!(e.func_display(), "prog#9(xdp)=XDP_DROP");
+        assert_eq!(e.cb, Some([7, 0, 0, 0, 3]));
+        // A helper called from a tail-called program's code: named after that program, not the traced entry.
+        let h = RawEvent {
+            kind: 0,
+            func_ip: 0xffff_0000_1000,
+            probe_id: 812,
+            caller_ip: 0xffff_c000_0042,
+            flags: EV_IN_PROG | EV_HAS_CALLER,
+            ..raw()
+        };
+        assert_eq!(d.decode(&h).func_display(), "ip_rcv@tail_ipv4_policy");
+        let elsewhere = RawEvent {
+            caller_ip: 0x1234,
+            ..h
+        };
+        assert_eq!(
+            d.decode(&elsewhere).func_display(),
+            "ip_rcv@cil_from_container"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod progress;
+pub mod progs_report;
 pub mod replay;
 pub mod say;
 pub mod sink;

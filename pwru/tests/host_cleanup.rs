@@ -109,17 +109,25 @@ fn ctrl_c_at_every_moment_of_startup() {
     for delay_ms in [
         0u64, 20, 60, 120, 200, 300, 450, 600, 800, 1000, 1300, 1700, 2200, 3000,
     ] {
-        let child = std::process::Command::new(pwru_bin())
-            .args([
-                "--backend",
-                "tracepoint",
-                "--output-file",
-                "/dev/null",
-                &filter,
-            ])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut cmd = std::process::Command::new(pwru_bin());
+        cmd.args([
+            "--backend",
+            "tracepoint",
+            "--output-file",
+            "/dev/null",
+            &filter,
+        ])
+        .stderr(std::process::Stdio::piped());
+        // As a shell started from a terminal gives it: a run started in the background (`tests/run.sh &`) inherits
+        // SIGINT ignored, and a signal before pwru's handlers would then be dropped instead of ending it.
+        // SAFETY: signal() is async-signal-safe, the only call between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
         let pid = child.id();
         let t0 = std::time::Instant::now();
         let (mut progs, mut maps) = (BTreeSet::new(), BTreeSet::new());

@@ -191,9 +191,13 @@ pub struct TextLine {
     pub func: String,
 }
 
-/// Parses an event line of pwru's text output; `None` for headers, stack lines and anything else.
+/// Parses an event line of pwru's text output (with or without the `__sk_buff->cb[]` column after LEN); `None`
+/// for headers, stack lines and anything else.
 pub fn parse_text(line: &str) -> Option<TextLine> {
-    let f: Vec<&str> = line.split_whitespace().collect();
+    let mut f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() == 12 && (f[9].starts_with('[') || f[9] == "-") {
+        f.remove(9);
+    }
     if f.len() != 11 || !f[0].starts_with("0x") {
         return None;
     }

@@ -22,7 +22,7 @@ case $ARCH in
 esac
 SYSROOT=${SYSROOT%/}
 BUSYBOX=${BUSYBOX:-$SYSROOT/bin/busybox}
-VM_MODULES=${VM_MODULES:-"veth sch_ingress cls_bpf nf_tables nft_chain_nat nft_nat nf_conntrack nf_nat"}
+VM_MODULES=${VM_MODULES:-"veth sch_ingress cls_bpf nf_tables nft_chain_nat nft_nat nf_conntrack nf_nat vxlan geneve"}
 # Full iproute2/iputils/nftables: busybox's ip cannot do netns or veth peers, and there is no busybox nft.
 TOOLS=${VM_TOOLS:-"ip tc ping nft bpftool"}
 [ -x "$BUSYBOX" ] || { echo "mkinitrd.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }

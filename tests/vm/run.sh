@@ -82,6 +82,8 @@ while read -r series kver vmlinuz moddir; do
   mkdir -p "$ov/usr/bin" "$ov/guest"
   cp "$PWRU_BIN" "$ov/usr/bin/pwru"; cp "$UDPSEND" "$ov/usr/bin/udpsend"
   [ "${VM_PAYLOAD:-}" = bench ] && [ -x "${LIMIT_BIN:-}" ] && cp "$LIMIT_BIN" "$ov/usr/bin/pwru-limit"
+  # The tc/XDP programs scenario tc traces (testkit/bpf, objects committed).
+  for o in progs late; do cp "$ROOT/testkit/bpf/obj/$o-${ARCH/amd64/x86}.o" "$ov/guest/$o.o"; done
   cat > "$ov/guest/plan.env" <<PLAN
 KSERIES=$series
 BACKEND=$backend

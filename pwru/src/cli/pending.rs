@@ -8,15 +8,6 @@ use clap::ArgAction;
 /// Flags of pwru v1.0.12 accepted by the parser and refused by [`PendingArgs::refusal`].
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PendingArgs {
-    /// Trace the tc BPF programs (not supported yet).
-    #[arg(long)]
-    pub filter_trace_tc: bool,
-    /// Trace the XDP BPF programs (not supported yet).
-    #[arg(long)]
-    pub filter_trace_xdp: bool,
-    /// Trace the BPF helpers that JITed programs call (not supported yet).
-    #[arg(long)]
-    pub filter_track_bpf_helpers: bool,
     /// Only skbs for which this C expression holds, e.g. 'skb->protocol == 0x0800' (not supported yet).
     #[arg(long, value_name = "EXPR")]
     pub filter_skb_expr: Option<String>,
@@ -29,9 +20,6 @@ pub struct PendingArgs {
     /// Print the skb's shared info (not supported yet).
     #[arg(long)]
     pub output_skb_shared_info: bool,
-    /// Print skb->cb (not supported yet).
-    #[arg(long)]
-    pub output_skb_cb: bool,
     /// Print these skb fields, e.g. skb->mark,skb->hash (not supported yet).
     #[arg(long, value_delimiter = ',', value_name = "EXPRS", action = ArgAction::Append)]
     pub output_skb_metadata: Vec<String>,
@@ -44,13 +32,6 @@ impl PendingArgs {
     /// The first pending flag given, as the one-line error that refuses it.
     pub fn refusal(&self) -> Option<String> {
         let given = [
-            (self.filter_trace_tc, "--filter-trace-tc", TC_XDP),
-            (self.filter_trace_xdp, "--filter-trace-xdp", TC_XDP),
-            (
-                self.filter_track_bpf_helpers,
-                "--filter-track-bpf-helpers",
-                TC_XDP,
-            ),
             (
                 self.filter_skb_expr.is_some(),
                 "--filter-skb-expr",
@@ -66,11 +47,6 @@ impl PendingArgs {
                 self.output_skb_shared_info,
                 "--output-skb-shared-info",
                 BTF_DUMP,
-            ),
-            (
-                self.output_skb_cb,
-                "--output-skb-cb",
-                "the skb's control buffer is not read",
             ),
             (
                 !self.output_skb_metadata.is_empty(),
@@ -90,7 +66,6 @@ impl PendingArgs {
     }
 }
 
-const TC_XDP: &str = "tracing BPF programs (fentry on tc/XDP programs) is not built in";
 const BTF_EXPR: &str = "BTF expressions are not compiled into the probes";
 const BTF_DUMP: &str = "BTF dumps of kernel structs are not built in";
 

@@ -46,6 +46,9 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// How often `--filter-trace-tc`/`--filter-trace-xdp` look for programs loaded or released while tracing.
+pub const PROG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The ring buffer is mapped whole into the kernel's memory and pwru's: more than this is a mistake.
 pub const MAX_RINGBUF_BYTES: u64 = 1 << 30;
 
@@ -102,6 +105,7 @@ impl Plan {
         );
         let mut output = output::plan(&args.output, words, args.snaplen)?;
         output::drop_views(&mut output, args)?;
+        output.options.skb_cb = args.skb_cb();
         let metrics_addr = args
             .metrics
             .as_deref()
@@ -153,12 +157,19 @@ impl Plan {
                 Some(k.retain(|name, module| probed.contains(&(name, module))))
             }
             Some(k) => Some(k),
-            None if out.output_caller || out.output_stack => {
+            // Helper events are kprobe events: their functions are named from kallsyms.
+            None if out.output_caller || out.output_stack || args.filter_track_bpf_helpers => {
                 phase("reading /proc/kallsyms");
                 Some(symbols::Kallsyms::load()?)
             }
             None => None,
         };
+        let mut notes = targets.notes;
+        if args.filter_track_bpf_helpers && !args.filter_trace_tc && !args.filter_trace_xdp {
+            notes.push(
+                "--filter-track-bpf-helpers shows the helpers traced tc/XDP programs call: add --filter-trace-tc or --filter-trace-xdp".into(),
+            );
+        }
         Ok(Plan {
             tracer: probes::Config {
                 backend: targets.backend,
@@ -169,6 +180,13 @@ impl Plan {
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
                 track_skb: sel.filter_track_skb,
+                progs: probes::ProgTracing {
+                    tc: args.filter_trace_tc,
+                    xdp: args.filter_trace_xdp,
+                    helpers: args.filter_track_bpf_helpers,
+                    poll: Some(PROG_POLL),
+                },
+                skb_cb: args.skb_cb(),
                 caller: out.output_caller,
                 stack,
                 ringbuf_bytes,
@@ -209,7 +227,7 @@ impl Plan {
             cilium,
             metrics,
             ready_file: args.ready_file.clone(),
-            notes: targets.notes,
+            notes,
         })
     }
 }

@@ -210,6 +210,8 @@ fn options(args: &OutputArgs) -> OutputOptions {
         tcp_flags: args.output_tcp_flags,
         caller: args.output_caller,
         stack: args.output_stack,
+        // The tracer's (`--output-skb-cb`, see `Plan`): a replay has no cb words to show.
+        skb_cb: false,
         timestamp: match args.timestamp {
             Timestamp::None => TimestampMode::None,
             Timestamp::Current => TimestampMode::Current,

@@ -60,6 +60,12 @@ fn start_and_run(
     } = plan;
     let backend = cfg.backend;
     let track_skb = cfg.track_skb;
+    let prog_flag = match (cfg.progs.tc, cfg.progs.xdp) {
+        (true, true) => "--filter-trace-tc/--filter-trace-xdp",
+        (false, true) => "--filter-trace-xdp",
+        _ => "--filter-trace-tc",
+    };
+    let helpers = cfg.progs.helpers;
     let total = cfg.kprobes.len() + cfg.tracepoints.len();
     let what = if backend == probes::Backend::Tracepoint {
         "tracepoints"
@@ -91,6 +97,11 @@ fn start_and_run(
     }
     if stats.ignored.len() > 5 {
         say!("… and {} more ignored", stats.ignored.len() - 5);
+    }
+    if let Some(r) = &stats.progs {
+        for l in crate::progs_report::startup(r, prog_flag, helpers) {
+            say!("{l}");
+        }
     }
 
     // From here on, every way out prints the summary line.

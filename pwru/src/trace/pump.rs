@@ -63,6 +63,8 @@ impl Pump {
 pub struct WithStacks<'a> {
     pub syms: &'a Symbols,
     pub tracer: &'a probes::Tracer,
+    /// The traced tc/XDP programs.
+    pub progs: probes::progs::ProgTable,
 }
 
 impl Lookups for WithStacks<'_> {
@@ -80,5 +82,11 @@ impl Lookups for WithStacks<'_> {
     }
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
+    }
+    fn bpf_prog_name(&self, id: u32) -> Option<String> {
+        self.progs.get(id).map(|p| p.name)
+    }
+    fn bpf_prog_at(&self, addr: u64) -> Option<String> {
+        self.progs.containing(addr).map(|p| p.name)
     }
 }

@@ -133,12 +133,17 @@ impl Session {
         let lookups = WithStacks {
             syms: &self.names,
             tracer: &self.tracer,
+            progs: self.tracer.prog_table(),
         };
         let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+        let src = Feed {
+            tracer: &self.tracer,
+            say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
+        };
         rt.block_on(stream(
             signals,
             &self.stop,
-            &self.tracer,
+            src,
             ring,
             &mut self.pump,
             &mut dec,
@@ -163,6 +168,7 @@ impl Session {
             let lookups = WithStacks {
                 syms: &self.names,
                 tracer: &self.tracer,
+                progs: self.tracer.prog_table(),
             };
             let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
             loop {
@@ -209,11 +215,18 @@ impl Session {
     }
 }
 
+/// The tracer, and whether the BPF programs it traces or lets go while running are said on stderr (not while
+/// the TUI holds the terminal).
+struct Feed<'a> {
+    tracer: &'a probes::Tracer,
+    say_changes: bool,
+}
+
 /// Streams until a signal, a sink's stop, the line limit or an error.
 async fn stream<L: Lookups>(
     signals: &mut Signals,
     stop: &StopHandle,
-    tracer: &probes::Tracer,
+    src: Feed<'_>,
     ring: &mut AsyncFd<probes::RingReader>,
     pump: &mut Pump,
     dec: &mut Decoder<L>,
@@ -225,7 +238,15 @@ async fn stream<L: Lookups>(
             biased;
             s = signals.recv() => return Ok(End::Signal(s)),
             _ = stop.stopped() => return Ok(End::Stopped),
-            _ = tick.tick() => sinks.tick(&Counts::of(tracer, pump.delivered))?,
+            _ = tick.tick() => {
+                let tracer = src.tracer;
+                for ev in tracer.prog_events() {
+                    if src.say_changes {
+                        say!("{}", crate::progs_report::change(&ev));
+                    }
+                }
+                sinks.tick(&Counts::of(tracer, pump.delivered))?
+            }
             g = ring.readable_mut() => {
                 let mut g = g?;
                 match pump.drain(g.get_inner_mut(), dec, sinks)? {

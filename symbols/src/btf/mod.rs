@@ -150,6 +150,14 @@ impl Btf {
         self.units.iter().map(|u| u.types.len()).sum()
     }
 
+    /// The name of FUNC type `id` of the base BTF (a BPF program's own BTF names its functions so), `None` when
+    /// `id` is no FUNC.
+    pub fn func_name(&self, id: u32) -> Option<&str> {
+        let view = self.views().next()?;
+        let ty = view.ty(id)?;
+        (ty.kind() == kind::FUNC).then(|| view.name(&ty))
+    }
+
     /// One view per unit (vmlinux first): its types and how to resolve ids and names in them.
     pub(crate) fn views(&self) -> impl Iterator<Item = View<'_>> {
         self.units.iter().map(|unit| View {

@@ -1,0 +1,136 @@
+# Scenario tc: --filter-trace-tc/--filter-trace-xdp/--filter-track-bpf-helpers/--output-skb-cb on programs of our
+# own (testkit/bpf/progs.c, late.c; copied to /guest/*.o by run.sh), in the roles of Cilium's datapath:
+#   veth0 egress (root):  pwru_test_pass_egress        TC_ACT_OK
+#   veth1 ingress (ns1):  pwru_test_drop_udp_ingress   UDP 7001 -> TC_ACT_SHOT, else TC_ACT_UNSPEC, then
+#                         pwru_test_tail_entry         tail call -> pwru_test_tail_callee: UDP 7002 -> TC_ACT_SHOT
+#   veth1 XDP (native):   pwru_test_xdp_udp            UDP 7003 -> XDP_DROP; 7004 -> rewritten to 7005, XDP_PASS
+#   veth0 ingress (root): pwru_test_late_pass          attached while the tracer runs, then released
+# Pinned in a bpffs of its own: `ip netns exec` mounts a fresh /sys, which would hide /sys/fs/bpf.
+TC=/usr/sbin/tc
+TC_BPFFS=/tmp/bpffs
+PROGS=$TC_BPFFS/pwru_test
+TC_FUNCS='kfree_skb_reason|sk_skb_reason_drop|__netif_receive_skb_core|ip_rcv|udp_rcv|__udp4_lib_rcv|veth_xmit|__dev_queue_xmit'
+
+tc_setup() {
+  mkdir -p $TC_BPFFS && mount -t bpf bpf $TC_BPFFS || { fail "mount a bpffs at $TC_BPFFS"; return 1; }
+  $BPFTOOL prog loadall /guest/progs.o $PROGS pinmaps $PROGS/maps || { fail "bpftool prog loadall progs.o"; return 1; }
+  $BPFTOOL map update pinned $PROGS/maps/pwru_test_jmp key 0 0 0 0 value pinned $PROGS/pwru_test_tail_callee \
+    || { fail "fill the tail-call map"; return 1; }
+  $TC qdisc add dev veth0 clsact &&
+    $TC filter add dev veth0 egress prio 1 bpf da pinned $PROGS/pwru_test_pass_egress &&
+    $IP netns exec ns1 $TC qdisc add dev veth1 clsact &&
+    $IP netns exec ns1 $TC filter add dev veth1 ingress prio 1 bpf da pinned $PROGS/pwru_test_drop_udp_ingress &&
+    $IP netns exec ns1 $TC filter add dev veth1 ingress prio 2 bpf da pinned $PROGS/pwru_test_tail_entry &&
+    $IP -n ns1 link set dev veth1 xdpdrv pinned $PROGS/pwru_test_xdp_udp || { fail "attach the test programs"; return 1; }
+  echo 1 > /proc/sys/kernel/bpf_stats_enabled
+  pass "test programs attached: $($BPFTOOL prog show | grep -c 'name pwru_test_') pwru_test_* programs"
+}
+
+tc_teardown() {
+  $IP -n ns1 link set dev veth1 xdpdrv off 2>/dev/null
+  $IP netns exec ns1 $TC qdisc del dev veth1 clsact 2>/dev/null
+  $TC qdisc del dev veth0 clsact 2>/dev/null
+  echo 0 > /proc/sys/kernel/bpf_stats_enabled
+  rm -rf $PROGS; umount $TC_BPFFS
+}
+
+# run_cnt of a pinned program (bpf_stats_enabled).
+runs() { $BPFTOOL prog show pinned "$1" | sed -n 's/.*run_cnt \([0-9]*\).*/\1/p'; }
+# The skb column of the first event matching every ERE.
+skb_of() { count "$@" > /dev/null; head -1 /tmp/sel | cut -d' ' -f1; }
+# wait_err PATTERN: up to 10 s for a stderr line of the tracer.
+wait_err() { i=0; while ! grep -qE -- "$1" "$ERR" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; grep -E -- "$1" "$ERR" | head -1; }
+
+s_tc() {
+  SCEN="tc-setup"
+  base0=$(footprint)
+  tc_setup || { tc_teardown; return; }
+  base=$(footprint)
+  SCEN="tc"
+  D="dst port 7001 or dst port 7002 or dst port 7003 or dst port 7004"
+  if ! tracer_start tc --backend "$BACKEND" --filter-func "$TC_FUNCS" --filter-trace-tc --filter-trace-xdp \
+      --filter-track-bpf-helpers --filter-track-skb "udp and ($D)"; then
+    tc_teardown; return
+  fi
+  sed 's/^/  | /' "$ERR"
+  l=$(grep -E 'tracing [0-9]+ BPF programs in [0-9]+ ms' "$ERR")
+  n=$(echo "$l" | sed -n 's/.*tracing \([0-9]*\) BPF programs in \([0-9]*\) ms.*/\1/p')
+  ms=$(echo "$l" | sed -n 's/.*tracing \([0-9]*\) BPF programs in \([0-9]*\) ms.*/\2/p')
+  if [ "${n:-0}" -ge 5 ]; then pass "5 test programs traced at start ($l)"; else fail "tracing line: '$l'"; fi
+  [ -n "$n" ] && [ "$n" -gt 0 ] && echo "info: attach: $n programs in $ms ms ($((ms / n)) ms per program, tail-call test and iterator included)"
+  grep -q '__sk_buff->cb\[\]' "$OUT" && pass "cb column in the header (on by default with --filter-trace-tc)" || fail "no cb column"
+  grep -q 'tail-call target' "$ERR" && pass "tail-call line: $(grep 'tail-call target' "$ERR")" || fail "no tail-call line"
+
+  $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
+  $UDPSEND 10.0.0.2 7002 1 41002 > /dev/null
+  $UDPSEND 10.0.0.2 7003 1 41003 > /dev/null
+  $UDPSEND 10.0.0.2 7004 1 41004 > /dev/null
+  settle
+  T1=$(tup '10.0.0.1:41001->10.0.0.2:7001(udp)')
+  T2=$(tup '10.0.0.1:41002->10.0.0.2:7002(udp)')
+  T3=$(tup '10.0.0.1:41003->10.0.0.2:7003(udp)')
+  T4=$(tup '10.0.0.1:41004->10.0.0.2:7004(udp)')
+  T5=$(tup '10.0.0.1:41004->10.0.0.2:7005(udp)')
+  DROP='(kfree_skb_reason|sk_skb_reason_drop)\((SKB_DROP_REASON_)?TC_INGRESS\)'
+
+  SCEN="tc-drop"
+  expect "entry of the dropping program, by its BTF name" "$(lit ' pwru_test_drop_udp_ingress(tc)')\$" "$T1"
+  expect "its verdict TC_ACT_SHOT" "$(lit 'pwru_test_drop_udp_ingress(tc)=TC_ACT_SHOT')" "$T1" "$(ns $NS_1)"
+  s1=$(skb_of "$(lit '=TC_ACT_SHOT')" "$T1")
+  expect "the kernel's drop TC_INGRESS on the same skb ($s1)" "^$s1 " "$DROP"
+  vl=$(events | grep -nE -- "$(lit '=TC_ACT_SHOT')" | grep -E -- "$T1" | head -1 | cut -d: -f1)
+  dl=$(events | grep -nE -- "^$s1 .*$DROP" | head -1 | cut -d: -f1)
+  [ -n "$vl" ] && [ -n "$dl" ] && [ "$vl" -lt "$dl" ] && pass "verdict (line $vl) before the kernel's drop (line $dl)" || fail "order: verdict line '$vl', drop line '$dl'"
+  expect "the skb's cb words are shown" "$(lit '=TC_ACT_SHOT')" '\[0x[0-9A-F]{8}(,0x[0-9A-F]{8}){4}\]' "$T1"
+  expect "egress program passes it (veth0, root netns)" "$(lit 'pwru_test_pass_egress(tc)=TC_ACT_OK')" "$T1" "$(ns $NS_ROOT)"
+  echo "info: events for the one 7001 datagram: $(count "$T1")"
+
+  SCEN="tc-tailcall"
+  expect "first filter lets 7002 through with TC_ACT_UNSPEC" "$(lit 'pwru_test_drop_udp_ingress(tc)=TC_ACT_UNSPEC')" "$T2"
+  expect "the tail-call chain returns TC_ACT_SHOT at its entry program" "$(lit 'pwru_test_tail_entry(tc)=TC_ACT_SHOT')" "$T2"
+  s2=$(skb_of "$(lit 'pwru_test_tail_entry(tc)=TC_ACT_SHOT')" "$T2")
+  expect "the kernel's drop TC_INGRESS on the same skb ($s2)" "^$s2 " "$DROP"
+  expect "the tail-called program's helper call, named by its caller" "$(lit 'bpf_skb_load_bytes@pwru_test_tail_callee')" "^$s2 "
+  if grep -q 'does not run fentry on tail-called' "$ERR"; then
+    expect_none "no fentry event of the tail-called program (as the kernel said)" "$(lit 'pwru_test_tail_callee(tc)')"
+    echo "info: tail calls: fentry does not fire on tail-called programs on $(uname -r) $(uname -m)"
+  else
+    expect "the tail-called program's own events" "$(lit 'pwru_test_tail_callee(tc)=TC_ACT_SHOT')" "$T2"
+    echo "info: tail calls: fentry fires on tail-called programs on $(uname -r) $(uname -m)"
+  fi
+
+  SCEN="tc-xdp"
+  expect "XDP drop of 7003" "$(lit 'pwru_test_xdp_udp(xdp)=XDP_DROP')" "$T3" "$(ns $NS_1)"
+  expect_none "no tc program in ns1 saw the XDP-dropped datagram" "$(lit '(tc)')" "$T3" "$(ns $NS_1)"
+  expect "XDP sees 7004 at entry" "$(lit ' pwru_test_xdp_udp(xdp)')\$" "$T4"
+  expect "and passes it rewritten to 7005 (the verdict event shows the packet as the program left it)" \
+    "$(lit 'pwru_test_xdp_udp(xdp)=XDP_PASS')" "$T5"
+  expect "the skb built on the passed buffer is followed: 7005 after the rewrite" "$(fn 'ip_rcv|udp_rcv|__udp4_lib_rcv|__netif_receive_skb_core|kfree_skb_reason|sk_skb_reason_drop')" "$T5"
+
+  SCEN="tc-late"
+  $BPFTOOL prog load /guest/late.o $TC_BPFFS/late type classifier &&
+    $TC filter add dev veth0 ingress prio 1 bpf da pinned $TC_BPFFS/late || fail "attach the late program"
+  l=$(wait_err 'tracing tc program pwru_test_late_pass \(id [0-9]+\), loaded while tracing')
+  [ -n "$l" ] && pass "picked up: $l" || { fail "the late program was not picked up"; show_err; }
+  $IP netns exec ns1 $UDPSEND 10.0.0.1 7004 1 41007 > /dev/null
+  settle
+  expect "the late program's verdict" "$(lit 'pwru_test_late_pass(tc)=TC_ACT_OK')" "$(tup '10.0.0.2:41007->10.0.0.1:7004(udp)')"
+  $TC filter del dev veth0 ingress prio 1; rm -f $TC_BPFFS/late
+  l=$(wait_err 'pwru_test_late_pass \(id [0-9]+\) was released by its owner: let go')
+  [ -n "$l" ] && pass "let go: $l" || { fail "the released program was not let go"; show_err; }
+  held=$($BPFTOOL prog show | grep -c 'name pwru_test_late_pass')
+  [ "$held" -eq 0 ] && pass "the released program is gone from the kernel" || fail "the released program is still loaded"
+
+  SCEN="tc-cleanup"
+  tracer_stop
+  expect_clean "$base"
+  n=$($BPFTOOL prog show | grep -cE 'name pwru_(fentry|fexit|prog_refs|tailtest)')
+  [ "$n" -eq 0 ] && pass "no fentry/fexit/iterator program of ours left" || fail "$n programs of ours left"
+  r0=$(runs $PROGS/pwru_test_drop_udp_ingress); x0=$(runs $PROGS/pwru_test_xdp_udp)
+  $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
+  sleep 0.5
+  r=$(runs $PROGS/pwru_test_drop_udp_ingress); x=$(runs $PROGS/pwru_test_xdp_udp)
+  [ "${r:-0}" -gt "${r0:-0}" ] && [ "${x:-0}" -gt "${x0:-0}" ] && pass "the traced programs still run after the tracer exited (run_cnt tc ${r0} -> $r, xdp ${x0} -> $x)" || fail "run_cnt tc ${r0} -> $r, xdp ${x0} -> $x"
+  tc_teardown
+  expect_clean "$base0"
+}
