@@ -1,23 +1,12 @@
 //! Every wrapper against the running kernel (root): maps, pins, ids, infos, program loads, test runs, links.
 use bpf_sys::map::{Map, MapSpec};
 use bpf_sys::obj::{self, Kind};
-use bpf_sys::prog::{self, ProgLoad, TestRun};
+use bpf_sys::prog::{self, ProgLoad, TestRun, insn};
 use bpf_sys::uapi::{
     BPF_F_RDONLY, BPF_NOEXIST, bpf_insn, bpf_map_type, bpf_prog_type, bpf_stats_type,
 };
 use bpf_sys::{Errno, Error, link};
 use std::os::fd::AsFd;
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
-    // SAFETY: bpf_insn is plain old data.
-    let mut i: bpf_insn = unsafe { std::mem::zeroed() };
-    i.code = code;
-    i.set_dst_reg(dst);
-    i.set_src_reg(src);
-    i.off = off;
-    i.imm = imm;
-    i
-}
 
 /// `r0 = ret; exit`
 fn returns(ret: i32) -> [bpf_insn; 2] {

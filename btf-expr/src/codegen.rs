@@ -549,20 +549,7 @@ fn invert(code: u8) -> Option<u8> {
     if class != BPF_JMP && class != BPF_JMP32 {
         return None;
     }
-    let op = match code & 0xf0 {
-        JEQ => JNE,
-        JNE => JEQ,
-        JGT => JLE,
-        JLE => JGT,
-        JGE => JLT,
-        JLT => JGE,
-        JSGT => JSLE,
-        JSLE => JSGT,
-        JSGE => JSLT,
-        JSLT => JSGE,
-        _ => return None,
-    };
-    Some(code & 0x0f | op)
+    Some(code & 0x0f | inverse(code & 0xf0)?)
 }
 
 fn jump_op(op: CmpOp, signed: bool) -> u8 {

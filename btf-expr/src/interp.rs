@@ -339,31 +339,8 @@ pub fn run(
                     } else {
                         i.imm as i64 as u64
                     };
-                    let d = r[dst];
-                    let (d, s) = if class == BPF_JMP32 {
-                        (d as u32 as u64, s as u32 as u64)
-                    } else {
-                        (d, s)
-                    };
-                    let (sd, ss) = if class == BPF_JMP32 {
-                        (d as u32 as i32 as i64, s as u32 as i32 as i64)
-                    } else {
-                        (d as i64, s as i64)
-                    };
-                    match op {
-                        JEQ => d == s,
-                        JNE => d != s,
-                        JGT => d > s,
-                        JGE => d >= s,
-                        JLT => d < s,
-                        JLE => d <= s,
-                        JSET => d & s != 0,
-                        JSGT => sd > ss,
-                        JSGE => sd >= ss,
-                        JSLT => sd < ss,
-                        JSLE => sd <= ss,
-                        _ => return Err(InterpError::BadOpcode(pc, i.code)),
-                    }
+                    taken(op, class == BPF_JMP32, r[dst], s)
+                        .ok_or(InterpError::BadOpcode(pc, i.code))?
                 };
                 if i.off < 0 {
                     return Err(InterpError::BadJump(pc));

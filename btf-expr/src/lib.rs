@@ -97,6 +97,12 @@ pub struct FetchError {
     pub error: Box<ExprError>,
 }
 
+/// Checks only the syntax of `expr`, without BTF: a caller can refuse a typo before it loads the kernel's types.
+/// Every expression [`Compiler::filter`] or [`Compiler::fetch`] accepts passes.
+pub fn check_syntax(expr: &str) -> Result<(), ExprError> {
+    parser::parse(&lexer::tokenize(expr)?).map(|_| ())
+}
+
 fn bytes_of(insns: &[Insn]) -> Vec<u8> {
     insns.iter().flat_map(|i| i.to_bytes()).collect()
 }

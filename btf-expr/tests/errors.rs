@@ -284,6 +284,11 @@ fn exercise(text: &str) {
     let skb = Compiler::new(btf, "skb", "sk_buff").unwrap();
     let mut mem = Memory::new();
     mem.insert(0xffff_8880_0000_0000, vec![0x11; 512]);
+    // The BTF-free syntax check refuses exactly what the compilers refuse as syntax, with the same error.
+    if let Err(e) = btf_expr::check_syntax(text) {
+        assert_eq!(skb.filter(text).unwrap_err(), e, "`{text}`");
+        assert_eq!(*skb.fetch(&[text]).unwrap_err().error, e, "`{text}`");
+    }
     if let Ok(f) = skb.filter(text) {
         probes::splice::validate(&f.to_bytes()).unwrap();
         f.interpret(0xffff_8880_0000_0000, &mem)

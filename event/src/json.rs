@@ -7,7 +7,8 @@
 
 use crate::time::{SinceLast, local_millis};
 use crate::{
-    Annotation, DropReason, Event, Formatter, FuncKind, OutputOptions, TimestampMode, Tuple,
+    Annotation, DropReason, DumpKind, Event, Formatter, FuncKind, OutputOptions, TimestampMode,
+    Tuple,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -58,6 +59,21 @@ pub struct JsonEvent {
     /// `--output-stack`: symbolised frames, innermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<String>>,
+    /// `--output-skb-metadata`: each expression's value, keyed by the expression (`{"skb->mark": 42}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `--output-skb`: the `struct sk_buff` as the kernel printed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_dump: Option<String>,
+    /// With `skb_dump`: whether the kernel had to cut it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_dump_cut: Option<bool>,
+    /// `--output-skb-shared-info`: the `struct skb_shared_info` as the kernel printed it (pwru's key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_shared_info: Option<String>,
+    /// With `skb_shared_info`: whether the kernel had to cut it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skb_shared_info_cut: Option<bool>,
     /// The traced BPF program's id (tc/XDP events; helper events: the traced program running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prog_id: Option<u32>,
@@ -288,6 +304,11 @@ const RESERVED: &[&str] = &[
     "pkt_type",
     "tuple",
     "stack",
+    "metadata",
+    "skb_dump",
+    "skb_dump_cut",
+    "skb_shared_info",
+    "skb_shared_info_cut",
     "tunnel_tuple",
     "tunnel",
     "bpfmap",
@@ -324,6 +345,14 @@ impl JsonEvent {
             .iter()
             .map(|a| (annotation_key(&a.name), a.json.clone()))
             .collect();
+        let metadata = (!ev.metadata.is_empty()).then(|| {
+            ev.metadata
+                .iter()
+                .map(|m| (m.expr.clone(), m.json.clone()))
+                .collect()
+        });
+        let dump = |kind: DumpKind| ev.dumps.iter().find(|d| d.kind == kind);
+        let (skb_dump, shinfo) = (dump(DumpKind::Skb), dump(DumpKind::SkbSharedInfo));
         Self {
             skb: format!("{:#x}", ev.skb),
             cpu: ev.cpu,
@@ -347,6 +376,11 @@ impl JsonEvent {
             netns_name: opts.netns_names.and(ev.netns_name.clone()),
             tuple,
             stack: opts.stack.then(|| ev.stack.clone()),
+            metadata,
+            skb_dump: skb_dump.map(|d| d.text.clone()),
+            skb_dump_cut: skb_dump.map(|d| d.cut),
+            skb_shared_info: shinfo.map(|d| d.text.clone()),
+            skb_shared_info_cut: shinfo.map(|d| d.cut),
             prog_id: ev.prog_id,
             in_prog: ev.in_prog.clone(),
             verdict: ev.verdict.clone(),
@@ -428,6 +462,38 @@ impl JsonEvent {
             in_prog: self.in_prog.clone(),
             verdict: self.verdict.clone(),
             cb: self.cb,
+            // Only the JSON value is in the line: the text is rebuilt from it (numbers in decimal).
+            metadata: self
+                .metadata
+                .iter()
+                .flatten()
+                .map(|(expr, json)| crate::Metadata {
+                    expr: expr.clone(),
+                    text: match json {
+                        serde_json::Value::Null => "<null>".to_string(),
+                        serde_json::Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    },
+                    json: json.clone(),
+                })
+                .collect(),
+            dumps: [
+                (DumpKind::Skb, &self.skb_dump, self.skb_dump_cut),
+                (
+                    DumpKind::SkbSharedInfo,
+                    &self.skb_shared_info,
+                    self.skb_shared_info_cut,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(kind, text, cut)| {
+                Some(crate::Dump {
+                    kind,
+                    text: text.clone()?,
+                    cut: cut.unwrap_or(false),
+                })
+            })
+            .collect(),
             tunnel: self.tunnel.clone().flatten().map(|t| crate::Tunnel {
                 kind: t.kind,
                 vni: t.vni,

@@ -66,6 +66,12 @@ pub struct Event {
     pub stack: Vec<String>,
     /// Extra context from enrichers (e.g. Cilium), printed as indented lines / a JSON object per name.
     pub annotations: Vec<Annotation>,
+    /// Kernel values the probe read for this event (`--output-skb-metadata`), in the order asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<Metadata>,
+    /// Structs the kernel printed for this event (`--output-skb`, `--output-skb-shared-info`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dumps: Vec<Dump>,
     /// The packet inside the VXLAN or Geneve tunnel this packet is (`--output-tunnel`), when it is one.
     pub tunnel: Option<Tunnel>,
     /// The BPF map operation this event reports (`--output-bpfmap`): the map function ran on the stack that was
@@ -339,7 +345,7 @@ pub enum FuncKind {
 }
 
 /// The L3/L4 tuple of a packet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Tuple {
     /// Source address.
     pub saddr: IpAddr,
@@ -362,6 +368,50 @@ pub struct DropReason {
     pub code: u32,
     /// Name without the `SKB_DROP_REASON_` prefix, when the kernel's BTF knows it.
     pub name: Option<String>,
+}
+
+/// One kernel value read by a BTF expression (`skb->hash`), in both text and JSON form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The expression, as given.
+    pub expr: String,
+    /// The value as text: unsigned integers and pointers in hex, signed ones in decimal, enums by name, strings
+    /// quoted, `<null>` when a pointer on the path was NULL, `<unreadable>` when the kernel refused a read.
+    pub text: String,
+    /// The value in JSON: a number, an enumerator's name, a boolean, a string, `"0x…"` for a pointer, an array of
+    /// bytes, `null` for `<null>`, the string `"<unreadable>"`.
+    pub json: serde_json::Value,
+}
+
+/// Which struct a [`Dump`] shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpKind {
+    /// `struct sk_buff`.
+    Skb,
+    /// The skb's `struct skb_shared_info`.
+    SkbSharedInfo,
+}
+
+impl DumpKind {
+    /// The JSON key of its text (`skb_dump`, `skb_shared_info`: pwru's name for the latter).
+    pub fn key(self) -> &'static str {
+        match self {
+            DumpKind::Skb => "skb_dump",
+            DumpKind::SkbSharedInfo => "skb_shared_info",
+        }
+    }
+}
+
+/// A struct as the kernel printed it (`bpf_snprintf_btf`), e.g. `(struct sk_buff){ .len = (unsigned int)98, ...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dump {
+    /// Which struct.
+    pub kind: DumpKind,
+    /// The text, one line per member (made printable: no control characters but newlines).
+    pub text: String,
+    /// The text did not fit in the kernel's buffer: it stops before the struct's end.
+    pub cut: bool,
 }
 
 /// Context an enricher attached to an event, in both text and JSON form.

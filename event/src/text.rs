@@ -16,6 +16,8 @@ pub const TUPLE_WIDTH: usize = 51;
 /// Width of FUNC when CALLER follows it.
 pub const FUNC_WIDTH: usize = 40;
 const IFACE_WIDTH: usize = 16;
+/// The line under a dump the kernel had to cut.
+pub const DUMP_CUT: &str = "[... cut: the struct did not fit in the per-CPU buffer]";
 /// Width of the `__sk_buff->cb[]` column: `[0x00000000,…]`, five words.
 pub const CB_WIDTH: usize = 56;
 
@@ -90,7 +92,8 @@ impl TextFormatter {
         s
     }
 
-    /// Appends the event's line, then its stack and annotation lines (indented), each ending in `\n`.
+    /// Appends the event's line (with its metadata values at the end), then its stack (indented), its dumps and its
+    /// annotation lines (indented), each ending in `\n`.
     pub fn format_into(&mut self, ev: &Event, s: &mut String) {
         let o = self.opts;
         if o.timestamp == TimestampMode::Absolute {
@@ -167,10 +170,22 @@ impl TextFormatter {
                 None => s.push('-'),
             }
         }
+        // After the line, as pwru prints them: ` skb->mark=0x2a skb->dev->name="eth0"`.
+        for m in &ev.metadata {
+            let _ = write!(s, " {}={}", m.expr, m.text);
+        }
         s.push('\n');
         if o.stack {
             for frame in &ev.stack {
                 let _ = writeln!(s, "    {frame}");
+            }
+        }
+        for d in &ev.dumps {
+            s.push_str(d.text.trim_end_matches('\n'));
+            s.push('\n');
+            if d.cut {
+                s.push_str(DUMP_CUT);
+                s.push('\n');
             }
         }
         if let Some(m) = &ev.map_op {

@@ -519,6 +519,91 @@ fn netns_name_column_and_key() {
     assert!(v.get("netns_name").is_none());
 }
 
+fn with_values() -> Event {
+    use event::{Dump, DumpKind, Metadata};
+    Event {
+        metadata: vec![
+            Metadata {
+                expr: "skb->hash".into(),
+                text: "0x1a2b3c4d".into(),
+                json: serde_json::json!(0x1a2b3c4d),
+            },
+            Metadata {
+                expr: "skb->dev->name".into(),
+                text: "\"veth0\"".into(),
+                json: serde_json::json!("veth0"),
+            },
+            Metadata {
+                expr: "skb->sk->__sk_common.skc_family".into(),
+                text: "<null>".into(),
+                json: serde_json::Value::Null,
+            },
+        ],
+        dumps: vec![
+            Dump {
+                kind: DumpKind::Skb,
+                text: "(struct sk_buff){\n .len = (unsigned int)84,\n}".into(),
+                cut: false,
+            },
+            Dump {
+                kind: DumpKind::SkbSharedInfo,
+                text: "(struct skb_shared_info){\n .nr_frags = (__u8)0,".into(),
+                cut: true,
+            },
+        ],
+        ..ping()
+    }
+}
+
+#[test]
+fn metadata_after_the_line_and_dumps_under_it() {
+    let mut f = TextFormatter::new(OutputOptions {
+        meta: false,
+        tuple: false,
+        stack: true,
+        ..Default::default()
+    });
+    let ev = Event {
+        stack: vec!["ip_output+0x70".into()],
+        ..with_values()
+    };
+    assert_eq!(
+        f.format(&ev),
+        "0xff3f834f3ffb7a00 1   ~r/sbin/ping:995 net_dev_start_xmit skb->hash=0x1a2b3c4d \
+         skb->dev->name=\"veth0\" skb->sk->__sk_common.skc_family=<null>\n    ip_output+0x70\n\
+         (struct sk_buff){\n .len = (unsigned int)84,\n}\n\
+         (struct skb_shared_info){\n .nr_frags = (__u8)0,\n\
+         [... cut: the struct did not fit in the per-CPU buffer]\n"
+    );
+}
+
+#[test]
+fn json_metadata_and_dumps_round_trip() {
+    let mut f = JsonFormatter::new(OutputOptions::default());
+    let ev = with_values();
+    let line = f.format(&ev);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["metadata"],
+        serde_json::json!({"skb->hash": 0x1a2b3c4d, "skb->dev->name": "veth0",
+            "skb->sk->__sk_common.skc_family": null})
+    );
+    assert_eq!(
+        v["skb_dump"],
+        "(struct sk_buff){\n .len = (unsigned int)84,\n}"
+    );
+    assert_eq!(v["skb_dump_cut"], false);
+    assert_eq!(v["skb_shared_info_cut"], true);
+    let back: JsonEvent = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, JsonEvent::new(&ev, &f.opts, 0));
+    assert!(back.annotations.is_empty(), "{:?}", back.annotations);
+    // Without them, none of the keys.
+    let plain: serde_json::Value = serde_json::from_str(&f.format(&ping())).unwrap();
+    for k in ["metadata", "skb_dump", "skb_dump_cut", "skb_shared_info"] {
+        assert!(plain.get(k).is_none(), "{k}");
+    }
+}
+
 fn vxlan_ping() -> Event {
     Event {
         tuple: Some(Tuple {

@@ -296,27 +296,9 @@ fn main() {
         std::process::exit(1);
     }
     let dir = testkit::pcap_corpus();
-    let json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("libpcap-filter-tests.json")).expect("corpus"),
-    )
-    .unwrap();
-    // The differential test's corpus: the suite's accepted aliases and apply expressions, and
-    // ours.
-    let mut exprs: Vec<String> = Vec::new();
-    for a in json["accept"].as_array().unwrap() {
-        for al in a["aliases"].as_array().unwrap() {
-            exprs.push(al.as_str().unwrap().to_string());
-        }
-    }
-    for a in json["apply"].as_array().unwrap() {
-        exprs.push(a["expr"].as_str().unwrap().to_string());
-    }
-    exprs.extend(
-        include_str!("../tests/expressions.txt")
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(String::from),
-    );
+    // The differential test's corpus (the suite's accepted aliases and apply expressions, and ours), and the
+    // runtime's.
+    let mut exprs = testkit::corpus_expressions();
     exprs.extend(RUNTIME_EXPRS.iter().map(|s| s.to_string()));
     exprs.sort();
     exprs.dedup();

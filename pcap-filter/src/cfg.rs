@@ -149,15 +149,9 @@ pub enum Node {
         v: ValId,
         next: NodeId,
     },
-    /// libpcap's `protochain`, walked at `nl` (body coordinates). The walk stops `delta`
-    /// bytes short of the buffer's end, the most either body's r1 is moved: so both bodies can
-    /// share the walk (a raw-IP header chain reaching into the buffer's last 14 bytes is
-    /// rejected, as one past it always is).
+    /// libpcap's `protochain` ([`Walk`]): to `t` when the header is found.
     Chain {
-        nl: i32,
-        v6: bool,
-        proto: u8,
-        delta: i32,
+        walk: Walk,
         t: NodeId,
         f: NodeId,
     },
@@ -168,6 +162,22 @@ pub enum Node {
         l3: NodeId,
         delta: i32,
     },
+}
+
+/// libpcap's `protochain` for `proto`, walked at `nl` (body coordinates). The walk stops `delta`
+/// bytes short of the buffer's end, the most either body's r1 is moved: so both bodies can
+/// share the walk (a raw-IP header chain reaching into the buffer's last 14 bytes is
+/// rejected, as one past it always is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Walk {
+    /// Offset of the IP header.
+    pub nl: i32,
+    /// IPv6 extension headers (else IPv4 AH).
+    pub v6: bool,
+    /// The header looked for.
+    pub proto: u8,
+    /// Bytes short of the buffer's end the walk stops.
+    pub delta: i32,
 }
 
 impl Node {
@@ -192,18 +202,8 @@ impl Node {
                 t: m(t),
                 f: m(f),
             },
-            Node::Chain {
-                nl,
-                v6,
-                proto,
-                delta,
-                t,
-                f,
-            } => Node::Chain {
-                nl,
-                v6,
-                proto,
-                delta,
+            Node::Chain { walk, t, f } => Node::Chain {
+                walk,
                 t: m(t),
                 f: m(f),
             },
@@ -421,10 +421,12 @@ impl Lower {
                 }),
             },
             Pred::ProtoChain(ProtoChain { nl, v6, proto }) => self.g.mk(Node::Chain {
-                nl: *nl as i32 - self.delta,
-                v6: *v6,
-                proto: *proto,
-                delta: self.rebase,
+                walk: Walk {
+                    nl: *nl as i32 - self.delta,
+                    v6: *v6,
+                    proto: *proto,
+                    delta: self.rebase,
+                },
                 t,
                 f,
             }),

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use crate::FilterError;
-use crate::cfg::{ACCEPT, Graph, Node, NodeId, Operand, REJECT, V, ValId};
+use crate::cfg::{ACCEPT, Graph, Node, NodeId, Operand, REJECT, V, ValId, Walk};
 use crate::insn::*;
 use crate::ir::{AluOp, CmpOp};
 
@@ -148,18 +148,6 @@ fn jmp_code(op: CmpOp) -> u8 {
         CmpOp::Ge => JGE,
         CmpOp::Set => JSET,
     }
-}
-
-fn invert(code: u8) -> Option<u8> {
-    Some(match code {
-        JEQ => JNE,
-        JNE => JEQ,
-        JGT => JLE,
-        JLE => JGT,
-        JGE => JLT,
-        JLT => JGE,
-        _ => return None,
-    })
 }
 
 /// Order the nodes (leaves excluded) so that every node comes after its predecessors, a
@@ -593,7 +581,7 @@ impl<'g> Codegen<'g> {
             return true;
         }
         if next == t
-            && let Some(inv) = invert(code)
+            && let Some(inv) = inverse(code)
         {
             self.jump_to(mk(inv), f);
             return true;
@@ -678,17 +666,19 @@ impl<'g> Codegen<'g> {
     /// Walk IPv6 extension headers (or IPv4 AH) looking for `proto`, as libpcap's loop does.
     /// The loop is bounded for the verifier by the offset: every header moves it on by at least
     /// 8 bytes, and past the buffer the packet is rejected (as past caplen).
-    #[allow(clippy::too_many_arguments)]
     fn chain(
         &mut self,
-        nl: i32,
-        v6: bool,
-        proto: u8,
-        delta: i32,
+        walk: Walk,
         t: NodeId,
         f: NodeId,
         next: NodeId,
     ) -> Result<bool, FilterError> {
+        let Walk {
+            nl,
+            v6,
+            proto,
+            delta,
+        } = walk;
         let mut regs = [0u8; 3];
         for r in regs.iter_mut() {
             *r = self.alloc()?;
@@ -839,16 +829,9 @@ impl<'g> Codegen<'g> {
                 self.forget_slot(slot);
                 Ok(self.goto(s, next))
             }
-            Node::Chain {
-                nl,
-                v6,
-                proto,
-                delta,
-                t,
-                f,
-            } => {
+            Node::Chain { walk, t, f } => {
                 self.const_check(n, own);
-                self.chain(nl, v6, proto, delta, t, f, next)
+                self.chain(walk, t, f, next)
             }
             Node::Accept | Node::Reject => unreachable!("leaves are not laid out"),
         }
@@ -983,7 +966,11 @@ fn own_need(g: &Graph, n: NodeId) -> i32 {
         .map(|(_, e)| *e)
         .max()
         .unwrap_or(i32::MIN);
-    if let Node::Chain { nl, v6, .. } = *g.node(n) {
+    if let Node::Chain {
+        walk: Walk { nl, v6, .. },
+        ..
+    } = *g.node(n)
+    {
         own = own.max(nl + if v6 { 7 } else { 10 });
     }
     own

@@ -70,6 +70,53 @@ pub const JSLE: u8 = 0xd0;
 /// A helper call (`imm` = helper id, `src` = 0).
 pub const CALL: u8 = 0x80;
 
+/// Whether the conditional jump `op` (`code & 0xf0`; not `JA`, `CALL` or `EXIT`) is taken for `d` and `s`,
+/// compared in their low 32 bits for `BPF_JMP32`, as the kernel compares them; `None` for an unknown operation.
+pub fn taken(op: u8, jmp32: bool, d: u64, s: u64) -> Option<bool> {
+    let (d, s) = if jmp32 {
+        (d as u32 as u64, s as u32 as u64)
+    } else {
+        (d, s)
+    };
+    let (sd, ss) = if jmp32 {
+        (d as u32 as i32 as i64, s as u32 as i32 as i64)
+    } else {
+        (d as i64, s as i64)
+    };
+    Some(match op {
+        JEQ => d == s,
+        JNE => d != s,
+        JGT => d > s,
+        JGE => d >= s,
+        JLT => d < s,
+        JLE => d <= s,
+        JSET => d & s != 0,
+        JSGT => sd > ss,
+        JSGE => sd >= ss,
+        JSLT => sd < ss,
+        JSLE => sd <= ss,
+        _ => return None,
+    })
+}
+
+/// The jump operation taken exactly when `op` (a conditional jump's operation bits, `code & 0xf0`) is not, if there
+/// is one (`JSET` has none).
+pub fn inverse(op: u8) -> Option<u8> {
+    Some(match op {
+        JEQ => JNE,
+        JNE => JEQ,
+        JGT => JLE,
+        JLE => JGT,
+        JGE => JLT,
+        JLT => JGE,
+        JSGT => JSLE,
+        JSLE => JSGT,
+        JSGE => JSLT,
+        JSLT => JSGE,
+        _ => return None,
+    })
+}
+
 /// Register numbers.
 pub const R0: u8 = 0;
 pub const R1: u8 = 1;

@@ -77,6 +77,9 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                     i.imm as i64 as u64
                 };
                 let d = r[dst];
+                // Each width written out, as the kernel's interpreter has it (the duplicates tool pairs the two
+                // arms): 32-bit results are not 64-bit ones truncated (shifts mask by 31, DIV/MOD see 32 bits), and
+                // this is the oracle the generated code is checked against, so it stays plain to read.
                 let v = if class == BPF_ALU64 {
                     match op {
                         ADD => d.wrapping_add(s),
@@ -155,31 +158,10 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                 } else {
                     i.imm as i64 as u64
                 };
-                let d = r[dst];
-                let (d, s, sd, ss) = if class == BPF_JMP32 {
-                    (
-                        d as u32 as u64,
-                        s as u32 as u64,
-                        d as u32 as i32 as i64,
-                        s as u32 as i32 as i64,
-                    )
-                } else {
-                    (d, s, d as i64, s as i64)
-                };
                 let taken = match op {
                     JA => true,
-                    JEQ => d == s,
-                    JNE => d != s,
-                    JGT => d > s,
-                    JGE => d >= s,
-                    JLT => d < s,
-                    JLE => d <= s,
-                    JSET => d & s != 0,
-                    JSGT => sd > ss,
-                    JSGE => sd >= ss,
-                    JSLT => sd < ss,
-                    JSLE => sd <= ss,
-                    _ => return Err(InterpError::BadOpcode(pc, i.code)),
+                    _ => taken(op, class == BPF_JMP32, r[dst], s)
+                        .ok_or(InterpError::BadOpcode(pc, i.code))?,
                 };
                 let to = if taken {
                     pc as i64 + 1 + i.off as i64

@@ -765,6 +765,8 @@ impl Gen {
         Ok(Pred::and(b0, b1))
     }
 
+    /// [`Self::portop`] for IPv6, kept beside it line for line as libpcap keeps `gen_portop6` beside
+    /// `gen_portop` (the duplicates tool pairs them): IPv6 has no fragment check here and its protocol is at 6.
     fn portop6(&self, port: u32, protos: &[u32], dir: Dir, range: Option<u32>) -> GResult<Pred> {
         let atom = |off: u32| -> GResult<Pred> {
             match range {

@@ -126,17 +126,8 @@ fn check(expr: &str, pkt: &[u8]) {
     }
 }
 
-/// `default` cases, or PROPTEST_CASES when set (tests/arm64/run.sh runs fewer under qemu-user): an explicit
-/// `cases` in the config would otherwise override the variable.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(3000), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: testkit::proptest_cases(3000), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings(expr in "[ -~]{0,80}", pkt in prop::collection::vec(any::<u8>(), 0..200)) {

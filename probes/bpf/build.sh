@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# Compiles pwru.bpf.c (which includes the other files here: one object, shared maps) for x86_64 and arm64 into
-# the committed objects obj/pwru-{x86,arm64}.o.
-#   build.sh           rebuild the committed objects
-#   build.sh --check   rebuild into a temporary directory and fail if any object differs from the committed one
+# Compiles BPF C for x86_64 and arm64 into committed objects, reproducibly: the one build of every BPF object in
+# the tree. Without DIR it builds pwru.bpf.c here (which includes the other files here: one object, shared maps)
+# into obj/pwru-{x86,arm64}.o; testkit/bpf/build.sh passes its own directory and sources.
+#   build.sh [DIR SOURCE.c...]           rebuild DIR/obj/NAME-{x86,arm64}.o (NAME: SOURCE without .bpf.c or .c)
+#   build.sh --check [DIR SOURCE.c...]   rebuild into a temporary directory and fail if any object differs from the
+#                                        committed one
 # Needs Debian's clang 14 and libbpf-dev (bpf/bpf_helpers.h). The output does not depend on the checkout path:
 # -ffile-prefix-map rewrites the source directory in the BTF/DWARF strings.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$here"
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$self/../.." && pwd)"
 
 mode=build
 case "${1:-}" in
-"") ;;
---check) mode=check ;;
-*) echo "usage: $0 [--check]" >&2; exit 2 ;;
+--check) mode=check; shift ;;
+-*) echo "usage: $0 [--check] [DIR SOURCE.c...]" >&2; exit 2 ;;
 esac
+if [ $# -eq 0 ]; then
+	set -- "$self" pwru.bpf.c
+elif [ $# -lt 2 ]; then
+	echo "usage: $0 [--check] [DIR SOURCE.c...]" >&2
+	exit 2
+fi
+here="$(cd "$1" && pwd)"
+shift
+rel="${here#"$root"/}"
+cd "$here"
 
 clang="${CLANG:-clang}"
 strip="${LLVM_STRIP:-llvm-strip}"
@@ -36,24 +47,33 @@ if [ "$mode" = check ]; then
 fi
 mkdir -p "$out"
 
-for arch in x86 arm64; do
-	"$clang" -O2 -g -target bpf -mcpu=v2 -fno-addrsig -fdebug-compilation-dir=. \
-		-ffile-prefix-map="$here"=. \
-		-D__TARGET_ARCH_"$arch" -I. -I"$asm_inc" -Wall -Werror \
-		-c pwru.bpf.c -o "$out/pwru-$arch.o"
-	# DWARF is only needed to produce BTF; drop it to keep the committed objects small.
-	"$strip" -g "$out/pwru-$arch.o"
+name() { local n="${1%.c}"; echo "${n%.bpf}"; }
+
+for src in "$@"; do
+	for arch in x86 arm64; do
+		o="$out/$(name "$src")-$arch.o"
+		"$clang" -O2 -g -target bpf -mcpu=v2 -fno-addrsig -fdebug-compilation-dir=. \
+			-ffile-prefix-map="$here"=. \
+			-D__TARGET_ARCH_"$arch" -I. -I"$asm_inc" -Wall -Werror \
+			-c "$src" -o "$o"
+		# DWARF is only needed to produce BTF (which stays: the loaders and tests read it); drop it to keep the
+		# committed objects small.
+		"$strip" -g "$o"
+	done
 done
 
 if [ "$mode" = check ]; then
 	rc=0
-	for arch in x86 arm64; do
-		if ! cmp -s "$out/pwru-$arch.o" "$here/obj/pwru-$arch.o"; then
-			echo "build.sh --check: probes/bpf/obj/pwru-$arch.o differs from a fresh build of pwru.bpf.c (run probes/bpf/build.sh and commit)" >&2
-			rc=1
-		fi
+	for src in "$@"; do
+		for arch in x86 arm64; do
+			o="$(name "$src")-$arch.o"
+			if ! cmp -s "$out/$o" "$here/obj/$o"; then
+				echo "build.sh --check: $rel/obj/$o differs from a fresh build of $src (run $rel/build.sh and commit)" >&2
+				rc=1
+			fi
+		done
 	done
-	[ $rc = 0 ] && echo "build.sh --check: objects are up to date"
+	[ $rc = 0 ] && echo "build.sh --check: $rel: objects are up to date"
 	exit $rc
 fi
-ls -l "$out"/pwru-*.o
+for src in "$@"; do ls -l "$out/$(name "$src")"-*.o; done

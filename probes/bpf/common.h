@@ -44,6 +44,13 @@ volatile const __u32 CFG_SELF_TGID = 0;  /* the tracer's own pid: its netlink sk
 volatile const __u32 HAVE_FILTER = 0;    /* 1 = a pcap filter is spliced into pcap_filter() */
 volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
+volatile const __u32 HAVE_SKB_EXPR = 0;  /* 1 = a BTF expression is spliced into btf_filter() */
+volatile const __u32 CFG_META_SIZE = 0;  /* bytes of btf_fetch()'s output area (SEC_BTF_VALUES), 0 = no fetcher */
+volatile const __u32 CFG_DUMP_SKB = 0;   /* 1 = SEC_BTF_DUMP of the struct sk_buff */
+volatile const __u32 CFG_DUMP_SHINFO = 0; /* 1 = SEC_BTF_DUMP of its struct skb_shared_info */
+volatile const __u32 CFG_DUMP_SIZE = 0;  /* text buffer per dump, at most DUMP_BUF_MAX */
+volatile const __u32 CFG_SKB_BTF_ID = 0; /* the running kernel's BTF ids of struct sk_buff ... */
+volatile const __u32 CFG_SHINFO_BTF_ID = 0; /* ... and struct skb_shared_info */
 volatile const __u32 CFG_SNAPLEN = 0;    /* packet bytes per event (SEC_PACKET), 0 = none */
 volatile const __u32 CFG_SKB_CB = 0;     /* 1 = skb events carry __sk_buff->cb[] (SEC_SKB_CB) */
 volatile const __u32 CFG_XDP_FOLLOW = 0; /* 1 = an skb built on a buffer an XDP program passed after a match goes on */
@@ -100,6 +107,9 @@ struct {
 struct record_buf {
 	struct event event;
 	__u8 tail[SECTIONS_FIXED_MAX + SNAPLEN_MAX];
+	/* room for the BTF sections after the packet's (issue 11): values, then the two dumps, each 8-byte aligned */
+	__u8 btf[sizeof(struct section_head) + BTF_AREA_MAX +
+		 2 * (sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)] __attribute__((aligned(8)));
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

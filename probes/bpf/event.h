@@ -95,6 +95,28 @@ enum pwru_section_flag {
 	SECF_CUT = 1 << 0, /* the payload was cut to fit its buffer */
 };
 
+/* SEC_BTF_VALUES payload: the output area of the spliced btf_fetch() (docs/btf-expr-abi.md), CFG_META_SIZE bytes:
+ * one slot per expression of the loader's list. */
+
+/* SEC_BTF_DUMP payload: this header, then the text bpf_snprintf_btf() wrote (section len - 8 bytes, no NUL). */
+struct section_dump {
+	__s32 ret;   /* bpf_snprintf_btf()'s answer: the text's full length (more than fit: SECF_CUT), or -errno */
+	__u8 what;   /* enum pwru_dump_what */
+	__u8 _pad[3];
+};
+
+enum pwru_dump_what {
+	DUMP_SKB = 0,    /* struct sk_buff */
+	DUMP_SHINFO = 1, /* struct skb_shared_info, at skb->head + skb->end */
+};
+
+/* Sizes of the BTF sections' payloads at most: BTF_AREA_MAX is btf-expr's MAX_AREA (the largest output area a
+ * fetcher writes), DUMP_BUF_MAX the largest text buffer per dump (the loader's CFG_DUMP_SIZE is at most this). */
+enum pwru_btf_abi {
+	BTF_AREA_MAX = 1024,
+	DUMP_BUF_MAX = 4096,
+};
+
 /* SEC_PACKET payload: this header, then cap_len bytes of the packet from its first byte. */
 struct section_packet {
 	__u32 orig_len; /* bytes of the packet from its first byte to its end (skb->len from there) */

@@ -2,7 +2,8 @@
 /* The pcap filter stub (docs/filter-abi.md). The loader replaces this function's instructions with the code the
  * pcap-filter compiler generates. It sits alone in its section (aya 0.14 mis-links calls between non-inlined
  * functions at equal offsets in different .text* sections), and its body hides every argument behind an asm
- * statement so clang can neither drop an argument nor fold the result into the callers. */
+ * statement so clang can neither drop an argument nor fold the result into the callers. (The loader's own linking,
+ * probes/src/linked.rs, keeps two stubs at offset 0 of their sections apart.) */
 #ifndef PWRU_FILTER_H
 #define PWRU_FILTER_H
 

@@ -75,6 +75,8 @@ static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
 	}
 	if (!meta_passes(s))
 		return 0;
+	if (HAVE_SKB_EXPR && !btf_filter(skb))
+		return 0;
 	if (HAVE_FILTER && !run_filter(skb))
 		return 0;
 	if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
@@ -224,6 +226,101 @@ static __always_inline void add_packet(struct record_buf *r, __u32 off, struct p
 	r->event.head.sections |= 1u << SEC_PACKET;
 }
 
+/* ---- the BTF sections (issue 11), after the packet's, at the record's next 8-byte boundary. Each may start no
+ * later than its *_MAX offset, a constant the verifier checks what the section writes against. ---- */
+#define VALUES_OFF_MAX (__builtin_offsetof(struct record_buf, btf))
+#define DUMP_OFF_MAX (VALUES_OFF_MAX + sizeof(struct section_head) + BTF_AREA_MAX)
+#define DUMP2_OFF_MAX (DUMP_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)
+_Static_assert(VALUES_OFF_MAX % 8 == 0 && DUMP_OFF_MAX % 8 == 0 && DUMP2_OFF_MAX % 8 == 0, "8-byte aligned");
+_Static_assert(DUMP2_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX ==
+		       sizeof(struct record_buf), "record_buf holds every section at its largest");
+
+/* Starts a section at the record's next 8-byte boundary (zeroing the padding before it) if that is at most max;
+ * returns its header, to be completed by section_end(). */
+static __always_inline struct section_head *section_begin(struct record_buf *r, __u32 max)
+{
+	__u32 size = r->event.head.size;
+	__u32 off = (size + 7) & ~7u;
+	__u8 *b = (__u8 *)r;
+
+	if (off > max || size > max)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < 7; i++)
+		if (size + i < off)
+			b[size + i] = 0;
+	r->event.head.size = off;
+	return (struct section_head *)(b + off);
+}
+
+static __always_inline void section_end(struct record_buf *r, struct section_head *h, __u16 kind, __u16 flags,
+					__u32 len)
+{
+	h->kind = kind;
+	h->flags = flags;
+	h->len = len;
+	r->event.head.size += sizeof(*h) + len;
+	r->event.head.nsections++;
+	r->event.head.sections |= 1u << kind;
+}
+
+/* SEC_BTF_VALUES: the spliced fetcher's values for this skb. */
+static __always_inline void add_btf_values(struct record_buf *r, struct sk_buff *skb)
+{
+	struct section_head *h = section_begin(r, VALUES_OFF_MAX);
+
+	if (!h)
+		return;
+	btf_fetch(skb, h + 1);
+	section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
+}
+
+/* SEC_BTF_DUMP: the kernel's text of the struct at ptr (type_id in the running kernel's BTF). */
+static __always_inline void add_btf_dump(struct record_buf *r, void *ptr, __u32 type_id, __u8 what, __u32 max)
+{
+	struct section_head *h = section_begin(r, max);
+
+	if (!h)
+		return;
+	struct section_dump *d = (struct section_dump *)(h + 1);
+	struct btf_ptr p = { .ptr = ptr, .type_id = type_id };
+	__u32 size = CFG_DUMP_SIZE;
+	__u32 len = 0;
+	__u16 flags = 0;
+
+	if (size > DUMP_BUF_MAX)
+		size = DUMP_BUF_MAX;
+	if (size < 1)
+		size = 1;
+	long n = bpf_snprintf_btf((char *)(d + 1), size, &p, sizeof(p), 0);
+
+	if (n >= size) {
+		len = size - 1; /* what fit, without its NUL */
+		flags = SECF_CUT;
+	} else if (n > 0) {
+		len = n;
+	}
+	d->ret = n;
+	d->what = what;
+	d->_pad[0] = d->_pad[1] = d->_pad[2] = 0;
+	section_end(r, h, SEC_BTF_DUMP, flags, sizeof(*d) + len);
+}
+
+/* The BTF sections of an skb event. */
+static __always_inline void add_btf_sections(struct record_buf *r, struct sk_buff *skb)
+{
+	if (CFG_META_SIZE)
+		add_btf_values(r, skb);
+	if (CFG_DUMP_SKB)
+		add_btf_dump(r, skb, CFG_SKB_BTF_ID, DUMP_SKB, DUMP_OFF_MAX);
+	if (CFG_DUMP_SHINFO) {
+		unsigned char *head = BPF_CORE_READ(skb, head);
+		__u32 end = BPF_CORE_READ(skb, end);
+
+		add_btf_dump(r, head + end, CFG_SHINFO_BTF_ID, DUMP_SHINFO, DUMP2_OFF_MAX);
+	}
+}
+
 /* One event for the packet at `pkt` (an sk_buff, or an xdp_buff with `xdp`), which the filters already selected.
  * Without sections the fixed-size record is reserved in the ring and written in place. With sections its size is
  * known only at the end (bpf_ringbuf_reserve needs a constant): it is built in the per-CPU buffer and then exactly
@@ -233,7 +330,8 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 {
 	int cb = !xdp && CFG_SKB_CB;
 	int tunnel = !xdp && CFG_TUNNEL;
-	int sections = CFG_SNAPLEN || cb || tunnel || p->has_verdict;
+	int btf = !xdp && (CFG_META_SIZE || CFG_DUMP_SKB || CFG_DUMP_SHINFO);
+	int sections = CFG_SNAPLEN || cb || tunnel || btf || p->has_verdict;
 	struct record_buf *r = 0;
 	struct event *e;
 
@@ -283,6 +381,8 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 	}
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));
+	if (btf)
+		add_btf_sections(r, pkt);
 	__u64 size = r->event.head.size;
 
 	if (size > sizeof(*r))

@@ -46,6 +46,7 @@ struct sk_buff {
 	__u16 network_header;
 	__u16 mac_header;
 	unsigned int tail; /* sk_buff_data_t: an offset from head on 64-bit kernels */
+	unsigned int end;  /* likewise: struct skb_shared_info sits at head + end */
 	unsigned char *head;
 	unsigned char *data;
 	char cb[48];

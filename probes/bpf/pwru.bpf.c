@@ -5,13 +5,13 @@
  * file, included below:
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
- *   filter.h    the spliced pcap filter stub                            handle.h  the shared program body
- *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)
+ *   filter.h    the spliced pcap filter stub                            btf_expr.h  the spliced BTF-expression stubs
+ *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)  handle.h  the shared program body
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
  *   bpfprog.c   fentry/fexit on tc and XDP programs, the BPF-helper kprobe, the bpf_prog iterator
  *   filter_test.c  the filter's BPF_PROG_TEST_RUN harness
- * Every helper is __always_inline: the only real subprogram is the pcap_filter stub (filter.h), which the loader
- * splices. */
+ * Every helper is __always_inline: the only real subprograms are the stubs the loader splices (filter.h,
+ * btf_expr.h). */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -22,6 +22,7 @@
 #include "event.h"
 #include "kernel.h"
 #include "filter.h"
+#include "btf_expr.h"
 #include "common.h"
 #include "skb.h"
 #include "tunnel.h"
@@ -38,6 +39,9 @@ struct pwru_contract {
 	struct section_skb_cb skb_cb;
 	struct section_verdict verdict;
 	struct prog_ref prog_ref;
+	struct section_dump dump;
+	enum pwru_dump_what dump_what;
+	enum pwru_btf_abi btf_abi;
 	struct section_tunnel tunnel;
 	enum pwru_record_type record;
 	enum pwru_section_kind section_kind;

@@ -106,6 +106,33 @@ pub struct FilterCode {
     pub snaplen: u32,
 }
 
+/// Compiled BTF-expression value fetchers: the raw instructions of a `btf_expr::Fetch` rooted at
+/// `struct sk_buff *` and the size of the output area they fill (docs/btf-expr-abi.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchCode {
+    /// Raw eBPF instructions, 8 bytes each, host byte order.
+    pub insns: Vec<u8>,
+    /// Bytes of output area the code writes (1 to [`crate::event::BTF_AREA_MAX`]); each event carries them.
+    pub area_size: u32,
+}
+
+/// Structs each event carries as the kernel prints them (`bpf_snprintf_btf`, Linux 5.9+), one section each, in a
+/// text buffer of [`Config::percpu_buf`] bytes (at most [`crate::event::DUMP_BUF_MAX`]; a longer text is cut).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dumps {
+    /// The `struct sk_buff`.
+    pub skb: bool,
+    /// Its `struct skb_shared_info`.
+    pub shared_info: bool,
+}
+
+impl Dumps {
+    /// Whether any struct is dumped.
+    pub fn any(&self) -> bool {
+        self.skb || self.shared_info
+    }
+}
+
 /// Which BPF programs to trace (fentry and fexit on each), and how.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProgTracing {
@@ -199,6 +226,13 @@ pub struct Config {
     pub tracepoints: Vec<TracepointTarget>,
     /// Keep only packets this pcap filter accepts.
     pub filter: Option<FilterCode>,
+    /// Keep only skbs this BTF-expression filter accepts: the raw instructions of a `btf_expr::Filter` rooted at
+    /// `struct sk_buff *` (docs/btf-expr-abi.md).
+    pub skb_expr: Option<Vec<u8>>,
+    /// Values to read from each event's skb with BTF expressions (a section of every event).
+    pub skb_fetch: Option<FetchCode>,
+    /// Structs to print for each event.
+    pub dumps: Dumps,
     /// Keep only skbs of this netns inode.
     pub netns: Option<u32>,
     /// Keep only skbs with `mark & mask == value`: `(value, mask)`.
@@ -244,6 +278,9 @@ impl Default for Config {
             kprobes: Vec::new(),
             tracepoints: Vec::new(),
             filter: None,
+            skb_expr: None,
+            skb_fetch: None,
+            dumps: Dumps::default(),
             netns: None,
             mark: None,
             ifindex: None,

@@ -102,6 +102,19 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
+    /// A size outside what the programs' buffers hold.
+    #[error("{what} is {size} bytes; the probes take 1 to {max}")]
+    Size {
+        /// `the BTF-expression output area`, `the dump buffer`.
+        what: &'static str,
+        /// The size asked for.
+        size: u32,
+        /// The largest the programs take.
+        max: u32,
+    },
+    /// A struct the probes are asked to print is not in the running kernel's BTF.
+    #[error("the running kernel's BTF has no struct {0}")]
+    NoStruct(&'static str),
     /// The filter and the tunnel filters do not fit one stub.
     #[error(transparent)]
     FiltersTooLong(#[from] crate::filters::JoinError),

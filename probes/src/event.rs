@@ -34,6 +34,15 @@ pub const SEC_TUNNEL: u16 = 6;
 /// Section flag: the payload was cut to fit its buffer.
 pub const SECF_CUT: u16 = 1 << 0;
 
+/// [`DumpHead::what`]: the dump is of the `struct sk_buff`.
+pub const DUMP_SKB: u8 = 0;
+/// [`DumpHead::what`]: the dump is of the skb's `struct skb_shared_info`.
+pub const DUMP_SHINFO: u8 = 1;
+/// Largest [`SEC_BTF_VALUES`] payload: btf-expr's `MAX_AREA`.
+pub const BTF_AREA_MAX: u32 = 1024;
+/// Largest text buffer of a [`SEC_BTF_DUMP`] ([`crate::Dumps::size`] is at most this).
+pub const DUMP_BUF_MAX: u32 = 4096;
+
 /// [`PacketHead::start`]: the bytes start at the MAC header.
 pub const PKT_START_L2: u8 = 0;
 /// [`PacketHead::start`]: the bytes start at the network header (the skb had no MAC header).
@@ -104,6 +113,18 @@ pub struct PacketHead {
     pub start: u8,
     /// Padding.
     pub _pad: u8,
+}
+
+/// `struct section_dump`: the start of a [`SEC_BTF_DUMP`] payload; the text follows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DumpHead {
+    /// `bpf_snprintf_btf()`'s answer: the text's full length, or `-errno`.
+    pub ret: i32,
+    /// `DUMP_*`.
+    pub what: u8,
+    /// Padding.
+    pub _pad: [u8; 3],
 }
 
 /// `struct section_tunnel`: the [`SEC_TUNNEL`] payload, the tunnel of a VXLAN/Geneve packet and its inner tuple.
@@ -230,6 +251,7 @@ trait Pod {}
 impl Pod for RawEvent {}
 impl Pod for SectionHead {}
 impl Pod for PacketHead {}
+impl Pod for DumpHead {}
 impl Pod for SkbCb {}
 impl Pod for VerdictSection {}
 impl Pod for ProgRef {}
@@ -395,6 +417,41 @@ impl Record {
     }
 }
 
+/// A [`SEC_BTF_DUMP`] section: a struct as the kernel printed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BtfDump<'a> {
+    /// `DUMP_*`: which struct.
+    pub what: u8,
+    /// The text, without its NUL (empty when the kernel refused: see `ret`).
+    pub text: &'a [u8],
+    /// The text did not fit in the buffer ([`SECF_CUT`]).
+    pub cut: bool,
+    /// `bpf_snprintf_btf()`'s answer: the full length, or `-errno`.
+    pub ret: i32,
+}
+
+impl Record {
+    /// The output area of the spliced BTF-expression fetcher ([`SEC_BTF_VALUES`]), with `--output-skb-metadata`.
+    pub fn btf_values(&self) -> Option<&[u8]> {
+        Some(self.section(SEC_BTF_VALUES)?.data)
+    }
+
+    /// The struct dumps ([`SEC_BTF_DUMP`]), in record order.
+    pub fn btf_dumps(&self) -> impl Iterator<Item = BtfDump<'_>> {
+        self.sections()
+            .filter(|s| s.kind == SEC_BTF_DUMP)
+            .filter_map(|s| {
+                let h: DumpHead = pod(s.data)?;
+                Some(BtfDump {
+                    what: h.what,
+                    text: s.data.get(std::mem::size_of::<DumpHead>()..)?,
+                    cut: s.flags & SECF_CUT != 0,
+                    ret: h.ret,
+                })
+            })
+    }
+}
+
 impl std::ops::Deref for Record {
     type Target = RawEvent;
 
@@ -493,5 +550,55 @@ mod tests {
         let mut b = record(&[]);
         b[2] = REC_MAP_OP;
         assert!(Record::from_bytes(&b).is_none());
+    }
+
+    #[test]
+    fn btf_values_and_dumps() {
+        let dump = |what: u8, ret: i32, text: &[u8]| {
+            let mut d = bytes_of(&DumpHead {
+                ret,
+                what,
+                _pad: [0; 3],
+            });
+            d.extend_from_slice(text);
+            d
+        };
+        let mut b = record(&[
+            (SEC_PACKET, packet(PKT_START_L2, 98, &[1, 2, 3])),
+            (SEC_BTF_VALUES, vec![9; 16]),
+            (SEC_BTF_DUMP, dump(DUMP_SKB, 5000, b"(struct sk_buff){")),
+            (SEC_BTF_DUMP, dump(DUMP_SHINFO, -14, b"")),
+        ]);
+        // The skb dump was cut: flag it in its section head.
+        let fixed = std::mem::size_of::<RawEvent>();
+        let skb_head = fixed + 24 + 24; // after the packet (8 + 8 + 3, aligned) and the values (8 + 16)
+        assert_eq!(b[skb_head], SEC_BTF_DUMP as u8, "the third section's head");
+        b[skb_head + 2] = SECF_CUT as u8;
+        let r = Record::from_bytes(&b).unwrap();
+        assert_eq!(r.btf_values(), Some(&[9u8; 16][..]));
+        let dumps: Vec<BtfDump> = r.btf_dumps().collect();
+        assert_eq!(
+            dumps,
+            [
+                BtfDump {
+                    what: DUMP_SKB,
+                    text: b"(struct sk_buff){",
+                    cut: true,
+                    ret: 5000
+                },
+                BtfDump {
+                    what: DUMP_SHINFO,
+                    text: b"",
+                    cut: false,
+                    ret: -14
+                }
+            ]
+        );
+        assert!(
+            Record::from_bytes(&record(&[]))
+                .unwrap()
+                .btf_values()
+                .is_none()
+        );
     }
 }

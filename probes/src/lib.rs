@@ -53,11 +53,11 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, FilterCode, KprobePlacement, MapFuncTarget, MapOpKind, ProgTracing,
-    StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, KprobePlacement, MapFuncTarget,
+    MapOpKind, ProgTracing, StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};
 pub use ringbuf::RingReader;
-pub use support::{Support, support};
+pub use support::{Support, snprintf_btf, support};
 pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};

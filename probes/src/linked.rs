@@ -45,6 +45,12 @@ impl Linked {
         }
         obj.relocate_maps(with_obj.into_iter(), &text)
             .map_err(ObjectError::Relocation)?;
+        // aya-obj 0.3 links each callee into a program once, remembering it by its offset within its section
+        // alone, so two stubs at offset 0 of different sections (pcap_filter, btf_filter) would be linked as
+        // one. That bookkeeping is all a function's address is used for here: put its section in the high bits.
+        for ((section, _), f) in obj.functions.iter_mut() {
+            f.address |= (*section as u64) << 32;
+        }
         obj.relocate_calls(&text).map_err(ObjectError::Relocation)?;
         Ok(Linked { obj })
     }

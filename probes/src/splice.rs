@@ -67,6 +67,12 @@ pub enum SpliceError {
 /// The section of the pcap filter stub `pcap_filter` (bpf/filter.h).
 pub const PCAP_FILTER: &str = ".text.pcap_filter";
 
+/// The section of the BTF-expression filter stub `btf_filter` (bpf/btf_expr.h), rooted at `struct sk_buff *`.
+pub const BTF_FILTER: &str = ".text.btf_filter";
+
+/// The section of the BTF-expression fetcher stub `btf_fetch` (bpf/btf_expr.h), rooted at `struct sk_buff *`.
+pub const BTF_FETCH: &str = ".text.btf_fetch";
+
 /// Generated instructions for the stub function alone in `section`.
 #[derive(Clone, Copy, Debug)]
 pub struct Stub<'a> {

@@ -143,6 +143,56 @@ pub(crate) fn has_cookies(prog_type: bpf_prog_type, attach: Option<bpf_attach_ty
     prog_load(&spec).is_ok()
 }
 
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
+    // SAFETY: bpf_insn is plain old data; zero is a valid value.
+    let mut i: bpf_insn = unsafe { std::mem::zeroed() };
+    i.code = code;
+    i.set_dst_reg(dst);
+    i.set_src_reg(src);
+    i.off = off;
+    i.imm = imm;
+    i
+}
+
+/// Whether the probes can print structs with `bpf_snprintf_btf` (helper 149, Linux 5.9+, needs the kernel's BTF):
+/// a raw tracepoint program calling it must pass the verifier. `Err` says why not, in one line.
+pub fn snprintf_btf() -> Result<(), String> {
+    const ST_DW: u8 = 0x7a; // *(u64 *)(dst + off) = imm
+    const MOV_REG: u8 = 0xbf;
+    const ADD_IMM: u8 = 0x07;
+    const MOV_IMM: u8 = 0xb7;
+    let insns = [
+        insn(ST_DW, 10, 0, -8, 0),  // a text buffer of 8 bytes
+        insn(ST_DW, 10, 0, -24, 0), // struct btf_ptr { ptr, type_id, flags } = 0
+        insn(ST_DW, 10, 0, -16, 0),
+        insn(MOV_REG, 1, 10, 0, 0),
+        insn(ADD_IMM, 1, 0, 0, -8),
+        insn(MOV_IMM, 2, 0, 0, 8),
+        insn(MOV_REG, 3, 10, 0, 0),
+        insn(ADD_IMM, 3, 0, 0, -24),
+        insn(MOV_IMM, 4, 0, 0, 16),
+        insn(MOV_IMM, 5, 0, 0, 0),
+        insn(0x85, 0, 0, 0, 149), // call bpf_snprintf_btf
+        insn(MOV_IMM, 0, 0, 0, 0),
+        insn(0x95, 0, 0, 0, 0),
+    ];
+    let spec = ProgLoad::new(
+        bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        "pwru_probe",
+        &insns,
+    );
+    match prog_load(&spec) {
+        Ok(_) => Ok(()),
+        Err(bpf_sys::Error::ProgLoad { log, .. }) if log.contains("invalid func") => {
+            Err("the kernel has no bpf_snprintf_btf helper (it needs Linux 5.9 or later)".into())
+        }
+        Err(e) => Err(format!(
+            "cannot load a program calling bpf_snprintf_btf: {}",
+            perm_hint(&e)
+        )),
+    }
+}
+
 /// Probes the running kernel for each backend.
 pub fn support() -> Support {
     Support {

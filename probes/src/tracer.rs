@@ -6,7 +6,7 @@ use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
 use crate::config::{ArgIndex, Backend, Config, FilterCode, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
-use crate::event::SNAPLEN_MAX;
+use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::parallel;
@@ -15,7 +15,7 @@ use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice, support};
 use aya::maps::{Array, PerCpuArray, RingBuf, StackTraceMap};
-use aya_obj::btf::Btf;
+use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::perf::KprobePmu;
 use bpf_sys::prog::ProgLoad;
@@ -160,6 +160,15 @@ fn trim_heap() {
     }
 }
 
+/// `size` if the programs' buffers take it (1 to `max` bytes).
+fn checked_size(what: &'static str, size: u32, max: u32) -> Result<u32, ConfigError> {
+    if (1..=max).contains(&size) {
+        Ok(size)
+    } else {
+        Err(ConfigError::Size { what, size, max })
+    }
+}
+
 fn round_ring_size(bytes: u32) -> u32 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u32;
@@ -183,7 +192,7 @@ impl Tracer {
         for t in &cfg.tracepoints {
             variant::tracepoint_variant(t)?;
         }
-        // The main filter and the tunnel filters share the one stub (crate::filters).
+        // The main filter and the tunnel filters share the one stub (crate::filters); the BTF expressions have theirs.
         fn insns(f: &Option<FilterCode>) -> Option<&[u8]> {
             f.as_ref().map(|f| f.insns.as_slice())
         }
@@ -192,16 +201,45 @@ impl Tracer {
             .then(|| filters::join(insns(&cfg.filter), insns(tun_l2), insns(tun_l3)))
             .transpose()
             .map_err(ConfigError::from)?;
-        let stubs: Vec<splice::Stub<'_>> = body
-            .iter()
-            .map(|b| splice::Stub {
-                section: splice::PCAP_FILTER,
-                insns: b,
+        let stubs: Vec<splice::Stub<'_>> = [
+            (splice::PCAP_FILTER, body.as_deref()),
+            (splice::BTF_FILTER, cfg.skb_expr.as_deref()),
+            (
+                splice::BTF_FETCH,
+                cfg.skb_fetch.as_ref().map(|f| &f.insns[..]),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(section, insns)| {
+            Some(splice::Stub {
+                section,
+                insns: insns?,
             })
-            .collect();
+        })
+        .collect();
+        let meta_size = match &cfg.skb_fetch {
+            Some(f) => checked_size("the BTF-expression output area", f.area_size, BTF_AREA_MAX)?,
+            None => 0,
+        };
+        let dumps = cfg.dumps;
+        let dump_size = match dumps.any() {
+            true => checked_size("the dump buffer", cfg.percpu_buf, DUMP_BUF_MAX)?,
+            false => 0,
+        };
         let elf = splice::splice(objects::object(), &stubs)?;
         let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
         drop(elf);
+        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
+        // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
+        let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
+            if !on {
+                return Ok(0);
+            }
+            btf.id_by_type_name_kind(name, BtfKind::Struct)
+                .map_err(|_| ConfigError::NoStruct(name).into())
+        };
+        let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
+        let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
         let netns = cfg.netns.unwrap_or(0);
         let (mark_on, mark, mask) = match cfg.mark {
             Some((v, m)) => (1u32, v, m),
@@ -211,7 +249,7 @@ impl Tracer {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let globals: [(&str, u32); 19] = [
+        let globals: [(&str, u32); 26] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -223,7 +261,14 @@ impl Tracer {
             ("CFG_SELF_TGID", std::process::id()),
             ("HAVE_FILTER", cfg.filter.is_some() as u32),
             ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
+            ("HAVE_SKB_EXPR", cfg.skb_expr.is_some() as u32),
             ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
+            ("CFG_META_SIZE", meta_size),
+            ("CFG_DUMP_SKB", dumps.skb as u32),
+            ("CFG_DUMP_SHINFO", dumps.shared_info as u32),
+            ("CFG_DUMP_SIZE", dump_size),
+            ("CFG_SKB_BTF_ID", skb_btf_id),
+            ("CFG_SHINFO_BTF_ID", shinfo_btf_id),
             ("CFG_SKB_CB", cfg.skb_cb as u32),
             ("CFG_XDP_FOLLOW", cfg.progs.xdp as u32),
             ("CFG_TUNNEL", cfg.tunnel.output as u32),
@@ -315,7 +360,6 @@ impl Tracer {
             sizes.push(("TRACKED", 1));
         }
         let mut maps = Maps::create(&obj, &sizes)?;
-        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
         let linked = Linked::new(obj, &btf, maps.iter())?;
 
         let mut progs = BTreeMap::new();

@@ -55,6 +55,7 @@ fn rust_structs() -> Vec<(&'static str, usize, BTreeMap<String, u32>)> {
         ),
         layout!("section_head", SectionHead, kind, flags, len),
         layout!("section_packet", PacketHead, orig_len, cap_len, start, _pad),
+        layout!("section_dump", DumpHead, ret, what, _pad),
         layout!("section_skb_cb", SkbCb, cb),
         layout!("section_verdict", VerdictSection, retval, _pad),
         layout!("prog_ref", ProgRef, id, prog_type, refcnt),
@@ -106,6 +107,20 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         ("pwru_packet_abi", m(&[("SNAPLEN_MAX", SNAPLEN_MAX.into())])),
+        (
+            "pwru_dump_what",
+            m(&[
+                ("DUMP_SKB", DUMP_SKB.into()),
+                ("DUMP_SHINFO", DUMP_SHINFO.into()),
+            ]),
+        ),
+        (
+            "pwru_btf_abi",
+            m(&[
+                ("BTF_AREA_MAX", BTF_AREA_MAX.into()),
+                ("DUMP_BUF_MAX", DUMP_BUF_MAX.into()),
+            ]),
+        ),
         (
             "pwru_event_flag",
             m(&[

@@ -30,11 +30,20 @@ fn accept_all() -> FilterCode {
     }
 }
 
+/// Writes the deepest stack slot a btf-expr function may use (btf_expr::MAX_STACK, 120 bytes), then accepts: the
+/// probe's frame and the stub's must fit in the kernel's 512 bytes together.
+fn expr_accept_all() -> Vec<u8> {
+    let mut code = vec![0x7a, 0x0a, 0x88, 0xff, 0, 0, 0, 0]; // *(u64 *)(r10 - 120) = 0
+    code.extend_from_slice(&accept_all().insns);
+    code
+}
+
 fn load(backend: Backend, full: bool) -> Tracer {
     let cfg = Config {
         backend,
         kprobes: targets(),
         filter: full.then(accept_all),
+        skb_expr: full.then(expr_accept_all),
         netns: full.then_some(4026531840),
         mark: full.then_some((1, 0xff)),
         ifindex: full.then_some(1),

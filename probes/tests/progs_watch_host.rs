@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
+use probes::Tracer;
 use probes::progs::{Hook, ProgEvent};
-use probes::{Config, ProgTracing, Tracer};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testkit::{Mount, need_tool, sh, workspace_root};
@@ -81,21 +81,7 @@ fn inventory_by_btf_name_and_programs_that_come_and_go() {
         .map(|(n, _)| pinned(&pins.join(n)))
         .collect();
 
-    let cfg = Config {
-        tracepoints: tracepoints(&["netif_receive_skb"]),
-        progs: ProgTracing {
-            tc: true,
-            xdp: true,
-            helpers: false,
-            poll: Some(Duration::from_millis(100)),
-        },
-        ..Config::default()
-    };
-    let mut t = Tracer::load(cfg).unwrap_or_else(|e| panic!("load: {e}"));
-    let st = t
-        .attach(|_, _, _| {})
-        .unwrap_or_else(|e| panic!("attach: {e}"));
-    let r = st.progs.expect("a report for the programs");
+    let (t, _, r) = attach_progs(false);
     assert_eq!(r.refused, None, "{r:?}");
     assert_eq!(
         r.release,

@@ -59,6 +59,7 @@ fn main() {
     for format in ["text", "json", "pcapng"] {
         let syms = Symbols {
             kallsyms: None,
+            skb_values: None,
             reasons: symbols::DropReasons::from_btf(&btf),
             tracepoints: [
                 "net_dev_queue",

@@ -147,6 +147,22 @@ pub struct TraceArgs {
     /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on with --filter-trace-tc.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_skb_cb: Option<bool>,
+    /// Only skbs for which this C expression over `struct sk_buff *skb` holds, e.g. 'skb->dev->ifindex == 9',
+    /// 'skb->dev->name == "eth0" && skb->len > 1000' (members, enum names, ==/!=/</<=/>/>=, &, &&, ||, !;
+    /// compiled on the kernel's BTF, applied with the pcap, netns, mark and ifname filters, also on traced tc
+    /// programs' skbs).
+    #[arg(long, value_name = "EXPR")]
+    pub filter_skb_expr: Option<String>,
+    /// Print these C expressions over `struct sk_buff *skb` after each event line, e.g. 'skb->hash',
+    /// 'skb->dev->name' (repeatable, or comma-separated: a comma inside a "string" does not split; at most 32).
+    #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
+    pub output_skb_metadata: Vec<String>,
+    /// Print the struct sk_buff under each event, as the kernel prints it (bpf_snprintf_btf, Linux 5.9+).
+    #[arg(long)]
+    pub output_skb: bool,
+    /// Print the skb's struct skb_shared_info under each event (bpf_snprintf_btf, Linux 5.9+).
+    #[arg(long)]
+    pub output_skb_shared_info: bool,
     /// Print the BPF map lookups, updates and deletes done on the packet's way (map id and name, key, value; the
     /// entries of Cilium's maps decoded); JSON `bpfmap`. Turns on --filter-track-skb-by-stackid. Kprobe backends
     /// only. Not supported yet.
@@ -192,7 +208,8 @@ pub struct TraceArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "BPFFS")]
     pub cilium: Option<String>,
 
-    /// Bytes of each per-CPU buffer for the BTF dumps of --output-skb and --output-skb-shared-info (64 to 32768).
+    /// Bytes of each per-CPU buffer for the BTF dumps of --output-skb and --output-skb-shared-info (64 to 32768; the
+    /// dumps take at most 4096): a longer dump is cut, and says so.
     #[arg(long, default_value_t = probes::config::PERCPU_BUF_DEFAULT, value_name = "BYTES")]
     pub set_percpu_buf: u32,
     /// Ring buffer size in bytes: a power of two, from the page size to 1 GiB.

@@ -3,9 +3,12 @@
 
 use crate::clock::WallClock;
 use crate::ifnames::IfNames;
+use crate::kernel_values;
 use crate::netns_names::NetnsNames;
 use crate::process::{ProcessNames, comm_str};
-use event::{DropReason, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple, Verdict};
+use event::{
+    DropReason, DumpKind, Event, FuncKind, Packet, PacketStart, Tunnel, TunnelKind, Tuple, Verdict,
+};
 use probes::event::{
     EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IN_PROG, EV_IPV6, EV_KIND_TC,
     EV_KIND_TRACEPOINT, EV_KIND_XDP, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN,
@@ -27,6 +30,10 @@ pub trait Lookups {
     /// Return addresses of stack `id`, innermost first.
     fn stack(&self, _id: i32) -> Vec<u64> {
         Vec::new()
+    }
+    /// The layout of the BTF-expression values skb events carry (`--output-skb-metadata`).
+    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+        None
     }
     /// Name of the traced tc/XDP program with this id.
     fn bpf_prog_name(&self, _id: u32) -> Option<String> {
@@ -204,6 +211,8 @@ impl<L: Lookups> Decoder<L> {
             caller,
             stack,
             annotations: Vec::new(),
+            metadata: Vec::new(),
+            dumps: Vec::new(),
             tunnel: None,
             map_op: None,
             packet: None,
@@ -231,6 +240,19 @@ impl<L: Lookups> Decoder<L> {
             data: p.bytes.to_vec(),
         });
         ev.tunnel = r.tunnel().and_then(|t| tunnel(&t));
+        if let (Some(fetch), Some(area)) = (self.lookups.skb_values(), r.btf_values()) {
+            ev.metadata = kernel_values::metadata(fetch, area);
+        }
+        ev.dumps = r
+            .btf_dumps()
+            .map(|d| {
+                let kind = match d.what {
+                    probes::event::DUMP_SHINFO => DumpKind::SkbSharedInfo,
+                    _ => DumpKind::Skb,
+                };
+                kernel_values::dump(kind, d.text, d.cut, d.ret)
+            })
+            .collect();
         ev
     }
 }

@@ -7,27 +7,28 @@ use pcap_filter::{FilterError, Options, Program};
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-/// A refused expression, with the excerpt that points at the fault (shown on a terminal under the error line).
+/// A refused expression (a pcap filter, a BTF expression), with the excerpt that points at the fault (shown on a
+/// terminal under the error line).
 #[derive(Debug)]
 pub struct BadFilter {
+    /// What the expression was given as: `filter` (the positional one), or a flag.
+    what: String,
     err: FilterError,
     excerpt: Option<String>,
-    /// What the expression was given as: `filter` (the positional one), or a flag.
-    what: &'static str,
 }
 
 impl BadFilter {
-    /// `err`, found in `expr`.
+    /// `err`, found in the pcap filter `expr`.
     pub fn new(expr: &str, err: FilterError) -> Self {
         Self::of("filter", expr, err)
     }
 
-    /// `err`, found in `expr` given as `what` (`--filter-tunnel-pcap-l3`).
-    pub fn of(what: &'static str, expr: &str, err: FilterError) -> Self {
+    /// `err`, found in `expr` given as `what` (`--filter-tunnel-pcap-l3`, `--filter-skb-expr`).
+    pub fn of(what: impl Into<String>, expr: &str, err: FilterError) -> Self {
         BadFilter {
+            what: what.into(),
             excerpt: err.excerpt(expr),
             err,
-            what,
         }
     }
 

@@ -9,6 +9,8 @@ pub struct Symbols {
     pub reasons: DropReasons,
     /// probe_id → tracepoint name (without its `net:` system prefix, as pwru prints function names).
     pub tracepoints: Vec<String>,
+    /// `--output-skb-metadata`: the layout of the values skb events carry.
+    pub skb_values: Option<btf_expr::Fetch>,
 }
 
 impl Lookups for Symbols {
@@ -26,6 +28,10 @@ impl Lookups for Symbols {
 
     fn tracepoint_name(&self, probe_id: u32) -> Option<String> {
         self.tracepoints.get(probe_id as usize).cloned()
+    }
+
+    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+        self.skb_values.as_ref()
     }
 
     fn drop_reason_name(&self, code: u32) -> Option<String> {

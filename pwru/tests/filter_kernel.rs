@@ -11,26 +11,7 @@ use probes::filter_check::FilterTester;
 
 fn corpus() -> (Vec<String>, Vec<Packet>, Vec<Packet>) {
     let dir = testkit::pcap_corpus();
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("libpcap-filter-tests.json")).unwrap())
-            .unwrap();
-    let mut exprs: Vec<String> = Vec::new();
-    for a in json["accept"].as_array().unwrap() {
-        for al in a["aliases"].as_array().unwrap() {
-            exprs.push(al.as_str().unwrap().to_string());
-        }
-    }
-    for a in json["apply"].as_array().unwrap() {
-        exprs.push(a["expr"].as_str().unwrap().to_string());
-    }
-    exprs.extend(
-        include_str!("../../pcap-filter/tests/expressions.txt")
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(String::from),
-    );
-    exprs.sort();
-    exprs.dedup();
+    let exprs = testkit::corpus_expressions();
     let mut l2 = Vec::new();
     let mut l3 = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(dir.join("pcaps"))

@@ -1,9 +1,8 @@
 //! Host end-to-end: flag values that cannot work are refused with one line that says why and what is valid,
 //! before any BPF work (issue 17, items 5, 8 and 11).
 
-use std::process::Command;
 use testkit::pwru::*;
-use testkit::{need_root, pwru_bin, serial, sh};
+use testkit::{need_root, serial, sh};
 
 #[test]
 #[ignore = "needs root: runs pwru, netns (tests/run.sh runs it)"]
@@ -40,14 +39,7 @@ fn impossible_values_are_one_line_errors() {
             "unknown kernel module no_such_module_xyz",
         ),
     ] {
-        let out = Command::new(pwru_bin())
-            .args(args)
-            .arg("icmp")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let err = one_line_error(&[args, &["icmp"]].concat());
         assert!(
             err.starts_with("pwru: ") && err.contains(want),
             "{args:?}: {err}"

@@ -4,12 +4,11 @@
 //! Run as root: `cargo test -p pwru --test host_pcap -- --include-ignored`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::mount::Mount;
 use testkit::pwru::*;
-use testkit::{NetnsPair, TempDir, need_tool, output, pwru_bin, serial, tshark};
+use testkit::{NetnsPair, TempDir, need_tool, output, pwru_bin, serial, tshark, tshark_fields};
 
 /// The pattern ping repeats in its payload after its 16-byte timestamp.
 const PATTERN: &str = "70777275";
@@ -41,23 +40,14 @@ fn pair(tag: &str, net: u8) -> NetnsPair {
     t
 }
 
-/// One tshark row per packet: the fields asked for, `|`-separated.
-fn frames(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec![
-        "-r",
-        file.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-    ];
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    tshark(&args)
-        .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
+/// pwru with `args` while [`traffic`] runs, stopped with SIGINT; it must exit 0.
+fn traced(t: &NetnsPair, args: &[&str]) -> Finished {
+    let p = Pwru::start(args);
+    traffic(t);
+    settle();
+    let f = p.stop(SIGINT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    f
 }
 
 fn replay(args: &[&str]) -> (String, String, Option<i32>) {
@@ -81,19 +71,18 @@ fn pcapng_holds_every_event_as_the_kernel_saw_it() {
     let d = TempDir::new("pwru-pcap");
     let file = d.join("trace.pcapng");
     let expr = format!("host {}", t.ip_b);
-    let p = Pwru::start(&[
-        "--output-json",
-        "--output-pcap",
-        file.to_str().unwrap(),
-        &expr,
-    ]);
-    traffic(&t);
-    settle();
-    let f = p.stop(SIGINT);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let f = traced(
+        &t,
+        &[
+            "--output-json",
+            "--output-pcap",
+            file.to_str().unwrap(),
+            &expr,
+        ],
+    );
     let evs = f.json();
 
-    let rows = frames(
+    let rows = tshark_fields(
         &file,
         &[
             "frame.interface_name",
@@ -494,19 +483,18 @@ fn pcapng_beside_the_drop_views() {
     let d = TempDir::new("pwru-pcap-drops");
     let file = d.join("drops.pcapng");
     let expr = format!("ip host {}", t.ip_b);
-    let p = Pwru::start(&[
-        "--drops-only",
-        "--output-json",
-        "--output-pcap",
-        file.to_str().unwrap(),
-        &expr,
-    ]);
-    traffic(&t);
-    settle();
-    let f = p.stop(SIGINT);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let evs = f.json();
-    let rows = frames(&file, &["frame.comment"]);
+    let evs = traced(
+        &t,
+        &[
+            "--drops-only",
+            "--output-json",
+            "--output-pcap",
+            file.to_str().unwrap(),
+            &expr,
+        ],
+    )
+    .json();
+    let rows = tshark_fields(&file, &["frame.comment"]);
     assert_eq!(rows.len(), evs.len(), "a packet per printed event");
     for (i, (row, ev)) in rows.iter().zip(&evs).enumerate() {
         let func = ev["func"].as_str().unwrap();
@@ -523,13 +511,12 @@ fn pcapng_beside_the_drop_views() {
     assert!(rows.iter().any(|r| r[0].contains("(NO_SOCKET)")));
 
     let all = d.join("all.pcapng");
-    let p = Pwru::start(&["--summary", "--output-pcap", all.to_str().unwrap(), &expr]);
-    traffic(&t);
-    settle();
-    let f = p.stop(SIGINT);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let f = traced(
+        &t,
+        &["--summary", "--output-pcap", all.to_str().unwrap(), &expr],
+    );
     assert!(f.output.contains("NETFILTER_DROP"), "{}", f.output);
-    let rows = frames(&all, &["icmp.type"]);
+    let rows = tshark_fields(&all, &["icmp.type"]);
     assert!(
         rows.iter().filter(|r| r[0] == "8").count() >= 2,
         "every event, the pings too: {rows:?}"

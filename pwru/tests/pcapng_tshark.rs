@@ -4,7 +4,7 @@
 
 use pcap_filter::capture::{Capture, PacketOption};
 use pwru::pcapng::{self, Interface, LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet};
-use testkit::{TempDir, need_tool, output, tshark};
+use testkit::{TempDir, need_tool, output, tshark, tshark_fields};
 
 /// An Ethernet frame carrying an ICMP echo request 10.1.0.1 → 10.1.0.2 with `payload`.
 fn icmp_frame(payload: &[u8]) -> Vec<u8> {
@@ -45,24 +45,6 @@ fn checksum(b: &[u8]) -> u16 {
         s = (s & 0xffff) + (s >> 16);
     }
     !(s as u16)
-}
-
-fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec![
-        "-r",
-        file.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-    ];
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    tshark(&args)
-        .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! is exact: building a feature means moving its flag out of it.
 
 use std::process::Command;
+use testkit::pwru::one_line_error;
 use testkit::pwru_bin;
 
 /// Every pwru flag, with a valid value where it takes one.
@@ -53,11 +54,7 @@ const PWRU_FLAGS: &[&[&str]] = &[
 const REFUSED: &[&str] = &[
     "--filter-non-skb-funcs",
     "--filter-track-skb-by-stackid",
-    "--filter-skb-expr",
     "--filter-xdp-expr",
-    "--output-skb",
-    "--output-skb-shared-info",
-    "--output-skb-metadata",
     "--output-xdp-metadata",
     "--output-bpfmap",
 ];
@@ -72,15 +69,7 @@ fn every_pwru_flag_parses_and_the_unbuilt_ones_are_one_line_refusals() {
     let mut refused = Vec::new();
     for args in PWRU_FLAGS {
         let flag = args[0];
-        let out = Command::new(pwru_bin())
-            .args(STOP)
-            .args(*args)
-            .arg("icmp")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let err = one_line_error(&[&STOP[..], args, &["icmp"]].concat());
         assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
         if err.contains(&format!("pwru: {flag} is not supported yet: ")) {
             refused.push(flag);

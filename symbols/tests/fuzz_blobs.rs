@@ -48,17 +48,8 @@ fn exercise(base: Vec<u8>, module: Option<Vec<u8>>) {
     let _ = r.describe(0x10001);
 }
 
-/// `default` cases, or PROPTEST_CASES when set (tests/arm64/run.sh runs fewer under qemu-user): an explicit
-/// `cases` in the config would otherwise override the variable.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: testkit::proptest_cases(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn corrupted_base(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {

@@ -96,3 +96,26 @@ pub fn tshark(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// One row per packet of the capture `file`, as [`tshark`] reads it: the `fields` asked for (`frame.comment`,
+/// `ip.src`, …), each row split at tshark's `|` separator.
+pub fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let file = file.to_str().expect("a UTF-8 path");
+    let mut args = vec!["-r", file, "-T", "fields", "-E", "separator=|"];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    tshark(&args)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+/// A proptest's number of cases: `default`, or `PROPTEST_CASES` when set (tests/arm64/run.sh runs fewer under
+/// qemu-user). A config's explicit `cases` would otherwise override the variable.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -23,8 +23,11 @@ pub mod paths;
 pub mod pwru;
 
 pub use bpf::serial;
-pub use cmd::{as_nobody, is_root, need_root, need_tool, output, run, sh, tshark};
+pub use cmd::{
+    as_nobody, is_root, need_root, need_tool, output, proptest_cases, run, sh, tshark,
+    tshark_fields,
+};
 pub use golden::assert_golden;
 pub use mount::Mount;
 pub use netns::NetnsPair;
-pub use paths::{TempDir, cargo_build, pcap_corpus, pwru_bin, workspace_root};
+pub use paths::{TempDir, cargo_build, corpus_expressions, pcap_corpus, pwru_bin, workspace_root};

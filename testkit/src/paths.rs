@@ -108,6 +108,34 @@ pub fn pcap_corpus() -> PathBuf {
         })
 }
 
+/// The expressions of the filter's differential checks: the accepted ones of libpcap's suite (every alias) and its
+/// `apply` cases, from [`pcap_corpus`], and `pcap-filter/tests/expressions.txt` (what a pwru user types); sorted,
+/// each once.
+pub fn corpus_expressions() -> Vec<String> {
+    let path = pcap_corpus().join("libpcap-filter-tests.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut exprs: Vec<String> = Vec::new();
+    for a in json["accept"].as_array().unwrap() {
+        for al in a["aliases"].as_array().unwrap() {
+            exprs.push(al.as_str().unwrap().to_string());
+        }
+    }
+    for a in json["apply"].as_array().unwrap() {
+        exprs.push(a["expr"].as_str().unwrap().to_string());
+    }
+    exprs.extend(
+        include_str!("../../pcap-filter/tests/expressions.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from),
+    );
+    exprs.sort();
+    exprs.dedup();
+    exprs
+}
+
 /// A fresh directory under the system's temp dir, removed with everything in it on drop (also when a test panics).
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

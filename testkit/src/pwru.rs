@@ -17,6 +17,15 @@ pub fn settle() {
     std::thread::sleep(Duration::from_millis(700));
 }
 
+/// Runs pwru with `args` to an error: it must exit 1 with exactly one line on stderr, which is returned.
+pub fn one_line_error(args: &[&str]) -> String {
+    let out = Command::new(pwru_bin()).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    err
+}
+
 /// A running pwru with its output in a private directory; killed and cleaned up on drop.
 #[derive(Debug)]
 pub struct Pwru {

@@ -94,7 +94,7 @@ impl Ev {
         self
     }
     pub fn tuple(mut self, t: &Tuple) -> Self {
-        self.0.tuple = Some(t.clone());
+        self.0.tuple = Some(*t);
         self
     }
     pub fn reason(mut self, code: u32, name: &str) -> Self {

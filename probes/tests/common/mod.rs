@@ -3,7 +3,10 @@
 //! host tests share: load and attach, drain the ring, check the counters, detach and check for leftovers.
 #![allow(dead_code)]
 use probes::event::{EV_HAS_TUPLE, EV_IPV6, EV_KIND_TRACEPOINT};
-use probes::{ArgIndex, Config, RawEvent, Record, RingReader, Target, TracepointTarget, Tracer};
+use probes::progs::ProgsReport;
+use probes::{
+    ArgIndex, Config, ProgTracing, RawEvent, Record, RingReader, Target, TracepointTarget, Tracer,
+};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use testkit::btf::Btf;
@@ -135,6 +138,29 @@ pub fn load_attach(cfg: Config) -> (Tracer, RingReader, Config) {
     assert_eq!(st.attached + st.ignored.len(), cfg.tracepoints.len());
     let ring = t.take_ring().expect("ring");
     (t, ring, cfg)
+}
+
+/// Loads a tracer of tc and XDP programs (polled every 100 ms, beside a tracepoint on `netif_receive_skb`), with
+/// `__sk_buff->cb` in skb events or not, and attaches it: the tracer, how many targets it attached, and its report
+/// on the programs.
+pub fn attach_progs(skb_cb: bool) -> (Tracer, usize, ProgsReport) {
+    let cfg = Config {
+        tracepoints: tracepoints(&["netif_receive_skb"]),
+        progs: ProgTracing {
+            tc: true,
+            xdp: true,
+            helpers: false,
+            poll: Some(Duration::from_millis(100)),
+        },
+        skb_cb,
+        ..Config::default()
+    };
+    let mut t = Tracer::load(cfg).unwrap_or_else(|e| panic!("load: {e}"));
+    let st = t
+        .attach(|_, _, _| {})
+        .unwrap_or_else(|e| panic!("attach: {e}"));
+    let r = st.progs.expect("a report for the programs");
+    (t, st.attached, r)
 }
 
 /// Waits for the counters to settle and checks produced == delivered + lost, draining the ring until the end.

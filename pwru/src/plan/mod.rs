@@ -4,12 +4,13 @@
 //! Order: value checks that need nothing (a typo never waits for BTF parsing, nor needs root), then privileges,
 //! then what needs the system (interfaces in a namespace, the output file, Cilium's maps), then the backend, BTF
 //! and the targets. Parts: [`filters`] (netns, mark, func regex), [`kmods`] (`--kmods`), [`targets`] (backend
-//! and discovery), [`output`] (format and destination), [`stack`] (following packets by stack, functions without
-//! an skb, map operations).
+//! and discovery), [`exprs`] (BTF expressions), [`output`] (format and destination), [`stack`] (following packets
+//! by stack, functions without an skb, map operations).
 //!
 //! Adding a flag: declare it in `cli.rs`, check it and turn it into a typed field here (or in the part it
 //! belongs to), and let the run or a sink read the field; nothing after the plan looks at [`TraceArgs`].
 
+pub mod exprs;
 pub mod filters;
 pub mod kmods;
 pub mod output;
@@ -89,6 +90,7 @@ impl Plan {
                 .map(|e| compile_filter(what, e))
                 .transpose()
         };
+        exprs::check(args)?;
         let tunnel = probes::TunnelConfig {
             output: out.output_tunnel,
             filter_l2: tunnel_filter("--filter-tunnel-pcap-l2", &args.filter_tunnel_pcap_l2)?,
@@ -138,6 +140,10 @@ impl Plan {
         };
 
         let targets = targets::discover(args, func_re.as_ref(), phase)?;
+        phase("compiling the BTF expressions");
+        let exprs = exprs::compile(args, &targets.btf)?;
+        drop(targets.btf);
+        let dumps = exprs::dumps(args)?;
         let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = out.output_stack || (out.output_caller && tracepoint_backend);
@@ -176,6 +182,12 @@ impl Plan {
                 kprobes: targets.kprobes,
                 tracepoints: targets.tracepoints,
                 filter,
+                skb_expr: exprs.skb_filter,
+                skb_fetch: exprs.skb_fetch.as_ref().map(|f| probes::FetchCode {
+                    insns: f.to_bytes(),
+                    area_size: f.area_size,
+                }),
+                dumps,
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
                 ifindex,
@@ -211,6 +223,7 @@ impl Plan {
                 kallsyms,
                 reasons: targets.reasons,
                 tracepoints: targets.tracepoint_names,
+                skb_values: exprs.skb_fetch,
             },
             want: Want {
                 // pcapng names its interfaces; the drop views label drops by interface.

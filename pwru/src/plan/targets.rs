@@ -21,6 +21,8 @@ pub struct Targets {
     pub kallsyms: Option<Kallsyms>,
     /// Lines for the user: why `auto` fell back, what --kmods did.
     pub notes: Vec<String>,
+    /// The kernel's types (vmlinux and the selected modules), for the BTF expressions.
+    pub btf: symbols::Btf,
     /// `--filter-non-skb-funcs` functions to probe (kprobe backends).
     pub non_skb: Vec<probes::StackFunc>,
     /// `--output-bpfmap`: map operation functions to probe (kprobe backends).
@@ -222,6 +224,7 @@ pub fn discover(
         reasons: symbols::DropReasons::from_btf(&btf),
         kallsyms: kallsyms.or_else(|| lazy.into_inner().flatten()),
         notes,
+        btf,
         non_skb,
         map_funcs,
         htab_elem_key,

@@ -11,7 +11,6 @@ pub mod source;
 use crate::cli::ReplayArgs;
 use crate::plan::output;
 use crate::say;
-use crate::say::{is_broken_pipe, one_line};
 use crate::sink::{self, Counts, Sink, StopHandle};
 use anyhow::Result;
 use select::Select;
@@ -136,18 +135,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
         delivered: selected,
         ..Default::default()
     };
-    for r in [sinks.flush(), sinks.finish(&counts)] {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    }
-    let mut code = 0;
-    for e in &errors {
-        if !is_broken_pipe(e) {
-            say!("{}", one_line(e));
-            code = 1;
-        }
-    }
+    let mut code = sinks.close(&counts, errors);
     if select.needs_bytes() && read > 0 && with_bytes == 0 {
         say!(
             "{}: no event carries packet bytes (traced without --output-pcap), so the pcap filter matched none; \

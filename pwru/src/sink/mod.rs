@@ -24,6 +24,8 @@ pub mod tui;
 pub mod writer;
 
 use crate::plan::{Destinations, Format, Metrics, Output};
+use crate::say;
+use crate::say::{is_broken_pipe, one_line};
 use anyhow::Result;
 use event::{Event, JsonFormatter, TextFormatter};
 use std::io::IsTerminal;
@@ -111,6 +113,25 @@ impl Sinks {
     /// Adds a sink; events reach sinks in the order they were added.
     pub fn push(&mut self, s: Box<dyn Sink>) {
         self.sinks.push(s);
+    }
+
+    /// Ends the run (a trace or a replay): flushes and finishes every sink, then says each error of the run and of
+    /// the sinks on stderr, after the TUI has left the screen. Returns the exit code so far: 1 after an error.
+    pub fn close(&mut self, counts: &Counts, mut errors: Vec<anyhow::Error>) -> i32 {
+        for r in [self.flush(), self.finish(counts)] {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        let mut code = 0;
+        for e in &errors {
+            // A reader that went away is no failure (`pwru | head`), but the summary says what it missed.
+            if !is_broken_pipe(e) {
+                say!("{}", one_line(e));
+                code = 1;
+            }
+        }
+        code
     }
 }
 

@@ -6,7 +6,6 @@
 use super::paths::{Gone, Paths};
 use event::{Event, Tuple};
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
 
 /// Label value of the group that collects what is past a cap.
 pub const OTHER: &str = "other";
@@ -67,43 +66,25 @@ fn cilium_reason(ev: &Event) -> Option<String> {
     Some(a.json.get(0)?.get("name")?.as_str()?.to_string())
 }
 
-/// A flow: addresses, ports, protocol.
+/// A flow: addresses, ports, protocol (a packet's tuple without its TCP flags); reads as the [`Tuple`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Flow {
-    /// Source address.
-    pub saddr: IpAddr,
-    /// Destination address.
-    pub daddr: IpAddr,
-    /// Source port.
-    pub sport: u16,
-    /// Destination port.
-    pub dport: u16,
-    /// IPPROTO_*.
-    pub proto: u8,
-}
+pub struct Flow(Tuple);
 
 impl Flow {
     fn of(t: &Tuple) -> Flow {
-        Flow {
-            saddr: t.saddr,
-            daddr: t.daddr,
-            sport: t.sport,
-            dport: t.dport,
-            proto: t.proto,
-        }
+        Flow(Tuple { tcp_flags: 0, ..*t })
     }
 
     /// `10.0.0.1:5000->10.0.0.2:53(udp)`.
     pub fn display(&self) -> String {
-        Tuple {
-            saddr: self.saddr,
-            daddr: self.daddr,
-            sport: self.sport,
-            dport: self.dport,
-            proto: self.proto,
-            tcp_flags: 0,
-        }
-        .display(false)
+        self.0.display(false)
+    }
+}
+
+impl std::ops::Deref for Flow {
+    type Target = Tuple;
+    fn deref(&self) -> &Tuple {
+        &self.0
     }
 }
 
@@ -342,12 +323,15 @@ mod tests {
     #[test]
     fn space_saving_keeps_the_heavy_flows() {
         let mut f = TopFlows::new(4);
-        let flow = |p: u16| Flow {
-            saddr: "10.0.0.1".parse().unwrap(),
-            daddr: "10.0.0.2".parse().unwrap(),
-            sport: p,
-            dport: 80,
-            proto: 6,
+        let flow = |p: u16| {
+            Flow::of(&Tuple {
+                saddr: "10.0.0.1".parse().unwrap(),
+                daddr: "10.0.0.2".parse().unwrap(),
+                sport: p,
+                dport: 80,
+                proto: 6,
+                tcp_flags: 0x10,
+            })
         };
         for round in 0..100u16 {
             f.add(flow(1));

@@ -9,7 +9,6 @@ use crate::lookups::Symbols;
 use crate::plan::{Destinations, Metrics, Output};
 use crate::progress::DetachProgress;
 use crate::say;
-use crate::say::{is_broken_pipe, one_line};
 use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -186,20 +185,7 @@ impl Session {
             errors.insert(0, e);
         }
         let counts = counts(&det, self.pump.delivered, self.tracer.track_overflows());
-        for r in [self.sinks.flush(), self.sinks.finish(&counts)] {
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        }
-        // The TUI has left the screen: now the errors and the summary can be read.
-        let mut code = 0;
-        for e in &errors {
-            // A reader that went away is no failure (`pwru | head`), but the summary says what it missed.
-            if !is_broken_pipe(e) {
-                say!("{}", one_line(e));
-                code = 1;
-            }
-        }
+        let code = self.sinks.close(&counts, errors);
         let track = self.source.track_skb.then_some(counts.untracked);
         say!(
             "{}",
