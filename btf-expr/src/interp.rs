@@ -265,12 +265,7 @@ pub fn run(
                 if i.code & 0xe0 != BPF_MEM {
                     return Err(InterpError::BadOpcode(pc, i.code));
                 }
-                let size = match i.code & 0x18 {
-                    BPF_B => 1,
-                    BPF_H => 2,
-                    BPF_W => 4,
-                    _ => 8,
-                };
+                let size = mem_size(i.code);
                 let base = if class == BPF_LDX { src } else { dst };
                 read(base, &init)?;
                 let addr = r[base].wrapping_add(i.off as i64 as u64);

@@ -6,8 +6,16 @@
 //! both backends: kprobes see function names (`kfree_skb_reason`, `dev_hard_start_xmit`), the tracepoint backend
 //! sees tracepoint names (`kfree_skb`, `net_dev_xmit`, `consume_skb`).
 //!
-//! A new kind of drop (e.g. the `TC_ACT_SHOT`/`XDP_DROP` verdict of a traced BPF program) is added in [`classify`]
-//! as a [`Step::Drop`]: every consumer follows from there.
+//! A new kind of drop is added in [`classify`] as a [`Step::Drop`]: every consumer follows from there.
+//!
+//! The verdict of a traced BPF program (`--filter-trace-tc`/`--filter-trace-xdp`) that drops the packet
+//! (`TC_ACT_SHOT`, `XDP_DROP`, `XDP_ABORTED`) is a drop whose reason names the verdict and the program
+//! (`TC_ACT_SHOT by cil_from_container`) and whose function is the program. It owns the packet's drop: it comes
+//! first, it says who decided, and it is the only trace of a packet a native XDP program dropped before any skb
+//! existed. The kernel's free that follows (`kfree_skb_reason` with `TC_INGRESS`/`TC_EGRESS`, or the free of the skb
+//! a generic or veth XDP program ran on) is the same packet and is not a second drop: after a tc verdict it is at the
+//! same skb address, so the packet's first drop wins; after an XDP verdict the skb is at another address than the
+//! `xdp_buff`, and [`XdpFollowups`] recognises its free.
 
 use crate::Event;
 
@@ -67,6 +75,11 @@ pub enum Step {
 
 /// Classifies one event.
 pub fn classify(ev: &Event) -> Step {
+    if let Some(v) = ev.verdict.as_ref().filter(|v| v.drop) {
+        return Step::Drop {
+            reason: verdict_reason(v, &ev.func),
+        };
+    }
     let f = ev.func.as_str();
     if let Some(r) = &ev.drop_reason {
         let name = r.name.as_deref();
@@ -104,6 +117,61 @@ pub fn reason_text(r: &crate::DropReason) -> String {
     match &r.name {
         Some(n) => n.clone(),
         None => r.code.to_string(),
+    }
+}
+
+/// `TC_ACT_SHOT by cil_from_container`: a dropping verdict and the program that returned it.
+pub fn verdict_reason(v: &crate::Verdict, prog: &str) -> String {
+    match &v.name {
+        Some(n) => format!("{n} by {prog}"),
+        None => format!("{} by {prog}", v.code),
+    }
+}
+
+/// Reasons the kernel gives when it frees the skb an XDP program dropped (`kfree_skb` says `NOT_SPECIFIED`).
+const XDP_FREE_REASONS: &[&str] = &["NOT_SPECIFIED", "XDP", "unknown"];
+
+/// Recognises the kernel's free of the skb a generic or veth XDP program dropped, so the packet counts once (at the
+/// verdict, see the module doc). The free runs on the CPU that ran the program, right after it returned, on a skb
+/// holding the same packet: per CPU, the latest XDP drop is remembered until a free with a reason `kfree_skb` gives
+/// and the same 5-tuple follows within [`HANDOFF_RX_GAP_NS`]. Memory: one entry per CPU.
+#[derive(Clone, Debug, Default)]
+pub struct XdpFollowups {
+    by_cpu: std::collections::HashMap<u32, (u64, Option<crate::Tuple>)>,
+}
+
+impl XdpFollowups {
+    /// Takes an event [`classify`] called a drop with `reason`; true when it is the kernel's free of a packet an XDP
+    /// program dropped just before (that drop is then used up).
+    pub fn is_followup(&mut self, ev: &Event, reason: &str) -> bool {
+        if ev.func_kind == crate::FuncKind::Xdp {
+            self.by_cpu.insert(ev.cpu, (ev.ktime_ns, ev.tuple));
+            return false;
+        }
+        let reason = reason.strip_prefix("SKB_DROP_REASON_").unwrap_or(reason);
+        if ev.verdict.is_some() || !XDP_FREE_REASONS.contains(&reason) {
+            return false;
+        }
+        let Some((at, tuple)) = self.by_cpu.get(&ev.cpu) else {
+            return false;
+        };
+        let same = ev.ktime_ns.saturating_sub(*at) <= HANDOFF_RX_GAP_NS
+            && ev.ktime_ns >= *at
+            && same_flow(tuple.as_ref(), ev.tuple.as_ref());
+        if same {
+            self.by_cpu.remove(&ev.cpu);
+        }
+        same
+    }
+}
+
+/// The same addresses, ports and protocol (TCP flags aside).
+fn same_flow(a: Option<&crate::Tuple>, b: Option<&crate::Tuple>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            crate::Tuple { tcp_flags: 0, ..*a } == crate::Tuple { tcp_flags: 0, ..*b }
+        }
+        _ => false,
     }
 }
 
@@ -449,6 +517,112 @@ mod tests {
         let mut t = FateTracker::default();
         events.iter().for_each(|e| t.observe(e));
         t.fate().clone()
+    }
+
+    #[test]
+    fn dropping_verdicts_are_drops_named_by_verdict_and_program() {
+        let exit = |kind, v| Event {
+            func_kind: kind,
+            verdict: Some(v),
+            ..ev("cil_from_container")
+        };
+        let drop = |r: &str| Step::Drop { reason: r.into() };
+        assert_eq!(
+            classify(&exit(FuncKind::Tc, crate::Verdict::tc(2))),
+            drop("TC_ACT_SHOT by cil_from_container")
+        );
+        assert_eq!(
+            classify(&exit(FuncKind::Xdp, crate::Verdict::xdp(1))),
+            drop("XDP_DROP by cil_from_container")
+        );
+        assert_eq!(
+            classify(&exit(FuncKind::Xdp, crate::Verdict::xdp(0))),
+            drop("XDP_ABORTED by cil_from_container")
+        );
+        for v in [
+            crate::Verdict::tc(0),
+            crate::Verdict::tc(-1),
+            crate::Verdict::tc(7),
+            crate::Verdict::tc(99),
+        ] {
+            assert_eq!(
+                classify(&exit(FuncKind::Tc, v.clone())),
+                Step::Other,
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            classify(&exit(FuncKind::Xdp, crate::Verdict::xdp(2))),
+            Step::Other
+        );
+        // The program's entry (no verdict) says nothing yet.
+        let entry = Event {
+            func_kind: FuncKind::Tc,
+            ..ev("cil_from_container")
+        };
+        assert_eq!(classify(&entry), Step::Other);
+        // The verdict owns the drop: the kernel's TC_INGRESS free after it changes nothing.
+        let shot = exit(FuncKind::Tc, crate::Verdict::tc(2));
+        let free = with_reason(ev("kfree_skb_reason"), 68, Some("TC_INGRESS"));
+        assert_eq!(
+            fate_of(&[shot, free]),
+            Fate::Dropped {
+                reason: "TC_ACT_SHOT by cil_from_container".into(),
+                func: "cil_from_container".into()
+            }
+        );
+    }
+
+    #[test]
+    fn xdp_followups_match_cpu_time_flow_and_reason() {
+        let t = crate::Tuple {
+            saddr: [10, 0, 0, 1].into(),
+            daddr: [10, 0, 0, 2].into(),
+            sport: 1,
+            dport: 7003,
+            proto: 17,
+            tcp_flags: 0,
+        };
+        let at = |cpu, ns, kind, tuple: &crate::Tuple| Event {
+            cpu,
+            ktime_ns: ns,
+            func_kind: kind,
+            tuple: Some(*tuple),
+            ..ev("f")
+        };
+        let mut x = XdpFollowups::default();
+        let other_port = crate::Tuple { dport: 7004, ..t };
+        assert!(
+            !x.is_followup(&at(0, 100, FuncKind::Kprobe, &t), "NOT_SPECIFIED"),
+            "no XDP drop yet"
+        );
+        assert!(!x.is_followup(&at(0, 100, FuncKind::Xdp, &t), "XDP_DROP by p"));
+        assert!(
+            !x.is_followup(&at(1, 200, FuncKind::Kprobe, &t), "NOT_SPECIFIED"),
+            "another CPU"
+        );
+        assert!(
+            !x.is_followup(&at(0, 200, FuncKind::Kprobe, &other_port), "NOT_SPECIFIED"),
+            "another flow"
+        );
+        assert!(
+            !x.is_followup(&at(0, 200, FuncKind::Kprobe, &t), "NO_SOCKET"),
+            "a reason of its own"
+        );
+        assert!(x.is_followup(
+            &at(0, 300, FuncKind::Kprobe, &t),
+            "SKB_DROP_REASON_NOT_SPECIFIED"
+        ));
+        assert!(
+            !x.is_followup(&at(0, 400, FuncKind::Kprobe, &t), "NOT_SPECIFIED"),
+            "used up"
+        );
+        assert!(!x.is_followup(&at(0, 500, FuncKind::Xdp, &t), "XDP_DROP by p"));
+        let late = 500 + HANDOFF_RX_GAP_NS + 1;
+        assert!(
+            !x.is_followup(&at(0, late, FuncKind::Tracepoint, &t), "unknown"),
+            "too late"
+        );
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub const JSLE: u8 = 0xd0;
 /// A helper call (`imm` = helper id, `src` = 0).
 pub const CALL: u8 = 0x80;
 
+/// The bytes a memory load or store of `code` moves (its `BPF_B`/`BPF_H`/`BPF_W`/`BPF_DW` size bits).
+pub fn mem_size(code: u8) -> usize {
+    match code & 0x18 {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
 /// Whether the conditional jump `op` (`code & 0xf0`; not `JA`, `CALL` or `EXIT`) is taken for `d` and `s`,
 /// compared in their low 32 bits for `BPF_JMP32`, as the kernel compares them; `None` for an unknown operation.
 pub fn taken(op: u8, jmp32: bool, d: u64, s: u64) -> Option<bool> {

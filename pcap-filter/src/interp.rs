@@ -121,12 +121,7 @@ pub fn run(insns: &[Insn], packet: &[u8], wirelen: u32, l3: bool) -> Result<u64,
                 if i.code & 0xe0 != BPF_MEM {
                     return Err(InterpError::BadOpcode(pc, i.code));
                 }
-                let size = match i.code & 0x18 {
-                    BPF_B => 1,
-                    BPF_H => 2,
-                    BPF_W => 4,
-                    _ => 8,
-                };
+                let size = mem_size(i.code) as u64;
                 let base = if class == BPF_LDX { r[src] } else { r[dst] };
                 let addr = base.wrapping_add(i.off as i64 as u64);
                 let (mem, off): (&mut [u8], u64) =

@@ -6,7 +6,7 @@ use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use bpf_sys::Errno;
 use bpf_sys::link::{link_kprobe_multi, raw_tracepoint_open};
 use bpf_sys::perf::KprobePmu;
-use bpf_sys::prog::{ProgLoad, prog_load};
+use bpf_sys::prog::{ProgLoad, insn, prog_load};
 use std::ffi::CString;
 use std::os::fd::AsFd;
 
@@ -141,17 +141,6 @@ pub(crate) fn has_cookies(prog_type: bpf_prog_type, attach: Option<bpf_attach_ty
     let mut spec = ProgLoad::new(prog_type, "pwru_cookie", &insns);
     spec.expected_attach_type = attach;
     prog_load(&spec).is_ok()
-}
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
-    // SAFETY: bpf_insn is plain old data; zero is a valid value.
-    let mut i: bpf_insn = unsafe { std::mem::zeroed() };
-    i.code = code;
-    i.set_dst_reg(dst);
-    i.set_src_reg(src);
-    i.off = off;
-    i.imm = imm;
-    i
 }
 
 /// Whether the probes can print structs with `bpf_snprintf_btf` (helper 149, Linux 5.9+, needs the kernel's BTF):

@@ -144,7 +144,8 @@ pub struct TraceArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter_tunnel_pcap_l3: Option<String>,
 
-    /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on with --filter-trace-tc.
+    /// Print __sk_buff->cb[] (five words tc programs keep state in); default: on while --filter-trace-tc traces tc
+    /// programs.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub output_skb_cb: Option<bool>,
     /// Only skbs for which this C expression over `struct sk_buff *skb` holds, e.g. 'skb->dev->ifindex == 9',

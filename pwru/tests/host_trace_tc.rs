@@ -72,8 +72,26 @@ fn refused_fentry_is_one_line_and_the_trace_goes_on() {
         "the other datagram reaches b:\n{}",
         f.lines().join("\n")
     );
-    // The cb words are shown by default with --filter-trace-tc, as in pwru.
-    assert!(f.lines()[0].contains("__sk_buff->cb[]"), "{}", f.lines()[0]);
+    // The cb words are shown by default with --filter-trace-tc, as in pwru, but only when tc programs are traced:
+    // neither the header nor the lines have the column here.
+    assert!(
+        !f.lines()[0].contains("__sk_buff->cb[]"),
+        "{}",
+        f.lines()[0]
+    );
+    assert!(
+        !f.lines().iter().any(|l| l.contains("[0x")),
+        "no cb words:\n{}",
+        f.lines().join("\n")
+    );
+    // Asked for by name, the column stays.
+    let asked = Pwru::start(&["--filter-trace-tc", "--output-skb-cb", "udp"]).stop(SIGINT);
+    assert_eq!(asked.code, Some(0), "{}", asked.stderr);
+    assert!(
+        asked.lines()[0].contains("__sk_buff->cb[]"),
+        "{}",
+        asked.lines()[0]
+    );
     // Nothing of pwru's is left (other tests may load programs meanwhile: pwru's own are checked by id); the
     // program still runs and still drops.
     let t0 = std::time::Instant::now();

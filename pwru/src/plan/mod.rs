@@ -108,6 +108,7 @@ impl Plan {
         let mut output = output::plan(&args.output, words, args.snaplen)?;
         output::drop_views(&mut output, args)?;
         output.options.skb_cb = args.skb_cb();
+        output.skb_cb_with_tc = args.output_skb_cb.is_none() && args.filter_trace_tc;
         let metrics_addr = args
             .metrics
             .as_deref()

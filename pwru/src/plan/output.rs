@@ -82,6 +82,9 @@ pub struct Output {
     pub summary: Option<Summary>,
     /// `--cilium` is on (a label of the drop metrics).
     pub cilium: bool,
+    /// The cb column is on only because `--filter-trace-tc` is (no `--output-skb-cb`): it goes when the kernel
+    /// refuses to trace BPF programs, as the words belong to tc programs.
+    pub skb_cb_with_tc: bool,
 }
 
 /// `--drops-only-max-skbs` and `--drops-only-max-events`.
@@ -132,6 +135,7 @@ pub fn plan(args: &OutputArgs, filter_words: String, snaplen: Option<u32>) -> Re
         drops_only: None,
         summary: None,
         cilium: false,
+        skb_cb_with_tc: false,
     })
 }
 

@@ -3,8 +3,9 @@
 //! discarded when they end.
 //!
 //! What is a drop comes from [`event::fate::classify`]: a `kfree_skb_reason`/`sk_skb_reason_drop`/`skb:kfree_skb`
-//! with a reason other than a normal consume today, and whatever is added there later (the `TC_ACT_SHOT`/`XDP_DROP`
-//! verdicts of traced BPF programs) without a change here.
+//! with a reason other than a normal consume, or a traced BPF program's dropping verdict (`TC_ACT_SHOT`,
+//! `XDP_DROP`), which ends its path. After an XDP drop, the path of the skb the program ran on (at another address)
+//! is printed too when the kernel frees it.
 //!
 //! Memory is bounded by `--drops-only-max-skbs` (packets held at once; the least recently seen is evicted) and
 //! `--drops-only-max-events` (per packet: the first half and the latest half are kept). Every event is accounted
@@ -91,7 +92,8 @@ impl Sink for DropsOnly {
             }
         }
         let mut result = Ok(());
-        if seen.drop.is_some() && !h.printed {
+        // The skb an XDP program dropped is printed too when the kernel frees it: where the packet came from.
+        if (seen.drop.is_some() || seen.xdp_free) && !h.printed {
             h.printed = true;
             self.held.paths += 1;
             for e in h.head.drain(..).chain(h.tail.drain(..)) {
@@ -276,5 +278,56 @@ mod tests {
                 .await
                 .expect("the limit must stop the run");
         });
+    }
+
+    #[test]
+    fn a_verdict_ends_the_path_and_an_xdp_drop_brings_its_skb() {
+        let (mut d, rec, _) = sink(CAPS, None);
+        let tuple = event::Tuple {
+            saddr: [10, 0, 0, 1].into(),
+            daddr: [10, 0, 0, 2].into(),
+            sport: 1,
+            dport: 7003,
+            proto: 17,
+            tcp_flags: 0,
+        };
+        let k = |skb, at, f: &str| Event {
+            func_kind: FuncKind::Kprobe,
+            tuple: Some(tuple),
+            ..ev(skb, at, f)
+        };
+        let exit = |skb, at, kind, v| Event {
+            func_kind: kind,
+            verdict: Some(v),
+            ..k(skb, at, "prog")
+        };
+        let free = |skb, at, r: &str| Event {
+            drop_reason: Some(DropReason {
+                code: 2,
+                name: Some(r.into()),
+            }),
+            ..k(skb, at, "kfree_skb_reason")
+        };
+        for e in [
+            k(1, 0, "veth_xmit"),
+            exit(1, 1, FuncKind::Tc, event::Verdict::tc(2)),
+            free(1, 2, "TC_INGRESS"),
+            k(2, 3, "veth_xmit"),
+            exit(9, 4, FuncKind::Xdp, event::Verdict::xdp(1)),
+            free(2, 5, "NOT_SPECIFIED"),
+        ] {
+            d.event(&e).unwrap();
+        }
+        assert_eq!(
+            *rec.0.borrow(),
+            [
+                (1, "veth_xmit".to_string()),
+                (1, "prog".into()),
+                (9, "prog".into()),
+                (2, "veth_xmit".into()),
+                (2, "kfree_skb_reason".into()),
+            ],
+            "the tc path ends at its verdict; the XDP drop, then its skb's path"
+        );
     }
 }

@@ -32,6 +32,9 @@ pub struct Seen<'a, T> {
     pub data: &'a mut T,
     /// This event is the packet's first drop: the reason (`NO_SOCKET`, the number, or `unknown`).
     pub drop: Option<String>,
+    /// This event is the kernel's free of the skb an XDP program dropped just before (at another address): part of
+    /// that drop, which the verdict counted.
+    pub xdp_free: bool,
     /// This event freed the skb: call [`Paths::freed`] once done with the data.
     pub frees: bool,
     /// This event began the packet.
@@ -45,6 +48,8 @@ pub struct Paths<T> {
     /// seq → skb: the recency order (oldest first).
     order: BTreeMap<u64, u64>,
     seq: u64,
+    /// The kernel's frees of skbs XDP programs dropped: the verdict counted those packets already.
+    xdp: fate::XdpFollowups,
 }
 
 impl<T: Default> Paths<T> {
@@ -55,6 +60,7 @@ impl<T: Default> Paths<T> {
             by_skb: HashMap::new(),
             order: BTreeMap::new(),
             seq: 0,
+            xdp: fate::XdpFollowups::default(),
         }
     }
 
@@ -103,16 +109,20 @@ impl<T: Default> Paths<T> {
         p.seq = seq;
         p.life = p.life.after(ev);
         set_boundary_fields(&mut p.last, ev);
-        let drop = match fate::classify(ev) {
+        let (drop, xdp_free) = match fate::classify(ev) {
             Step::Drop { reason } if !p.dropped => {
                 p.dropped = true;
-                Some(reason)
+                match self.xdp.is_followup(ev, &reason) {
+                    true => (None, true),
+                    false => (Some(reason), false),
+                }
             }
-            _ => None,
+            _ => (None, false),
         };
         Seen {
             data: &mut p.data,
             drop,
+            xdp_free,
             frees: p.life == Life::Freed,
             new,
         }
@@ -156,7 +166,7 @@ fn set_boundary_fields(last: &mut Event, ev: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use event::{DropReason, FuncKind};
+    use event::{DropReason, FuncKind, Tuple, Verdict};
 
     fn tp(skb: u64, at: u64, func: &str) -> Event {
         Event {
@@ -269,5 +279,81 @@ mod tests {
         left.sort();
         assert_eq!(left, [1, 2]);
         assert!(p.is_empty());
+    }
+
+    /// A traced program's event: entry, or exit with `verdict`.
+    fn prog(skb: u64, at: u64, kind: FuncKind, name: &str, verdict: Option<Verdict>) -> Event {
+        Event {
+            func_kind: kind,
+            verdict,
+            tuple: Some(udp_7001()),
+            ..tp(skb, at, name)
+        }
+    }
+
+    fn udp_7001() -> Tuple {
+        Tuple {
+            saddr: [10, 0, 0, 1].into(),
+            daddr: [10, 0, 0, 2].into(),
+            sport: 41001,
+            dport: 7001,
+            proto: 17,
+            tcp_flags: 0,
+        }
+    }
+
+    fn kp(skb: u64, at: u64, f: &str) -> Event {
+        Event {
+            func_kind: FuncKind::Kprobe,
+            tuple: Some(udp_7001()),
+            ..tp(skb, at, f)
+        }
+    }
+
+    #[test]
+    fn a_shot_verdict_is_the_drop_and_the_kernels_tc_free_is_not_a_second() {
+        let mut p = Paths::new(16);
+        let (_, drops) = run(
+            &mut p,
+            &[
+                kp(1, 0, "__netif_receive_skb_core"),
+                prog(1, 1, FuncKind::Tc, "cil_from_container", None),
+                prog(
+                    1,
+                    2,
+                    FuncKind::Tc,
+                    "cil_from_container",
+                    Some(Verdict::tc(2)),
+                ),
+                dropped(kp(1, 3, "kfree_skb_reason"), 68, "TC_INGRESS"),
+                kp(1, 4, "kfree_skbmem"),
+            ],
+        );
+        assert_eq!(drops, ["TC_ACT_SHOT by cil_from_container"]);
+        assert!(p.is_empty(), "the free ended the packet");
+    }
+
+    #[test]
+    fn an_xdp_drop_is_counted_once_though_the_kernel_frees_the_skb_elsewhere() {
+        let mut p = Paths::new(16);
+        let xdp = |at, v| Event {
+            cpu: 1,
+            ..prog(0xbeef, at, FuncKind::Xdp, "xdp_fw", v)
+        };
+        let on1 = |e: Event| Event { cpu: 1, ..e };
+        let (_, drops) = run(
+            &mut p,
+            &[
+                on1(kp(1, 0, "veth_xmit")),
+                xdp(10, None),
+                xdp(20, Some(Verdict::xdp(1))),
+                // veth frees the skb the program ran on with kfree_skb (NOT_SPECIFIED), at the skb's address.
+                on1(dropped(kp(1, 30, "kfree_skb_reason"), 2, "NOT_SPECIFIED")),
+                // Another packet of the same flow dropped for a reason of its own is a drop.
+                on1(dropped(kp(2, 40, "kfree_skb_reason"), 2, "NOT_SPECIFIED")),
+                on1(dropped(kp(3, 50, "kfree_skb_reason"), 3, "NO_SOCKET")),
+            ],
+        );
+        assert_eq!(drops, ["XDP_DROP by xdp_fw", "NOT_SPECIFIED", "NO_SOCKET"]);
     }
 }

@@ -51,7 +51,7 @@ fn start_and_run(
         tracer: cfg,
         names,
         want,
-        output,
+        mut output,
         destinations,
         cilium,
         metrics,
@@ -101,6 +101,10 @@ fn start_and_run(
     if let Some(r) = &stats.progs {
         for l in crate::progs_report::startup(r, prog_flag, helpers) {
             say!("{l}");
+        }
+        // No tc program is traced: a column of their cb words would show only what kernel functions left there.
+        if r.refused.is_some() && output.skb_cb_with_tc {
+            output.options.skb_cb = false;
         }
     }
 

@@ -126,6 +126,37 @@ s_tc() {
   expect_clean "$base"
   n=$($BPFTOOL prog show | grep -cE 'name pwru_(fentry|fexit|prog_refs|tailtest)')
   [ "$n" -eq 0 ] && pass "no fentry/fexit/iterator program of ours left" || fail "$n programs of ours left"
+
+  # The verdicts as drops: --drops-only prints the shot packets' paths ending at the verdict, --summary counts each
+  # once under the verdict and the program (not again at the kernel's TC_INGRESS free or the veth free of the skb
+  # XDP ran on). Same programs, a short second run (no helpers, the drop functions only).
+  SCEN="tc-drops"
+  if tracer_start tcdrops --backend "$BACKEND" --filter-func 'kfree_skb_reason|sk_skb_reason_drop' \
+      --filter-trace-tc --filter-trace-xdp --filter-track-skb --drops-only --summary 'udp and (dst port 7001 or dst port 7003)'; then
+    $UDPSEND 10.0.0.2 7001 2 41011 > /dev/null
+    $UDPSEND 10.0.0.2 7003 1 41013 > /dev/null
+    settle
+    tracer_stop
+    echo "info: --drops-only --summary output:"; sed 's/^/  | /' "$OUT"
+    S1=$(tup '10.0.0.1:41011->10.0.0.2:7001(udp)'); S3=$(tup '10.0.0.1:41013->10.0.0.2:7003(udp)')
+    n=$(count "$(lit 'pwru_test_drop_udp_ingress(tc)=TC_ACT_SHOT')" "$S1")
+    [ "$n" -eq 2 ] && pass "--drops-only: both shot datagrams' paths end at the verdict" || fail "$n TC_ACT_SHOT events of 7001, expected 2"
+    # (veth with XDP on its peer hands a copy of the skb to veth1: the paths start at the ingress program.)
+    n=$(count "$(lit ' pwru_test_drop_udp_ingress(tc)')\$" "$S1")
+    [ "$n" -eq 2 ] && pass "--drops-only: each path from the program's entry" || fail "$n entries of the program for 7001, expected 2"
+    expect "--drops-only: the XDP drop" "$(lit 'pwru_test_xdp_udp(xdp)=XDP_DROP')" "$S3"
+    echo "info: the kernel's free of the skb XDP dropped, printed as part of that drop: $(count 'NOT_SPECIFIED' "$S3") events"
+    grep -qE '^ +[0-9]+  (SKB_DROP_REASON_)?(NOT_SPECIFIED|TC_INGRESS) ' "$OUT" &&
+      fail "--summary counts the kernel's free after a verdict" || pass "--summary: no row for the kernel's free after a verdict"
+    expect_none "--drops-only: nothing after the verdict (the kernel's free is the same drop)" "$DROP"
+    row() { grep -E "^ +$1  $(lit "$2") +$(lit "$3") +$4 +" "$OUT" > /dev/null; }
+    row 2 'TC_ACT_SHOT by pwru_test_drop_udp_ingress' pwru_test_drop_udp_ingress veth1 &&
+      pass "--summary: 2 TC_ACT_SHOT by pwru_test_drop_udp_ingress on veth1" || fail "--summary: no row of 2 TC_ACT_SHOT"
+    row 1 'XDP_DROP by pwru_test_xdp_udp' pwru_test_xdp_udp '[^ ]+' &&
+      pass "--summary: 1 XDP_DROP by pwru_test_xdp_udp" || fail "--summary: no row of 1 XDP_DROP"
+    grep -qE '^pwru summary after [0-9.]+ s: [0-9]+ events, [0-9]+ packets, 3 dropped;' "$OUT" &&
+      pass "--summary: 3 dropped, each packet once" || fail "--summary: not 3 dropped: $(grep '^pwru summary' "$OUT")"
+  fi
   r0=$(runs $PROGS/pwru_test_drop_udp_ingress); x0=$(runs $PROGS/pwru_test_xdp_udp)
   $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
   sleep 0.5
