@@ -149,10 +149,10 @@ impl Plan {
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = out.output_stack || (out.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
-            // Without callers, stacks or other probed functions only the skb functions are ever named: keep just
-            // those (a few KB instead of the whole kernel's symbols, for the whole trace).
+            // Without callers, stacks or other probed functions (BPF helpers included) only the skb functions are
+            // ever named: keep just those (a few KB instead of the whole kernel's symbols, for the whole trace).
             Some(k)
-                if !(out.output_caller || out.output_stack)
+                if !(out.output_caller || out.output_stack || args.filter_track_bpf_helpers)
                     && targets.non_skb.is_empty()
                     && targets.map_funcs.is_empty() =>
             {
