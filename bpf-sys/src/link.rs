@@ -14,6 +14,40 @@ pub fn raw_tracepoint_open(name: Option<&CStr>, prog: BorrowedFd<'_>) -> Result<
     bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut a)
 }
 
+/// [`raw_tracepoint_open`] with a BPF cookie (`bpf_get_attach_cookie()`), kernel 6.10+; older kernels refuse a
+/// non-zero cookie with EINVAL (the field is past the end of the attribute they know).
+pub fn raw_tracepoint_open_cookie(
+    name: Option<&CStr>,
+    prog: BorrowedFd<'_>,
+    cookie: u64,
+) -> Result<OwnedFd, Error> {
+    let mut a = attr();
+    a.raw_tracepoint.name = name.map_or(0, |n| n.as_ptr() as u64);
+    a.raw_tracepoint.prog_fd = prog.as_raw_fd() as u32;
+    a.raw_tracepoint.cookie = cookie;
+    bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut a)
+}
+
+/// `BPF_LINK_CREATE` of a perf-event link (kernel 5.15+): runs `prog` on perf event `perf` (a kprobe from
+/// [`crate::perf::KprobePmu::open_probe`]) with a BPF cookie. The link holds the perf event: the caller may close
+/// its own fd, and closing the link removes both.
+pub fn link_perf_event(
+    prog: BorrowedFd<'_>,
+    perf: BorrowedFd<'_>,
+    cookie: u64,
+) -> Result<OwnedFd, Error> {
+    let mut a = attr();
+    // SAFETY: plain integer fields of the member BPF_LINK_CREATE reads.
+    unsafe {
+        let l = &mut a.link_create;
+        l.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+        l.__bindgen_anon_2.target_fd = perf.as_raw_fd() as u32;
+        l.attach_type = bpf_attach_type::BPF_PERF_EVENT as u32;
+        l.__bindgen_anon_3.perf_event.bpf_cookie = cookie;
+    }
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut a)
+}
+
 /// `BPF_LINK_CREATE` without type-specific options: `target` is the target fd or ifindex (0 for tracing programs,
 /// whose target was fixed at load time), `attach_type` the program's attach type (`BPF_TRACE_FENTRY`,
 /// `BPF_TCX_INGRESS`, `BPF_XDP`, ...).

@@ -252,6 +252,18 @@ impl Map {
         }
     }
 
+    /// `BPF_MAP_FREEZE`: no more writes from user space; a frozen map created with `BPF_F_RDONLY_PROG` is a
+    /// constant to the verifier (how `.rodata` configuration becomes dead-code elimination).
+    pub fn freeze(&self) -> Result<(), Error> {
+        let mut a = attr();
+        // BPF_MAP_FREEZE reads only map_fd, the first field of the element commands' member.
+        a.__bindgen_anon_2.map_fd = self.fd.as_raw_fd() as u32;
+        let cmd = bpf_cmd::BPF_MAP_FREEZE;
+        bpf(cmd, &mut a)
+            .map(drop)
+            .map_err(|errno| Error::Bpf { cmd, errno })
+    }
+
     /// `BPF_MAP_DELETE_ELEM`; `Ok(false)` when the key was absent.
     pub fn delete(&self, key: &[u8]) -> Result<bool, Error> {
         self.check("key", key.len(), self.info.key_size as usize)?;

@@ -5,7 +5,7 @@ use crate::uapi::{
     PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF, PERF_FLAG_FD_CLOEXEC, perf_event_attr,
 };
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 const PMU_DIR: &str = "/sys/bus/event_source/devices/kprobe";
@@ -55,6 +55,14 @@ impl KprobePmu {
         retprobe: bool,
         prog: BorrowedFd<'_>,
     ) -> Result<OwnedFd, Error> {
+        let fd = self.open_probe(ProbeSite::Symbol { func, offset: 0 }, retprobe)?;
+        set_bpf(fd.as_fd(), prog)?;
+        Ok(fd)
+    }
+
+    /// Creates a kprobe (or kretprobe) at `site`, enabled but running no program yet (see [`set_bpf`] and
+    /// [`crate::link::link_perf_event`]). Closing the last reference to it removes the probe.
+    pub fn open_probe(&self, site: ProbeSite<'_>, retprobe: bool) -> Result<OwnedFd, Error> {
         // SAFETY: perf_event_attr is plain integers (and unions of them); zero is valid for each.
         let mut attr: perf_event_attr = unsafe { std::mem::zeroed() };
         attr.type_ = self.type_;
@@ -64,8 +72,15 @@ impl KprobePmu {
         } else {
             0
         };
-        attr.__bindgen_anon_3.kprobe_func = func.as_ptr() as u64;
-        // SAFETY: attr is a valid perf_event_attr of the given size; func outlives the call.
+        match site {
+            ProbeSite::Symbol { func, offset } => {
+                attr.__bindgen_anon_3.kprobe_func = func.as_ptr() as u64;
+                attr.__bindgen_anon_4.probe_offset = offset;
+            }
+            // kprobe_func 0: kprobe_addr is an absolute address.
+            ProbeSite::Address(addr) => attr.__bindgen_anon_4.kprobe_addr = addr,
+        }
+        // SAFETY: attr is a valid perf_event_attr of the given size; a symbol name outlives the call.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_perf_event_open,
@@ -82,23 +97,43 @@ impl KprobePmu {
                 errno: Errno::last(),
             });
         }
-        let fd = owned(fd);
-        for (call, req, arg) in [
-            (
-                "PERF_EVENT_IOC_SET_BPF",
-                PERF_EVENT_IOC_SET_BPF,
-                prog.as_raw_fd(),
-            ),
-            ("PERF_EVENT_IOC_ENABLE", PERF_EVENT_IOC_ENABLE, 0),
-        ] {
-            // SAFETY: a plain ioctl with an integer argument on an fd we own.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), req as _, arg) } < 0 {
-                return Err(Error::Perf {
-                    call,
-                    errno: Errno::last(),
-                });
-            }
-        }
-        Ok(fd)
+        Ok(owned(fd))
     }
+}
+
+/// Where a kprobe goes.
+#[derive(Clone, Copy, Debug)]
+pub enum ProbeSite<'a> {
+    /// `offset` bytes into function `func` (`module:func` for a module's). The kernel looks the name up (on some
+    /// kernels, through every kernel symbol, to refuse a name that several functions share).
+    Symbol {
+        /// The function.
+        func: &'a CStr,
+        /// Bytes from its start (0: the entry, where the kernel may use ftrace instead of a breakpoint).
+        offset: u64,
+    },
+    /// An absolute kernel address (as `/proc/kallsyms` gives it): nothing to look up.
+    Address(u64),
+}
+
+/// `PERF_EVENT_IOC_SET_BPF` then `PERF_EVENT_IOC_ENABLE`: runs `prog` on perf event `perf` (no BPF cookie; see
+/// [`crate::link::link_perf_event`] for one).
+pub fn set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), Error> {
+    for (call, req, arg) in [
+        (
+            "PERF_EVENT_IOC_SET_BPF",
+            PERF_EVENT_IOC_SET_BPF,
+            prog.as_raw_fd(),
+        ),
+        ("PERF_EVENT_IOC_ENABLE", PERF_EVENT_IOC_ENABLE, 0),
+    ] {
+        // SAFETY: a plain ioctl with an integer argument on an fd the caller holds.
+        if unsafe { libc::ioctl(perf.as_raw_fd(), req as _, arg) } < 0 {
+            return Err(Error::Perf {
+                call,
+                errno: Errno::last(),
+            });
+        }
+    }
+    Ok(())
 }

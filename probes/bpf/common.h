@@ -91,6 +91,13 @@ struct {
 	__type(value, struct filter_buf);
 } FILTER_BUF SEC(".maps");
 
+/* Function address by probe_id, for kprobes whose bpf_get_func_ip() is 0 (placed past the entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the loader sets the real size */
+	__type(key, __u32);
+	__type(value, __u64);
+} FUNC_IPS SEC(".maps");
 /* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
  * without sections are reserved in the ring and written in place). The sections follow in this order, each only
  * when present: verdict, skb cb, tunnel, map op, packet (last: its length varies). */

@@ -22,6 +22,17 @@ enum pwru_tp_id {
 	TP_ID_UNTRACK = 0x80000000u,
 };
 
+/* The BPF cookie of a target of the one-program-per-backend programs (kprobe_cookie, kprobe_multi_cookie,
+ * raw_tp_cookie), written by the loader (probes/src/variant.rs, cookie()). Positions are arguments counted from 0;
+ * a field holding "position + 1" is 0 when there is none. */
+enum pwru_cookie {
+	COOKIE_SKB_SHIFT = 0,     /* 8 bits: the skb's position */
+	COOKIE_REASON_SHIFT = 8,  /* 8 bits: the drop reason's position + 1 */
+	COOKIE_CALLER_SHIFT = 16, /* 8 bits: position + 1 of an argument reported as the caller (tracepoints) */
+	COOKIE_UNTRACK = 1 << 24, /* forget the skb for skb tracking after the event (as TP_ID_UNTRACK) */
+	COOKIE_ID_SHIFT = 32,     /* 32 bits: the target's index, the event's probe_id */
+};
+
 /* fentry/fexit programs on tc and XDP programs are loaded once per traced program; the loader patches the immediate
  * of `rX = PROG_ID_MARKER` with that program's id, which becomes the events' probe_id. */
 enum pwru_prog_marker {

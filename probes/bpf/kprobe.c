@@ -54,6 +54,66 @@ KPROBE_SKB(4)
 KPROBE_SKB_REASON(0, 1)
 KPROBE_SKB_REASON(1, 2)
 
+/* A load from the kprobe context at a constant offset, in asm: the verifier takes the context only at constant
+ * offsets, and clang would turn a switch of plain loads into one load at a computed offset. */
+#define CTX_LOAD(ctx, idx)                                                                             \
+	({                                                                                             \
+		__u64 __v;                                                                             \
+		asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(__v) : "r"(ctx), "i"((idx) * 8));         \
+		__v;                                                                                   \
+	})
+
+/* kprobe argument `pos` (0-4) of a cookie. */
+static __always_inline __u64 karg_at(void *ctx, __u64 pos)
+{
+	switch (pos) {
+	case 0:
+		return CTX_LOAD(ctx, REG_ARG0);
+	case 1:
+		return CTX_LOAD(ctx, REG_ARG1);
+	case 2:
+		return CTX_LOAD(ctx, REG_ARG2);
+	case 3:
+		return CTX_LOAD(ctx, REG_ARG3);
+	case 4:
+		return CTX_LOAD(ctx, REG_ARG4);
+	}
+	return 0;
+}
+
+/* One program for every function: the cookie (enum pwru_cookie) says where the skb and the reason are and which
+ * target fired, so the filter is verified once, whatever the number of functions. */
+static __always_inline int on_kprobe_cookie(void *ctx)
+{
+	__u64 c = bpf_get_attach_cookie(ctx);
+	__u32 id = c >> COOKIE_ID_SHIFT;
+	__u64 reason_at = (c >> COOKIE_REASON_SHIFT) & 0xff;
+	__u64 func_ip = bpf_get_func_ip(ctx);
+	int want_caller = CFG_CALLER != 0;
+	__u64 caller = want_caller ? kprobe_caller(ctx) : 0;
+
+	if (!func_ip) {
+		__u64 *ip = bpf_map_lookup_elem(&FUNC_IPS, &id);
+
+		if (ip)
+			func_ip = *ip;
+	}
+	return handle(ctx, (struct sk_buff *)karg_at(ctx, (c >> COOKIE_SKB_SHIFT) & 0xff), func_ip, caller,
+		      want_caller, id, EV_KIND_KPROBE, reason_at != 0, reason_at ? karg_at(ctx, reason_at - 1) : 0);
+}
+
+SEC("kprobe/cookie")
+int kprobe_cookie(void *ctx)
+{
+	return on_kprobe_cookie(ctx);
+}
+
+SEC("kprobe/multi_cookie")
+int kprobe_multi_cookie(void *ctx)
+{
+	return on_kprobe_cookie(ctx);
+}
+
 /* skb-tracking bookkeeping (kprobe backends only) */
 SEC("kprobe/kfree_skbmem")
 int kprobe_untrack(void *ctx)

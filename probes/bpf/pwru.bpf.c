@@ -54,6 +54,7 @@ struct pwru_contract {
 	enum pwru_event_kind kind;
 	enum pwru_counter counter;
 	enum pwru_tp_id tp_id;
+	enum pwru_cookie cookie;
 	enum pwru_filter_abi filter;
 	enum pwru_prog_marker prog_marker;
 	enum pwru_filter_mode filter_mode;

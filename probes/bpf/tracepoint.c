@@ -45,3 +45,31 @@ int raw_tp_skb_0_reason_2(void *ctx)
 	return on_tracepoint(ctx, TPARG(ctx, 0), 1, TPARG(ctx, 2), TPARG(ctx, 1));
 }
 
+
+/* Tracepoint argument `pos` of a raw_tp context. Read with a helper: a direct read past a tracepoint's arguments
+ * would make the kernel refuse to attach the program to any tracepoint with fewer. */
+static __always_inline __u64 tparg_at(void *ctx, __u64 pos)
+{
+	__u64 v = 0;
+
+	if (pos < 5)
+		bpf_probe_read_kernel(&v, sizeof(v), (__u64 *)ctx + pos);
+	return v;
+}
+
+/* One raw_tp program for every tracepoint (kernel 6.10+: raw_tp cookies); the cookie is enum pwru_cookie. */
+SEC("raw_tp/cookie")
+int raw_tp_cookie(void *ctx)
+{
+	__u64 c = bpf_get_attach_cookie(ctx);
+	__u64 skb = tparg_at(ctx, (c >> COOKIE_SKB_SHIFT) & 0xff);
+	__u64 reason_at = (c >> COOKIE_REASON_SHIFT) & 0xff;
+	__u64 caller_at = (c >> COOKIE_CALLER_SHIFT) & 0xff;
+	__u64 caller = caller_at ? tparg_at(ctx, caller_at - 1) : 0;
+
+	handle(ctx, (struct sk_buff *)skb, 0, caller, caller != 0, c >> COOKIE_ID_SHIFT, EV_KIND_TRACEPOINT,
+	       reason_at != 0, reason_at ? tparg_at(ctx, reason_at - 1) : 0);
+	if (CFG_TRACK_SKB && (c & COOKIE_UNTRACK))
+		untrack(skb);
+	return 0;
+}

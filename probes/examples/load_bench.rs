@@ -44,6 +44,7 @@ fn main() {
                 module: None,
                 skb_arg: probes::ArgIndex(a),
                 reason_arg: None,
+                address: None,
             })
             .collect();
         let cfg = probes::Config {

@@ -48,6 +48,23 @@ pub struct Target {
     /// Position of an `enum skb_drop_reason` parameter. Where no program reads the reason at that position
     /// (next to this skb position), the function is probed without it and its events carry no reason.
     pub reason_arg: Option<ArgIndex>,
+    /// The function's address (from `/proc/kallsyms`), if known: the kprobe backend then places its probe by
+    /// address (see [`KprobePlacement`]); without it, by name.
+    pub address: Option<u64>,
+}
+
+/// Where the kprobe backend places a function's probe (kprobe-multi always uses the entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KprobePlacement {
+    /// At the entry, named: the kernel looks the name up for each probe. The default: the placements below did
+    /// not attach faster in the VM benchmarks (probes/README.md).
+    #[default]
+    Symbol,
+    /// At the entry, by [`Target::address`].
+    Entry,
+    /// Just past the function's ftrace call site, by address (a breakpoint rather than an ftrace user), falling
+    /// back to the entry where the kernel refuses that address or the function has no ftrace site.
+    PastFtrace,
 }
 
 impl Target {
@@ -235,6 +252,10 @@ pub struct Config {
     pub skb_cb: bool,
     /// Size of the event ring buffer in bytes (rounded up to a power of two, at least one page).
     pub ringbuf_bytes: u32,
+    /// Where kprobes go (kprobe backend).
+    pub kprobe_placement: KprobePlacement,
+    /// Probes one attaching or detaching worker thread handles (kprobe backend); `None`: a few workers per CPU.
+    pub kprobe_batch: Option<usize>,
     /// Tunnel packets: their inner tuple, and filters on their inner packet.
     pub tunnel: TunnelConfig,
     /// Following packets by stack, and what reports through it.
@@ -270,6 +291,8 @@ impl Default for Config {
             progs: ProgTracing::default(),
             skb_cb: false,
             ringbuf_bytes: 16 << 20,
+            kprobe_placement: KprobePlacement::default(),
+            kprobe_batch: None,
             tunnel: TunnelConfig::default(),
             stack_track: StackConfig::default(),
             percpu_buf: PERCPU_BUF_DEFAULT,

@@ -30,3 +30,18 @@ pub const PROG_ID_MARKER: i32 = 0x7d7d_7d7d;
 
 /// Bytes of packet the probes copy for the pcap filter: pcap-filter's buffer size, which `bpf/filter.h` repeats.
 pub const FILTER_BUF_SIZE: u32 = pcap_filter::FILTER_BUF_SIZE;
+
+/// The BPF cookie of a target of the one-program-per-backend programs (`enum pwru_cookie`): positions are
+/// arguments counted from 0; a field holding "position + 1" is 0 when there is none.
+pub mod cookie {
+    /// 8 bits: the skb's position.
+    pub const SKB_SHIFT: u32 = 0;
+    /// 8 bits: the drop reason's position + 1.
+    pub const REASON_SHIFT: u32 = 8;
+    /// 8 bits: position + 1 of an argument reported as the caller (tracepoints).
+    pub const CALLER_SHIFT: u32 = 16;
+    /// Forget the skb for skb tracking after the event (as [`super::TP_ID_UNTRACK`]).
+    pub const UNTRACK: u64 = 1 << 24;
+    /// 32 bits: the target's index, the event's `probe_id`.
+    pub const ID_SHIFT: u32 = 32;
+}

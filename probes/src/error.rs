@@ -150,6 +150,15 @@ pub enum ObjectError {
         /// Its name.
         name: String,
     },
+    /// Creating one of the object's maps failed.
+    #[error("creating map {name}")]
+    CreateMap {
+        /// The map.
+        name: String,
+        /// aya's complaint.
+        #[source]
+        source: aya::maps::MapError,
+    },
     /// A map did not have the type the loader expects.
     #[error("map {name}")]
     Map {

@@ -16,7 +16,10 @@ pub mod error;
 pub mod event;
 pub mod filter_check;
 pub mod filters;
+#[doc(hidden)]
+pub mod limit;
 mod linked;
+mod maps;
 pub mod objects;
 mod parallel;
 mod patch;
@@ -35,6 +38,12 @@ pub mod testing {
         crate::backend::tracepoint::FORCE_RAW_TP.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Makes tracers load one program per variant (kprobes) or per tracepoint, as on kernels without BPF
+    /// cookies (for all tracers in this process).
+    pub fn without_cookies(on: bool) {
+        crate::support::NO_COOKIES.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Makes `--filter-trace-tc/-xdp` hold each program (the two references its fentry/fexit links would take)
     /// instead of tracing it, and skip the tail-call test, so that the inventory and the watcher (programs picked up
     /// and let go) can be tested on a kernel that refuses fentry on BPF programs (for all tracers in this process).
@@ -44,8 +53,8 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, MapFuncTarget, MapOpKind, ProgTracing,
-    StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, KprobePlacement, MapFuncTarget,
+    MapOpKind, ProgTracing, StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

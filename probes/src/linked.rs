@@ -24,13 +24,13 @@ pub(crate) fn map_fd(m: &Map) -> Option<RawFd> {
 }
 
 impl Linked {
-    /// `maps` are aya's maps created from the same `elf`.
+    /// Relocates `obj` (parsed and its globals patched) against the kernel's `btf` (CO-RE) and the fds of `maps`,
+    /// created from the same object.
     pub(crate) fn new<'a>(
-        elf: &[u8],
+        mut obj: aya_obj::Object,
         btf: &Btf,
         maps: impl Iterator<Item = (&'a str, &'a Map)>,
     ) -> Result<Self, ProbeError> {
-        let mut obj = aya_obj::Object::parse(elf).map_err(ObjectError::Parse)?;
         obj.relocate_btf(btf).map_err(ObjectError::Core)?;
         let text: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
         let map_objs = obj.maps.clone();

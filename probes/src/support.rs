@@ -122,6 +122,27 @@ fn check_kprobe_multi() -> Result<(), String> {
     ))
 }
 
+/// Test hook: behave as a kernel without BPF cookies (see [`crate::testing`]).
+pub(crate) static NO_COOKIES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether programs of `prog_type` (with `attach`) can read a BPF cookie on this kernel (kprobes and kprobe-multi:
+/// 5.15+; raw tracepoints: 6.10+): a program calling `bpf_get_attach_cookie()` loads only where it can.
+pub(crate) fn has_cookies(prog_type: bpf_prog_type, attach: Option<bpf_attach_type>) -> bool {
+    if NO_COOKIES.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
+    let mut insns = [trivial()[0]; 3];
+    insns[0].code = 0x85; // call
+    insns[0].imm = BPF_FUNC_GET_ATTACH_COOKIE;
+    insns[1] = trivial()[0];
+    insns[2] = trivial()[1];
+    let mut spec = ProgLoad::new(prog_type, "pwru_cookie", &insns);
+    spec.expected_attach_type = attach;
+    prog_load(&spec).is_ok()
+}
+
 /// Whether the probes can print structs with `bpf_snprintf_btf` (helper 149, Linux 5.9+, needs the kernel's BTF):
 /// a raw tracepoint program calling it must pass the verifier. `Err` says why not, in one line.
 pub fn snprintf_btf() -> Result<(), String> {

@@ -1,19 +1,20 @@
 //! The tracer: loads the BPF object with the caller's configuration, attaches it with the chosen backend,
 //! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
+use crate::backend::placement::{self, FtraceSites};
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{ArgIndex, Backend, Config, FilterCode};
+use crate::config::{ArgIndex, Backend, Config, FilterCode, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
 use crate::linked::{self, Linked};
+use crate::maps::Maps;
 use crate::parallel;
 use crate::progs::{Code, MapProgs, Pair, ProgEvent, ProgTable, ProgsReport, Watch};
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{filters, objects, splice};
-use aya::maps::{PerCpuArray, RingBuf, StackTraceMap};
-use aya::{Ebpf, EbpfLoader};
+use crate::{filters, objects, splice, support};
+use aya::maps::{Array, PerCpuArray, RingBuf, StackTraceMap};
 use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::perf::KprobePmu;
@@ -21,6 +22,7 @@ use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 pub use crate::backend::tracepoint::TracepointStats;
@@ -45,6 +47,8 @@ pub struct AttachStats {
     pub tracepoints: TracepointStats,
     /// How long attaching took.
     pub elapsed: Duration,
+    /// [`Tracer::attach_until`] stopped before every target was tried.
+    pub cancelled: bool,
     /// tc/XDP program tracing, when asked for.
     pub progs: Option<ProgsReport>,
 }
@@ -69,6 +73,48 @@ pub struct DetachStats {
     pub produced: u64,
     /// Events lost, read after the links were closed (final).
     pub lost: u64,
+    /// [`Tracer::recursion_misses`], final.
+    pub recursion_misses: u64,
+}
+
+/// Which targets get one program for all, told apart by BPF cookie.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cookies {
+    kprobe: bool,
+    tracepoint: bool,
+}
+
+/// The raw_tp program for every tracepoint, with raw_tp cookies.
+const TP_COOKIE_PROG: &str = "raw_tp_cookie";
+
+fn kprobe_program(multi: bool, suffix: &str) -> String {
+    if multi {
+        format!("kprobe_multi_{suffix}")
+    } else {
+        format!("kprobe_{suffix}")
+    }
+}
+
+/// Writes each function's address into `FUNC_IPS` (the cookie program's name for kprobes placed past the entry,
+/// where the kernel gives the program no function address).
+fn fill_func_ips(maps: &mut Maps, kprobes: &[crate::Target]) -> Result<(), ProbeError> {
+    let map = maps.get_mut("FUNC_IPS").ok_or(ObjectError::Missing {
+        kind: "map",
+        name: "FUNC_IPS".into(),
+    })?;
+    let mut ips = Array::<_, u64>::try_from(map).map_err(|source| ObjectError::Map {
+        name: "FUNC_IPS",
+        source,
+    })?;
+    for (i, t) in kprobes.iter().enumerate() {
+        if let Some(a) = t.address {
+            ips.set(i as u32, a, 0).map_err(|source| ObjectError::Map {
+                name: "FUNC_IPS",
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The kprobe program on the kernel functions traced BPF programs call.
@@ -91,35 +137,37 @@ const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 pub struct Tracer {
     /// Attached links and perf events: dropped first so nothing fires into half-freed state.
     links: Vec<OwnedFd>,
-    /// Programs we loaded ourselves (kprobe and kprobe-multi variants), by name.
+    /// Programs we loaded ourselves (kprobe and kprobe-multi variants, the cookie programs), by name.
     progs: BTreeMap<String, OwnedFd>,
+    /// Programs loaded per tracepoint (without raw_tp cookies), kept to read their counters.
+    tp_progs: Vec<OwnedFd>,
+    /// [`Tracer::recursion_misses`] as read when the programs were closed.
+    final_misses: u64,
+    cookies: Cookies,
     ring: Option<RingReader>,
     cfg: Config,
     /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
     /// (tens of MB) so a long trace does not carry them.
     btf: Option<Btf>,
     linked: Option<Linked>,
+    /// The maps (the ring buffer is handed to the reader).
+    maps: Maps,
+    /// [`Tracer::attach`] ran.
+    attached: bool,
     /// Until attach(): the fentry/fexit code for tracing tc/XDP programs; then the programs' watcher.
     prog_code: Option<Code>,
     watch: Option<Watch>,
-    /// aya's side: the maps (and the object's BTF).
-    ebpf: Ebpf,
     load_time: Duration,
 }
 
-/// Looks through an error chain for the errno that explains it (EPERM deserves its own message).
-fn errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if let Some(n) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.raw_os_error())
-        {
-            return Some(n);
-        }
-        cur = err.source();
+/// Gives freed memory (the kernel BTF, the relocated object) back to the system rather than keep it for the
+/// whole trace.
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    None
 }
 
 /// `size` if the programs' buffers take it (1 to `max` bytes).
@@ -189,6 +237,8 @@ impl Tracer {
             false => 0,
         };
         let elf = splice::splice(objects::object(), &stubs)?;
+        let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
+        drop(elf);
         let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
         // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
         let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
@@ -200,82 +250,157 @@ impl Tracer {
         };
         let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
         let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
-        let (dump_skb, dump_shinfo) = (dumps.skb as u32, dumps.shared_info as u32);
-
         let netns = cfg.netns.unwrap_or(0);
         let (mark_on, mark, mask) = match cfg.mark {
             Some((v, m)) => (1u32, v, m),
             None => (0, 0, 0),
         };
-        let ifindex = cfg.ifindex.unwrap_or(0);
-        let track = cfg.track_skb as u32;
-        let caller = cfg.caller as u32;
-        let stack = cfg.stack as u32;
-        let have_filter = cfg.filter.is_some() as u32;
-        let have_skb_expr = cfg.skb_expr.is_some() as u32;
         let filter_snaplen = |f: &Option<FilterCode>| {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let snaplen = filter_snaplen(&cfg.filter);
-        let (have_tun_l2, have_tun_l3) = (tun_l2.is_some() as u32, tun_l3.is_some() as u32);
-        let (snaplen_tun_l2, snaplen_tun_l3) = (filter_snaplen(tun_l2), filter_snaplen(tun_l3));
-        let tunnel = cfg.tunnel.output as u32;
+        let globals: [(&str, u32); 27] = [
+            ("CFG_NETNS", netns),
+            ("CFG_MARK_ON", mark_on),
+            ("CFG_MARK", mark),
+            ("CFG_MARK_MASK", mask),
+            ("CFG_IFINDEX", cfg.ifindex.unwrap_or(0)),
+            ("CFG_TRACK_SKB", cfg.track_skb as u32),
+            ("CFG_CALLER", cfg.caller as u32),
+            ("CFG_STACK", cfg.stack as u32),
+            ("CFG_SELF_TGID", std::process::id()),
+            ("HAVE_FILTER", cfg.filter.is_some() as u32),
+            ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
+            ("HAVE_SKB_EXPR", cfg.skb_expr.is_some() as u32),
+            ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
+            ("CFG_META_SIZE", meta_size),
+            ("CFG_DUMP_SKB", dumps.skb as u32),
+            ("CFG_DUMP_SHINFO", dumps.shared_info as u32),
+            ("CFG_DUMP_SIZE", dump_size),
+            ("CFG_SKB_BTF_ID", skb_btf_id),
+            ("CFG_SHINFO_BTF_ID", shinfo_btf_id),
+            ("CFG_SKB_CB", cfg.skb_cb as u32),
+            ("CFG_XDP_FOLLOW", cfg.progs.xdp as u32),
+            ("CFG_TUNNEL", cfg.tunnel.output as u32),
+            ("HAVE_TUNNEL_L2", tun_l2.is_some() as u32),
+            ("HAVE_TUNNEL_L3", tun_l3.is_some() as u32),
+            ("TUNNEL_SNAPLEN_L2", filter_snaplen(tun_l2)),
+            ("TUNNEL_SNAPLEN_L3", filter_snaplen(tun_l3)),
+            ("CFG_HTAB_KEY_OFF", cfg.progs.htab_elem_key.unwrap_or(0)),
+        ];
+        let bytes: Vec<(&str, [u8; 4])> =
+            globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
+        obj.patch_map_data(bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect())
+            .map_err(ObjectError::Parse)?;
+
+        let multi = cfg.backend == Backend::KprobeMulti;
+        let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
+        let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
+        // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
+        // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
+        // one load per tracepoint.
+        let cookies = Cookies {
+            kprobe: kprobing
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
+            tracepoint: !cfg.tracepoints.is_empty()
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
+        };
+        let mut wanted: Vec<(String, bpf_prog_type, Option<bpf_attach_type>)> = Vec::new();
+        let kprobe = |name: String| (name, bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach);
+        if kprobing {
+            if cookies.kprobe {
+                wanted.push(kprobe(kprobe_program(multi, "cookie")));
+            }
+            for t in cfg.kprobes.iter().filter(|_| !cookies.kprobe) {
+                let name = kprobe_program(multi, &kprobe_variant(t)?.suffix());
+                if !wanted.iter().any(|(n, _, _)| *n == name) {
+                    wanted.push(kprobe(name));
+                }
+            }
+            if cfg.track_skb {
+                for p in [
+                    "kprobe_untrack",
+                    "kprobe_clone_entry",
+                    "kretprobe_clone_exit",
+                ] {
+                    wanted.push((p.to_string(), bpf_prog_type::BPF_PROG_TYPE_KPROBE, None));
+                }
+            }
+        }
+        // Without raw_tp cookies, tracepoint programs are loaded per tracepoint in attach(); each variant is
+        // verified once now (as raw_tp, which needs no target) so that a verifier rejection is reported by
+        // load(), not as N ignored targets.
+        let mut tp_variants: Vec<Variant> = Vec::new();
+        if cookies.tracepoint {
+            wanted.push((
+                TP_COOKIE_PROG.into(),
+                bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT,
+                None,
+            ));
+        } else {
+            for t in &cfg.tracepoints {
+                let v = variant::tracepoint_variant(t)?;
+                if !tp_variants.contains(&v) {
+                    tp_variants.push(v);
+                }
+            }
+        }
+        if cfg.progs.any() && cfg.progs.helpers {
+            wanted.push((
+                HELPER_PROG.into(),
+                bpf_prog_type::BPF_PROG_TYPE_KPROBE,
+                None,
+            ));
+        }
+        let map_ops = cfg.progs.any() && !cfg.progs.map_funcs.is_empty();
+        if map_ops {
+            wanted.extend(
+                MAP_PROGS
+                    .iter()
+                    .map(|p| (p.to_string(), bpf_prog_type::BPF_PROG_TYPE_KPROBE, None)),
+            );
+        }
+        let per_tracepoint = !tp_variants.is_empty();
+
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
-        let snaplen_packet = cfg.snaplen.min(SNAPLEN_MAX);
-        let self_tgid: u32 = std::process::id();
-        let skb_cb = cfg.skb_cb as u32;
-        let xdp_follow = cfg.progs.xdp as u32;
-        let htab_key_off = cfg.progs.htab_elem_key.unwrap_or(0);
-        let mut loader = EbpfLoader::new();
-        loader
-            .btf(Some(&btf))
-            .override_global("CFG_NETNS", &netns, true)
-            .override_global("CFG_MARK_ON", &mark_on, true)
-            .override_global("CFG_MARK", &mark, true)
-            .override_global("CFG_MARK_MASK", &mask, true)
-            .override_global("CFG_IFINDEX", &ifindex, true)
-            .override_global("CFG_TRACK_SKB", &track, true)
-            .override_global("CFG_CALLER", &caller, true)
-            .override_global("CFG_STACK", &stack, true)
-            .override_global("CFG_SELF_TGID", &self_tgid, true)
-            .override_global("HAVE_FILTER", &have_filter, true)
-            .override_global("FILTER_SNAPLEN", &snaplen, true)
-            .override_global("HAVE_SKB_EXPR", &have_skb_expr, true)
-            .override_global("CFG_SNAPLEN", &snaplen_packet, true)
-            .override_global("CFG_META_SIZE", &meta_size, true)
-            .override_global("CFG_DUMP_SKB", &dump_skb, true)
-            .override_global("CFG_DUMP_SHINFO", &dump_shinfo, true)
-            .override_global("CFG_DUMP_SIZE", &dump_size, true)
-            .override_global("CFG_SKB_BTF_ID", &skb_btf_id, true)
-            .override_global("CFG_SHINFO_BTF_ID", &shinfo_btf_id, true)
-            .override_global("CFG_SKB_CB", &skb_cb, true)
-            .override_global("CFG_XDP_FOLLOW", &xdp_follow, true)
-            .override_global("CFG_TUNNEL", &tunnel, true)
-            .override_global("HAVE_TUNNEL_L2", &have_tun_l2, true)
-            .override_global("HAVE_TUNNEL_L3", &have_tun_l3, true)
-            .override_global("TUNNEL_SNAPLEN_L2", &snaplen_tun_l2, true)
-            .override_global("TUNNEL_SNAPLEN_L3", &snaplen_tun_l3, true)
-            .override_global("CFG_HTAB_KEY_OFF", &htab_key_off, true)
-            .map_max_entries("EVENTS", ring_size);
+        let mut sizes = vec![
+            ("EVENTS", ring_size),
+            ("FUNC_IPS", (cfg.kprobes.len() as u32).max(1)),
+        ];
         if cfg.progs.any() {
             let cpus = bpf_sys::map::possible_cpus()
                 .map_err(|e| ProbeError::sys("reading the possible CPUs", e))?;
-            loader.map_max_entries("PROG_STACK", cpus as u32);
+            sizes.push(("PROG_STACK", cpus as u32));
         }
         if !cfg.stack {
-            loader.map_max_entries("STACKS", 1);
+            sizes.push(("STACKS", 1));
         }
         if !cfg.track_skb {
-            loader.map_max_entries("TRACKED", 1);
+            sizes.push(("TRACKED", 1));
         }
-        let mut ebpf = loader.load(&elf).map_err(|e| match errno_in(&e) {
-            Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission {
-                what: "creating the BPF maps".into(),
-            },
-            _ => ObjectError::Maps(e).into(),
-        })?;
-        let linked = Linked::new(&elf, &btf, ebpf.maps())?;
+        let mut maps = Maps::create(&obj, &sizes)?;
+        let linked = Linked::new(obj, &btf, maps.iter())?;
+        if map_ops {
+            own_maps(&maps)?;
+        }
+
+        let mut progs = BTreeMap::new();
+        for v in &tp_variants {
+            let name = format!("raw_tp_{}", v.suffix());
+            let insns = linked.insns(&name)?;
+            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
+            drop(linked::load(&spec)?);
+        }
+        for (name, prog_type, attach) in wanted {
+            let insns = linked.insns(&name)?;
+            let mut spec = ProgLoad::new(prog_type, &name, &insns);
+            spec.expected_attach_type = attach;
+            let fd = linked::load(&spec)?;
+            progs.insert(name, fd);
+        }
+        if cookies.kprobe && cfg.backend == Backend::Kprobe {
+            fill_func_ips(&mut maps, &cfg.kprobes)?;
+        }
         let prog_code = if cfg.progs.any() {
             let pair = |hook: &str| -> Result<Pair, ProbeError> {
                 Ok(Pair {
@@ -291,7 +416,24 @@ impl Tracer {
         } else {
             None
         };
-        let ring = ebpf.take_map("EVENTS").ok_or(ObjectError::Missing {
+        // The relocated object (tens of MB) is only needed to load programs per tracepoint, the kernel BTF also to
+        // find the traced tc/XDP programs' functions.
+        let linked = if per_tracepoint {
+            Some(linked)
+        } else {
+            drop(linked);
+            None
+        };
+        let btf = if per_tracepoint || cfg.progs.any() {
+            Some(btf)
+        } else {
+            drop(btf);
+            None
+        };
+        trim_heap();
+        // Mapped only now: its pages count in pwru's memory (twice the ring's size: the kernel maps the data
+        // twice), and need not add to the peak of BTF parsing.
+        let ring = maps.take("EVENTS").ok_or(ObjectError::Missing {
             kind: "map",
             name: "EVENTS".into(),
         })?;
@@ -299,75 +441,20 @@ impl Tracer {
             name: "EVENTS",
             source,
         })?;
-
-        let mut progs = BTreeMap::new();
-        let multi = cfg.backend == Backend::KprobeMulti;
-        let mut wanted: Vec<(String, Option<bpf_attach_type>)> = Vec::new();
-        if cfg.backend != Backend::Tracepoint {
-            for t in &cfg.kprobes {
-                let v = kprobe_variant(t)?.suffix();
-                let (name, attach) = if multi {
-                    (
-                        format!("kprobe_multi_{v}"),
-                        Some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI),
-                    )
-                } else {
-                    (format!("kprobe_{v}"), None)
-                };
-                if !wanted.iter().any(|(n, _)| *n == name) {
-                    wanted.push((name, attach));
-                }
-            }
-            if cfg.track_skb && !cfg.kprobes.is_empty() {
-                for p in [
-                    "kprobe_untrack",
-                    "kprobe_clone_entry",
-                    "kretprobe_clone_exit",
-                ] {
-                    wanted.push((p.to_string(), None));
-                }
-            }
-        }
-        // Tracepoint programs are loaded per tracepoint in attach(); verify each variant once now (as raw_tp,
-        // which needs no target) so that a verifier rejection is reported by load(), not as N ignored targets.
-        let mut tp_variants: Vec<Variant> = Vec::new();
-        for t in &cfg.tracepoints {
-            let v = variant::tracepoint_variant(t)?;
-            if !tp_variants.contains(&v) {
-                tp_variants.push(v);
-            }
-        }
-        for v in tp_variants {
-            let name = format!("raw_tp_{}", v.suffix());
-            let insns = linked.insns(&name)?;
-            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
-            drop(linked::load(&spec)?);
-        }
-        if cfg.progs.any() && cfg.progs.helpers {
-            wanted.push((HELPER_PROG.to_string(), None));
-        }
-        let map_ops = cfg.progs.any() && !cfg.progs.map_funcs.is_empty();
-        if map_ops {
-            wanted.extend(MAP_PROGS.iter().map(|p| (p.to_string(), None)));
-            own_maps(&ebpf)?;
-        }
-        for (name, attach) in wanted {
-            let insns = linked.insns(&name)?;
-            let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_KPROBE, &name, &insns);
-            spec.expected_attach_type = attach;
-            let fd = linked::load(&spec)?;
-            progs.insert(name, fd);
-        }
         Ok(Tracer {
             links: Vec::new(),
             progs,
+            tp_progs: Vec::new(),
+            final_misses: 0,
+            cookies,
             ring: Some(RingReader::new(ring)),
             cfg,
-            btf: Some(btf),
-            linked: Some(linked),
+            btf,
+            linked,
+            maps,
+            attached: false,
             prog_code,
             watch: None,
-            ebpf,
             load_time: t0.elapsed(),
         })
     }
@@ -382,6 +469,20 @@ impl Tracer {
         &mut self,
         progress: impl Fn(usize, usize, usize) + Sync,
     ) -> Result<AttachStats, ProbeError> {
+        self.attach_until(progress, &AtomicBool::new(false))
+    }
+
+    /// [`Tracer::attach`] that stops early once `cancel` is set (from another thread: a signal): targets not yet
+    /// started are left out and [`AttachStats::cancelled`] is set. What was attached stays attached until
+    /// [`Tracer::detach`], like after a full attach.
+    pub fn attach_until(
+        &mut self,
+        progress: impl Fn(usize, usize, usize) + Sync,
+        cancel: &AtomicBool,
+    ) -> Result<AttachStats, ProbeError> {
+        if std::mem::replace(&mut self.attached, true) {
+            return Err(ConfigError::AttachedTwice.into());
+        }
         let t0 = Instant::now();
         let mut stats = AttachStats::default();
         let nk = if self.cfg.backend == Backend::Tracepoint {
@@ -399,41 +500,59 @@ impl Tracer {
                     backend: "kprobe",
                     reason: "kprobes unavailable (CONFIG_KPROBES not set)".into(),
                 })?;
+                let ftrace = (self.cfg.kprobe_placement == KprobePlacement::PastFtrace)
+                    .then(FtraceSites::read)
+                    .flatten();
+                let sites = placement::sites(
+                    &self.cfg.kprobes,
+                    self.cfg.kprobe_placement,
+                    ftrace.as_ref(),
+                );
+                drop(ftrace);
                 let mut jobs = Vec::with_capacity(self.cfg.kprobes.len());
-                for t in &self.cfg.kprobes {
-                    let prog_name = format!("kprobe_{}", kprobe_variant(t)?.suffix());
-                    let symbol = match &t.module {
-                        Some(m) => format!("{m}:{}", t.name),
-                        None => t.name.clone(),
+                for (i, (t, (site, fallback))) in self.cfg.kprobes.iter().zip(sites).enumerate() {
+                    let v = kprobe_variant(t)?;
+                    let (prog_name, cookie) = if self.cookies.kprobe {
+                        (kprobe_program(false, "cookie"), Some(v.cookie(i as u32)))
+                    } else {
+                        (kprobe_program(false, &v.suffix()), None)
                     };
                     jobs.push(kprobe::Job {
-                        symbol: CString::new(symbol).map_err(|_| ConfigError::BadName {
-                            kind: "function",
-                            name: t.name.clone(),
-                        })?,
+                        site,
+                        fallback,
                         display: t.name.clone(),
                         prog: self.progs[&prog_name].as_fd(),
                         retprobe: false,
+                        cookie,
                     });
                 }
-                let (fds, ignored) = kprobe::attach(&pmu, &jobs, prog)?;
-                stats.attached += fds.len();
-                self.links.extend(fds);
-                stats.ignored.extend(ignored);
+                let threads = parallel::threads_for(jobs.len(), self.cfg.kprobe_batch);
+                let got = kprobe::attach(&pmu, &jobs, threads, prog, cancel)?;
+                stats.attached += got.fds.len();
+                stats.cancelled |= got.skipped > 0;
+                self.links.extend(got.fds);
+                stats.ignored.extend(got.ignored);
             }
             Backend::KprobeMulti => {
-                let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for t in &self.cfg.kprobes {
-                    groups
-                        .entry(format!("kprobe_multi_{}", kprobe_variant(t)?.suffix()))
-                        .or_default()
-                        .push(t.name.clone());
+                // One link for every function with cookies; else one per variant.
+                let mut groups: BTreeMap<String, (Vec<String>, Vec<u64>)> = BTreeMap::new();
+                for (i, t) in self.cfg.kprobes.iter().enumerate() {
+                    let v = kprobe_variant(t)?;
+                    let suffix = if self.cookies.kprobe {
+                        "cookie".to_string()
+                    } else {
+                        v.suffix()
+                    };
+                    let g = groups.entry(kprobe_program(true, &suffix)).or_default();
+                    g.0.push(t.name.clone());
+                    g.1.push(v.cookie(i as u32));
                 }
                 let groups: Vec<kprobe_multi::Group> = groups
                     .into_iter()
-                    .map(|(p, names)| kprobe_multi::Group {
+                    .map(|(p, (names, cookies))| kprobe_multi::Group {
                         prog: self.progs[&p].as_fd(),
                         names,
+                        cookies: self.cookies.kprobe.then_some(cookies),
                     })
                     .collect();
                 let (fds, ignored) = kprobe_multi::attach(&groups, prog)?;
@@ -454,11 +573,14 @@ impl Tracer {
         {
             let pmu =
                 KprobePmu::open().map_err(|e| ProbeError::sys("opening the kprobe PMU", e))?;
+            let sym = |f: &str| kprobe::Site::Symbol(CString::new(f).expect("no NUL"));
             let mut jobs = vec![kprobe::Job {
-                symbol: CString::new("kfree_skbmem").expect("no NUL"),
+                site: sym("kfree_skbmem"),
+                fallback: None,
                 display: "kfree_skbmem (track)".into(),
                 prog: self.progs["kprobe_untrack"].as_fd(),
                 retprobe: false,
+                cookie: None,
             }];
             for f in CLONE_FUNCS {
                 for (p, ret) in [
@@ -466,35 +588,52 @@ impl Tracer {
                     ("kretprobe_clone_exit", true),
                 ] {
                     jobs.push(kprobe::Job {
-                        symbol: CString::new(f).expect("no NUL"),
+                        site: sym(f),
+                        fallback: None,
                         display: format!("{f} (track{})", if ret { ", return" } else { "" }),
                         prog: self.progs[p].as_fd(),
                         retprobe: ret,
+                        cookie: None,
                     });
                 }
             }
-            let (fds, ignored) = kprobe::attach(&pmu, &jobs, &|_, _, _| {})?;
-            self.links.extend(fds);
-            stats.ignored.extend(ignored);
+            let never = AtomicBool::new(false);
+            let got = kprobe::attach(&pmu, &jobs, jobs.len(), &|_, _, _| {}, &never)?;
+            self.links.extend(got.fds);
+            stats.ignored.extend(got.ignored);
         }
         if !self.cfg.tracepoints.is_empty() {
             let offset_progress = |d: usize, _t: usize, i: usize| progress(nk + d, total, i);
-            let (Some(linked), Some(btf)) = (&self.linked, &self.btf) else {
-                return Err(ConfigError::AttachedTwice.into());
+            let mut got = match (self.progs.get(TP_COOKIE_PROG), &self.linked, &self.btf) {
+                (Some(p), _, _) => tracepoint::attach_cookie(
+                    p.as_fd(),
+                    &self.cfg.tracepoints,
+                    &offset_progress,
+                    cancel,
+                )?,
+                (None, Some(linked), Some(btf)) => tracepoint::attach(
+                    linked,
+                    btf,
+                    &self.cfg.tracepoints,
+                    &offset_progress,
+                    cancel,
+                )?,
+                _ => return Err(ConfigError::AttachedTwice.into()),
             };
-            let (fds, mut ignored, tp) =
-                tracepoint::attach(linked, btf, &self.cfg.tracepoints, &offset_progress)?;
-            if fds.is_empty() && !ignored.is_empty() {
+            let tried = got.links.len() + got.ignored.len();
+            stats.cancelled |= tried < self.cfg.tracepoints.len();
+            if got.links.is_empty() && !got.ignored.is_empty() && !stats.cancelled {
                 return Err(ProbeError::NothingAttached {
                     what: "tracepoint",
-                    tried: ignored.len(),
-                    first: ignored.swap_remove(0),
+                    tried: got.ignored.len(),
+                    first: got.ignored.swap_remove(0),
                 });
             }
-            stats.attached += fds.len();
-            stats.tracepoints = tp;
-            self.links.extend(fds);
-            stats.ignored.extend(ignored);
+            stats.attached += got.links.len();
+            stats.tracepoints = got.stats;
+            self.links.extend(got.links);
+            self.tp_progs.extend(got.progs);
+            stats.ignored.extend(got.ignored);
         }
         if let Some(code) = self.prog_code.take() {
             let Some(btf) = &self.btf else {
@@ -544,12 +683,7 @@ impl Tracer {
         }
         self.linked = None;
         self.btf = None;
-        // Give the freed BTF/object memory back to the system rather than keep it for the whole trace.
-        #[cfg(target_env = "gnu")]
-        // SAFETY: malloc_trim only releases free heap pages.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        trim_heap();
         stats.elapsed = t0.elapsed();
         Ok(stats)
     }
@@ -560,7 +694,7 @@ impl Tracer {
     }
 
     fn counter(&self, idx: u32) -> u64 {
-        let Some(map) = self.ebpf.map("COUNTERS") else {
+        let Some(map) = self.maps.get("COUNTERS") else {
             return 0;
         };
         let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else {
@@ -579,6 +713,22 @@ impl Tracer {
         self.counter(counter::LOST)
     }
 
+    /// Runs of our programs the kernel skipped because another BPF program was already running on that CPU (a
+    /// probed function called from inside a probe, or an interrupt): `recursion_misses` of `bpf_prog_info`,
+    /// summed. Each is an event that may have been lost. Final once [`Tracer::detach`] returned (see
+    /// [`DetachStats::recursion_misses`]).
+    pub fn recursion_misses(&self) -> u64 {
+        if self.progs.is_empty() && self.tp_progs.is_empty() {
+            return self.final_misses;
+        }
+        self.progs
+            .values()
+            .chain(&self.tp_progs)
+            .filter_map(|fd| bpf_sys::obj::prog_info(fd.as_fd()).ok())
+            .map(|i| i.recursion_misses)
+            .sum()
+    }
+
     /// skbs `--filter-track-skb` could not remember because its table was full.
     pub fn track_overflows(&self) -> u64 {
         self.counter(counter::TRACK_FULL)
@@ -586,7 +736,7 @@ impl Tracer {
 
     /// The kernel stack (innermost first) recorded under `id` (events with `EV_HAS_STACK`).
     pub fn stack(&self, id: i32) -> Vec<u64> {
-        let Some(map) = self.ebpf.map("STACKS") else {
+        let Some(map) = self.maps.get("STACKS") else {
             return Vec::new();
         };
         let Ok(st) = StackTraceMap::try_from(map) else {
@@ -642,6 +792,12 @@ impl Tracer {
     /// programs. The maps stay until the tracer is dropped, so [`Tracer::produced`] and [`Tracer::lost`] read
     /// final values afterwards (also returned here). Calling it again does nothing.
     pub fn detach(&mut self) -> DetachStats {
+        self.detach_with(&|_, _| {})
+    }
+
+    /// [`Tracer::detach`], calling `progress(done, total)` from the worker threads as links close (removing a
+    /// plain kprobe waits for RCU grace periods: a thousand take tens of seconds).
+    pub fn detach_with(&mut self, progress: &(dyn Fn(usize, usize) + Sync)) -> DetachStats {
         let t0 = Instant::now();
         // The traced programs' links first: their trampolines go, and no helper event can follow.
         if let Some(mut w) = self.watch.take() {
@@ -649,14 +805,24 @@ impl Tracer {
         }
         let links = std::mem::take(&mut self.links);
         let closed = links.len();
-        parallel::drop_all(links);
+        let threads = parallel::threads_for(closed, self.cfg.kprobe_batch);
+        parallel::drop_all(links, threads, progress);
+        // No program runs any more: their counters are final; read them before the programs go.
+        self.final_misses = self.recursion_misses();
         self.progs.clear();
+        self.tp_progs.clear();
         DetachStats {
             closed,
             elapsed: t0.elapsed(),
             produced: self.produced(),
             lost: self.lost(),
+            recursion_misses: self.final_misses,
         }
+    }
+
+    /// Links and perf events still attached (what [`Tracer::detach`] has to close).
+    pub fn attached_links(&self) -> usize {
+        self.links.len()
     }
 }
 
@@ -666,17 +832,17 @@ impl Drop for Tracer {
     }
 }
 
-/// Puts the ids of the object's own maps into `OWN_MAPS`: the map operation kprobes leave out the lookups our own
-/// programs do while a traced program runs.
-fn own_maps(ebpf: &Ebpf) -> Result<(), ProbeError> {
+/// Puts the ids of our own maps into `OWN_MAPS`: the map operation kprobes leave out the lookups our own programs
+/// do while a traced program runs.
+fn own_maps(maps: &Maps) -> Result<(), ProbeError> {
     let sys = |e| ProbeError::sys("reading our own maps", e);
     let mut ids = Vec::new();
     let mut own = None;
-    for (name, m) in ebpf.maps() {
+    for (name, m) in maps.iter() {
         let Some(fd) = linked::map_fd(m) else {
             continue;
         };
-        // SAFETY: the fd belongs to `m`, which `ebpf` keeps open for this whole function.
+        // SAFETY: the fd belongs to `m`, which `maps` keeps open for this whole function.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         let info = bpf_sys::obj::map_info(fd).map_err(sys)?;
         if name == "OWN_MAPS" {

@@ -4,6 +4,7 @@
 //! `kprobe_skb_1_reason_2`, `tp_btf_skb_0`, `raw_tp_skb_0_reason_2`, ...: positions counted from 0, as
 //! [`ArgIndex`]); a unit test checks that the object has a program for every entry.
 use crate::config::{ArgIndex, Target, TracepointTarget};
+use crate::contract::cookie;
 use crate::error::{ConfigError, ProbeError};
 
 /// A program variant: where it reads the skb and, if anywhere, the drop reason.
@@ -46,6 +47,27 @@ impl Variant {
             None => format!("skb_{}", self.skb),
             Some(r) => format!("skb_{}_reason_{r}", self.skb),
         }
+    }
+}
+
+impl Variant {
+    /// The BPF cookie that makes the one-program-per-backend programs (`kprobe_cookie`, `kprobe_multi_cookie`,
+    /// `raw_tp_cookie`; `enum pwru_cookie`) behave as this variant for target `id`.
+    pub(crate) fn cookie(self, id: u32) -> u64 {
+        let plus1 = |p: Option<u8>| p.map_or(0, |p| u64::from(p) + 1);
+        (u64::from(id) << cookie::ID_SHIFT)
+            | (u64::from(self.skb) << cookie::SKB_SHIFT)
+            | (plus1(self.reason) << cookie::REASON_SHIFT)
+    }
+
+    /// [`Variant::cookie`] for a tracepoint: `skb:kfree_skb(skb, location, reason)`, the only tracepoint read
+    /// with a reason, reports `location` as the caller (as `tp_btf_skb_0_reason_2` does), and `untrack` asks to
+    /// forget the skb after the event.
+    pub(crate) fn tracepoint_cookie(self, id: u32, untrack: bool) -> u64 {
+        let caller = if self.reason.is_some() { 1u64 + 1 } else { 0 };
+        self.cookie(id)
+            | (caller << cookie::CALLER_SHIFT)
+            | if untrack { cookie::UNTRACK } else { 0 }
     }
 }
 
@@ -102,6 +124,18 @@ mod tests {
         assert_eq!(tracepoint(ArgIndex(0), a(1)), Some(v(0, None)));
         assert_eq!(tracepoint(ArgIndex(5), None), None);
         assert_eq!(v(1, Some(2)).suffix(), "skb_1_reason_2");
+    }
+
+    #[test]
+    fn cookies_carry_the_positions_and_the_target() {
+        assert_eq!(v(1, None).cookie(7), 7 << 32 | 1);
+        assert_eq!(v(1, Some(2)).cookie(0), 3 << 8 | 1);
+        assert_eq!(v(0, None).tracepoint_cookie(3, true), 3 << 32 | 1 << 24);
+        // skb:kfree_skb: reason at 2, location (1) as the caller
+        assert_eq!(
+            v(0, Some(2)).tracepoint_cookie(1, false),
+            1 << 32 | 2 << 16 | 3 << 8
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn verifier_rejection_carries_the_log() {
         module: None,
         skb_arg: ArgIndex(0),
         reason_arg: None,
+        address: None,
     }];
     let cfg = Config {
         backend: Backend::Kprobe,
@@ -74,6 +75,7 @@ fn bad_skb_positions_are_config_errors() {
         module: None,
         skb_arg: ArgIndex(5),
         reason_arg: None,
+        address: None,
     }];
     assert!(!kprobes[0].supported());
     assert_no_program(Config {

@@ -183,6 +183,16 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         (
+            "pwru_cookie",
+            m(&[
+                ("COOKIE_SKB_SHIFT", contract::cookie::SKB_SHIFT.into()),
+                ("COOKIE_REASON_SHIFT", contract::cookie::REASON_SHIFT.into()),
+                ("COOKIE_CALLER_SHIFT", contract::cookie::CALLER_SHIFT.into()),
+                ("COOKIE_UNTRACK", contract::cookie::UNTRACK),
+                ("COOKIE_ID_SHIFT", contract::cookie::ID_SHIFT.into()),
+            ]),
+        ),
+        (
             "pwru_prog_marker",
             m(&[("PROG_ID_MARKER", contract::PROG_ID_MARKER as u64)]),
         ),

@@ -12,6 +12,7 @@ fn targets() -> Vec<Target> {
         module: None,
         skb_arg: ArgIndex(skb_arg),
         reason_arg: reason_arg.map(ArgIndex),
+        address: None,
     };
     vec![
         t("ip_rcv", 0, None),

@@ -560,6 +560,7 @@ fn raw_tracepoint_fallback_delivers_events() {
     let pair = NetnsPair::new("r", 207);
     let ns_b = pair.inode_b;
     probes::testing::force_raw_tracepoints(true);
+    probes::testing::without_cookies(true);
     let cfg = Config {
         tracepoints: tracepoints(&TPS),
         netns: Some(ns_b),
@@ -568,6 +569,7 @@ fn raw_tracepoint_fallback_delivers_events() {
     let mut t = Tracer::load(cfg.clone()).unwrap();
     let st = t.attach(|_, _, _| {});
     probes::testing::force_raw_tracepoints(false);
+    probes::testing::without_cookies(false);
     let st = st.unwrap();
     assert_eq!(
         (st.tracepoints.raw_tp, st.tracepoints.tp_btf),
@@ -591,4 +593,66 @@ fn raw_tracepoint_fallback_delivers_events() {
             .any(|e| name(&cfg, e) == "kfree_skb" && e.drop_reason == no_socket && e.dport == 9)
     );
     detach_and_check(t);
+}
+
+/// With raw_tp BPF cookies (kernel 6.10+) one program, carrying the filter, serves every tracepoint: it is
+/// verified once, however many tracepoints there are. Without them (forced), each tracepoint has its own load.
+/// Either way the events name their tracepoint, and skb:kfree_skb carries its reason and location.
+#[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
+fn one_program_serves_every_tracepoint() {
+    let _s = serial();
+    let btf = Btf::vmlinux();
+    let no_socket = btf
+        .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
+        .unwrap();
+    let all = skb_tracepoints(&btf);
+    let pair = NetnsPair::new("c", 208);
+    let prog = pcap_filter::compile(&format!("host {}", pair.ip_b)).unwrap();
+    let cfg = Config {
+        tracepoints: all.clone(),
+        filter: Some(FilterCode {
+            insns: prog.to_bytes(),
+            snaplen: prog.snaplen,
+        }),
+        ..Config::default()
+    };
+    for cookies in [true, false] {
+        probes::testing::without_cookies(!cookies);
+        let (t, mut ring, cfg) = load_attach(cfg.clone());
+        probes::testing::without_cookies(false);
+        let programs = t.kernel_ids().programs.len();
+        if cookies {
+            assert_eq!(programs, 1, "one program for {} tracepoints", all.len());
+        } else {
+            assert!(programs > all.len() / 2, "{programs} programs");
+        }
+        pair.exec(&pair.a, &format!("ping -c 2 -i 0.2 -W 2 {}", pair.ip_b));
+        pair.exec(
+            &pair.a,
+            &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+        );
+        let evs = drain(&mut ring, Duration::from_millis(400));
+        let b: Ipv4Addr = pair.ip_b.parse().unwrap();
+        assert!(
+            evs.iter()
+                .any(|e| name(&cfg, e) == "netif_receive_skb" && ipv4(e).map(|x| x.1) == Some(b)),
+            "cookies {cookies}: no netif_receive_skb event"
+        );
+        let drop = evs
+            .iter()
+            .find(|e| name(&cfg, e) == "kfree_skb" && e.dport == 9)
+            .unwrap_or_else(|| panic!("cookies {cookies}: no kfree_skb of the UDP datagram"));
+        assert_eq!(drop.drop_reason, no_socket);
+        assert!(
+            drop.flags & probes::event::EV_HAS_CALLER != 0 && drop.caller_ip != 0,
+            "kfree_skb's location is its caller"
+        );
+        assert!(
+            evs.iter()
+                .all(|e| ipv4(e).is_none_or(|(s, d)| s == b || d == b)),
+            "cookies {cookies}: the filter let another host through"
+        );
+        detach_and_check(t);
+    }
 }

@@ -67,6 +67,18 @@ pub enum Backend {
     Tracepoint,
 }
 
+/// `probes::KprobePlacement`, as a flag value.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum KprobePlacement {
+    /// At the entry, by name (the kernel looks each name up).
+    #[default]
+    Symbol,
+    /// At the entry, by address.
+    Entry,
+    /// Past the ftrace call site, by address (entry where refused).
+    PastFtrace,
+}
+
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Timestamp {
     #[default]
@@ -95,6 +107,12 @@ pub struct TraceArgs {
     /// Also trace skb functions of every loaded module with BTF.
     #[arg(long)]
     pub all_kmods: bool,
+    /// kprobe backend: probes one attaching or detaching worker handles (default: a few workers per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub filter_kprobe_batch: Option<u64>,
+    /// kprobe backend: where a probe goes on its function (benchmarks compare them; see probes/README.md).
+    #[arg(long, hide = true, value_enum, default_value = "symbol")]
+    pub kprobe_placement: KprobePlacement,
 
     /// Also trace tc BPF programs (cls_bpf, tcx, netkit): entry and return, with the verdict (TC_ACT_*), by their
     /// BTF names; programs loaded while tracing are picked up.

@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 
 fn main() {
     install_panic_hook();
+    small_heap();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         Some(cli::Command::Filter(f)) => filter_cmd::run(&f),
@@ -49,6 +50,19 @@ impl Write for Stdout {
 
 fn named(e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("cannot write to stdout: {e}"))
+}
+
+/// Start-up parses the kernel's BTF (tens of MB, on helper threads) and then frees it; by default glibc keeps such
+/// memory: in a per-thread arena that trimming does not shrink, and behind a trim threshold it raises after every
+/// large free. One arena and fixed thresholds let the tracer's resident size fall back once attached.
+fn small_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
 }
 
 /// A bug must still end in one readable line, not a backtrace dump across the user's terminal.

@@ -54,7 +54,6 @@ const PWRU_FLAGS: &[&[&str]] = &[
 const REFUSED: &[&str] = &[
     "--filter-non-skb-funcs",
     "--filter-track-skb-by-stackid",
-    "--filter-kprobe-batch",
     "--filter-xdp-expr",
     "--output-xdp-metadata",
 ];

@@ -139,6 +139,31 @@ impl Kallsyms {
         self.modules.len() as u32
     }
 
+    /// A table of only the symbols `keep(name, module)` wants: naming a known set of functions (the probed
+    /// ones) then needs a few KB instead of the whole kernel's symbols.
+    pub fn retain(&self, mut keep: impl FnMut(&str, Option<&str>) -> bool) -> Kallsyms {
+        let mut k = Kallsyms {
+            hidden: self.hidden,
+            ..Kallsyms::default()
+        };
+        for e in &self.syms {
+            let (name, module) = (self.name_of(e), self.module_of(e));
+            if !keep(name, module) {
+                continue;
+            }
+            let module = module.map_or(0, |m| k.module_index(m));
+            k.syms.push(Entry {
+                name_off: k.names.len() as u32,
+                module,
+                ..*e
+            });
+            k.names.push_str(name);
+        }
+        k.names.shrink_to_fit();
+        k.syms.shrink_to_fit();
+        k
+    }
+
     /// True when every address reads as zero (not root, or `kernel.kptr_restrict`): names only.
     pub fn addresses_hidden(&self) -> bool {
         self.hidden

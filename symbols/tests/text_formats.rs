@@ -66,6 +66,26 @@ fn kallsyms_resolve_and_address() {
 }
 
 #[test]
+fn kallsyms_retain_keeps_only_the_named_functions() {
+    let k = Kallsyms::parse(KALLSYMS).unwrap();
+    let small = k.retain(|name, module| {
+        matches!(
+            (name, module),
+            ("ip_rcv", None) | ("veth_xmit", Some("veth"))
+        )
+    });
+    assert_eq!(small.len(), 2);
+    assert_eq!(small.resolve(0xffffffff81ff6280).unwrap().name, "ip_rcv");
+    let v = small.resolve(0xffffffffc0a01000).unwrap();
+    assert_eq!((v.name, v.module), ("veth_xmit", Some("veth")));
+    assert_eq!(
+        small.address_in("veth_xmit", Some("veth")),
+        Some(0xffffffffc0a01000)
+    );
+    assert_eq!(small.address("ip_rcv_finish"), None);
+}
+
+#[test]
 fn kallsyms_hidden_addresses() {
     let text = "0000000000000000 T ip_rcv\n0000000000000000 t veth_xmit\t[veth]\n";
     let k = Kallsyms::parse(text).unwrap();

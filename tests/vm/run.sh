@@ -9,6 +9,7 @@
 #       VM_TRACE_ALL_FUNC  --filter-func regex for the all-functions scenario (default: all; for slow arm64 TCG)
 #       VM_TIMEOUT   per-boot timeout in seconds (default 1500)
 #       VM_EXTRA_BACKENDS  backends scenario 1 also runs with on 6.12 amd64 (default kprobe; empty: none)
+#       LIMIT_BIN    the benchmarks' limit program (VM_PAYLOAD=bench; default: built from pwru/examples/limit.rs)
 # Needs root only for nothing in particular, but CI runs it as root; needs qemu-system-x86/arm, busybox-static,
 # iproute2, iputils-ping, nftables, bpftool, gcc, binutils, xz-utils, zstd, cpio (tests/vm/README.md).
 set -uo pipefail
@@ -42,9 +43,14 @@ case $ARCH in
       (cd "$ROOT" && cargo build --release -p pwru -q) || die "cargo build --release -p pwru failed"
       PWRU_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/pwru
     fi
+    if [ "${VM_PAYLOAD:-}" = bench ] && [ -z "${LIMIT_BIN:-}" ]; then
+      (cd "$ROOT" && cargo build --release -p pwru --example limit -q) || die "cargo build of the limit program failed"
+      LIMIT_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/limit
+    fi
     CC_STATIC=gcc ;;
   arm64)
     PWRU_BIN=${PWRU_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/aarch64-unknown-linux-gnu/release/pwru}
+    LIMIT_BIN=${LIMIT_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/aarch64-unknown-linux-gnu/release/examples/limit}
     CC_STATIC=aarch64-linux-gnu-gcc
     [ -d "$CACHE/userland/arm64/usr" ] || bash "$ROOT/tests/vm/userland.sh" arm64 || die "arm64 userland failed" ;;
   *) die "arch must be amd64 or arm64" ;;
@@ -75,6 +81,7 @@ while read -r series kver vmlinuz moddir; do
   ov=$(mktemp -d /tmp/pwru-vm-overlay.XXXXXX)
   mkdir -p "$ov/usr/bin" "$ov/guest"
   cp "$PWRU_BIN" "$ov/usr/bin/pwru"; cp "$UDPSEND" "$ov/usr/bin/udpsend"
+  [ "${VM_PAYLOAD:-}" = bench ] && [ -x "${LIMIT_BIN:-}" ] && cp "$LIMIT_BIN" "$ov/usr/bin/pwru-limit"
   # The tc/XDP programs scenarios tc and bpfmap trace (testkit/bpf, objects committed).
   for o in progs late maps; do cp "$ROOT/testkit/bpf/obj/$o-${ARCH/amd64/x86}.o" "$ov/guest/$o.o"; done
   cat > "$ov/guest/plan.env" <<PLAN
@@ -86,6 +93,8 @@ SCENARIOS="${VM_SCENARIOS:-}"
 EXTRA_SCENARIOS="${VM_EXTRA_SCENARIOS:-}"
 TRACE_ALL_FUNC='${VM_TRACE_ALL_FUNC:-}'
 BENCH_FILTER='${BENCH_FILTER-icmp}'
+BENCH_PLACEMENTS='${BENCH_PLACEMENTS:-}'
+BENCH_ROUNDS='${BENCH_ROUNDS:-1}'
 
 PAYLOAD=${VM_PAYLOAD:-scenarios}
 PLAN

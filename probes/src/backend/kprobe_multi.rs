@@ -27,10 +27,12 @@ pub(crate) fn available_filter_functions() -> Option<HashSet<String>> {
     )
 }
 
-/// All functions one program variant is attached to.
+/// All functions one program is attached to by one link.
 pub(crate) struct Group<'a> {
     pub prog: BorrowedFd<'a>,
     pub names: Vec<String>,
+    /// One BPF cookie per name, if the program reads them.
+    pub cookies: Option<Vec<u64>>,
 }
 
 fn errno(e: &bpf_sys::Error) -> Option<i32> {
@@ -54,6 +56,7 @@ fn unsupported() -> ProbeError {
 fn link_all(
     prog: BorrowedFd<'_>,
     names: &[String],
+    cookies: Option<&[u64]>,
     links: &mut Vec<OwnedFd>,
     ignored: &mut Vec<Ignored>,
 ) -> Result<(), ProbeError> {
@@ -62,9 +65,9 @@ fn link_all(
     }
     let syms: Vec<CString> = names
         .iter()
-        .filter_map(|n| CString::new(n.as_str()).ok())
+        .map(|n| CString::new(n.as_str()).unwrap_or_default())
         .collect();
-    match link_kprobe_multi(prog, &syms, None, false) {
+    match link_kprobe_multi(prog, &syms, cookies, false) {
         Ok(fd) => {
             links.push(fd);
             Ok(())
@@ -77,9 +80,14 @@ fn link_all(
                 });
                 return Ok(());
             }
-            let (a, b) = names.split_at(names.len() / 2);
-            link_all(prog, a, links, ignored)?;
-            link_all(prog, b, links, ignored)
+            let half = names.len() / 2;
+            let (a, b) = names.split_at(half);
+            let (ca, cb) = match cookies {
+                Some(c) => (Some(&c[..half]), Some(&c[half..])),
+                None => (None, None),
+            };
+            link_all(prog, a, ca, links, ignored)?;
+            link_all(prog, b, cb, links, ignored)
         }
         Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => Err(unsupported()),
         Err(e) => Err(ProbeError::sys("creating a kprobe-multi link", e)),
@@ -100,31 +108,45 @@ pub(crate) fn attach(
     for g in groups {
         let mut seen = HashSet::new();
         // a repeated name would make the kernel refuse the whole link
-        let names: Vec<String> = g
-            .names
-            .iter()
-            .filter(|n| seen.insert(n.as_str()))
-            .cloned()
-            .collect();
+        let mut names = Vec::with_capacity(g.names.len());
+        let mut cookies = Vec::with_capacity(g.names.len());
+        for (i, n) in g.names.iter().enumerate() {
+            if seen.insert(n.as_str()) {
+                names.push(n.clone());
+                cookies.extend(g.cookies.as_ref().map(|c| c[i]));
+            }
+        }
+        let cookies = g.cookies.is_some().then_some(cookies);
         let syms: Vec<CString> = names
             .iter()
-            .filter_map(|n| CString::new(n.as_str()).ok())
+            .map(|n| CString::new(n.as_str()).unwrap_or_default())
             .collect();
-        match link_kprobe_multi(g.prog, &syms, None, false) {
+        match link_kprobe_multi(g.prog, &syms, cookies.as_deref(), false) {
             Ok(fd) => links.push(fd),
             Err(e) if rejects_names(&e) => {
                 let set = avail.get_or_insert_with(available_filter_functions);
                 let mut keep = Vec::with_capacity(names.len());
-                for n in names {
+                let mut keep_cookies = Vec::with_capacity(names.len());
+                for (i, n) in names.into_iter().enumerate() {
                     match set {
                         Some(set) if !set.contains(&n) => ignored.push(Ignored {
                             name: n,
                             reason: "not in available_filter_functions".into(),
                         }),
-                        _ => keep.push(n),
+                        _ => {
+                            keep.push(n);
+                            keep_cookies.extend(cookies.as_ref().map(|c| c[i]));
+                        }
                     }
                 }
-                link_all(g.prog, &keep, &mut links, &mut ignored)?;
+                let keep_cookies = cookies.is_some().then_some(keep_cookies);
+                link_all(
+                    g.prog,
+                    &keep,
+                    keep_cookies.as_deref(),
+                    &mut links,
+                    &mut ignored,
+                )?;
             }
             Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => return Err(unsupported()),
             Err(e) => return Err(ProbeError::sys("creating a kprobe-multi link", e)),

@@ -21,7 +21,7 @@ use bpf_sys::uapi::bpf_map_type;
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -61,10 +61,12 @@ impl MapProgs {
         };
         let mut job = |prog: &'a OwnedFd, retprobe: bool| {
             out.push(kprobe::Job {
-                symbol: symbol.clone(),
+                site: kprobe::Site::Symbol(symbol.clone()),
+                fallback: None,
                 display: name.to_string(),
                 prog: prog.as_fd(),
                 retprobe,
+                cookie: None,
             })
         };
         job(entry, false);
@@ -110,18 +112,23 @@ impl Helpers {
             }
             if let Some(prog) = &self.helper {
                 jobs.push(kprobe::Job {
-                    symbol,
+                    site: kprobe::Site::Symbol(symbol),
+                    fallback: None,
                     display: n.to_string(),
                     prog: prog.as_fd(),
                     retprobe: false,
+                    cookie: None,
                 });
             }
         }
         if jobs.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let (fds, ignored) = match kprobe::attach(&self.pmu, &jobs, &|_, _, _| {}) {
-            Ok(r) => r,
+        let threads = parallel::threads_for(jobs.len(), None);
+        let never = AtomicBool::new(false);
+        let (fds, ignored) = match kprobe::attach(&self.pmu, &jobs, threads, &|_, _, _| {}, &never)
+        {
+            Ok(r) => (r.fds, r.ignored),
             Err(ProbeError::NothingAttached { .. }) => (
                 Vec::new(),
                 jobs.iter()
@@ -396,9 +403,13 @@ impl Watch {
             .filter(|r| state.wanted(r))
             .map(|r| r.id)
             .collect();
-        let seen = parallel::try_map(&ids, parallel::threads_for(ids.len()), |_, &id| {
-            state.see(id)
-        });
+        let never = AtomicBool::new(false);
+        let seen = parallel::try_map(
+            &ids,
+            parallel::threads_for(ids.len(), None),
+            &never,
+            |_, &id| state.see(id),
+        );
         let mut calls = Vec::new();
         match seen {
             Ok(seen) => {

@@ -36,6 +36,7 @@ pub fn skb_functions(btf: &Btf) -> Vec<Target> {
             reason_arg: s.drop_reasons.first().copied().map(arg),
             skb_arg: arg(s.skb),
             module: None,
+            address: None,
             name: s.name,
         })
         .collect()

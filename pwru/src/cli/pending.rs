@@ -8,9 +8,6 @@ use clap::ArgAction;
 /// Flags of pwru v1.0.12 accepted by the parser and refused by [`PendingArgs::refusal`].
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PendingArgs {
-    /// Kprobes per attaching/detaching worker (not supported yet).
-    #[arg(long, value_name = "N")]
-    pub filter_kprobe_batch: Option<u64>,
     /// Only XDP buffers for which this C expression holds (not supported yet).
     #[arg(long, value_name = "EXPR")]
     pub filter_xdp_expr: Option<String>,
@@ -23,11 +20,6 @@ impl PendingArgs {
     /// The first pending flag given, as the one-line error that refuses it.
     pub fn refusal(&self) -> Option<String> {
         let given = [
-            (
-                self.filter_kprobe_batch.is_some(),
-                "--filter-kprobe-batch",
-                "attaching is not batched per worker",
-            ),
             (
                 self.filter_xdp_expr.is_some(),
                 "--filter-xdp-expr",

@@ -149,6 +149,20 @@ impl Plan {
         // Tracepoints have no return address: --output-caller takes the firing function from the stack.
         let stack = out.output_stack || (out.output_caller && tracepoint_backend);
         let kallsyms = match targets.kallsyms {
+            // Without callers, stacks or other probed functions (BPF helpers included) only the skb functions are
+            // ever named: keep just those (a few KB instead of the whole kernel's symbols, for the whole trace).
+            Some(k)
+                if !(out.output_caller || out.output_stack || args.filter_track_bpf_helpers)
+                    && targets.non_skb.is_empty()
+                    && targets.map_funcs.is_empty() =>
+            {
+                let probed: std::collections::HashSet<(&str, Option<&str>)> = targets
+                    .kprobes
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.module.as_deref()))
+                    .collect();
+                Some(k.retain(|name, module| probed.contains(&(name, module))))
+            }
             Some(k) => Some(k),
             // Helper events are kprobe events: their functions are named from kallsyms.
             None if out.output_caller
@@ -200,6 +214,12 @@ impl Plan {
                 caller: out.output_caller,
                 stack,
                 ringbuf_bytes,
+                kprobe_placement: match args.kprobe_placement {
+                    crate::cli::KprobePlacement::Symbol => probes::KprobePlacement::Symbol,
+                    crate::cli::KprobePlacement::Entry => probes::KprobePlacement::Entry,
+                    crate::cli::KprobePlacement::PastFtrace => probes::KprobePlacement::PastFtrace,
+                },
+                kprobe_batch: args.filter_kprobe_batch.map(|n| n as usize),
                 tunnel,
                 stack_track: probes::StackConfig {
                     track: stack::wanted(args),

@@ -129,6 +129,7 @@ mod tests {
             module: None,
             skb_arg: probes::ArgIndex(0),
             reason_arg: None,
+            address: None,
         }];
         let maps = vec![probes::MapFuncTarget {
             name: "htab_map_lookup_elem".into(),

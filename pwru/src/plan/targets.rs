@@ -154,11 +154,19 @@ pub fn discover(
         let found = symbols::skb_functions_with(&btf, ff.as_ref(), &traceable);
         notes.extend(found.warnings);
         for f in found.funcs {
+            // By address, saving the kernel a symbol search per probe; a name several functions share stays a
+            // name, which the kernel refuses rather than guess.
+            let mut at = k.addresses(&f.name).into_iter();
+            let address = match (at.next(), at.next()) {
+                (Some((a, m)), None) if a != 0 && m == f.module.as_deref() => Some(a),
+                _ => None,
+            };
             kprobes.push(probes::Target {
                 name: f.name,
                 module: f.module,
                 skb_arg: probes::ArgIndex(f.skb_arg),
                 reason_arg: f.reason_arg.map(probes::ArgIndex),
+                address,
             });
         }
         if kprobes.is_empty() {

@@ -18,10 +18,17 @@ impl Sink for LossNotice {
 
     fn tick(&mut self, c: &Counts) -> Result<()> {
         if c.lost > self.reported {
-            say!(
-                "{} events lost so far (ring buffer full: try --ringbuf-size or a narrower filter)",
-                c.lost
-            );
+            let full = c.lost - c.skipped;
+            let why = match (full, c.skipped) {
+                (_, 0) => "ring buffer full: try --ringbuf-size or a narrower filter".to_string(),
+                (0, k) => {
+                    format!("{k} probe runs skipped by the kernel: a probe fired inside another")
+                }
+                (f, k) => format!(
+                    "{f} with the ring buffer full, {k} probe runs skipped by the kernel: a probe fired inside another"
+                ),
+            };
+            say!("{} events lost so far ({why})", c.lost);
             self.reported = c.lost;
         }
         Ok(())

@@ -34,10 +34,13 @@ use std::sync::{Arc, Mutex};
 /// The kernel's counters and the run's own, as a sink sees them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Events the probes produced (selected by the filters).
+    /// Events the probes produced (selected by the filters), plus the probe runs the kernel skipped.
     pub produced: u64,
-    /// Events the kernel could not put in the ring buffer.
+    /// Events lost: those the ring buffer had no room for, plus the skipped runs.
     pub lost: u64,
+    /// Of `lost`, the probe runs the kernel skipped because another BPF program was running on that CPU
+    /// (`recursion_misses`): each may have been an event.
+    pub skipped: u64,
     /// Events read from the ring and handed to the sinks.
     pub delivered: u64,
     /// skbs `--filter-track-skb` could not remember (its table full).
@@ -57,6 +60,21 @@ pub struct Held {
     pub not_dropped: u64,
     /// Events evicted by the caps.
     pub evicted: u64,
+}
+
+impl Counts {
+    /// The counters of `tracer` now, with `delivered` events handed on.
+    pub fn of(tracer: &probes::Tracer, delivered: u64) -> Counts {
+        let skipped = tracer.recursion_misses();
+        Counts {
+            produced: tracer.produced() + skipped,
+            lost: tracer.lost() + skipped,
+            skipped,
+            delivered,
+            untracked: tracer.track_overflows(),
+            evicted: 0,
+        }
+    }
 }
 
 /// One consumer of decoded events.

@@ -77,10 +77,13 @@ fn start_and_run(
         probes::Tracer::load(cfg)
     })??;
     let progress = Progress::new(total as u64, backend.name(), what);
-    let (tracer, stats, progress) = start.run("attaching the probes", move |_| {
+    let phase = "attaching the probes";
+    let ((tracer, stats, progress), caught) = start.run_cancellable(phase, move |cancel| {
         let mut tracer = tracer;
-        let stats =
-            tracer.attach(|done, _total, ignored| progress.update(done as u64, ignored as u64));
+        let stats = tracer.attach_until(
+            |done, _total, ignored| progress.update(done as u64, ignored as u64),
+            cancel,
+        );
         (tracer, stats, progress)
     })?;
     let stats = stats?;
@@ -128,5 +131,10 @@ fn start_and_run(
         sinks: Sinks::default(),
         stop: StopHandle::default(),
     };
+    if let Some(signal) = caught {
+        say!("{}", Interrupted { signal, phase });
+        session.interrupted(rt, &mut start.signals);
+        return Ok(128 + signal.number);
+    }
     Ok(session.run(rt, &mut start.signals, destinations))
 }

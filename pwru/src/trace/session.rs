@@ -7,6 +7,7 @@ use crate::clock::WallClock;
 use crate::decode::{Decoder, Lookups, Want};
 use crate::lookups::Symbols;
 use crate::plan::{Destinations, Metrics, Output};
+use crate::progress::DetachProgress;
 use crate::say;
 use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
@@ -55,7 +56,56 @@ impl Session {
             Ok(mut ring) => (self.live(rt, signals, &mut ring, destinations), Some(ring)),
             Err(e) => (Err(e), None),
         };
-        self.end(live, ring)
+        self.end(rt, signals, live, ring)
+    }
+
+    /// Ends a run interrupted while attaching: what was attached is detached (with progress) and the summary
+    /// line printed, as after a trace; nothing was streamed.
+    pub fn interrupted(mut self, rt: &tokio::runtime::Runtime, signals: &mut Signals) {
+        let det = self.detach(rt, signals);
+        let c = counts(&det, 0, self.tracer.track_overflows());
+        let track = self.source.track_skb.then_some(c.untracked);
+        say!("{}", summary(&c, Some(0), None, track, det.elapsed));
+    }
+
+    /// Detaches on a helper thread, showing progress, while this thread answers signals: another Ctrl-C says what
+    /// is still being undone (ending now would leave the kernel to remove the rest after pwru is gone).
+    fn detach(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        signals: &mut Signals,
+    ) -> probes::DetachStats {
+        let total = self.tracer.attached_links() as u64;
+        let progress = DetachProgress::new(total, &self.source.name);
+        let tracer = &mut self.tracer;
+        let det = std::thread::scope(|s| {
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            let progress = &progress;
+            s.spawn(move || {
+                let det = tracer.detach_with(&|done, _| progress.update(done as u64));
+                let _ = tx.send(det);
+            });
+            rt.block_on(async {
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut rx => return r.ok(),
+                        s = signals.recv() => {
+                            let (done, total) = progress.done();
+                            say!(
+                                "{}: still detaching, {} of {total} probes left to remove (the kernel waits for \
+                                 each); pwru ends when they are gone",
+                                s.name,
+                                total - done
+                            );
+                        }
+                    }
+                }
+            })
+        });
+        progress.finish();
+        // The helper cannot fail to send unless it panicked; then detach once more here (it is idempotent).
+        det.unwrap_or_else(|| self.tracer.detach())
     }
 
     fn live(
@@ -102,9 +152,15 @@ impl Session {
 
     /// Detaches, hands on what is left in the ring after a signal, finishes the sinks, reports errors and the
     /// summary.
-    fn end(mut self, live: Result<End>, ring: Option<AsyncFd<probes::RingReader>>) -> i32 {
+    fn end(
+        mut self,
+        rt: &tokio::runtime::Runtime,
+        signals: &mut Signals,
+        live: Result<End>,
+        ring: Option<AsyncFd<probes::RingReader>>,
+    ) -> i32 {
         // Links first: after this no new event is produced, and the kernel's counters are final.
-        let det = self.tracer.detach();
+        let det = self.detach(rt, signals);
         let mut errors = Vec::new();
         if let (Ok(End::Signal(_)), Some(mut ring)) = (&live, ring) {
             // What the kernel wrote before the links closed is still in the ring: hand it on too.
@@ -128,13 +184,7 @@ impl Session {
         if let Err(e) = live {
             errors.insert(0, e);
         }
-        let counts = Counts {
-            produced: det.produced,
-            lost: det.lost,
-            delivered: self.pump.delivered,
-            untracked: self.tracer.track_overflows(),
-            evicted: 0,
-        };
+        let counts = counts(&det, self.pump.delivered, self.tracer.track_overflows());
         let code = self.sinks.close(&counts, errors);
         let track = self.source.track_skb.then_some(counts.untracked);
         say!(
@@ -181,13 +231,7 @@ async fn stream<L: Lookups>(
                         say!("{}", crate::progs_report::change(&ev));
                     }
                 }
-                sinks.tick(&Counts {
-                    produced: tracer.produced(),
-                    lost: tracer.lost(),
-                    delivered: pump.delivered,
-                    untracked: tracer.track_overflows(),
-                    evicted: 0,
-                })?
+                sinks.tick(&Counts::of(tracer, pump.delivered))?
             }
             g = ring.readable_mut() => {
                 let mut g = g?;
@@ -200,6 +244,18 @@ async fn stream<L: Lookups>(
                 }
             }
         }
+    }
+}
+
+/// The final counters: [`Counts::of`] as read by [`probes::Tracer::detach`].
+fn counts(det: &probes::DetachStats, delivered: u64, untracked: u64) -> Counts {
+    Counts {
+        produced: det.produced + det.recursion_misses,
+        lost: det.lost + det.recursion_misses,
+        skipped: det.recursion_misses,
+        delivered,
+        untracked,
+        evicted: 0,
     }
 }
 
@@ -252,6 +308,12 @@ fn summary(
     if unread > 0 {
         s.push_str(&format!(", {unread} not read"));
     }
+    if c.skipped > 0 {
+        s.push_str(&format!(
+            "; {} of the lost are probe runs the kernel skipped (a probe fired inside another)",
+            c.skipped
+        ));
+    }
     s.push_str(&format!(" (detached in {} ms)", detach.as_millis()));
     s
 }
@@ -265,6 +327,7 @@ mod tests {
         let c = Counts {
             produced: 100,
             lost: 10,
+            skipped: 0,
             delivered: 80,
             ..Default::default()
         };
@@ -275,6 +338,7 @@ mod tests {
         let c = Counts {
             produced: 5,
             lost: 0,
+            skipped: 0,
             delivered: 5,
             ..Default::default()
         };
@@ -300,6 +364,17 @@ mod tests {
                 Duration::ZERO
             ),
             "80 events produced, 0 lost, 12 printed (2 drop paths), 60 not in a drop path, 5 evicted (--drops-only caps), 3 not written (detached in 0 ms)"
+        );
+        let det = probes::DetachStats {
+            produced: 10,
+            lost: 1,
+            recursion_misses: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&counts(&det, 9, 0), Some(9), None, None, Duration::ZERO),
+            "12 events produced, 3 lost, 9 printed; 2 of the lost are probe runs the kernel skipped (a probe \
+             fired inside another) (detached in 0 ms)"
         );
     }
 }

@@ -4,8 +4,11 @@
 //! wrong path (`--kernel-btf FIFO`) can wait forever. Each phase runs on a helper thread while the main thread
 //! waits for it or for a signal. On a signal pwru exits at once: nothing needs undoing, since every program,
 //! link and perf event it made is held by a file descriptor, and the kernel removes them when the process ends.
+//! Attaching is the exception ([`Startup::run_cancellable`]): it stops at the next probe, and pwru detaches what
+//! it attached, with progress, and prints the summary line, as at the end of a trace.
 
 use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -110,6 +113,47 @@ impl<'a> Startup<'a> {
                 }
                 .into()),
                 r = rx => r.map_err(|_| anyhow::anyhow!("start-up ({phase}) failed unexpectedly")),
+            }
+        })
+    }
+}
+
+impl Startup<'_> {
+    /// Runs `f` on a helper thread until it returns, also after a signal: the signal sets the flag `f` is given
+    /// (attaching stops starting new probes), and what `f` made is then undone by the caller, so nothing is left
+    /// for the kernel to tear down after pwru is gone. Returns what `f` returned and the signal, if one came.
+    pub fn run_cancellable<T: Send + 'static>(
+        &mut self,
+        phase: &'static str,
+        f: impl FnOnce(&AtomicBool) -> T + Send + 'static,
+    ) -> Result<(T, Option<Caught>)> {
+        set(&self.phase, phase);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("pwru-startup".into())
+            .spawn(move || {
+                let _ = tx.send(f(&flag));
+            })?;
+        let signals = &mut self.signals;
+        self.rt.block_on(async {
+            let mut caught = None;
+            loop {
+                tokio::select! {
+                    biased;
+                    s = signals.recv() => {
+                        if caught.is_none() {
+                            caught = Some(s);
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    r = &mut rx => {
+                        return r
+                            .map(|t| (t, caught))
+                            .map_err(|_| anyhow::anyhow!("start-up ({phase}) failed unexpectedly"));
+                    }
+                }
             }
         })
     }

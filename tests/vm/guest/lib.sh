@@ -71,13 +71,15 @@ tracer_start() {
   RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$TPID/status)
   return 0
 }
-# tracer_stop: SIGINT, wait (bounded) for a clean exit; fails on timeout or non-zero exit.
+# tracer_stop: SIGINT, wait (bounded) for a clean exit; fails on timeout or non-zero exit. With SECOND_SIGNAL set,
+# a second SIGINT follows after 1 s if the tracer is still running (SECOND_SENT says whether it was).
 tracer_stop() {
   local t i rc
   [ -n "$TPID" ] || return 1
   t=$(now); kill -INT $TPID
-  i=0
+  i=0; SECOND_SENT=
   while alive $TPID; do
+    if [ -n "${SECOND_SIGNAL:-}" ] && [ -z "$SECOND_SENT" ] && [ $i -eq 10 ]; then kill -INT $TPID; SECOND_SENT=1; fi
     i=$((i+1))
     if [ $i -gt $((STOP_TIMEOUT*10)) ]; then
       fail "$LABEL: still running ${STOP_TIMEOUT}s after SIGINT"; show_err; kill -9 $TPID; break
