@@ -328,13 +328,12 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    # 13 (bpfmap) runs when named (VM_EXTRA_SCENARIOS=bpfmap) until its first VM run is in.
     # 10 (tunnel) runs when named (VM_EXTRA_SCENARIOS=tunnel): 46-181 s per kernel, over a default scenario's budget.
     DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap ctrl_c_attach"
-    # 11 (btf_expr) runs when named until its VM runs are in.
-    # 7 (drops), 8 (pcapng) and 9 (tc, which the host cannot test: it refuses fentry on BPF programs) are amd64's;
-    # under arm64's slower TCG they run only when named (9 passed there by hand: 219 s).
-    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc"
+    # 7 (drops), 8 (pcapng), 9 (tc, which the host cannot test: it refuses fentry on BPF programs), 11 (btf_expr,
+    # whose last part runs on 9's tc programs) and 13 (bpfmap, on a tc program) are amd64's; under arm64's slower
+    # TCG they run only when named (9 passed there by hand: 219 s).
+    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc btf_expr bpfmap"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
