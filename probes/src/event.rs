@@ -42,7 +42,7 @@ pub const DUMP_SKB: u8 = 0;
 pub const DUMP_SHINFO: u8 = 1;
 /// Largest [`SEC_BTF_VALUES`] payload: btf-expr's `MAX_AREA`.
 pub const BTF_AREA_MAX: u32 = 1024;
-/// Largest text buffer of a [`SEC_BTF_DUMP`] ([`crate::Dumps::size`] is at most this).
+/// Largest text buffer of a [`SEC_BTF_DUMP`] ([`crate::Config::percpu_buf`] is at most this).
 pub const DUMP_BUF_MAX: u32 = 4096;
 
 /// [`PacketHead::start`]: the bytes start at the MAC header.
