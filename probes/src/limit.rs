@@ -10,7 +10,7 @@ use crate::tracer::{AttachStats, DetachStats};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_map_type, bpf_prog_type};
 use bpf_sys::map::{Map, MapSpec};
 use bpf_sys::perf::KprobePmu;
-use bpf_sys::prog::{ProgLoad, prog_load};
+use bpf_sys::prog::{ProgLoad, insn, prog_load};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -22,17 +22,6 @@ pub struct Limit {
     links: Vec<OwnedFd>,
     prog: OwnedFd,
     hits: Map,
-}
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
-    // SAFETY: bpf_insn is plain old data; zero is a valid value.
-    let mut i: bpf_insn = unsafe { std::mem::zeroed() };
-    i.code = code;
-    i.set_dst_reg(dst);
-    i.set_src_reg(src);
-    i.off = off;
-    i.imm = imm;
-    i
 }
 
 /// `key = 0; v = map_lookup_elem(map, &key); if (v) *v += 1; return 0;` (a per-CPU slot: no atomics).
