@@ -282,24 +282,7 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
 
 /// The refusal of the first flag given that parses but has no feature behind it yet.
 fn unsupported(args: &TraceArgs) -> Option<String> {
-    use crate::cli::pending::not_supported;
-    let stack = "the probes do not follow packets by kernel stack yet";
-    [
-        (
-            args.filter_track_skb_by_stackid,
-            "--filter-track-skb-by-stackid",
-            stack,
-        ),
-        (
-            !args.filter_non_skb_funcs.is_empty(),
-            "--filter-non-skb-funcs",
-            stack,
-        ),
-    ]
-    .into_iter()
-    .find(|(on, _, _)| *on)
-    .map(|(_, flag, why)| not_supported(flag, why))
-    .or_else(|| args.pending.refusal())
+    args.pending.refusal()
 }
 
 /// A pcap expression given as `what` (`filter` for the positional one), compiled for the probes.

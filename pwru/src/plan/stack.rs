@@ -88,15 +88,20 @@ pub fn map_funcs(btf: &Btf, traceable: &Traceable) -> (Vec<probes::MapFuncTarget
     (funcs, symbols::htab_elem_key_offset(btf))
 }
 
+/// The tracepoint backend's refusal of `--filter-non-skb-funcs`: a function is probed with a kprobe, and the run
+/// would otherwise trace something else than what was asked.
+pub fn tracepoint_check(args: &TraceArgs) -> anyhow::Result<()> {
+    if args.filter_non_skb_funcs.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--filter-non-skb-funcs needs kprobes: the tracepoint backend cannot probe functions (this kernel has no kprobes, or --backend tracepoint was given)"
+    )
+}
+
 /// What the tracepoint backend cannot do of these flags, one line each.
 pub fn tracepoint_notes(args: &TraceArgs) -> Vec<String> {
     let mut notes = Vec::new();
-    if !args.filter_non_skb_funcs.is_empty() {
-        notes.push(
-            "--filter-non-skb-funcs: the tracepoint backend cannot probe kernel functions (they need kprobes): not traced"
-                .to_string(),
-        );
-    }
     if args.output_bpfmap {
         notes.push(
             "--output-bpfmap: map operations are kernel functions, which need kprobes: the tracepoint backend shows none"

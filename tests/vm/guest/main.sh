@@ -148,6 +148,37 @@ NFT
   $NFT delete table ip vmnat
 }
 
+# 14: --filter-track-skb-by-stackid. The filter selects only the echo request; ns1 builds the reply, a new skb,
+# while the request is being processed by the same task, and that is followed (then by skb tracking back into the
+# root netns). --filter-non-skb-funcs fib_table_lookup (no skb argument) reports the route lookups made for the
+# request as the request. Control: without stack tracking, no reply event.
+s_track_stack() {
+  SCEN="14-track-stack"
+  ECHO='icmp[icmptype] == icmp-echo'
+  if tracer_start stack --backend "$BACKEND" --filter-func "$TRACKED" --filter-track-skb --filter-track-skb-by-stackid \
+      --filter-non-skb-funcs fib_table_lookup,no_such_func_14 "$ECHO"; then
+    $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+    settle; tracer_stop
+    expect "the echo request is traced into ns1 (icmp_rcv)" "$(fn icmp_rcv)" "$REQ" "$(ns $NS_1)"
+    expect "the reply, a new skb, is followed where ns1 sends it (dev_queue_xmit)" "$(fn '__dev_queue_xmit|dev_queue_xmit')" "$REP" "$(ns $NS_1)"
+    expect "the reply is followed on into the root netns (icmp_rcv)" "$(fn icmp_rcv)" "$REP" "$(ns $NS_ROOT)"
+    req=$(events | grep -E -- "$REQ" | head -1 | cut -d' ' -f1)
+    rep=$(events | grep -E -- "$REP" | head -1 | cut -d' ' -f1)
+    if [ -n "$req" ] && [ -n "$rep" ] && [ "$req" != "$rep" ]; then pass "request and reply are two skbs ($req, $rep)"
+    else fail "request skb '$req', reply skb '$rep': expected two different skbs"; fi
+    expect "fib_table_lookup (no skb argument) is reported as the request in ns1" "$(fn fib_table_lookup)" "$REQ" "$(ns $NS_1)"
+    grep -q 'no_such_func_14 is not a probe-able function' "$ERR" && pass "an unknown non-skb function is skipped with a note" \
+      || { fail "no note for the unknown non-skb function"; show_err; }
+  fi
+  SCEN="14-track-stack-control"
+  if tracer_start nostack --backend "$BACKEND" --filter-func "$TRACKED" --filter-track-skb "$ECHO"; then
+    $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+    settle; tracer_stop
+    expect "without stack tracking the request is traced (icmp_rcv)" "$(fn icmp_rcv)" "$REQ" "$(ns $NS_1)"
+    expect_none "without stack tracking the reply is not" "$REP"
+  fi
+}
+
 # 5: --output-limit-lines makes the tracer exit by itself, cleanly.
 s_limit_lines() {
   SCEN="5-limit-lines"; base=$(footprint)
@@ -333,7 +364,7 @@ case ${PAYLOAD:-scenarios} in
     # 7 (drops), 8 (pcapng), 9 (tc, which the host cannot test: it refuses fentry on BPF programs), 11 (btf_expr,
     # whose last part runs on 9's tc programs) and 13 (bpfmap, on a tc program) are amd64's; under arm64's slower
     # TCG they run only when named (9 passed there by hand: 219 s).
-    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc btf_expr bpfmap"
+    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc btf_expr bpfmap track_stack"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
