@@ -178,6 +178,28 @@ mod tests {
         );
     }
 
+    fn trace_args(args: &[&str]) -> TraceArgs {
+        use clap::Parser;
+        crate::cli::Cli::try_parse_from(std::iter::once("pwru").chain(args.iter().copied()))
+            .unwrap()
+            .trace
+    }
+
+    #[test]
+    fn non_skb_funcs_turn_stack_tracking_on_and_need_kprobes() {
+        let none = trace_args(&[]);
+        assert!(!wanted(&none) && tracepoint_check(&none).is_ok());
+        let by_stack = trace_args(&["--filter-track-skb-by-stackid"]);
+        assert!(wanted(&by_stack) && tracepoint_check(&by_stack).is_ok());
+        let non_skb = trace_args(&["--filter-non-skb-funcs", "fib_table_lookup,br_fdb_find_rcu"]);
+        assert!(wanted(&non_skb));
+        let err = tracepoint_check(&non_skb).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--filter-non-skb-funcs needs kprobes") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
     #[test]
     fn many_missing_names_are_counted() {
         let mut notes = Vec::new();
