@@ -36,10 +36,10 @@ fn row(name: &str, insns: u32, events: u64, record_bytes: u64, lost: u64, cost: 
 fn main() {
     let bench = Bench::new("eb", 207);
     println!(
-        "| {:<22} | {:>9} | {:>8} | {:>6} | {:>9} | {:>7} | {:>6} |",
-        "programs", "events", "B/record", "lost", "runs", "ns/run", "wall s"
+        "| {:<22} | {:>6} | {:>9} | {:>8} | {:>6} | {:>9} | {:>7} | {:>6} |",
+        "programs", "insns", "events", "B/record", "lost", "runs", "ns/run", "wall s"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
 
     // The floor: `r0 = 0; exit` on the same tracepoints.
     {

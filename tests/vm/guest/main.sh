@@ -336,24 +336,33 @@ s_tunnel() {
   for d in vx0 gn0; do $IP link set $d up; done; for d in vx1 gn1; do $IP -n ns1 link set $d up; done
   # Resolve the inner neighbours first, so that the traced pings take the plain path.
   $PING -c1 -W5 192.168.77.2 > /dev/null && $PING -c1 -W5 192.168.78.2 > /dev/null || fail "setup: ping over the tunnels"
+  # One tracer for both kinds (a tracer start is most of this scenario's time): the inner filter names both inner
+  # destinations, and each kind's checks pick its own events by the TUNNEL column.
+  SCEN="10-tunnel"
+  tracer_start tun --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
+    --filter-tunnel-pcap-l3 "icmp and (host 192.168.77.2 or host 192.168.78.2)" "udp port 4789 or udp port 6081" || { tunnel_del; return; }
+  for kind in vxlan geneve; do
+    case $kind in vxlan) net=192.168.77 ;; *) net=192.168.78 ;; esac
+    $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
+    $UDPSEND $net.2 9 2 40020 > /dev/null
+  done
+  settle; tracer_stop
   for kind in vxlan geneve; do
     case $kind in vxlan) port=4789 vni=42 net=192.168.77 ;; *) port=6081 vni=7 net=192.168.78 ;; esac
     SCEN="10-tunnel[$kind]"
-    tracer_start "tun-$kind" --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
-      --filter-tunnel-pcap-l3 "icmp and host $net.2" "udp port $port" || continue
-    $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
-    $UDPSEND $net.2 9 2 40020 > /dev/null
-    settle; tracer_stop
     expect "the encapsulated request: outer and inner tuples" "$(lit '10.0.0.1:')[0-9]+$(lit "->10.0.0.2:$port(udp)")" \
       "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")\$" "$(ns $NS_ROOT)"
     expect "it arrives in ns1" "$(lit "->10.0.0.2:$port(udp)")" "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")" "$(ns $NS_1)"
     expect "the encapsulated reply" "$(lit '10.0.0.2:')[0-9]+$(lit "->10.0.0.1:$port(udp)")" \
       "$(lit "$kind:$vni $net.2:0->$net.1:0(icmp)")\$"
-    expect_all "every event is an encapsulated ping" "$(lit "(udp)").*$(lit "$kind:$vni ")[^ ]+\(icmp\)\$"
-    expect_none "the inner UDP datagram excluded" "$(lit ":40020->")"
   done
-  $IP link del vx0; $IP link del gn0; $IP -n ns1 link del vx1; $IP -n ns1 link del gn1
+  SCEN="10-tunnel"
+  expect_all "every event is an encapsulated ping, its kind's VNI on its port" \
+    "($(lit ":4789(udp)").*$(lit "vxlan:42 ")|$(lit ":6081(udp)").*$(lit "geneve:7 "))[^ ]+\(icmp\)\$"
+  expect_none "the inner UDP datagrams excluded" "$(lit ":40020->")"
+  tunnel_del
 }
+tunnel_del() { $IP link del vx0; $IP link del gn0; $IP -n ns1 link del vx1; $IP -n ns1 link del gn1; }
 
 s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }
 
@@ -362,8 +371,9 @@ case ${PAYLOAD:-scenarios} in
   trivial) setup_net; s_trivial ;;
   scenarios)
     setup_net
-    # 10 (tunnel) runs when named (VM_EXTRA_SCENARIOS=tunnel): 46-181 s per kernel, over a default scenario's budget.
     DEFAULT="trace_all auto filter_netns filter_mark filter_ifname filter_func kmods track_skb limit_lines pcap ctrl_c_attach"
+    # 10 (tunnel): on amd64, and on arm64 only on 6.12 (the issue's proof; arm64's two boots are the run's longest part).
+    [ "$(uname -m)" != aarch64 ] || [ "$KSERIES" = 6.12 ] && DEFAULT="$DEFAULT tunnel"
     # 7 (drops), 8 (pcapng), 9 (tc, which the host cannot test: it refuses fentry on BPF programs), 11 (btf_expr,
     # whose last part runs on 9's tc programs) and 13 (bpfmap, on a tc program) are amd64's; under arm64's slower
     # TCG they run only when named (9 passed there by hand: 219 s).
