@@ -193,6 +193,10 @@ const PRIMITIVES: &[&str] = &[
     "decnet",
     "geneve",
     "geneve and ip",
+    // One value read by two operations of one expression (the constant's register is shared).
+    "ip[3 + -3] = 0x45",
+    "ip[5 & -5] = 0",
+    "ip[1] - -ip[1] > 2",
 ];
 
 fn expr() -> impl Strategy<Value = String> {
@@ -269,6 +273,31 @@ proptest! {
             prop_assert_eq!(got, want, "{} on {:02x?} (l3 {})", e, pkt, l3);
         }
     }
+}
+
+/// A value both operands of an operation read (`5 & -5`: the constant 5 in one register) is not
+/// overwritten by the inner operation while the outer one still needs it. Found by the fuzzer: the
+/// index became `-5 & -5`, past every buffer.
+#[test]
+fn a_value_two_operands_share_is_not_overwritten() {
+    let mut pkt = vec![0u8; 12];
+    pkt.extend([
+        0x08, 0x00, 0x45, 0x10, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    for e in [
+        "ip[3 + -3] = 0x45",
+        "ip[2 - -2] = 0",
+        "ip[5 & -5] = 0x10",
+        "ip[1] - -ip[1] = 0x20",
+        "ether[5 & -5 - -0 : 1] = 0",
+    ] {
+        let prog = crate::compile(e).expect(e);
+        let got = crate::interpret(&prog, &pkt, false).expect(e) != 0;
+        assert_eq!(Some(got), reference(e, &pkt, false), "{e}");
+        assert!(got, "{e}");
+    }
+    let prog = crate::compile("slip[5& -5- -0:1] =--- -0").unwrap();
+    crate::interpret(&prog, b"x1", false).expect("the fuzzer's input");
 }
 
 /// Long `or` chains, which libpcap accepts with no limit, compile (no token cap) in bounded

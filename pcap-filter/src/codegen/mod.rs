@@ -268,11 +268,13 @@ impl<'g> Codegen<'g> {
     }
 
     /// The register to compute `f(a)` into, given `a` in `ra`: `ra` itself when nothing needs
-    /// `a` afterwards, else a copy.
+    /// `a` afterwards, else a copy. A pinned `ra` is an operand an enclosing operation still holds
+    /// (`5 & -5`: both operands read the one register of the constant 5), so it is never reused.
     fn dest(&mut self, a: ValId, ra: u8) -> Result<u8, FilterError> {
         let last = self.occ.get(&a).copied().unwrap_or(0) <= 1
             && self.next_use(Key::Val(a)).is_none()
-            && self.pool.contains(&ra);
+            && self.pool.contains(&ra)
+            && !self.pins.contains(&ra);
         if last {
             self.drop_reg(ra);
             return Ok(ra);
@@ -425,6 +427,8 @@ impl<'g> Codegen<'g> {
         if self.occ.get(&b).copied().unwrap_or(0) <= 1
             && self.next_use(Key::Val(b)).is_none()
             && self.pool.contains(&rb)
+            // Pinned once by the load's own base(); a second pin is an enclosing operation's.
+            && self.pins.iter().filter(|&&p| p == rb).count() <= 1
         {
             // The offset is not needed again: turn it into the pointer.
             self.emit(Insn::alu64_reg(ADD, rb, R1));
