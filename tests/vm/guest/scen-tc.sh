@@ -157,6 +157,7 @@ s_tc() {
     grep -qE '^pwru summary after [0-9.]+ s: [0-9]+ events, [0-9]+ packets, 3 dropped;' "$OUT" &&
       pass "--summary: 3 dropped, each packet once" || fail "--summary: not 3 dropped: $(grep '^pwru summary' "$OUT")"
   fi
+  tc_xdp_expr
   r0=$(runs $PROGS/pwru_test_drop_udp_ingress); x0=$(runs $PROGS/pwru_test_xdp_udp)
   $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
   sleep 0.5
@@ -164,6 +165,42 @@ s_tc() {
   [ "${r:-0}" -gt "${r0:-0}" ] && [ "${x:-0}" -gt "${x0:-0}" ] && pass "the traced programs still run after the tracer exited (run_cnt tc ${r0} -> $r, xdp ${x0} -> $x)" || fail "run_cnt tc ${r0} -> $r, xdp ${x0} -> $x"
   tc_teardown
   expect_clean "$base0"
+}
+
+# --filter-xdp-expr and --output-xdp-metadata: the XDP program also on veth0 (generic XDP, root netns), a 7003
+# datagram dropped by it each way; an expression on one veth's ifindex keeps that veth's XDP events only (run 1 on
+# veth1's, text; run 2 on veth0's, JSON), and the values printed are that veth's.
+tc_xdp_expr() {
+  SCEN="tc-xdp-expr"
+  local if0 if1 in0 in1 x
+  if0=$(cat /sys/class/net/veth0/ifindex); if1=$($IP -n ns1 -o link show veth1 | cut -d: -f1)
+  $IP link set dev veth0 xdpgeneric pinned $PROGS/pwru_test_xdp_udp || { fail "attach generic XDP to veth0"; return; }
+  x=$(lit 'pwru_test_xdp_udp(xdp)')
+  in1=$(tup '10.0.0.1:41021->10.0.0.2:7003(udp)'); in0=$(tup '10.0.0.2:41023->10.0.0.1:7003(udp)')
+  meta="xdp->rxq->dev->ifindex,xdp->rxq->dev->name"
+  if tracer_start xdpexpr --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp \
+      --filter-xdp-expr "xdp->rxq->dev->ifindex == $if1" --output-xdp-metadata "$meta" 'udp and dst port 7003'; then
+    $UDPSEND 10.0.0.2 7003 1 41021 > /dev/null
+    $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
+    settle
+    tracer_stop
+    expect "veth1's XDP events are kept, with their values (veth1 is ifindex $if1)" \
+      "$x=XDP_DROP $(lit "xdp->rxq->dev->ifindex=$if1 xdp->rxq->dev->name=\"veth1\"")\$" "$in1"
+    expect_none "veth0's are not (ifindex $if0)" "$x" "$in0"
+    expect_all "every event is a veth1 XDP event with the values" "$x.* $(lit "xdp->rxq->dev->ifindex=$if1 ")"
+  fi
+  if tracer_start xdpexpr-json --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp --output-json \
+      --filter-xdp-expr "xdp->rxq->dev->ifindex == $if0" --output-xdp-metadata "$meta" 'udp and dst port 7003'; then
+    $UDPSEND 10.0.0.2 7003 1 41021 > /dev/null
+    $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
+    settle
+    tracer_stop
+    n=$(grep -c '"pwru_test_xdp_udp' "$OUT")
+    k=$(grep '"pwru_test_xdp_udp' "$OUT" | grep -cF "\"metadata\":{\"xdp->rxq->dev->ifindex\":$if0,\"xdp->rxq->dev->name\":\"veth0\"}")
+    [ "$n" -ge 2 ] && [ "$k" -eq "$n" ] && pass "JSON: only veth0's XDP events ($n), each with metadata ifindex $if0 and name veth0" ||
+      { fail "JSON: $k of $n XDP events have veth0's metadata (want all, at least 2)"; head -3 "$OUT" | sed 's/^/  | /'; }
+  fi
+  $IP link set dev veth0 xdpgeneric off
 }
 
 # Scenario bpfmap: --output-bpfmap on a tc program of our own (testkit/bpf/maps.c) on veth1's ingress (ns1) that
