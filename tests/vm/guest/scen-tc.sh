@@ -157,7 +157,8 @@ s_tc() {
     grep -qE '^pwru summary after [0-9.]+ s: [0-9]+ events, [0-9]+ packets, 3 dropped;' "$OUT" &&
       pass "--summary: 3 dropped, each packet once" || fail "--summary: not 3 dropped: $(grep '^pwru summary' "$OUT")"
   fi
-  tc_xdp_expr
+  t=$(now); tc_xdp_expr; timing tc.xdp_expr "$(since $t)"
+  SCEN="tc-cleanup"
   r0=$(runs $PROGS/pwru_test_drop_udp_ingress); x0=$(runs $PROGS/pwru_test_xdp_udp)
   $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
   sleep 0.5
@@ -172,7 +173,7 @@ s_tc() {
 # veth1's, text; run 2 on veth0's, JSON), and the values printed are that veth's.
 tc_xdp_expr() {
   SCEN="tc-xdp-expr"
-  local if0 if1 in0 in1 x
+  local if0 if1 in0 in1 x meta n k
   if0=$(cat /sys/class/net/veth0/ifindex); if1=$($IP -n ns1 -o link show veth1 | cut -d: -f1)
   $IP link set dev veth0 xdpgeneric pinned $PROGS/pwru_test_xdp_udp || { fail "attach generic XDP to veth0"; return; }
   x=$(lit 'pwru_test_xdp_udp(xdp)')
