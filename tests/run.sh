@@ -5,7 +5,9 @@
 # PARTS="unit vm-amd64" limits the run to some parts (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ALL_PARTS="setup bpf-objects fmt clippy doc cargo-test fuzz vm-amd64 arm64"
+# `vms` runs both architectures' VM scenarios at once (each qemu is single-threaded TCG, one core each); the parts
+# vm-amd64 and arm64 (all arm64 steps, its VMs included) still run on their own with PARTS.
+ALL_PARTS="setup bpf-objects fmt clippy doc cargo-test fuzz arm64-build vms"
 PARTS=${PARTS:-$ALL_PARTS}
 export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -28,6 +30,16 @@ part_cargo-test()  {
 part_fuzz()        { SHORT_SECS=${SHORT_SECS:-15} bash fuzz/run.sh short; }
 part_vm-amd64()    { bash tests/vm/run.sh amd64; }
 part_arm64()       { bash tests/arm64/run.sh; }
+part_arm64-build() { STEPS="setup build release unit" bash tests/arm64/run.sh; }
+# Each side's lines carry its name; a side fails the part with its own exit status (pipefail).
+part_vms() {
+  local amd arm rc=0
+  bash tests/vm/run.sh amd64 2>&1 | sed -u 's/^/[vm-amd64] /' & amd=$!
+  STEPS=vm bash tests/arm64/run.sh 2>&1 | sed -u 's/^/[vm-arm64] /' & arm=$!
+  wait $amd || { echo "=== vms: amd64 failed"; rc=1; }
+  wait $arm || { echo "=== vms: arm64 failed"; rc=1; }
+  return $rc
+}
 
 passed=0; failed=0; failures=(); summary=()
 t_all=$(date +%s)

@@ -575,14 +575,7 @@ mod tests {
 
     #[test]
     fn xdp_followups_match_cpu_time_flow_and_reason() {
-        let t = crate::Tuple {
-            saddr: [10, 0, 0, 1].into(),
-            daddr: [10, 0, 0, 2].into(),
-            sport: 1,
-            dport: 7003,
-            proto: 17,
-            tcp_flags: 0,
-        };
+        let t = crate::Tuple::new([10, 0, 0, 1], 1, [10, 0, 0, 2], 7003, 17);
         let at = |cpu, ns, kind, tuple: &crate::Tuple| Event {
             cpu,
             ktime_ns: ns,

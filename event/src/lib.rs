@@ -504,6 +504,24 @@ impl Event {
 }
 
 impl Tuple {
+    /// A tuple without TCP flags: `Tuple::new([10, 0, 0, 1], 40000, [10, 0, 0, 2], 53, 17)`.
+    pub fn new(
+        saddr: impl Into<IpAddr>,
+        sport: u16,
+        daddr: impl Into<IpAddr>,
+        dport: u16,
+        proto: u8,
+    ) -> Tuple {
+        Tuple {
+            saddr: saddr.into(),
+            daddr: daddr.into(),
+            sport,
+            dport,
+            proto,
+            tcp_flags: 0,
+        }
+    }
+
     /// `10.0.0.1:0->10.0.0.2:0(icmp)`, IPv6 addresses in brackets; with `tcp_flags`, `(tcp:SYN|ACK)`.
     pub fn display(&self, tcp_flags: bool) -> String {
         let mut s = String::with_capacity(48);

@@ -57,6 +57,23 @@ fn v6() -> Event {
     }
 }
 
+/// A lookup that hit, in a hash map of 4-byte keys and 8-byte values.
+fn map_lookup() -> event::MapOp {
+    event::MapOp {
+        op: event::MapOpKind::Lookup,
+        map_id: 12,
+        map_name: "pwru_test_hash".into(),
+        map_type: "hash".into(),
+        key_size: 4,
+        value_size: 8,
+        key: vec![10, 0, 0, 2],
+        value: Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]),
+        hit: Some(true),
+        cut: false,
+        decoded: None,
+    }
+}
+
 fn drop_ev() -> Event {
     Event {
         func: "kfree_skb".into(),
@@ -424,16 +441,9 @@ fn json_lines_read_back_print_the_same_text() {
         tunnel: vxlan_ping().tunnel,
         map_op: Some(event::MapOp {
             op: event::MapOpKind::Update,
-            map_id: 12,
-            map_name: "pwru_test_hash".into(),
-            map_type: "hash".into(),
-            key_size: 4,
-            value_size: 8,
-            key: vec![10, 0, 0, 2],
-            value: Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]),
             hit: None,
             cut: true,
-            decoded: None,
+            ..map_lookup()
         }),
         ..drop_ev()
     };
@@ -685,19 +695,7 @@ fn tunnel_column_and_keys() {
 
 #[test]
 fn bpfmap_lines() {
-    let op = event::MapOp {
-        op: event::MapOpKind::Lookup,
-        map_id: 12,
-        map_name: "pwru_test_hash".into(),
-        map_type: "hash".into(),
-        key_size: 4,
-        value_size: 8,
-        key: vec![10, 0, 0, 2],
-        value: Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]),
-        hit: Some(true),
-        cut: false,
-        decoded: None,
-    };
+    let op = map_lookup();
     let ev = Event {
         func: "__htab_map_lookup_elem".into(),
         func_kind: FuncKind::Kprobe,

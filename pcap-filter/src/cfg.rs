@@ -1,5 +1,5 @@
 //! The program as a graph of comparisons, before registers and instructions: what the optimiser
-//! (`opt.rs`) rewrites and the generator (`codegen.rs`) lays out.
+//! (`opt.rs`) rewrites and the generator (`codegen/`) lays out.
 //!
 //! Values and nodes are hash-consed: an equal value or an equal node (same comparison, same
 //! successors) exists once, so common tails of the expression are shared. Both entry points

@@ -89,6 +89,18 @@ pub struct TracepointTarget {
     pub nargs: u8,
 }
 
+impl From<symbols::SkbTracepoint> for TracepointTarget {
+    /// The tracepoint as [`symbols::skb_tracepoints`] found it in BTF.
+    fn from(tp: symbols::SkbTracepoint) -> TracepointTarget {
+        TracepointTarget {
+            name: tp.name,
+            skb_arg: ArgIndex(tp.skb_arg),
+            reason_arg: tp.reason_arg.map(ArgIndex),
+            nargs: tp.nargs,
+        }
+    }
+}
+
 impl TracepointTarget {
     /// Whether a program reads the skb from [`TracepointTarget::skb_arg`]; [`crate::Tracer::load`] refuses
     /// targets that are not.

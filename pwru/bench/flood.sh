@@ -58,3 +58,5 @@ row "text, echo requests" 'icmp[icmptype] == icmp-echo'
 row "--drops-only, echo requests" --drops-only 'icmp[icmptype] == icmp-echo'
 row "--summary alone" --summary
 row "--summary --metrics" --summary --metrics 127.0.0.1:0
+# The limit of any userspace aggregation: every probe runs and its filter rejects every packet, so nothing is shipped.
+row "filter rejecting all" 'host 192.0.2.1'

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::mount::Mount;
 use testkit::pwru::*;
-use testkit::{NetnsPair, TempDir, need_tool, output, pwru_bin, serial, tshark, tshark_fields};
+use testkit::{
+    NetnsPair, TempDir, need_tool, output, pwru_bin, serial, tshark, tshark_fields, tshark_frames,
+};
 
 /// The pattern ping repeats in its payload after its 16-byte timestamp.
 const PATTERN: &str = "70777275";
@@ -82,19 +84,7 @@ fn pcapng_holds_every_event_as_the_kernel_saw_it() {
     );
     let evs = f.json();
 
-    let rows = tshark_fields(
-        &file,
-        &[
-            "frame.interface_name",
-            "frame.interface_description",
-            "frame.comment",
-            "frame.len",
-            "frame.cap_len",
-            "icmp.type",
-            "data.data",
-            "udp.dstport",
-        ],
-    );
+    let rows = tshark_frames(&file, &["icmp.type", "data.data", "udp.dstport"]);
     assert_eq!(rows.len(), evs.len(), "one packet per event");
     assert!(evs.len() > 10, "{}", f.output);
     let mut requests = 0;

@@ -111,6 +111,20 @@ pub fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>
         .collect()
 }
 
+/// The pcapng columns of pwru's frames: interface name and description, comment, length and captured length.
+pub const FRAME_FIELDS: [&str; 5] = [
+    "frame.interface_name",
+    "frame.interface_description",
+    "frame.comment",
+    "frame.len",
+    "frame.cap_len",
+];
+
+/// [`tshark_fields`] with the [`FRAME_FIELDS`] first (columns 0 to 4), then `more`.
+pub fn tshark_frames(file: &std::path::Path, more: &[&str]) -> Vec<Vec<String>> {
+    tshark_fields(file, &[&FRAME_FIELDS[..], more].concat())
+}
+
 /// A proptest's number of cases: `default`, or `PROPTEST_CASES` when set (tests/arm64/run.sh runs fewer under
 /// qemu-user). A config's explicit `cases` would otherwise override the variable.
 pub fn proptest_cases(default: u32) -> u32 {

@@ -4,7 +4,8 @@
 //! netns + veth pair every traffic test uses; [`mount`] mounts a private bpffs or tracefs; [`paths`] finds the
 //! workspace, the pwru binary, cargo artifacts and the shared filter corpus; [`pwru`] starts and stops the real
 //! binary; [`golden`] compares with golden files (`UPDATE_GOLDEN=1`); [`libpcap`] is the oracle of the filter
-//! compiler; [`btf`] reads and writes BTF; [`bpf`] lists the BPF objects a process holds, for leak checks.
+//! compiler; [`btf`] reads and writes BTF; [`bpf`] lists the BPF objects a process holds, for leak checks;
+//! [`flood`] is the ping flood the kernel-cost benches time.
 //!
 //! Tests that need root, the kernel or tools beyond cargo are `#[ignore = "<what they need>"]`, so that a plain
 //! `cargo test` is green for any user; `tests/run.sh` runs them all with `--include-ignored`, and there a test
@@ -15,6 +16,7 @@
 pub mod bpf;
 pub mod btf;
 pub mod cmd;
+pub mod flood;
 pub mod golden;
 pub mod libpcap;
 pub mod mount;
@@ -25,7 +27,7 @@ pub mod pwru;
 pub use bpf::serial;
 pub use cmd::{
     as_nobody, is_root, need_root, need_tool, output, proptest_cases, run, sh, tshark,
-    tshark_fields,
+    tshark_fields, tshark_frames,
 };
 pub use golden::assert_golden;
 pub use mount::Mount;

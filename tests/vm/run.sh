@@ -8,6 +8,7 @@
 #       VM_EXTRA_SCENARIOS more scenario functions, defined in tests/vm/guest/scen-*.sh
 #       VM_TRACE_ALL_FUNC  --filter-func regex for the all-functions scenario (default: all; for slow arm64 TCG)
 #       VM_TIMEOUT   per-boot timeout in seconds (default 1500)
+#       VM_LOGS      where the serial logs go (default $VM_CACHE/logs; bench/vm-bench.sh reads its own there)
 #       VM_EXTRA_BACKENDS  backends scenario 1 also runs with on 6.12 amd64 (default kprobe; empty: none)
 #       LIMIT_BIN    the benchmarks' limit program (VM_PAYLOAD=bench; default: built from pwru/examples/limit.rs)
 # Needs root only for nothing in particular, but CI runs it as root; needs qemu-system-x86/arm, busybox-static,
@@ -17,7 +18,7 @@ ARCH=${1:-amd64}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VM_CACHE:-$ROOT/tests/.cache}
 export VM_CACHE=$CACHE
-LOGS=$CACHE/logs; mkdir -p "$LOGS" "$CACHE/tools/$ARCH"
+LOGS=${VM_LOGS:-$CACHE/logs}; mkdir -p "$LOGS" "$CACHE/tools/$ARCH"
 # Two runs for the same arch would overwrite each other's initramfs and logs (and skew each other's timings).
 exec 9> "$CACHE/vm-$ARCH.lock"
 if ! flock -n 9; then

@@ -186,6 +186,8 @@ pub struct Model {
     /// cpu -> (packet that called a clone function, when).
     pending_copy: HashMap<u32, (PacketId, u64)>,
     drops: HashMap<(String, String), DropStat>,
+    /// The kernel's frees of skbs XDP programs dropped: the verdict counted those packets already.
+    xdp: fate::XdpFollowups,
     next_id: PacketId,
     seq: u64,
     /// Packets evicted to stay within the bounds.
@@ -216,6 +218,7 @@ impl Model {
             by_skb: HashMap::new(),
             pending_copy: HashMap::new(),
             drops: HashMap::new(),
+            xdp: fate::XdpFollowups::default(),
             next_id: 1,
             seq: 0,
             evicted: 0,
@@ -281,15 +284,18 @@ impl Model {
             self.has_cilium = true;
         }
         let id = self.packet_for(&ev);
-        let step_drop = matches!(fate::classify(&ev), fate::Step::Drop { .. });
+        // A packet's drop counts once, as in pwru's --summary: at its first drop, and not at the kernel's free of a
+        // packet an XDP verdict dropped.
+        let dropped_before = matches!(self.packets[&id].fate(), Fate::Dropped { .. });
+        let drop = match fate::classify(&ev) {
+            fate::Step::Drop { reason } if !dropped_before => {
+                (!self.xdp.is_followup(&ev, &reason)).then_some(reason)
+            }
+            _ => None,
+        };
         let frees = fate::frees_skb(&ev);
         let copies = self.cfg.track_skb && fate::makes_copy(&ev.func);
         let (cpu, ktime, func) = (ev.cpu, ev.ktime_ns, ev.func.clone());
-        let reason = ev
-            .drop_reason
-            .as_ref()
-            .map(fate::reason_text)
-            .unwrap_or_else(|| "unknown".into());
 
         let cap = self.cfg.max_events_per_packet;
         let p = self
@@ -306,7 +312,7 @@ impl Model {
                 self.by_skb.remove(&skb);
             }
         }
-        if step_drop {
+        if let Some(reason) = drop {
             let seq = self.seq;
             let stat = self
                 .drops
@@ -550,6 +556,61 @@ mod tests {
             ("NO_SOCKET", "kfree_skb", 1)
         );
         assert_eq!(d[0].last_packet, p.id);
+    }
+
+    #[test]
+    fn a_verdict_drop_and_the_kernels_free_after_it_count_once() {
+        let t = fixtures::tuple("10.0.0.1", 40000, "10.0.0.2", 7003, 17);
+        let verdict = |skb, at_us, prog, kind, v: event::Verdict| {
+            let mut e = fixtures::Ev::new(skb, at_us, prog).tuple(&t).0;
+            e.func_kind = kind;
+            e.verdict = Some(v);
+            e
+        };
+        let mut m = model(false);
+        // A generic XDP program drops the packet (the event is at the xdp_buff), then the kernel frees the skb that
+        // held it, on the same CPU.
+        m.push(verdict(
+            0xffff_c900_0001_0000,
+            10,
+            "xdp_drop_udp",
+            event::FuncKind::Xdp,
+            event::Verdict::xdp(1),
+        ));
+        m.push(
+            fixtures::Ev::new(0xffff_8880_0500_0000, 12, "kfree_skb")
+                .tp()
+                .tuple(&t)
+                .reason(2, "NOT_SPECIFIED")
+                .0,
+        );
+        // A tc program shoots another packet, and the kernel frees that skb with TC_INGRESS.
+        m.push(verdict(
+            0xffff_8880_0600_0000,
+            50,
+            "tc_shoot",
+            event::FuncKind::Tc,
+            event::Verdict::tc(2),
+        ));
+        m.push(
+            fixtures::Ev::new(0xffff_8880_0600_0000, 51, "kfree_skb")
+                .tp()
+                .tuple(&t)
+                .reason(68, "TC_INGRESS")
+                .0,
+        );
+        let d: Vec<_> = m
+            .drops()
+            .iter()
+            .map(|d| (d.reason.as_str(), d.func.as_str(), d.count))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                ("TC_ACT_SHOT by tc_shoot", "tc_shoot", 1),
+                ("XDP_DROP by xdp_drop_udp", "xdp_drop_udp", 1)
+            ]
+        );
     }
 
     #[test]

@@ -69,6 +69,34 @@ pub(crate) fn attach_cookie(
     progress: Progress<'_>,
     cancel: Cancel<'_>,
 ) -> Result<Attached, ProbeError> {
+    attach_each(targets, progress, cancel, |i, t, name| {
+        let cookie = variant(t)?.tracepoint_cookie(i as u32, untracks(name));
+        Ok(
+            match raw_tracepoint_open_cookie(Some(&c_name(name)?), prog, cookie) {
+                Ok(link) => Outcome::Raw(link, None),
+                Err(e) if e.errno().is_some_and(bpf_sys::Errno::is_permission) => {
+                    return Err(ProbeError::sys(
+                        format!("attaching to tracepoint {name}"),
+                        e,
+                    ));
+                }
+                Err(e) => Outcome::Ignored(Ignored {
+                    name: t.name.clone(),
+                    reason: format!("raw_tp attach: {}", super::reason(&e)),
+                }),
+            },
+        )
+    })
+}
+
+/// Runs `attach_one(index, target, bare name)` for every target on a few threads, reporting progress after each,
+/// and collects what they made.
+fn attach_each(
+    targets: &[TracepointTarget],
+    progress: Progress<'_>,
+    cancel: Cancel<'_>,
+    attach_one: impl Fn(usize, &TracepointTarget, &str) -> Result<Outcome, ProbeError> + Sync,
+) -> Result<Attached, ProbeError> {
     let done = AtomicUsize::new(0);
     let ignored_n = AtomicUsize::new(0);
     let total = targets.len();
@@ -77,34 +105,23 @@ pub(crate) fn attach_cookie(
         parallel::threads_for(total, None),
         cancel,
         |i, t| {
-            let name = bare(&t.name);
-            let cookie = variant(t)?.tracepoint_cookie(i as u32, untracks(name));
-            let cname = CString::new(name).map_err(|_| ConfigError::BadName {
-                kind: "tracepoint",
-                name: name.to_string(),
-            })?;
-            let outcome = match raw_tracepoint_open_cookie(Some(&cname), prog, cookie) {
-                Ok(link) => Outcome::Raw(link, None),
-                Err(e) if e.errno().is_some_and(bpf_sys::Errno::is_permission) => {
-                    return Err(ProbeError::sys(
-                        format!("attaching to tracepoint {name}"),
-                        e,
-                    ));
-                }
-                Err(e) => {
-                    ignored_n.fetch_add(1, Ordering::Relaxed);
-                    Outcome::Ignored(Ignored {
-                        name: t.name.clone(),
-                        reason: format!("raw_tp attach: {}", super::reason(&e)),
-                    })
-                }
-            };
+            let outcome = attach_one(i, t, bare(&t.name))?;
+            if matches!(outcome, Outcome::Ignored(_)) {
+                ignored_n.fetch_add(1, Ordering::Relaxed);
+            }
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(d, total, ignored_n.load(Ordering::Relaxed));
-            Ok(outcome)
+            Ok::<_, ProbeError>(outcome)
         },
     )?;
     Ok(collect(outcomes))
+}
+
+fn c_name(name: &str) -> Result<CString, ConfigError> {
+    CString::new(name).map_err(|_| ConfigError::BadName {
+        kind: "tracepoint",
+        name: name.to_string(),
+    })
 }
 
 fn collect(outcomes: Vec<Outcome>) -> Attached {
@@ -148,83 +165,64 @@ pub(crate) fn attach(
             slot.insert((b, r));
         }
     }
-    let done = AtomicUsize::new(0);
-    let ignored_n = AtomicUsize::new(0);
-    let total = targets.len();
-    let outcomes = parallel::try_map(
-        targets,
-        parallel::threads_for(total, None),
-        cancel,
-        |i, t| {
-            let name = bare(&t.name);
-            let v = variant(t)?;
-            let (btf_code, raw_code) = &code[&v];
-            let mut id = i as u32;
-            if untracks(name) {
-                id |= TP_ID_UNTRACK;
+    attach_each(targets, progress, cancel, |i, t, name| {
+        let v = variant(t)?;
+        let (btf_code, raw_code) = &code[&v];
+        let mut id = i as u32;
+        if untracks(name) {
+            id |= TP_ID_UNTRACK;
+        }
+        let patched = |c: &[bpf_insn]| -> Result<Vec<bpf_insn>, ProbeError> {
+            let mut c = c.to_vec();
+            if patch::patch_mov_imm(&mut c, TP_ID_MARKER, id as i32) == 0 {
+                return Err(ObjectError::NoMarker(v.suffix()).into());
             }
-            let patched = |c: &[bpf_insn]| -> Result<Vec<bpf_insn>, ProbeError> {
-                let mut c = c.to_vec();
-                if patch::patch_mov_imm(&mut c, TP_ID_MARKER, id as i32) == 0 {
-                    return Err(ObjectError::NoMarker(v.suffix()).into());
-                }
-                Ok(c)
-            };
-            let short = format!("pwru_{}", name);
-            let mut why = Vec::new();
-            let mut outcome = None;
-            let btf_id = if FORCE_RAW_TP.load(Ordering::Relaxed) {
-                Err("tp_btf: skipped (raw_tp forced)".to_string())
-            } else {
-                btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef)
-                    .map_err(|_| "tp_btf: no btf_trace_ typedef in vmlinux BTF".to_string())
-            };
-            match btf_id {
-                Ok(btf_id) => {
-                    let insns = patched(btf_code)?;
-                    let mut spec =
-                        ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_TRACING, &short, &insns);
-                    spec.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_RAW_TP);
-                    spec.attach_btf_id = btf_id;
-                    match linked::load(&spec) {
-                        Ok(prog) => match raw_tracepoint_open(None, prog.as_fd()) {
-                            Ok(link) => outcome = Some(Outcome::Btf(link, prog)),
-                            Err(e) => why.push(format!("tp_btf attach: {}", super::reason(&e))),
-                        },
-                        Err(e @ ProbeError::Permission { .. }) => return Err(e),
-                        Err(e) => why.push(format!("tp_btf: {e}")),
-                    }
-                }
-                Err(reason) => why.push(reason),
-            }
-            if outcome.is_none() {
-                let insns = patched(raw_code)?;
-                let spec =
-                    ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &short, &insns);
-                let cname = CString::new(name).map_err(|_| ConfigError::BadName {
-                    kind: "tracepoint",
-                    name: name.to_string(),
-                })?;
+            Ok(c)
+        };
+        let short = format!("pwru_{}", name);
+        let mut why = Vec::new();
+        let mut outcome = None;
+        let btf_id = if FORCE_RAW_TP.load(Ordering::Relaxed) {
+            Err("tp_btf: skipped (raw_tp forced)".to_string())
+        } else {
+            btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef)
+                .map_err(|_| "tp_btf: no btf_trace_ typedef in vmlinux BTF".to_string())
+        };
+        match btf_id {
+            Ok(btf_id) => {
+                let insns = patched(btf_code)?;
+                let mut spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_TRACING, &short, &insns);
+                spec.expected_attach_type = Some(bpf_attach_type::BPF_TRACE_RAW_TP);
+                spec.attach_btf_id = btf_id;
                 match linked::load(&spec) {
-                    Ok(prog) => match raw_tracepoint_open(Some(&cname), prog.as_fd()) {
-                        Ok(link) => outcome = Some(Outcome::Raw(link, Some(prog))),
-                        Err(e) => why.push(format!("raw_tp attach: {}", super::reason(&e))),
+                    Ok(prog) => match raw_tracepoint_open(None, prog.as_fd()) {
+                        Ok(link) => outcome = Some(Outcome::Btf(link, prog)),
+                        Err(e) => why.push(format!("tp_btf attach: {}", super::reason(&e))),
                     },
                     Err(e @ ProbeError::Permission { .. }) => return Err(e),
-                    Err(e) => why.push(format!("raw_tp: {e}")),
+                    Err(e) => why.push(format!("tp_btf: {e}")),
                 }
             }
-            let outcome = outcome.unwrap_or_else(|| {
-                ignored_n.fetch_add(1, Ordering::Relaxed);
-                Outcome::Ignored(Ignored {
-                    name: t.name.clone(),
-                    reason: why.join("; "),
-                })
-            });
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(d, total, ignored_n.load(Ordering::Relaxed));
-            Ok(outcome)
-        },
-    )?;
-    Ok(collect(outcomes))
+            Err(reason) => why.push(reason),
+        }
+        if outcome.is_none() {
+            let insns = patched(raw_code)?;
+            let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &short, &insns);
+            let cname = c_name(name)?;
+            match linked::load(&spec) {
+                Ok(prog) => match raw_tracepoint_open(Some(&cname), prog.as_fd()) {
+                    Ok(link) => outcome = Some(Outcome::Raw(link, Some(prog))),
+                    Err(e) => why.push(format!("raw_tp attach: {}", super::reason(&e))),
+                },
+                Err(e @ ProbeError::Permission { .. }) => return Err(e),
+                Err(e) => why.push(format!("raw_tp: {e}")),
+            }
+        }
+        Ok(outcome.unwrap_or_else(|| {
+            Outcome::Ignored(Ignored {
+                name: t.name.clone(),
+                reason: why.join("; "),
+            })
+        }))
+    })
 }

@@ -116,12 +116,7 @@ pub fn discover(
     if tracepoint_backend {
         notes.extend(super::stack::tracepoint_notes(args));
         for tp in symbols::skb_tracepoints(&btf) {
-            let t = probes::TracepointTarget {
-                name: tp.name,
-                skb_arg: probes::ArgIndex(tp.skb_arg),
-                reason_arg: tp.reason_arg.map(probes::ArgIndex),
-                nargs: tp.nargs,
-            };
+            let t = probes::TracepointTarget::from(tp);
             let forced = drop_points && DROP_POINTS_TRACEPOINT.contains(&t.name.as_str());
             if (func_re.is_some_and(|re| !re.is_match(&t.name)) && !forced) || !t.supported() {
                 continue;

@@ -283,14 +283,7 @@ mod tests {
     #[test]
     fn a_verdict_ends_the_path_and_an_xdp_drop_brings_its_skb() {
         let (mut d, rec, _) = sink(CAPS, None);
-        let tuple = event::Tuple {
-            saddr: [10, 0, 0, 1].into(),
-            daddr: [10, 0, 0, 2].into(),
-            sport: 1,
-            dport: 7003,
-            proto: 17,
-            tcp_flags: 0,
-        };
+        let tuple = event::Tuple::new([10, 0, 0, 1], 1, [10, 0, 0, 2], 7003, 17);
         let k = |skb, at, f: &str| Event {
             func_kind: FuncKind::Kprobe,
             tuple: Some(tuple),

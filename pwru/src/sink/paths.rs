@@ -292,14 +292,7 @@ mod tests {
     }
 
     fn udp_7001() -> Tuple {
-        Tuple {
-            saddr: [10, 0, 0, 1].into(),
-            daddr: [10, 0, 0, 2].into(),
-            sport: 41001,
-            dport: 7001,
-            proto: 17,
-            tcp_flags: 0,
-        }
+        Tuple::new([10, 0, 0, 1], 41001, [10, 0, 0, 2], 7001, 17)
     }
 
     fn kp(skb: u64, at: u64, f: &str) -> Event {

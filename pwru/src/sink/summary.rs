@@ -295,14 +295,7 @@ mod tests {
                 code: 3,
                 name: Some(r.into()),
             }),
-            tuple: Some(Tuple {
-                saddr: "10.0.0.1".parse().unwrap(),
-                daddr: "10.0.0.2".parse().unwrap(),
-                sport: 5000,
-                dport: 9,
-                proto: 17,
-                tcp_flags: 0,
-            }),
+            tuple: Some(Tuple::new([10, 0, 0, 1], 5000, [10, 0, 0, 2], 9, 17)),
             annotations: if cilium {
                 vec![Annotation {
                     name: "cilium_drop".into(),

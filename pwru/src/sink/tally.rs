@@ -253,14 +253,7 @@ mod tests {
             netns: 42,
             ifindex: 2,
             ifname: Some("veth0".into()),
-            tuple: Some(Tuple {
-                saddr: "10.0.0.1".parse().unwrap(),
-                daddr: "10.0.0.2".parse().unwrap(),
-                sport: 4000,
-                dport,
-                proto: 17,
-                tcp_flags: 0,
-            }),
+            tuple: Some(Tuple::new([10, 0, 0, 1], 4000, [10, 0, 0, 2], dport, 17)),
             ..Default::default()
         }
     }
