@@ -185,6 +185,7 @@ tc_xdp_expr() {
     $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
     settle
     tracer_stop
+    sed 's/^/  | /' "$ERR" | head -8
     expect "veth1's XDP events are kept, with their values (veth1 is ifindex $if1)" \
       "$x=XDP_DROP $(lit "xdp->rxq->dev->ifindex=$if1 xdp->rxq->dev->name=\"veth1\"")\$" "$in1"
     expect_none "veth0's are not (ifindex $if0)" "$x" "$in0"
