@@ -86,6 +86,10 @@ pub struct JsonEvent {
     /// `__sk_buff->cb[0..4]` (`--output-skb-cb`), as in pwru.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cb: Option<[u32; 5]>,
+    /// `true` on events followed by stack (`--filter-track-skb-by-stackid`, `--filter-non-skb-funcs`); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_stack: bool,
     /// `--output-tunnel`: the inner packet's tuple (pwru's key), `null` when the packet is no tunnel packet or
     /// carries no IP packet.
     #[serde(
@@ -317,6 +321,7 @@ const RESERVED: &[&str] = &[
     "in_prog",
     "verdict",
     "cb",
+    "by_stack",
 ];
 
 impl JsonEvent {
@@ -385,6 +390,7 @@ impl JsonEvent {
             in_prog: ev.in_prog.clone(),
             verdict: ev.verdict.clone(),
             cb: if opts.skb_cb { ev.cb } else { None },
+            by_stack: ev.by_stack,
             tunnel_tuple: opts.tunnel.then(|| {
                 ev.tunnel
                     .as_ref()
@@ -462,6 +468,7 @@ impl JsonEvent {
             in_prog: self.in_prog.clone(),
             verdict: self.verdict.clone(),
             cb: self.cb,
+            by_stack: self.by_stack,
             // Only the JSON value is in the line: the text is rebuilt from it (numbers in decimal).
             metadata: self
                 .metadata

@@ -92,6 +92,10 @@ pub struct Event {
     /// `__sk_buff->cb[0..4]`, when asked for (`--output-skb-cb`; tc programs keep their state there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cb: Option<[u32; 5]>,
+    /// Followed by stack (`--filter-track-skb-by-stackid`): an skb the task carrying a selected packet handled, or
+    /// a `--filter-non-skb-funcs` function run for that packet (whose skb the event then shows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_stack: bool,
 }
 
 /// A tc or XDP program's return code.

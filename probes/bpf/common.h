@@ -38,6 +38,7 @@ volatile const __u32 CFG_MARK = 0;
 volatile const __u32 CFG_MARK_MASK = 0;
 volatile const __u32 CFG_IFINDEX = 0;    /* ifindex to keep, 0 = any */
 volatile const __u32 CFG_TRACK_SKB = 0;  /* 1 = follow skbs that matched once (skb tracking) */
+volatile const __u32 CFG_TRACK_STACK = 0; /* 1 = follow packets by the task that processes them (stack.h) */
 volatile const __u32 CFG_CALLER = 0;     /* 1 = record the caller's address (kprobes only) */
 volatile const __u32 CFG_STACK = 0;      /* 1 = record a stack id */
 volatile const __u32 CFG_SELF_TGID = 0;  /* the tracer's own pid: its netlink skbs are not packets */
@@ -227,9 +228,5 @@ static __always_inline void track(__u64 addr)
 		count(CNT_TRACK_FULL);
 }
 
-static __always_inline void untrack(__u64 addr)
-{
-	bpf_map_delete_elem(&TRACKED, &addr);
-}
 
 #endif

@@ -32,6 +32,8 @@ enum pwru_event_flag {
 	EV_IPV6 = 1 << 4,       /* addresses are IPv6 (else IPv4 in the first 4 bytes) */
 	EV_TRACKED = 1 << 5,    /* passed because skb tracking follows this skb (or an XDP buffer it was built on) */
 	EV_IN_PROG = 1 << 6,    /* a BPF helper called by traced program probe_id (kprobe kind; caller_ip: the call) */
+	EV_BY_STACK = 1 << 7,   /* followed by stack (stack.h): an skb the carried packet's task handles, or a
+				 * --filter-non-skb-funcs function run for it (skb = the carried skb) */
 };
 
 /* event.kind */

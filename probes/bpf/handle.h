@@ -55,9 +55,26 @@ static __always_inline int meta_passes(struct seen *s)
 	return 1;
 }
 
+/* Whether the skb passes the filters (and is then followed from here on with skb tracking). */
+static __always_inline int skb_passes(struct sk_buff *skb, struct seen *s)
+{
+	if (!meta_passes(s))
+		return 0;
+	if (HAVE_SKB_EXPR && !btf_filter(skb))
+		return 0;
+	if (HAVE_FILTER && !run_filter(skb))
+		return 0;
+	if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
+		return 0;
+	if (CFG_TRACK_SKB)
+		track(s->addr);
+	return 1;
+}
+
 /* Whether the skb is an event: followed by skb tracking, built on a buffer a traced XDP program passed after a
- * match, or passing the filters (and then followed from here on with skb tracking). */
-static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
+ * match, passing the filters, or handled by a task that carries a selected packet (stack.h: the carried skb
+ * itself, or another one, EV_BY_STACK, which skb tracking then follows). */
+static __always_inline int skb_selected_how(struct sk_buff *skb, struct seen *s, __u64 stack)
 {
 	if (CFG_TRACK_SKB && is_tracked(s->addr)) {
 		s->flags |= EV_TRACKED;
@@ -74,16 +91,29 @@ static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
 			return 1;
 		}
 	}
-	if (!meta_passes(s))
+	__u64 carried = CFG_TRACK_STACK ? stack_carried(stack) : 0;
+
+	if (carried && carried == s->addr)
+		return 1;
+	if (skb_passes(skb, s))
+		return 1;
+	if (!carried)
 		return 0;
-	if (HAVE_SKB_EXPR && !btf_filter(skb))
-		return 0;
-	if (HAVE_FILTER && !run_filter(skb))
-		return 0;
-	if ((HAVE_TUNNEL_L2 || HAVE_TUNNEL_L3) && !tunnel_filters_pass(skb))
-		return 0;
+	s->flags |= EV_BY_STACK;
 	if (CFG_TRACK_SKB)
 		track(s->addr);
+	return 1;
+}
+
+/* skb_selected_how(), and a selected skb is what the current task carries from here on. */
+static __always_inline int skb_selected(struct sk_buff *skb, struct seen *s)
+{
+	__u64 stack = CFG_TRACK_STACK ? stack_id() : 0;
+
+	if (!skb_selected_how(skb, s, stack))
+		return 0;
+	if (CFG_TRACK_STACK)
+		stack_carry(stack, s->addr);
 	return 1;
 }
 
@@ -429,6 +459,21 @@ static __always_inline int handle_probe(void *ctx, struct sk_buff *skb, struct p
 	seen_skb(skb, &s);
 	if (skb_selected(skb, &s))
 		emit(ctx, skb, 0, &s, p);
+	return 0;
+}
+
+/* A --filter-non-skb-funcs function: an event for the skb the current task carries, if it carries one. */
+static __always_inline int handle_by_stack(void *ctx, __u64 func_ip)
+{
+	struct probe p = { .func_ip = func_ip, .kind = EV_KIND_KPROBE };
+	struct sk_buff *skb = (struct sk_buff *)stack_carried(stack_id());
+	struct seen s;
+
+	if (!skb)
+		return 0;
+	seen_skb(skb, &s);
+	s.flags |= EV_BY_STACK;
+	emit(ctx, skb, 0, &s, &p);
 	return 0;
 }
 

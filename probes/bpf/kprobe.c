@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* kprobe and kprobe-multi programs, and the skb-tracking bookkeeping on kfree_skbmem and skb_clone/skb_copy.
+/* kprobe and kprobe-multi programs, the skb-tracking bookkeeping on kfree_skbmem and skb_clone/skb_copy, and the
+ * --filter-non-skb-funcs program.
  * Positions are counted from 0 (probes/src/variant.rs lists the variants the loader uses). */
 
 static __always_inline __u64 kprobe_caller(void *ctx)
@@ -150,3 +151,10 @@ int kretprobe_clone_exit(void *ctx)
 	return 0;
 }
 
+
+/* --filter-non-skb-funcs: a function without an skb reports as the packet its task carries (stack.h). */
+SEC("kprobe/non_skb")
+int kprobe_non_skb(void *ctx)
+{
+	return handle_by_stack(ctx, bpf_get_func_ip(ctx));
+}

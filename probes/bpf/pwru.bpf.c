@@ -5,6 +5,7 @@
  * file, included below:
  *   contract.h  enums shared with the loader (probes/src/contract.rs)   event.h   the ring-buffer record
  *   common.h    registers, configuration, maps, counters, skb tracking   skb.h     reading an skb
+ *   stack.h     following a packet by the task that processes it
  *   filter.h    the spliced pcap filter stub                            btf_expr.h  the spliced BTF-expression stubs
  *   tunnel.h    VXLAN/Geneve inner packets (SEC_TUNNEL, tunnel filters)  handle.h  the shared program body
  *   kprobe.c    kprobe / kprobe-multi programs                          tracepoint.c  tp_btf / raw_tp programs
@@ -25,6 +26,7 @@
 #include "filter.h"
 #include "btf_expr.h"
 #include "common.h"
+#include "stack.h"
 #include "skb.h"
 #include "tunnel.h"
 #include "handle.h"

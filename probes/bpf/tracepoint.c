@@ -12,7 +12,7 @@ static __always_inline int on_tracepoint(void *ctx, __u64 skb, int has_reason, _
 	asm volatile("%0 = 0x7e7e7e7e" : "=r"(id));
 	handle(ctx, (struct sk_buff *)skb, 0, caller, caller != 0, id & ~TP_ID_UNTRACK & 0xffffffff,
 	       EV_KIND_TRACEPOINT, has_reason, reason);
-	if (CFG_TRACK_SKB && (id & TP_ID_UNTRACK))
+	if (id & TP_ID_UNTRACK)
 		untrack(skb);
 	return 0;
 }
@@ -69,7 +69,7 @@ int raw_tp_cookie(void *ctx)
 
 	handle(ctx, (struct sk_buff *)skb, 0, caller, caller != 0, c >> COOKIE_ID_SHIFT, EV_KIND_TRACEPOINT,
 	       reason_at != 0, reason_at ? tparg_at(ctx, reason_at - 1) : 0);
-	if (CFG_TRACK_SKB && (c & COOKIE_UNTRACK))
+	if (c & COOKIE_UNTRACK)
 		untrack(skb);
 	return 0;
 }

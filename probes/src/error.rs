@@ -118,6 +118,9 @@ pub enum ConfigError {
     /// The filter and the tunnel filters do not fit one stub.
     #[error(transparent)]
     FiltersTooLong(#[from] crate::filters::JoinError),
+    /// Functions without an skb are probed with kprobes only: the tracepoint backend has none.
+    #[error("functions without an skb need kprobes: the tracepoint backend cannot probe them")]
+    NonSkbNeedsKprobes,
     /// [`crate::Tracer::attach`] was called twice.
     #[error("attach() was already called on this tracer")]
     AttachedTwice,

@@ -74,6 +74,9 @@ pub const EV_IPV6: u8 = 1 << 4;
 pub const EV_TRACKED: u8 = 1 << 5;
 /// `flags`: a BPF helper called by the traced program `probe_id` (kprobe kind; `caller_ip` is the call).
 pub const EV_IN_PROG: u8 = 1 << 6;
+/// `flags`: followed by stack (`--filter-track-skb-by-stackid`): an skb the task carrying a selected packet
+/// handled, or a `--filter-non-skb-funcs` function run for that packet (`skb` is then the carried skb).
+pub const EV_BY_STACK: u8 = 1 << 7;
 
 /// `kind`: a kprobe; `func_ip` is the probed function's address.
 pub const EV_KIND_KPROBE: u8 = 0;

@@ -130,6 +130,9 @@ const MAP_PROGS: [&str; 5] = [
     "kretprobe_map_lookup_elem",
 ];
 
+/// The `--filter-non-skb-funcs` program (bpf/kprobe.c), a perf kprobe with either kprobe backend.
+const NON_SKB_PROG: &str = "kprobe_non_skb";
+
 /// Functions whose clones skb tracking follows (kprobe backends).
 const CLONE_FUNCS: [&str; 2] = ["skb_clone", "skb_copy"];
 
@@ -253,6 +256,11 @@ impl Tracer {
         };
         let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
         let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
+        // Functions without an skb report through stack tracking (as in pwru, they turn it on).
+        let by_stack = cfg.stack_track.track || !cfg.stack_track.non_skb.is_empty();
+        if !cfg.stack_track.non_skb.is_empty() && cfg.backend == Backend::Tracepoint {
+            return Err(ConfigError::NonSkbNeedsKprobes.into());
+        }
         let netns = cfg.netns.unwrap_or(0);
         let (mark_on, mark, mask) = match cfg.mark {
             Some((v, m)) => (1u32, v, m),
@@ -262,13 +270,14 @@ impl Tracer {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let globals: [(&str, u32); 29] = [
+        let globals: [(&str, u32); 30] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
             ("CFG_MARK_MASK", mask),
             ("CFG_IFINDEX", cfg.ifindex.unwrap_or(0)),
             ("CFG_TRACK_SKB", cfg.track_skb as u32),
+            ("CFG_TRACK_STACK", by_stack as u32),
             ("CFG_CALLER", cfg.caller as u32),
             ("CFG_STACK", cfg.stack as u32),
             ("CFG_SELF_TGID", std::process::id()),
@@ -322,14 +331,16 @@ impl Tracer {
                     wanted.push(kprobe(name));
                 }
             }
+            // Perf kprobes with either backend: they are few.
+            let plain = |p: &str| (p.to_string(), bpf_prog_type::BPF_PROG_TYPE_KPROBE, None);
+            if cfg.track_skb || by_stack {
+                wanted.push(plain("kprobe_untrack"));
+            }
             if cfg.track_skb {
-                for p in [
-                    "kprobe_untrack",
-                    "kprobe_clone_entry",
-                    "kretprobe_clone_exit",
-                ] {
-                    wanted.push((p.to_string(), bpf_prog_type::BPF_PROG_TYPE_KPROBE, None));
-                }
+                wanted.extend(["kprobe_clone_entry", "kretprobe_clone_exit"].map(plain));
+            }
+            if !cfg.stack_track.non_skb.is_empty() {
+                wanted.push(plain(NON_SKB_PROG));
             }
         }
         // Without raw_tp cookies, tracepoint programs are loaded per tracepoint in attach(); each variant is
@@ -382,6 +393,9 @@ impl Tracer {
         }
         if !cfg.track_skb {
             sizes.push(("TRACKED", 1));
+        }
+        if !by_stack {
+            sizes.extend([("STACK_SKB", 1), ("SKB_STACK", 1)]);
         }
         let mut maps = Maps::create(&obj, &sizes)?;
         let linked = Linked::new(obj, &btf, maps.iter())?;
@@ -572,10 +586,7 @@ impl Tracer {
                 stats.ignored.extend(ignored);
             }
         }
-        if self.cfg.track_skb
-            && self.cfg.backend != Backend::Tracepoint
-            && !self.cfg.kprobes.is_empty()
-        {
+        if let Some(untrack) = self.progs.get("kprobe_untrack") {
             let pmu =
                 KprobePmu::open().map_err(|e| ProbeError::sys("opening the kprobe PMU", e))?;
             let sym = |f: &str| kprobe::Site::Symbol(CString::new(f).expect("no NUL"));
@@ -583,11 +594,11 @@ impl Tracer {
                 site: sym("kfree_skbmem"),
                 fallback: None,
                 display: "kfree_skbmem (track)".into(),
-                prog: self.progs["kprobe_untrack"].as_fd(),
+                prog: untrack.as_fd(),
                 retprobe: false,
                 cookie: None,
             }];
-            for f in CLONE_FUNCS {
+            for f in CLONE_FUNCS.iter().filter(|_| self.cfg.track_skb) {
                 for (p, ret) in [
                     ("kprobe_clone_entry", false),
                     ("kretprobe_clone_exit", true),
@@ -598,6 +609,18 @@ impl Tracer {
                         display: format!("{f} (track{})", if ret { ", return" } else { "" }),
                         prog: self.progs[p].as_fd(),
                         retprobe: ret,
+                        cookie: None,
+                    });
+                }
+            }
+            if let Some(prog) = self.progs.get(NON_SKB_PROG) {
+                for f in &self.cfg.stack_track.non_skb {
+                    jobs.push(kprobe::Job {
+                        site: sym(&f.name),
+                        fallback: None,
+                        display: f.name.clone(),
+                        prog: prog.as_fd(),
+                        retprobe: false,
                         cookie: None,
                     });
                 }

@@ -157,6 +157,7 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("EV_IPV6", EV_IPV6.into()),
                 ("EV_TRACKED", EV_TRACKED.into()),
                 ("EV_IN_PROG", EV_IN_PROG.into()),
+                ("EV_BY_STACK", EV_BY_STACK.into()),
             ]),
         ),
         (

@@ -3,7 +3,7 @@
 //! them attach must fail with the backend's reason.
 use probes::{
     ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProbeError, ProgTracing,
-    Target, Tracer, TunnelConfig,
+    StackConfig, StackFunc, Target, Tracer, TunnelConfig,
 };
 
 fn targets() -> Vec<Target> {
@@ -72,6 +72,18 @@ fn load(backend: Backend, full: bool) -> Tracer {
             }],
             htab_elem_key: Some(48),
             poll: None,
+        },
+        // Stack tracking and its non-skb program.
+        stack_track: StackConfig {
+            track: full,
+            non_skb: if full {
+                vec![StackFunc {
+                    name: "fib_table_lookup".into(),
+                    module: None,
+                }]
+            } else {
+                Vec::new()
+            },
         },
         ..Config::default()
     };

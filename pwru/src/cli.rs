@@ -124,13 +124,14 @@ pub struct TraceArgs {
     /// call (kprobes), with the calling program, tail-called ones included.
     #[arg(long)]
     pub filter_track_bpf_helpers: bool,
-    /// Also follow a packet by the kernel stack processing it: while a selected skb is being processed, every other
-    /// skb that task's stack handles is shown too, so the packet is followed where the kernel frees its skb and
-    /// builds another (bridges, some tunnels). Not supported yet.
+    /// Also follow a packet by the task whose kernel stack processes it: while a selected skb is being processed,
+    /// every other skb that task handles is shown too, so the packet is followed where the kernel builds another
+    /// skb for it (bridges, some tunnels, the reply built while the request is handled). JSON marks these events
+    /// "by_stack".
     #[arg(long)]
     pub filter_track_skb_by_stackid: bool,
     /// Also probe these functions that take no skb (comma-separated); their events are shown for the packet the
-    /// stack is processing. Turns on --filter-track-skb-by-stackid. Kprobe backends only. Not supported yet.
+    /// stack is processing (its skb fields). Turns on --filter-track-skb-by-stackid. Kprobe backends only.
     #[arg(long, value_delimiter = ',', value_name = "FUNCS")]
     pub filter_non_skb_funcs: Vec<String>,
     /// pcap-filter expression on the Ethernet frame inside VXLAN/Geneve packets: tunnel packets must match it, other

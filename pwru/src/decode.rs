@@ -11,10 +11,10 @@ use event::{
     TunnelKind, Tuple, Verdict,
 };
 use probes::event::{
-    EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IN_PROG, EV_IPV6, EV_KIND_TC,
-    EV_KIND_TRACEPOINT, EV_KIND_XDP, MAPF_HIT, MAPOP_DELETE, MAPOP_LOOKUP, MAPOP_UPDATE,
-    MapOpSection, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN, TUNF_HAS_TUPLE, TUNF_HAS_VNI,
-    TUNF_IPV6, TunnelSection,
+    EV_BY_STACK, EV_HAS_CALLER, EV_HAS_REASON, EV_HAS_STACK, EV_HAS_TUPLE, EV_IN_PROG, EV_IPV6,
+    EV_KIND_TC, EV_KIND_TRACEPOINT, EV_KIND_XDP, MAPF_HIT, MAPOP_DELETE, MAPOP_LOOKUP,
+    MAPOP_UPDATE, MapOpSection, RawEvent, Record, TUN_ENCAP, TUN_GENEVE, TUN_VXLAN, TUNF_HAS_TUPLE,
+    TUNF_HAS_VNI, TUNF_IPV6, TunnelSection,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -223,6 +223,7 @@ impl<L: Lookups> Decoder<L> {
             in_prog,
             verdict: None,
             cb: None,
+            by_stack: r.flags & EV_BY_STACK != 0,
         }
     }
 
@@ -457,6 +458,32 @@ pub(crate) mod tests {
         assert_eq!(e.wall_ns, 1_005_000);
         let t = e.tuple.unwrap();
         assert_eq!(t.display(false), "10.0.0.1:0->10.0.0.2:0(icmp)");
+    }
+
+    #[test]
+    fn by_stack_events_are_marked_and_shown_in_json() {
+        let mut d = decoder(Want::default());
+        assert!(!d.decode(&raw()).by_stack);
+        let r = RawEvent {
+            kind: 0,
+            func_ip: 0xffff_0000_1000,
+            flags: raw().flags | EV_BY_STACK,
+            ..raw()
+        };
+        let e = d.decode(&r);
+        assert!(e.by_stack);
+        assert_eq!(e.skb, 0xffff_8880_1234_5600, "the carried skb's address");
+        let opts = event::OutputOptions::default();
+        let line = serde_json::to_value(event::json::JsonEvent::new(&e, &opts, 0)).unwrap();
+        assert_eq!(line["by_stack"], true);
+        let plain =
+            serde_json::to_value(event::json::JsonEvent::new(&d.decode(&raw()), &opts, 0)).unwrap();
+        assert!(
+            plain.get("by_stack").is_none(),
+            "absent unless followed by stack"
+        );
+        let back: event::json::JsonEvent = serde_json::from_value(line).unwrap();
+        assert!(back.to_event().by_stack);
     }
 
     #[test]

@@ -58,9 +58,6 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        if let Some(refusal) = unsupported(args) {
-            bail!(refusal);
-        }
         let (sel, out) = (&args.select, &args.output);
         let func_re = sel
             .filter_func
@@ -283,26 +280,6 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
         }
         e => anyhow::Error::new(e).context("--cilium"),
     }
-}
-
-/// The refusal of the first flag given that parses but has no feature behind it yet.
-fn unsupported(args: &TraceArgs) -> Option<String> {
-    let stack = "the probes do not follow packets by kernel stack yet";
-    [
-        (
-            args.filter_track_skb_by_stackid,
-            "--filter-track-skb-by-stackid",
-            stack,
-        ),
-        (
-            !args.filter_non_skb_funcs.is_empty(),
-            "--filter-non-skb-funcs",
-            stack,
-        ),
-    ]
-    .into_iter()
-    .find(|(on, _, _)| *on)
-    .map(|(_, flag, why)| format!("{flag} is not supported yet: {why}"))
 }
 
 /// A pcap expression given as `what` (`filter` for the positional one), compiled for the probes.

@@ -88,15 +88,20 @@ pub fn map_funcs(btf: &Btf, traceable: &Traceable) -> (Vec<probes::MapFuncTarget
     (funcs, symbols::htab_elem_key_offset(btf))
 }
 
+/// The tracepoint backend's refusal of `--filter-non-skb-funcs`: a function is probed with a kprobe, and the run
+/// would otherwise trace something else than what was asked.
+pub fn tracepoint_check(args: &TraceArgs) -> anyhow::Result<()> {
+    if args.filter_non_skb_funcs.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--filter-non-skb-funcs needs kprobes: the tracepoint backend cannot probe functions (this kernel has no kprobes, or --backend tracepoint was given)"
+    )
+}
+
 /// What the tracepoint backend cannot do of these flags, one line each.
 pub fn tracepoint_notes(args: &TraceArgs) -> Vec<String> {
     let mut notes = Vec::new();
-    if !args.filter_non_skb_funcs.is_empty() {
-        notes.push(
-            "--filter-non-skb-funcs: the tracepoint backend cannot probe kernel functions (they need kprobes): not traced"
-                .to_string(),
-        );
-    }
     if args.output_bpfmap {
         notes.push(
             "--output-bpfmap: map operations are kernel functions, which need kprobes: the tracepoint backend shows none"
@@ -170,6 +175,28 @@ mod tests {
             notes[0].starts_with("--filter-non-skb-funcs: no_such_fn is not a probe-able function")
                 && notes[0].contains("/t/available_filter_functions"),
             "{notes:?}"
+        );
+    }
+
+    fn trace_args(args: &[&str]) -> TraceArgs {
+        use clap::Parser;
+        crate::cli::Cli::try_parse_from(std::iter::once("pwru").chain(args.iter().copied()))
+            .unwrap()
+            .trace
+    }
+
+    #[test]
+    fn non_skb_funcs_turn_stack_tracking_on_and_need_kprobes() {
+        let none = trace_args(&[]);
+        assert!(!wanted(&none) && tracepoint_check(&none).is_ok());
+        let by_stack = trace_args(&["--filter-track-skb-by-stackid"]);
+        assert!(wanted(&by_stack) && tracepoint_check(&by_stack).is_ok());
+        let non_skb = trace_args(&["--filter-non-skb-funcs", "fib_table_lookup,br_fdb_find_rcu"]);
+        assert!(wanted(&non_skb));
+        let err = tracepoint_check(&non_skb).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--filter-non-skb-funcs needs kprobes") && !err.contains('\n'),
+            "{err}"
         );
     }
 

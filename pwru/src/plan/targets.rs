@@ -69,6 +69,9 @@ pub fn discover(
         })?,
     };
     let tracepoint_backend = backend == probes::Backend::Tracepoint;
+    if tracepoint_backend {
+        super::stack::tracepoint_check(args)?;
+    }
     let drop_points = (args.drops_only || args.summary || args.metrics.is_some())
         && args.select.filter_func.is_some();
 

@@ -148,6 +148,40 @@ NFT
   $NFT delete table ip vmnat
 }
 
+# 14: --filter-track-skb-by-stackid. The filter selects only the echo request; ns1 builds the reply, a new skb,
+# while the request is being processed by the same task, and that is followed (then by skb tracking back into the
+# root netns). --filter-non-skb-funcs fib_table_lookup (no skb argument) reports the route lookups made for the
+# request as the request. Control: without stack tracking, no reply event.
+s_track_stack() {
+  SCEN="14-track-stack"
+  ECHO='icmp[icmptype] == icmp-echo'
+  if tracer_start stack --backend "$BACKEND" --filter-func "$TRACKED" --filter-track-skb --filter-track-skb-by-stackid \
+      --filter-non-skb-funcs fib_table_lookup,no_such_func_14 "$ECHO"; then
+    $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+    settle; tracer_stop
+    expect "the echo request is traced into ns1 (icmp_rcv)" "$(fn icmp_rcv)" "$REQ" "$(ns $NS_1)"
+    expect "the reply, a new skb, is followed where ns1 sends it (dev_queue_xmit)" "$(fn '__dev_queue_xmit|dev_queue_xmit')" "$REP" "$(ns $NS_1)"
+    expect "the reply is followed on into the root netns (icmp_rcv)" "$(fn icmp_rcv)" "$REP" "$(ns $NS_ROOT)"
+    req=$(events | grep -E -- "$REQ" | head -1 | cut -d' ' -f1)
+    rep=$(events | grep -E -- "$REP" | head -1 | cut -d' ' -f1)
+    if [ -n "$req" ] && [ -n "$rep" ] && [ "$req" != "$rep" ]; then pass "request and reply are two skbs ($req, $rep)"
+    else fail "request skb '$req', reply skb '$rep': expected two different skbs"; fi
+    expect "fib_table_lookup (no skb argument) is reported as the request in ns1" "$(fn fib_table_lookup)" "$REQ" "$(ns $NS_1)"
+    grep -q 'no_such_func_14 is not a probe-able function' "$ERR" && pass "an unknown non-skb function is skipped with a note" \
+      || { fail "no note for the unknown non-skb function"; show_err; }
+  fi
+  SCEN="14-track-stack-control"
+  if tracer_start nostack --backend "$BACKEND" --filter-func "$TRACKED" --filter-track-skb "$ECHO"; then
+    $PING -c1 -W5 10.0.0.2 > /dev/null || fail "ping 10.0.0.2 failed while tracing"
+    settle; tracer_stop
+    expect "without stack tracking the request is traced (icmp_rcv)" "$(fn icmp_rcv)" "$REQ" "$(ns $NS_1)"
+    # The reply's path is what stack tracking adds. (On 6.12 one consume_skb of a reply-tuple skb in ping's receive
+    # was seen without stack tracking once, cause not found; it is not part of this check.)
+    expect_none "without stack tracking the reply is not followed (dev_queue_xmit in ns1, ip_rcv/icmp_rcv)" \
+      "$(fn '__dev_queue_xmit|dev_queue_xmit|ip_rcv|icmp_rcv')" "$REP"
+  fi
+}
+
 # 5: --output-limit-lines makes the tracer exit by itself, cleanly.
 s_limit_lines() {
   SCEN="5-limit-lines"; base=$(footprint)
@@ -302,24 +336,33 @@ s_tunnel() {
   for d in vx0 gn0; do $IP link set $d up; done; for d in vx1 gn1; do $IP -n ns1 link set $d up; done
   # Resolve the inner neighbours first, so that the traced pings take the plain path.
   $PING -c1 -W5 192.168.77.2 > /dev/null && $PING -c1 -W5 192.168.78.2 > /dev/null || fail "setup: ping over the tunnels"
+  # One tracer for both kinds (a tracer start is most of this scenario's time): the inner filter names both inner
+  # destinations, and each kind's checks pick its own events by the TUNNEL column.
+  SCEN="10-tunnel"
+  tracer_start tun --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
+    --filter-tunnel-pcap-l3 "icmp and (host 192.168.77.2 or host 192.168.78.2)" "udp port 4789 or udp port 6081" || { tunnel_del; return; }
+  for kind in vxlan geneve; do
+    case $kind in vxlan) net=192.168.77 ;; *) net=192.168.78 ;; esac
+    $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
+    $UDPSEND $net.2 9 2 40020 > /dev/null
+  done
+  settle; tracer_stop
   for kind in vxlan geneve; do
     case $kind in vxlan) port=4789 vni=42 net=192.168.77 ;; *) port=6081 vni=7 net=192.168.78 ;; esac
     SCEN="10-tunnel[$kind]"
-    tracer_start "tun-$kind" --backend "$BACKEND" --filter-func "$TRACKED" --output-tunnel \
-      --filter-tunnel-pcap-l3 "icmp and host $net.2" "udp port $port" || continue
-    $PING -c2 -W5 $net.2 > /dev/null || fail "ping $net.2 over $kind failed while tracing"
-    $UDPSEND $net.2 9 2 40020 > /dev/null
-    settle; tracer_stop
     expect "the encapsulated request: outer and inner tuples" "$(lit '10.0.0.1:')[0-9]+$(lit "->10.0.0.2:$port(udp)")" \
       "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")\$" "$(ns $NS_ROOT)"
     expect "it arrives in ns1" "$(lit "->10.0.0.2:$port(udp)")" "$(lit "$kind:$vni $net.1:0->$net.2:0(icmp)")" "$(ns $NS_1)"
     expect "the encapsulated reply" "$(lit '10.0.0.2:')[0-9]+$(lit "->10.0.0.1:$port(udp)")" \
       "$(lit "$kind:$vni $net.2:0->$net.1:0(icmp)")\$"
-    expect_all "every event is an encapsulated ping" "$(lit "(udp)").*$(lit "$kind:$vni ")[^ ]+\(icmp\)\$"
-    expect_none "the inner UDP datagram excluded" "$(lit ":40020->")"
   done
-  $IP link del vx0; $IP link del gn0; $IP -n ns1 link del vx1; $IP -n ns1 link del gn1
+  SCEN="10-tunnel"
+  expect_all "every event is an encapsulated ping, its kind's VNI on its port" \
+    "($(lit ":4789(udp)").*$(lit "vxlan:42 ")|$(lit ":6081(udp)").*$(lit "geneve:7 "))[^ ]+\(icmp\)\$"
+  expect_none "the inner UDP datagrams excluded" "$(lit ":40020->")"
+  tunnel_del
 }
+tunnel_del() { $IP link del vx0; $IP link del gn0; $IP -n ns1 link del vx1; $IP -n ns1 link del gn1; }
 
 s_trivial() { SCEN=trivial; $TRACER --version && pass "tracer runs" || fail "tracer --version"; }
 
@@ -334,7 +377,7 @@ case ${PAYLOAD:-scenarios} in
     # 7 (drops), 8 (pcapng), 9 (tc, which the host cannot test: it refuses fentry on BPF programs), 11 (btf_expr,
     # whose last part runs on 9's tc programs) and 13 (bpfmap, on a tc program) are amd64's; under arm64's slower
     # TCG they run only when named (9 passed there by hand: 219 s).
-    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc btf_expr bpfmap"
+    [ "$(uname -m)" = aarch64 ] || DEFAULT="$DEFAULT drops pcapng tc btf_expr bpfmap track_stack"
     for s in ${SCENARIOS:-$DEFAULT} $EXTRA_SCENARIOS; do
       T_SCEN=$(now)
       case $s in
