@@ -283,15 +283,7 @@ static __always_inline struct section_head *section_begin(struct record_buf *r, 
 		if (size + i < off)
 			b[size + i] = 0;
 	r->event.head.size = off;
-	/* Checked again in the register the pointer is built from: clang may have checked a copy, and 6.1's verifier
-	 * did not carry that bound over to the traced XDP programs' values section ("R2 max value is outside of the
-	 * allowed memory range" in the spliced fetcher). */
-	__u64 at = off;
-
-	asm volatile("" : "+r"(at));
-	if (at > max)
-		return 0;
-	return (struct section_head *)(b + at);
+	return (struct section_head *)(b + off);
 }
 
 static __always_inline void section_end(struct record_buf *r, struct section_head *h, __u16 kind, __u16 flags,
