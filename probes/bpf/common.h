@@ -47,6 +47,8 @@ volatile const __u32 FILTER_SNAPLEN = FILTER_BUF_SIZE;
 volatile const __u32 FILTER_TEST_L3 = 0; /* filter_test: hand the stub the packet from its IP header */
 volatile const __u32 HAVE_SKB_EXPR = 0;  /* 1 = a BTF expression is spliced into btf_filter() */
 volatile const __u32 CFG_META_SIZE = 0;  /* bytes of btf_fetch()'s output area (SEC_BTF_VALUES), 0 = no fetcher */
+volatile const __u32 HAVE_XDP_EXPR = 0;  /* 1 = a BTF expression is spliced into xdp_filter() */
+volatile const __u32 CFG_XDP_META_SIZE = 0; /* bytes of xdp_fetch()'s output area (SEC_BTF_VALUES, SECF_XDP) */
 volatile const __u32 CFG_DUMP_SKB = 0;   /* 1 = SEC_BTF_DUMP of the struct sk_buff */
 volatile const __u32 CFG_DUMP_SHINFO = 0; /* 1 = SEC_BTF_DUMP of its struct skb_shared_info */
 volatile const __u32 CFG_DUMP_SIZE = 0;  /* text buffer per dump, at most DUMP_BUF_MAX */

@@ -88,7 +88,7 @@ enum pwru_section_kind {
 	SEC_PACKET = 1,     /* struct section_packet, then the packet bytes (issue 13) */
 	SEC_SKB_CB = 2,     /* struct section_skb_cb: __sk_buff->cb[0..4] */
 	SEC_VERDICT = 3,    /* struct section_verdict: a traced program returned (EV_KIND_TC/XDP at fexit) */
-	SEC_BTF_VALUES = 4, /* reserved (issue 11): values of BTF expressions, in the order of the loader's list */
+	SEC_BTF_VALUES = 4, /* values of BTF expressions, in the order of the loader's list; SECF_XDP: over the xdp_buff */
 	SEC_BTF_DUMP = 5,   /* reserved (issue 11): bpf_snprintf_btf() text of a struct; flag SECF_CUT if it did not fit */
 	SEC_TUNNEL = 6,     /* reserved (issue 12): the inner tuple of a VXLAN/Geneve packet */
 	SEC_MAP_OP = 7,     /* struct section_map_op: a BPF map operation of a traced program (--output-bpfmap) */
@@ -96,9 +96,11 @@ enum pwru_section_kind {
 
 enum pwru_section_flag {
 	SECF_CUT = 1 << 0, /* the payload was cut to fit its buffer */
+	SECF_XDP = 1 << 1, /* SEC_BTF_VALUES: over the struct xdp_buff (--output-xdp-metadata), not the sk_buff */
 };
 
-/* SEC_BTF_VALUES payload: the output area of the spliced btf_fetch() (docs/btf-expr-abi.md), CFG_META_SIZE bytes:
+/* SEC_BTF_VALUES payload: the output area of the spliced btf_fetch() (docs/btf-expr-abi.md), CFG_META_SIZE bytes, or
+ * with SECF_XDP of xdp_fetch(), CFG_XDP_META_SIZE bytes:
  * one slot per expression of the loader's list. */
 
 /* SEC_BTF_DUMP payload: this header, then the text bpf_snprintf_btf() wrote (section len - 8 bytes, no NUL). */

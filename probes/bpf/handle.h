@@ -150,6 +150,8 @@ static __always_inline int xdp_selected(struct xdp_buff *x, struct seen *s)
 {
 	if (!meta_passes(s))
 		return 0;
+	if (HAVE_XDP_EXPR && !xdp_filter(x))
+		return 0;
 	if (HAVE_FILTER && !run_filter_on(xdp_span(x)))
 		return 0;
 	return 1;
@@ -295,15 +297,20 @@ static __always_inline void section_end(struct record_buf *r, struct section_hea
 	r->event.head.sections |= 1u << kind;
 }
 
-/* SEC_BTF_VALUES: the spliced fetcher's values for this skb. */
-static __always_inline void add_btf_values(struct record_buf *r, struct sk_buff *skb)
+/* SEC_BTF_VALUES: the spliced fetcher's values for this skb, or (xdp) for this xdp_buff. */
+static __always_inline void add_btf_values(struct record_buf *r, void *pkt, int xdp)
 {
 	struct section_head *h = section_begin(r, VALUES_OFF_MAX);
 
 	if (!h)
 		return;
-	btf_fetch(skb, h + 1);
-	section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
+	if (xdp) {
+		xdp_fetch(pkt, h + 1);
+		section_end(r, h, SEC_BTF_VALUES, SECF_XDP, CFG_XDP_META_SIZE);
+	} else {
+		btf_fetch(pkt, h + 1);
+		section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
+	}
 }
 
 /* SEC_BTF_DUMP: the kernel's text of the struct at ptr (type_id in the running kernel's BTF). */
@@ -341,7 +348,7 @@ static __always_inline void add_btf_dump(struct record_buf *r, void *ptr, __u32 
 static __always_inline void add_btf_sections(struct record_buf *r, struct sk_buff *skb)
 {
 	if (CFG_META_SIZE)
-		add_btf_values(r, skb);
+		add_btf_values(r, skb, 0);
 	if (CFG_DUMP_SKB)
 		add_btf_dump(r, skb, CFG_SKB_BTF_ID, DUMP_SKB, DUMP_OFF_MAX);
 	if (CFG_DUMP_SHINFO) {
@@ -361,7 +368,7 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 {
 	int cb = !xdp && CFG_SKB_CB;
 	int tunnel = !xdp && CFG_TUNNEL;
-	int btf = !xdp && (CFG_META_SIZE || CFG_DUMP_SKB || CFG_DUMP_SHINFO);
+	int btf = xdp ? CFG_XDP_META_SIZE != 0 : CFG_META_SIZE || CFG_DUMP_SKB || CFG_DUMP_SHINFO;
 	int sections = CFG_SNAPLEN || cb || tunnel || btf || p->has_verdict || p->has_map_op;
 	struct record_buf *r = 0;
 	struct event *e;
@@ -422,7 +429,9 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 	}
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));
-	if (btf)
+	if (btf && xdp)
+		add_btf_values(r, pkt, 1);
+	else if (btf)
 		add_btf_sections(r, pkt);
 	__u64 size = r->event.head.size;
 

@@ -244,6 +244,11 @@ pub struct Config {
     pub skb_expr: Option<Vec<u8>>,
     /// Values to read from each event's skb with BTF expressions (a section of every event).
     pub skb_fetch: Option<FetchCode>,
+    /// Keep only the buffers of traced XDP programs this BTF-expression filter accepts: a `btf_expr::Filter`
+    /// rooted at `struct xdp_buff *` ([`ProgTracing::xdp`]; other events are not affected).
+    pub xdp_expr: Option<Vec<u8>>,
+    /// Values to read from the `struct xdp_buff` of each traced XDP program's event.
+    pub xdp_fetch: Option<FetchCode>,
     /// Structs to print for each event.
     pub dumps: Dumps,
     /// Keep only skbs of this netns inode.
@@ -293,6 +298,8 @@ impl Default for Config {
             filter: None,
             skb_expr: None,
             skb_fetch: None,
+            xdp_expr: None,
+            xdp_fetch: None,
             dumps: Dumps::default(),
             netns: None,
             mark: None,

@@ -24,7 +24,8 @@ pub const SEC_PACKET: u16 = 1;
 pub const SEC_SKB_CB: u16 = 2;
 /// Section kind: what a traced tc or XDP program returned ([`VerdictSection`]), on its fexit event.
 pub const SEC_VERDICT: u16 = 3;
-/// Section kind, reserved: the values of BTF expressions, in the order of the loader's list (issue 11).
+/// Section kind: the values of BTF expressions, in the order of the loader's list; [`SECF_XDP`] when they are of
+/// the `struct xdp_buff` (`--output-xdp-metadata`), else of the `struct sk_buff`.
 pub const SEC_BTF_VALUES: u16 = 4;
 /// Section kind, reserved: `bpf_snprintf_btf()` text of a struct (issue 11); [`SECF_CUT`] when it did not fit.
 pub const SEC_BTF_DUMP: u16 = 5;
@@ -35,6 +36,8 @@ pub const SEC_MAP_OP: u16 = 7;
 
 /// Section flag: the payload was cut to fit its buffer.
 pub const SECF_CUT: u16 = 1 << 0;
+/// Section flag of [`SEC_BTF_VALUES`]: the values are over the traced XDP program's `struct xdp_buff`.
+pub const SECF_XDP: u16 = 1 << 1;
 
 /// [`DumpHead::what`]: the dump is of the `struct sk_buff`.
 pub const DUMP_SKB: u8 = 0;
@@ -505,10 +508,24 @@ pub struct BtfDump<'a> {
     pub ret: i32,
 }
 
+/// A [`SEC_BTF_VALUES`] section: the output area of one of the spliced BTF-expression fetchers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BtfValues<'a> {
+    /// The fetcher rooted at the traced XDP program's `struct xdp_buff` wrote it ([`SECF_XDP`]), not the one
+    /// rooted at the `struct sk_buff`.
+    pub xdp: bool,
+    /// The output area.
+    pub area: &'a [u8],
+}
+
 impl Record {
-    /// The output area of the spliced BTF-expression fetcher ([`SEC_BTF_VALUES`]), with `--output-skb-metadata`.
-    pub fn btf_values(&self) -> Option<&[u8]> {
-        Some(self.section(SEC_BTF_VALUES)?.data)
+    /// The BTF-expression values ([`SEC_BTF_VALUES`]), with `--output-skb-metadata` or `--output-xdp-metadata`.
+    pub fn btf_values(&self) -> Option<BtfValues<'_>> {
+        let s = self.section(SEC_BTF_VALUES)?;
+        Some(BtfValues {
+            xdp: s.flags & SECF_XDP != 0,
+            area: s.data,
+        })
     }
 
     /// The struct dumps ([`SEC_BTF_DUMP`]), in record order.
@@ -649,8 +666,19 @@ mod tests {
         let skb_head = fixed + 24 + 24; // after the packet (8 + 8 + 3, aligned) and the values (8 + 16)
         assert_eq!(b[skb_head], SEC_BTF_DUMP as u8, "the third section's head");
         b[skb_head + 2] = SECF_CUT as u8;
+        // The values are an xdp_buff's.
+        assert_eq!(
+            b[fixed + 24],
+            SEC_BTF_VALUES as u8,
+            "the second section's head"
+        );
+        b[fixed + 24 + 2] = SECF_XDP as u8;
         let r = Record::from_bytes(&b).unwrap();
-        assert_eq!(r.btf_values(), Some(&[9u8; 16][..]));
+        let values = BtfValues {
+            xdp: true,
+            area: &[9u8; 16],
+        };
+        assert_eq!(r.btf_values(), Some(values));
         let dumps: Vec<BtfDump> = r.btf_dumps().collect();
         assert_eq!(
             dumps,

@@ -73,6 +73,12 @@ pub const BTF_FILTER: &str = ".text.btf_filter";
 /// The section of the BTF-expression fetcher stub `btf_fetch` (bpf/btf_expr.h), rooted at `struct sk_buff *`.
 pub const BTF_FETCH: &str = ".text.btf_fetch";
 
+/// The section of the BTF-expression filter stub `xdp_filter` (bpf/btf_expr.h), rooted at `struct xdp_buff *`.
+pub const XDP_FILTER: &str = ".text.xdp_filter";
+
+/// The section of the BTF-expression fetcher stub `xdp_fetch` (bpf/btf_expr.h), rooted at `struct xdp_buff *`.
+pub const XDP_FETCH: &str = ".text.xdp_fetch";
+
 /// Generated instructions for the stub function alone in `section`.
 #[derive(Clone, Copy, Debug)]
 pub struct Stub<'a> {

@@ -3,7 +3,7 @@
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
 use crate::backend::placement::{self, FtraceSites};
 use crate::backend::{self, kprobe, kprobe_multi, tracepoint};
-use crate::config::{ArgIndex, Backend, Config, FilterCode, KprobePlacement};
+use crate::config::{ArgIndex, Backend, Config, FetchCode, FilterCode, KprobePlacement};
 use crate::contract::{FILTER_BUF_SIZE, counter};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
@@ -209,6 +209,9 @@ impl Tracer {
         fn insns(f: &Option<FilterCode>) -> Option<&[u8]> {
             f.as_ref().map(|f| f.insns.as_slice())
         }
+        fn fetch_insns(f: &Option<FetchCode>) -> Option<&[u8]> {
+            f.as_ref().map(|f| f.insns.as_slice())
+        }
         let (tun_l2, tun_l3) = (&cfg.tunnel.filter_l2, &cfg.tunnel.filter_l3);
         let body = (cfg.filter.is_some() || tun_l2.is_some() || tun_l3.is_some())
             .then(|| filters::join(insns(&cfg.filter), insns(tun_l2), insns(tun_l3)))
@@ -217,10 +220,9 @@ impl Tracer {
         let stubs: Vec<splice::Stub<'_>> = [
             (splice::PCAP_FILTER, body.as_deref()),
             (splice::BTF_FILTER, cfg.skb_expr.as_deref()),
-            (
-                splice::BTF_FETCH,
-                cfg.skb_fetch.as_ref().map(|f| &f.insns[..]),
-            ),
+            (splice::BTF_FETCH, fetch_insns(&cfg.skb_fetch)),
+            (splice::XDP_FILTER, cfg.xdp_expr.as_deref()),
+            (splice::XDP_FETCH, fetch_insns(&cfg.xdp_fetch)),
         ]
         .into_iter()
         .filter_map(|(section, insns)| {
@@ -230,10 +232,11 @@ impl Tracer {
             })
         })
         .collect();
-        let meta_size = match &cfg.skb_fetch {
-            Some(f) => checked_size("the BTF-expression output area", f.area_size, BTF_AREA_MAX)?,
-            None => 0,
+        let area_size = |f: &Option<FetchCode>| match f {
+            Some(f) => checked_size("the BTF-expression output area", f.area_size, BTF_AREA_MAX),
+            None => Ok(0),
         };
+        let (meta_size, xdp_meta_size) = (area_size(&cfg.skb_fetch)?, area_size(&cfg.xdp_fetch)?);
         let dumps = cfg.dumps;
         let dump_size = match dumps.any() {
             true => checked_size("the dump buffer", cfg.percpu_buf, DUMP_BUF_MAX)?,
@@ -267,7 +270,7 @@ impl Tracer {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let globals: [(&str, u32); 28] = [
+        let globals: [(&str, u32); 30] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -283,6 +286,8 @@ impl Tracer {
             ("HAVE_SKB_EXPR", cfg.skb_expr.is_some() as u32),
             ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
             ("CFG_META_SIZE", meta_size),
+            ("HAVE_XDP_EXPR", cfg.xdp_expr.is_some() as u32),
+            ("CFG_XDP_META_SIZE", xdp_meta_size),
             ("CFG_DUMP_SKB", dumps.skb as u32),
             ("CFG_DUMP_SHINFO", dumps.shared_info as u32),
             ("CFG_DUMP_SIZE", dump_size),

@@ -114,7 +114,10 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("SEC_MAP_OP", SEC_MAP_OP.into()),
             ]),
         ),
-        ("pwru_section_flag", m(&[("SECF_CUT", SECF_CUT.into())])),
+        (
+            "pwru_section_flag",
+            m(&[("SECF_CUT", SECF_CUT.into()), ("SECF_XDP", SECF_XDP.into())]),
+        ),
         (
             "pwru_packet_start",
             m(&[

@@ -60,6 +60,7 @@ fn main() {
         let syms = Symbols {
             kallsyms: None,
             skb_values: None,
+            xdp_values: None,
             reasons: symbols::DropReasons::from_btf(&btf),
             tracepoints: [
                 "net_dev_queue",

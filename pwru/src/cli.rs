@@ -1,7 +1,5 @@
 //! Command line, with cilium/pwru's flag names so pwru users' commands work unchanged.
 
-pub mod pending;
-
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -159,6 +157,15 @@ pub struct TraceArgs {
     /// 'skb->dev->name' (repeatable, or comma-separated: a comma inside a "string" does not split; at most 32).
     #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
     pub output_skb_metadata: Vec<String>,
+    /// With --filter-trace-xdp: only the traced XDP programs' buffers for which this C expression over
+    /// `struct xdp_buff *xdp` holds, e.g. 'xdp->rxq->dev->ifindex == 9' (the syntax of --filter-skb-expr; skb events
+    /// are not affected).
+    #[arg(long, value_name = "EXPR")]
+    pub filter_xdp_expr: Option<String>,
+    /// Print these C expressions over `struct xdp_buff *xdp` after each event of a traced XDP program (not
+    /// supported yet: refused).
+    #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
+    pub output_xdp_metadata: Vec<String>,
     /// Print the struct sk_buff under each event, as the kernel prints it (bpf_snprintf_btf, Linux 5.9+).
     #[arg(long)]
     pub output_skb: bool,
@@ -220,10 +227,6 @@ pub struct TraceArgs {
     /// Create this file once every probe is attached (for scripts).
     #[arg(long, hide = true, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
-
-    /// pwru's flags that are parsed but refused for now.
-    #[command(flatten)]
-    pub pending: pending::PendingArgs,
 }
 
 /// Which events to keep besides the pcap expression: checked in the kernel by the tracer, on the saved events by

@@ -33,8 +33,9 @@ pub trait Lookups {
     fn stack(&self, _id: i32) -> Vec<u64> {
         Vec::new()
     }
-    /// The layout of the BTF-expression values skb events carry (`--output-skb-metadata`).
-    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
+    /// The layout of the BTF-expression values events carry: of the skb (`--output-skb-metadata`), or with `xdp` of
+    /// a traced XDP program's xdp_buff (`--output-xdp-metadata`).
+    fn btf_values(&self, _xdp: bool) -> Option<&btf_expr::Fetch> {
         None
     }
     /// Name of the traced tc/XDP program with this id.
@@ -244,8 +245,10 @@ impl<L: Lookups> Decoder<L> {
         });
         ev.tunnel = r.tunnel().and_then(|t| tunnel(&t));
         ev.map_op = r.map_op().and_then(|m| map_op(&m));
-        if let (Some(fetch), Some(area)) = (self.lookups.skb_values(), r.btf_values()) {
-            ev.metadata = kernel_values::metadata(fetch, area);
+        if let Some(v) = r.btf_values()
+            && let Some(fetch) = self.lookups.btf_values(v.xdp)
+        {
+            ev.metadata = kernel_values::metadata(fetch, v.area);
         }
         ev.dumps = r
             .btf_dumps()

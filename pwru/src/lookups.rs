@@ -11,6 +11,8 @@ pub struct Symbols {
     pub tracepoints: Vec<String>,
     /// `--output-skb-metadata`: the layout of the values skb events carry.
     pub skb_values: Option<btf_expr::Fetch>,
+    /// `--output-xdp-metadata`: the layout of the values the events of traced XDP programs carry.
+    pub xdp_values: Option<btf_expr::Fetch>,
 }
 
 impl Lookups for Symbols {
@@ -30,8 +32,11 @@ impl Lookups for Symbols {
         self.tracepoints.get(probe_id as usize).cloned()
     }
 
-    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
-        self.skb_values.as_ref()
+    fn btf_values(&self, xdp: bool) -> Option<&btf_expr::Fetch> {
+        match xdp {
+            true => self.xdp_values.as_ref(),
+            false => self.skb_values.as_ref(),
+        }
     }
 
     fn drop_reason_name(&self, code: u32) -> Option<String> {

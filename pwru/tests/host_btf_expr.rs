@@ -336,12 +336,12 @@ fn bad_metadata_and_buffer_are_refused_in_one_line() {
             "--set-percpu-buf 20000: the struct dumps of --output-skb and --output-skb-shared-info take at most 4096 bytes each",
         ),
         (
-            &["--filter-xdp-expr", "xdp->data != 0"][..],
-            "--filter-xdp-expr is not supported yet: BTF expressions over struct xdp_buff",
+            &["--filter-xdp-expr", "xdp->rxq->devv->ifindex == 1"][..],
+            "--filter-xdp-expr: xdp->rxq->devv: struct xdp_rxq_info has no member 'devv' (did you mean 'dev'?) at column 11",
         ),
         (
-            &["--output-xdp-metadata", "xdp->data"][..],
-            "--output-xdp-metadata is not supported yet:",
+            &["--output-xdp-metadata", "xdp->frame_sz,xdp->data +"][..],
+            "--output-xdp-metadata is not supported yet: ",
         ),
     ] {
         let out = Command::new(pwru_bin())

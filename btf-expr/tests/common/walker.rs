@@ -70,6 +70,15 @@ pub struct Walker<'a> {
     pub root_addr: u64,
 }
 
+/// The byte offset of member `name` (anonymous members flattened) in struct `strukt`.
+pub fn member_offset(btf: &Btf, strukt: &str, name: &str) -> u64 {
+    let id = btf.composite_named(strukt, false).expect("the struct");
+    let mut v = Vec::new();
+    flat_members(btf, id, 0, &mut v);
+    let (_, _, bits, _) = v.iter().find(|m| m.0 == name).expect("the member");
+    bits / 8
+}
+
 /// Members of a struct as C names them, anonymous ones flattened: (name, declared type, bit offset,
 /// bitfield width).
 fn flat_members(btf: &Btf, id: TypeId, base: u64, out: &mut Vec<(String, TypeId, u64, u32)>) {

@@ -114,7 +114,14 @@ fn link(
         Ok(p) => p,
         Err(e @ ProbeError::Permission { .. }) => return Err(e),
         Err(ProbeError::Verifier { errno, log, .. }) => {
-            let last = log.lines().last().unwrap_or("").trim().to_string();
+            // The verifier ends its log with statistics; the reason is the line before them.
+            let stats = ["processed ", "verification time", "stack depth"];
+            let last = log
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty() && !stats.iter().any(|s| l.starts_with(s)))
+                .unwrap_or("")
+                .to_string();
             return Ok(Err(format!("{name} refused ({errno}): {last}")));
         }
         Err(e) => return Ok(Err(e.to_string())),

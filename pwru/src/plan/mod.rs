@@ -58,7 +58,7 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        if let Some(refusal) = unsupported(args) {
+        if let Some(refusal) = exprs::unsupported(args) {
             bail!(refusal);
         }
         let (sel, out) = (&args.select, &args.output);
@@ -181,6 +181,11 @@ impl Plan {
                 "--filter-track-bpf-helpers shows the helpers traced tc/XDP programs call: add --filter-trace-tc or --filter-trace-xdp".into(),
             );
         }
+        if exprs::any_xdp(args) && !args.filter_trace_xdp {
+            notes.push(
+                "--filter-xdp-expr acts on traced XDP programs: add --filter-trace-xdp".into(),
+            );
+        }
         if args.output_bpfmap && !args.filter_trace_tc && !args.filter_trace_xdp {
             notes.push(
                 "--output-bpfmap shows the map operations of traced tc/XDP programs: add --filter-trace-tc or --filter-trace-xdp".into(),
@@ -192,11 +197,10 @@ impl Plan {
                 kprobes: targets.kprobes,
                 tracepoints: targets.tracepoints,
                 filter,
-                skb_expr: exprs.skb_filter,
-                skb_fetch: exprs.skb_fetch.as_ref().map(|f| probes::FetchCode {
-                    insns: f.to_bytes(),
-                    area_size: f.area_size,
-                }),
+                skb_fetch: exprs.skb.fetch_code(),
+                xdp_fetch: exprs.xdp.fetch_code(),
+                skb_expr: exprs.skb.filter,
+                xdp_expr: exprs.xdp.filter,
                 dumps,
                 netns: netns.map(|n| n.inode),
                 mark: mark.map(|m| (m.mark, m.mask)),
@@ -233,7 +237,8 @@ impl Plan {
                 kallsyms,
                 reasons: targets.reasons,
                 tracepoints: targets.tracepoint_names,
-                skb_values: exprs.skb_fetch,
+                skb_values: exprs.skb.fetch,
+                xdp_values: exprs.xdp.fetch,
             },
             want: Want {
                 // pcapng names its interfaces; the drop views label drops by interface.
@@ -278,11 +283,6 @@ fn cilium_error(e: cilium::Error) -> anyhow::Error {
         }
         e => anyhow::Error::new(e).context("--cilium"),
     }
-}
-
-/// The refusal of the first flag given that parses but has no feature behind it yet.
-fn unsupported(args: &TraceArgs) -> Option<String> {
-    args.pending.refusal()
 }
 
 /// A pcap expression given as `what` (`filter` for the positional one), compiled for the probes.

@@ -83,8 +83,8 @@ impl Lookups for WithStacks<'_> {
     fn stack(&self, id: i32) -> Vec<u64> {
         self.tracer.stack(id)
     }
-    fn skb_values(&self) -> Option<&btf_expr::Fetch> {
-        self.syms.skb_values()
+    fn btf_values(&self, xdp: bool) -> Option<&btf_expr::Fetch> {
+        self.syms.btf_values(xdp)
     }
     fn bpf_prog_name(&self, id: u32) -> Option<String> {
         self.progs.get(id).map(|p| p.name)

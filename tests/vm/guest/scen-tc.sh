@@ -157,6 +157,8 @@ s_tc() {
     grep -qE '^pwru summary after [0-9.]+ s: [0-9]+ events, [0-9]+ packets, 3 dropped;' "$OUT" &&
       pass "--summary: 3 dropped, each packet once" || fail "--summary: not 3 dropped: $(grep '^pwru summary' "$OUT")"
   fi
+  t=$(now); tc_xdp_expr; timing tc.xdp_expr "$(since $t)"
+  SCEN="tc-cleanup"
   r0=$(runs $PROGS/pwru_test_drop_udp_ingress); x0=$(runs $PROGS/pwru_test_xdp_udp)
   $UDPSEND 10.0.0.2 7001 1 41001 > /dev/null
   sleep 0.5
@@ -164,6 +166,32 @@ s_tc() {
   [ "${r:-0}" -gt "${r0:-0}" ] && [ "${x:-0}" -gt "${x0:-0}" ] && pass "the traced programs still run after the tracer exited (run_cnt tc ${r0} -> $r, xdp ${x0} -> $x)" || fail "run_cnt tc ${r0} -> $r, xdp ${x0} -> $x"
   tc_teardown
   expect_clean "$base0"
+}
+
+# --filter-xdp-expr: the XDP program also on veth0 (generic XDP, root netns), a 7003 datagram dropped by it each
+# way; an expression on one veth's ifindex keeps that veth's XDP events only (run 1 on veth1's, run 2 on veth0's).
+tc_xdp_expr() {
+  SCEN="tc-xdp-expr"
+  local if0 if1 in0 in1 x
+  if0=$(cat /sys/class/net/veth0/ifindex); if1=$($IP -n ns1 -o link show veth1 | cut -d: -f1)
+  $IP link set dev veth0 xdpgeneric pinned $PROGS/pwru_test_xdp_udp || { fail "attach generic XDP to veth0"; return; }
+  x=$(lit 'pwru_test_xdp_udp(xdp)')
+  in1=$(tup '10.0.0.1:41021->10.0.0.2:7003(udp)'); in0=$(tup '10.0.0.2:41023->10.0.0.1:7003(udp)')
+  for run in "veth1 $if1 $in1 veth0 $if0 $in0" "veth0 $if0 $in0 veth1 $if1 $in1"; do
+    set -- $run
+    if tracer_start "xdpexpr-$1" --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp \
+        --filter-xdp-expr "xdp->rxq->dev->ifindex == $2" 'udp and dst port 7003'; then
+      $UDPSEND 10.0.0.2 7003 1 41021 > /dev/null
+      $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
+      settle
+      tracer_stop
+      grep -q 'tracing 1 BPF program' "$ERR" || sed 's/^/  | /' "$ERR" | head -8
+      expect "xdp->rxq->dev->ifindex == $2: $1's XDP drop is kept" "$x=XDP_DROP\$" "$3"
+      expect_none "$4's (ifindex $5) is not" "$x" "$6"
+      expect_all "every event is $1's" "$3"
+    fi
+  done
+  $IP link set dev veth0 xdpgeneric off
 }
 
 # Scenario bpfmap: --output-bpfmap on a tc program of our own (testkit/bpf/maps.c) on veth1's ingress (ns1) that
