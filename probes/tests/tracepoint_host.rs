@@ -694,7 +694,7 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
         }),
         summary: Some(probes::KernelSummary {
             roles,
-            consumed_reasons: vec![consumed as u32],
+            consumed_reasons: vec![consumed],
         }),
         ..Config::default()
     };
@@ -715,11 +715,7 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
             .iter()
             .map(|r| (name(&cfg, &r.event), r.event.drop_reason))
             .collect();
-        assert_eq!(
-            shipped,
-            [("kfree_skb", no_socket as u32); 3],
-            "cookies {cookies}"
-        );
+        assert_eq!(shipped, [("kfree_skb", no_socket); 3], "cookies {cookies}");
         let funcs = t.function_events();
         assert_eq!(funcs.len(), all.len());
         assert_eq!(funcs[kfree], 3, "cookies {cookies}: {funcs:?}");
