@@ -340,6 +340,10 @@ s_drops() {
       pass "--summary alone: 3 NO_SOCKET, 2 NETFILTER_DROP" || fail "--summary alone: drop rows differ"
     grep -E "^ +[1-9][0-9]*  ip_rcv\$" "$OUT" > /dev/null && pass "--summary alone: events per function" ||
       fail "--summary alone: no ip_rcv row"
+    # The same datagrams as the --drops-only run, whose summary counted every event in userspace.
+    user=$(grep -oE ': [0-9]+ events, [0-9]+ packets, 5 dropped' /tmp/drops.out)
+    grep -qF -- "$user" "$OUT" && [ -n "$user" ] && pass "--summary alone: the same events and packets as counted in userspace ($user)" ||
+      fail "--summary alone: counts differ from userspace's ($user)"
   fi
   kill $LPID; wait $LPID 2>/dev/null
   expect_clean "$base"
