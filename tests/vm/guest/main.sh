@@ -340,10 +340,13 @@ s_drops() {
       pass "--summary alone: 3 NO_SOCKET, 2 NETFILTER_DROP" || fail "--summary alone: drop rows differ"
     grep -E "^ +[1-9][0-9]*  ip_rcv\$" "$OUT" > /dev/null && pass "--summary alone: events per function" ||
       fail "--summary alone: no ip_rcv row"
-    # The same datagrams as the --drops-only run, whose summary counted every event in userspace.
-    user=$(grep -oE ': [0-9]+ events, [0-9]+ packets, 5 dropped' /tmp/drops.out)
-    grep -qF -- "$user" "$OUT" && [ -n "$user" ] && pass "--summary alone: the same events and packets as counted in userspace ($user)" ||
-      fail "--summary alone: counts differ from userspace's ($user)"
+    # The same datagrams as the --drops-only run, whose summary counted every event in userspace: the same packets.
+    # (Its events may differ: with every function probed, the kernel's own work differs from one run to the next,
+    # 741 against 781 seen on 6.12; pwru/tests/host_drops.rs compares two countings of one run.)
+    user=$(grep -oE ' [0-9]+ packets, 5 dropped' /tmp/drops.out)
+    echo "info: userspace $(grep -oE '[0-9]+ events,' /tmp/drops.out) kernel $(grep -oE '[0-9]+ events,' "$OUT")"
+    grep -qF -- "$user" "$OUT" && [ -n "$user" ] && pass "--summary alone: the same packets as counted in userspace ($user)" ||
+      fail "--summary alone: packets differ from userspace's ($user)"
   fi
   kill $LPID; wait $LPID 2>/dev/null
   expect_clean "$base"
