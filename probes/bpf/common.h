@@ -103,7 +103,8 @@ struct {
 } FUNC_IPS SEC(".maps");
 /* Where an event with sections is built before bpf_ringbuf_output() copies its actual size into the ring (records
  * without sections are reserved in the ring and written in place). The sections follow in this order, each only
- * when present: verdict, skb cb, tunnel, map op, packet (last: its length varies). */
+ * when present: verdict, skb cb, tunnel, map op, an XDP event's BTF values, packet (its length varies), an skb
+ * event's BTF sections (handle.h). */
 #define SECTIONS_FIXED_MAX                                                                                  \
 	(5 * sizeof(struct section_head) + sizeof(struct section_verdict) + 8 /* skb_cb, padded */ +        \
 	 sizeof(struct section_skb_cb) + sizeof(struct section_tunnel) + sizeof(struct section_map_op) +     \

@@ -223,17 +223,17 @@ static __always_inline void fill_xdp(struct event *e, struct xdp_buff *x)
 /* Starts a section of `kind` with `len` payload bytes at tail offset *off (8-byte aligned) of r and returns its
  * payload; *off moves past it, padding included (zeroed here, the payload is the caller's). The offsets are
  * constants on every path the verifier walks (load-time configuration and each program's own flags). */
-static __always_inline void *section(struct record_buf *r, __u32 *off, __u16 kind, __u32 len)
+static __always_inline void *section(struct record_buf *r, __u32 *off, __u16 kind, __u16 flags, __u32 len)
 {
 	__u32 at = *off;
 	struct section_head *h = (void *)(r->tail + at);
 	__u32 end = (at + sizeof(*h) + len + 7) & ~7u;
 
 	h->kind = kind;
-	h->flags = 0;
+	h->flags = flags;
 	h->len = len;
 	if (end > at + sizeof(*h) + len)
-		*(__u32 *)(r->tail + end - 4) = 0; /* fixed sections: at most 4 bytes of padding */
+		*(__u64 *)(r->tail + end - 8) = 0; /* the padding (and payload bytes the caller then writes) */
 	*off = end;
 	r->event.head.size += end - at;
 	r->event.head.nsections++;
@@ -259,14 +259,19 @@ static __always_inline void add_packet(struct record_buf *r, __u32 off, struct p
 	r->event.head.sections |= 1u << SEC_PACKET;
 }
 
-/* ---- the BTF sections (issue 11), after the packet's, at the record's next 8-byte boundary. Each may start no
- * later than its *_MAX offset, a constant the verifier checks what the section writes against. ---- */
+/* ---- the BTF sections of an skb event (issue 11), after the packet's, at the record's next 8-byte boundary. Each
+ * may start no later than its *_MAX offset, a constant the verifier checks what the section writes against. (An XDP
+ * event's values come before its packet, at a constant offset: see emit().) ---- */
 #define VALUES_OFF_MAX (__builtin_offsetof(struct record_buf, btf))
 #define DUMP_OFF_MAX (VALUES_OFF_MAX + sizeof(struct section_head) + BTF_AREA_MAX)
 #define DUMP2_OFF_MAX (DUMP_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)
 _Static_assert(VALUES_OFF_MAX % 8 == 0 && DUMP_OFF_MAX % 8 == 0 && DUMP2_OFF_MAX % 8 == 0, "8-byte aligned");
 _Static_assert(DUMP2_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX ==
 		       sizeof(struct record_buf), "record_buf holds every section at its largest");
+_Static_assert(__builtin_offsetof(struct record_buf, tail) + 4 * sizeof(struct section_head) +
+			       sizeof(struct section_verdict) + sizeof(struct section_map_op) + BTF_AREA_MAX +
+			       sizeof(struct section_packet) + SNAPLEN_MAX <=
+		       sizeof(struct record_buf), "record_buf holds an XDP event's sections at their largest");
 
 /* Starts a section at the record's next 8-byte boundary (zeroing the padding before it) if that is at most max;
  * returns its header, to be completed by section_end(). */
@@ -297,20 +302,15 @@ static __always_inline void section_end(struct record_buf *r, struct section_hea
 	r->event.head.sections |= 1u << kind;
 }
 
-/* SEC_BTF_VALUES: the spliced fetcher's values for this skb, or (xdp) for this xdp_buff. */
-static __always_inline void add_btf_values(struct record_buf *r, void *pkt, int xdp)
+/* SEC_BTF_VALUES: the spliced fetcher's values for this skb. (An xdp_buff's go before the packet: emit().) */
+static __always_inline void add_btf_values(struct record_buf *r, struct sk_buff *skb)
 {
 	struct section_head *h = section_begin(r, VALUES_OFF_MAX);
 
 	if (!h)
 		return;
-	if (xdp) {
-		xdp_fetch(pkt, h + 1);
-		section_end(r, h, SEC_BTF_VALUES, SECF_XDP, CFG_XDP_META_SIZE);
-	} else {
-		btf_fetch(pkt, h + 1);
-		section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
-	}
+	btf_fetch(skb, h + 1);
+	section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
 }
 
 /* SEC_BTF_DUMP: the kernel's text of the struct at ptr (type_id in the running kernel's BTF). */
@@ -348,7 +348,7 @@ static __always_inline void add_btf_dump(struct record_buf *r, void *ptr, __u32 
 static __always_inline void add_btf_sections(struct record_buf *r, struct sk_buff *skb)
 {
 	if (CFG_META_SIZE)
-		add_btf_values(r, skb, 0);
+		add_btf_values(r, skb);
 	if (CFG_DUMP_SKB)
 		add_btf_dump(r, skb, CFG_SKB_BTF_ID, DUMP_SKB, DUMP_OFF_MAX);
 	if (CFG_DUMP_SHINFO) {
@@ -398,13 +398,13 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 	__u32 off = 0;
 
 	if (p->has_verdict) {
-		struct section_verdict *v = section(r, &off, SEC_VERDICT, sizeof(*v));
+		struct section_verdict *v = section(r, &off, SEC_VERDICT, 0, sizeof(*v));
 
 		v->retval = p->retval;
 		v->_pad = 0;
 	}
 	if (cb) {
-		struct section_skb_cb *c = section(r, &off, SEC_SKB_CB, sizeof(*c));
+		struct section_skb_cb *c = section(r, &off, SEC_SKB_CB, 0, sizeof(*c));
 		struct sk_buff *skb = pkt;
 
 		if (bpf_probe_read_kernel(c->cb, sizeof(c->cb),
@@ -415,23 +415,26 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 		struct tunnel_at t;
 
 		if (find_tunnel(pkt, &t))
-			tunnel_tuple(&t, section(r, &off, SEC_TUNNEL, sizeof(struct section_tunnel)));
+			tunnel_tuple(&t, section(r, &off, SEC_TUNNEL, 0, sizeof(struct section_tunnel)));
 	}
 	if (p->has_map_op) {
 		__u32 zero = 0;
 		struct map_op_pending *m = bpf_map_lookup_elem(&MAP_OP, &zero);
-		struct section_map_op *o = section(r, &off, SEC_MAP_OP, sizeof(*o));
+		struct section_map_op *o = section(r, &off, SEC_MAP_OP, 0, sizeof(*o));
 
 		if (m)
 			__builtin_memcpy(o, &m->op, sizeof(*o));
 		else
 			__builtin_memset(o, 0, sizeof(*o));
 	}
+	/* An xdp_buff's values have a constant size, so they go before the packet, at a constant offset: behind the
+	 * packet's variable length, Linux 6.1's verifier cannot bound the padding before them (it learns nothing
+	 * from comparing two registers). */
+	if (btf && xdp)
+		xdp_fetch(pkt, section(r, &off, SEC_BTF_VALUES, SECF_XDP, CFG_XDP_META_SIZE));
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));
-	if (btf && xdp)
-		add_btf_values(r, pkt, 1);
-	else if (btf)
+	if (btf && !xdp)
 		add_btf_sections(r, pkt);
 	__u64 size = r->event.head.size;
 

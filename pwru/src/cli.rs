@@ -166,8 +166,9 @@ pub struct TraceArgs {
     /// are not affected).
     #[arg(long, value_name = "EXPR")]
     pub filter_xdp_expr: Option<String>,
-    /// Print these C expressions over `struct xdp_buff *xdp` after each event of a traced XDP program (not
-    /// supported yet: refused).
+    /// With --filter-trace-xdp: print these C expressions over `struct xdp_buff *xdp` after each event line of a
+    /// traced XDP program, e.g. 'xdp->rxq->dev->ifindex' (repeatable, or comma-separated as
+    /// --output-skb-metadata; at most 32).
     #[arg(long, value_name = "EXPR", action = ArgAction::Append)]
     pub output_xdp_metadata: Vec<String>,
     /// Print the struct sk_buff under each event, as the kernel prints it (bpf_snprintf_btf, Linux 5.9+).

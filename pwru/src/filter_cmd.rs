@@ -1,10 +1,12 @@
 //! `pwru filter`: the pcap compiler on its own, no tracing (and no root) needed.
 
 use crate::cli::FilterArgs;
+use crate::say;
 use anyhow::{Context, Result};
 use pcap_filter::capture::Capture;
 use pcap_filter::{FilterError, Options, Program};
 use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// A refused expression (a pcap filter, a BTF expression), with the excerpt that points at the fault (shown on a
@@ -87,6 +89,10 @@ fn print_matches(prog: &Program, path: &Path, out: &mut Stdout<impl Write>) -> R
         ("stdin".into(), Box::new(std::io::stdin().lock()))
     } else {
         let name = path.display().to_string();
+        // Opening a FIFO blocks until something writes to it: say so rather than wait in silence.
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            say!("--read {name} is a FIFO: waiting for a writer (Ctrl-C to stop)");
+        }
         let file = std::fs::File::open(path).with_context(|| format!("--read {name}"))?;
         (name, Box::new(file))
     };

@@ -423,6 +423,47 @@ fn stdin_is_read_with_a_dash() {
 }
 
 #[test]
+#[ignore = "needs tcpdump, mkfifo and the capture corpus (tests/run.sh runs it)"]
+fn a_fifo_is_said_to_wait_for_its_writer_then_read() {
+    use std::io::{BufRead, BufReader};
+    need_tool("mkfifo");
+    let f = corpus("tcpdump-afs.pcap");
+    let d = TempDir::new("pwru-filter-fifo");
+    let fifo = d.join("capture");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut c = Command::new(bin())
+        .args(["filter", "--read", fifo.to_str().unwrap(), "udp port 7001"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The note comes before the open that blocks: nothing has written to the FIFO yet.
+    let stderr = c.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut note = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut note);
+        let _ = tx.send(note);
+    });
+    let note = rx.recv_timeout(std::time::Duration::from_secs(10));
+    // Written even without the note, so that a failing run ends instead of waiting forever.
+    std::io::copy(
+        &mut std::fs::File::open(&f).unwrap(),
+        &mut std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(),
+    )
+    .unwrap();
+    let out = c.wait_with_output().unwrap();
+    let note = note.unwrap_or_default();
+    assert!(
+        note.contains("is a FIFO: waiting for a writer (Ctrl-C to stop)"),
+        "{note:?}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), tcpdump(&f, "udp port 7001").0);
+}
+
+#[test]
 #[ignore = "needs the capture corpus (tests/run.sh runs it)"]
 fn a_closed_or_full_stdout() {
     let f = corpus("tcpdump-afs.pcap");

@@ -341,7 +341,7 @@ fn bad_metadata_and_buffer_are_refused_in_one_line() {
         ),
         (
             &["--output-xdp-metadata", "xdp->frame_sz,xdp->data +"][..],
-            "--output-xdp-metadata is not supported yet: ",
+            "--output-xdp-metadata xdp->data +:",
         ),
     ] {
         let out = Command::new(pwru_bin())

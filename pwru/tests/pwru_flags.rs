@@ -51,7 +51,7 @@ const PWRU_FLAGS: &[&[&str]] = &[
 ];
 
 /// The pwru flags still refused, each with one line "FLAG is not supported yet: why".
-const REFUSED: &[&str] = &["--output-xdp-metadata"];
+const REFUSED: &[&str] = &[];
 
 /// A bad --ringbuf-size stops the run at the first value check, right after the refusals: a flag that gets this
 /// error was parsed and accepted, without any BPF work or privilege.

@@ -93,15 +93,6 @@ fn given(args: &TraceArgs) -> [Given<'_>; 2] {
     ]
 }
 
-/// `--output-xdp-metadata`'s refusal: the probes read the values (`xdp_fetch`, `SECF_XDP`) and the decoder shows
-/// them, but Linux 6.1's verifier refuses the traced XDP programs' fexit program with a values section ("R2 max value
-/// is outside of the allowed memory range"; 6.12 takes it), so the flag stays refused until that is solved.
-pub fn unsupported(args: &TraceArgs) -> Option<String> {
-    (!args.output_xdp_metadata.is_empty()).then(|| {
-        "--output-xdp-metadata is not supported yet: the values section of traced XDP programs' events does not pass Linux 6.1's verifier".to_string()
-    })
-}
-
 /// Whether any expression over the xdp_buff was given (they only act on traced XDP programs).
 pub fn any_xdp(args: &TraceArgs) -> bool {
     let [_, xdp] = given(args);

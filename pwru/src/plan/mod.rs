@@ -60,9 +60,6 @@ impl Plan {
     /// can say where it happened.
     pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
         phase("checking the arguments");
-        if let Some(refusal) = exprs::unsupported(args) {
-            bail!(refusal);
-        }
         let (sel, out) = (&args.select, &args.output);
         let func_re = sel
             .filter_func
@@ -185,7 +182,7 @@ impl Plan {
         }
         if exprs::any_xdp(args) && !args.filter_trace_xdp {
             notes.push(
-                "--filter-xdp-expr acts on traced XDP programs: add --filter-trace-xdp".into(),
+                "--filter-xdp-expr and --output-xdp-metadata act on traced XDP programs: add --filter-trace-xdp".into(),
             );
         }
         if args.output_bpfmap && !args.filter_trace_tc && !args.filter_trace_xdp {

@@ -168,29 +168,47 @@ s_tc() {
   expect_clean "$base0"
 }
 
-# --filter-xdp-expr: the XDP program also on veth0 (generic XDP, root netns), a 7003 datagram dropped by it each
-# way; an expression on one veth's ifindex keeps that veth's XDP events only (run 1 on veth1's, run 2 on veth0's).
+# --output-xdp-metadata and --filter-xdp-expr: the XDP program also on veth0 (generic XDP, root netns), a 7003
+# datagram dropped by it each way. Run 1 (text) prints each veth's ifindex and name after its own XDP events; run 2
+# (JSON) keeps veth0's only, by an expression on its ifindex, each with veth0's values in "metadata".
 tc_xdp_expr() {
   SCEN="tc-xdp-expr"
-  local if0 if1 in0 in1 x
+  local if0 if1 in0 in1 x meta v0 v1 n k
   if0=$(cat /sys/class/net/veth0/ifindex); if1=$($IP -n ns1 -o link show veth1 | cut -d: -f1)
   $IP link set dev veth0 xdpgeneric pinned $PROGS/pwru_test_xdp_udp || { fail "attach generic XDP to veth0"; return; }
   x=$(lit 'pwru_test_xdp_udp(xdp)')
   in1=$(tup '10.0.0.1:41021->10.0.0.2:7003(udp)'); in0=$(tup '10.0.0.2:41023->10.0.0.1:7003(udp)')
-  for run in "veth1 $if1 $in1 veth0 $if0 $in0" "veth0 $if0 $in0 veth1 $if1 $in1"; do
-    set -- $run
-    if tracer_start "xdpexpr-$1" --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp \
-        --filter-xdp-expr "xdp->rxq->dev->ifindex == $2" 'udp and dst port 7003'; then
-      $UDPSEND 10.0.0.2 7003 1 41021 > /dev/null
-      $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
-      settle
-      tracer_stop
-      grep -q 'tracing 1 BPF program' "$ERR" || sed 's/^/  | /' "$ERR" | head -8
-      expect "xdp->rxq->dev->ifindex == $2: $1's XDP drop is kept" "$x=XDP_DROP\$" "$3"
-      expect_none "$4's (ifindex $5) is not" "$x" "$6"
-      expect_all "every event is $1's" "$3"
-    fi
-  done
+  meta="xdp->rxq->dev->ifindex,xdp->rxq->dev->name"
+  v1=$(lit "xdp->rxq->dev->ifindex=$if1 xdp->rxq->dev->name=\"veth1\"")
+  v0=$(lit "xdp->rxq->dev->ifindex=$if0 xdp->rxq->dev->name=\"veth0\"")
+  xdp_expr_send() {
+    $UDPSEND 10.0.0.2 7003 1 41021 > /dev/null
+    $IP netns exec ns1 $UDPSEND 10.0.0.1 7003 1 41023 > /dev/null
+    settle
+    tracer_stop
+  }
+  if tracer_start xdpmeta --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp --output-xdp-metadata "$meta" \
+      --output-pcap /tmp/xdpmeta.pcapng 'udp and dst port 7003'; then
+    xdp_expr_send
+    grep -q 'tracing 1 BPF program' "$ERR" || sed 's/^/  | /' "$ERR" | head -8
+    # The packet section follows the values section in these events.
+    n=$($TRACER filter --read /tmp/xdpmeta.pcapng 'udp and dst port 7003' | wc -l)
+    [ "$n" -eq "$(events | wc -l)" ] && [ "$n" -ge 4 ] && pass "--output-pcap beside the values: a packet per event ($n)" ||
+      fail "--output-pcap beside the values: $n packets of 'udp and dst port 7003' for $(events | wc -l) events"
+    expect "veth1's XDP entry with veth1's ifindex $if1 and name" "$x $v1\$" "$in1"
+    expect "veth1's XDP drop with them" "$x=XDP_DROP $v1\$" "$in1"
+    expect "veth0's XDP drop with veth0's ifindex $if0 and name" "$x=XDP_DROP $v0\$" "$in0"
+    expect_all "every event is an XDP event with its own veth's values" "$in1.* $x(=XDP_DROP)? $v1\$|$in0.* $x(=XDP_DROP)? $v0\$"
+  fi
+  if tracer_start xdpmeta-json --backend "$BACKEND" --filter-func ip_rcv --filter-trace-xdp --output-json \
+      --filter-xdp-expr "xdp->rxq->dev->ifindex == $if0" --output-xdp-metadata "$meta" 'udp and dst port 7003'; then
+    xdp_expr_send
+    n=$(grep -c '"pwru_test_xdp_udp' "$OUT")
+    k=$(grep '"pwru_test_xdp_udp' "$OUT" | grep -cF "\"metadata\":{\"xdp->rxq->dev->ifindex\":$if0,\"xdp->rxq->dev->name\":\"veth0\"}")
+    [ "$n" -ge 2 ] && [ "$k" -eq "$n" ] &&
+      pass "JSON, xdp->rxq->dev->ifindex == $if0: only veth0's XDP events ($n), each with veth0's metadata" ||
+      { fail "JSON: $k of $n XDP events have veth0's metadata (want all, at least 2)"; head -3 "$OUT" | sed 's/^/  | /'; }
+  fi
   $IP link set dev veth0 xdpgeneric off
 }
 
