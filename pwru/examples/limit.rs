@@ -9,7 +9,8 @@
 //!   removal waits for are expedited ones;
 //! - `ftrace-off` sets `kernel.ftrace_enabled` to 0 while detaching: the kernel unpatches every ftrace call site
 //!   once, and removing a kprobe then changes ftrace's filter without rescanning and patching the call sites (it
-//!   also stops every other ftrace user for that time, which is why it is an experiment).
+//!   also stops every other ftrace user for that time; on 6.12 it left ftrace dead for the rest of the boot:
+//!   throwaway VMs only).
 //!
 //! ```text
 //! cargo build --release -p pwru --example limit
