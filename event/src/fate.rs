@@ -83,7 +83,7 @@ pub fn classify(ev: &Event) -> Step {
     let f = ev.func.as_str();
     if let Some(r) = &ev.drop_reason {
         let name = r.name.as_deref();
-        if name.is_some_and(|n| CONSUMED_REASONS.contains(&n)) {
+        if name.is_some_and(is_consumed_reason) {
             return Step::Consume;
         }
         if is_drop_func(f) || is_reasoned_free(f) {
@@ -125,6 +125,61 @@ pub fn verdict_reason(v: &crate::Verdict, prog: &str) -> String {
     match &v.name {
         Some(n) => format!("{n} by {prog}"),
         None => format!("{} by {prog}", v.code),
+    }
+}
+
+/// Whether a drop reason's name (without `SKB_DROP_REASON_`) means "freed after normal use".
+pub fn is_consumed_reason(name: &str) -> bool {
+    CONSUMED_REASONS.contains(&name)
+}
+
+/// What a probed function is to its packets, decided once from its name by the rules here, for counting where
+/// only the function is known (pwru's in-kernel summary applies [`classify`]'s drops and [`same_packet`] to it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// A drop function: a drop unless its reason says consumed.
+    pub drop: bool,
+    /// A free that is a drop when its reason is not consumed.
+    pub reasoned_free: bool,
+    /// [`frees_skb`].
+    pub frees: bool,
+    /// [`starts_release`].
+    pub starts_release: bool,
+    /// [`is_release_step`].
+    pub release_step: bool,
+    /// [`starts_tx_path`].
+    pub starts_tx: bool,
+    /// [`starts_rx_path`].
+    pub starts_rx: bool,
+    /// [`is_handoff`].
+    pub handoff: bool,
+    /// Queued to a socket.
+    pub socket: bool,
+    /// Received by the stack.
+    pub receive: bool,
+    /// Where a locally made packet enters IP output.
+    pub local_out: bool,
+}
+
+/// The roles of the function or tracepoint `func` of `kind`.
+pub fn roles(func: &str, kind: crate::FuncKind) -> Roles {
+    let ev = Event {
+        func: func.into(),
+        func_kind: kind,
+        ..Default::default()
+    };
+    Roles {
+        drop: is_drop_func(func),
+        reasoned_free: is_reasoned_free(func),
+        frees: frees_skb(&ev),
+        starts_release: starts_release(&ev),
+        release_step: is_release_step(func),
+        starts_tx: starts_tx_path(func),
+        starts_rx: starts_rx_path(func),
+        handoff: is_handoff(func),
+        socket: is_socket_delivery(func),
+        receive: is_receive(func),
+        local_out: is_local_out(func),
     }
 }
 
@@ -796,6 +851,25 @@ mod tests {
             &rx,
             &at(ev("__ip_local_out"), 7, 1_020)
         ));
+    }
+
+    #[test]
+    fn roles_follow_the_rules() {
+        let tp_free = roles("kfree_skb", FuncKind::Tracepoint);
+        assert!(tp_free.drop && tp_free.frees && !tp_free.starts_release);
+        let kp_free = roles("kfree_skb_reason", FuncKind::Kprobe);
+        assert!(kp_free.drop && !kp_free.frees && kp_free.starts_release && kp_free.release_step);
+        assert!(roles("kfree_skbmem", FuncKind::Kprobe).frees);
+        assert!(roles("dev_kfree_skb_any_reason", FuncKind::Kprobe).reasoned_free);
+        let q = roles("net_dev_queue", FuncKind::Tracepoint);
+        assert!(q.starts_tx && !q.local_out && !q.handoff);
+        assert!(roles("__ip_local_out", FuncKind::Kprobe).local_out);
+        assert!(roles("net_dev_start_xmit", FuncKind::Tracepoint).handoff);
+        assert!(roles("skb_copy_datagram_iovec", FuncKind::Tracepoint).socket);
+        let rx = roles("netif_receive_skb", FuncKind::Tracepoint);
+        assert!(rx.starts_rx && rx.receive);
+        assert_eq!(roles("ip_rcv", FuncKind::Kprobe), Roles::default());
+        assert!(is_consumed_reason("CONSUMED") && !is_consumed_reason("NO_SOCKET"));
     }
 
     #[test]

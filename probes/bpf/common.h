@@ -62,6 +62,10 @@ volatile const __u32 HAVE_TUNNEL_L2 = 0; /* 1 = the joined stub has a --filter-t
 volatile const __u32 HAVE_TUNNEL_L3 = 0; /* 1 = ... and a --filter-tunnel-pcap-l3 filter */
 volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
 volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
+volatile const __u32 CFG_SUMMARY = 0;    /* 1 = summary-only run: count in the kernel, ship only first drops */
+volatile const __u32 CFG_SUM_TP_BASE = 0; /* summary index of tracepoint 0 (after the kprobe targets) */
+volatile const __u32 CFG_CONSUMED_A = ~0u; /* drop reason codes that mean "consumed" (fate.rs), ~0 = none */
+volatile const __u32 CFG_CONSUMED_B = ~0u;
 
 /* ---- maps ---- */
 struct {
@@ -207,6 +211,47 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } CLONE_SRC SEC(".maps");
+
+/* ---- the in-kernel summary (CFG_SUMMARY) ---- */
+
+/* enum pwru_role by summary index, filled by the loader */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the loader sets the number of targets */
+	__type(key, __u32);
+	__type(value, __u32);
+} SUM_ROLES SEC(".maps");
+
+/* events by summary index */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* the loader sets the number of targets */
+	__type(key, __u32);
+	__type(value, __u64);
+} SUM_FUNCS SEC(".maps");
+
+/* The packet at an skb address: what fate.rs's same_packet() reads of its latest event. LRU: a packet whose free
+ * no probe saw (a datagram delivered to a socket, on the tracepoint backend) makes room, as userspace's table of
+ * the same size evicts its least recently seen. */
+enum sum_life {
+	LIFE_LIVE = 0,
+	LIFE_RELEASING = 1,
+};
+struct sum_path {
+	__u64 ts;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 roles;
+	__u8 life;    /* enum sum_life; a freed packet leaves the table */
+	__u8 dropped; /* its first drop was shipped */
+	__u8 _pad[2];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* 1 unless summarizing */
+	__type(key, __u64);
+	__type(value, struct sum_path);
+} SUM_PATHS SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {

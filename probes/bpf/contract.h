@@ -10,7 +10,27 @@ enum pwru_counter {
 	CNT_LOST = 1,       /* of those, events the ring buffer had no room for */
 	CNT_TRACK_FULL = 2, /* skbs skb tracking could not remember (TRACKED full) */
 	CNT_PROG_DEEP = 3,  /* traced-program runs nested deeper than PROG_DEPTH: their helper calls are not shown */
-	CNT_MAX = 4,
+	CNT_PACKETS = 4,    /* in-kernel summary: packets (paths started) */
+	CNT_SUMMED = 5,     /* in-kernel summary: of CNT_PRODUCED, events counted in SUM_FUNCS and not shipped */
+	CNT_PATHS_FULL = 6, /* in-kernel summary: events whose packet SUM_PATHS could not hold */
+	CNT_MAX = 7,
+};
+
+/* What a probed function is to a packet, one bit each, in SUM_ROLES by summary index (kprobe targets first, then
+ * tracepoints at CFG_SUM_TP_BASE). Userspace computes them from event/src/fate.rs, the one home of those rules;
+ * summarize() (handle.h) applies fate.rs's classify() and same_packet() to them. */
+enum pwru_role {
+	ROLE_DROP = 1 << 0,          /* a drop function: a drop unless its reason says consumed */
+	ROLE_REASONED_FREE = 1 << 1, /* a free that is a drop when its reason is not consumed */
+	ROLE_FREES = 1 << 2,         /* frees the skb: the next event at its address is another packet */
+	ROLE_STARTS_RELEASE = 1 << 3,
+	ROLE_RELEASE_STEP = 1 << 4,
+	ROLE_STARTS_TX = 1 << 5,
+	ROLE_STARTS_RX = 1 << 6,
+	ROLE_HANDOFF = 1 << 7,
+	ROLE_SOCKET = 1 << 8,
+	ROLE_RECEIVE = 1 << 9,
+	ROLE_LOCAL_OUT = 1 << 10,
 };
 
 /* Tracepoint programs are loaded once per tracepoint; the loader patches the immediate of the instruction

@@ -444,7 +444,89 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 		count(CNT_LOST);
 }
 
-/* An skb probe: the filters, then the event. */
+/* ---- the in-kernel summary: fate.rs's rules on the roles userspace computed from them ---- */
+
+/* fate.rs's HANDOFF_RX_GAP_NS */
+#define SUM_HANDOFF_GAP_NS 1000000ull
+
+static __always_inline int sum_consumed(__u32 reason)
+{
+	return reason == CFG_CONSUMED_A || reason == CFG_CONSUMED_B;
+}
+
+/* fate::same_packet() for a live packet whose latest event is `last`; interfaces are compared by ifindex. */
+static __always_inline int sum_same_live(struct sum_path *last, __u32 roles, __u64 now, struct seen *s)
+{
+	int tx = roles & ROLE_STARTS_TX;
+	int rx = roles & ROLE_STARTS_RX;
+	__u64 gap = now > last->ts ? now - last->ts : 0;
+
+	if ((tx || rx) && (last->roles & ROLE_SOCKET))
+		return 0;
+	if (tx && (last->roles & (ROLE_RECEIVE | ROLE_STARTS_RX))) {
+		int other_netns = last->netns && s->netns && last->netns != s->netns;
+
+		if (other_netns || (roles & ROLE_LOCAL_OUT) || gap > SUM_HANDOFF_GAP_NS)
+			return 0;
+	}
+	int restart = tx || (rx && gap > SUM_HANDOFF_GAP_NS);
+
+	return !((last->roles & ROLE_HANDOFF) && restart && last->ifindex == s->ifindex);
+}
+
+/* Counts a selected event into SUM_FUNCS and its packet into SUM_PATHS; true when it is its packet's first drop,
+ * the only events a summary-only run ships. The index is the target's: the probe id of a kprobe cookie or of a
+ * tracepoint (the loader turns the summary off where kprobes have no cookie). */
+static __always_inline int summarize(struct seen *s, struct probe *p)
+{
+	__u32 idx = p->probe_id + (p->kind == EV_KIND_TRACEPOINT ? CFG_SUM_TP_BASE : 0);
+	__u32 *r = bpf_map_lookup_elem(&SUM_ROLES, &idx);
+	__u64 *n = bpf_map_lookup_elem(&SUM_FUNCS, &idx);
+	__u32 roles = r ? *r : 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 addr = s->addr;
+	struct sum_path *path = bpf_map_lookup_elem(&SUM_PATHS, &addr);
+
+	if (n)
+		*n += 1;
+	if (path) {
+		int same = path->life == LIFE_LIVE ? sum_same_live(path, roles, now, s)
+						   : (roles & ROLE_RELEASE_STEP) != 0;
+
+		if (!same)
+			path = 0;
+	}
+	if (!path) {
+		struct sum_path fresh = {};
+
+		count(CNT_PACKETS);
+		if (!bpf_map_update_elem(&SUM_PATHS, &addr, &fresh, BPF_ANY))
+			path = bpf_map_lookup_elem(&SUM_PATHS, &addr);
+		if (!path)
+			count(CNT_PATHS_FULL);
+	}
+	/* fate::classify()'s drops */
+	int drop = p->has_reason ? !sum_consumed(p->reason) && (roles & (ROLE_DROP | ROLE_REASONED_FREE))
+				 : (roles & ROLE_DROP) != 0;
+	int ship = drop && !(path && path->dropped);
+
+	if (!path)
+		return ship;
+	if (roles & ROLE_FREES) {
+		bpf_map_delete_elem(&SUM_PATHS, &addr);
+		return ship;
+	}
+	if (path->life == LIFE_LIVE && (roles & ROLE_STARTS_RELEASE))
+		path->life = LIFE_RELEASING;
+	path->dropped |= drop;
+	path->ts = now;
+	path->netns = s->netns;
+	path->ifindex = s->ifindex;
+	path->roles = roles;
+	return ship;
+}
+
+/* An skb probe: the filters, then the event (in a summary-only run, the count, and the event if it is a drop). */
 static __always_inline int handle_probe(void *ctx, struct sk_buff *skb, struct probe *p)
 {
 	struct seen s;
@@ -452,8 +534,14 @@ static __always_inline int handle_probe(void *ctx, struct sk_buff *skb, struct p
 	if (!skb || is_own_netlink(skb))
 		return 0;
 	seen_skb(skb, &s);
-	if (skb_selected(skb, &s))
-		emit(ctx, skb, 0, &s, p);
+	if (!skb_selected(skb, &s))
+		return 0;
+	if (CFG_SUMMARY && !summarize(&s, p)) {
+		count(CNT_PRODUCED);
+		count(CNT_SUMMED);
+		return 0;
+	}
+	emit(ctx, skb, 0, &s, p);
 	return 0;
 }
 

@@ -228,6 +228,18 @@ pub struct StackConfig {
     pub non_skb: Vec<StackFunc>,
 }
 
+/// A summary-only run's counting in the kernel: each selected event is counted per target, its packet followed in
+/// a table of live skbs, and only a packet's first drop is shipped. Where kprobes have no BPF cookie (Linux before
+/// 5.15) the programs cannot tell their targets apart, and the tracer ships every event as without it
+/// ([`crate::Tracer::summarizing`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelSummary {
+    /// [`crate::contract::role`] bits of each target: the kprobes first (kprobe backends), then the tracepoints.
+    pub roles: Vec<u32>,
+    /// Drop reason codes that mean "freed after normal use" (at most two are used).
+    pub consumed_reasons: Vec<u32>,
+}
+
 /// Everything [`crate::Tracer::load`] needs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -284,6 +296,8 @@ pub struct Config {
     /// data. 0 (the default): none, and events cost what they cost without this feature (fixed-size records
     /// written in place).
     pub snaplen: u32,
+    /// Count in the kernel, ship only drops (a summary-only run).
+    pub summary: Option<KernelSummary>,
 }
 
 /// Default of [`Config::percpu_buf`] (pwru's).
@@ -316,6 +330,7 @@ impl Default for Config {
             stack_track: StackConfig::default(),
             percpu_buf: PERCPU_BUF_DEFAULT,
             snaplen: 0,
+            summary: None,
         }
     }
 }

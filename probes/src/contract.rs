@@ -11,8 +11,41 @@ pub mod counter {
     pub const TRACK_FULL: u32 = 2;
     /// Traced-program runs nested deeper than the per-CPU frame stack: their helper calls are not shown.
     pub const PROG_DEEP: u32 = 3;
+    /// In-kernel summary: packets (paths started).
+    pub const PACKETS: u32 = 4;
+    /// In-kernel summary: of the events produced, those counted per function and not shipped.
+    pub const SUMMED: u32 = 5;
+    /// In-kernel summary: events whose packet the table of live skbs could not hold.
+    pub const PATHS_FULL: u32 = 6;
     /// The number of slots.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 7;
+}
+
+/// What a probed function is to a packet, one bit each (`enum pwru_role`): the in-kernel summary's table, which
+/// the caller computes from `event::fate`'s rules.
+pub mod role {
+    /// A drop function: a drop unless its reason says consumed.
+    pub const DROP: u32 = 1 << 0;
+    /// A free that is a drop when its reason is not consumed.
+    pub const REASONED_FREE: u32 = 1 << 1;
+    /// Frees the skb: the next event at its address is another packet.
+    pub const FREES: u32 = 1 << 2;
+    /// Starts the release of an skb (release helpers may follow).
+    pub const STARTS_RELEASE: u32 = 1 << 3;
+    /// A helper that runs while an skb is being released.
+    pub const RELEASE_STEP: u32 = 1 << 4;
+    /// Where a locally sent packet starts its way to a device.
+    pub const STARTS_TX: u32 = 1 << 5;
+    /// Where a packet arriving on a device starts.
+    pub const STARTS_RX: u32 = 1 << 6;
+    /// Handed to a device's transmit routine.
+    pub const HANDOFF: u32 = 1 << 7;
+    /// Queued to a socket.
+    pub const SOCKET: u32 = 1 << 8;
+    /// Received by the stack.
+    pub const RECEIVE: u32 = 1 << 9;
+    /// Where a locally made packet enters IP output.
+    pub const LOCAL_OUT: u32 = 1 << 10;
 }
 
 /// Tracepoint programs are loaded once per tracepoint, with this immediate (`rX = TP_ID_MARKER`) replaced by

@@ -53,8 +53,9 @@ pub mod testing {
 }
 
 pub use config::{
-    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, KprobePlacement, MapFuncTarget,
-    MapOpKind, ProgTracing, StackConfig, StackFunc, Target, TracepointTarget, TunnelConfig,
+    ArgIndex, Backend, Config, Dumps, FetchCode, FilterCode, KernelSummary, KprobePlacement,
+    MapFuncTarget, MapOpKind, ProgTracing, StackConfig, StackFunc, Target, TracepointTarget,
+    TunnelConfig,
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};

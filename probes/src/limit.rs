@@ -137,6 +137,7 @@ impl Limit {
             elapsed: t0.elapsed(),
             produced: self.hits(),
             lost: 0,
+            summed: 0,
             recursion_misses: bpf_sys::obj::prog_info(self.prog.as_fd())
                 .map_or(0, |i| i.recursion_misses),
         }

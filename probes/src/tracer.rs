@@ -73,6 +73,8 @@ pub struct DetachStats {
     pub produced: u64,
     /// Events lost, read after the links were closed (final).
     pub lost: u64,
+    /// [`Tracer::summed`], final.
+    pub summed: u64,
     /// [`Tracer::recursion_misses`], final.
     pub recursion_misses: u64,
 }
@@ -117,6 +119,26 @@ fn fill_func_ips(maps: &mut Maps, kprobes: &[crate::Target]) -> Result<(), Probe
     Ok(())
 }
 
+/// Writes the in-kernel summary's role of each target into `SUM_ROLES`.
+fn fill_roles(maps: &mut Maps, roles: &[u32]) -> Result<(), ProbeError> {
+    let map = maps.get_mut("SUM_ROLES").ok_or(ObjectError::Missing {
+        kind: "map",
+        name: "SUM_ROLES".into(),
+    })?;
+    let mut arr = Array::<_, u32>::try_from(map).map_err(|source| ObjectError::Map {
+        name: "SUM_ROLES",
+        source,
+    })?;
+    for (i, r) in roles.iter().enumerate() {
+        arr.set(i as u32, *r, 0)
+            .map_err(|source| ObjectError::Map {
+                name: "SUM_ROLES",
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// The kprobe program on the kernel functions traced BPF programs call.
 const HELPER_PROG: &str = "kprobe_bpf_helper";
 
@@ -147,6 +169,8 @@ pub struct Tracer {
     /// [`Tracer::recursion_misses`] as read when the programs were closed.
     final_misses: u64,
     cookies: Cookies,
+    /// Counting in the kernel ([`Config::summary`], where it can be done).
+    summarizing: bool,
     ring: Option<RingReader>,
     cfg: Config,
     /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
@@ -270,7 +294,35 @@ impl Tracer {
             f.as_ref()
                 .map_or(FILTER_BUF_SIZE, |f| f.snaplen.clamp(1, FILTER_BUF_SIZE))
         };
-        let globals: [(&str, u32); 30] = [
+        let multi = cfg.backend == Backend::KprobeMulti;
+        let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
+        let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
+        // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
+        // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
+        // one load per tracepoint.
+        let cookies = Cookies {
+            kprobe: kprobing
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
+            tracepoint: !cfg.tracepoints.is_empty()
+                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
+        };
+        // The summary's index of a kprobe event is its cookie's target index: without kprobe cookies there is none.
+        // The programs on traced BPF programs and the functions without an skb ship their events as they are.
+        let nk = if cfg.backend == Backend::Tracepoint {
+            0
+        } else {
+            cfg.kprobes.len()
+        };
+        let summarizing = cfg.summary.is_some()
+            && (nk == 0 || cookies.kprobe)
+            && !cfg.progs.any()
+            && cfg.stack_track.non_skb.is_empty();
+        let sum = cfg.summary.as_ref().filter(|_| summarizing);
+        let consumed = |i: usize| {
+            sum.and_then(|s| s.consumed_reasons.get(i).copied())
+                .unwrap_or(u32::MAX)
+        };
+        let globals: [(&str, u32); 34] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -301,24 +353,16 @@ impl Tracer {
             ("TUNNEL_SNAPLEN_L2", filter_snaplen(tun_l2)),
             ("TUNNEL_SNAPLEN_L3", filter_snaplen(tun_l3)),
             ("CFG_HTAB_KEY_OFF", cfg.progs.htab_elem_key.unwrap_or(0)),
+            ("CFG_SUMMARY", summarizing as u32),
+            ("CFG_SUM_TP_BASE", nk as u32),
+            ("CFG_CONSUMED_A", consumed(0)),
+            ("CFG_CONSUMED_B", consumed(1)),
         ];
         let bytes: Vec<(&str, [u8; 4])> =
             globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
         obj.patch_map_data(bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect())
             .map_err(ObjectError::Parse)?;
 
-        let multi = cfg.backend == Backend::KprobeMulti;
-        let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
-        let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
-        // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
-        // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
-        // one load per tracepoint.
-        let cookies = Cookies {
-            kprobe: kprobing
-                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
-            tracepoint: !cfg.tracepoints.is_empty()
-                && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
-        };
         let mut wanted: Vec<(String, bpf_prog_type, Option<bpf_attach_type>)> = Vec::new();
         let kprobe = |name: String| (name, bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach);
         if kprobing {
@@ -394,6 +438,11 @@ impl Tracer {
         if !cfg.track_skb {
             sizes.push(("TRACKED", 1));
         }
+        let sum_slots = sum.map_or(1, |s| (s.roles.len() as u32).max(1));
+        sizes.extend([("SUM_ROLES", sum_slots), ("SUM_FUNCS", sum_slots)]);
+        if sum.is_none() {
+            sizes.push(("SUM_PATHS", 1));
+        }
         if !by_stack {
             sizes.extend([("STACK_SKB", 1), ("SKB_STACK", 1)]);
         }
@@ -419,6 +468,9 @@ impl Tracer {
         }
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
             fill_func_ips(&mut maps, &cfg.kprobes)?;
+        }
+        if let Some(s) = sum {
+            fill_roles(&mut maps, &s.roles)?;
         }
         let prog_code = if cfg.progs.any() {
             let pair = |hook: &str| -> Result<Pair, ProbeError> {
@@ -466,6 +518,7 @@ impl Tracer {
             tp_progs: Vec::new(),
             final_misses: 0,
             cookies,
+            summarizing,
             ring: Some(RingReader::new(ring)),
             cfg,
             btf,
@@ -757,6 +810,46 @@ impl Tracer {
             .sum()
     }
 
+    /// Whether the programs count in the kernel and ship only drops ([`Config::summary`], where kprobes have BPF
+    /// cookies).
+    pub fn summarizing(&self) -> bool {
+        self.summarizing
+    }
+
+    /// In-kernel summary: packets seen (paths started).
+    pub fn packets(&self) -> u64 {
+        self.counter(counter::PACKETS)
+    }
+
+    /// In-kernel summary: events counted and not shipped (part of [`Tracer::produced`]).
+    pub fn summed(&self) -> u64 {
+        self.counter(counter::SUMMED)
+    }
+
+    /// In-kernel summary: events whose packet the table of live skbs could not hold (each counted as a packet).
+    pub fn paths_full(&self) -> u64 {
+        self.counter(counter::PATHS_FULL)
+    }
+
+    /// In-kernel summary: events per target, in the order of [`crate::KernelSummary::roles`] (empty when not
+    /// summarizing).
+    pub fn function_events(&self) -> Vec<u64> {
+        let n = match (self.summarizing, &self.cfg.summary) {
+            (true, Some(s)) => s.roles.len(),
+            _ => return Vec::new(),
+        };
+        let Some(arr) = self
+            .maps
+            .get("SUM_FUNCS")
+            .and_then(|m| PerCpuArray::<_, u64>::try_from(m).ok())
+        else {
+            return vec![0; n];
+        };
+        (0..n as u32)
+            .map(|i| arr.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0))
+            .collect()
+    }
+
     /// skbs `--filter-track-skb` could not remember because its table was full.
     pub fn track_overflows(&self) -> u64 {
         self.counter(counter::TRACK_FULL)
@@ -844,6 +937,7 @@ impl Tracer {
             elapsed: t0.elapsed(),
             produced: self.produced(),
             lost: self.lost(),
+            summed: self.summed(),
             recursion_misses: self.final_misses,
         }
     }

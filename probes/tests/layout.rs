@@ -3,7 +3,7 @@
 //! offsets, size), and every shared C enum (bpf/event.h, bpf/contract.h, bpf/filter.h) constant for constant. Reads both committed objects (x86 and arm64)
 //! with testkit's BTF reader (independent of the loader's).
 use object::{Object, ObjectSection};
-use probes::contract::{self, counter};
+use probes::contract::{self, counter, role};
 use probes::event::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
@@ -176,7 +176,26 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
                 ("CNT_LOST", counter::LOST.into()),
                 ("CNT_TRACK_FULL", counter::TRACK_FULL.into()),
                 ("CNT_PROG_DEEP", counter::PROG_DEEP.into()),
+                ("CNT_PACKETS", counter::PACKETS.into()),
+                ("CNT_SUMMED", counter::SUMMED.into()),
+                ("CNT_PATHS_FULL", counter::PATHS_FULL.into()),
                 ("CNT_MAX", counter::COUNT.into()),
+            ]),
+        ),
+        (
+            "pwru_role",
+            m(&[
+                ("ROLE_DROP", role::DROP.into()),
+                ("ROLE_REASONED_FREE", role::REASONED_FREE.into()),
+                ("ROLE_FREES", role::FREES.into()),
+                ("ROLE_STARTS_RELEASE", role::STARTS_RELEASE.into()),
+                ("ROLE_RELEASE_STEP", role::RELEASE_STEP.into()),
+                ("ROLE_STARTS_TX", role::STARTS_TX.into()),
+                ("ROLE_STARTS_RX", role::STARTS_RX.into()),
+                ("ROLE_HANDOFF", role::HANDOFF.into()),
+                ("ROLE_SOCKET", role::SOCKET.into()),
+                ("ROLE_RECEIVE", role::RECEIVE.into()),
+                ("ROLE_LOCAL_OUT", role::LOCAL_OUT.into()),
             ]),
         ),
         (

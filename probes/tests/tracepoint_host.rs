@@ -656,3 +656,77 @@ fn one_program_serves_every_tracepoint() {
         detach_and_check(t);
     }
 }
+
+/// A summary-only run (`Config::summary`) counts in the kernel, with one program for every tracepoint and with one
+/// per tracepoint: each datagram to a closed port is one packet, its events are counted per tracepoint, and its drop
+/// is the only event shipped.
+#[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
+fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
+    use probes::contract::role;
+    let _s = serial();
+    let btf = Btf::vmlinux();
+    let no_socket = btf
+        .enum_value("skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET")
+        .unwrap();
+    let consumed = btf.enum_value("skb_drop_reason", "SKB_CONSUMED").unwrap();
+    let all = skb_tracepoints(&btf);
+    // What event::fate says of these (pwru computes the table from it; this crate does not depend on it).
+    let roles = all
+        .iter()
+        .map(|t| match t.name.as_str() {
+            "kfree_skb" => role::DROP | role::FREES | role::RELEASE_STEP,
+            "consume_skb" => role::FREES | role::RELEASE_STEP,
+            "netif_rx_entry" | "netif_rx" | "netif_receive_skb" => role::STARTS_RX | role::RECEIVE,
+            "net_dev_queue" => role::STARTS_TX,
+            "net_dev_start_xmit" | "net_dev_xmit" => role::HANDOFF,
+            _ => 0,
+        })
+        .collect();
+    let pair = NetnsPair::new("k", 209);
+    let prog = pcap_filter::compile(&format!("udp and dst host {}", pair.ip_b)).unwrap();
+    let cfg = Config {
+        tracepoints: all.clone(),
+        netns: Some(pair.inode_b),
+        filter: Some(FilterCode {
+            insns: prog.to_bytes(),
+            snaplen: prog.snaplen,
+        }),
+        summary: Some(probes::KernelSummary {
+            roles,
+            consumed_reasons: vec![consumed],
+        }),
+        ..Config::default()
+    };
+    let kfree = all.iter().position(|t| t.name == "kfree_skb").unwrap();
+    for cookies in [true, false] {
+        probes::testing::without_cookies(!cookies);
+        let (t, mut ring, cfg) = load_attach(cfg.clone());
+        probes::testing::without_cookies(false);
+        assert!(t.summarizing());
+        for _ in 0..3 {
+            pair.exec(
+                &pair.a,
+                &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+            );
+        }
+        let evs = drain(&mut ring, Duration::from_millis(400));
+        let shipped: Vec<(&str, u32)> = evs
+            .iter()
+            .map(|r| (name(&cfg, &r.event), r.event.drop_reason))
+            .collect();
+        assert_eq!(shipped, [("kfree_skb", no_socket); 3], "cookies {cookies}");
+        let funcs = t.function_events();
+        assert_eq!(funcs.len(), all.len());
+        assert_eq!(funcs[kfree], 3, "cookies {cookies}: {funcs:?}");
+        let counted: u64 = funcs.iter().sum();
+        assert!(counted > 3, "cookies {cookies}: {funcs:?}");
+        assert_eq!(
+            (t.packets(), t.paths_full(), t.lost()),
+            (3, 0, 0),
+            "cookies {cookies}"
+        );
+        assert_eq!((t.produced(), t.summed()), (counted, counted - 3));
+        detach_and_check(t);
+    }
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Loss under a 5 s ping flood on the host (tracepoint backend): packets/s without and with pwru, and pwru's
-# exit figures (events produced by the kernel side, lost in the ring buffer, printed), events handled per second
-# (produced - lost, over the flood) and pwru's peak memory (VmHWM), for the plain text run beside --drops-only and
-# --summary alone. (ping -f's echo replies are freed with NO_SOCKET by the kernel once the raw socket has its copy,
+# exit figures (events produced by the kernel side, lost in the ring buffer, printed or counted), events handled per
+# second (produced - lost, over the flood) and pwru's peak memory (VmHWM), for the plain text run beside --drops-only
+# and --summary alone (counted in the kernel; and, for comparison, in userspace). (ping -f's echo replies are freed with NO_SOCKET by the kernel once the raw socket has its copy,
 # so --drops-only prints every reply's path; the echo-request rows have no drop at all.) Run as root:
 #   bash pwru/bench/flood.sh [path/to/pwru]   (default: release build in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
@@ -58,5 +58,7 @@ row "text, echo requests" 'icmp[icmptype] == icmp-echo'
 row "--drops-only, echo requests" --drops-only 'icmp[icmptype] == icmp-echo'
 row "--summary alone" --summary
 row "--summary --metrics" --summary --metrics 127.0.0.1:0
+# A line limit keeps the counting in userspace (every event shipped), as it was before the kernel counted.
+row "--summary, userspace counting" --summary --output-limit-lines 4000000000
 # The limit of any userspace aggregation: every probe runs and its filter rejects every packet, so nothing is shipped.
 row "filter rejecting all" 'host 192.0.2.1'

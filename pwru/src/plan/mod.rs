@@ -12,6 +12,7 @@
 
 pub mod exprs;
 pub mod filters;
+pub mod kernel_summary;
 pub mod kmods;
 pub mod output;
 pub mod stack;
@@ -190,6 +191,14 @@ impl Plan {
                 "--output-bpfmap shows the map operations of traced tc/XDP programs: add --filter-trace-tc or --filter-trace-xdp".into(),
             );
         }
+        let summary = kernel_summary::wanted(&output).then(|| {
+            kernel_summary::table(
+                targets.backend,
+                &targets.kprobes,
+                &targets.tracepoint_names,
+                &targets.reasons,
+            )
+        });
         Ok(Plan {
             tracer: probes::Config {
                 backend: targets.backend,
@@ -231,6 +240,7 @@ impl Plan {
                 percpu_buf,
                 // Bytes only for a sink that writes them: without one, events cost what they did.
                 snaplen: output.pcap.map_or(0, |p| p.snaplen),
+                summary,
             },
             names: Symbols {
                 kallsyms,

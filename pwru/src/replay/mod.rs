@@ -91,6 +91,7 @@ pub fn run(args: &ReplayArgs) -> Result<i32> {
         name: format!("replay {}", src.name),
         attached: 0,
         track_skb: args.select.filter_track_skb,
+        kernel_summary: false,
         replay: Some(stop_flag),
     };
     let stop = StopHandle::default();

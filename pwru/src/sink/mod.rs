@@ -47,6 +47,8 @@ pub struct Counts {
     pub untracked: u64,
     /// Events `--drops-only` evicted (its caps), as the printers behind it are told.
     pub evicted: u64,
+    /// Of `produced`, events the kernel counted and did not ship (a summary-only run).
+    pub summed: u64,
 }
 
 /// What `--drops-only` held back from the printers, for the summary line: every event it was given is printed (by
@@ -73,6 +75,7 @@ impl Counts {
             delivered,
             untracked: tracer.track_overflows(),
             evicted: 0,
+            summed: tracer.summed(),
         }
     }
 }
@@ -89,6 +92,8 @@ pub trait Sink {
     fn tick(&mut self, _counts: &Counts) -> Result<()> {
         Ok(())
     }
+    /// In a summary-only run, what the kernel counted (before each [`Sink::tick`] and before [`Sink::finish`]).
+    fn kernel(&mut self, _counts: &tally::KernelCounts) {}
     /// The run is over and the counters are final: restore the terminal, write trailers.
     fn finish(&mut self, _counts: &Counts) -> Result<()> {
         Ok(())
@@ -144,6 +149,9 @@ impl Sink for Sinks {
     }
     fn tick(&mut self, c: &Counts) -> Result<()> {
         self.sinks.iter_mut().try_for_each(|s| s.tick(c))
+    }
+    fn kernel(&mut self, k: &tally::KernelCounts) {
+        self.sinks.iter_mut().for_each(|s| s.kernel(k))
     }
     /// Finishes every sink, also after one failed (each may hold a terminal or a file); the first error wins.
     fn finish(&mut self, c: &Counts) -> Result<()> {
@@ -202,6 +210,8 @@ pub struct Source {
     pub attached: usize,
     /// `--filter-track-skb`.
     pub track_skb: bool,
+    /// The kernel counts for the summary and ships only drops ([`probes::Tracer::summarizing`]).
+    pub kernel_summary: bool,
     /// A replay, and the flag its signal handler sets: the TUI takes every event, stays up after the last one
     /// until the user quits, and ends at once when the flag is set.
     pub replay: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -277,7 +287,11 @@ pub fn build(
             // The plan refuses this before attaching.
             (Some(_), None) => anyhow::bail!("--summary: stdout carries the pcapng"),
         };
-        sinks.push(Box::new(summary::TallySink::new(stats.clone(), printer)));
+        sinks.push(Box::new(summary::TallySink::new(
+            stats.clone(),
+            printer,
+            source.kernel_summary,
+        )));
         if let Some(m) = metrics {
             let info = metrics::Info {
                 backend: source.name.clone(),

@@ -1,9 +1,10 @@
 //! `--summary` (and the counting behind `--metrics`): every event goes into one [`Tally`], shared with the metrics
-//! endpoint; the summary is printed at the end of the run and every `--summary-interval`, as a text table or one
-//! JSON line (`{"summary": {…}}`), to stdout or `--output-file`, after the events printed there.
+//! endpoint (in a summary-only run the kernel counts events and packets, [`Sink::kernel`], and only drops arrive
+//! here); the summary is printed at the end of the run and every `--summary-interval`, as a text table or one JSON
+//! line (`{"summary": {…}}`), to stdout or `--output-file`, after the events printed there.
 
 use super::lines::SharedWriter;
-use super::tally::{OTHER, Tally};
+use super::tally::{KernelCounts, OTHER, Tally};
 use super::{Counts, Sink};
 use anyhow::Result;
 use event::Event;
@@ -49,17 +50,20 @@ pub struct Printer {
 pub struct TallySink {
     stats: SharedStats,
     printer: Option<Printer>,
+    /// The kernel counts events and packets; the events here are drops.
+    kernel: bool,
     start: Instant,
     last_print: Instant,
 }
 
 impl TallySink {
-    /// Counts into `stats`; prints with `printer`.
-    pub fn new(stats: SharedStats, printer: Option<Printer>) -> TallySink {
+    /// Counts into `stats`; prints with `printer`. With `kernel` the events are the drops a summary-only run ships.
+    pub fn new(stats: SharedStats, printer: Option<Printer>, kernel: bool) -> TallySink {
         let now = Instant::now();
         TallySink {
             stats,
             printer,
+            kernel,
             start: now,
             last_print: now,
         }
@@ -88,8 +92,16 @@ impl TallySink {
 
 impl Sink for TallySink {
     fn event(&mut self, ev: &Event) -> Result<()> {
-        lock(&self.stats).tally.add(ev);
+        let mut s = lock(&self.stats);
+        match self.kernel {
+            true => s.tally.add_drop(ev),
+            false => s.tally.add(ev),
+        }
         Ok(())
+    }
+
+    fn kernel(&mut self, k: &KernelCounts) {
+        lock(&self.stats).tally.set_kernel(k);
     }
 
     fn tick(&mut self, c: &Counts) -> Result<()> {
@@ -115,7 +127,7 @@ pub fn to_text(s: &Stats, elapsed: Duration, last: bool) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "pwru summary{} after {:.1} s: {} events, {} packets, {} dropped; {} events lost{}",
+        "pwru summary{} after {:.1} s: {} events, {} packets, {} dropped; {} events lost{}{}",
         if last { "" } else { " so far" },
         elapsed.as_secs_f64(),
         t.events,
@@ -129,6 +141,10 @@ pub fn to_text(s: &Stats, elapsed: Duration, last: bool) -> String {
             )
         } else {
             String::new()
+        },
+        match t.kernel_untracked {
+            Some(n) if n > 0 => format!(", {n} events of packets untracked (kernel table full)"),
+            _ => String::new(),
         }
     );
     let groups = t.groups_by_count();
@@ -272,6 +288,9 @@ pub fn to_json(s: &Stats, elapsed: Duration, last: bool) -> Value {
     });
     if s.track_skb {
         v["skbs_untracked"] = json!(s.counts.untracked);
+    }
+    if let Some(n) = t.kernel_untracked {
+        v["packets_untracked"] = json!(n);
     }
     v
 }

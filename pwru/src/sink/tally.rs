@@ -149,6 +149,17 @@ impl TopFlows {
     }
 }
 
+/// What the kernel counted in a summary-only run (the probes ship only drops then).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelCounts {
+    /// Events per function or tracepoint (a name may come twice: a kprobe and a tracepoint).
+    pub functions: Vec<(String, u64)>,
+    /// Packets (paths started).
+    pub packets: u64,
+    /// Events whose packet the kernel's table of live skbs could not hold.
+    pub untracked: u64,
+}
+
 /// Everything counted so far.
 pub struct Tally {
     /// Events seen.
@@ -165,6 +176,8 @@ pub struct Tally {
     pub max_groups: usize,
     /// The flows with the most drops.
     pub flows: TopFlows,
+    /// Counted in the kernel: events whose packet its table could not hold ([`KernelCounts::untracked`]).
+    pub kernel_untracked: Option<u64>,
     paths: Paths<()>,
     gone: Vec<Gone<()>>,
 }
@@ -180,6 +193,7 @@ impl Tally {
             groups: HashMap::new(),
             max_groups: max_groups.max(1),
             flows: TopFlows::new(MAX_FLOWS),
+            kernel_untracked: None,
             paths: Paths::new(MAX_PACKETS),
             gone: Vec::new(),
         }
@@ -202,21 +216,44 @@ impl Tally {
         }
         self.gone.clear();
         if let Some(reason) = drop {
-            self.drops += 1;
-            let key = DropKey::of(ev, reason);
-            let next = self.groups.len() as u64;
-            let key = if self.groups.contains_key(&key) || self.groups.len() < self.max_groups {
-                key
-            } else {
-                DropKey::other()
-            };
-            self.groups
-                .entry(key)
-                .or_insert(Count { n: 0, first: next })
-                .n += 1;
-            if let Some(t) = &ev.tuple {
-                self.flows.add(Flow::of(t));
-            }
+            self.count_drop(ev, reason);
+        }
+    }
+
+    /// Counts one event the kernel shipped in a summary-only run: a packet's first drop (the kernel counted the
+    /// events and packets, [`Tally::set_kernel`]).
+    pub fn add_drop(&mut self, ev: &Event) {
+        if let event::fate::Step::Drop { reason } = event::fate::classify(ev) {
+            self.count_drop(ev, reason);
+        }
+    }
+
+    /// Takes the kernel's counts of events and packets (a summary-only run).
+    pub fn set_kernel(&mut self, k: &KernelCounts) {
+        self.functions.clear();
+        for (f, n) in k.functions.iter().filter(|(_, n)| *n > 0) {
+            *self.functions.entry(f.clone()).or_default() += n;
+        }
+        self.events = k.functions.iter().map(|(_, n)| n).sum();
+        self.packets = k.packets;
+        self.kernel_untracked = Some(k.untracked);
+    }
+
+    fn count_drop(&mut self, ev: &Event, reason: String) {
+        self.drops += 1;
+        let key = DropKey::of(ev, reason);
+        let next = self.groups.len() as u64;
+        let key = if self.groups.contains_key(&key) || self.groups.len() < self.max_groups {
+            key
+        } else {
+            DropKey::other()
+        };
+        self.groups
+            .entry(key)
+            .or_insert(Count { n: 0, first: next })
+            .n += 1;
+        if let Some(t) = &ev.tuple {
+            self.flows.add(Flow::of(t));
         }
     }
 

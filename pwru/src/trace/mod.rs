@@ -110,12 +110,14 @@ fn start_and_run(
     }
 
     // From here on, every way out prints the summary line.
+    let kernel_summary = tracer.summarizing();
     let session = Session {
         tracer,
         source: sink::Source {
             name: backend.name().to_string(),
             attached: stats.attached,
             track_skb,
+            kernel_summary,
             replay: None,
         },
         names,

@@ -9,6 +9,7 @@ use crate::lookups::Symbols;
 use crate::plan::{Destinations, Metrics, Output};
 use crate::progress::DetachProgress;
 use crate::say;
+use crate::sink::tally::KernelCounts;
 use crate::sink::{self, Counts, Held, Sink, Sinks, Source, StopHandle};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -59,6 +60,13 @@ impl Session {
             Err(e) => (Err(e), None),
         };
         self.end(rt, signals, live, ring)
+    }
+
+    /// The functions of the kernel's counters in a summary-only run.
+    fn kernel_names(&self) -> Option<Vec<String>> {
+        self.tracer.summarizing().then(|| {
+            crate::plan::kernel_summary::names(self.tracer.config(), &self.names.tracepoints)
+        })
     }
 
     /// Ends a run interrupted while attaching: what was attached is detached (with progress) and the summary
@@ -141,6 +149,7 @@ impl Session {
         let src = Feed {
             tracer: &self.tracer,
             say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
+            kernel_names: self.kernel_names(),
         };
         let end = rt.block_on(stream(
             signals,
@@ -194,6 +203,9 @@ impl Session {
             errors.insert(0, e);
         }
         let counts = counts(&det, self.pump.delivered, self.tracer.track_overflows());
+        if let Some(names) = self.kernel_names() {
+            self.sinks.kernel(&kernel_counts(&self.tracer, &names));
+        }
         let code = self.sinks.close(&counts, errors);
         let track = self.source.track_skb.then_some(counts.untracked);
         say!(
@@ -215,6 +227,8 @@ impl Session {
 struct Feed<'a> {
     tracer: &'a probes::Tracer,
     say_changes: bool,
+    /// The functions of the kernel's counters, when it counts (a summary-only run).
+    kernel_names: Option<Vec<String>>,
 }
 
 /// Streams until a signal, a sink's stop, the line limit or an error.
@@ -239,6 +253,9 @@ async fn stream<L: Lookups>(
                     if src.say_changes {
                         say!("{}", crate::progs_report::change(&ev));
                     }
+                }
+                if let Some(names) = &src.kernel_names {
+                    sinks.kernel(&kernel_counts(tracer, names));
                 }
                 sinks.tick(&Counts::of(tracer, pump.delivered))?
             }
@@ -265,13 +282,28 @@ fn counts(det: &probes::DetachStats, delivered: u64, untracked: u64) -> Counts {
         delivered,
         untracked,
         evicted: 0,
+        summed: det.summed,
+    }
+}
+
+/// What the kernel counted in a summary-only run, by the names of its targets.
+fn kernel_counts(tracer: &probes::Tracer, names: &[String]) -> KernelCounts {
+    KernelCounts {
+        functions: names
+            .iter()
+            .cloned()
+            .zip(tracer.function_events())
+            .collect(),
+        packets: tracer.packets(),
+        untracked: tracer.paths_full(),
     }
 }
 
 /// `N events produced, M lost, P printed[ (D drop paths), X not in a drop path, E evicted (--drops-only caps)][, W
 /// not written][, K skbs untracked (…)][, U not read] (detached in T ms)`: every event produced is lost, printed,
 /// held back by --drops-only, not written (the output failed) or not read (the run stopped first). Without a
-/// printer (`--summary` alone) the events are `counted`. `untracked` is given with --filter-track-skb.
+/// printer (`--summary` alone) the events are `counted` (`(K in the kernel)`: counted there, not shipped).
+/// `untracked` is given with --filter-track-skb.
 fn summary(
     c: &Counts,
     printed: Option<u64>,
@@ -284,6 +316,11 @@ fn summary(
         (Some(p), _) => {
             s.push_str(&format!("{p} printed"));
             p
+        }
+        (None, None) if c.summed > 0 => {
+            let n = c.delivered + c.summed;
+            s.push_str(&format!("{n} counted ({} in the kernel)", c.summed));
+            n
         }
         (None, None) => {
             s.push_str(&format!("{} counted", c.delivered));
@@ -313,7 +350,8 @@ fn summary(
     let unread = c
         .produced
         .saturating_sub(c.lost)
-        .saturating_sub(c.delivered);
+        .saturating_sub(c.delivered)
+        .saturating_sub(c.summed);
     if unread > 0 {
         s.push_str(&format!(", {unread} not read"));
     }
@@ -354,6 +392,17 @@ mod tests {
         assert_eq!(
             summary(&c, None, None, Some(2), Duration::ZERO),
             "5 events produced, 0 lost, 5 counted, 2 skbs untracked (--filter-track-skb table full) (detached in 0 ms)"
+        );
+        let c = Counts {
+            produced: 50,
+            lost: 1,
+            delivered: 4,
+            summed: 45,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&c, None, None, None, Duration::ZERO),
+            "50 events produced, 1 lost, 49 counted (45 in the kernel) (detached in 0 ms)"
         );
         let held = Held {
             paths: 2,

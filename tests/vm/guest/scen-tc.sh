@@ -212,6 +212,18 @@ tc_xdp_expr() {
   $IP link set dev veth0 xdpgeneric off
 }
 
+# Scenario xdp_expr: scenario 9's tc.xdp_expr part alone, on the same programs: what arm64 6.12's default list runs
+# of scenario 9 (all of it costs minutes under arm64 TCG).
+s_xdp_expr() {
+  SCEN="xdp-expr-setup"
+  base0=$(footprint)
+  tc_setup || { tc_teardown; return; }
+  tc_xdp_expr
+  tc_teardown
+  SCEN="xdp-expr-cleanup"
+  expect_clean "$base0"
+}
+
 # Scenario bpfmap: --output-bpfmap on a tc program of our own (testkit/bpf/maps.c) on veth1's ingress (ns1) that
 # does a Cilium datapath's map operations: hash lookups (a hit, a miss) and, in a map named and laid out like
 # cilium_ct4_global, a CT lookup, the update that creates the entry and (port 7011) its delete. The CT entries are
