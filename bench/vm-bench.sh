@@ -8,6 +8,7 @@
 #   tests/vm/kernels.sh). Env as tests/vm/run.sh (VM_CACHE, VM_KERNELS, ...), plus
 #   BENCH_FILTER      pcap filter (default icmp)        BENCH_ROUNDS      repeat pwru and the limit (default 1)
 #   BENCH_PLACEMENTS  more kprobe placements to measure (entry, past-ftrace; the default is symbol)
+#   BENCH_MECHANISMS  limit mechanisms to measure too (pwru/examples/limit.rs --mechanism: rcu-expedited)
 #   BENCH_LOGS        where the serial logs go and are read from (default target/vm-bench; --no-run only reads)
 # TCG numbers are noisy (the pwru baseline varied 2x between runs): compare ratios within one boot.
 set -uo pipefail
@@ -92,6 +93,14 @@ while read -r series kver _ _; do
         row "events for one ping" "$(get "$l1" events_per_ping)" "-" "115-119" "-" "-"
         row "produced / lost (counted)" "$(get "$l1" produced) / $(get "$l1" lost)" "-" "not counted" "-" "-"
       fi
+    done
+    # The limit by other mechanisms (BENCH_MECHANISMS), against the limit's default in the same boot.
+    L=$(grep -a "^@@BENCH kind=limit backend=$be placement=default " "$log" | grep -v error=)
+    for m in $(grep -a "^@@BENCH kind=limit-mech backend=$be " "$log" | sed -n 's/.* mechanism=\([^ ]*\) .*/\1/p' | awk '!s[$0]++'); do
+      M=$(grep -a "^@@BENCH kind=limit-mech backend=$be placement=default mechanism=$m " "$log" | grep -v error=)
+      [ -n "$M" ] || { echo "  ($kver $be: the limit with --mechanism $m failed to start)"; continue; }
+      echo "  ($kver $be, the limit with --mechanism $m: ready $(median "$M" ready_s) s ($(div "$(median "$M" ready_s)" "$(median "$L" ready_s)") of the default's)," \
+           "detach $(median "$M" detach_s) s ($(div "$(median "$M" detach_s)" "$(median "$L" detach_s)"))"
     done
   done
   bp=$(get "$base" flood_pkts); rp=$(pwru_vm_pkts "$series")

@@ -3,9 +3,21 @@
 //! "attaching"/"attached" lines, creates `--ready-file`, and on SIGINT or SIGTERM detaches and exits. bench/
 //! runs it beside pwru in the same VM boot: what pwru takes beyond it is pwru's own cost.
 //!
-//!     cargo build --release -p pwru --example limit
-//!     sudo target/release/examples/limit --backend kprobe --ready-file /tmp/r icmp
-use anyhow::{Context, Result};
+//! `--mechanism NAME` (first argument, benchmark experiments only) changes how the kernel is asked, to see
+//! whether a mechanism moves the limit, and restores what it changed after detaching:
+//! - `rcu-expedited` sets `/sys/kernel/rcu_expedited` while detaching, so the grace periods each plain kprobe
+//!   removal waits for are expedited ones;
+//! - `ftrace-off` sets `kernel.ftrace_enabled` to 0 while detaching: the kernel unpatches every ftrace call site
+//!   once, and removing a kprobe then changes ftrace's filter without rescanning and patching the call sites (it
+//!   also stops every other ftrace user for that time; on 6.12 it left ftrace dead for the rest of the boot:
+//!   throwaway VMs only).
+//!
+//! ```text
+//! cargo build --release -p pwru --example limit
+//! sudo target/release/examples/limit --backend kprobe --ready-file /tmp/r icmp
+//! sudo target/release/examples/limit --mechanism rcu-expedited --backend kprobe --ready-file /tmp/r icmp
+//! ```
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pwru::cli::Cli;
 use pwru::plan::Plan;
@@ -22,7 +34,22 @@ fn main() -> Result<()> {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };
-    let cli = Cli::parse();
+    let mut args: Vec<String> = std::env::args().collect();
+    let mechanism = match args.get(1).map(String::as_str) {
+        Some("--mechanism") => {
+            let m = args.get(2).cloned().unwrap_or_default();
+            args.drain(1..3.min(args.len()));
+            m
+        }
+        _ => "default".to_string(),
+    };
+    let setting = match mechanism.as_str() {
+        "default" => None,
+        "rcu-expedited" => Some(("/sys/kernel/rcu_expedited", "1")),
+        "ftrace-off" => Some(("/proc/sys/kernel/ftrace_enabled", "0")),
+        m => bail!("--mechanism {m:?}: one of default, rcu-expedited, ftrace-off"),
+    };
+    let cli = Cli::parse_from(args);
     let plan = Plan::new(&cli.trace, &|_| {})?;
     let cfg = plan.tracer;
     let t0 = Instant::now();
@@ -47,12 +74,41 @@ fn main() -> Result<()> {
     let mut sig = 0;
     // SAFETY: `set` is a valid, initialised signal set.
     unsafe { libc::sigwait(&set, &mut sig) };
+    let changed = setting
+        .map(|(path, value)| Sysctl::set(path, value))
+        .transpose()?;
     let det = limit.detach(&|_, _| {});
+    drop(changed);
     eprintln!(
-        "limit: {} runs counted, {} links closed (detached in {} ms)",
+        "limit: {} runs counted, {} links closed (mechanism {mechanism}, detached in {} ms)",
         det.produced,
         det.closed,
         det.elapsed.as_millis()
     );
     Ok(())
+}
+
+/// A kernel setting changed for a while: the old value is written back on drop.
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Result<Sysctl> {
+        let old = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        std::fs::write(path, value).with_context(|| format!("cannot write {path}"))?;
+        Ok(Sysctl {
+            path,
+            old: old.trim().to_string(),
+        })
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(self.path, &self.old) {
+            eprintln!("limit: cannot restore {} to {}: {e}", self.path, self.old);
+        }
+    }
 }

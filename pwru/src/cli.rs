@@ -108,6 +108,10 @@ pub struct TraceArgs {
     /// kprobe backend: probes one attaching or detaching worker handles (default: a few workers per CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub filter_kprobe_batch: Option<u64>,
+    /// kprobe backend: remove the probes with the kernel's normal RCU grace periods (by default pwru sets
+    /// /sys/kernel/rcu_expedited while detaching, which about halves the time, and sets it back to 0 after).
+    #[arg(long)]
+    pub detach_normal_rcu: bool,
     /// kprobe backend: where a probe goes on its function (benchmarks compare them; see probes/README.md).
     #[arg(long, hide = true, value_enum, default_value = "symbol")]
     pub kprobe_placement: KprobePlacement,

@@ -74,6 +74,18 @@ pub struct Decoder<L> {
     call_sites: HashMap<u64, Option<String>>,
 }
 
+/// What a decoder has learned (its clock, the process, interface and function names it resolved), handed to the
+/// next decoder of the same run ([`Decoder::resume`]): the drain after detaching then neither rescans every
+/// network namespace's interfaces nor forgets a process that has exited since.
+pub struct Learned {
+    clock: WallClock,
+    procs: ProcessNames,
+    ifnames: Option<IfNames>,
+    netns_names: Option<NetnsNames>,
+    funcs: HashMap<(u8, u64), String>,
+    call_sites: HashMap<u64, Option<String>>,
+}
+
 impl<L: Lookups> Decoder<L> {
     pub fn new(lookups: L, clock: WallClock, want: Want) -> Self {
         let ifnames = want.ifnames.then(IfNames::scan_now);
@@ -86,6 +98,32 @@ impl<L: Lookups> Decoder<L> {
             want,
             funcs: HashMap::new(),
             call_sites: HashMap::new(),
+        }
+    }
+
+    /// A decoder that goes on from what an earlier one learned, with its own lookups.
+    pub fn resume(lookups: L, want: Want, learned: Learned) -> Self {
+        Self {
+            lookups,
+            clock: learned.clock,
+            procs: learned.procs,
+            ifnames: learned.ifnames,
+            netns_names: learned.netns_names,
+            want,
+            funcs: learned.funcs,
+            call_sites: learned.call_sites,
+        }
+    }
+
+    /// Ends this decoder, keeping what it learned for [`Decoder::resume`].
+    pub fn into_learned(self) -> Learned {
+        Learned {
+            clock: self.clock,
+            procs: self.procs,
+            ifnames: self.ifnames,
+            netns_names: self.netns_names,
+            funcs: self.funcs,
+            call_sites: self.call_sites,
         }
     }
 
@@ -765,5 +803,30 @@ pub(crate) mod tests {
         r.daddr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
         let t = tuple(&r).unwrap();
         assert_eq!(t.display(false), "[fd00::1]:53->[fd00::2]:4000(udp)");
+    }
+
+    #[test]
+    fn a_resumed_decoder_names_a_process_that_has_exited_as_before() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let r = RawEvent {
+            pid: child.id(),
+            ..raw()
+        };
+        let mut live = decoder(Want::default());
+        let named = live.decode(&r).process;
+        assert!(named.contains("sleep:"), "{named}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            decoder(Want::default()).decode(&r).process,
+            format!("swapper/1:{}", r.pid)
+        );
+        let mut resumed = Decoder::resume(FakeSyms, Want::default(), live.into_learned());
+        let e = resumed.decode(&r);
+        assert_eq!(e.process, named);
+        assert_eq!(e.wall_ns, 1_005_000, "the live decoder's clock");
     }
 }

@@ -5,7 +5,7 @@
 //! (text, JSON, TUI, pcapng, drops-only, summary, metrics, …). `filter_cmd` is `pwru filter`; `replay` is `pwru
 //! replay` (a saved trace → the same sinks); `pcapng` encodes `--output-pcap`'s blocks; `manual` is `pwru
 //! completions` and `pwru man`; `say` prints every stderr line; `privileges` and `progress` serve the plan and the
-//! run.
+//! run, `rcu` its detach.
 
 pub mod cli;
 pub mod clock;
@@ -22,6 +22,7 @@ pub mod privileges;
 pub mod process;
 pub mod progress;
 pub mod progs_report;
+pub mod rcu;
 pub mod replay;
 pub mod say;
 pub mod sink;

@@ -44,6 +44,8 @@ pub struct Plan {
     pub metrics: Option<Metrics>,
     /// Created once every probe is attached.
     pub ready_file: Option<PathBuf>,
+    /// Expedite RCU grace periods while detaching ([`crate::rcu`]): plain kprobes, unless `--detach-normal-rcu`.
+    pub expedite_detach: bool,
     /// Lines to show before attaching (backend fallback, --kmods notes, discovery warnings).
     pub notes: Vec<String>,
 }
@@ -262,6 +264,7 @@ impl Plan {
             cilium,
             metrics,
             ready_file: args.ready_file.clone(),
+            expedite_detach: targets.backend == probes::Backend::Kprobe && !args.detach_normal_rcu,
             notes,
         })
     }

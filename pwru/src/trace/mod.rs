@@ -56,6 +56,7 @@ fn start_and_run(
         cilium,
         metrics,
         ready_file,
+        expedite_detach,
         ..
     } = plan;
     let backend = cfg.backend;
@@ -130,6 +131,7 @@ fn start_and_run(
         output,
         metrics,
         ready_file,
+        expedite_detach,
         sinks: Sinks::default(),
         stop: StopHandle::default(),
     };

@@ -4,7 +4,7 @@
 use super::pump::{Drained, Pump, WithStacks};
 use super::startup::{Caught, Signals};
 use crate::clock::WallClock;
-use crate::decode::{Decoder, Lookups, Want};
+use crate::decode::{Decoder, Learned, Lookups, Want};
 use crate::lookups::Symbols;
 use crate::plan::{Destinations, Metrics, Output};
 use crate::progress::DetachProgress;
@@ -35,6 +35,8 @@ pub struct Session {
     pub output: Output,
     pub metrics: Option<Metrics>,
     pub ready_file: Option<PathBuf>,
+    /// Detach with expedited RCU grace periods ([`crate::rcu`]).
+    pub expedite_detach: bool,
     pub sinks: Sinks,
     pub stop: StopHandle,
 }
@@ -85,6 +87,7 @@ impl Session {
     ) -> probes::DetachStats {
         let total = self.tracer.attached_links() as u64;
         let progress = DetachProgress::new(total, &self.source.name);
+        let _expedited = self.expedite_detach.then(crate::rcu::Expedited::start);
         let tracer = &mut self.tracer;
         let det = std::thread::scope(|s| {
             let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -122,7 +125,7 @@ impl Session {
         signals: &mut Signals,
         ring: &mut AsyncFd<probes::RingReader>,
         destinations: Destinations,
-    ) -> Result<End> {
+    ) -> Result<(End, Learned)> {
         if self.source.attached == 0 {
             bail!("no probe could be attached");
         }
@@ -148,7 +151,7 @@ impl Session {
             say_changes: !matches!(self.output.format, crate::plan::Format::Tui { .. }),
             kernel_names: self.kernel_names(),
         };
-        rt.block_on(stream(
+        let end = rt.block_on(stream(
             signals,
             &self.stop,
             src,
@@ -156,7 +159,8 @@ impl Session {
             &mut self.pump,
             &mut dec,
             &mut self.sinks,
-        ))
+        ))?;
+        Ok((end, dec.into_learned()))
     }
 
     /// Detaches, hands on what is left in the ring after a signal, finishes the sinks, reports errors and the
@@ -165,20 +169,25 @@ impl Session {
         mut self,
         rt: &tokio::runtime::Runtime,
         signals: &mut Signals,
-        live: Result<End>,
+        live: Result<(End, Learned)>,
         ring: Option<AsyncFd<probes::RingReader>>,
     ) -> i32 {
         // Links first: after this no new event is produced, and the kernel's counters are final.
         let det = self.detach(rt, signals);
         let mut errors = Vec::new();
-        if let (Ok(End::Signal(_)), Some(mut ring)) = (&live, ring) {
-            // What the kernel wrote before the links closed is still in the ring: hand it on too.
+        let (live, learned) = match live {
+            Ok((end, learned)) => (Ok(end), Some(learned)),
+            Err(e) => (Err(e), None),
+        };
+        if let (Ok(End::Signal(_)), Some(mut ring), Some(learned)) = (&live, ring, learned) {
+            // What the kernel wrote before the links closed is still in the ring: hand it on too, named as the
+            // live stream named it.
             let lookups = WithStacks {
                 syms: &self.names,
                 tracer: &self.tracer,
                 progs: self.tracer.prog_table(),
             };
-            let mut dec = Decoder::new(lookups, WallClock::measure(), self.want);
+            let mut dec = Decoder::resume(lookups, self.want, learned);
             loop {
                 match self.pump.drain(ring.get_mut(), &mut dec, &mut self.sinks) {
                     Ok(Drained::More) => continue,

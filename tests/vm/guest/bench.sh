@@ -5,6 +5,8 @@
 #   BENCH_FILTER      pcap filter (default icmp; empty: none)
 #   BENCH_PLACEMENTS  more kprobe placements to measure, limit and pwru each (e.g. "entry past-ftrace")
 #   BENCH_ROUNDS      how many times the default runs are repeated (alternating limit and pwru; default 1)
+#   BENCH_MECHANISMS  limit mechanisms to measure too, once each after the rounds (pwru/examples/limit.rs
+#                     --mechanism; e.g. "rcu-expedited"): kind=limit-mech lines
 FLOOD_S=${FLOOD_S:-5}
 BENCH_FILTER=${BENCH_FILTER-icmp}
 LIMIT=${LIMIT:-/usr/bin/pwru-limit}
@@ -15,16 +17,17 @@ flood_pkts() { # ping -f for FLOOD_S seconds; prints packets transmitted
 base_pkts=$(flood_pkts)
 echo "@@BENCH kind=baseline flood_pkts=$base_pkts"
 
-# bench_one KIND BIN BACKEND PLACEMENT FLOOD: one start -> ready -> (ping, flood) -> SIGINT -> exit.
+# bench_one KIND BIN BACKEND PLACEMENT FLOOD [MECHANISM]: one start -> ready -> (ping, flood) -> SIGINT -> exit.
 bench_one() {
-  local kind=$1 bin=$2 be=$3 pl=$4 flood=$5 t0 tp t1 funcs rss_attach per_ping l0 l1 l2 l3 tf tf1 pkts rss_peak \
+  local kind=$1 bin=$2 be=$3 pl=$4 flood=$5 mech=${6:-} t0 tp t1 funcs rss_attach per_ping l0 l1 l2 l3 tf tf1 pkts rss_peak \
     rss_end ts td rc summary produced lost extra
-  LABEL=bench-$kind-$be-$pl; SCEN="bench[$kind $be $pl]"
+  LABEL=bench-$kind-$be-$pl; SCEN="bench[$kind $be $pl${mech:+ $mech}]"
   OUT=/tmp/$LABEL.out; ERR=/tmp/$LABEL.err; READY=/tmp/$LABEL.ready; rm -f "$OUT" "$ERR" "$READY"
   extra=; [ "$be" = kprobe ] && [ "$pl" != default ] && extra="--kprobe-placement $pl"
-  echo "--- [$SCEN] $bin --backend $be $extra --ready-file $READY --output-file $OUT $BENCH_FILTER"
+  [ -n "$mech" ] && extra="--mechanism $mech $extra"
+  echo "--- [$SCEN] $bin $extra --backend $be --ready-file $READY --output-file $OUT $BENCH_FILTER"
   t0=$(now); tp=
-  "$bin" --backend "$be" $extra --ready-file "$READY" --output-file "$OUT" $BENCH_FILTER 2> "$ERR" &
+  "$bin" $extra --backend "$be" --ready-file "$READY" --output-file "$OUT" $BENCH_FILTER 2> "$ERR" &
   TPID=$!
   while [ ! -e "$READY" ] && alive $TPID; do
     [ -z "$tp" ] && grep -q 'attaching' "$ERR" && tp=$(now)
@@ -53,7 +56,7 @@ bench_one() {
   summary=$(grep 'events produced' "$ERR" | tail -1)
   produced=$(echo "$summary" | sed -n 's/.*pwru: \([0-9]*\) events produced.*/\1/p')
   lost=$(echo "$summary" | sed -n 's/.* \([0-9]*\) lost.*/\1/p')
-  echo "@@BENCH kind=$kind backend=$be placement=$pl funcs=${funcs:-?} prepare_s=$(awk "BEGIN{printf \"%.2f\", $tp-$t0}") attach_s=$(awk "BEGIN{printf \"%.2f\", $t1-$tp}") ready_s=$(awk "BEGIN{printf \"%.2f\", $t1-$t0}") detach_s=$(awk "BEGIN{printf \"%.2f\", $td-$ts}") rc=$rc rss_attach_kb=$rss_attach rss_peak_kb=$rss_peak rss_end_kb=$rss_end events_per_ping=$per_ping flood_s=$(awk "BEGIN{printf \"%.2f\", $tf1-$tf}") flood_pkts=$pkts events_during=$((l2-l1)) events_total=$((l3-l1)) produced=${produced:-?} lost=${lost:-?}"
+  echo "@@BENCH kind=$kind backend=$be placement=$pl${mech:+ mechanism=$mech} funcs=${funcs:-?} prepare_s=$(awk "BEGIN{printf \"%.2f\", $tp-$t0}") attach_s=$(awk "BEGIN{printf \"%.2f\", $t1-$tp}") ready_s=$(awk "BEGIN{printf \"%.2f\", $t1-$t0}") detach_s=$(awk "BEGIN{printf \"%.2f\", $td-$ts}") rc=$rc rss_attach_kb=$rss_attach rss_peak_kb=$rss_peak rss_end_kb=$rss_end events_per_ping=$per_ping flood_s=$(awk "BEGIN{printf \"%.2f\", $tf1-$tf}") flood_pkts=$pkts events_during=$((l2-l1)) events_total=$((l3-l1)) produced=${produced:-?} lost=${lost:-?}"
   tail -n 3 "$ERR" | sed 's/^/  | /'
 }
 
@@ -64,6 +67,9 @@ for be in $BACKEND $EXTRA_BACKENDS; do
     [ -x "$LIMIT" ] && bench_one limit "$LIMIT" "$be" default no
     bench_one tracer "$TRACER" "$be" default yes
   done
+  if [ -x "$LIMIT" ]; then
+    for m in $BENCH_MECHANISMS; do bench_one limit-mech "$LIMIT" "$be" default no "$m"; done
+  fi
   if [ "$be" = kprobe ]; then
     for pl in $BENCH_PLACEMENTS; do
       [ -x "$LIMIT" ] && bench_one limit "$LIMIT" "$be" "$pl" no

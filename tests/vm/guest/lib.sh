@@ -71,14 +71,16 @@ tracer_start() {
   RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$TPID/status)
   return 0
 }
-# tracer_stop: SIGINT, wait (bounded) for a clean exit; fails on timeout or non-zero exit. With SECOND_SIGNAL set,
+# tracer_stop: SIGINT, wait (bounded) for a clean exit; fails on timeout or non-zero exit. Sets SAW_EXPEDITED when
+# /sys/kernel/rcu_expedited read 1 meanwhile (pwru expedites grace periods while removing plain kprobes). With SECOND_SIGNAL set,
 # a second SIGINT follows after 1 s if the tracer is still running (SECOND_SENT says whether it was).
 tracer_stop() {
   local t i rc
   [ -n "$TPID" ] || return 1
   t=$(now); kill -INT $TPID
-  i=0; SECOND_SENT=
+  i=0; SECOND_SENT=; SAW_EXPEDITED=
   while alive $TPID; do
+    [ "$(cat /sys/kernel/rcu_expedited 2>/dev/null)" = 1 ] && SAW_EXPEDITED=1
     if [ -n "${SECOND_SIGNAL:-}" ] && [ -z "$SECOND_SENT" ] && [ $i -eq 10 ]; then kill -INT $TPID; SECOND_SENT=1; fi
     i=$((i+1))
     if [ $i -gt $((STOP_TIMEOUT*10)) ]; then
@@ -132,13 +134,14 @@ expect_all() { # expect_all WHAT PAT: there are events and every one matches PAT
 }
 
 # Kernel-side footprint: kprobes (debugfs list + kprobe_events), ftrace-enabled functions (kprobe-multi uses
-# fprobe/ftrace), BPF programs, links and maps.
+# fprobe/ftrace), BPF programs, links and maps, and the RCU setting pwru changes while detaching.
 footprint() {
   kp=$(grep -c . /sys/kernel/debug/kprobes/list 2>/dev/null); ke=$(grep -c . /sys/kernel/tracing/kprobe_events 2>/dev/null)
   ef=$(grep -c . /sys/kernel/tracing/enabled_functions 2>/dev/null)
   pr=$($BPFTOOL prog show 2>/dev/null | grep -cE '^[0-9]+:'); li=$($BPFTOOL link show 2>/dev/null | grep -cE '^[0-9]+:')
   ma=$($BPFTOOL map show 2>/dev/null | grep -cE '^[0-9]+:')
-  echo "kprobes=${kp:-NA} kprobe_events=${ke:-NA} ftrace_funcs=${ef:-NA} progs=${pr:-NA} links=${li:-NA} maps=${ma:-NA}"
+  rx=$(cat /sys/kernel/rcu_expedited 2>/dev/null)
+  echo "kprobes=${kp:-NA} kprobe_events=${ke:-NA} ftrace_funcs=${ef:-NA} progs=${pr:-NA} links=${li:-NA} maps=${ma:-NA} rcu_expedited=${rx:-NA}"
 }
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # expect_clean BASELINE: the footprint returns to BASELINE (BPF objects are freed after an RCU grace period).

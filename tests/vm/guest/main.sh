@@ -50,6 +50,13 @@ s_trace_all() {
       && pass "a second Ctrl-C while detaching says what is left ($(grep -o 'still detaching, [0-9]* of [0-9]*' "$ERR" | head -1))" \
       || { fail "a second Ctrl-C while detaching said nothing"; show_err; }
   fi
+  # Plain kprobes are removed with expedited RCU grace periods (the setting is back to 0 in expect_clean's footprint).
+  if [ "$be" = kprobe ]; then
+    [ -n "$SAW_EXPEDITED" ] && pass "rcu_expedited was 1 while the kprobes were removed" \
+      || fail "rcu_expedited never read 1 while the kprobes were removed"
+  else
+    [ -z "$SAW_EXPEDITED" ] && pass "rcu_expedited stayed 0 ($be)" || fail "rcu_expedited was set ($be)"
+  fi
   expect_clean "$base"
 }
 
