@@ -3,7 +3,8 @@
 # exit figures (events produced by the kernel side, lost in the ring buffer, printed or counted), events handled per
 # second (produced - lost, over the flood) and pwru's peak memory (VmHWM), for the plain text run beside --drops-only
 # and --summary alone (counted in the kernel; and, for comparison, in userspace). (ping -f's echo replies are freed with NO_SOCKET by the kernel once the raw socket has its copy,
-# so --drops-only prints every reply's path; the echo-request rows have no drop at all.) Run as root:
+# so --drops-only prints every reply's path; the echo-request rows have no drop at all.) A second table gives the CPU
+# cost per event at a steady 1000 pps (PACED_PPS), where nothing is lost. Run as root:
 #   bash pwru/bench/flood.sh [path/to/pwru]   (default: release build in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +14,10 @@ if [ -n "${1:-}" ]; then BIN=$1; else cargo build --release -p pwru -q; BIN=$T/r
 SECS=${SECS:-5}
 A=pwru-bench-a B=pwru-bench-b
 work=$(mktemp -d)
-cleanup() { ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true; rm -rf "$work"
+  if [ -n "${stats:-}" ]; then sysctl -qw kernel.bpf_stats_enabled="$stats"; fi
+}
 trap cleanup EXIT
 cleanup; work=$(mktemp -d)
 ip netns add $A; ip netns add $B
@@ -62,3 +66,50 @@ row "--summary --metrics" --summary --metrics 127.0.0.1:0
 row "--summary, userspace counting" --summary --output-limit-lines 4000000000
 # The limit of any userspace aggregation: every probe runs and its filter rejects every packet, so nothing is shipped.
 row "filter rejecting all" 'host 192.0.2.1'
+
+# The cost at a steady rate a node might carry for hours (not a flood: nothing is lost either way): CPU time of the
+# pwru process and of its BPF programs (the kernel's run_time_ns, kernel.bpf_stats_enabled on for the run) per
+# event, --summary counted in the kernel against counted in userspace.
+# ping paces itself down to 1 ms (1000 pps); a shorter interval is a flood.
+PACED_PPS=${PACED_PPS:-1000}
+paced() { ip netns exec $A ping -q -i "$(awk -v r="$PACED_PPS" 'BEGIN { printf "%.6f", 1 / r }')" \
+  -c $((PACED_PPS * SECS)) 10.250.0.2 2>&1 | awk '/packets transmitted/ {print $1}'; }
+# run_time_ns summed over the programs loaded since the ids in $work/ids were listed (bpftool's "pids" needs a
+# bpftool built with skeletons, which Debian's is not).
+prog_ids() { bpftool prog show -j | python3 -c 'import json, sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
+bpf_ns() {
+  bpftool prog show -j | python3 -c 'import json, sys
+old = set(open(sys.argv[1]).read().split())
+print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if str(p["id"]) not in old))' "$work/ids"
+}
+cost_row() { # name, pwru args...
+  local name=$1; shift
+  prog_ids > "$work/ids"
+  "$BIN" --backend tracepoint --ready-file "$work/ready" --output-file "$work/out" "$@" 2>"$work/err" &
+  local pid=$!
+  while [ ! -e "$work/ready" ]; do sleep 0.05; kill -0 $pid 2>/dev/null || { cat "$work/err"; exit 1; }; done
+  local cpu0 bpf0 sent cpu1 bpf1
+  cpu0=$(awk '{ print $14 + $15 }' /proc/$pid/stat); bpf0=$(bpf_ns)
+  sent=$(paced)
+  sleep 1
+  cpu1=$(awk '{ print $14 + $15 }' /proc/$pid/stat); bpf1=$(bpf_ns)
+  kill -INT $pid; wait $pid
+  local produced lost
+  produced=$(sed -nE 's/.* ([0-9]+) events produced.*/\1/p' "$work/err")
+  lost=$(sed -nE 's/.* ([0-9]+) lost.*/\1/p' "$work/err")
+  local ms=$(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) )) bms=$(( (bpf1 - bpf0) / 1000000 ))
+  printf '| %-28s | %7s | %9s | %5s | %8s | %8s | %10s |\n' "$name" "$sent" "$produced" "$lost" "$ms" "$bms" \
+    "$(awk -v u="$ms" -v b="$bms" -v e="$produced" 'BEGIN { printf "%.0f", e ? (u + b) * 1e6 / e : 0 }')"
+  rm -f "$work/ready" "$work/out"
+}
+echo
+echo "steady rate: ping -i $(awk -v r="$PACED_PPS" 'BEGIN { printf "%g", 1 / r }') for ${SECS}s (${PACED_PPS} pps asked)"
+echo
+printf '| %-28s | %7s | %9s | %5s | %8s | %8s | %10s |\n' "pwru options" "packets" "produced" "lost" "pwru ms" \
+  "BPF ms" "ns/event"
+echo "|---|---|---|---|---|---|---|"
+stats=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+cost_row "--summary alone (in the kernel)" --summary
+cost_row "--summary, userspace counting" --summary --output-limit-lines 4000000000
+cost_row "text, no filter"
