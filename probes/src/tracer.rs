@@ -97,44 +97,21 @@ fn kprobe_program(multi: bool, suffix: &str) -> String {
     }
 }
 
-/// Writes each function's address into `FUNC_IPS` (the cookie program's name for kprobes placed past the entry,
-/// where the kernel gives the program no function address).
-fn fill_func_ips(maps: &mut Maps, kprobes: &[crate::Target]) -> Result<(), ProbeError> {
-    let map = maps.get_mut("FUNC_IPS").ok_or(ObjectError::Missing {
+/// Writes `(index, value)` pairs into the array map `name`.
+fn fill_array<V: aya::Pod>(
+    maps: &mut Maps,
+    name: &'static str,
+    entries: impl Iterator<Item = (u32, V)>,
+) -> Result<(), ProbeError> {
+    let map = maps.get_mut(name).ok_or(ObjectError::Missing {
         kind: "map",
-        name: "FUNC_IPS".into(),
+        name: name.into(),
     })?;
-    let mut ips = Array::<_, u64>::try_from(map).map_err(|source| ObjectError::Map {
-        name: "FUNC_IPS",
-        source,
-    })?;
-    for (i, t) in kprobes.iter().enumerate() {
-        if let Some(a) = t.address {
-            ips.set(i as u32, a, 0).map_err(|source| ObjectError::Map {
-                name: "FUNC_IPS",
-                source,
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes the in-kernel summary's role of each target into `SUM_ROLES`.
-fn fill_roles(maps: &mut Maps, roles: &[u32]) -> Result<(), ProbeError> {
-    let map = maps.get_mut("SUM_ROLES").ok_or(ObjectError::Missing {
-        kind: "map",
-        name: "SUM_ROLES".into(),
-    })?;
-    let mut arr = Array::<_, u32>::try_from(map).map_err(|source| ObjectError::Map {
-        name: "SUM_ROLES",
-        source,
-    })?;
-    for (i, r) in roles.iter().enumerate() {
-        arr.set(i as u32, *r, 0)
-            .map_err(|source| ObjectError::Map {
-                name: "SUM_ROLES",
-                source,
-            })?;
+    let mut arr =
+        Array::<_, V>::try_from(map).map_err(|source| ObjectError::Map { name, source })?;
+    for (i, v) in entries {
+        arr.set(i, v, 0)
+            .map_err(|source| ObjectError::Map { name, source })?;
     }
     Ok(())
 }
@@ -467,10 +444,18 @@ impl Tracer {
             progs.insert(name, fd);
         }
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
-            fill_func_ips(&mut maps, &cfg.kprobes)?;
+            // The cookie program's function address for kprobes placed past the entry, where the kernel gives
+            // the program none.
+            let ips = cfg.kprobes.iter().enumerate();
+            fill_array(
+                &mut maps,
+                "FUNC_IPS",
+                ips.filter_map(|(i, t)| Some((i as u32, t.address?))),
+            )?;
         }
         if let Some(s) = sum {
-            fill_roles(&mut maps, &s.roles)?;
+            let roles = s.roles.iter().enumerate();
+            fill_array(&mut maps, "SUM_ROLES", roles.map(|(i, r)| (i as u32, *r)))?;
         }
         let prog_code = if cfg.progs.any() {
             let pair = |hook: &str| -> Result<Pair, ProbeError> {
