@@ -116,7 +116,8 @@ struct {
 struct record_buf {
 	struct event event;
 	__u8 tail[SECTIONS_FIXED_MAX + SNAPLEN_MAX];
-	/* room for the BTF sections after the packet's (issue 11): values, then the two dumps, each 8-byte aligned */
+	/* room for the BTF sections (issue 11), each 8-byte aligned: the values (before the packet, which they move
+	 * back by as much), then the two dumps (after it) */
 	__u8 btf[sizeof(struct section_head) + BTF_AREA_MAX +
 		 2 * (sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)] __attribute__((aligned(8)));
 };

@@ -259,19 +259,23 @@ static __always_inline void add_packet(struct record_buf *r, __u32 off, struct p
 	r->event.head.sections |= 1u << SEC_PACKET;
 }
 
-/* ---- the BTF sections of an skb event (issue 11), after the packet's, at the record's next 8-byte boundary. Each
- * may start no later than its *_MAX offset, a constant the verifier checks what the section writes against. (An XDP
- * event's values come before its packet, at a constant offset: see emit().) ---- */
-#define VALUES_OFF_MAX (__builtin_offsetof(struct record_buf, btf))
-#define DUMP_OFF_MAX (VALUES_OFF_MAX + sizeof(struct section_head) + BTF_AREA_MAX)
+/* ---- the BTF dumps of an skb event (issue 11), after the packet's, at the record's next 8-byte boundary (their text
+ * has a variable length, so they come last). Each may start no later than its *_MAX offset, a constant the verifier
+ * checks what the section writes against. The values (skb and XDP events) come before the packet, at a constant
+ * offset: see emit(). ---- */
+#define DUMP_OFF_MAX (__builtin_offsetof(struct record_buf, btf) + sizeof(struct section_head) + BTF_AREA_MAX)
 #define DUMP2_OFF_MAX (DUMP_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX)
-_Static_assert(VALUES_OFF_MAX % 8 == 0 && DUMP_OFF_MAX % 8 == 0 && DUMP2_OFF_MAX % 8 == 0, "8-byte aligned");
+_Static_assert(DUMP_OFF_MAX % 8 == 0 && DUMP2_OFF_MAX % 8 == 0, "8-byte aligned");
 _Static_assert(DUMP2_OFF_MAX + sizeof(struct section_head) + sizeof(struct section_dump) + DUMP_BUF_MAX ==
 		       sizeof(struct record_buf), "record_buf holds every section at its largest");
 _Static_assert(__builtin_offsetof(struct record_buf, tail) + 4 * sizeof(struct section_head) +
 			       sizeof(struct section_verdict) + sizeof(struct section_map_op) + BTF_AREA_MAX +
 			       sizeof(struct section_packet) + SNAPLEN_MAX <=
 		       sizeof(struct record_buf), "record_buf holds an XDP event's sections at their largest");
+/* The skb values before the packet move it by at most their section: both dumps still fit behind it. */
+_Static_assert(__builtin_offsetof(struct record_buf, tail) + SECTIONS_FIXED_MAX + sizeof(struct section_head) +
+			       BTF_AREA_MAX + SNAPLEN_MAX <=
+		       DUMP_OFF_MAX, "an skb event's dumps start no later than DUMP_OFF_MAX");
 
 /* Starts a section at the record's next 8-byte boundary (zeroing the padding before it) if that is at most max;
  * returns its header, to be completed by section_end(). */
@@ -300,17 +304,6 @@ static __always_inline void section_end(struct record_buf *r, struct section_hea
 	r->event.head.size += sizeof(*h) + len;
 	r->event.head.nsections++;
 	r->event.head.sections |= 1u << kind;
-}
-
-/* SEC_BTF_VALUES: the spliced fetcher's values for this skb. (An xdp_buff's go before the packet: emit().) */
-static __always_inline void add_btf_values(struct record_buf *r, struct sk_buff *skb)
-{
-	struct section_head *h = section_begin(r, VALUES_OFF_MAX);
-
-	if (!h)
-		return;
-	btf_fetch(skb, h + 1);
-	section_end(r, h, SEC_BTF_VALUES, 0, CFG_META_SIZE);
 }
 
 /* SEC_BTF_DUMP: the kernel's text of the struct at ptr (type_id in the running kernel's BTF). */
@@ -344,11 +337,9 @@ static __always_inline void add_btf_dump(struct record_buf *r, void *ptr, __u32 
 	section_end(r, h, SEC_BTF_DUMP, flags, sizeof(*d) + len);
 }
 
-/* The BTF sections of an skb event. */
-static __always_inline void add_btf_sections(struct record_buf *r, struct sk_buff *skb)
+/* The BTF dumps of an skb event (its values went before the packet: emit()). */
+static __always_inline void add_btf_dumps(struct record_buf *r, struct sk_buff *skb)
 {
-	if (CFG_META_SIZE)
-		add_btf_values(r, skb);
 	if (CFG_DUMP_SKB)
 		add_btf_dump(r, skb, CFG_SKB_BTF_ID, DUMP_SKB, DUMP_OFF_MAX);
 	if (CFG_DUMP_SHINFO) {
@@ -427,15 +418,17 @@ static __always_inline void emit(void *ctx, void *pkt, int xdp, struct seen *s, 
 		else
 			__builtin_memset(o, 0, sizeof(*o));
 	}
-	/* An xdp_buff's values have a constant size, so they go before the packet, at a constant offset: behind the
-	 * packet's variable length, Linux 6.1's verifier cannot bound the padding before them (it learns nothing
-	 * from comparing two registers). */
+	/* The values have a constant size, so they go before the packet, at a constant offset: behind the packet's
+	 * variable length, Linux 6.1's verifier cannot bound the padding before them (it learns nothing from
+	 * comparing two registers; the skb values passed there only by how clang happened to allocate registers). */
 	if (btf && xdp)
 		xdp_fetch(pkt, section(r, &off, SEC_BTF_VALUES, SECF_XDP, CFG_XDP_META_SIZE));
+	else if (!xdp && CFG_META_SIZE)
+		btf_fetch(pkt, section(r, &off, SEC_BTF_VALUES, 0, CFG_META_SIZE));
 	if (CFG_SNAPLEN)
 		add_packet(r, off, xdp ? xdp_span(pkt) : packet_span(pkt));
 	if (btf && !xdp)
-		add_btf_sections(r, pkt);
+		add_btf_dumps(r, pkt);
 	__u64 size = r->event.head.size;
 
 	if (size > sizeof(*r))

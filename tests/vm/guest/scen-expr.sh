@@ -20,13 +20,18 @@ s_btf_expr() {
   fi
   SCEN="11-skb-expr-len-mark"
   # Big pings by length, a small one by its SO_MARK (ping -m), another small one by neither; the values read by
-  # the expressions follow each line, and the kernel's .len under it is its LEN column.
+  # the expressions follow each line, and the kernel's .len under it is its LEN column. With --output-pcap each
+  # record holds all three kinds: the values, then the packet, then the dump (Linux 6.1's verifier has to bound
+  # each write in that order).
   if tracer_start expr-len-mark --backend "$BACKEND" --filter-func "$EXPR_FUNCS" \
       --filter-skb-expr 'skb->len > 1000 || skb->mark == 0x42' \
-      --output-skb-metadata 'skb->mark,skb->dev->name' --output-skb; then
+      --output-skb-metadata 'skb->mark,skb->dev->name' --output-skb --output-pcap /tmp/expr.pcapng; then
     $PING -c2 -s 1200 -W5 10.0.0.2 > /dev/null; $PING -c2 -m 66 -W5 10.0.0.2 > /dev/null
     $PING -c2 -W5 10.0.0.5 > /dev/null
     settle; tracer_stop
+    n=$($TRACER filter --read /tmp/expr.pcapng 'icmp' | wc -l)
+    [ "$n" -eq "$(events | wc -l)" ] && [ "$n" -ge 8 ] && pass "--output-pcap beside the values and the dump: a packet per event ($n)" ||
+      fail "--output-pcap beside the values and the dump: $n ICMP packets for $(events | wc -l) events"
     expect "the big pings kept" "$REQ" "$(fn 'ip_rcv|icmp_rcv')" "$(ns $NS_1)"
     expect "their replies kept" "$REP"
     expect "the small marked ping kept" "$REQ" '[ ](0x)?42[ ]' ' skb->mark=0x42 '
