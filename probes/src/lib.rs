@@ -10,6 +10,7 @@
 //! ```
 #![deny(missing_docs)]
 mod backend;
+mod btf_ext;
 pub mod config;
 pub mod contract;
 pub mod error;
