@@ -77,6 +77,16 @@ fn start_and_run(
     let tracer = start.run("loading the BPF programs", move |_| {
         probes::Tracer::load(cfg)
     })??;
+    startup::timing(format_args!(
+        "loaded in {:.3} s ({})",
+        tracer.load_time().as_secs_f64(),
+        tracer
+            .load_phases()
+            .iter()
+            .map(|(p, d)| format!("{p} {:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let progress = Progress::new(total as u64, backend.name(), what);
     let phase = "attaching the probes";
     let ((tracer, stats, progress), caught) = start.run_cancellable(phase, move |cancel| {
