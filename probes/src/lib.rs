@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod filter_check;
 pub mod filters;
+pub mod kernel_btf;
 #[doc(hidden)]
 pub mod limit;
 mod linked;
@@ -60,6 +61,7 @@ pub use config::{
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};
+pub use kernel_btf::KernelBtf;
 pub use ringbuf::RingReader;
 pub use support::{Support, snprintf_btf, support};
 pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};

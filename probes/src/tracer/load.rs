@@ -7,6 +7,7 @@ use crate::config::{Backend, Config, FetchCode, FilterCode};
 use crate::contract::FILTER_BUF_SIZE;
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
+use crate::kernel_btf::KernelBtf;
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::progs::{Code, Pair};
@@ -14,7 +15,7 @@ use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice, support};
 use aya::maps::{Array, RingBuf};
-use aya_obj::btf::{Btf, BtfKind};
+use aya_obj::btf::BtfKind;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
@@ -61,6 +62,11 @@ impl Tracer {
     /// Creates the maps and loads the programs the backend needs (verifying them), without attaching.
     /// Tracepoint programs are loaded by [`Tracer::attach`], one per tracepoint.
     pub fn load(cfg: Config) -> Result<Self, ProbeError> {
+        Self::load_with(cfg, KernelBtf::read_in_background())
+    }
+
+    /// [`Tracer::load`] with the kernel's BTF already being parsed (started before the caller's own work).
+    pub fn load_with(cfg: Config, kernel_btf: KernelBtf) -> Result<Self, ProbeError> {
         let t0 = Instant::now();
         let mut phases = Phases::new(t0);
         bpf_sys::rlimit::raise_nofile_limit();
@@ -238,7 +244,7 @@ impl Tracer {
         let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
         drop(elf);
         phases.mark("object");
-        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
+        let btf = kernel_btf.wait()?;
         phases.mark("kernel BTF");
         // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
         let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
