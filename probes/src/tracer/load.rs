@@ -243,6 +243,7 @@ impl Tracer {
         let elf = splice::splice_keeping(objects::object(), &stubs, &keep)?;
         let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
         drop(elf);
+        objects::release();
         phases.mark("object");
         let btf = kernel_btf.wait()?;
         phases.mark("kernel BTF");
