@@ -21,18 +21,37 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
     drop(ebpf);
-    let t = Instant::now();
-    let mut obj = aya_obj::Object::parse(elf).expect("parse");
-    println!(
-        "parse object            {:>8.1} ms",
-        t.elapsed().as_secs_f64() * 1e3
-    );
-    let t = Instant::now();
-    obj.relocate_btf(&btf).expect("relocate");
-    println!(
-        "CO-RE relocation        {:>8.1} ms",
-        t.elapsed().as_secs_f64() * 1e3
-    );
+    // What Tracer::load does with the object: splice a filter in (every program, or only the one a kprobe-multi
+    // run with cookies loads), parse, CO-RE relocate.
+    let filter = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    let stubs = [probes::splice::Stub {
+        section: probes::splice::PCAP_FILTER,
+        insns: &filter,
+    }];
+    for (what, keep) in [
+        ("every program", None),
+        ("kprobe_multi_cookie", Some(&["kprobe_multi_cookie"][..])),
+    ] {
+        let t = Instant::now();
+        let spliced = match keep {
+            None => probes::splice::splice(elf, &stubs),
+            Some(k) => probes::splice::splice_keeping(elf, &stubs, k),
+        }
+        .expect("splice");
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let splice_ms = ms(t);
+        let t = Instant::now();
+        let mut obj = aya_obj::Object::parse(&spliced).expect("parse");
+        let parse_ms = ms(t);
+        let t = Instant::now();
+        obj.relocate_btf(&btf).expect("relocate");
+        println!(
+            "{what:<20} splice {splice_ms:>6.1} ms, parse {parse_ms:>6.1} ms, CO-RE {:>6.1} ms ({} programs, {} kB)",
+            ms(t),
+            obj.programs.len(),
+            spliced.len() / 1024
+        );
+    }
     for backend in [
         probes::Backend::Tracepoint,
         probes::Backend::Kprobe,

@@ -10,12 +10,14 @@
 //! ```
 #![deny(missing_docs)]
 mod backend;
+mod btf_ext;
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod event;
 pub mod filter_check;
 pub mod filters;
+pub mod kernel_btf;
 #[doc(hidden)]
 pub mod limit;
 mod linked;
@@ -59,6 +61,7 @@ pub use config::{
 };
 pub use error::{ConfigError, ObjectError, ProbeError};
 pub use event::{Packet, PacketStart, RawEvent, Record};
+pub use kernel_btf::KernelBtf;
 pub use ringbuf::RingReader;
 pub use support::{Support, snprintf_btf, support};
 pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};

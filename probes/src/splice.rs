@@ -6,6 +6,7 @@
 //! `.BTF.ext` line records (they point into the old body; the kernel refuses line info past a subprogram's end),
 //! keeping the one at the function's first instruction, which the kernel requires. The result is an ordinary ELF
 //! for aya.
+use crate::btf_ext;
 use object::build::elf::{Builder, SectionData};
 
 /// Why generated instructions cannot be spliced into the object.
@@ -130,6 +131,22 @@ pub fn validate(insns: &[u8]) -> Result<(), SpliceError> {
 
 /// Returns `elf` with the body of each stub replaced by its instructions (no stubs: `elf` unchanged).
 pub fn splice(elf: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
+    rewrite(elf, stubs, None)
+}
+
+/// [`splice`], keeping only the programs named in `keep` (by function name; names the object lacks are left for
+/// the loader to report): the other programs' sections, their relocations, symbols and `.BTF.ext` blocks go, and
+/// so does `.rel.BTF.ext` (relocations for linkers, which nothing here reads). Parsing the object and CO-RE
+/// relocating it then cost what is loaded, not the forty-odd programs of every backend.
+pub fn splice_keeping(
+    elf: &[u8],
+    stubs: &[Stub<'_>],
+    keep: &[&str],
+) -> Result<Vec<u8>, SpliceError> {
+    rewrite(elf, stubs, Some(keep))
+}
+
+fn rewrite(elf: &[u8], stubs: &[Stub<'_>], keep: Option<&[&str]>) -> Result<Vec<u8>, SpliceError> {
     for (i, st) in stubs.iter().enumerate() {
         validate(st.insns).map_err(|error| SpliceError::Code {
             section: st.section.to_string(),
@@ -139,13 +156,17 @@ pub fn splice(elf: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
             return Err(SpliceError::Twice(st.section.to_string()));
         }
     }
-    if stubs.is_empty() {
+    if stubs.is_empty() && keep.is_none() {
         return Ok(elf.to_vec());
     }
     let mut b = Builder::read(elf)?;
     for st in stubs {
         replace_stub(&mut b, st)?;
     }
+    let dropped = match keep {
+        Some(keep) => drop_programs(&mut b, keep),
+        None => Vec::new(),
+    };
 
     let btf = b
         .sections
@@ -156,11 +177,16 @@ pub fn splice(elf: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
             _ => None,
         })
         .ok_or(SpliceError::Object("has no .BTF section"))?;
+    let stub_sections: Vec<&str> = stubs.iter().map(|s| s.section).collect();
+    let edit = btf_ext::Edit {
+        dropped: &dropped,
+        stubs: &stub_sections,
+    };
     for s in b.sections.iter_mut() {
         if s.name.as_slice() == b".BTF.ext"
             && let SectionData::Data(d) = &s.data
         {
-            let fixed = trim_stub_line_info(&btf, d, stubs)?;
+            let fixed = btf_ext::edit(&btf, d, &edit)?;
             s.sh_size = fixed.len() as u64;
             s.data = SectionData::Data(fixed.into());
         }
@@ -180,6 +206,39 @@ pub fn splice(elf: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
     let mut out = Vec::new();
     b.write(&mut out)?;
     Ok(out)
+}
+
+/// Marks for deletion every program section (code outside `.text*`) none of whose functions is in `keep`, with
+/// its relocations and symbols, and `.rel.BTF.ext`; returns the names of the sections dropped.
+fn drop_programs(b: &mut Builder<'_>, keep: &[&str]) -> Vec<Vec<u8>> {
+    let mut dropped = Vec::new();
+    let mut ids = Vec::new();
+    for s in b.sections.iter() {
+        let name = s.name.as_slice();
+        let code = s.sh_flags.0 & object::elf::SHF_EXECINSTR.0 != 0;
+        if !code || name == b".text" || name.starts_with(b".text.") {
+            continue;
+        }
+        let kept = b.symbols.iter().any(|sym| {
+            sym.section == Some(s.id())
+                && sym.st_type() == object::elf::STT_FUNC
+                && keep.iter().any(|k| k.as_bytes() == sym.name.as_slice())
+        });
+        if !kept {
+            ids.push(s.id());
+            dropped.push(name.to_vec());
+        }
+    }
+    for s in b.sections.iter_mut() {
+        let rel_of_dropped = s.sh_info_section.is_some_and(|t| ids.contains(&t))
+            && matches!(s.data, SectionData::Relocation(_));
+        if ids.contains(&s.id()) || rel_of_dropped || s.name.as_slice() == b".rel.BTF.ext" {
+            s.delete = true;
+        }
+    }
+    b.delete_orphan_symbols();
+    b.delete_orphan_relocations();
+    dropped
 }
 
 /// Puts `st`'s instructions into its section and resizes the one function symbol there.
@@ -205,89 +264,6 @@ fn replace_stub(b: &mut Builder<'_>, st: &Stub<'_>) -> Result<(), SpliceError> {
         return Err(missing());
     }
     Ok(())
-}
-
-fn u32_at(d: &[u8], off: usize) -> Result<u32, SpliceError> {
-    d.get(off..off + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .ok_or(SpliceError::Object("has truncated BTF"))
-}
-
-/// The name at `off` in the .BTF string table.
-fn btf_string(btf: &[u8], off: u32) -> Result<&[u8], SpliceError> {
-    let hdr_len = u32_at(btf, 4)? as usize;
-    let str_off = u32_at(btf, 16)? as usize;
-    let start = hdr_len + str_off + off as usize;
-    let tail = btf
-        .get(start..)
-        .ok_or(SpliceError::Object("has a bad BTF string offset"))?;
-    let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
-    Ok(&tail[..end])
-}
-
-/// Rewrites the line_info part of a .BTF.ext blob so that each stub's section keeps only the record at
-/// instruction offset 0. Other sections, func_info and CO-RE records are copied unchanged; the header's
-/// offsets are shifted by the bytes removed.
-fn trim_stub_line_info(btf: &[u8], ext: &[u8], stubs: &[Stub<'_>]) -> Result<Vec<u8>, SpliceError> {
-    if ext.len() < 24 || u16::from_le_bytes([ext[0], ext[1]]) != 0xeb9f {
-        return Err(SpliceError::Object("has a malformed .BTF.ext header"));
-    }
-    let hdr_len = u32_at(ext, 4)? as usize;
-    let line_off = u32_at(ext, 16)? as usize;
-    let line_len = u32_at(ext, 20)? as usize;
-    let start = hdr_len + line_off;
-    let end = start + line_len;
-    if end > ext.len() || line_len < 4 {
-        return Ok(ext.to_vec());
-    }
-    let rec_size = u32_at(ext, start)? as usize;
-    if rec_size < 4 {
-        return Err(SpliceError::Object("has a bad .BTF.ext line record size"));
-    }
-    let mut lines = ext[start..start + 4].to_vec();
-    let mut p = start + 4;
-    while p < end {
-        let sec_name = u32_at(ext, p)?;
-        let num = u32_at(ext, p + 4)? as usize;
-        let recs = p + 8;
-        let recs_end = recs + num * rec_size;
-        if recs_end > end {
-            return Err(SpliceError::Object("has truncated .BTF.ext line info"));
-        }
-        let name = btf_string(btf, sec_name)?;
-        if stubs.iter().any(|st| st.section.as_bytes() == name) {
-            let kept: Vec<&[u8]> = ext[recs..recs_end]
-                .chunks(rec_size)
-                .filter(|r| u32::from_le_bytes(r[..4].try_into().expect("4 bytes")) == 0)
-                .take(1)
-                .collect();
-            lines.extend_from_slice(&sec_name.to_le_bytes());
-            lines.extend_from_slice(&(kept.len() as u32).to_le_bytes());
-            for r in kept {
-                lines.extend_from_slice(r);
-            }
-        } else {
-            lines.extend_from_slice(&ext[p..recs_end]);
-        }
-        p = recs_end;
-    }
-    let removed = line_len - lines.len();
-    let mut out = ext[..start].to_vec();
-    out.extend_from_slice(&lines);
-    out.extend_from_slice(&ext[end..]);
-    out[20..24].copy_from_slice(&(lines.len() as u32).to_le_bytes());
-    // Sections stored after line_info (CO-RE relocations) move back by `removed`.
-    if hdr_len >= 32 {
-        let core_off = u32_at(ext, 24)? as usize;
-        if core_off >= line_off + line_len {
-            out[24..28].copy_from_slice(&((core_off - removed) as u32).to_le_bytes());
-        }
-    }
-    let func_off = u32_at(ext, 8)? as usize;
-    if func_off >= line_off + line_len {
-        out[8..12].copy_from_slice(&((func_off - removed) as u32).to_le_bytes());
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -348,6 +324,50 @@ mod tests {
         // every program is still there
         assert!(obj.programs.contains_key("kprobe_skb_1"));
         assert!(obj.programs.contains_key("filter_test"));
+    }
+
+    #[test]
+    fn keeping_leaves_only_the_named_programs_relocated_as_before() {
+        let code = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        let stubs = [Stub {
+            section: PCAP_FILTER,
+            insns: &code,
+        }];
+        let keep = [
+            "kprobe_multi_cookie",
+            "raw_tp_skb_0_reason_2",
+            "no_such_program",
+        ];
+        let all = splice(crate::objects::object(), &stubs).unwrap();
+        let kept = splice_keeping(crate::objects::object(), &stubs, &keep).unwrap();
+        assert!(
+            kept.len() * 4 < all.len(),
+            "{} of {} bytes",
+            kept.len(),
+            all.len()
+        );
+        let mut all = aya_obj::Object::parse(&all).unwrap();
+        let mut kept = aya_obj::Object::parse(&kept).unwrap();
+        let mut names: Vec<String> = kept.programs.keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, ["kprobe_multi_cookie", "raw_tp_skb_0_reason_2"]);
+        // The dropped sections' CO-RE blocks are gone with them (aya refuses a block whose section is missing),
+        // and what stays is relocated against the running kernel exactly as in the whole object.
+        let btf = aya_obj::btf::Btf::from_sys_fs().expect("the kernel's BTF");
+        all.relocate_btf(&btf).unwrap();
+        kept.relocate_btf(&btf).unwrap();
+        for name in &names[..] {
+            let insns = |o: &aya_obj::Object| {
+                format!(
+                    "{:?}",
+                    o.functions[&o.programs[name.as_str()].function_key()].instructions
+                )
+            };
+            assert_eq!(insns(&kept), insns(&all), "{name}");
+        }
+        // The subprograms the kept programs call are all still there.
+        assert!(kept.functions.values().any(|f| f.name == "pcap_filter"));
+        assert_eq!(kept.maps.len(), all.maps.len());
     }
 
     #[test]

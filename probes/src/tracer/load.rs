@@ -1,12 +1,13 @@
 //! [`Tracer::load`]: the configuration globals, the maps, the programs the backend needs.
 use super::{
-    Cookies, HELPER_PROG, MAP_PROGS, NON_SKB_PROG, TP_COOKIE_PROG, Tracer, kprobe_program,
+    Cookies, HELPER_PROG, MAP_PROGS, NON_SKB_PROG, Phases, TP_COOKIE_PROG, Tracer, kprobe_program,
     trim_heap,
 };
 use crate::config::{Backend, Config, FetchCode, FilterCode};
 use crate::contract::{CONSUMED_CODES, FILTER_BUF_SIZE};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
+use crate::kernel_btf::KernelBtf;
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::progs::{Code, Pair};
@@ -14,7 +15,7 @@ use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{filters, objects, splice, support};
 use aya::maps::{Array, RingBuf};
-use aya_obj::btf::{Btf, BtfKind};
+use aya_obj::btf::BtfKind;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
@@ -61,7 +62,13 @@ impl Tracer {
     /// Creates the maps and loads the programs the backend needs (verifying them), without attaching.
     /// Tracepoint programs are loaded by [`Tracer::attach`], one per tracepoint.
     pub fn load(cfg: Config) -> Result<Self, ProbeError> {
+        Self::load_with(cfg, KernelBtf::read_in_background())
+    }
+
+    /// [`Tracer::load`] with the kernel's BTF already being parsed (started before the caller's own work).
+    pub fn load_with(cfg: Config, kernel_btf: KernelBtf) -> Result<Self, ProbeError> {
         let t0 = Instant::now();
+        let mut phases = Phases::new(t0);
         bpf_sys::rlimit::raise_nofile_limit();
         // No backend support check here: loading (verifying) kprobe programs works on any kernel, and attach()
         // reports an unsupported backend with its reason.
@@ -108,20 +115,6 @@ impl Tracer {
             true => checked_size("the dump buffer", cfg.percpu_buf, DUMP_BUF_MAX)?,
             false => 0,
         };
-        let elf = splice::splice(objects::object(), &stubs)?;
-        let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
-        drop(elf);
-        let btf = Btf::from_sys_fs().map_err(ObjectError::KernelBtf)?;
-        // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
-        let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
-            if !on {
-                return Ok(0);
-            }
-            btf.id_by_type_name_kind(name, BtfKind::Struct)
-                .map_err(|_| ConfigError::NoStruct(name).into())
-        };
-        let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
-        let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
         // Functions without an skb report through stack tracking (as in pwru, they turn it on).
         let by_stack = cfg.stack_track.track || !cfg.stack_track.non_skb.is_empty();
         if !cfg.stack_track.non_skb.is_empty() && cfg.backend == Backend::Tracepoint {
@@ -139,6 +132,7 @@ impl Tracer {
         let multi = cfg.backend == Backend::KprobeMulti;
         let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
         let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
+        phases.mark("checks");
         // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
         // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
         // one load per tracepoint.
@@ -148,6 +142,7 @@ impl Tracer {
             tracepoint: !cfg.tracepoints.is_empty()
                 && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
         };
+        phases.mark("cookie probes");
         // The summary's index of a kprobe event is its cookie's target index: without kprobe cookies there is none.
         // The programs on traced BPF programs and the functions without an skb ship their events as they are, and
         // so does a run whose consumed reasons CFG_CONSUMED's bits cannot all hold (none on any kernel so far).
@@ -169,47 +164,6 @@ impl Tracer {
             consumed[c as usize / 64] |= 1 << (c % 64);
         }
         let consumed: Vec<u8> = consumed.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let globals: [(&str, u32); 32] = [
-            ("CFG_NETNS", netns),
-            ("CFG_MARK_ON", mark_on),
-            ("CFG_MARK", mark),
-            ("CFG_MARK_MASK", mask),
-            ("CFG_IFINDEX", cfg.ifindex.unwrap_or(0)),
-            ("CFG_TRACK_SKB", cfg.track_skb as u32),
-            ("CFG_TRACK_STACK", by_stack as u32),
-            ("CFG_CALLER", cfg.caller as u32),
-            ("CFG_STACK", cfg.stack as u32),
-            ("CFG_SELF_TGID", std::process::id()),
-            ("HAVE_FILTER", cfg.filter.is_some() as u32),
-            ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
-            ("HAVE_SKB_EXPR", cfg.skb_expr.is_some() as u32),
-            ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
-            ("CFG_META_SIZE", meta_size),
-            ("HAVE_XDP_EXPR", cfg.xdp_expr.is_some() as u32),
-            ("CFG_XDP_META_SIZE", xdp_meta_size),
-            ("CFG_DUMP_SKB", dumps.skb as u32),
-            ("CFG_DUMP_SHINFO", dumps.shared_info as u32),
-            ("CFG_DUMP_SIZE", dump_size),
-            ("CFG_SKB_BTF_ID", skb_btf_id),
-            ("CFG_SHINFO_BTF_ID", shinfo_btf_id),
-            ("CFG_SKB_CB", cfg.skb_cb as u32),
-            ("CFG_XDP_FOLLOW", cfg.progs.xdp as u32),
-            ("CFG_TUNNEL", cfg.tunnel.output as u32),
-            ("HAVE_TUNNEL_L2", tun_l2.is_some() as u32),
-            ("HAVE_TUNNEL_L3", tun_l3.is_some() as u32),
-            ("TUNNEL_SNAPLEN_L2", filter_snaplen(tun_l2)),
-            ("TUNNEL_SNAPLEN_L3", filter_snaplen(tun_l3)),
-            ("CFG_HTAB_KEY_OFF", cfg.progs.htab_elem_key.unwrap_or(0)),
-            ("CFG_SUMMARY", summarizing as u32),
-            ("CFG_SUM_TP_BASE", nk as u32),
-        ];
-        let bytes: Vec<(&str, [u8; 4])> =
-            globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
-        let mut data: std::collections::HashMap<&str, (&[u8], bool)> =
-            bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect();
-        data.insert("CFG_CONSUMED", (&consumed, true));
-        obj.patch_map_data(data).map_err(ObjectError::Parse)?;
-
         let mut wanted: Vec<(String, bpf_prog_type, Option<bpf_attach_type>)> = Vec::new();
         let kprobe = |name: String| (name, bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach);
         if kprobing {
@@ -269,6 +223,86 @@ impl Tracer {
         }
         let per_tracepoint = !tp_variants.is_empty();
 
+        // Only the programs loaded below (and per tracepoint by attach(), and for traced tc/XDP programs) are kept
+        // in the object: parsing and CO-RE relocating the other backends' programs was most of load()'s time.
+        let mut keep: Vec<String> = wanted.iter().map(|(n, _, _)| n.clone()).collect();
+        for v in &tp_variants {
+            keep.extend([
+                format!("raw_tp_{}", v.suffix()),
+                format!("tp_btf_{}", v.suffix()),
+            ]);
+        }
+        if cfg.progs.any() {
+            keep.extend(
+                [
+                    "fentry_tc",
+                    "fexit_tc",
+                    "fentry_xdp",
+                    "fexit_xdp",
+                    "iter_prog_refs",
+                ]
+                .map(String::from),
+            );
+        }
+        let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+        let elf = splice::splice_keeping(objects::object(), &stubs, &keep)?;
+        let mut obj = aya_obj::Object::parse(&elf).map_err(ObjectError::Parse)?;
+        drop(elf);
+        objects::release();
+        phases.mark("object");
+        let btf = kernel_btf.wait()?;
+        phases.mark("kernel BTF");
+        // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
+        let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
+            if !on {
+                return Ok(0);
+            }
+            btf.id_by_type_name_kind(name, BtfKind::Struct)
+                .map_err(|_| ConfigError::NoStruct(name).into())
+        };
+        let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
+        let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
+        let globals: [(&str, u32); 32] = [
+            ("CFG_NETNS", netns),
+            ("CFG_MARK_ON", mark_on),
+            ("CFG_MARK", mark),
+            ("CFG_MARK_MASK", mask),
+            ("CFG_IFINDEX", cfg.ifindex.unwrap_or(0)),
+            ("CFG_TRACK_SKB", cfg.track_skb as u32),
+            ("CFG_TRACK_STACK", by_stack as u32),
+            ("CFG_CALLER", cfg.caller as u32),
+            ("CFG_STACK", cfg.stack as u32),
+            ("CFG_SELF_TGID", std::process::id()),
+            ("HAVE_FILTER", cfg.filter.is_some() as u32),
+            ("FILTER_SNAPLEN", filter_snaplen(&cfg.filter)),
+            ("HAVE_SKB_EXPR", cfg.skb_expr.is_some() as u32),
+            ("CFG_SNAPLEN", cfg.snaplen.min(SNAPLEN_MAX)),
+            ("CFG_META_SIZE", meta_size),
+            ("HAVE_XDP_EXPR", cfg.xdp_expr.is_some() as u32),
+            ("CFG_XDP_META_SIZE", xdp_meta_size),
+            ("CFG_DUMP_SKB", dumps.skb as u32),
+            ("CFG_DUMP_SHINFO", dumps.shared_info as u32),
+            ("CFG_DUMP_SIZE", dump_size),
+            ("CFG_SKB_BTF_ID", skb_btf_id),
+            ("CFG_SHINFO_BTF_ID", shinfo_btf_id),
+            ("CFG_SKB_CB", cfg.skb_cb as u32),
+            ("CFG_XDP_FOLLOW", cfg.progs.xdp as u32),
+            ("CFG_TUNNEL", cfg.tunnel.output as u32),
+            ("HAVE_TUNNEL_L2", tun_l2.is_some() as u32),
+            ("HAVE_TUNNEL_L3", tun_l3.is_some() as u32),
+            ("TUNNEL_SNAPLEN_L2", filter_snaplen(tun_l2)),
+            ("TUNNEL_SNAPLEN_L3", filter_snaplen(tun_l3)),
+            ("CFG_HTAB_KEY_OFF", cfg.progs.htab_elem_key.unwrap_or(0)),
+            ("CFG_SUMMARY", summarizing as u32),
+            ("CFG_SUM_TP_BASE", nk as u32),
+        ];
+        let bytes: Vec<(&str, [u8; 4])> =
+            globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
+        let mut data: std::collections::HashMap<&str, (&[u8], bool)> =
+            bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect();
+        data.insert("CFG_CONSUMED", (&consumed, true));
+        obj.patch_map_data(data).map_err(ObjectError::Parse)?;
+
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
         let mut sizes = vec![
             ("EVENTS", ring_size),
@@ -294,7 +328,9 @@ impl Tracer {
             sizes.extend([("STACK_SKB", 1), ("SKB_STACK", 1)]);
         }
         let mut maps = Maps::create(&obj, &sizes)?;
+        phases.mark("maps");
         let linked = Linked::new(obj, &btf, maps.iter())?;
+        phases.mark("CO-RE");
         if map_ops {
             own_maps(&maps)?;
         }
@@ -313,6 +349,7 @@ impl Tracer {
             let fd = linked::load(&spec)?;
             progs.insert(name, fd);
         }
+        phases.mark("programs");
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
             // The cookie program's function address for kprobes placed past the entry, where the kernel gives
             // the program none.
@@ -357,6 +394,7 @@ impl Tracer {
             None
         };
         trim_heap();
+        phases.mark("rest");
         // Mapped only now: its pages count in pwru's memory (twice the ring's size: the kernel maps the data
         // twice), and need not add to the peak of BTF parsing.
         let ring = maps.take("EVENTS").ok_or(ObjectError::Missing {
@@ -383,6 +421,7 @@ impl Tracer {
             prog_code,
             watch: None,
             load_time: t0.elapsed(),
+            load_phases: phases.done(),
         })
     }
 }

@@ -17,7 +17,7 @@ use crate::ringbuf::RingReader;
 use aya_obj::btf::Btf;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::backend::tracepoint::TracepointStats;
 pub use stats::{AttachStats, DetachStats, Ignored, KernelIds};
@@ -86,6 +86,32 @@ pub struct Tracer {
     prog_code: Option<Code>,
     watch: Option<Watch>,
     load_time: Duration,
+    load_phases: Vec<(&'static str, Duration)>,
+}
+
+/// Times the phases of [`Tracer::load`], each from the end of the one before.
+struct Phases {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new(start: Instant) -> Self {
+        Phases {
+            last: start,
+            done: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.done.push((phase, now - self.last));
+        self.last = now;
+    }
+
+    fn done(self) -> Vec<(&'static str, Duration)> {
+        self.done
+    }
 }
 
 /// Gives freed memory (the kernel BTF, the relocated object) back to the system rather than keep it for the
@@ -102,6 +128,11 @@ impl Tracer {
     /// How long [`Tracer::load`] took.
     pub fn load_time(&self) -> Duration {
         self.load_time
+    }
+
+    /// Where [`Tracer::load`]'s time went, phase by phase (for the benchmarks: what to cut next).
+    pub fn load_phases(&self) -> &[(&'static str, Duration)] {
+        &self.load_phases
     }
 
     /// Takes the event stream (once; `None` afterwards).

@@ -41,6 +41,9 @@ fn start_and_run(
     start: &mut Startup,
     args: TraceArgs,
 ) -> Result<i32> {
+    // Parsed while the plan runs: the loader's CO-RE needs it, and on a slow machine it takes as long as the
+    // search for the skb functions.
+    let kernel_btf = probes::KernelBtf::read_in_background();
     let plan = start.run("checking the arguments", move |phase| {
         Plan::new(&args, phase)
     })??;
@@ -75,8 +78,18 @@ fn start_and_run(
     };
 
     let tracer = start.run("loading the BPF programs", move |_| {
-        probes::Tracer::load(cfg)
+        probes::Tracer::load_with(cfg, kernel_btf)
     })??;
+    startup::timing(format_args!(
+        "loaded in {:.3} s ({})",
+        tracer.load_time().as_secs_f64(),
+        tracer
+            .load_phases()
+            .iter()
+            .map(|(p, d)| format!("{p} {:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let progress = Progress::new(total as u64, backend.name(), what);
     let phase = "attaching the probes";
     let ((tracer, stats, progress), caught) = start.run_cancellable(phase, move |cancel| {

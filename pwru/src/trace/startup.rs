@@ -10,6 +10,7 @@
 use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// A signal that ends pwru: SIGINT, SIGTERM, SIGHUP or SIGQUIT, all handled alike.
@@ -80,6 +81,7 @@ impl<'a> Startup<'a> {
     /// Installs the signal handlers (from here on SIGINT and the others no longer kill pwru outright).
     pub fn new(rt: &'a tokio::runtime::Runtime) -> Result<Startup<'a>> {
         let _enter = rt.enter();
+        timing(format_args!("starting"));
         Ok(Startup {
             rt,
             signals: Signals::install()?,
@@ -160,5 +162,19 @@ impl Startup<'_> {
 }
 
 fn set(cell: &Mutex<&'static str>, phase: &'static str) {
+    timing(format_args!("{phase}"));
     *cell.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+}
+
+/// `PWRU_STARTUP_TIMES=1` (for the benchmarks, tests/vm/guest/bench.sh): when each start-up phase began, in
+/// seconds from the start of the trace, on stderr.
+static TIMES: std::sync::OnceLock<Option<Instant>> = std::sync::OnceLock::new();
+
+/// Prints `start-up +S.SSS s: what` when `PWRU_STARTUP_TIMES` is set.
+pub fn timing(what: std::fmt::Arguments<'_>) {
+    let start =
+        TIMES.get_or_init(|| std::env::var_os("PWRU_STARTUP_TIMES").map(|_| Instant::now()));
+    if let Some(t0) = start {
+        crate::say!("start-up +{:.3} s: {what}", t0.elapsed().as_secs_f64());
+    }
 }

@@ -1,7 +1,7 @@
 # Benchmark payload (sourced by main.sh when PAYLOAD=bench). Per backend, in this one boot: the limit program
 # (/usr/bin/pwru-limit: the same functions, the same backend code, a program that only counts) and then pwru,
 # each timed from start to ready, with RSS, and from SIGINT to exit; pwru also gets one ping and a ping flood.
-# Prints "@@BENCH key=value ..." lines for bench/vm-bench.sh. Not a test: nothing here fails the run.
+# Prints "@@BENCH key=value ..." lines for bench/vm-bench.sh, and pwru's start-up phases (PWRU_STARTUP_TIMES). Not a test: nothing here fails the run.
 #   BENCH_FILTER      pcap filter (default icmp; empty: none)
 #   BENCH_PLACEMENTS  more kprobe placements to measure, limit and pwru each (e.g. "entry past-ftrace")
 #   BENCH_ROUNDS      how many times the default runs are repeated (alternating limit and pwru; default 1)
@@ -27,7 +27,7 @@ bench_one() {
   [ -n "$mech" ] && extra="--mechanism $mech $extra"
   echo "--- [$SCEN] $bin $extra --backend $be --ready-file $READY --output-file $OUT $BENCH_FILTER"
   t0=$(now); tp=
-  "$bin" $extra --backend "$be" --ready-file "$READY" --output-file "$OUT" $BENCH_FILTER 2> "$ERR" &
+  PWRU_STARTUP_TIMES=1 "$bin" $extra --backend "$be" --ready-file "$READY" --output-file "$OUT" $BENCH_FILTER 2> "$ERR" &
   TPID=$!
   while [ ! -e "$READY" ] && alive $TPID; do
     [ -z "$tp" ] && grep -q 'attaching' "$ERR" && tp=$(now)
@@ -57,6 +57,7 @@ bench_one() {
   produced=$(echo "$summary" | sed -n 's/.*pwru: \([0-9]*\) events produced.*/\1/p')
   lost=$(echo "$summary" | sed -n 's/.* \([0-9]*\) lost.*/\1/p')
   echo "@@BENCH kind=$kind backend=$be placement=$pl${mech:+ mechanism=$mech} funcs=${funcs:-?} prepare_s=$(awk "BEGIN{printf \"%.2f\", $tp-$t0}") attach_s=$(awk "BEGIN{printf \"%.2f\", $t1-$tp}") ready_s=$(awk "BEGIN{printf \"%.2f\", $t1-$t0}") detach_s=$(awk "BEGIN{printf \"%.2f\", $td-$ts}") rc=$rc rss_attach_kb=$rss_attach rss_peak_kb=$rss_peak rss_end_kb=$rss_end events_per_ping=$per_ping flood_s=$(awk "BEGIN{printf \"%.2f\", $tf1-$tf}") flood_pkts=$pkts events_during=$((l2-l1)) events_total=$((l3-l1)) produced=${produced:-?} lost=${lost:-?}"
+  grep 'start-up' "$ERR" | sed 's/^/  | /'
   tail -n 3 "$ERR" | sed 's/^/  | /'
 }
 
