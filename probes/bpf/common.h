@@ -64,8 +64,8 @@ volatile const __u32 TUNNEL_SNAPLEN_L2 = FILTER_BUF_SIZE;
 volatile const __u32 TUNNEL_SNAPLEN_L3 = FILTER_BUF_SIZE;
 volatile const __u32 CFG_SUMMARY = 0;    /* 1 = summary-only run: count in the kernel, ship only first drops */
 volatile const __u32 CFG_SUM_TP_BASE = 0; /* summary index of tracepoint 0 (after the kprobe targets) */
-volatile const __u32 CFG_CONSUMED_A = ~0u; /* drop reason codes that mean "consumed" (fate.rs), ~0 = none */
-volatile const __u32 CFG_CONSUMED_B = ~0u;
+/* bit r (word r / 64, bit r % 64): drop reason r means "consumed" (fate.rs) */
+volatile const __u64 CFG_CONSUMED[CONSUMED_CODES / 64] = {};
 
 /* ---- maps ---- */
 struct {

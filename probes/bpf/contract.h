@@ -33,6 +33,13 @@ enum pwru_role {
 	ROLE_LOCAL_OUT = 1 << 10,
 };
 
+/* The in-kernel summary's table of drop reasons that mean "consumed" (fate.rs): CFG_CONSUMED, one bit per code
+ * below CONSUMED_CODES. The kernel's core reasons are far fewer; subsystem reasons (SKB_DROP_REASON_SUBSYS_*, in
+ * the high bits) never say consumed. A consumed code past it turns the kernel's counting off (the loader). */
+enum pwru_summary_abi {
+	CONSUMED_CODES = 256,
+};
+
 /* Tracepoint programs are loaded once per tracepoint; the loader patches the immediate of the instruction
  * `rX = TP_ID_MARKER` with that tracepoint's index. TP_ID_UNTRACK in the patched value asks to forget the skb for
  * skb tracking after the event (set on skb:kfree_skb and skb:consume_skb, the tracepoint backend's stand-in for

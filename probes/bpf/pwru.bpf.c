@@ -56,6 +56,7 @@ struct pwru_contract {
 	enum pwru_event_kind kind;
 	enum pwru_counter counter;
 	enum pwru_role role;
+	enum pwru_summary_abi summary_abi;
 	enum pwru_tp_id tp_id;
 	enum pwru_cookie cookie;
 	enum pwru_filter_abi filter;

@@ -236,7 +236,8 @@ pub struct StackConfig {
 pub struct KernelSummary {
     /// [`crate::contract::role`] bits of each target: the kprobes first (kprobe backends), then the tracepoints.
     pub roles: Vec<u32>,
-    /// Drop reason codes that mean "freed after normal use" (at most two are used).
+    /// Drop reason codes that mean "freed after normal use". The kernel counts only where each is below
+    /// [`crate::contract::CONSUMED_CODES`] (every core reason is); else the tracer ships every event.
     pub consumed_reasons: Vec<u32>,
 }
 

@@ -48,6 +48,10 @@ pub mod role {
     pub const LOCAL_OUT: u32 = 1 << 10;
 }
 
+/// Drop reason codes below this can be marked "consumed" for the in-kernel summary (`CFG_CONSUMED`, one bit each;
+/// `enum pwru_summary_abi`); a consumed code past it keeps the counting in userspace.
+pub const CONSUMED_CODES: u32 = 256;
+
 /// Tracepoint programs are loaded once per tracepoint, with this immediate (`rX = TP_ID_MARKER`) replaced by
 /// the tracepoint's index, which becomes the events' `probe_id` (`enum pwru_tp_id`).
 pub const TP_ID_MARKER: i32 = 0x7e7e_7e7e;

@@ -199,6 +199,10 @@ fn rust_enums() -> Vec<(&'static str, BTreeMap<String, u64>)> {
             ]),
         ),
         (
+            "pwru_summary_abi",
+            m(&[("CONSUMED_CODES", contract::CONSUMED_CODES.into())]),
+        ),
+        (
             "pwru_tp_id",
             m(&[
                 ("TP_ID_MARKER", contract::TP_ID_MARKER as u64),

@@ -729,4 +729,29 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
         assert_eq!((t.produced(), t.summed()), (counted, counted - 3));
         detach_and_check(t);
     }
+    // The consumed reasons are a table of any codes: with NO_SOCKET among them (and a code in CFG_CONSUMED's last
+    // word) the same datagrams are three packets and no drop, so nothing is shipped.
+    let mut quiet = cfg.clone();
+    quiet.summary.as_mut().unwrap().consumed_reasons = vec![consumed, no_socket, 255];
+    let (t, mut ring, _) = load_attach(quiet);
+    assert!(t.summarizing());
+    for _ in 0..3 {
+        pair.exec(
+            &pair.a,
+            &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
+        );
+    }
+    let evs = drain(&mut ring, Duration::from_millis(400));
+    assert_eq!(evs.len(), 0, "NO_SOCKET consumed: nothing shipped");
+    assert_eq!(t.function_events()[kfree], 3);
+    assert_eq!((t.packets(), t.lost()), (3, 0));
+    assert_eq!(t.summed(), t.produced());
+    detach_and_check(t);
+    // A consumed code past the table keeps the counting in userspace: every event is shipped.
+    let mut wide = cfg.clone();
+    wide.summary.as_mut().unwrap().consumed_reasons =
+        vec![consumed, probes::contract::CONSUMED_CODES];
+    let (t, _ring, _) = load_attach(wide);
+    assert!(!t.summarizing());
+    detach_and_check(t);
 }

@@ -4,7 +4,7 @@ use super::{
     trim_heap,
 };
 use crate::config::{Backend, Config, FetchCode, FilterCode};
-use crate::contract::FILTER_BUF_SIZE;
+use crate::contract::{CONSUMED_CODES, FILTER_BUF_SIZE};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
 use crate::kernel_btf::KernelBtf;
@@ -144,21 +144,26 @@ impl Tracer {
         };
         phases.mark("cookie probes");
         // The summary's index of a kprobe event is its cookie's target index: without kprobe cookies there is none.
-        // The programs on traced BPF programs and the functions without an skb ship their events as they are.
+        // The programs on traced BPF programs and the functions without an skb ship their events as they are, and
+        // so does a run whose consumed reasons CFG_CONSUMED's bits cannot all hold (none on any kernel so far).
         let nk = if cfg.backend == Backend::Tracepoint {
             0
         } else {
             cfg.kprobes.len()
         };
-        let summarizing = cfg.summary.is_some()
+        let summarizing = cfg
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.consumed_reasons.iter().all(|&c| c < CONSUMED_CODES))
             && (nk == 0 || cookies.kprobe)
             && !cfg.progs.any()
             && cfg.stack_track.non_skb.is_empty();
         let sum = cfg.summary.as_ref().filter(|_| summarizing);
-        let consumed = |i: usize| {
-            sum.and_then(|s| s.consumed_reasons.get(i).copied())
-                .unwrap_or(u32::MAX)
-        };
+        let mut consumed = [0u64; CONSUMED_CODES as usize / 64];
+        for &c in sum.iter().flat_map(|s| &s.consumed_reasons) {
+            consumed[c as usize / 64] |= 1 << (c % 64);
+        }
+        let consumed: Vec<u8> = consumed.iter().flat_map(|w| w.to_ne_bytes()).collect();
         let mut wanted: Vec<(String, bpf_prog_type, Option<bpf_attach_type>)> = Vec::new();
         let kprobe = |name: String| (name, bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach);
         if kprobing {
@@ -257,7 +262,7 @@ impl Tracer {
         };
         let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
         let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
-        let globals: [(&str, u32); 34] = [
+        let globals: [(&str, u32); 32] = [
             ("CFG_NETNS", netns),
             ("CFG_MARK_ON", mark_on),
             ("CFG_MARK", mark),
@@ -290,13 +295,13 @@ impl Tracer {
             ("CFG_HTAB_KEY_OFF", cfg.progs.htab_elem_key.unwrap_or(0)),
             ("CFG_SUMMARY", summarizing as u32),
             ("CFG_SUM_TP_BASE", nk as u32),
-            ("CFG_CONSUMED_A", consumed(0)),
-            ("CFG_CONSUMED_B", consumed(1)),
         ];
         let bytes: Vec<(&str, [u8; 4])> =
             globals.iter().map(|(n, v)| (*n, v.to_ne_bytes())).collect();
-        obj.patch_map_data(bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect())
-            .map_err(ObjectError::Parse)?;
+        let mut data: std::collections::HashMap<&str, (&[u8], bool)> =
+            bytes.iter().map(|(n, b)| (*n, (&b[..], true))).collect();
+        data.insert("CFG_CONSUMED", (&consumed, true));
+        obj.patch_map_data(data).map_err(ObjectError::Parse)?;
 
         let ring_size = round_ring_size(cfg.ringbuf_bytes);
         let mut sizes = vec![

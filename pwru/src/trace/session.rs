@@ -256,6 +256,16 @@ async fn stream<L: Lookups>(
                 }
                 if let Some(names) = &src.kernel_names {
                     sinks.kernel(&kernel_counts(tracer, names));
+                    // Counting in the kernel, the probes do not wake us for the drops they ship (ring_wakeup() in
+                    // probes/bpf/handle.h): read them here, after the counts, so that this tick's summary has the
+                    // drop of every packet counted so far.
+                    loop {
+                        match pump.drain(ring.get_mut(), dec, sinks)? {
+                            Drained::More => continue,
+                            Drained::Empty => break,
+                            Drained::Limit => return Ok(End::Limit),
+                        }
+                    }
                 }
                 sinks.tick(&Counts::of(tracer, pump.delivered))?
             }
