@@ -699,17 +699,21 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
         ..Config::default()
     };
     let kfree = all.iter().position(|t| t.name == "kfree_skb").unwrap();
-    for cookies in [true, false] {
-        probes::testing::without_cookies(!cookies);
-        let (t, mut ring, cfg) = load_attach(cfg.clone());
-        probes::testing::without_cookies(false);
-        assert!(t.summarizing());
+    // Three datagrams to a closed port: three packets, each freed with NO_SOCKET.
+    let send_three = || {
         for _ in 0..3 {
             pair.exec(
                 &pair.a,
                 &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
             );
         }
+    };
+    for cookies in [true, false] {
+        probes::testing::without_cookies(!cookies);
+        let (t, mut ring, cfg) = load_attach(cfg.clone());
+        probes::testing::without_cookies(false);
+        assert!(t.summarizing());
+        send_three();
         let evs = drain(&mut ring, Duration::from_millis(400));
         let shipped: Vec<(&str, u32)> = evs
             .iter()
@@ -735,12 +739,7 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
     quiet.summary.as_mut().unwrap().consumed_reasons = vec![consumed, no_socket, 255];
     let (t, mut ring, _) = load_attach(quiet);
     assert!(t.summarizing());
-    for _ in 0..3 {
-        pair.exec(
-            &pair.a,
-            &format!("bash -c 'echo pwru > /dev/udp/{}/9'", pair.ip_b),
-        );
-    }
+    send_three();
     let evs = drain(&mut ring, Duration::from_millis(400));
     assert_eq!(evs.len(), 0, "NO_SOCKET consumed: nothing shipped");
     assert_eq!(t.function_events()[kfree], 3);
