@@ -46,14 +46,20 @@ apt_private() { # apt_private get|cache ARGS...
   APT_CONFIG="$APT_DIR/apt.conf" "apt-$tool" ${APT_RELEASE:+-o APT::Default-Release=$APT_RELEASE} "$@"
 }
 # apt-get update at most once per VM_APT_MAX_AGE seconds (default 6 h): the lists are the slow part.
+# One caller at a time: the amd64 and arm64 VM runs start side by side (tests/run.sh's vms part), and two setups
+# racing on the same sources.list.new made one of them fail.
 apt_private_update() {
-  apt_private_setup
-  local stamp=$APT_DIR/updated age=${VM_APT_MAX_AGE:-21600}
-  if [ -f "$stamp" ] && [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -lt "$age" ]; then return 0; fi
-  local t0; t0=$(date +%s)
-  apt_private get update -qq >&2 || { echo "apt.sh: apt-get update (private lists) failed" >&2; return 1; }
-  touch "$stamp"
-  echo "apt.sh: private apt-get update took $(( $(date +%s) - t0 ))s" >&2
+  mkdir -p "$APT_DIR"
+  (
+    flock 9
+    apt_private_setup
+    local stamp=$APT_DIR/updated age=${VM_APT_MAX_AGE:-21600}
+    if [ -f "$stamp" ] && [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -lt "$age" ]; then exit 0; fi
+    local t0; t0=$(date +%s)
+    apt_private get update -qq >&2 || { echo "apt.sh: apt-get update (private lists) failed" >&2; exit 1; }
+    touch "$stamp"
+    echo "apt.sh: private apt-get update took $(( $(date +%s) - t0 ))s" >&2
+  ) 9> "$APT_DIR/lock"
 }
 # Downloads one package (name[:arch]) into $CACHE/debs (kept between runs), prints the .deb path.
 # APT_RELEASE (e.g. bookworm) makes apt prefer that release's versions.
