@@ -233,16 +233,7 @@ impl Tracer {
             ]);
         }
         if cfg.progs.any() {
-            keep.extend(
-                [
-                    "fentry_tc",
-                    "fexit_tc",
-                    "fentry_xdp",
-                    "fexit_xdp",
-                    "iter_prog_refs",
-                ]
-                .map(String::from),
-            );
+            keep.extend(PROG_TRACING.map(String::from));
         }
         let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         let elf = splice::splice_keeping(objects::object(), &stubs, &keep)?;
@@ -365,16 +356,18 @@ impl Tracer {
             fill_array(&mut maps, "SUM_ROLES", roles.map(|(i, r)| (i as u32, *r)))?;
         }
         let prog_code = if cfg.progs.any() {
-            let pair = |hook: &str| -> Result<Pair, ProbeError> {
-                Ok(Pair {
-                    fentry: linked.insns(&format!("fentry_{hook}"))?,
-                    fexit: linked.insns(&format!("fexit_{hook}"))?,
-                })
-            };
+            let [fentry_tc, fexit_tc, fentry_xdp, fexit_xdp, refs] =
+                PROG_TRACING.map(|name| linked.insns(name));
             Some(Code {
-                tc: pair("tc")?,
-                xdp: pair("xdp")?,
-                refs: linked.insns("iter_prog_refs")?,
+                tc: Pair {
+                    fentry: fentry_tc?,
+                    fexit: fexit_tc?,
+                },
+                xdp: Pair {
+                    fentry: fentry_xdp?,
+                    fexit: fexit_xdp?,
+                },
+                refs: refs?,
             })
         } else {
             None
@@ -425,6 +418,16 @@ impl Tracer {
         })
     }
 }
+
+/// The programs that trace tc and XDP programs (loaded per traced program by `crate::progs`), and the iterator
+/// that finds the programs they call.
+const PROG_TRACING: [&str; 5] = [
+    "fentry_tc",
+    "fexit_tc",
+    "fentry_xdp",
+    "fexit_xdp",
+    "iter_prog_refs",
+];
 
 /// Puts the ids of our own maps into `OWN_MAPS`: the map operation kprobes leave out the lookups our own programs
 /// do while a traced program runs.

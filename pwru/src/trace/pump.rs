@@ -57,6 +57,22 @@ impl Pump {
         sinks.flush()?;
         Ok(end)
     }
+
+    /// [`Pump::drain`] until the ring is empty ([`Drained::Empty`]) or the line limit is reached
+    /// ([`Drained::Limit`]).
+    pub fn drain_all<L: Lookups>(
+        &mut self,
+        ring: &mut probes::RingReader,
+        dec: &mut Decoder<L>,
+        sinks: &mut dyn Sink,
+    ) -> Result<Drained> {
+        loop {
+            match self.drain(ring, dec, sinks)? {
+                Drained::More => continue,
+                end => return Ok(end),
+            }
+        }
+    }
 }
 
 /// The decoder's lookups: symbol tables, and kernel stacks from the tracer's map.

@@ -188,15 +188,11 @@ impl Session {
                 progs: self.tracer.prog_table(),
             };
             let mut dec = Decoder::resume(lookups, self.want, learned);
-            loop {
-                match self.pump.drain(ring.get_mut(), &mut dec, &mut self.sinks) {
-                    Ok(Drained::More) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        errors.push(e);
-                        break;
-                    }
-                }
+            if let Err(e) = self
+                .pump
+                .drain_all(ring.get_mut(), &mut dec, &mut self.sinks)
+            {
+                errors.push(e);
             }
         }
         if let Err(e) = live {
@@ -259,12 +255,8 @@ async fn stream<L: Lookups>(
                     // Counting in the kernel, the probes do not wake us for the drops they ship (ring_wakeup() in
                     // probes/bpf/handle.h): read them here, after the counts, so that this tick's summary has the
                     // drop of every packet counted so far.
-                    loop {
-                        match pump.drain(ring.get_mut(), dec, sinks)? {
-                            Drained::More => continue,
-                            Drained::Empty => break,
-                            Drained::Limit => return Ok(End::Limit),
-                        }
+                    if pump.drain_all(ring.get_mut(), dec, sinks)? == Drained::Limit {
+                        return Ok(End::Limit);
                     }
                 }
                 sinks.tick(&Counts::of(tracer, pump.delivered))?
