@@ -242,7 +242,7 @@ pub struct KernelSummary {
 }
 
 /// Everything [`crate::Tracer::load`] needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// How kernel functions are probed.
     pub backend: Backend,

@@ -64,4 +64,4 @@ pub use event::{Packet, PacketStart, RawEvent, Record};
 pub use kernel_btf::KernelBtf;
 pub use ringbuf::RingReader;
 pub use support::{Support, snprintf_btf, support};
-pub use tracer::{AttachStats, DetachStats, Ignored, TracepointStats, Tracer};
+pub use tracer::{AttachStats, DetachStats, Ignored, Loading, TracepointStats, Tracer};

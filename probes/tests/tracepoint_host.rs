@@ -754,3 +754,67 @@ fn summary_counts_in_the_kernel_and_ships_only_first_drops() {
     assert!(!t.summarizing());
     detach_and_check(t);
 }
+
+/// `probes::Loading` loads the programs before the tracepoints are known (one program for all of them, by cookie)
+/// and they serve the tracepoints given at the end; a load started for another configuration (another netns) is
+/// done again for the one given at the end; where a program per target or a map sized by the targets is needed,
+/// nothing starts early.
+#[test]
+#[ignore = "needs root: BPF tracepoints, netns (tests/run.sh runs it)"]
+fn programs_load_before_their_targets() {
+    let _s = serial();
+    let pair = NetnsPair::new("e", 210);
+    let in_ns = |ns| Config {
+        netns: Some(ns),
+        ..Config::default()
+    };
+    let with_targets = |cfg: &Config| Config {
+        tracepoints: tracepoints(&TPS),
+        ..cfg.clone()
+    };
+    for (started_for, finished_for) in [(pair.inode_b, pair.inode_b), (pair.inode_a, pair.inode_b)]
+    {
+        let mut loading = probes::Loading::new();
+        loading.start(in_ns(started_for));
+        assert!(loading.started(), "raw_tp cookies: one program for all");
+        let t = loading
+            .finish(with_targets(&in_ns(finished_for)))
+            .unwrap_or_else(|e| panic!("load: {e}"));
+        assert_eq!(t.config().tracepoints.len(), TPS.len());
+        let (t, mut ring, cfg) = attach_loaded(t);
+        assert_eq!(t.kernel_ids().programs.len(), 1);
+        pair.exec(&pair.a, &format!("ping -c 2 -i 0.2 -W 2 {}", pair.ip_b));
+        let evs = drain(&mut ring, Duration::from_millis(400));
+        assert!(
+            evs.iter().any(|e| name(&cfg, e) == "netif_receive_skb"),
+            "started for netns {started_for}: no netif_receive_skb in b"
+        );
+        assert!(
+            evs.iter().all(|e| e.netns == finished_for),
+            "started for netns {started_for}: the filter is the one finished with"
+        );
+        detach_and_check(t);
+    }
+
+    let summary = Config {
+        summary: Some(probes::KernelSummary {
+            roles: vec![0; TPS.len()],
+            consumed_reasons: Vec::new(),
+        }),
+        ..Config::default()
+    };
+    for (cfg, no_cookies, what) in [
+        (Config::default(), true, "without cookies"),
+        (summary, false, "with a summary"),
+    ] {
+        probes::testing::without_cookies(no_cookies);
+        let mut loading = probes::Loading::new();
+        loading.start(cfg.clone());
+        let started = loading.started();
+        let t = loading.finish(with_targets(&cfg));
+        probes::testing::without_cookies(false);
+        assert!(!started, "{what}: loaded before the targets");
+        let t = t.unwrap_or_else(|e| panic!("{what}: load: {e}"));
+        detach_and_check(attach_loaded(t).0);
+    }
+}

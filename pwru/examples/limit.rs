@@ -50,7 +50,7 @@ fn main() -> Result<()> {
         m => bail!("--mechanism {m:?}: one of default, rcu-expedited, ftrace-off"),
     };
     let cli = Cli::parse_from(args);
-    let plan = Plan::new(&cli.trace, &|_| {})?;
+    let plan = Plan::new(&cli.trace, &|_| {}, None)?;
     let cfg = plan.tracer;
     let t0 = Instant::now();
     let mut limit = probes::limit::Limit::load(cfg.backend, cfg.kprobe_batch)?;

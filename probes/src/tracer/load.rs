@@ -67,17 +67,21 @@ impl Tracer {
 
     /// [`Tracer::load`] with the kernel's BTF already being parsed (started before the caller's own work).
     pub fn load_with(cfg: Config, kernel_btf: KernelBtf) -> Result<Self, ProbeError> {
+        check_targets(&cfg)?;
+        Self::load_programs(cfg, kernel_btf, false)
+    }
+
+    /// The load itself. `targets_later`: `cfg` has no targets yet ([`crate::Loading`]), load as if it had.
+    pub(super) fn load_programs(
+        cfg: Config,
+        kernel_btf: KernelBtf,
+        targets_later: bool,
+    ) -> Result<Self, ProbeError> {
         let t0 = Instant::now();
         let mut phases = Phases::new(t0);
         bpf_sys::rlimit::raise_nofile_limit();
         // No backend support check here: loading (verifying) kprobe programs works on any kernel, and attach()
         // reports an unsupported backend with its reason.
-        for t in &cfg.kprobes {
-            kprobe_variant(t)?;
-        }
-        for t in &cfg.tracepoints {
-            variant::tracepoint_variant(t)?;
-        }
         // The main filter and the tunnel filters share the one stub (crate::filters); the BTF expressions have theirs.
         fn insns(f: &Option<FilterCode>) -> Option<&[u8]> {
             f.as_ref().map(|f| f.insns.as_slice())
@@ -131,7 +135,13 @@ impl Tracer {
         };
         let multi = cfg.backend == Backend::KprobeMulti;
         let kprobe_attach = multi.then_some(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
-        let kprobing = cfg.backend != Backend::Tracepoint && !cfg.kprobes.is_empty();
+        let kprobing =
+            cfg.backend != Backend::Tracepoint && (targets_later || !cfg.kprobes.is_empty());
+        let tracing = if targets_later {
+            cfg.backend == Backend::Tracepoint
+        } else {
+            !cfg.tracepoints.is_empty()
+        };
         phases.mark("checks");
         // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
         // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
@@ -139,7 +149,7 @@ impl Tracer {
         let cookies = Cookies {
             kprobe: kprobing
                 && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
-            tracepoint: !cfg.tracepoints.is_empty()
+            tracepoint: tracing
                 && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
         };
         phases.mark("cookie probes");
@@ -417,6 +427,17 @@ impl Tracer {
             load_phases: phases.done(),
         })
     }
+}
+
+/// Refuses a target the programs cannot serve (an skb or reason argument past what they read).
+pub(super) fn check_targets(cfg: &Config) -> Result<(), ProbeError> {
+    for t in &cfg.kprobes {
+        kprobe_variant(t)?;
+    }
+    for t in &cfg.tracepoints {
+        variant::tracepoint_variant(t)?;
+    }
+    Ok(())
 }
 
 /// The programs that trace tc and XDP programs (loaded per traced program by `crate::progs`), and the iterator

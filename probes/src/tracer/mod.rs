@@ -2,8 +2,10 @@
 //! hands out the event stream and detaches without leaving anything behind (no pins; every program, link and
 //! perf event is an fd this struct owns, closed on [`Tracer::detach`] or on drop).
 //!
-//! `load.rs` creates the maps and loads the programs, `attach.rs` attaches them with the backend, `reads.rs`
-//! reads back counters, stacks and ids, `detach.rs` closes it all; `stats.rs` holds what they report.
+//! `load.rs` creates the maps and loads the programs (`ahead.rs`: while the caller still looks for its
+//! targets), `attach.rs` attaches them with the backend, `reads.rs` reads back counters, stacks and ids,
+//! `detach.rs` closes it all; `stats.rs` holds what they report.
+mod ahead;
 mod attach;
 mod detach;
 mod load;
@@ -20,6 +22,7 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 pub use crate::backend::tracepoint::TracepointStats;
+pub use ahead::Loading;
 pub use stats::{AttachStats, DetachStats, Ignored, KernelIds};
 
 /// Which targets get one program for all, told apart by BPF cookie.

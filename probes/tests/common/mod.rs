@@ -122,7 +122,12 @@ pub fn detach_and_check(mut t: Tracer) {
 
 /// Loads and attaches `cfg` (every tracepoint must attach or be reported ignored) and takes the ring.
 pub fn load_attach(cfg: Config) -> (Tracer, RingReader, Config) {
-    let mut t = Tracer::load(cfg.clone()).unwrap_or_else(|e| panic!("load: {e}"));
+    attach_loaded(Tracer::load(cfg).unwrap_or_else(|e| panic!("load: {e}")))
+}
+
+/// [`load_attach`] for a tracer loaded already.
+pub fn attach_loaded(mut t: Tracer) -> (Tracer, RingReader, Config) {
+    let cfg = t.config().clone();
     let st = t
         .attach(|_, _, _| {})
         .unwrap_or_else(|e| panic!("attach: {e}"));

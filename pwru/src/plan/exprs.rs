@@ -93,6 +93,13 @@ fn given(args: &TraceArgs) -> [Given<'_>; 2] {
     ]
 }
 
+/// Whether any BTF expression was given.
+pub fn any(args: &TraceArgs) -> bool {
+    given(args)
+        .iter()
+        .any(|g| g.filter.is_some() || !g.meta.is_empty())
+}
+
 /// Whether any expression over the xdp_buff was given (they only act on traced XDP programs).
 pub fn any_xdp(args: &TraceArgs) -> bool {
     let [_, xdp] = given(args);

@@ -59,7 +59,14 @@ pub const MAX_RINGBUF_BYTES: u64 = 1 << 30;
 impl Plan {
     /// Checks `args` and resolves everything they name. `phase` is told what is being done, so an interruption
     /// can say where it happened.
-    pub fn new(args: &TraceArgs, phase: &dyn Fn(&'static str)) -> Result<Plan> {
+    ///
+    /// With `loading`, the programs may be loaded while the plan searches for the targets
+    /// ([`probes::Loading::start`]); the caller finishes the load with the plan's [`Plan::tracer`].
+    pub fn new(
+        args: &TraceArgs,
+        phase: &dyn Fn(&'static str),
+        loading: Option<&mut probes::Loading>,
+    ) -> Result<Plan> {
         phase("checking the arguments");
         let (sel, out) = (&args.select, &args.output);
         let func_re = sel
@@ -140,14 +147,78 @@ impl Plan {
             }
         };
 
-        let targets = targets::discover(args, func_re.as_ref(), phase)?;
+        let dumps = exprs::dumps(args)?;
+        // What the probes are asked, but for what the backend and the search decide.
+        let tracer = probes::Config {
+            backend: probes::Backend::Tracepoint,
+            kprobes: Vec::new(),
+            tracepoints: Vec::new(),
+            filter,
+            skb_fetch: None,
+            xdp_fetch: None,
+            skb_expr: None,
+            xdp_expr: None,
+            dumps,
+            netns: netns.map(|n| n.inode),
+            mark: mark.map(|m| (m.mark, m.mask)),
+            ifindex,
+            track_skb: sel.filter_track_skb,
+            progs: probes::ProgTracing {
+                tc: args.filter_trace_tc,
+                xdp: args.filter_trace_xdp,
+                helpers: args.filter_track_bpf_helpers,
+                map_funcs: Vec::new(),
+                htab_elem_key: None,
+                poll: Some(PROG_POLL),
+            },
+            skb_cb: args.skb_cb(),
+            caller: out.output_caller,
+            stack: false,
+            ringbuf_bytes,
+            kprobe_placement: match args.kprobe_placement {
+                crate::cli::KprobePlacement::Symbol => probes::KprobePlacement::Symbol,
+                crate::cli::KprobePlacement::Entry => probes::KprobePlacement::Entry,
+                crate::cli::KprobePlacement::PastFtrace => probes::KprobePlacement::PastFtrace,
+            },
+            kprobe_batch: args.filter_kprobe_batch.map(|n| n as usize),
+            tunnel,
+            stack_track: probes::StackConfig {
+                track: stack::wanted(args),
+                non_skb: Vec::new(),
+            },
+            percpu_buf,
+            // Bytes only for a sink that writes them: without one, events cost what they did.
+            snaplen: output.pcap.map_or(0, |p| p.snaplen),
+            summary: None,
+        };
+        // Tracepoints have no return address: --output-caller takes the firing function from the stack.
+        let stack_on =
+            |b| out.output_stack || (out.output_caller && b == probes::Backend::Tracepoint);
+        // The programs are loaded during the search when nothing it finds changes them: the BTF expressions are
+        // compiled on the BTF it reads; the summary's tables, the functions without an skb and the map operations
+        // are sized by what it finds.
+        let mut ahead = loading.filter(|_| {
+            !exprs::any(args)
+                && !kernel_summary::wanted(&output)
+                && args
+                    .filter_non_skb_funcs
+                    .iter()
+                    .all(|n| n.trim().is_empty())
+                && !args.output_bpfmap
+        });
+        let targets = targets::discover(args, func_re.as_ref(), phase, &mut |backend| {
+            if let Some(l) = ahead.as_deref_mut() {
+                l.start(probes::Config {
+                    backend,
+                    stack: stack_on(backend),
+                    ..tracer.clone()
+                });
+            }
+        })?;
         phase("compiling the BTF expressions");
         let exprs = exprs::compile(args, &targets.btf)?;
         drop(targets.btf);
-        let dumps = exprs::dumps(args)?;
-        let tracepoint_backend = targets.backend == probes::Backend::Tracepoint;
-        // Tracepoints have no return address: --output-caller takes the firing function from the stack.
-        let stack = out.output_stack || (out.output_caller && tracepoint_backend);
+        let stack = stack_on(targets.backend);
         let kallsyms = match targets.kallsyms {
             // Without callers, stacks or other probed functions (BPF helpers included) only the skb functions are
             // ever named: keep just those (a few KB instead of the whole kernel's symbols, for the whole trace).
@@ -204,43 +275,22 @@ impl Plan {
                 backend: targets.backend,
                 kprobes: targets.kprobes,
                 tracepoints: targets.tracepoints,
-                filter,
                 skb_fetch: exprs.skb.fetch_code(),
                 xdp_fetch: exprs.xdp.fetch_code(),
                 skb_expr: exprs.skb.filter,
                 xdp_expr: exprs.xdp.filter,
-                dumps,
-                netns: netns.map(|n| n.inode),
-                mark: mark.map(|m| (m.mark, m.mask)),
-                ifindex,
-                track_skb: sel.filter_track_skb,
+                stack,
                 progs: probes::ProgTracing {
-                    tc: args.filter_trace_tc,
-                    xdp: args.filter_trace_xdp,
-                    helpers: args.filter_track_bpf_helpers,
                     map_funcs: targets.map_funcs,
                     htab_elem_key: targets.htab_elem_key,
-                    poll: Some(PROG_POLL),
+                    ..tracer.progs
                 },
-                skb_cb: args.skb_cb(),
-                caller: out.output_caller,
-                stack,
-                ringbuf_bytes,
-                kprobe_placement: match args.kprobe_placement {
-                    crate::cli::KprobePlacement::Symbol => probes::KprobePlacement::Symbol,
-                    crate::cli::KprobePlacement::Entry => probes::KprobePlacement::Entry,
-                    crate::cli::KprobePlacement::PastFtrace => probes::KprobePlacement::PastFtrace,
-                },
-                kprobe_batch: args.filter_kprobe_batch.map(|n| n as usize),
-                tunnel,
                 stack_track: probes::StackConfig {
-                    track: stack::wanted(args),
                     non_skb: targets.non_skb,
+                    ..tracer.stack_track
                 },
-                percpu_buf,
-                // Bytes only for a sink that writes them: without one, events cost what they did.
-                snaplen: output.pcap.map_or(0, |p| p.snaplen),
                 summary,
+                ..tracer
             },
             names: Symbols {
                 kallsyms,

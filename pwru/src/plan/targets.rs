@@ -47,10 +47,13 @@ fn probes_backend(b: cli::Backend) -> Option<probes::Backend> {
 }
 
 /// Picks the backend (the asked one if it works here, else the best), then finds its targets in BTF.
+/// `chosen` is told the backend before the search, once /proc/kallsyms is read: a load started there overlaps
+/// the search, and its memory does not add to the read's.
 pub fn discover(
     args: &cli::TraceArgs,
     func_re: Option<&regex::Regex>,
     phase: &dyn Fn(&'static str),
+    chosen: &mut dyn FnMut(probes::Backend),
 ) -> Result<Targets> {
     phase("probing the kernel's tracing support");
     let support = probes::support();
@@ -81,6 +84,7 @@ pub fn discover(
         phase("reading /proc/kallsyms");
         kallsyms = Some(Kallsyms::load()?);
     }
+    chosen(backend);
     let lazy = std::cell::OnceCell::new();
     let is_vmlinux_symbol = |name: &str| {
         let k = kallsyms

@@ -41,12 +41,14 @@ fn start_and_run(
     start: &mut Startup,
     args: TraceArgs,
 ) -> Result<i32> {
-    // Parsed while the plan runs: the loader's CO-RE needs it, and on a slow machine it takes as long as the
-    // search for the skb functions.
-    let kernel_btf = probes::KernelBtf::read_in_background();
-    let plan = start.run("checking the arguments", move |phase| {
-        Plan::new(&args, phase)
-    })??;
+    // The loader's kernel BTF is parsed while the plan runs, and where the programs do not depend on the targets
+    // they are loaded while it searches for them too: each takes as long as the search on a slow machine.
+    let (plan, loading) = start.run("checking the arguments", move |phase| {
+        let mut loading = probes::Loading::new();
+        let plan = Plan::new(&args, phase, Some(&mut loading));
+        (plan, loading)
+    })?;
+    let plan = plan?;
     for n in &plan.notes {
         say!("{n}");
     }
@@ -77,12 +79,19 @@ fn start_and_run(
         "functions"
     };
 
-    let tracer = start.run("loading the BPF programs", move |_| {
-        probes::Tracer::load_with(cfg, kernel_btf)
-    })??;
+    let ahead = loading.started();
+    let waited = std::time::Instant::now();
+    let tracer = start.run("loading the BPF programs", move |_| loading.finish(cfg))??;
     startup::timing(format_args!(
-        "loaded in {:.3} s ({})",
+        "loaded in {:.3} s{} ({})",
         tracer.load_time().as_secs_f64(),
+        match ahead {
+            true => format!(
+                " during the search, waited {:.3} s",
+                waited.elapsed().as_secs_f64()
+            ),
+            false => String::new(),
+        },
         tracer
             .load_phases()
             .iter()
