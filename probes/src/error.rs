@@ -126,6 +126,11 @@ pub enum ConfigError {
     AttachedTwice,
 }
 
+/// BTF the loader could not walk: what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed BTF: {0}")]
+pub struct BadBtf(pub(crate) &'static str);
+
 /// The BPF object could not be turned into maps and loadable programs.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -133,6 +138,9 @@ pub enum ObjectError {
     /// The running kernel's BTF (`/sys/kernel/btf/vmlinux`) could not be read.
     #[error("reading the kernel BTF")]
     KernelBtf(#[source] aya_obj::btf::BtfError),
+    /// The part of the kernel BTF that CO-RE needs could not be cut out of it.
+    #[error("reading the kernel BTF")]
+    KernelBtfPart(#[source] BadBtf),
     /// aya could not create the maps (or parse the object).
     #[error("creating the BPF maps")]
     Maps(#[source] aya::EbpfError),

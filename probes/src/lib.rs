@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 mod backend;
 mod btf_ext;
+mod btf_subset;
 pub mod config;
 pub mod contract;
 pub mod error;

@@ -8,14 +8,15 @@
 //! `--filter-track-skb` limitation: tracepoints do not see `skb_clone`/`skb_copy`, so clones of a tracked skb are
 //! not followed; tracked skbs are forgotten at `skb:kfree_skb` and `skb:consume_skb`.
 use super::{Cancel, Progress};
+use crate::btf_subset::TYPEDEF;
 use crate::config::TracepointTarget;
 use crate::contract::{TP_ID_MARKER, TP_ID_UNTRACK};
 use crate::error::{ConfigError, ObjectError, ProbeError};
+use crate::kernel_btf::KernelTypes;
 use crate::linked::{self, Linked};
 use crate::tracer::Ignored;
 use crate::variant::{Variant, tracepoint_variant as variant};
 use crate::{parallel, patch};
-use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use bpf_sys::link::{raw_tracepoint_open, raw_tracepoint_open_cookie};
 use bpf_sys::prog::ProgLoad;
@@ -151,7 +152,7 @@ fn collect(outcomes: Vec<Outcome>) -> Attached {
 
 pub(crate) fn attach(
     linked: &Linked,
-    btf: &Btf,
+    btf: &KernelTypes,
     targets: &[TracepointTarget],
     progress: Progress<'_>,
     cancel: Cancel<'_>,
@@ -185,8 +186,8 @@ pub(crate) fn attach(
         let btf_id = if FORCE_RAW_TP.load(Ordering::Relaxed) {
             Err("tp_btf: skipped (raw_tp forced)".to_string())
         } else {
-            btf.id_by_type_name_kind(&format!("btf_trace_{name}"), BtfKind::Typedef)
-                .map_err(|_| "tp_btf: no btf_trace_ typedef in vmlinux BTF".to_string())
+            btf.id(TYPEDEF, &format!("btf_trace_{name}"))
+                .ok_or_else(|| "tp_btf: no btf_trace_ typedef in vmlinux BTF".to_string())
         };
         match btf_id {
             Ok(btf_id) => {

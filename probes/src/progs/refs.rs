@@ -1,8 +1,9 @@
 //! Which BPF programs exist and how many references each has, in one read of a `bpf_prog` iterator
 //! (`iter_prog_refs`); without the iterator, the ids alone (`BPF_PROG_GET_NEXT_ID`).
+use crate::btf_subset::FUNC;
 use crate::event::ProgRef;
+use crate::kernel_btf::KernelTypes;
 use crate::linked;
-use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_prog_type};
 use bpf_sys::obj::{self, Kind};
 use bpf_sys::prog::ProgLoad;
@@ -21,10 +22,10 @@ pub(crate) struct Refs {
 impl Refs {
     /// Loads `iter_prog_refs` against the kernel's `bpf_iter_bpf_prog`; `Err(why)` where the kernel has no such
     /// iterator or refuses tracing programs.
-    pub(crate) fn new(insns: &[bpf_insn], btf: &Btf) -> Result<Refs, String> {
+    pub(crate) fn new(insns: &[bpf_insn], btf: &KernelTypes) -> Result<Refs, String> {
         let target = btf
-            .id_by_type_name_kind("bpf_iter_bpf_prog", BtfKind::Func)
-            .map_err(|_| "the kernel has no bpf_prog iterator".to_string())?;
+            .id(FUNC, "bpf_iter_bpf_prog")
+            .ok_or_else(|| "the kernel has no bpf_prog iterator".to_string())?;
         let mut spec = ProgLoad::new(
             bpf_prog_type::BPF_PROG_TYPE_TRACING,
             "pwru_prog_refs",

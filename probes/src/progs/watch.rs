@@ -10,9 +10,9 @@ use crate::backend::kprobe;
 use crate::config::{MapFuncTarget, MapOpKind, ProgTracing};
 use crate::error::ProbeError;
 use crate::event::ProgRef;
+use crate::kernel_btf::KernelTypes;
 use crate::parallel;
 use crate::tracer::Ignored;
-use aya_obj::btf::Btf;
 use aya_obj::generated::bpf_insn;
 use bpf_sys::map::Map;
 use bpf_sys::obj::{self, Kind};
@@ -325,7 +325,7 @@ impl Watch {
     pub(crate) fn start(
         want: ProgTracing,
         code: Code,
-        btf: &Btf,
+        btf: &KernelTypes,
         helper_prog: Option<OwnedFd>,
         maps: Option<MapProgs>,
     ) -> Result<(Watch, ProgsReport), ProbeError> {

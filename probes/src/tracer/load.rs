@@ -13,9 +13,8 @@ use crate::maps::Maps;
 use crate::progs::{Code, Pair};
 use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{filters, objects, splice, support};
+use crate::{btf_subset, filters, objects, splice, support};
 use aya::maps::{Array, RingBuf};
-use aya_obj::btf::BtfKind;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
@@ -251,15 +250,16 @@ impl Tracer {
         drop(elf);
         objects::release();
         phases.mark("object");
-        let btf = kernel_btf.wait()?;
+        let kernel = kernel_btf.wait()?;
         phases.mark("kernel BTF");
         // bpf_snprintf_btf() names the struct by its id in the running kernel's BTF.
         let struct_id = |on: bool, name: &'static str| -> Result<u32, ProbeError> {
             if !on {
                 return Ok(0);
             }
-            btf.id_by_type_name_kind(name, BtfKind::Struct)
-                .map_err(|_| ConfigError::NoStruct(name).into())
+            kernel
+                .id(btf_subset::STRUCT, name)
+                .ok_or(ConfigError::NoStruct(name).into())
         };
         let skb_btf_id = struct_id(dumps.skb, "sk_buff")?;
         let shinfo_btf_id = struct_id(dumps.shared_info, "skb_shared_info")?;
@@ -330,7 +330,7 @@ impl Tracer {
         }
         let mut maps = Maps::create(&obj, &sizes)?;
         phases.mark("maps");
-        let linked = Linked::new(obj, &btf, maps.iter())?;
+        let linked = Linked::new(obj, &kernel.core, maps.iter())?;
         phases.mark("CO-RE");
         if map_ops {
             own_maps(&maps)?;
@@ -391,9 +391,9 @@ impl Tracer {
             None
         };
         let btf = if per_tracepoint || cfg.progs.any() {
-            Some(btf)
+            Some(kernel)
         } else {
-            drop(btf);
+            drop(kernel);
             None
         };
         trim_heap();

@@ -12,11 +12,11 @@ mod load;
 mod reads;
 mod stats;
 use crate::config::Config;
+use crate::kernel_btf::KernelTypes;
 use crate::linked::Linked;
 use crate::maps::Maps;
 use crate::progs::{Code, Watch};
 use crate::ringbuf::RingReader;
-use aya_obj::btf::Btf;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -79,7 +79,7 @@ pub struct Tracer {
     cfg: Config,
     /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
     /// (tens of MB) so a long trace does not carry them.
-    btf: Option<Btf>,
+    btf: Option<KernelTypes>,
     linked: Option<Linked>,
     /// The maps (the ring buffer is handed to the reader).
     maps: Maps,

@@ -170,11 +170,30 @@ fn set(cell: &Mutex<&'static str>, phase: &'static str) {
 /// seconds from the start of the trace, on stderr.
 static TIMES: std::sync::OnceLock<Option<Instant>> = std::sync::OnceLock::new();
 
-/// Prints `start-up +S.SSS s: what` when `PWRU_STARTUP_TIMES` is set.
+/// Prints `start-up +S.SSS s [rss R MB, peak P MB]: what` when `PWRU_STARTUP_TIMES` is set.
 pub fn timing(what: std::fmt::Arguments<'_>) {
     let start =
         TIMES.get_or_init(|| std::env::var_os("PWRU_STARTUP_TIMES").map(|_| Instant::now()));
     if let Some(t0) = start {
-        crate::say!("start-up +{:.3} s: {what}", t0.elapsed().as_secs_f64());
+        let secs = t0.elapsed().as_secs_f64();
+        let (rss, peak) = memory();
+        crate::say!("start-up +{secs:.3} s [rss {rss:.1} MB, peak {peak:.1} MB]: {what}");
     }
+}
+
+/// VmRSS and VmHWM in MB (0 where /proc/self/status does not say).
+fn memory() -> (f64, f64) {
+    use std::io::Read;
+    let mut status = String::new();
+    if let Ok(f) = std::fs::File::open("/proc/self/status") {
+        let _ = f.take(64 << 10).read_to_string(&mut status);
+    }
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
 }
