@@ -22,6 +22,7 @@ pub struct Limit {
     links: Vec<OwnedFd>,
     prog: OwnedFd,
     hits: Map,
+    cookie_links: bool,
 }
 
 /// `key = 0; v = map_lookup_elem(map, &key); if (v) *v += 1; return 0;` (a per-CPU slot: no atomics).
@@ -67,7 +68,14 @@ impl Limit {
             links: Vec::new(),
             prog,
             hits,
+            cookie_links: false,
         })
+    }
+
+    /// Attaches plain kprobes through BPF perf links with a cookie each, as the tracer's cookie program is, instead
+    /// of `PERF_EVENT_IOC_SET_BPF` (to see what the links cost).
+    pub fn use_cookie_links(&mut self) {
+        self.cookie_links = true;
     }
 
     /// Attaches to `targets` as the tracer's backend would.
@@ -89,13 +97,14 @@ impl Limit {
                     placement::sites(targets, placement, ftrace.as_ref())
                         .into_iter()
                         .zip(targets)
-                        .map(|((site, fallback), t)| kprobe::Job {
+                        .enumerate()
+                        .map(|(i, ((site, fallback), t))| kprobe::Job {
                             site,
                             fallback,
                             display: t.name.clone(),
                             prog: self.prog.as_fd(),
                             retprobe: false,
-                            cookie: None,
+                            cookie: self.cookie_links.then_some(i as u64),
                         })
                         .collect();
                 let threads = parallel::threads_for(jobs.len(), self.batch);

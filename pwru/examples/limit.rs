@@ -11,6 +11,8 @@
 //!   once, and removing a kprobe then changes ftrace's filter without rescanning and patching the call sites (it
 //!   also stops every other ftrace user for that time; on 6.12 it left ftrace dead for the rest of the boot:
 //!   throwaway VMs only).
+//! - `cookie-links` attaches plain kprobes through BPF perf links with a cookie each, as pwru's cookie program is
+//!   attached, instead of `PERF_EVENT_IOC_SET_BPF`.
 //!
 //! ```text
 //! cargo build --release -p pwru --example limit
@@ -47,13 +49,17 @@ fn main() -> Result<()> {
         "default" => None,
         "rcu-expedited" => Some(("/sys/kernel/rcu_expedited", "1")),
         "ftrace-off" => Some(("/proc/sys/kernel/ftrace_enabled", "0")),
-        m => bail!("--mechanism {m:?}: one of default, rcu-expedited, ftrace-off"),
+        "cookie-links" => None,
+        m => bail!("--mechanism {m:?}: one of default, rcu-expedited, ftrace-off, cookie-links"),
     };
     let cli = Cli::parse_from(args);
     let plan = Plan::new(&cli.trace, &|_| {}, None)?;
     let cfg = plan.tracer;
     let t0 = Instant::now();
     let mut limit = probes::limit::Limit::load(cfg.backend, cfg.kprobe_batch)?;
+    if mechanism == "cookie-links" {
+        limit.use_cookie_links();
+    }
     eprintln!(
         "limit: attaching {} functions ({}), program loaded in {} ms",
         cfg.kprobes.len(),

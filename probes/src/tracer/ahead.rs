@@ -88,6 +88,7 @@ impl Loading {
                 check_targets(&cfg)?;
                 let mut tracer = loaded?;
                 tracer.cfg = cfg;
+                tracer.map_ring()?;
                 Ok(tracer)
             }
         }

@@ -1,7 +1,7 @@
 //! [`Tracer::load`]: the configuration globals, the maps, the programs the backend needs.
 use super::{
-    Cookies, HELPER_PROG, MAP_PROGS, NON_SKB_PROG, Phases, TP_COOKIE_PROG, Tracer, kprobe_program,
-    trim_heap,
+    Cookies, HELPER_PROG, MAP_PROGS, NON_SKB_PROG, Phases, Ring, TP_COOKIE_PROG, Tracer,
+    kprobe_program, trim_heap,
 };
 use crate::config::{Backend, Config, FetchCode, FilterCode};
 use crate::contract::{CONSUMED_CODES, FILTER_BUF_SIZE};
@@ -11,10 +11,9 @@ use crate::kernel_btf::KernelBtf;
 use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::progs::{Code, Pair};
-use crate::ringbuf::RingReader;
 use crate::variant::{self, Variant, kprobe_variant};
 use crate::{btf_subset, filters, objects, splice, support};
-use aya::maps::{Array, RingBuf};
+use aya::maps::Array;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
@@ -398,24 +397,18 @@ impl Tracer {
         };
         trim_heap();
         phases.mark("rest");
-        // Mapped only now: its pages count in pwru's memory (twice the ring's size: the kernel maps the data
-        // twice), and need not add to the peak of BTF parsing.
-        let ring = maps.take("EVENTS").ok_or(ObjectError::Missing {
+        let events = maps.take("EVENTS").ok_or(ObjectError::Missing {
             kind: "map",
             name: "EVENTS".into(),
         })?;
-        let ring = RingBuf::try_from(ring).map_err(|source| ObjectError::Map {
-            name: "EVENTS",
-            source,
-        })?;
-        Ok(Tracer {
+        let mut tracer = Tracer {
             links: Vec::new(),
             progs,
             tp_progs: Vec::new(),
             final_misses: 0,
             cookies,
             summarizing,
-            ring: Some(RingReader::new(ring)),
+            ring: Ring::Unmapped(events),
             cfg,
             btf,
             linked,
@@ -425,7 +418,13 @@ impl Tracer {
             watch: None,
             load_time: t0.elapsed(),
             load_phases: phases.done(),
-        })
+        };
+        // Mapped last, its pages need not add to the peak of BTF parsing; a load ahead of the targets leaves it
+        // to Loading::finish, after the caller's search.
+        if !targets_later {
+            tracer.map_ring()?;
+        }
+        Ok(tracer)
     }
 }
 

@@ -75,7 +75,7 @@ pub struct Tracer {
     cookies: Cookies,
     /// Counting in the kernel ([`Config::summary`], where it can be done).
     summarizing: bool,
-    ring: Option<RingReader>,
+    ring: Ring,
     cfg: Config,
     /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
     /// (tens of MB) so a long trace does not carry them.
@@ -90,6 +90,14 @@ pub struct Tracer {
     watch: Option<Watch>,
     load_time: Duration,
     load_phases: Vec<(&'static str, Duration)>,
+}
+
+/// The event ring buffer, until [`Tracer::take_ring`] hands it out.
+enum Ring {
+    /// Created, not mapped into this process yet.
+    Unmapped(aya::maps::Map),
+    Mapped(RingReader),
+    Taken,
 }
 
 /// Times the phases of [`Tracer::load`], each from the end of the one before.
@@ -140,7 +148,31 @@ impl Tracer {
 
     /// Takes the event stream (once; `None` afterwards).
     pub fn take_ring(&mut self) -> Option<RingReader> {
-        self.ring.take()
+        match std::mem::replace(&mut self.ring, Ring::Taken) {
+            Ring::Mapped(r) => Some(r),
+            other => {
+                self.ring = other;
+                None
+            }
+        }
+    }
+
+    /// Maps the ring into this process: from here on its pages count in its memory (twice the ring's size: the
+    /// kernel maps the data twice).
+    fn map_ring(&mut self) -> Result<(), crate::error::ProbeError> {
+        self.ring = match std::mem::replace(&mut self.ring, Ring::Taken) {
+            Ring::Unmapped(map) => {
+                let ring = aya::maps::RingBuf::try_from(map).map_err(|source| {
+                    crate::error::ObjectError::Map {
+                        name: "EVENTS",
+                        source,
+                    }
+                })?;
+                Ring::Mapped(RingReader::new(ring))
+            }
+            other => other,
+        };
+        Ok(())
     }
 
     /// The configuration this tracer was loaded with (`probe_id` of a tracepoint event indexes
