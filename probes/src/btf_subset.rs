@@ -192,7 +192,7 @@ pub(crate) fn subset(
     let mut new_id = vec![0u32; n + 1];
     let mut ids = HashMap::new();
     let mut work = Vec::new();
-    for id in 1..=n {
+    for (id, kept) in new_id.iter_mut().enumerate().skip(1) {
         let (_, kind, _) = raw.record(id);
         let name = raw.name(id);
         if lookup(kind, name) {
@@ -202,7 +202,7 @@ pub(crate) fn subset(
             );
         }
         if nameable(kind) && !name.is_empty() && roots.contains(flavorless(name)) {
-            new_id[id] = 1;
+            *kept = 1;
             work.push(id);
         }
     }
@@ -290,7 +290,7 @@ mod tests {
             types.len() as u32,
             strings.len() as u32,
         ] {
-            b.extend_from_slice(&(v as u32).to_ne_bytes());
+            b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&types);
         b.extend_from_slice(strings);
@@ -325,7 +325,7 @@ mod tests {
         let (a, _, _) = raw.record(1);
         assert_eq!(u32_at(a, 16).unwrap(), 3, "a.x is int, renumbered");
         assert_eq!(raw.string(u32_at(a, 12).unwrap()), b"x");
-        assert!(local_names(&kernel).unwrap().contains(&b"int".to_vec()));
+        assert!(local_names(&kernel).unwrap().contains(b"int".as_slice()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl KernelTypes {
             .and_then(|f| f.take(MAX_BTF_BYTES).read_to_end(&mut data))
             .map_err(file_error)?;
         let part = local_btf(object)
-            .and_then(|local| btf_subset::local_names(local))
+            .and_then(btf_subset::local_names)
             .and_then(|roots| btf_subset::subset(&data, &roots, looked_up))
             .map_err(ObjectError::KernelBtfPart)?;
         drop(data);

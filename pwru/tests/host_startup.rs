@@ -197,3 +197,42 @@ fn output_file_fifo_waits_for_a_reader_interruptibly() {
     assert!(text.starts_with("SKB "), "{text}");
     assert!(err.contains("events produced"), "{err}");
 }
+
+/// The programs are loaded during the search for targets where nothing found changes them (here one raw_tp program
+/// for every tracepoint), and after it where something does: a kernel summary's tables are sized by the targets,
+/// BTF expressions are compiled on the BTF the search reads. Either way the run attaches and ends cleanly.
+#[test]
+#[ignore = "needs root: runs pwru (tests/run.sh runs it)"]
+fn programs_load_during_the_search_unless_it_changes_them() {
+    let _g = serial();
+    need_root("BPF programs");
+    for (args, ahead) in [
+        (&["icmp"][..], true),
+        (&["--output-json", "--filter-track-skb", "udp"], true),
+        (&["--summary", "icmp"], false),
+        (&["--filter-skb-expr", "skb->len > 0"], false),
+    ] {
+        let mut c = Command::new(pwru_bin())
+            .args(args)
+            .env("PWRU_STARTUP_TIMES", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = stderr_until(&mut c, " attached, ");
+        interrupt(&c);
+        let (code, rest, _) = finish(&mut c, 30);
+        let err = seen + &rest;
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        let loaded = err
+            .lines()
+            .find(|l| l.contains(": loaded in "))
+            .unwrap_or_else(|| panic!("{args:?}: no load time: {err}"));
+        assert_eq!(
+            loaded.contains("during the search"),
+            ahead,
+            "{args:?}: {loaded}"
+        );
+        assert!(err.contains(" events produced, "), "{args:?}: {err}");
+    }
+}

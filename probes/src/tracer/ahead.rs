@@ -21,7 +21,7 @@ enum State {
     Later(KernelBtf),
     /// Loading `cfg` (without its targets) on its own thread.
     Ahead {
-        cfg: Config,
+        cfg: Box<Config>,
         load: JoinHandle<Result<Tracer, ProbeError>>,
     },
 }
@@ -57,7 +57,10 @@ impl Loading {
             .name("pwru-load".into())
             .spawn(move || Tracer::load_programs(early, btf, true));
         self.state = Some(match load {
-            Ok(load) => State::Ahead { cfg, load },
+            Ok(load) => State::Ahead {
+                cfg: Box::new(cfg),
+                load,
+            },
             // No thread to spare: load after the targets, from a fresh parse.
             Err(_) => State::Later(KernelBtf::read_in_background()),
         });
@@ -79,7 +82,7 @@ impl Loading {
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
                 let targets = without_targets(&mut cfg);
-                let same = cfg == early;
+                let same = cfg == *early;
                 (cfg.kprobes, cfg.tracepoints) = targets;
                 if !same {
                     drop(loaded);
