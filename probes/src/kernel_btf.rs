@@ -1,7 +1,6 @@
 //! The running kernel's BTF as the loader needs it, read on a thread of its own: started early, the read overlaps
 //! the caller's own start-up work (pwru finds its targets meanwhile) instead of adding to [`crate::Tracer::load`]'s
-//! time. Only the part CO-RE needs is parsed ([`crate::btf_subset`]), and the ids of the few types the loader
-//! names.
+//! time. Only the part CO-RE needs is parsed (`btf_subset`), and the ids of the few types the loader names.
 use crate::btf_subset::{self, FUNC, STRUCT, TYPEDEF};
 use crate::error::{BadBtf, ObjectError};
 use aya_obj::btf::{Btf, BtfError};
