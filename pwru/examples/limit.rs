@@ -3,7 +3,7 @@
 //! "attaching"/"attached" lines, creates `--ready-file`, and on SIGINT or SIGTERM detaches and exits. bench/
 //! runs it beside pwru in the same VM boot: what pwru takes beyond it is pwru's own cost.
 //!
-//! `--mechanism NAME` (first argument, benchmark experiments only) changes how the kernel is asked, to see
+//! `--mechanism NAME[,NAME...]` (first argument, benchmark experiments only) changes how the kernel is asked, to see
 //! whether a mechanism moves the limit, and restores what it changed after detaching:
 //! - `rcu-expedited` sets `/sys/kernel/rcu_expedited` while detaching, so the grace periods each plain kprobe
 //!   removal waits for are expedited ones;
@@ -45,19 +45,23 @@ fn main() -> Result<()> {
         }
         _ => "default".to_string(),
     };
-    let setting = match mechanism.as_str() {
-        "default" => None,
-        "rcu-expedited" => Some(("/sys/kernel/rcu_expedited", "1")),
-        "ftrace-off" => Some(("/proc/sys/kernel/ftrace_enabled", "0")),
-        "cookie-links" => None,
-        m => bail!("--mechanism {m:?}: one of default, rcu-expedited, ftrace-off, cookie-links"),
-    };
+    let mut settings = Vec::new();
+    for m in mechanism.split(',') {
+        settings.extend(match m {
+            "default" | "cookie-links" => None,
+            "rcu-expedited" => Some(("/sys/kernel/rcu_expedited", "1")),
+            "ftrace-off" => Some(("/proc/sys/kernel/ftrace_enabled", "0")),
+            m => bail!(
+                "--mechanism {m:?}: one of default, rcu-expedited, ftrace-off, cookie-links (or several, joined by commas)"
+            ),
+        });
+    }
     let cli = Cli::parse_from(args);
     let plan = Plan::new(&cli.trace, &|_| {}, None)?;
     let cfg = plan.tracer;
     let t0 = Instant::now();
     let mut limit = probes::limit::Limit::load(cfg.backend, cfg.kprobe_batch)?;
-    if mechanism == "cookie-links" {
+    if mechanism.split(',').any(|m| m == "cookie-links") {
         limit.use_cookie_links();
     }
     eprintln!(
@@ -80,9 +84,10 @@ fn main() -> Result<()> {
     let mut sig = 0;
     // SAFETY: `set` is a valid, initialised signal set.
     unsafe { libc::sigwait(&set, &mut sig) };
-    let changed = setting
+    let changed = settings
+        .into_iter()
         .map(|(path, value)| Sysctl::set(path, value))
-        .transpose()?;
+        .collect::<Result<Vec<_>>>()?;
     let det = limit.detach(&|_, _| {});
     drop(changed);
     eprintln!(
