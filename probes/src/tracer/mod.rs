@@ -77,8 +77,8 @@ pub struct Tracer {
     summarizing: bool,
     ring: Ring,
     cfg: Config,
-    /// The kernel BTF and the relocated object are only needed until attach() is done; then they are dropped
-    /// (tens of MB) so a long trace does not carry them.
+    /// The kernel's type ids (tp_btf attach, the prog iterator) and the relocated object are only needed until
+    /// attach() is done; then they are dropped so a long trace does not carry them.
     btf: Option<KernelTypes>,
     linked: Option<Linked>,
     /// The maps (the ring buffer is handed to the reader).
