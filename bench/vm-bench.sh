@@ -94,13 +94,15 @@ while read -r series kver _ _; do
         row "produced / lost (counted)" "$(get "$l1" produced) / $(get "$l1" lost)" "-" "not counted" "-" "-"
       fi
     done
-    # The limit by other mechanisms (BENCH_MECHANISMS), against the limit's default in the same boot.
+    # The limit by other mechanisms (BENCH_MECHANISMS), against the limit's default and this tree in the same boot.
     L=$(grep -a "^@@BENCH kind=limit backend=$be placement=default " "$log" | grep -v error=)
+    T=$(grep -a "^@@BENCH kind=tracer backend=$be placement=default " "$log" | grep -v error=)
     for m in $(grep -a "^@@BENCH kind=limit-mech backend=$be " "$log" | sed -n 's/.* mechanism=\([^ ]*\) .*/\1/p' | awk '!s[$0]++'); do
       M=$(grep -a "^@@BENCH kind=limit-mech backend=$be placement=default mechanism=$m " "$log" | grep -v error=)
       [ -n "$M" ] || { echo "  ($kver $be: the limit with --mechanism $m failed to start)"; continue; }
       echo "  ($kver $be, the limit with --mechanism $m: ready $(median "$M" ready_s) s ($(div "$(median "$M" ready_s)" "$(median "$L" ready_s)") of the default's)," \
-           "detach $(median "$M" detach_s) s ($(div "$(median "$M" detach_s)" "$(median "$L" detach_s)"))"
+           "detach $(median "$M" detach_s) s ($(div "$(median "$M" detach_s)" "$(median "$L" detach_s)")); tree/this limit:" \
+           "ready $(div "$(median "$T" ready_s)" "$(median "$M" ready_s)"), detach $(div "$(median "$T" detach_s)" "$(median "$M" detach_s)"))"
     done
   done
   bp=$(get "$base" flood_pkts); rp=$(pwru_vm_pkts "$series")

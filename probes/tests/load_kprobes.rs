@@ -2,9 +2,11 @@
 //! changes their code turned on; attaching them needs a kernel with kprobes (tests/vm), so on a kernel without
 //! them attach must fail with the backend's reason.
 use probes::{
-    ArgIndex, Backend, Config, FilterCode, MapFuncTarget, MapOpKind, ProbeError, ProgTracing,
-    StackConfig, StackFunc, Target, Tracer, TunnelConfig,
+    ArgIndex, Backend, Config, FilterCode, KernelSummary, KprobePlacement, MapFuncTarget,
+    MapOpKind, ProbeError, ProgTracing, StackConfig, StackFunc, Target, Tracer, TunnelConfig,
 };
+use std::collections::BTreeSet;
+use testkit::bpf::{bpftool_show, held_by, serial};
 
 fn targets() -> Vec<Target> {
     let t = |name: &str, skb_arg, reason_arg: Option<u8>| Target {
@@ -42,7 +44,11 @@ fn expr_accept_all() -> Vec<u8> {
 }
 
 fn load(backend: Backend, full: bool) -> Tracer {
-    let cfg = Config {
+    load_cfg(config(backend, full))
+}
+
+fn config(backend: Backend, full: bool) -> Config {
+    Config {
         backend,
         kprobes: targets(),
         filter: full.then(accept_all),
@@ -86,16 +92,31 @@ fn load(backend: Backend, full: bool) -> Tracer {
             },
         },
         ..Config::default()
-    };
+    }
+}
+
+fn load_cfg(cfg: Config) -> Tracer {
+    let what = format!("{:?} (filter: {})", cfg.backend, cfg.filter.is_some());
     match Tracer::load(cfg) {
         Ok(t) => t,
-        Err(e) => panic!("{backend:?} (all options: {full}) failed to load: {e}"),
+        Err(e) => panic!("{what} failed to load: {e}"),
     }
+}
+
+/// The names of the programs this process holds, as the kernel has them (15 characters at most).
+fn held_programs() -> BTreeSet<String> {
+    let ids = held_by(std::process::id()).progs;
+    bpftool_show("prog")
+        .into_iter()
+        .filter(|p| p["id"].as_u64().is_some_and(|id| ids.contains(&id)))
+        .filter_map(|p| p["name"].as_str().map(String::from))
+        .collect()
 }
 
 #[test]
 #[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn kprobe_programs_load() {
+    let _g = serial();
     let t = load(Backend::Kprobe, false);
     eprintln!("kprobe programs loaded in {:?}", t.load_time());
     let t = load(Backend::Kprobe, true);
@@ -108,6 +129,7 @@ fn kprobe_programs_load() {
 #[test]
 #[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn kprobe_multi_programs_load() {
+    let _g = serial();
     let t = load(Backend::KprobeMulti, false);
     eprintln!("kprobe-multi programs loaded in {:?}", t.load_time());
     load(Backend::KprobeMulti, true);
@@ -116,6 +138,7 @@ fn kprobe_multi_programs_load() {
 #[test]
 #[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
 fn attach_reports_why_a_backend_is_unsupported() {
+    let _g = serial();
     let support = probes::support();
     eprintln!("{support:?}");
     assert!(
@@ -140,5 +163,64 @@ fn attach_reports_why_a_backend_is_unsupported() {
                 );
             }
         }
+    }
+}
+
+/// Plain kprobes run the per-variant programs (PERF_EVENT_IOC_SET_BPF: their removal is cheaper than a perf link's)
+/// unless a probe needs its BPF cookie: the kernel summary's target index, or the function of a probe placed past
+/// the ftrace site. kprobe-multi always takes the one cookie program.
+#[test]
+#[ignore = "needs root: loads BPF programs (tests/run.sh runs it)"]
+fn plain_kprobes_take_a_cookie_only_where_a_probe_needs_one() {
+    let _g = serial();
+    let before = held_programs();
+    let variants: BTreeSet<String> = [
+        "kprobe_skb_0",
+        "kprobe_skb_1",
+        "kprobe_skb_2",
+        "kprobe_skb_3",
+        "kprobe_skb_4",
+        "kprobe_skb_0_re",
+        "kprobe_skb_1_re",
+    ]
+    .map(String::from)
+    .into();
+    let summary = KernelSummary {
+        roles: vec![0; targets().len()],
+        consumed_reasons: vec![2],
+    };
+    let cases = [
+        ("plain", Backend::Kprobe, None, KprobePlacement::Symbol),
+        (
+            "summary",
+            Backend::Kprobe,
+            Some(summary.clone()),
+            KprobePlacement::Symbol,
+        ),
+        (
+            "past-ftrace",
+            Backend::Kprobe,
+            None,
+            KprobePlacement::PastFtrace,
+        ),
+        ("multi", Backend::KprobeMulti, None, KprobePlacement::Symbol),
+    ];
+    for (what, backend, summary, placement) in cases {
+        let t = load_cfg(Config {
+            summary,
+            kprobe_placement: placement,
+            ..config(backend, false)
+        });
+        let got: BTreeSet<String> = held_programs().difference(&before).cloned().collect();
+        let want: BTreeSet<String> = match what {
+            "plain" => variants.clone(),
+            "multi" => ["kprobe_multi_co".to_string()].into(),
+            _ => ["kprobe_cookie".to_string()].into(),
+        };
+        assert_eq!(got, want, "{what}: programs loaded");
+        if what == "summary" {
+            assert!(t.summarizing(), "the summary counts in the kernel");
+        }
+        drop(t);
     }
 }

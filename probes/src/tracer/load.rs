@@ -3,7 +3,7 @@ use super::{
     Cookies, HELPER_PROG, MAP_PROGS, NON_SKB_PROG, Phases, Ring, TP_COOKIE_PROG, Tracer,
     kprobe_program, trim_heap,
 };
-use crate::config::{Backend, Config, FetchCode, FilterCode};
+use crate::config::{Backend, Config, FetchCode, FilterCode, KprobePlacement};
 use crate::contract::{CONSUMED_CODES, FILTER_BUF_SIZE};
 use crate::error::{ConfigError, ObjectError, ProbeError};
 use crate::event::{BTF_AREA_MAX, DUMP_BUF_MAX, SNAPLEN_MAX};
@@ -12,11 +12,12 @@ use crate::linked::{self, Linked};
 use crate::maps::Maps;
 use crate::progs::{Code, Pair};
 use crate::variant::{self, Variant, kprobe_variant};
-use crate::{btf_subset, filters, objects, splice, support};
+use crate::{btf_subset, filters, objects, parallel, splice, support};
 use aya::maps::Array;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use bpf_sys::prog::ProgLoad;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// Writes `(index, value)` pairs into the array map `name`.
@@ -141,31 +142,38 @@ impl Tracer {
             !cfg.tracepoints.is_empty()
         };
         phases.mark("checks");
+        // The summary's index of a kprobe event is its cookie's target index: without kprobe cookies there is none.
+        // The programs on traced BPF programs and the functions without an skb ship their events as they are, and
+        // so does a run whose consumed reasons CFG_CONSUMED's bits cannot all hold (none on any kernel so far).
+        let summary_wanted = cfg
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.consumed_reasons.iter().all(|&c| c < CONSUMED_CODES))
+            && !cfg.progs.any()
+            && cfg.stack_track.non_skb.is_empty();
         // One program for every function (and one for every tracepoint) where the kernel has BPF cookies: the
         // filter is verified once, however many targets there are. Else one program per variant (kprobes) and
         // one load per tracepoint.
+        // A plain kprobe's cookie comes only with a BPF perf link, and removing a thousand probes held by links
+        // took a third longer than closing their perf events (probes/README.md): plain kprobes take the
+        // variants, run by PERF_EVENT_IOC_SET_BPF, unless a probe needs its cookie, as the kernel summary does and
+        // a probe placed past the ftrace site (bpf_get_func_ip() is 0 there: its function comes from FUNC_IPS).
+        let kprobe_cookie_needed =
+            multi || summary_wanted || cfg.kprobe_placement == KprobePlacement::PastFtrace;
         let cookies = Cookies {
             kprobe: kprobing
+                && kprobe_cookie_needed
                 && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_KPROBE, kprobe_attach),
             tracepoint: tracing
                 && support::has_cookies(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
         };
         phases.mark("cookie probes");
-        // The summary's index of a kprobe event is its cookie's target index: without kprobe cookies there is none.
-        // The programs on traced BPF programs and the functions without an skb ship their events as they are, and
-        // so does a run whose consumed reasons CFG_CONSUMED's bits cannot all hold (none on any kernel so far).
         let nk = if cfg.backend == Backend::Tracepoint {
             0
         } else {
             cfg.kprobes.len()
         };
-        let summarizing = cfg
-            .summary
-            .as_ref()
-            .is_some_and(|s| s.consumed_reasons.iter().all(|&c| c < CONSUMED_CODES))
-            && (nk == 0 || cookies.kprobe)
-            && !cfg.progs.any()
-            && cfg.stack_track.non_skb.is_empty();
+        let summarizing = summary_wanted && (nk == 0 || cookies.kprobe);
         let sum = cfg.summary.as_ref().filter(|_| summarizing);
         let mut consumed = [0u64; CONSUMED_CODES as usize / 64];
         for &c in sum.iter().flat_map(|s| &s.consumed_reasons) {
@@ -342,13 +350,21 @@ impl Tracer {
             let spec = ProgLoad::new(bpf_prog_type::BPF_PROG_TYPE_RAW_TRACEPOINT, &name, &insns);
             drop(linked::load(&spec)?);
         }
-        for (name, prog_type, attach) in wanted {
-            let insns = linked.insns(&name)?;
-            let mut spec = ProgLoad::new(prog_type, &name, &insns);
-            spec.expected_attach_type = attach;
-            let fd = linked::load(&spec)?;
-            progs.insert(name, fd);
-        }
+        // The verifier runs in the loading thread: the per-variant programs (kprobes without a cookie, each with
+        // the whole filter) are verified side by side.
+        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let loaded = parallel::try_map(
+            &wanted,
+            cpus.min(wanted.len()),
+            &AtomicBool::new(false),
+            |_, (name, prog_type, attach)| {
+                let insns = linked.insns(name)?;
+                let mut spec = ProgLoad::new(*prog_type, name, &insns);
+                spec.expected_attach_type = *attach;
+                linked::load(&spec).map(|fd| (name.clone(), fd))
+            },
+        )?;
+        progs.extend(loaded);
         phases.mark("programs");
         if cookies.kprobe && cfg.backend == Backend::Kprobe {
             // The cookie program's function address for kprobes placed past the entry, where the kernel gives
