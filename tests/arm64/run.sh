@@ -48,7 +48,8 @@ export PROPTEST_CASES=${PROPTEST_CASES:-300}
 
 step_setup() { bash tests/arm64/setup.sh; }
 
-# Release profile for everything: the VM runs the binary we ship, and the unit tests reuse its dependencies.
+# Release profile for everything: the VM runs the binary we ship, and the unit tests share most of its dependencies
+# (dev-dependencies turn on features of a few, such as hashbrown and syn, and those are built again).
 step_build() {
   $NICE "${XCARGO[@]}" build --release --workspace --target $TRIPLE || return 1
   local bin=$CARGO_TARGET_DIR/$TRIPLE/release/pwru

@@ -46,7 +46,7 @@ apt_private() { # apt_private get|cache ARGS...
   APT_CONFIG="$APT_DIR/apt.conf" "apt-$tool" ${APT_RELEASE:+-o APT::Default-Release=$APT_RELEASE} "$@"
 }
 # apt-get update at most once per VM_APT_MAX_AGE seconds (default 6 h): the lists are the slow part.
-# One caller at a time: the amd64 and arm64 VM runs start side by side (tests/run.sh's vms part), and two setups
+# One caller at a time: the amd64 and arm64 VM runs start side by side (tests/run.sh's last stage), and two setups
 # racing on the same sources.list.new made one of them fail.
 apt_private_update() {
   mkdir -p "$APT_DIR"
