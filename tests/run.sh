@@ -38,16 +38,17 @@ part_arm64()       { bash tests/arm64/run.sh; }
 RESULTS=$(mktemp -d); trap 'rm -rf "$RESULTS"' EXIT
 # Runs one part and records "ok|FAILED seconds" for the summary (lanes run in subshells, so a file, not a variable).
 run_part() {
-  local p=$1 t0 r
+  local p=$1 t0 r dt
   declare -F "part_$p" >/dev/null || { echo "=== no part named '$p'"; echo "FAILED 0" > "$RESULTS/$p"; return 1; }
   echo "=== [$p] start $(date -u +%H:%M:%S)"
   t0=$(date +%s)
   if "part_$p"; then r=ok; else r=FAILED; fi
-  echo "$r $(( $(date +%s) - t0 ))" > "$RESULTS/$p"
-  echo "=== [$p] $r in $(( $(date +%s) - t0 ))s"
+  dt=$(( $(date +%s) - t0 ))
+  echo "$r $dt" > "$RESULTS/$p"
+  echo "=== [$p] $r in ${dt}s"
 }
 run_stage() {
-  local stage=$1 lane t0 n=0
+  local stage=$1 lane t0
   case $stage in *'|'*) ;; *) run_part "$stage"; return ;; esac
   t0=$(date +%s)
   IFS='|' read -ra lanes <<< "$stage"
@@ -55,10 +56,9 @@ run_stage() {
     # Each line carries the name of its part; the lane's own exit status does not matter (results are in files).
     # shellcheck disable=SC2086  # a lane is a space-separated list of part names
     ( for p in $lane; do run_part "$p" 2>&1 | sed -u "s/^/[$p] /"; done ) &
-    n=$((n+1))
   done
   wait
-  echo "=== side by side ($stage): $n lanes in $(( $(date +%s) - t0 ))s"
+  echo "=== side by side ($stage): ${#lanes[@]} lanes in $(( $(date +%s) - t0 ))s"
 }
 
 t_all=$(date +%s)
